@@ -1,0 +1,249 @@
+package storage
+
+// This file is the contract of *Store: every method other packages may call,
+// with its semantics. Bodies live in the per-aggregate files (users.go,
+// clients.go, …). Times passed in are authoritative ("now" comes from the
+// caller's clock); the store never reads the wall clock for policy.
+
+import (
+	"context"
+	"time"
+)
+
+// ListOptions pages a list. Zero Limit means the method's default (100).
+type ListOptions struct {
+	Limit int
+	// Offset is the number of rows to skip.
+	Offset int
+}
+
+// AuditFilter selects audit events.
+type AuditFilter struct {
+	UserID string
+	Limit  int // default 100, newest first
+}
+
+// The methods of *Store, grouped. Implementations are in the other files of
+// this package; this interface exists so that the contract is in one place
+// and a compile-time guard keeps it true.
+type api interface {
+	// Close releases the database.
+	Close() error
+	// Health pings the database.
+	Health(ctx context.Context) error
+	// Dialect is "sqlite" or "postgres".
+	Dialect() string
+
+	// --- users ---
+	// CreateUser inserts u; ID is generated when empty, CreatedAt/UpdatedAt
+	// are taken from u (the caller sets them). ErrConflict on a duplicate
+	// email (case-insensitive).
+	CreateUser(ctx context.Context, u User) (User, error)
+	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByEmail matches case-insensitively.
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	ListUsers(ctx context.Context, opts ListOptions) ([]User, error)
+	// UpdateUser runs fn on the current row inside one transaction and
+	// saves what fn leaves (ID is immutable). An error from fn aborts and is
+	// returned unchanged. ErrConflict if the new email is taken.
+	UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error)
+
+	// --- clients ---
+	// CreateClient: ErrConflict if the id exists.
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	DeleteClient(ctx context.Context, id string) error
+	// SyncClients makes the rows with Source==source exactly cs (upsert each
+	// by id, delete the others of that source) in one transaction. A client
+	// of another source with the same id is overwritten and takes this source.
+	SyncClients(ctx context.Context, source string, cs []Client) error
+
+	// --- auth requests ---
+	CreateAuthRequest(ctx context.Context, ar AuthRequest) error
+	GetAuthRequest(ctx context.Context, id string) (AuthRequest, error)
+	// UpdateAuthRequest: read-modify-write in one transaction (as UpdateUser).
+	UpdateAuthRequest(ctx context.Context, id string, fn func(*AuthRequest) error) (AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
+	// SaveAuthCode sets CodeHash and CodeExpiresAt of a Done request.
+	SaveAuthCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error
+	// RedeemAuthCode atomically marks the code used (CodeUsedAt=now) and
+	// returns the request. ErrNotFound: unknown code or expired
+	// (now > CodeExpiresAt). ErrConflict: already redeemed (the returned
+	// AuthRequest is still filled so the caller can revoke what the first
+	// redemption issued). Exactly one of two concurrent calls succeeds.
+	RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time) (AuthRequest, error)
+
+	// --- browser sessions ---
+	CreateSession(ctx context.Context, s Session) (Session, error)
+	GetSession(ctx context.Context, id string) (Session, error)
+	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
+	// TouchSession sets LastSeenAt=now (only forward). Cheap: one UPDATE.
+	TouchSession(ctx context.Context, id string, now time.Time) error
+	UpdateSession(ctx context.Context, id string, fn func(*Session) error) (Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	ListSessions(ctx context.Context, userID string) ([]Session, error)
+	// DeleteUserSessions deletes all sessions of the user except exceptID
+	// ("" deletes all) and returns the deleted ids.
+	DeleteUserSessions(ctx context.Context, userID, exceptID string) ([]string, error)
+
+	// --- trusted devices ---
+	CreateTrustedDevice(ctx context.Context, d TrustedDevice) (TrustedDevice, error)
+	// GetTrustedDevice finds the record of this user for this browser
+	// cookie, expired or not (the caller's policy decides).
+	GetTrustedDevice(ctx context.Context, userID string, tokenHash []byte) (TrustedDevice, error)
+	UpdateTrustedDevice(ctx context.Context, id string, fn func(*TrustedDevice) error) (TrustedDevice, error)
+	ListTrustedDevices(ctx context.Context, userID string) ([]TrustedDevice, error)
+	// DeleteTrustedDevice deletes one device of this user (ErrNotFound if
+	// it is not theirs).
+	DeleteTrustedDevice(ctx context.Context, userID, id string) error
+	DeleteUserTrustedDevices(ctx context.Context, userID string) error
+
+	// --- email codes ---
+	// CreateEmailCode inserts c and, in the same transaction, kills
+	// (DeadAt=c.CreatedAt) every live code of the same (UserID, Purpose,
+	// ContextID). ID generated when empty.
+	CreateEmailCode(ctx context.Context, c EmailCode) (EmailCode, error)
+	// LatestEmailCode returns the newest code of (userID, purpose,
+	// contextID), live or dead. ErrNotFound if none.
+	LatestEmailCode(ctx context.Context, userID, purpose, contextID string) (EmailCode, error)
+	// CountEmailCodesSince counts codes created for the user at or after
+	// since, any purpose (the per-account send budget).
+	CountEmailCodesSince(ctx context.Context, userID string, since time.Time) (int, error)
+	// UpdateEmailCode: read-modify-write of one code in a transaction; two
+	// concurrent updaters are serialised (row lock on PostgreSQL).
+	UpdateEmailCode(ctx context.Context, id string, fn func(*EmailCode) error) (EmailCode, error)
+
+	// --- TOTP ---
+	CreateTOTP(ctx context.Context, c TOTPCredential) (TOTPCredential, error)
+	// ListTOTP returns the user's credentials (at most one active and one
+	// pending), active first.
+	ListTOTP(ctx context.Context, userID string) ([]TOTPCredential, error)
+	// AcceptTOTPStep sets LastStep=step iff step > LastStep, atomically.
+	// ErrConflict if step <= LastStep (replay). Exactly one of two
+	// concurrent calls with the same step succeeds.
+	AcceptTOTPStep(ctx context.Context, id string, step int64) error
+	// ActivateTOTP makes the pending credential id active with
+	// LastStep=step and ConfirmedAt=now, and deletes every other credential
+	// of the user, in one transaction. ErrNotFound if id is not a pending
+	// credential of userID.
+	ActivateTOTP(ctx context.Context, userID, id string, step int64, now time.Time) error
+	// DeleteTOTP deletes the user's credentials of the given status ("" = all).
+	DeleteTOTP(ctx context.Context, userID, status string) error
+
+	// --- backup codes ---
+	// SetBackupCode replaces the user's backup code.
+	SetBackupCode(ctx context.Context, b BackupCode) error
+	GetBackupCode(ctx context.Context, userID string) (BackupCode, error)
+	// ReplaceBackupCode atomically swaps the code from oldHash to next.
+	// ErrConflict if the current hash is not oldHash (already used).
+	ReplaceBackupCode(ctx context.Context, userID string, oldHash []byte, next BackupCode) error
+	DeleteBackupCode(ctx context.Context, userID string) error
+
+	// --- refresh tokens ---
+	CreateRefreshToken(ctx context.Context, rt RefreshToken) (RefreshToken, error)
+	GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
+	// RotateRefreshToken marks oldID used (UsedAt=now) iff it is neither
+	// used nor revoked, inserts next, and deletes the access tokens minted
+	// from oldID, in one transaction. ErrConflict if oldID was already used
+	// or revoked (reuse). Exactly one of two concurrent rotations wins.
+	RotateRefreshToken(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error)
+	// RevokeRefreshFamily revokes every token of the family and deletes or
+	// revokes its access tokens.
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
+	// RevokeRefreshTokens revokes all live families matching the filter
+	// (and their access tokens). Empty fields do not filter, but at least
+	// one of UserID/SessionID must be set.
+	RevokeRefreshTokens(ctx context.Context, f TokenFilter, now time.Time) error
+	// ListRefreshFamilies returns the newest live token of each live family
+	// of the user (for the Devices page).
+	ListRefreshFamilies(ctx context.Context, userID string) ([]RefreshToken, error)
+
+	// --- access tokens (opaque) ---
+	CreateAccessToken(ctx context.Context, at AccessToken) error
+	GetAccessToken(ctx context.Context, id string) (AccessToken, error)
+	RevokeAccessToken(ctx context.Context, id string, now time.Time) error
+
+	// --- signing keys ---
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateSigningKeys runs fn with the current keys under an exclusive
+	// lock (advisory lock on PostgreSQL) so that two instances never rotate
+	// at once; fn returns keys to insert and ids to delete.
+	UpdateSigningKeys(ctx context.Context, fn func(current []SigningKey) (add []SigningKey, remove []string, err error)) error
+
+	// --- device authorizations (RFC 8628) ---
+	// CreateDeviceAuthorization: ErrConflict if the user code is taken by a
+	// live (unexpired at d.CreatedAt) row.
+	CreateDeviceAuthorization(ctx context.Context, d DeviceAuthorization) (DeviceAuthorization, error)
+	GetDeviceAuthorizationByUserCode(ctx context.Context, userCode string) (DeviceAuthorization, error)
+	GetDeviceAuthorizationByDeviceCode(ctx context.Context, deviceCodeHash []byte) (DeviceAuthorization, error)
+	UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*DeviceAuthorization) error) (DeviceAuthorization, error)
+
+	// --- audit ---
+	CreateAuditEvent(ctx context.Context, e AuditEvent) error
+	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
+	// --- throttles ---
+	GetThrottle(ctx context.Context, key string) (Throttle, error)
+	// UpdateThrottle runs fn on the row for key (a zero Throttle with Key
+	// set when none exists) and saves it, in one transaction.
+	UpdateThrottle(ctx context.Context, key string, fn func(*Throttle) error) (Throttle, error)
+	DeleteThrottle(ctx context.Context, key string) error
+
+	// --- action tokens ---
+	CreateActionToken(ctx context.Context, t ActionToken) (ActionToken, error)
+	// RedeemActionToken marks the token used iff unused and unexpired at
+	// now and of the given purpose. ErrNotFound otherwise; one winner.
+	RedeemActionToken(ctx context.Context, tokenHash []byte, purpose string, now time.Time) (ActionToken, error)
+	// GetActionToken finds an unused, unexpired token without redeeming it.
+	GetActionToken(ctx context.Context, tokenHash []byte, purpose string, now time.Time) (ActionToken, error)
+
+	// --- logout requests ---
+	CreateLogoutRequest(ctx context.Context, l LogoutRequest) (LogoutRequest, error)
+	// TakeLogoutRequest returns and deletes it (ErrNotFound if absent or
+	// expired at now).
+	TakeLogoutRequest(ctx context.Context, id string, now time.Time) (LogoutRequest, error)
+
+	// --- organisations and federation ---
+	CreateOrganization(ctx context.Context, o Organization) (Organization, error)
+	GetOrganization(ctx context.Context, id string) (Organization, error)
+	GetOrganizationByName(ctx context.Context, name string) (Organization, error)
+	// GetOrganizationByDomain matches the domain case-insensitively.
+	GetOrganizationByDomain(ctx context.Context, domain string) (Organization, error)
+	ListOrganizations(ctx context.Context) ([]Organization, error)
+	UpdateOrganization(ctx context.Context, id string, fn func(*Organization) error) (Organization, error)
+	DeleteOrganization(ctx context.Context, id string) error
+	// SyncOrganizations: as SyncClients, keyed by Name.
+	SyncOrganizations(ctx context.Context, source string, os []Organization) error
+	GetFederatedIdentity(ctx context.Context, orgID, subject string) (FederatedIdentity, error)
+	CreateFederatedIdentity(ctx context.Context, f FederatedIdentity) error
+	TouchFederatedIdentity(ctx context.Context, orgID, subject string, now time.Time) error
+	CreateUpstreamState(ctx context.Context, s UpstreamState) (UpstreamState, error)
+	// RedeemUpstreamState marks it used iff unused and unexpired at now.
+	// ErrNotFound: unknown or expired. ErrConflict: already used.
+	RedeemUpstreamState(ctx context.Context, stateHash []byte, now time.Time) (UpstreamState, error)
+
+	// --- housekeeping ---
+	// Sweep deletes rows expired before now (auth requests, codes, sessions
+	// idle longer than maxIdle, device authorizations, upstream states,
+	// logout requests, action tokens, throttles, access tokens, revoked or
+	// expired refresh tokens older than keep). Safe on every instance at once.
+	Sweep(ctx context.Context, now time.Time, s SweepPolicy) error
+}
+
+// TokenFilter selects refresh-token families to revoke.
+type TokenFilter struct {
+	UserID    string
+	SessionID string
+	ClientID  string
+	FamilyID  string
+}
+
+// SweepPolicy says how long to keep rows that have no expiry of their own.
+type SweepPolicy struct {
+	SessionMaxIdle time.Duration // sessions unseen this long are deleted
+	RefreshIdle    time.Duration // refresh families unused this long are deleted
+	AuditRetention time.Duration // 0 keeps audit events forever
+}
+
+var _ api = (*Store)(nil)

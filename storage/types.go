@@ -1,0 +1,372 @@
+package storage
+
+import (
+	"errors"
+	"time"
+)
+
+// The two sentinel errors callers may test with errors.Is. Every gorm or
+// driver error is translated into one of these (or wrapped as an opaque
+// internal error) before it leaves the package.
+var (
+	// ErrNotFound: no row matches (or it expired where the method says so).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict: a uniqueness rule or a compare-and-set precondition
+	// failed (duplicate email, code already redeemed, refresh token
+	// already rotated, TOTP step already used, …).
+	ErrConflict = errors.New("storage: conflict")
+)
+
+// Secrets never reach this package in the clear: callers pass HMAC digests
+// (…Hash fields, []byte) and AES-GCM ciphertexts (…Sealed fields). The
+// storage layer only persists and compares bytes.
+
+// User is a person who signs in.
+type User struct {
+	ID            string
+	Email         string // as typed; unique case-insensitively
+	EmailVerified bool
+	Name          string
+	Region        string // e.g. "EU", "APAC"; "" means the default region
+	// PasswordHash is a PHC string ("$argon2id$v=19$m=19456,t=2,p=1$…").
+	// Empty: no password (SSO user, or an admin-created user who has not
+	// set one yet).
+	PasswordHash string
+	Disabled     bool
+	// OrgID is set for users owned by an organisation (SSO users).
+	OrgID string
+	// NeedsBackupCode: show a first backup code at the next successful
+	// sign-in (set at creation, cleared when shown).
+	NeedsBackupCode bool
+
+	PrivacyProductImprovement bool
+	PrivacyPersonalisedOffers bool
+	PrivacyUpdatedAt          time.Time
+
+	PasswordChangedAt time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// ApplicationType of a client (OIDC Registration §2).
+const (
+	AppTypeWeb       = "web"
+	AppTypeNative    = "native"
+	AppTypeUserAgent = "user-agent"
+)
+
+// Access token formats.
+const (
+	TokenFormatOpaque = "opaque"
+	TokenFormatJWT    = "jwt"
+)
+
+// Client is a relying party.
+type Client struct {
+	ID   string
+	Name string
+	// SecretHash is the HMAC of the client secret; empty for public clients.
+	SecretHash             []byte
+	Public                 bool
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string // OAuth names: authorization_code, refresh_token, …
+	AppType                string   // AppTypeWeb, AppTypeNative, AppTypeUserAgent
+	AccessTokenFormat      string   // TokenFormatOpaque or TokenFormatJWT
+	AccessTokenLifetime    time.Duration
+	IDTokenLifetime        time.Duration
+	RefreshTokenLifetime   time.Duration // absolute cap of a refresh family; 0 = none
+	DefaultACR             string        // required acr when the request names none
+	// Source says who manages the row: "config" (synced from the config
+	// file), "cli", or "builtin" (the demo and account clients).
+	Source    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// AuthRequest is one /authorize request and the progress of its sign-in.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	State               string
+	Nonce               string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *int64 // seconds; nil when absent
+	ACRValues           []string
+	LoginHint           string
+	IDTokenHintSubject  string
+	UILocales           []string
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+
+	// BrowserHash binds the sign-in to the browser that started it (HMAC of
+	// a cookie handle); set on the first visit of the login UI.
+	BrowserHash []byte
+
+	// Progress, written by the login steps.
+	UserID             string
+	PasswordAt         time.Time
+	SecondFactorAt     time.Time
+	SecondFactorMethod string // "email", "totp", "backup"
+	FederatedAt        time.Time
+	UpstreamAMR        []string
+	BackupCodeShown    bool
+	RememberChosen     bool // the trust/stay-signed-in question was answered
+
+	// Outcome, written when the login UI finishes.
+	Done      bool
+	AMR       []string
+	ACR       string
+	AuthTime  time.Time
+	SessionID string
+
+	// Authorization code (digest), set by the OP at the callback.
+	CodeHash      []byte
+	CodeExpiresAt time.Time
+	CodeUsedAt    time.Time
+}
+
+// Session is a browser session (the "sid").
+type Session struct {
+	ID     string
+	UserID string
+	// TokenHash is the HMAC of the session cookie value.
+	TokenHash      []byte
+	CreatedAt      time.Time
+	LastSeenAt     time.Time
+	AuthTime       time.Time // last password (or upstream) authentication
+	SecondFactorAt time.Time // last second factor presented in this session
+	AMR            []string  // methods of the authentication at AuthTime
+	Federated      bool      // signed in through an organisation's IdP
+	StaySignedIn   bool      // idle limit is policy.stay_signed_in, not session_idle
+	UserAgent      string
+	IP             string
+}
+
+// TrustedDevice is "Trust this device": this browser skips the email code
+// for this user until ExpiresAt.
+type TrustedDevice struct {
+	ID        string
+	UserID    string
+	TokenHash []byte // HMAC of the id.secret cookie value
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// LastSecondFactorAt: the last second factor this user presented in
+	// this browser (for the re-verification rule).
+	LastSecondFactorAt time.Time
+	LastUsedAt         time.Time
+	UserAgent          string
+	IP                 string
+}
+
+// EmailCode is a one-time code mailed to the user.
+type EmailCode struct {
+	ID     string
+	UserID string
+	// Purpose and ContextID scope the code: e.g. ("signin", authRequestID),
+	// ("reconfirm", sessionID), ("signup", authRequestID), ("reset", flowID).
+	Purpose     string
+	ContextID   string
+	BrowserHash []byte
+	CodeHash    []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	Attempts    int
+	// DeadAt is set when the code is used, superseded, or exhausted.
+	DeadAt time.Time
+}
+
+// TOTP credential states.
+const (
+	TOTPPending = "pending" // shown as a QR code, not confirmed yet
+	TOTPActive  = "active"
+)
+
+// TOTPCredential is an authenticator-app seed.
+type TOTPCredential struct {
+	ID          string
+	UserID      string
+	SeedSealed  []byte // AES-GCM ciphertext of the seed
+	Status      string // TOTPPending or TOTPActive
+	LastStep    int64  // last accepted RFC 6238 time step; replay guard
+	CreatedAt   time.Time
+	ConfirmedAt time.Time
+}
+
+// BackupCode is the one active backup code of a user.
+type BackupCode struct {
+	UserID    string
+	CodeHash  []byte
+	CreatedAt time.Time
+}
+
+// RefreshToken is one link of a rotating refresh-token family.
+type RefreshToken struct {
+	ID              string
+	TokenHash       []byte
+	FamilyID        string
+	ClientID        string
+	UserID          string
+	SessionID       string
+	Scopes          []string // current (possibly narrowed) scopes
+	GrantedScopes   []string // what the user granted; a refresh may widen back to these
+	Audience        []string
+	AMR             []string
+	ACR             string
+	AuthTime        time.Time
+	SecondFactorAt  time.Time // second factor behind the grant (re-verification)
+	CreatedAt       time.Time
+	FamilyCreatedAt time.Time
+	LastUsedAt      time.Time // of the family: copied forward on rotation
+	ExpiresAt       time.Time // absolute cap of the family; zero = none
+	UsedAt          time.Time // set when rotated; a second use is reuse
+	RevokedAt       time.Time
+}
+
+// AccessToken is an opaque access token (JWT access tokens are not stored).
+type AccessToken struct {
+	ID             string
+	ClientID       string
+	UserID         string // subject; the client id for client_credentials
+	RefreshTokenID string
+	FamilyID       string
+	SessionID      string
+	Scopes         []string
+	Audience       []string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	RevokedAt      time.Time
+}
+
+// SigningKey is a JWS signing key, private part sealed.
+type SigningKey struct {
+	ID            string // kid
+	Algorithm     string // RS256, ES256, EdDSA
+	PrivateSealed []byte // AES-GCM ciphertext of the private key (PKCS#8 DER)
+	PublicJWK     []byte // JSON of the public JWK
+	CreatedAt     time.Time
+	// NotBefore: published in JWKS from CreatedAt, used for signing from NotBefore.
+	NotBefore time.Time
+	// RetireAt: no longer used for signing after this.
+	RetireAt time.Time
+	// ExpiresAt: removed from JWKS after this (tokens signed by it expired).
+	ExpiresAt time.Time
+}
+
+// Device authorization states (RFC 8628).
+const (
+	DevicePending  = "pending"
+	DeviceApproved = "approved"
+	DeviceDenied   = "denied"
+	DeviceConsumed = "consumed"
+)
+
+// DeviceAuthorization is one RFC 8628 device authorization.
+type DeviceAuthorization struct {
+	ID             string
+	DeviceCodeHash []byte
+	UserCode       string // normalised (upper case, no dashes); unique among live rows
+	ClientID       string
+	Scopes         []string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	State          string
+	UserID         string
+	AMR            []string
+	ACR            string
+	AuthTime       time.Time
+	SessionID      string
+	LastPollAt     time.Time
+}
+
+// AuditEvent is one line of the audit trail.
+type AuditEvent struct {
+	ID        int64
+	At        time.Time
+	UserID    string
+	Email     string
+	Event     string // e.g. "signin.success", "code.sent", "totp.enabled"
+	ClientID  string
+	IP        string
+	UserAgent string
+	Reason    string
+	Details   map[string]string
+}
+
+// Throttle counts failures for one key ("pwd:acct:<id>", "pwd:ip:<ip>", …).
+type Throttle struct {
+	Key           string
+	Failures      int
+	LastFailureAt time.Time
+	BlockedUntil  time.Time
+}
+
+// ActionToken is a single-use link token (set password, …).
+type ActionToken struct {
+	ID        string
+	TokenHash []byte
+	UserID    string
+	Purpose   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time
+}
+
+// LogoutRequest is a validated end-session request waiting for our /logout
+// page (which can clear the browser cookie; the OP's storage cannot).
+type LogoutRequest struct {
+	ID          string
+	UserID      string
+	ClientID    string
+	RedirectURI string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// Organization owns email domains and one upstream OpenID provider.
+type Organization struct {
+	ID                 string
+	Name               string // unique
+	Domains            []string
+	Issuer             string
+	ClientID           string
+	ClientSecretSealed []byte
+	Scopes             []string
+	ClaimEmail         string
+	ClaimName          string
+	ClaimGroups        string
+	TrustUpstreamMFA   bool
+	JITProvisioning    bool
+	Source             string // "config" or "cli"
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// FederatedIdentity links (organisation, upstream subject) to a user.
+type FederatedIdentity struct {
+	OrgID       string
+	Subject     string
+	UserID      string
+	CreatedAt   time.Time
+	LastLoginAt time.Time
+}
+
+// UpstreamState is one round trip to an organisation's IdP.
+type UpstreamState struct {
+	ID             string
+	StateHash      []byte
+	AuthRequestID  string
+	BrowserHash    []byte
+	OrgID          string
+	Nonce          string
+	VerifierSealed []byte
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	UsedAt         time.Time
+}
