@@ -1,0 +1,238 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"time"
+)
+
+// Config is the whole configuration of one Latchkey issuer. The yaml names
+// are a contract with operators (files, LATCHKEY_* variables, scripts):
+// never rename one without a migration note.
+type Config struct {
+	// Issuer is the public base URL; it is the "iss" of every token.
+	Issuer string `yaml:"issuer"`
+	// Addr is the listen address.
+	Addr string `yaml:"addr"`
+	// DatabaseURL is "sqlite:PATH" or "postgres://…"; default
+	// "sqlite:<data_dir>/latchkey.db".
+	DatabaseURL string `yaml:"database_url"`
+	// DataDir holds the SQLite database and the development secret key.
+	DataDir string `yaml:"data_dir"`
+	// SecretKey is the server secret (≥32 bytes, hex or base64). Required
+	// unless the issuer is on localhost (see EnsureSecretKey).
+	SecretKey Secret `yaml:"secret_key"`
+	// SMTPURL is "smtp://user:pass@host:587", "smtps://…" or "log:"; empty
+	// writes mail to the log.
+	SMTPURL string `yaml:"smtp_url"`
+	// MailFrom is the sender address; default "noreply@<issuer host>".
+	MailFrom string `yaml:"mail_from"`
+	// SiteName is shown on pages and in mails.
+	SiteName string `yaml:"site_name"`
+
+	Log    Log    `yaml:"log"`
+	Keys   Keys   `yaml:"keys"`
+	Tokens Tokens `yaml:"tokens"`
+	Policy Policy `yaml:"policy"`
+	TOTP   TOTP   `yaml:"totp"`
+	Signup Signup `yaml:"signup"`
+
+	Clients       []Client       `yaml:"clients"`
+	Organizations []Organization `yaml:"organizations"`
+
+	// origin maps a key path to where its value came from ("line 12" or
+	// "LATCHKEY_ISSUER"), so problems can point at it. Filled by Load.
+	origin map[string]string
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Keys configures the token signing keys.
+type Keys struct {
+	Algorithm      string   `yaml:"algorithm"`       // RS256 | ES256 | EdDSA
+	RotationPeriod Duration `yaml:"rotation_period"` // a new key signs after this
+}
+
+// Tokens configures token lifetimes and formats.
+type Tokens struct {
+	AccessTokenLifetime Duration `yaml:"access_token_lifetime"`
+	IDTokenLifetime     Duration `yaml:"id_token_lifetime"`
+	// RefreshTokenLifetime caps a refresh-token family from its first
+	// issue; 0 means no cap (policy.refresh_idle still applies).
+	RefreshTokenLifetime Duration `yaml:"refresh_token_lifetime"`
+	AuthCodeLifetime     Duration `yaml:"auth_code_lifetime"` // at most 10m (RFC 6749 §4.1.2)
+	AuthRequestLifetime  Duration `yaml:"auth_request_lifetime"`
+	// AccessTokenFormat is the default for clients that set none.
+	AccessTokenFormat string `yaml:"access_token_format"` // opaque | jwt
+}
+
+// Policy holds the sign-in rules' numbers (SPEC §2, §3, §5).
+type Policy struct {
+	EmailCodeTTL  Duration `yaml:"email_code_ttl"`
+	SessionIdle   Duration `yaml:"session_idle"`
+	TrustedDevice Duration `yaml:"trusted_device"`
+	StaySignedIn  Duration `yaml:"stay_signed_in"`
+	Reverify      Duration `yaml:"reverify"`
+	RefreshIdle   Duration `yaml:"refresh_idle"`
+	// Reconfirm is how long one identity reconfirmation on the account
+	// page covers further changes.
+	Reconfirm Duration `yaml:"reconfirm"`
+	Rollout   Rollout  `yaml:"rollout"`
+}
+
+// Rollout sets when the email code becomes mandatory, per region (SPEC §5).
+type Rollout struct {
+	Default Date            `yaml:"default"`
+	Regions map[string]Date `yaml:"regions"`
+}
+
+// TOTP configures authenticator apps.
+type TOTP struct {
+	// Issuer is the label shown in authenticator apps; default site_name.
+	Issuer string `yaml:"issuer"`
+}
+
+// Signup configures self-service account creation.
+type Signup struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// Client is a relying party declared in the configuration.
+type Client struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"` // default: the id
+	// Secret is the plain client secret (≥32 characters); required unless
+	// the client is public.
+	Secret                 string   `yaml:"secret"`
+	Public                 bool     `yaml:"public"`
+	Type                   string   `yaml:"type"` // web | native | user-agent
+	RedirectURIs           []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	// GrantTypes, normalised: "device_code" becomes GrantDeviceCode.
+	GrantTypes []string `yaml:"grant_types"`
+	// AccessTokenFormat, AccessTokenLifetime and IDTokenLifetime default to
+	// the tokens.* values (filled in by Validate).
+	AccessTokenFormat   string   `yaml:"access_token_format"`
+	AccessTokenLifetime Duration `yaml:"access_token_lifetime"`
+	IDTokenLifetime     Duration `yaml:"id_token_lifetime"`
+	// DefaultACR is requested when the client sends no acr_values.
+	DefaultACR string `yaml:"default_acr"`
+}
+
+// Organization is an organisation whose email domains sign in through its
+// own upstream OpenID provider (SPEC §4).
+type Organization struct {
+	Name             string   `yaml:"name"`
+	Domains          []string `yaml:"domains"` // lower-cased by Validate
+	Issuer           string   `yaml:"issuer"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecret     string   `yaml:"client_secret"`
+	Scopes           []string `yaml:"scopes"`
+	Claims           Claims   `yaml:"claims"`
+	TrustUpstreamMFA bool     `yaml:"trust_upstream_mfa"`
+	// JIT creates users on first sign-in; nil means true. Use JITEnabled.
+	JIT *bool `yaml:"jit"`
+}
+
+// JITEnabled reports whether users are created just in time (default true).
+func (o Organization) JITEnabled() bool { return o.JIT == nil || *o.JIT }
+
+// Claims names the upstream ID token claims we read.
+type Claims struct {
+	Email  string `yaml:"email"`
+	Name   string `yaml:"name"`
+	Groups string `yaml:"groups"` // optional
+}
+
+// Grant types accepted in clients[].grant_types.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code" // RFC 8628 §3.4
+	grantDeviceCodeShort   = "device_code"
+)
+
+// Client types.
+const (
+	ClientWeb       = "web"
+	ClientNative    = "native"
+	ClientUserAgent = "user-agent"
+)
+
+// Access token formats.
+const (
+	AccessTokenOpaque = "opaque"
+	AccessTokenJWT    = "jwt"
+)
+
+// KnownACRs lists the acr values a client may use as default_acr. The
+// canonical constants live with the code that derives them.
+var KnownACRs = []string{
+	"urn:latchkey:acr:pwd",
+	"urn:latchkey:acr:mfa",
+	"urn:latchkey:acr:mfa:fresh",
+	"urn:latchkey:acr:sso",
+}
+
+// KnownGrantTypes lists the grant types a client may use (long forms).
+var KnownGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
+
+// KnownAlgorithms lists the accepted keys.algorithm values.
+var KnownAlgorithms = []string{"RS256", "ES256", "EdDSA"}
+
+// Default returns the configuration used when nothing is set. Values derived
+// from other keys (database_url, mail_from, totp.issuer, per-client
+// defaults) are left empty here and filled in by Validate.
+func Default() *Config {
+	date := func(s string) Date { d, _ := ParseDate(s); return d }
+	return &Config{
+		Issuer:   "http://localhost:8080",
+		Addr:     ":8080",
+		DataDir:  "./latchkey-data",
+		SiteName: "Latchkey",
+		Log:      Log{Level: "info", Format: "text"},
+		Keys:     Keys{Algorithm: "RS256", RotationPeriod: Duration(30 * day)},
+		Tokens: Tokens{
+			AccessTokenLifetime: Duration(15 * time.Minute),
+			IDTokenLifetime:     Duration(time.Hour),
+			AuthCodeLifetime:    Duration(60 * time.Second),
+			AuthRequestLifetime: Duration(30 * time.Minute),
+			AccessTokenFormat:   AccessTokenOpaque,
+		},
+		Policy: Policy{
+			EmailCodeTTL:  Duration(10 * time.Minute),
+			SessionIdle:   Duration(24 * time.Hour),
+			TrustedDevice: Duration(30 * day),
+			StaySignedIn:  Duration(30 * day),
+			Reverify:      Duration(30 * day),
+			RefreshIdle:   Duration(30 * day),
+			Reconfirm:     Duration(5 * time.Minute),
+			Rollout: Rollout{
+				Default: date("2025-04-02"),
+				Regions: map[string]Date{"EU": date("2025-04-09"), "APAC": date("2025-04-16")},
+			},
+		},
+		Signup: Signup{Enabled: true},
+	}
+}
+
+// IsLocalIssuer reports whether the issuer's host is localhost, 127.0.0.1
+// or [::1]: a developer machine, where plain http and a generated secret key
+// are allowed.
+func (c *Config) IsLocalIssuer() bool {
+	u, err := url.Parse(c.Issuer)
+	return err == nil && isLoopbackHost(u.Hostname())
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && (ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback))
+}
