@@ -1,0 +1,45 @@
+// Package factor holds the pure verifiers behind Latchkey's sign-in and
+// account-security pages (SPEC sections 1, 3, 3b and 9).
+//
+// It owns:
+//
+//   - passwords: argon2id hashing in the PHC string format, constant-time
+//     verification with a "needs rehash" signal for parameter upgrades, a
+//     dummy verification for unknown accounts (no user enumeration by
+//     timing), and the rules for a new password (length, the embedded list
+//     of most common breached passwords, not the email address);
+//   - TOTP (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step of skew) with the
+//     last-step replay guard, the otpauth:// key URI, the key text for
+//     manual entry and the QR code;
+//   - email one-time codes (6 digits, uniform), backup codes (16 Crockford
+//     base32 symbols = 80 bits) and device-flow user codes (RFC 8628 §6.1):
+//     generation and normalisation of what people type;
+//   - CodeMAC, the keyed hash under which low-entropy codes are stored, and
+//     Equal, the constant-time comparison of digests;
+//   - the throttling arithmetic (Backoff): exponential delay after a number
+//     of free failures, capped, never a permanent lock.
+//
+// The package is pure. It must not touch I/O: no storage, no HTTP, no
+// logging, no configuration files, no wall clock — the current time is
+// always a parameter. Its only imports outside the standard library are
+// golang.org/x/crypto/argon2 and github.com/boombuler/barcode/qr, the QR
+// encoder that github.com/pquerna/otp brings into go.mod. HOTP/TOTP is the
+// dozen lines of RFC 4226 §5.3 over crypto/hmac, so no base32 round trip
+// per check; the tests hold it to the RFC vectors and to pquerna/otp's
+// totp.GenerateCodeCustom. Randomness comes from crypto/rand, the one input
+// a caller cannot pass in.
+//
+// What callers do with the results (store a MAC, count failures, decide
+// that a step is required) belongs to login and login/flow; the key for
+// CodeMAC and the TOTP seed encryption come from configuration through
+// those packages.
+//
+// Canonical forms, because callers compare them:
+//
+//   - NewBackupCode returns the canonical 16 symbols (no dashes); show it
+//     with FormatBackupCode, MAC the output of NormalizeBackupCode.
+//   - NormalizeUserCode returns "XXXX-XXXX", the form zitadel/oidc's
+//     op.UserCodeBase20 generates and stores, so a typed code can be looked
+//     up as is.
+//   - NewEmailCode and NormalizeEmailCode return 6 ASCII digits.
+package factor
