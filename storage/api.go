@@ -4,6 +4,29 @@ package storage
 // with its semantics. Bodies live in the per-aggregate files (users.go,
 // clients.go, …). Times passed in are authoritative ("now" comes from the
 // caller's clock); the store never reads the wall clock for policy.
+//
+// Conventions that hold for every method:
+//   - Errors: ErrNotFound and ErrConflict as documented; any other error is
+//     opaque (a database failure or a call the contract forbids, such as an
+//     empty id where the caller must choose it).
+//   - IDs: CreateX methods that return the created value generate the ID
+//     with NewID when it is empty and return what was stored. Methods that
+//     return only an error (CreateClient, CreateAuthRequest,
+//     CreateAccessToken) need the caller's ID.
+//   - Stored values come back normalised: instants in UTC truncated to the
+//     millisecond (the zero time stays zero); nil and empty lists, maps and
+//     byte strings all come back nil.
+//   - Expiry comparisons are inclusive: a row expiring at T is still valid
+//     at now == T and expired from T+1ms.
+//   - UpdateX(ctx, id, fn): fn runs inside the transaction, on the locked
+//     row. It may read through the Store but must not write through it (on
+//     SQLite all writes share one connection, which the transaction
+//     holds). An error from fn aborts and is returned unchanged. Fields
+//     that identify the row (ID, and where noted the owner) are restored
+//     after fn. ErrNotFound if the row does not exist.
+//   - DeleteX(ctx, id) of one row: ErrNotFound if it does not exist. Bulk
+//     and keyed deletes (DeleteUserSessions, DeleteUserTrustedDevices,
+//     DeleteTOTP, DeleteBackupCode, DeleteThrottle) succeed on nothing.
 
 import (
 	"context"
@@ -65,8 +88,14 @@ type api interface {
 	// UpdateAuthRequest: read-modify-write in one transaction (as UpdateUser).
 	UpdateAuthRequest(ctx context.Context, id string, fn func(*AuthRequest) error) (AuthRequest, error)
 	DeleteAuthRequest(ctx context.Context, id string) error
-	// SaveAuthCode sets CodeHash and CodeExpiresAt of a Done request.
+	// SaveAuthCode sets CodeHash and CodeExpiresAt of a Done request, once:
+	// ErrConflict if the request already has a code (a code is issued at
+	// most once per request; a replayed callback must not mint another).
 	SaveAuthCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error
+	// GetAuthRequestByCode finds the request whose code digest is codeHash,
+	// whatever its state (unused, used, expired): the OP checks PKCE and the
+	// client before it redeems, so a failed attempt does not burn the code.
+	GetAuthRequestByCode(ctx context.Context, codeHash []byte) (AuthRequest, error)
 	// RedeemAuthCode atomically marks the code used (CodeUsedAt=now) and
 	// returns the request. ErrNotFound: unknown code or expired
 	// (now > CodeExpiresAt). ErrConflict: already redeemed (the returned
@@ -75,13 +104,17 @@ type api interface {
 	RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time) (AuthRequest, error)
 
 	// --- browser sessions ---
+	// CreateSession: a zero LastSeenAt starts at CreatedAt. ErrConflict on
+	// a duplicate TokenHash.
 	CreateSession(ctx context.Context, s Session) (Session, error)
 	GetSession(ctx context.Context, id string) (Session, error)
 	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
 	// TouchSession sets LastSeenAt=now (only forward). Cheap: one UPDATE.
+	// ErrNotFound if the session is gone.
 	TouchSession(ctx context.Context, id string, now time.Time) error
 	UpdateSession(ctx context.Context, id string, fn func(*Session) error) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
+	// ListSessions: most recently seen first.
 	ListSessions(ctx context.Context, userID string) ([]Session, error)
 	// DeleteUserSessions deletes all sessions of the user except exceptID
 	// ("" deletes all) and returns the deleted ids.
@@ -141,22 +174,27 @@ type api interface {
 	DeleteBackupCode(ctx context.Context, userID string) error
 
 	// --- refresh tokens ---
+	// CreateRefreshToken starts a family: FamilyID is generated when empty;
+	// zero FamilyCreatedAt and LastUsedAt default to CreatedAt.
 	CreateRefreshToken(ctx context.Context, rt RefreshToken) (RefreshToken, error)
 	GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
 	// RotateRefreshToken marks oldID used (UsedAt=now) iff it is neither
 	// used nor revoked, inserts next, and deletes the access tokens minted
 	// from oldID, in one transaction. ErrConflict if oldID was already used
-	// or revoked (reuse). Exactly one of two concurrent rotations wins.
+	// or revoked (reuse); ErrNotFound if it does not exist. Exactly one of
+	// two concurrent rotations wins. next inherits FamilyID and
+	// FamilyCreatedAt when they are empty (another FamilyID is an error);
+	// zero CreatedAt and LastUsedAt default to now.
 	RotateRefreshToken(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error)
 	// RevokeRefreshFamily revokes every token of the family and deletes or
 	// revokes its access tokens.
 	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
 	// RevokeRefreshTokens revokes all live families matching the filter
 	// (and their access tokens). Empty fields do not filter, but at least
-	// one of UserID/SessionID must be set.
+	// one of UserID/SessionID/FamilyID must be set (else an error).
 	RevokeRefreshTokens(ctx context.Context, f TokenFilter, now time.Time) error
 	// ListRefreshFamilies returns the newest live token of each live family
-	// of the user (for the Devices page).
+	// of the user (for the Devices page), most recently used first.
 	ListRefreshFamilies(ctx context.Context, userID string) ([]RefreshToken, error)
 
 	// --- access tokens (opaque) ---
@@ -168,7 +206,8 @@ type api interface {
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// UpdateSigningKeys runs fn with the current keys under an exclusive
 	// lock (advisory lock on PostgreSQL) so that two instances never rotate
-	// at once; fn returns keys to insert and ids to delete.
+	// at once; fn returns keys to insert and ids to delete. Removals are
+	// applied before insertions, so "remove X, add X" rewrites key X.
 	UpdateSigningKeys(ctx context.Context, fn func(current []SigningKey) (add []SigningKey, remove []string, err error)) error
 
 	// --- device authorizations (RFC 8628) ---
@@ -184,6 +223,7 @@ type api interface {
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 
 	// --- throttles ---
+	// GetThrottle: ErrNotFound when there is no row (a zero Throttle).
 	GetThrottle(ctx context.Context, key string) (Throttle, error)
 	// UpdateThrottle runs fn on the row for key (a zero Throttle with Key
 	// set when none exists) and saves it, in one transaction.
@@ -203,6 +243,12 @@ type api interface {
 	// TakeLogoutRequest returns and deletes it (ErrNotFound if absent or
 	// expired at now).
 	TakeLogoutRequest(ctx context.Context, id string, now time.Time) (LogoutRequest, error)
+	// GetLogoutRequest returns it without deleting it (ErrNotFound if
+	// absent or expired at now): the /logout page shows a confirmation
+	// first and deletes on the answer.
+	GetLogoutRequest(ctx context.Context, id string, now time.Time) (LogoutRequest, error)
+	// DeleteLogoutRequest deletes it (ErrNotFound if absent).
+	DeleteLogoutRequest(ctx context.Context, id string) error
 
 	// --- organisations and federation ---
 	CreateOrganization(ctx context.Context, o Organization) (Organization, error)
@@ -240,10 +286,21 @@ type TokenFilter struct {
 }
 
 // SweepPolicy says how long to keep rows that have no expiry of their own.
+// A zero duration disables the rule unless its comment says otherwise.
 type SweepPolicy struct {
-	SessionMaxIdle time.Duration // sessions unseen this long are deleted
-	RefreshIdle    time.Duration // refresh families unused this long are deleted
+	SessionMaxIdle time.Duration // sessions unseen this long are deleted; 0 keeps them
+	// RefreshIdle: refresh families whose head is unused this long are
+	// deleted (0: no idle limit). Revoked families are kept this long after
+	// revocation (0: deleted at the next sweep).
+	RefreshIdle    time.Duration
 	AuditRetention time.Duration // 0 keeps audit events forever
+	// ThrottleIdle: throttles not blocked and without a failure for this
+	// long are deleted (0 means 24h).
+	ThrottleIdle time.Duration
+	// TrustedDeviceGrace: trusted-device records expired for longer than
+	// this are deleted (0 keeps expired records: the re-verification rule
+	// may read them).
+	TrustedDeviceGrace time.Duration
 }
 
 var _ api = (*Store)(nil)

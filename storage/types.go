@@ -118,6 +118,11 @@ type AuthRequest struct {
 	UpstreamAMR        []string
 	BackupCodeShown    bool
 	RememberChosen     bool // the trust/stay-signed-in question was answered
+	StaySignedIn       bool // the user chose "Stay signed in" (after a TOTP code)
+	// BackupCodeSealed is a new backup code waiting to be shown once
+	// (AES-GCM sealed; cleared when the user confirms they saved it).
+	BackupCodeSealed []byte
+	UpstreamAuthTime time.Time
 
 	// Outcome, written when the login UI finishes.
 	Done      bool

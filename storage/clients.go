@@ -1,0 +1,95 @@
+package storage
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// CreateClient inserts c; the caller chooses the id.
+func (s *Store) CreateClient(ctx context.Context, c Client) error {
+	if c.ID == "" {
+		return invalid("create client: empty id")
+	}
+	row := clientToRow(c)
+	return fail("create client", s.write(ctx).Create(&row).Error)
+}
+
+// GetClient finds a client by id (hot path: one indexed SELECT).
+func (s *Store) GetClient(ctx context.Context, id string) (Client, error) {
+	row, err := take[clientRow](s.read(ctx), "id = ?", id)
+	if err != nil {
+		return Client{}, fail("get client", err)
+	}
+	c, err := row.domain()
+	return c, fail("get client", err)
+}
+
+// ListClients returns every client ordered by id.
+func (s *Store) ListClients(ctx context.Context) ([]Client, error) {
+	var rows []clientRow
+	if err := s.read(ctx).Order("id").Find(&rows).Error; err != nil {
+		return nil, fail("list clients", err)
+	}
+	out := make([]Client, 0, len(rows))
+	for _, r := range rows {
+		c, err := r.domain()
+		if err != nil {
+			return nil, fail("list clients", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// DeleteClient deletes one client; ErrNotFound if absent. Tokens issued to
+// it are left to expire (the OP refuses tokens of unknown clients).
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	res := s.write(ctx).Where("id = ?", id).Delete(&clientRow{})
+	if res.Error != nil {
+		return fail("delete client", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SyncClients makes the clients of source exactly cs, in one transaction.
+func (s *Store) SyncClients(ctx context.Context, source string, cs []Client) error {
+	// An existing id gets every column but created_at, so a re-sync keeps
+	// the original creation time (and takes over rows of other sources).
+	upsert := clause.OnConflict{
+		Columns: []clause.Column{{Name: "id"}},
+		DoUpdates: clause.AssignmentColumns([]string{
+			"name", "secret_hash", "public", "redirect_uris", "post_logout_redirect_uris",
+			"grant_types", "app_type", "access_token_format", "access_token_lifetime_ms",
+			"id_token_lifetime_ms", "refresh_token_lifetime_ms", "default_acr", "source", "updated_at",
+		}),
+	}
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		// Instances starting together all sync: one at a time.
+		if err := s.pgLock(tx, lockClass, lockSyncClients); err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(cs))
+		for _, c := range cs {
+			if c.ID == "" {
+				return invalid("sync clients: empty id")
+			}
+			c.Source = source
+			row := clientToRow(c)
+			if err := tx.Clauses(upsert).Create(&row).Error; err != nil {
+				return err
+			}
+			ids = append(ids, c.ID)
+		}
+		q := tx.Where("source = ?", source)
+		if len(ids) > 0 {
+			q = q.Where("id NOT IN ?", ids)
+		}
+		return q.Delete(&clientRow{}).Error
+	})
+	return fail("sync clients", err)
+}

@@ -1,0 +1,80 @@
+package storage
+
+// Trusted devices ("Trust this device"): one record per (user, browser).
+
+import (
+	"context"
+)
+
+// CreateTrustedDevice inserts d (ID generated when empty).
+func (s *Store) CreateTrustedDevice(ctx context.Context, d TrustedDevice) (TrustedDevice, error) {
+	if d.ID == "" {
+		d.ID = NewID()
+	}
+	if len(d.TokenHash) == 0 {
+		return TrustedDevice{}, invalid("create trusted device: empty token hash")
+	}
+	row := trustedDeviceToRow(d)
+	if err := s.write(ctx).Create(&row).Error; err != nil {
+		return TrustedDevice{}, fail("create trusted device", err)
+	}
+	return row.domain(), nil
+}
+
+// GetTrustedDevice returns the newest record of this user for this
+// browser cookie, expired or not.
+func (s *Store) GetTrustedDevice(ctx context.Context, userID string, tokenHash []byte) (TrustedDevice, error) {
+	if len(tokenHash) == 0 {
+		return TrustedDevice{}, ErrNotFound
+	}
+	var rows []trustedDeviceRow
+	err := s.read(ctx).Where("user_id = ? AND token_hash = ?", userID, tokenHash).
+		Order("created_at DESC, id").Limit(1).Find(&rows).Error
+	if err != nil {
+		return TrustedDevice{}, fail("get trusted device", err)
+	}
+	if len(rows) == 0 {
+		return TrustedDevice{}, ErrNotFound
+	}
+	return rows[0].domain(), nil
+}
+
+// UpdateTrustedDevice is a read-modify-write of one record (ID and UserID
+// are immutable).
+func (s *Store) UpdateTrustedDevice(ctx context.Context, id string, fn func(*TrustedDevice) error) (TrustedDevice, error) {
+	return updateRow(s, ctx, "update trusted device", "id = ?", []any{id},
+		noErr(trustedDeviceRow.domain), trustedDeviceToRow, fn,
+		func(old TrustedDevice, v *TrustedDevice) { v.ID, v.UserID = old.ID, old.UserID })
+}
+
+// ListTrustedDevices returns the user's records, newest first.
+func (s *Store) ListTrustedDevices(ctx context.Context, userID string) ([]TrustedDevice, error) {
+	var rows []trustedDeviceRow
+	if err := s.read(ctx).Where("user_id = ?", userID).Order("created_at DESC, id").Find(&rows).Error; err != nil {
+		return nil, fail("list trusted devices", err)
+	}
+	out := make([]TrustedDevice, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// DeleteTrustedDevice deletes one record of this user; ErrNotFound if
+// there is none with that id for that user.
+func (s *Store) DeleteTrustedDevice(ctx context.Context, userID, id string) error {
+	res := s.write(ctx).Where("id = ? AND user_id = ?", id, userID).Delete(&trustedDeviceRow{})
+	if res.Error != nil {
+		return fail("delete trusted device", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeleteUserTrustedDevices deletes every record of the user (none is fine).
+func (s *Store) DeleteUserTrustedDevices(ctx context.Context, userID string) error {
+	return fail("delete user trusted devices",
+		s.write(ctx).Where("user_id = ?", userID).Delete(&trustedDeviceRow{}).Error)
+}

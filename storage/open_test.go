@@ -1,0 +1,126 @@
+package storage_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/storagetest"
+)
+
+func TestNewID(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z2-7]{26}$`) // 130 bits of base32, no ':'
+	seen := make(map[string]bool)
+	for range 1000 {
+		id := storage.NewID()
+		if !re.MatchString(id) {
+			t.Fatalf("NewID() = %q", id)
+		}
+		if seen[id] {
+			t.Fatalf("NewID() repeated %q", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestOpenURLs(t *testing.T) {
+	ctx := t.Context()
+	for _, bad := range []string{
+		"", "mysql://x", "sqlite:", "sqlite:/tmp/a.db?mode=ro", "file:/tmp/a.db",
+	} {
+		if s, err := storage.Open(ctx, bad, storage.Options{}); err == nil {
+			_ = s.Close()
+			t.Errorf("Open(%q) succeeded", bad)
+		}
+	}
+	// Parent directories are created; the sqlite:/// spelling is accepted.
+	dir := t.TempDir()
+	for _, u := range []string{
+		"sqlite:" + filepath.Join(dir, "a", "b", "one.db"),
+		"sqlite://" + filepath.Join(dir, "c", "two.db"),
+	} {
+		s, err := storage.Open(ctx, u, storage.Options{})
+		if err != nil {
+			t.Fatalf("Open(%q): %v", u, err)
+		}
+		ok(t, s.Migrate(ctx))
+		ok(t, s.Close())
+	}
+	for _, f := range []string{"a/b/one.db", "c/two.db"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	// In memory: one connection, fully usable.
+	s, err := storage.Open(ctx, "sqlite::memory:", storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ok(t, s.Migrate(ctx))
+	newUser(t, s, "mem@example.com")
+	equal(t, s.Dialect(), storage.DialectSQLite)
+}
+
+// TestConcurrentMigrate: several instances starting at once against one
+// empty database all succeed, and the schema is created once.
+func TestConcurrentMigrate(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			t.Parallel()
+			u := d.URL(t)
+			const n = 4
+			stores := make([]*storage.Store, n)
+			for i := range stores {
+				stores[i] = must(storage.Open(t.Context(), u, storage.Options{}))(t)
+				t.Cleanup(func() { _ = stores[i].Close() })
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			for i, s := range stores {
+				wg.Go(func() { errs[i] = s.Migrate(t.Context()) })
+			}
+			wg.Wait()
+			ok(t, errors.Join(errs...))
+			newUser(t, stores[0], "m@example.com")
+			must(stores[n-1].GetUserByEmail(t.Context(), "M@example.com"))(t)
+		})
+	}
+}
+
+// TestSQLiteTwoProcesses: two Stores on one file (the CLI next to a running
+// server) write at the same time without "database is locked": BEGIN
+// IMMEDIATE plus busy_timeout make the second writer wait its turn, and
+// read-modify-writes do not lose updates across them.
+func TestSQLiteTwoProcesses(t *testing.T) {
+	u := storagetest.SQLiteURL(t)
+	a := must(storage.Open(t.Context(), u, storage.Options{}))(t)
+	defer a.Close()
+	ok(t, a.Migrate(t.Context()))
+	b := must(storage.Open(t.Context(), u, storage.Options{}))(t)
+	defer b.Close()
+
+	var wg sync.WaitGroup
+	const n = 50
+	for _, s := range []*storage.Store{a, b, a, b} {
+		wg.Go(func() {
+			for range n {
+				if _, err := s.UpdateThrottle(t.Context(), "k", func(v *storage.Throttle) error { v.Failures++; return nil }); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.CreateUser(t.Context(), storage.User{Email: storage.NewID() + "@example.com"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, must(b.GetThrottle(t.Context(), "k"))(t).Failures, 4*n)
+	equal(t, len(must(a.ListUsers(t.Context(), storage.ListOptions{Limit: 1000}))(t)), 4*n)
+}

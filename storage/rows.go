@@ -1,0 +1,886 @@
+package storage
+
+// Row structs are the gorm models: one per table, unexported, with every
+// column named explicitly so that renaming a Go field can never rename a
+// column. They convert to and from the domain types of types.go, which
+// stay free of gorm.
+//
+// Encodings (identical on both dialects):
+//   - instants: int64 Unix milliseconds, 0 for the zero time.Time. Driver
+//     datetimes are avoided: SQLite stores them as text that compares
+//     wrongly across formats, and time zones leak in. Fields holding
+//     milliseconds are named …Ms so gorm never treats them as its own
+//     auto-updated CreatedAt/UpdatedAt.
+//   - durations: int64 milliseconds.
+//   - string lists and maps: JSON text; nil and empty are both stored as
+//     "[]" / "{}" and read back as nil.
+//   - byte strings: bytea/BLOB through the blob type (empty is NULL and
+//     reads back as nil, so nullable unique columns never collide on "").
+
+import (
+	"bytes"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// blob stores empty byte strings as NULL.
+type blob []byte
+
+// Value implements driver.Valuer.
+func (b blob) Value() (driver.Value, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return []byte(b), nil
+}
+
+// Scan implements sql.Scanner.
+func (b *blob) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*b = nil
+	case []byte:
+		if len(v) == 0 {
+			*b = nil
+		} else {
+			*b = bytes.Clone(v)
+		}
+	case string:
+		if v == "" {
+			*b = nil
+		} else {
+			*b = []byte(v)
+		}
+	default:
+		return fmt.Errorf("storage: cannot scan %T into bytes", src)
+	}
+	return nil
+}
+
+func bytesOf(b blob) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return []byte(b)
+}
+
+// ms converts an instant to Unix milliseconds (zero → 0). Sub-millisecond
+// precision is truncated.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// tm is the inverse of ms; instants come back in UTC.
+func tm(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func durMs(d time.Duration) int64 { return d.Milliseconds() }
+
+func msDur(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+
+func encList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(l)
+	if err != nil { // cannot happen for []string
+		panic(err)
+	}
+	return string(b)
+}
+
+func encMap(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(m)
+	if err != nil { // cannot happen for map[string]string
+		panic(err)
+	}
+	return string(b)
+}
+
+// decoder collects the first JSON error while a row is converted, so that
+// conversions read as plain assignments.
+type decoder struct{ err error }
+
+func (d *decoder) list(s string) []string {
+	if s == "" || s == "[]" || s == "null" {
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil && d.err == nil {
+		d.err = fmt.Errorf("storage: corrupt list column: %w", err)
+	}
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+func (d *decoder) dict(s string) map[string]string {
+	if s == "" || s == "{}" || s == "null" {
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil && d.err == nil {
+		d.err = fmt.Errorf("storage: corrupt map column: %w", err)
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// ---------------------------------------------------------------- users
+
+type userRow struct {
+	ID                        string `gorm:"column:id;primaryKey"`
+	Email                     string `gorm:"column:email"`
+	EmailKey                  string `gorm:"column:email_key"`
+	EmailVerified             bool   `gorm:"column:email_verified"`
+	Name                      string `gorm:"column:name"`
+	Region                    string `gorm:"column:region"`
+	PasswordHash              string `gorm:"column:password_hash"`
+	Disabled                  bool   `gorm:"column:disabled"`
+	OrgID                     string `gorm:"column:org_id"`
+	NeedsBackupCode           bool   `gorm:"column:needs_backup_code"`
+	PrivacyProductImprovement bool   `gorm:"column:privacy_product_improvement"`
+	PrivacyPersonalisedOffers bool   `gorm:"column:privacy_personalised_offers"`
+	PrivacyUpdatedMs          int64  `gorm:"column:privacy_updated_at"`
+	PasswordChangedMs         int64  `gorm:"column:password_changed_at"`
+	CreatedMs                 int64  `gorm:"column:created_at"`
+	UpdatedMs                 int64  `gorm:"column:updated_at"`
+}
+
+func (userRow) TableName() string { return "users" }
+
+func userToRow(u User) userRow {
+	return userRow{
+		ID: u.ID, Email: u.Email, EmailKey: emailKey(u.Email), EmailVerified: u.EmailVerified,
+		Name: u.Name, Region: u.Region, PasswordHash: u.PasswordHash, Disabled: u.Disabled,
+		OrgID: u.OrgID, NeedsBackupCode: u.NeedsBackupCode,
+		PrivacyProductImprovement: u.PrivacyProductImprovement,
+		PrivacyPersonalisedOffers: u.PrivacyPersonalisedOffers,
+		PrivacyUpdatedMs:          ms(u.PrivacyUpdatedAt),
+		PasswordChangedMs:         ms(u.PasswordChangedAt),
+		CreatedMs:                 ms(u.CreatedAt), UpdatedMs: ms(u.UpdatedAt),
+	}
+}
+
+func (r userRow) domain() User {
+	return User{
+		ID: r.ID, Email: r.Email, EmailVerified: r.EmailVerified, Name: r.Name,
+		Region: r.Region, PasswordHash: r.PasswordHash, Disabled: r.Disabled,
+		OrgID: r.OrgID, NeedsBackupCode: r.NeedsBackupCode,
+		PrivacyProductImprovement: r.PrivacyProductImprovement,
+		PrivacyPersonalisedOffers: r.PrivacyPersonalisedOffers,
+		PrivacyUpdatedAt:          tm(r.PrivacyUpdatedMs),
+		PasswordChangedAt:         tm(r.PasswordChangedMs),
+		CreatedAt:                 tm(r.CreatedMs), UpdatedAt: tm(r.UpdatedMs),
+	}
+}
+
+// -------------------------------------------------------------- clients
+
+type clientRow struct {
+	ID                     string `gorm:"column:id;primaryKey"`
+	Name                   string `gorm:"column:name"`
+	SecretHash             blob   `gorm:"column:secret_hash"`
+	Public                 bool   `gorm:"column:public"`
+	RedirectURIs           string `gorm:"column:redirect_uris"`
+	PostLogoutRedirectURIs string `gorm:"column:post_logout_redirect_uris"`
+	GrantTypes             string `gorm:"column:grant_types"`
+	AppType                string `gorm:"column:app_type"`
+	AccessTokenFormat      string `gorm:"column:access_token_format"`
+	AccessTokenLifetimeMs  int64  `gorm:"column:access_token_lifetime_ms"`
+	IDTokenLifetimeMs      int64  `gorm:"column:id_token_lifetime_ms"`
+	RefreshTokenLifetimeMs int64  `gorm:"column:refresh_token_lifetime_ms"`
+	DefaultACR             string `gorm:"column:default_acr"`
+	Source                 string `gorm:"column:source"`
+	CreatedMs              int64  `gorm:"column:created_at"`
+	UpdatedMs              int64  `gorm:"column:updated_at"`
+}
+
+func (clientRow) TableName() string { return "clients" }
+
+func clientToRow(c Client) clientRow {
+	return clientRow{
+		ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
+		RedirectURIs:           encList(c.RedirectURIs),
+		PostLogoutRedirectURIs: encList(c.PostLogoutRedirectURIs),
+		GrantTypes:             encList(c.GrantTypes),
+		AppType:                c.AppType, AccessTokenFormat: c.AccessTokenFormat,
+		AccessTokenLifetimeMs:  durMs(c.AccessTokenLifetime),
+		IDTokenLifetimeMs:      durMs(c.IDTokenLifetime),
+		RefreshTokenLifetimeMs: durMs(c.RefreshTokenLifetime),
+		DefaultACR:             c.DefaultACR, Source: c.Source,
+		CreatedMs: ms(c.CreatedAt), UpdatedMs: ms(c.UpdatedAt),
+	}
+}
+
+func (r clientRow) domain() (Client, error) {
+	var d decoder
+	c := Client{
+		ID: r.ID, Name: r.Name, SecretHash: bytesOf(r.SecretHash), Public: r.Public,
+		RedirectURIs:           d.list(r.RedirectURIs),
+		PostLogoutRedirectURIs: d.list(r.PostLogoutRedirectURIs),
+		GrantTypes:             d.list(r.GrantTypes),
+		AppType:                r.AppType, AccessTokenFormat: r.AccessTokenFormat,
+		AccessTokenLifetime:  msDur(r.AccessTokenLifetimeMs),
+		IDTokenLifetime:      msDur(r.IDTokenLifetimeMs),
+		RefreshTokenLifetime: msDur(r.RefreshTokenLifetimeMs),
+		DefaultACR:           r.DefaultACR, Source: r.Source,
+		CreatedAt: tm(r.CreatedMs), UpdatedAt: tm(r.UpdatedMs),
+	}
+	return c, d.err
+}
+
+// -------------------------------------------------------- auth requests
+
+type authRequestRow struct {
+	ID                  string `gorm:"column:id;primaryKey"`
+	ClientID            string `gorm:"column:client_id"`
+	RedirectURI         string `gorm:"column:redirect_uri"`
+	Scopes              string `gorm:"column:scopes"`
+	State               string `gorm:"column:state"`
+	Nonce               string `gorm:"column:nonce"`
+	ResponseType        string `gorm:"column:response_type"`
+	ResponseMode        string `gorm:"column:response_mode"`
+	CodeChallenge       string `gorm:"column:code_challenge"`
+	CodeChallengeMethod string `gorm:"column:code_challenge_method"`
+	Prompt              string `gorm:"column:prompt"`
+	MaxAge              *int64 `gorm:"column:max_age"`
+	ACRValues           string `gorm:"column:acr_values"`
+	LoginHint           string `gorm:"column:login_hint"`
+	IDTokenHintSubject  string `gorm:"column:id_token_hint_subject"`
+	UILocales           string `gorm:"column:ui_locales"`
+	CreatedMs           int64  `gorm:"column:created_at"`
+	ExpiresMs           int64  `gorm:"column:expires_at"`
+	BrowserHash         blob   `gorm:"column:browser_hash"`
+	UserID              string `gorm:"column:user_id"`
+	PasswordMs          int64  `gorm:"column:password_at"`
+	SecondFactorMs      int64  `gorm:"column:second_factor_at"`
+	SecondFactorMethod  string `gorm:"column:second_factor_method"`
+	FederatedMs         int64  `gorm:"column:federated_at"`
+	UpstreamAMR         string `gorm:"column:upstream_amr"`
+	BackupCodeShown     bool   `gorm:"column:backup_code_shown"`
+	RememberChosen      bool   `gorm:"column:remember_chosen"`
+	StaySignedIn        bool   `gorm:"column:stay_signed_in"`
+	BackupCodeSealed    blob   `gorm:"column:backup_code_sealed"`
+	UpstreamAuthTimeMs  int64  `gorm:"column:upstream_auth_time"`
+	Done                bool   `gorm:"column:done"`
+	AMR                 string `gorm:"column:amr"`
+	ACR                 string `gorm:"column:acr"`
+	AuthTimeMs          int64  `gorm:"column:auth_time"`
+	SessionID           string `gorm:"column:session_id"`
+	CodeHash            blob   `gorm:"column:code_hash"`
+	CodeExpiresMs       int64  `gorm:"column:code_expires_at"`
+	CodeUsedMs          int64  `gorm:"column:code_used_at"`
+}
+
+func (authRequestRow) TableName() string { return "auth_requests" }
+
+func authRequestToRow(a AuthRequest) authRequestRow {
+	var maxAge *int64
+	if a.MaxAge != nil {
+		v := *a.MaxAge
+		maxAge = &v
+	}
+	return authRequestRow{
+		ID: a.ID, ClientID: a.ClientID, RedirectURI: a.RedirectURI, Scopes: encList(a.Scopes),
+		State: a.State, Nonce: a.Nonce, ResponseType: a.ResponseType, ResponseMode: a.ResponseMode,
+		CodeChallenge: a.CodeChallenge, CodeChallengeMethod: a.CodeChallengeMethod,
+		Prompt: encList(a.Prompt), MaxAge: maxAge, ACRValues: encList(a.ACRValues),
+		LoginHint: a.LoginHint, IDTokenHintSubject: a.IDTokenHintSubject,
+		UILocales: encList(a.UILocales), CreatedMs: ms(a.CreatedAt), ExpiresMs: ms(a.ExpiresAt),
+		BrowserHash: a.BrowserHash, UserID: a.UserID, PasswordMs: ms(a.PasswordAt),
+		SecondFactorMs: ms(a.SecondFactorAt), SecondFactorMethod: a.SecondFactorMethod,
+		FederatedMs: ms(a.FederatedAt), UpstreamAMR: encList(a.UpstreamAMR),
+		BackupCodeShown: a.BackupCodeShown, RememberChosen: a.RememberChosen,
+		StaySignedIn: a.StaySignedIn, BackupCodeSealed: a.BackupCodeSealed,
+		UpstreamAuthTimeMs: ms(a.UpstreamAuthTime),
+		Done:               a.Done, AMR: encList(a.AMR), ACR: a.ACR, AuthTimeMs: ms(a.AuthTime),
+		SessionID: a.SessionID, CodeHash: a.CodeHash, CodeExpiresMs: ms(a.CodeExpiresAt),
+		CodeUsedMs: ms(a.CodeUsedAt),
+	}
+}
+
+func (r authRequestRow) domain() (AuthRequest, error) {
+	var d decoder
+	var maxAge *int64
+	if r.MaxAge != nil {
+		v := *r.MaxAge
+		maxAge = &v
+	}
+	a := AuthRequest{
+		ID: r.ID, ClientID: r.ClientID, RedirectURI: r.RedirectURI, Scopes: d.list(r.Scopes),
+		State: r.State, Nonce: r.Nonce, ResponseType: r.ResponseType, ResponseMode: r.ResponseMode,
+		CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
+		Prompt: d.list(r.Prompt), MaxAge: maxAge, ACRValues: d.list(r.ACRValues),
+		LoginHint: r.LoginHint, IDTokenHintSubject: r.IDTokenHintSubject,
+		UILocales: d.list(r.UILocales), CreatedAt: tm(r.CreatedMs), ExpiresAt: tm(r.ExpiresMs),
+		BrowserHash: bytesOf(r.BrowserHash), UserID: r.UserID, PasswordAt: tm(r.PasswordMs),
+		SecondFactorAt: tm(r.SecondFactorMs), SecondFactorMethod: r.SecondFactorMethod,
+		FederatedAt: tm(r.FederatedMs), UpstreamAMR: d.list(r.UpstreamAMR),
+		BackupCodeShown: r.BackupCodeShown, RememberChosen: r.RememberChosen,
+		StaySignedIn: r.StaySignedIn, BackupCodeSealed: bytesOf(r.BackupCodeSealed),
+		UpstreamAuthTime: tm(r.UpstreamAuthTimeMs),
+		Done:             r.Done, AMR: d.list(r.AMR), ACR: r.ACR, AuthTime: tm(r.AuthTimeMs),
+		SessionID: r.SessionID, CodeHash: bytesOf(r.CodeHash), CodeExpiresAt: tm(r.CodeExpiresMs),
+		CodeUsedAt: tm(r.CodeUsedMs),
+	}
+	return a, d.err
+}
+
+// ------------------------------------------------------------- sessions
+
+type sessionRow struct {
+	ID             string `gorm:"column:id;primaryKey"`
+	UserID         string `gorm:"column:user_id"`
+	TokenHash      blob   `gorm:"column:token_hash"`
+	CreatedMs      int64  `gorm:"column:created_at"`
+	LastSeenMs     int64  `gorm:"column:last_seen_at"`
+	AuthTimeMs     int64  `gorm:"column:auth_time"`
+	SecondFactorMs int64  `gorm:"column:second_factor_at"`
+	AMR            string `gorm:"column:amr"`
+	Federated      bool   `gorm:"column:federated"`
+	StaySignedIn   bool   `gorm:"column:stay_signed_in"`
+	UserAgent      string `gorm:"column:user_agent"`
+	IP             string `gorm:"column:ip"`
+}
+
+func (sessionRow) TableName() string { return "sessions" }
+
+func sessionToRow(s Session) sessionRow {
+	return sessionRow{
+		ID: s.ID, UserID: s.UserID, TokenHash: s.TokenHash, CreatedMs: ms(s.CreatedAt),
+		LastSeenMs: ms(s.LastSeenAt), AuthTimeMs: ms(s.AuthTime), SecondFactorMs: ms(s.SecondFactorAt),
+		AMR: encList(s.AMR), Federated: s.Federated, StaySignedIn: s.StaySignedIn,
+		UserAgent: s.UserAgent, IP: s.IP,
+	}
+}
+
+func (r sessionRow) domain() (Session, error) {
+	var d decoder
+	s := Session{
+		ID: r.ID, UserID: r.UserID, TokenHash: bytesOf(r.TokenHash), CreatedAt: tm(r.CreatedMs),
+		LastSeenAt: tm(r.LastSeenMs), AuthTime: tm(r.AuthTimeMs), SecondFactorAt: tm(r.SecondFactorMs),
+		AMR: d.list(r.AMR), Federated: r.Federated, StaySignedIn: r.StaySignedIn,
+		UserAgent: r.UserAgent, IP: r.IP,
+	}
+	return s, d.err
+}
+
+// ------------------------------------------------------ trusted devices
+
+type trustedDeviceRow struct {
+	ID                 string `gorm:"column:id;primaryKey"`
+	UserID             string `gorm:"column:user_id"`
+	TokenHash          blob   `gorm:"column:token_hash"`
+	CreatedMs          int64  `gorm:"column:created_at"`
+	ExpiresMs          int64  `gorm:"column:expires_at"`
+	LastSecondFactorMs int64  `gorm:"column:last_second_factor_at"`
+	LastUsedMs         int64  `gorm:"column:last_used_at"`
+	UserAgent          string `gorm:"column:user_agent"`
+	IP                 string `gorm:"column:ip"`
+}
+
+func (trustedDeviceRow) TableName() string { return "trusted_devices" }
+
+func trustedDeviceToRow(t TrustedDevice) trustedDeviceRow {
+	return trustedDeviceRow{
+		ID: t.ID, UserID: t.UserID, TokenHash: t.TokenHash, CreatedMs: ms(t.CreatedAt),
+		ExpiresMs: ms(t.ExpiresAt), LastSecondFactorMs: ms(t.LastSecondFactorAt),
+		LastUsedMs: ms(t.LastUsedAt), UserAgent: t.UserAgent, IP: t.IP,
+	}
+}
+
+func (r trustedDeviceRow) domain() TrustedDevice {
+	return TrustedDevice{
+		ID: r.ID, UserID: r.UserID, TokenHash: bytesOf(r.TokenHash), CreatedAt: tm(r.CreatedMs),
+		ExpiresAt: tm(r.ExpiresMs), LastSecondFactorAt: tm(r.LastSecondFactorMs),
+		LastUsedAt: tm(r.LastUsedMs), UserAgent: r.UserAgent, IP: r.IP,
+	}
+}
+
+// ---------------------------------------------------------- email codes
+
+type emailCodeRow struct {
+	ID          string `gorm:"column:id;primaryKey"`
+	UserID      string `gorm:"column:user_id"`
+	Purpose     string `gorm:"column:purpose"`
+	ContextID   string `gorm:"column:context_id"`
+	BrowserHash blob   `gorm:"column:browser_hash"`
+	CodeHash    blob   `gorm:"column:code_hash"`
+	CreatedMs   int64  `gorm:"column:created_at"`
+	ExpiresMs   int64  `gorm:"column:expires_at"`
+	Attempts    int    `gorm:"column:attempts"`
+	DeadMs      int64  `gorm:"column:dead_at"`
+}
+
+func (emailCodeRow) TableName() string { return "email_codes" }
+
+func emailCodeToRow(c EmailCode) emailCodeRow {
+	return emailCodeRow{
+		ID: c.ID, UserID: c.UserID, Purpose: c.Purpose, ContextID: c.ContextID,
+		BrowserHash: c.BrowserHash, CodeHash: c.CodeHash, CreatedMs: ms(c.CreatedAt),
+		ExpiresMs: ms(c.ExpiresAt), Attempts: c.Attempts, DeadMs: ms(c.DeadAt),
+	}
+}
+
+func (r emailCodeRow) domain() EmailCode {
+	return EmailCode{
+		ID: r.ID, UserID: r.UserID, Purpose: r.Purpose, ContextID: r.ContextID,
+		BrowserHash: bytesOf(r.BrowserHash), CodeHash: bytesOf(r.CodeHash), CreatedAt: tm(r.CreatedMs),
+		ExpiresAt: tm(r.ExpiresMs), Attempts: r.Attempts, DeadAt: tm(r.DeadMs),
+	}
+}
+
+// ----------------------------------------------------------------- totp
+
+type totpRow struct {
+	ID          string `gorm:"column:id;primaryKey"`
+	UserID      string `gorm:"column:user_id"`
+	SeedSealed  blob   `gorm:"column:seed_sealed"`
+	Status      string `gorm:"column:status"`
+	LastStep    int64  `gorm:"column:last_step"`
+	CreatedMs   int64  `gorm:"column:created_at"`
+	ConfirmedMs int64  `gorm:"column:confirmed_at"`
+}
+
+func (totpRow) TableName() string { return "totp_credentials" }
+
+func totpToRow(c TOTPCredential) totpRow {
+	return totpRow{
+		ID: c.ID, UserID: c.UserID, SeedSealed: c.SeedSealed, Status: c.Status,
+		LastStep: c.LastStep, CreatedMs: ms(c.CreatedAt), ConfirmedMs: ms(c.ConfirmedAt),
+	}
+}
+
+func (r totpRow) domain() TOTPCredential {
+	return TOTPCredential{
+		ID: r.ID, UserID: r.UserID, SeedSealed: bytesOf(r.SeedSealed), Status: r.Status,
+		LastStep: r.LastStep, CreatedAt: tm(r.CreatedMs), ConfirmedAt: tm(r.ConfirmedMs),
+	}
+}
+
+// --------------------------------------------------------- backup codes
+
+type backupCodeRow struct {
+	UserID    string `gorm:"column:user_id;primaryKey"`
+	CodeHash  blob   `gorm:"column:code_hash"`
+	CreatedMs int64  `gorm:"column:created_at"`
+}
+
+func (backupCodeRow) TableName() string { return "backup_codes" }
+
+func backupCodeToRow(b BackupCode) backupCodeRow {
+	return backupCodeRow{UserID: b.UserID, CodeHash: b.CodeHash, CreatedMs: ms(b.CreatedAt)}
+}
+
+func (r backupCodeRow) domain() BackupCode {
+	return BackupCode{UserID: r.UserID, CodeHash: bytesOf(r.CodeHash), CreatedAt: tm(r.CreatedMs)}
+}
+
+// ------------------------------------------------------- refresh tokens
+
+type refreshTokenRow struct {
+	ID              string `gorm:"column:id;primaryKey"`
+	TokenHash       blob   `gorm:"column:token_hash"`
+	FamilyID        string `gorm:"column:family_id"`
+	ClientID        string `gorm:"column:client_id"`
+	UserID          string `gorm:"column:user_id"`
+	SessionID       string `gorm:"column:session_id"`
+	Scopes          string `gorm:"column:scopes"`
+	GrantedScopes   string `gorm:"column:granted_scopes"`
+	Audience        string `gorm:"column:audience"`
+	AMR             string `gorm:"column:amr"`
+	ACR             string `gorm:"column:acr"`
+	AuthTimeMs      int64  `gorm:"column:auth_time"`
+	SecondFactorMs  int64  `gorm:"column:second_factor_at"`
+	CreatedMs       int64  `gorm:"column:created_at"`
+	FamilyCreatedMs int64  `gorm:"column:family_created_at"`
+	LastUsedMs      int64  `gorm:"column:last_used_at"`
+	ExpiresMs       int64  `gorm:"column:expires_at"`
+	UsedMs          int64  `gorm:"column:used_at"`
+	RevokedMs       int64  `gorm:"column:revoked_at"`
+}
+
+func (refreshTokenRow) TableName() string { return "refresh_tokens" }
+
+// refreshTokenInsert inserts a refreshTokenRow without gorm, for the
+// rotation's prepared statements; the columns follow the struct's field
+// order (TestRefreshTokenInsertColumns checks it against the gorm schema).
+const refreshTokenInsert = `INSERT INTO refresh_tokens (id, token_hash, family_id, client_id, user_id,
+	session_id, scopes, granted_scopes, audience, amr, acr, auth_time, second_factor_at, created_at,
+	family_created_at, last_used_at, expires_at, used_at, revoked_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func (r *refreshTokenRow) values() []any {
+	return []any{r.ID, r.TokenHash, r.FamilyID, r.ClientID, r.UserID,
+		r.SessionID, r.Scopes, r.GrantedScopes, r.Audience, r.AMR, r.ACR, r.AuthTimeMs, r.SecondFactorMs, r.CreatedMs,
+		r.FamilyCreatedMs, r.LastUsedMs, r.ExpiresMs, r.UsedMs, r.RevokedMs}
+}
+
+func refreshTokenToRow(t RefreshToken) refreshTokenRow {
+	return refreshTokenRow{
+		ID: t.ID, TokenHash: t.TokenHash, FamilyID: t.FamilyID, ClientID: t.ClientID,
+		UserID: t.UserID, SessionID: t.SessionID, Scopes: encList(t.Scopes),
+		GrantedScopes: encList(t.GrantedScopes), Audience: encList(t.Audience), AMR: encList(t.AMR),
+		ACR: t.ACR, AuthTimeMs: ms(t.AuthTime), SecondFactorMs: ms(t.SecondFactorAt),
+		CreatedMs: ms(t.CreatedAt), FamilyCreatedMs: ms(t.FamilyCreatedAt),
+		LastUsedMs: ms(t.LastUsedAt), ExpiresMs: ms(t.ExpiresAt), UsedMs: ms(t.UsedAt),
+		RevokedMs: ms(t.RevokedAt),
+	}
+}
+
+func (r refreshTokenRow) domain() (RefreshToken, error) {
+	var d decoder
+	t := RefreshToken{
+		ID: r.ID, TokenHash: bytesOf(r.TokenHash), FamilyID: r.FamilyID, ClientID: r.ClientID,
+		UserID: r.UserID, SessionID: r.SessionID, Scopes: d.list(r.Scopes),
+		GrantedScopes: d.list(r.GrantedScopes), Audience: d.list(r.Audience), AMR: d.list(r.AMR),
+		ACR: r.ACR, AuthTime: tm(r.AuthTimeMs), SecondFactorAt: tm(r.SecondFactorMs),
+		CreatedAt: tm(r.CreatedMs), FamilyCreatedAt: tm(r.FamilyCreatedMs),
+		LastUsedAt: tm(r.LastUsedMs), ExpiresAt: tm(r.ExpiresMs), UsedAt: tm(r.UsedMs),
+		RevokedAt: tm(r.RevokedMs),
+	}
+	return t, d.err
+}
+
+// -------------------------------------------------------- access tokens
+
+type accessTokenRow struct {
+	ID             string `gorm:"column:id;primaryKey"`
+	ClientID       string `gorm:"column:client_id"`
+	UserID         string `gorm:"column:user_id"`
+	RefreshTokenID string `gorm:"column:refresh_token_id"`
+	FamilyID       string `gorm:"column:family_id"`
+	SessionID      string `gorm:"column:session_id"`
+	Scopes         string `gorm:"column:scopes"`
+	Audience       string `gorm:"column:audience"`
+	CreatedMs      int64  `gorm:"column:created_at"`
+	ExpiresMs      int64  `gorm:"column:expires_at"`
+	RevokedMs      int64  `gorm:"column:revoked_at"`
+}
+
+func (accessTokenRow) TableName() string { return "access_tokens" }
+
+func accessTokenToRow(a AccessToken) accessTokenRow {
+	return accessTokenRow{
+		ID: a.ID, ClientID: a.ClientID, UserID: a.UserID, RefreshTokenID: a.RefreshTokenID,
+		FamilyID: a.FamilyID, SessionID: a.SessionID, Scopes: encList(a.Scopes),
+		Audience: encList(a.Audience), CreatedMs: ms(a.CreatedAt), ExpiresMs: ms(a.ExpiresAt),
+		RevokedMs: ms(a.RevokedAt),
+	}
+}
+
+func (r accessTokenRow) domain() (AccessToken, error) {
+	var d decoder
+	a := AccessToken{
+		ID: r.ID, ClientID: r.ClientID, UserID: r.UserID, RefreshTokenID: r.RefreshTokenID,
+		FamilyID: r.FamilyID, SessionID: r.SessionID, Scopes: d.list(r.Scopes),
+		Audience: d.list(r.Audience), CreatedAt: tm(r.CreatedMs), ExpiresAt: tm(r.ExpiresMs),
+		RevokedAt: tm(r.RevokedMs),
+	}
+	return a, d.err
+}
+
+// --------------------------------------------------------- signing keys
+
+type signingKeyRow struct {
+	ID            string `gorm:"column:id;primaryKey"`
+	Algorithm     string `gorm:"column:algorithm"`
+	PrivateSealed blob   `gorm:"column:private_sealed"`
+	PublicJWK     blob   `gorm:"column:public_jwk"`
+	CreatedMs     int64  `gorm:"column:created_at"`
+	NotBeforeMs   int64  `gorm:"column:not_before"`
+	RetireMs      int64  `gorm:"column:retire_at"`
+	ExpiresMs     int64  `gorm:"column:expires_at"`
+}
+
+func (signingKeyRow) TableName() string { return "signing_keys" }
+
+func signingKeyToRow(k SigningKey) signingKeyRow {
+	return signingKeyRow{
+		ID: k.ID, Algorithm: k.Algorithm, PrivateSealed: k.PrivateSealed, PublicJWK: k.PublicJWK,
+		CreatedMs: ms(k.CreatedAt), NotBeforeMs: ms(k.NotBefore), RetireMs: ms(k.RetireAt),
+		ExpiresMs: ms(k.ExpiresAt),
+	}
+}
+
+func (r signingKeyRow) domain() SigningKey {
+	return SigningKey{
+		ID: r.ID, Algorithm: r.Algorithm, PrivateSealed: bytesOf(r.PrivateSealed),
+		PublicJWK: bytesOf(r.PublicJWK), CreatedAt: tm(r.CreatedMs), NotBefore: tm(r.NotBeforeMs),
+		RetireAt: tm(r.RetireMs), ExpiresAt: tm(r.ExpiresMs),
+	}
+}
+
+// ----------------------------------------------- device authorizations
+
+type deviceAuthorizationRow struct {
+	ID             string `gorm:"column:id;primaryKey"`
+	DeviceCodeHash blob   `gorm:"column:device_code_hash"`
+	UserCode       string `gorm:"column:user_code"`
+	ClientID       string `gorm:"column:client_id"`
+	Scopes         string `gorm:"column:scopes"`
+	CreatedMs      int64  `gorm:"column:created_at"`
+	ExpiresMs      int64  `gorm:"column:expires_at"`
+	State          string `gorm:"column:state"`
+	UserID         string `gorm:"column:user_id"`
+	AMR            string `gorm:"column:amr"`
+	ACR            string `gorm:"column:acr"`
+	AuthTimeMs     int64  `gorm:"column:auth_time"`
+	SessionID      string `gorm:"column:session_id"`
+	LastPollMs     int64  `gorm:"column:last_poll_at"`
+}
+
+func (deviceAuthorizationRow) TableName() string { return "device_authorizations" }
+
+func deviceAuthorizationToRow(d DeviceAuthorization) deviceAuthorizationRow {
+	return deviceAuthorizationRow{
+		ID: d.ID, DeviceCodeHash: d.DeviceCodeHash, UserCode: d.UserCode, ClientID: d.ClientID,
+		Scopes: encList(d.Scopes), CreatedMs: ms(d.CreatedAt), ExpiresMs: ms(d.ExpiresAt),
+		State: d.State, UserID: d.UserID, AMR: encList(d.AMR), ACR: d.ACR,
+		AuthTimeMs: ms(d.AuthTime), SessionID: d.SessionID, LastPollMs: ms(d.LastPollAt),
+	}
+}
+
+func (r deviceAuthorizationRow) domain() (DeviceAuthorization, error) {
+	var dec decoder
+	d := DeviceAuthorization{
+		ID: r.ID, DeviceCodeHash: bytesOf(r.DeviceCodeHash), UserCode: r.UserCode, ClientID: r.ClientID,
+		Scopes: dec.list(r.Scopes), CreatedAt: tm(r.CreatedMs), ExpiresAt: tm(r.ExpiresMs),
+		State: r.State, UserID: r.UserID, AMR: dec.list(r.AMR), ACR: r.ACR,
+		AuthTime: tm(r.AuthTimeMs), SessionID: r.SessionID, LastPollAt: tm(r.LastPollMs),
+	}
+	return d, dec.err
+}
+
+// ---------------------------------------------------------------- audit
+
+type auditEventRow struct {
+	ID        int64  `gorm:"column:id;primaryKey;autoIncrement"`
+	AtMs      int64  `gorm:"column:at"`
+	UserID    string `gorm:"column:user_id"`
+	Email     string `gorm:"column:email"`
+	Event     string `gorm:"column:event"`
+	ClientID  string `gorm:"column:client_id"`
+	IP        string `gorm:"column:ip"`
+	UserAgent string `gorm:"column:user_agent"`
+	Reason    string `gorm:"column:reason"`
+	Details   string `gorm:"column:details"`
+}
+
+func (auditEventRow) TableName() string { return "audit_events" }
+
+func auditEventToRow(e AuditEvent) auditEventRow {
+	return auditEventRow{
+		ID: e.ID, AtMs: ms(e.At), UserID: e.UserID, Email: e.Email, Event: e.Event,
+		ClientID: e.ClientID, IP: e.IP, UserAgent: e.UserAgent, Reason: e.Reason,
+		Details: encMap(e.Details),
+	}
+}
+
+func (r auditEventRow) domain() (AuditEvent, error) {
+	var d decoder
+	e := AuditEvent{
+		ID: r.ID, At: tm(r.AtMs), UserID: r.UserID, Email: r.Email, Event: r.Event,
+		ClientID: r.ClientID, IP: r.IP, UserAgent: r.UserAgent, Reason: r.Reason,
+		Details: d.dict(r.Details),
+	}
+	return e, d.err
+}
+
+// ------------------------------------------------------------ throttles
+
+type throttleRow struct {
+	Key           string `gorm:"column:throttle_key;primaryKey"`
+	Failures      int    `gorm:"column:failures"`
+	LastFailureMs int64  `gorm:"column:last_failure_at"`
+	BlockedMs     int64  `gorm:"column:blocked_until"`
+}
+
+func (throttleRow) TableName() string { return "throttles" }
+
+func throttleToRow(t Throttle) throttleRow {
+	return throttleRow{Key: t.Key, Failures: t.Failures, LastFailureMs: ms(t.LastFailureAt), BlockedMs: ms(t.BlockedUntil)}
+}
+
+func (r throttleRow) domain() Throttle {
+	return Throttle{Key: r.Key, Failures: r.Failures, LastFailureAt: tm(r.LastFailureMs), BlockedUntil: tm(r.BlockedMs)}
+}
+
+// -------------------------------------------------------- action tokens
+
+type actionTokenRow struct {
+	ID        string `gorm:"column:id;primaryKey"`
+	TokenHash blob   `gorm:"column:token_hash"`
+	UserID    string `gorm:"column:user_id"`
+	Purpose   string `gorm:"column:purpose"`
+	CreatedMs int64  `gorm:"column:created_at"`
+	ExpiresMs int64  `gorm:"column:expires_at"`
+	UsedMs    int64  `gorm:"column:used_at"`
+}
+
+func (actionTokenRow) TableName() string { return "action_tokens" }
+
+func actionTokenToRow(t ActionToken) actionTokenRow {
+	return actionTokenRow{
+		ID: t.ID, TokenHash: t.TokenHash, UserID: t.UserID, Purpose: t.Purpose,
+		CreatedMs: ms(t.CreatedAt), ExpiresMs: ms(t.ExpiresAt), UsedMs: ms(t.UsedAt),
+	}
+}
+
+func (r actionTokenRow) domain() ActionToken {
+	return ActionToken{
+		ID: r.ID, TokenHash: bytesOf(r.TokenHash), UserID: r.UserID, Purpose: r.Purpose,
+		CreatedAt: tm(r.CreatedMs), ExpiresAt: tm(r.ExpiresMs), UsedAt: tm(r.UsedMs),
+	}
+}
+
+// ------------------------------------------------------ logout requests
+
+type logoutRequestRow struct {
+	ID          string `gorm:"column:id;primaryKey"`
+	UserID      string `gorm:"column:user_id"`
+	ClientID    string `gorm:"column:client_id"`
+	RedirectURI string `gorm:"column:redirect_uri"`
+	CreatedMs   int64  `gorm:"column:created_at"`
+	ExpiresMs   int64  `gorm:"column:expires_at"`
+}
+
+func (logoutRequestRow) TableName() string { return "logout_requests" }
+
+func logoutRequestToRow(l LogoutRequest) logoutRequestRow {
+	return logoutRequestRow{
+		ID: l.ID, UserID: l.UserID, ClientID: l.ClientID, RedirectURI: l.RedirectURI,
+		CreatedMs: ms(l.CreatedAt), ExpiresMs: ms(l.ExpiresAt),
+	}
+}
+
+func (r logoutRequestRow) domain() LogoutRequest {
+	return LogoutRequest{
+		ID: r.ID, UserID: r.UserID, ClientID: r.ClientID, RedirectURI: r.RedirectURI,
+		CreatedAt: tm(r.CreatedMs), ExpiresAt: tm(r.ExpiresMs),
+	}
+}
+
+// -------------------------------------------------------- organizations
+
+type organizationRow struct {
+	ID                 string `gorm:"column:id;primaryKey"`
+	Name               string `gorm:"column:name"`
+	Issuer             string `gorm:"column:issuer"`
+	ClientID           string `gorm:"column:client_id"`
+	ClientSecretSealed blob   `gorm:"column:client_secret_sealed"`
+	Scopes             string `gorm:"column:scopes"`
+	ClaimEmail         string `gorm:"column:claim_email"`
+	ClaimName          string `gorm:"column:claim_name"`
+	ClaimGroups        string `gorm:"column:claim_groups"`
+	TrustUpstreamMFA   bool   `gorm:"column:trust_upstream_mfa"`
+	JITProvisioning    bool   `gorm:"column:jit_provisioning"`
+	Source             string `gorm:"column:source"`
+	CreatedMs          int64  `gorm:"column:created_at"`
+	UpdatedMs          int64  `gorm:"column:updated_at"`
+}
+
+func (organizationRow) TableName() string { return "organizations" }
+
+func organizationToRow(o Organization) organizationRow {
+	return organizationRow{
+		ID: o.ID, Name: o.Name, Issuer: o.Issuer, ClientID: o.ClientID,
+		ClientSecretSealed: o.ClientSecretSealed, Scopes: encList(o.Scopes),
+		ClaimEmail: o.ClaimEmail, ClaimName: o.ClaimName, ClaimGroups: o.ClaimGroups,
+		TrustUpstreamMFA: o.TrustUpstreamMFA, JITProvisioning: o.JITProvisioning,
+		Source: o.Source, CreatedMs: ms(o.CreatedAt), UpdatedMs: ms(o.UpdatedAt),
+	}
+}
+
+// domain converts without the domains (they live in their own table).
+func (r organizationRow) domain() (Organization, error) {
+	var d decoder
+	o := Organization{
+		ID: r.ID, Name: r.Name, Issuer: r.Issuer, ClientID: r.ClientID,
+		ClientSecretSealed: bytesOf(r.ClientSecretSealed), Scopes: d.list(r.Scopes),
+		ClaimEmail: r.ClaimEmail, ClaimName: r.ClaimName, ClaimGroups: r.ClaimGroups,
+		TrustUpstreamMFA: r.TrustUpstreamMFA, JITProvisioning: r.JITProvisioning,
+		Source: r.Source, CreatedAt: tm(r.CreatedMs), UpdatedAt: tm(r.UpdatedMs),
+	}
+	return o, d.err
+}
+
+type organizationDomainRow struct {
+	Domain string `gorm:"column:domain;primaryKey"`
+	OrgID  string `gorm:"column:org_id"`
+}
+
+func (organizationDomainRow) TableName() string { return "organization_domains" }
+
+type federatedIdentityRow struct {
+	OrgID       string `gorm:"column:org_id;primaryKey"`
+	Subject     string `gorm:"column:subject;primaryKey"`
+	UserID      string `gorm:"column:user_id"`
+	CreatedMs   int64  `gorm:"column:created_at"`
+	LastLoginMs int64  `gorm:"column:last_login_at"`
+}
+
+func (federatedIdentityRow) TableName() string { return "federated_identities" }
+
+func federatedIdentityToRow(f FederatedIdentity) federatedIdentityRow {
+	return federatedIdentityRow{
+		OrgID: f.OrgID, Subject: f.Subject, UserID: f.UserID,
+		CreatedMs: ms(f.CreatedAt), LastLoginMs: ms(f.LastLoginAt),
+	}
+}
+
+func (r federatedIdentityRow) domain() FederatedIdentity {
+	return FederatedIdentity{
+		OrgID: r.OrgID, Subject: r.Subject, UserID: r.UserID,
+		CreatedAt: tm(r.CreatedMs), LastLoginAt: tm(r.LastLoginMs),
+	}
+}
+
+type upstreamStateRow struct {
+	ID             string `gorm:"column:id;primaryKey"`
+	StateHash      blob   `gorm:"column:state_hash"`
+	AuthRequestID  string `gorm:"column:auth_request_id"`
+	BrowserHash    blob   `gorm:"column:browser_hash"`
+	OrgID          string `gorm:"column:org_id"`
+	Nonce          string `gorm:"column:nonce"`
+	VerifierSealed blob   `gorm:"column:verifier_sealed"`
+	CreatedMs      int64  `gorm:"column:created_at"`
+	ExpiresMs      int64  `gorm:"column:expires_at"`
+	UsedMs         int64  `gorm:"column:used_at"`
+}
+
+func (upstreamStateRow) TableName() string { return "upstream_states" }
+
+func upstreamStateToRow(s UpstreamState) upstreamStateRow {
+	return upstreamStateRow{
+		ID: s.ID, StateHash: s.StateHash, AuthRequestID: s.AuthRequestID,
+		BrowserHash: s.BrowserHash, OrgID: s.OrgID, Nonce: s.Nonce,
+		VerifierSealed: s.VerifierSealed, CreatedMs: ms(s.CreatedAt),
+		ExpiresMs: ms(s.ExpiresAt), UsedMs: ms(s.UsedAt),
+	}
+}
+
+func (r upstreamStateRow) domain() UpstreamState {
+	return UpstreamState{
+		ID: r.ID, StateHash: bytesOf(r.StateHash), AuthRequestID: r.AuthRequestID,
+		BrowserHash: bytesOf(r.BrowserHash), OrgID: r.OrgID, Nonce: r.Nonce,
+		VerifierSealed: bytesOf(r.VerifierSealed), CreatedAt: tm(r.CreatedMs),
+		ExpiresAt: tm(r.ExpiresMs), UsedAt: tm(r.UsedMs),
+	}
+}

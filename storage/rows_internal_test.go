@@ -1,0 +1,162 @@
+package storage
+
+import (
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gorm.io/gorm/schema"
+)
+
+// TestRefreshTokenInsertColumns keeps the hand-written INSERT of the
+// rotation in step with refreshTokenRow (the gorm model).
+func TestRefreshTokenInsertColumns(t *testing.T) {
+	sch, err := schema.Parse(&refreshTokenRow{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)\((.*?)\)\s*VALUES`).FindStringSubmatch(refreshTokenInsert)
+	var cols []string
+	for _, c := range strings.Split(m[1], ",") {
+		cols = append(cols, strings.TrimSpace(c))
+	}
+	if strings.Join(cols, ",") != strings.Join(sch.DBNames, ",") {
+		t.Fatalf("INSERT columns\n %v\ndiffer from the model\n %v", cols, sch.DBNames)
+	}
+	if n := strings.Count(refreshTokenInsert, "?"); n != len(cols) || len((&refreshTokenRow{}).values()) != len(cols) {
+		t.Fatalf("%d placeholders, %d values, %d columns", n, len((&refreshTokenRow{}).values()), len(cols))
+	}
+}
+
+func TestRebindDollar(t *testing.T) {
+	if got := rebindDollar("a = ? AND b IN (?, ?)"); got != "a = $1 AND b IN ($2, $3)" {
+		t.Fatal(got)
+	}
+}
+
+// fill sets every field of the struct *p to a distinct non-zero value, so
+// that a conversion that forgets a field shows up as a difference.
+func fill(t *testing.T, p any) {
+	t.Helper()
+	v := reflect.ValueOf(p).Elem()
+	base := time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Interface().(type) {
+		case string:
+			f.SetString(fmt.Sprintf("%s-%d", v.Type().Field(i).Name, i))
+		case bool:
+			f.SetBool(true)
+		case int, int64:
+			f.SetInt(int64(i + 1))
+		case time.Time:
+			f.Set(reflect.ValueOf(base.Add(time.Duration(i) * time.Minute)))
+		case time.Duration:
+			f.Set(reflect.ValueOf(time.Duration(i+1) * time.Second))
+		case []string:
+			f.Set(reflect.ValueOf([]string{fmt.Sprint("a", i), "b"}))
+		case []byte:
+			f.Set(reflect.ValueOf([]byte{byte(i + 1), 0, 0xff}))
+		case *int64:
+			n := int64(i + 7)
+			f.Set(reflect.ValueOf(&n))
+		case map[string]string:
+			f.Set(reflect.ValueOf(map[string]string{"k": fmt.Sprint(i)}))
+		default:
+			t.Fatalf("fill: %s.%s has unhandled type %s", v.Type().Name(), v.Type().Field(i).Name, f.Type())
+		}
+	}
+}
+
+// roundTrip checks that every field of T survives enc and dec.
+func roundTrip[T any, R any](t *testing.T, enc func(T) R, dec func(R) (T, error), clear func(*T)) {
+	t.Helper()
+	var want T
+	fill(t, &want)
+	if clear != nil {
+		clear(&want)
+	}
+	got, err := dec(enc(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%T does not round-trip:\n got %+v\nwant %+v", want, got, want)
+	}
+}
+
+// TestRowsCoverEveryField catches a field added to types.go but not to its
+// row conversion.
+func TestRowsCoverEveryField(t *testing.T) {
+	roundTrip(t, userToRow, noErr(userRow.domain), nil)
+	roundTrip(t, clientToRow, clientRow.domain, nil)
+	roundTrip(t, authRequestToRow, authRequestRow.domain, nil)
+	roundTrip(t, sessionToRow, sessionRow.domain, nil)
+	roundTrip(t, trustedDeviceToRow, noErr(trustedDeviceRow.domain), nil)
+	roundTrip(t, emailCodeToRow, noErr(emailCodeRow.domain), nil)
+	roundTrip(t, totpToRow, noErr(totpRow.domain), nil)
+	roundTrip(t, backupCodeToRow, noErr(backupCodeRow.domain), nil)
+	roundTrip(t, refreshTokenToRow, refreshTokenRow.domain, nil)
+	roundTrip(t, accessTokenToRow, accessTokenRow.domain, nil)
+	roundTrip(t, signingKeyToRow, noErr(signingKeyRow.domain), nil)
+	roundTrip(t, deviceAuthorizationToRow, deviceAuthorizationRow.domain, nil)
+	roundTrip(t, auditEventToRow, auditEventRow.domain, nil)
+	roundTrip(t, throttleToRow, noErr(throttleRow.domain), nil)
+	roundTrip(t, actionTokenToRow, noErr(actionTokenRow.domain), nil)
+	roundTrip(t, logoutRequestToRow, noErr(logoutRequestRow.domain), nil)
+	// Domains live in organization_domains, not in the row.
+	roundTrip(t, organizationToRow, organizationRow.domain, func(o *Organization) { o.Domains = nil })
+	roundTrip(t, federatedIdentityToRow, noErr(federatedIdentityRow.domain), nil)
+	roundTrip(t, upstreamStateToRow, noErr(upstreamStateRow.domain), nil)
+}
+
+// TestRowsMatchSchema: every row struct's columns are exactly the columns
+// the migrations create.
+func TestRowsMatchSchema(t *testing.T) {
+	s, err := Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "x.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	models := []any{
+		&userRow{}, &clientRow{}, &authRequestRow{}, &sessionRow{}, &trustedDeviceRow{},
+		&emailCodeRow{}, &totpRow{}, &backupCodeRow{}, &refreshTokenRow{}, &accessTokenRow{},
+		&signingKeyRow{}, &deviceAuthorizationRow{}, &auditEventRow{}, &throttleRow{},
+		&actionTokenRow{}, &logoutRequestRow{}, &organizationRow{}, &organizationDomainRow{},
+		&federatedIdentityRow{}, &upstreamStateRow{},
+	}
+	var tables []string
+	if err := s.read(t.Context()).Raw(
+		"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> ?", migrationTable).
+		Scan(&tables).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) != len(models) {
+		t.Errorf("%d tables %v, %d models", len(tables), tables, len(models))
+	}
+	for _, m := range models {
+		sch, err := schema.Parse(m, &sync.Map{}, schema.NamingStrategy{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cols []string
+		if err := s.read(t.Context()).Raw("SELECT name FROM pragma_table_info(?)", sch.Table).Scan(&cols).Error; err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Clone(sch.DBNames)
+		slices.Sort(want)
+		slices.Sort(cols)
+		if !slices.Equal(cols, want) {
+			t.Errorf("table %s has columns\n %v\nmodel wants\n %v", sch.Table, cols, want)
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package storage
+
+// Refresh-token families and opaque access tokens. These are the OP's hot
+// paths: every method here is one or a few statements on indexed columns.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// CreateRefreshToken inserts the first token of a family. Defaults: ID and
+// FamilyID generated when empty; FamilyCreatedAt and LastUsedAt default to
+// CreatedAt (the idle sweep measures from LastUsedAt).
+func (s *Store) CreateRefreshToken(ctx context.Context, rt RefreshToken) (RefreshToken, error) {
+	if len(rt.TokenHash) == 0 {
+		return RefreshToken{}, invalid("create refresh token: empty token hash")
+	}
+	if rt.ID == "" {
+		rt.ID = NewID()
+	}
+	if rt.FamilyID == "" {
+		rt.FamilyID = NewID()
+	}
+	if rt.FamilyCreatedAt.IsZero() {
+		rt.FamilyCreatedAt = rt.CreatedAt
+	}
+	if rt.LastUsedAt.IsZero() {
+		rt.LastUsedAt = rt.CreatedAt
+	}
+	row := refreshTokenToRow(rt)
+	if err := s.write(ctx).Create(&row).Error; err != nil {
+		return RefreshToken{}, fail("create refresh token", err)
+	}
+	out, err := row.domain()
+	return out, fail("create refresh token", err)
+}
+
+// GetRefreshTokenByHash finds a token by digest, whatever its state (the
+// caller tells reuse from use by UsedAt/RevokedAt).
+func (s *Store) GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error) {
+	if len(tokenHash) == 0 {
+		return RefreshToken{}, ErrNotFound
+	}
+	row, err := take[refreshTokenRow](s.read(ctx), "token_hash = ?", tokenHash)
+	if err != nil {
+		return RefreshToken{}, fail("get refresh token", err)
+	}
+	out, err := row.domain()
+	return out, fail("get refresh token", err)
+}
+
+// The statements of a rotation, prepared once (see stmtCache).
+const (
+	rotateMarkUsed = `UPDATE refresh_tokens SET used_at = ?
+		WHERE id = ? AND used_at = 0 AND revoked_at = 0
+		RETURNING family_id, family_created_at`
+	rotateExists       = `SELECT count(*) FROM refresh_tokens WHERE id = ?`
+	rotateDeleteAccess = `DELETE FROM access_tokens WHERE refresh_token_id = ?`
+)
+
+// RotateRefreshToken: one transaction of a conditional UPDATE … RETURNING
+// (the compare-and-set that picks the single winner), the INSERT of next
+// and the DELETE of oldID's access tokens. next inherits the family:
+// FamilyID and FamilyCreatedAt are filled in when empty (a different
+// FamilyID is an error); ID is generated when empty; zero CreatedAt and
+// LastUsedAt default to now. ErrNotFound if oldID does not exist.
+//
+// This is the OP's hottest write, so it runs on database/sql with
+// statements prepared once, not through gorm's builder.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error) {
+	if len(next.TokenHash) == 0 {
+		return RefreshToken{}, invalid("rotate refresh token: empty token hash")
+	}
+	if next.ID == "" {
+		next.ID = NewID()
+	}
+	if next.CreatedAt.IsZero() {
+		next.CreatedAt = now
+	}
+	if next.LastUsedAt.IsZero() {
+		next.LastUsedAt = now
+	}
+	out, err := s.rotate(ctx, oldID, now, next)
+	if err != nil {
+		return RefreshToken{}, fail("rotate refresh token", err)
+	}
+	return out, nil
+}
+
+func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error) {
+	// Prepare before BEGIN: preparing needs a free connection.
+	var st [4]*sql.Stmt
+	for i, q := range []string{rotateMarkUsed, rotateExists, refreshTokenInsert, rotateDeleteAccess} {
+		var err error
+		if st[i], err = s.hot.get(ctx, q); err != nil {
+			return RefreshToken{}, err
+		}
+	}
+	tx, err := s.hot.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE on SQLite (DSN _txlock)
+	if err != nil {
+		return RefreshToken{}, err
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after Commit
+
+	var famID string
+	var famCreated int64
+	err = tx.StmtContext(ctx, st[0]).QueryRowContext(ctx, usedMs(now), oldID).Scan(&famID, &famCreated)
+	if errors.Is(err, sql.ErrNoRows) {
+		var n int64
+		if err := tx.StmtContext(ctx, st[1]).QueryRowContext(ctx, oldID).Scan(&n); err != nil {
+			return RefreshToken{}, err
+		}
+		if n == 0 {
+			return RefreshToken{}, ErrNotFound
+		}
+		return RefreshToken{}, ErrConflict
+	}
+	if err != nil {
+		return RefreshToken{}, err
+	}
+	switch next.FamilyID {
+	case "":
+		next.FamilyID = famID
+	case famID:
+	default:
+		return RefreshToken{}, invalid("rotate refresh token: next belongs to another family")
+	}
+	if next.FamilyCreatedAt.IsZero() {
+		next.FamilyCreatedAt = tm(famCreated)
+	}
+	row := refreshTokenToRow(next)
+	if _, err := tx.StmtContext(ctx, st[2]).ExecContext(ctx, row.values()...); err != nil {
+		return RefreshToken{}, err
+	}
+	if _, err := tx.StmtContext(ctx, st[3]).ExecContext(ctx, oldID); err != nil {
+		return RefreshToken{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return RefreshToken{}, err
+	}
+	return row.domain()
+}
+
+// revokeLoop repeats a revoking UPDATE until it matches nothing. On
+// PostgreSQL (READ COMMITTED) an UPDATE that waited for a concurrent
+// rotation to commit does not see the token that rotation inserted; the
+// next statement does. Repeating closes that window, so a revoked family
+// cannot keep a live head. On SQLite the second pass is a no-op.
+func revokeLoop(tx *gorm.DB, sql string, args ...any) error {
+	for range 16 {
+		res := tx.Exec(sql, args...)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// RevokeRefreshFamily revokes every token of the family and deletes its
+// access tokens. Revoking an unknown or already revoked family is not an
+// error.
+func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
+	if familyID == "" {
+		return invalid("revoke refresh family: empty family id")
+	}
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		if err := revokeLoop(tx,
+			"UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at = 0",
+			usedMs(now), familyID); err != nil {
+			return err
+		}
+		return tx.Where("family_id = ?", familyID).Delete(&accessTokenRow{}).Error
+	})
+	return fail("revoke refresh family", err)
+}
+
+// RevokeRefreshTokens revokes every family one of whose tokens matches the
+// filter, and deletes the access tokens of those families. Access tokens
+// outside any family (no refresh token was issued) are left to expire.
+func (s *Store) RevokeRefreshTokens(ctx context.Context, f TokenFilter, now time.Time) error {
+	if f.UserID == "" && f.SessionID == "" && f.FamilyID == "" {
+		// An empty filter would revoke every family of every user.
+		return invalid("revoke refresh tokens: filter needs a user, session or family")
+	}
+	var conds []string
+	var args []any
+	for _, c := range []struct{ col, v string }{
+		{"user_id", f.UserID}, {"session_id", f.SessionID},
+		{"client_id", f.ClientID}, {"family_id", f.FamilyID},
+	} {
+		if c.v != "" {
+			conds = append(conds, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	families := "SELECT family_id FROM refresh_tokens WHERE " + strings.Join(conds, " AND ")
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		if err := revokeLoop(tx,
+			"UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at = 0 AND family_id IN ("+families+")",
+			append([]any{usedMs(now)}, args...)...); err != nil {
+			return err
+		}
+		return tx.Exec("DELETE FROM access_tokens WHERE family_id IN ("+families+")", args...).Error
+	})
+	return fail("revoke refresh tokens", err)
+}
+
+// ListRefreshFamilies returns the head (the unused, unrevoked token) of each
+// of the user's live families, most recently used first. A family whose
+// cap has passed is still listed until the sweeper deletes it: the store
+// does not know the caller's now.
+func (s *Store) ListRefreshFamilies(ctx context.Context, userID string) ([]RefreshToken, error) {
+	var rows []refreshTokenRow
+	err := s.read(ctx).Where("user_id = ? AND used_at = 0 AND revoked_at = 0", userID).
+		Order("created_at DESC, id").Find(&rows).Error
+	if err != nil {
+		return nil, fail("list refresh families", err)
+	}
+	seen := make(map[string]bool, len(rows))
+	out := make([]RefreshToken, 0, len(rows))
+	for _, r := range rows {
+		if seen[r.FamilyID] {
+			continue // rotation keeps one head per family; be safe anyway
+		}
+		seen[r.FamilyID] = true
+		t, err := r.domain()
+		if err != nil {
+			return nil, fail("list refresh families", err)
+		}
+		out = append(out, t)
+	}
+	slices.SortStableFunc(out, func(a, b RefreshToken) int { return b.LastUsedAt.Compare(a.LastUsedAt) })
+	return out, nil
+}
+
+// CreateAccessToken inserts an opaque access token; the caller chooses the
+// id (it is part of the token it hands out).
+func (s *Store) CreateAccessToken(ctx context.Context, at AccessToken) error {
+	if at.ID == "" {
+		return invalid("create access token: empty id")
+	}
+	row := accessTokenToRow(at)
+	return fail("create access token", s.write(ctx).Create(&row).Error)
+}
+
+// GetAccessToken returns the token as stored, expired or revoked included.
+func (s *Store) GetAccessToken(ctx context.Context, id string) (AccessToken, error) {
+	row, err := take[accessTokenRow](s.read(ctx), "id = ?", id)
+	if err != nil {
+		return AccessToken{}, fail("get access token", err)
+	}
+	out, err := row.domain()
+	return out, fail("get access token", err)
+}
+
+// RevokeAccessToken marks the token revoked (idempotent; the first
+// revocation time is kept). ErrNotFound if it does not exist.
+func (s *Store) RevokeAccessToken(ctx context.Context, id string, now time.Time) error {
+	res := s.write(ctx).Exec(
+		"UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0", usedMs(now), id)
+	if res.Error != nil {
+		return fail("revoke access token", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	if _, err := take[accessTokenRow](s.read(ctx), "id = ?", id); err != nil {
+		return fail("revoke access token", err)
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package storage
+
+import (
+	"context"
+	"strings"
+)
+
+// emailKey is the case-insensitive form of an email address used for the
+// unique index and lookups. Only the case is folded: trimming, IDNA and
+// the like are the caller's normalisation, not ours.
+func emailKey(email string) string { return strings.ToLower(email) }
+
+// CreateUser inserts u (ID generated when empty).
+func (s *Store) CreateUser(ctx context.Context, u User) (User, error) {
+	if u.ID == "" {
+		u.ID = NewID()
+	}
+	row := userToRow(u)
+	if err := s.write(ctx).Create(&row).Error; err != nil {
+		return User{}, fail("create user", err)
+	}
+	return row.domain(), nil
+}
+
+// GetUser finds a user by id.
+func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
+	row, err := take[userRow](s.read(ctx), "id = ?", id)
+	if err != nil {
+		return User{}, fail("get user", err)
+	}
+	return row.domain(), nil
+}
+
+// GetUserByEmail finds a user by email, case-insensitively.
+func (s *Store) GetUserByEmail(ctx context.Context, email string) (User, error) {
+	row, err := take[userRow](s.read(ctx), "email_key = ?", emailKey(email))
+	if err != nil {
+		return User{}, fail("get user by email", err)
+	}
+	return row.domain(), nil
+}
+
+// ListUsers pages through users in creation order.
+func (s *Store) ListUsers(ctx context.Context, opts ListOptions) ([]User, error) {
+	var rows []userRow
+	err := s.read(ctx).Order("created_at, id").Limit(limit(opts.Limit)).Offset(max(opts.Offset, 0)).Find(&rows).Error
+	if err != nil {
+		return nil, fail("list users", err)
+	}
+	out := make([]User, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// UpdateUser is a read-modify-write of one user.
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error) {
+	return updateRow(s, ctx, "update user", "id = ?", []any{id},
+		noErr(userRow.domain), userToRow, fn,
+		func(old User, v *User) { v.ID = old.ID })
+}
