@@ -1,0 +1,129 @@
+// Command latchkey is the Latchkey identity provider: the server and its
+// administration commands in one binary. It is the composition root:
+// flags → config.Load → storage.Open → op.New → login.New → serve. No
+// logic lives here beyond wiring and printing.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes a script can rely on.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // something went wrong (database, config, …)
+	exitUsage    = 2 // bad command line
+	exitNotFound = 3 // the user/client/organisation named does not exist
+	exitConflict = 4 // it exists already
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// cliError carries an exit code with a message.
+type cliError struct {
+	code int
+	msg  string
+}
+
+func (e *cliError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &cliError{code: exitUsage, msg: fmt.Sprintf(format, args...)}
+}
+
+func notFoundErr(format string, args ...any) error {
+	return &cliError{code: exitNotFound, msg: fmt.Sprintf(format, args...)}
+}
+
+func conflictErr(format string, args ...any) error {
+	return &cliError{code: exitConflict, msg: fmt.Sprintf(format, args...)}
+}
+
+const usage = `latchkey — an OpenID Connect identity provider
+
+Usage:
+  latchkey serve [--config FILE] [--demo] [--pprof ADDR]   run the server
+  latchkey migrate [--config FILE]                          apply database migrations
+  latchkey user create --email E [--name N] [--region R] [--password-stdin]
+  latchkey user list | user disable --email E | user enable --email E
+  latchkey client create --id ID [--public] [--secret-stdin] --redirect-uri U …
+                         [--post-logout-redirect-uri U …] [--grant G …] [--type web|native|user-agent]
+  latchkey client list | client delete --id ID
+  latchkey org create --name N --domain D … --issuer URL --client-id ID --client-secret-stdin
+  latchkey org list | org delete --name N
+  latchkey keys rotate
+  latchkey audit list [--user EMAIL] [--limit N]
+  latchkey policy explain --email E [--client C] [--at TIME]
+  latchkey bench --issuer URL --scenario S …               load-test any OpenID provider
+  latchkey config print [--config FILE]                     the effective configuration, secrets redacted
+  latchkey version
+
+Every command reads the same configuration as serve (--config and LATCHKEY_*
+variables), so it works on the same database, also while serve runs.
+Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 already exists.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line; it is main without the process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	env := &cmdEnv{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(env, args[1:])
+	case "migrate":
+		err = cmdMigrate(env, args[1:])
+	case "user":
+		err = cmdUser(env, args[1:])
+	case "client":
+		err = cmdClient(env, args[1:])
+	case "org":
+		err = cmdOrg(env, args[1:])
+	case "keys":
+		err = cmdKeys(env, args[1:])
+	case "audit":
+		err = cmdAudit(env, args[1:])
+	case "policy":
+		err = cmdPolicy(env, args[1:])
+	case "bench":
+		err = cmdBench(env, args[1:])
+	case "config":
+		err = cmdConfig(env, args[1:])
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "latchkey", version)
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+	default:
+		err = usageErr("unknown command %q (see latchkey help)", args[0])
+	}
+	if err == nil {
+		return exitOK
+	}
+	var ce *cliError
+	if errors.As(err, &ce) {
+		fmt.Fprintln(stderr, "latchkey:", ce.msg)
+		if ce.code == exitUsage {
+			fmt.Fprintln(stderr, "run 'latchkey help' for usage")
+		}
+		return ce.code
+	}
+	fmt.Fprintln(stderr, "latchkey:", err)
+	return exitFailure
+}

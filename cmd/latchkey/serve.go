@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/latchkey/latchkey/login"
+	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/op"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+// demoEmail is the account --demo creates (with a fresh password each start).
+const demoEmail = "demo@example.com"
+
+func cmdServe(env *cmdEnv, args []string) error {
+	fs := newFlags("serve", env)
+	configPath := fs.String("config", "", "configuration file (YAML)")
+	demo := fs.Bool("demo", false, "create the demo account and client and serve /demo")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(env, *configPath, *demo)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	srv, err := newServer(env.ctx, a, time.Now)
+	if err != nil {
+		return err
+	}
+	if *demo {
+		if err := a.seedDemo(env, srv); err != nil {
+			return err
+		}
+	}
+	if *pprofAddr != "" {
+		if err := startPprof(a, *pprofAddr); err != nil {
+			return err
+		}
+	}
+	return srv.run(env.ctx)
+}
+
+// server is one running Latchkey: the OP, the login pages and the
+// background jobs, behind one http.Server.
+type server struct {
+	app     *app
+	op      *op.OP
+	login   *login.Handler
+	handler http.Handler
+	now     func() time.Time
+}
+
+// newServer wires everything. now is the clock (tests pass their own).
+func newServer(ctx context.Context, a *app, now func() time.Time) (*server, error) {
+	cfg := a.cfg
+	if err := a.syncClients(ctx, now()); err != nil {
+		return nil, err
+	}
+	mailer, err := newMailer(a)
+	if err != nil {
+		return nil, err
+	}
+	var lh *login.Handler
+	opts := a.opOptions(now)
+	opts.ErrorPage = func(w http.ResponseWriter, r *http.Request, status int, msg string) {
+		lh.ErrorPage(w, r, status, msg)
+	}
+	provider, err := op.New(ctx, opts, a.store, a.kr)
+	if err != nil {
+		return nil, err
+	}
+	lh, err = login.New(login.Config{
+		Issuer:           cfg.Issuer,
+		SiteName:         cfg.SiteName,
+		Policy:           policyFromConfig(a),
+		EmailCodeTTL:     cfg.Policy.EmailCodeTTL.Std(),
+		Reconfirm:        cfg.Policy.Reconfirm.Std(),
+		SignupEnabled:    cfg.Signup.Enabled,
+		TOTPIssuer:       cfg.TOTP.Issuer,
+		Demo:             a.demo,
+		DemoClientSecret: a.builtinSecret(login.DemoClientID),
+	}, login.Deps{
+		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer,
+		Hasher: factor.NewPasswordHasher(factor.DefaultPasswordParams), Now: now, Logger: a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	// The peer address, not X-Forwarded-For: throttling must not trust a
+	// header the client writes.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(middleware.BodyLimit("64K"))
+	e.Use(middleware.Recover())
+	lh.Register(e)
+	return &server{app: a, op: provider, login: lh, handler: rootHandler(provider.Handler(), e), now: now}, nil
+}
+
+// opPaths are served by the OpenID provider; everything else by echo.
+var opPaths = map[string]bool{
+	"/.well-known/openid-configuration": true, "/keys": true, "/authorize": true, "/authorize/callback": true,
+	"/oauth/token": true, "/oauth/introspect": true, "/userinfo": true, "/revoke": true,
+	"/end_session": true, "/device_authorization": true, "/healthz": true, "/ready": true,
+}
+
+func rootHandler(opHandler, pages http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if opPaths[r.URL.Path] {
+			opHandler.ServeHTTP(w, r)
+			return
+		}
+		pages.ServeHTTP(w, r)
+	})
+}
+
+func policyFromConfig(a *app) flow.Policy {
+	p := a.cfg.Policy
+	regions := map[string]time.Time{}
+	for k, v := range p.Rollout.Regions {
+		regions[k] = v.Time()
+	}
+	return flow.Policy{
+		SessionIdle: p.SessionIdle.Std(), StaySignedIn: p.StaySignedIn.Std(), TrustedDevice: p.TrustedDevice.Std(),
+		Reverify: p.Reverify.Std(), RolloutDefault: p.Rollout.Default.Time(), RolloutRegions: regions,
+	}
+}
+
+func newMailer(a *app) (mail.Mailer, error) {
+	u := a.cfg.SMTPURL
+	if u == "" {
+		u = "log:"
+	}
+	return mail.New(u, a.cfg.MailFrom, a.log)
+}
+
+// run serves until ctx ends, then shuts down gracefully.
+func (s *server) run(ctx context.Context) error {
+	a := s.app
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+	bg, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.background(bg)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	a.log.Info("Latchkey is running", "issuer", a.cfg.Issuer, "listen", ln.Addr().String(),
+		"discovery", a.cfg.Issuer+"/.well-known/openid-configuration")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// background re-reads signing keys (rotating on schedule) and sweeps
+// expired rows. Safe to run on every instance.
+func (s *server) background(ctx context.Context) {
+	keys := time.NewTicker(time.Minute)
+	sweep := time.NewTicker(10 * time.Minute)
+	defer keys.Stop()
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-keys.C:
+			if err := s.op.RefreshKeys(ctx); err != nil {
+				s.app.log.Error("refresh signing keys", "err", err)
+			}
+		case <-sweep.C:
+			p := s.app.cfg.Policy
+			idle := p.StaySignedIn.Std()
+			if p.SessionIdle.Std() > idle {
+				idle = p.SessionIdle.Std()
+			}
+			if err := s.app.store.Sweep(ctx, s.now(), storage.SweepPolicy{SessionMaxIdle: idle, RefreshIdle: p.RefreshIdle.Std()}); err != nil {
+				s.app.log.Error("sweep expired rows", "err", err)
+			}
+		}
+	}
+}
+
+// seedDemo creates (or resets) the demo account with a fresh password and
+// says, in plain words, where to sign in.
+func (a *app) seedDemo(env *cmdEnv, s *server) error {
+	ctx := env.ctx
+	password := keyring.RandomString(12)
+	phc, err := factor.NewPasswordHasher(factor.DefaultPasswordParams).Hash(password)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	u, err := a.store.GetUserByEmail(ctx, demoEmail)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		_, err = a.store.CreateUser(ctx, storage.User{Email: demoEmail, Name: "Demo User", PasswordHash: phc,
+			EmailVerified: true, NeedsBackupCode: true, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now})
+	case err == nil:
+		_, err = a.store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+			x.PasswordHash, x.Disabled, x.UpdatedAt, x.PasswordChangedAt = phc, false, now, now
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("demo account: %w", err)
+	}
+	fmt.Fprintf(env.stderr, `
+  Latchkey demo is ready.
+
+    Sign in at:  %s/demo
+    Email:       %s
+    Password:    %s
+    Client id:   %s (redirect %s/demo/callback)
+
+  The sign-in confirmation code is sent by email; without smtp_url it is
+  printed in this log. Discovery: %s/.well-known/openid-configuration
+
+`, a.cfg.Issuer, demoEmail, password, login.DemoClientID, a.cfg.Issuer, a.cfg.Issuer)
+	return nil
+}
+
+// startPprof serves the profiler on a separate, loopback-only address.
+func startPprof(a *app, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErr("--pprof: %v", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usageErr("--pprof must listen on a loopback address, not %q", addr)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	go func() { _ = http.Serve(ln, mux) }()
+	a.log.Info("pprof listening", "addr", ln.Addr().String())
+	return nil
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/storage/storagetest"
+)
+
+// TestSignInEndToEnd is the foundation's whole promise, on both databases:
+// a product signs a user in with code + PKCE through the identifier,
+// password and email-code pages, verifies the ID token with the published
+// keys, calls userinfo, rotates its refresh token (reuse revokes the
+// family), revokes and introspects, and signs out at end_session.
+func TestSignInEndToEnd(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d)
+		u := e.createUser("ada@example.com")
+		app := e.newRP("app")
+		b := e.newBrowser()
+
+		authURL, verifier, state, nonce := app.authorizeURL()
+		p := b.signIn(authURL, u.Email, signInOpts{})
+		tok, idt, claims := app.exchange(p.code(t, state), verifier, nonce)
+
+		if idt.Subject != u.ID || idt.Issuer != e.issuer || !slices.Contains(idt.Audience, "app") {
+			t.Fatalf("id token sub/iss/aud = %s %s %v", idt.Subject, idt.Issuer, idt.Audience)
+		}
+		if claims["acr"] != flow.ACRMFAFresh {
+			t.Errorf("acr = %v, want %s", claims["acr"], flow.ACRMFAFresh)
+		}
+		if amr := toStrings(claims["amr"]); !slices.Equal(amr, []string{"pwd", "otp", "mfa"}) {
+			t.Errorf("amr = %v, want [pwd otp mfa]", amr)
+		}
+		if at, ok := claims["auth_time"].(float64); !ok || int64(at) != e.clock.Now().Unix() {
+			t.Errorf("auth_time = %v, want %d", claims["auth_time"], e.clock.Now().Unix())
+		}
+		if claims["email"] != u.Email || claims["sid"] == nil {
+			t.Errorf("email/sid = %v %v", claims["email"], claims["sid"])
+		}
+
+		// userinfo with the access token.
+		ui, err := app.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(tok))
+		if err != nil || ui.Subject != u.ID || ui.Email != u.Email {
+			t.Fatalf("userinfo = %+v, %v", ui, err)
+		}
+
+		// Refresh: rotation, then the old token is refused and replaying it
+		// revokes the new one too.
+		rt1 := tok.RefreshToken
+		if rt1 == "" {
+			t.Fatal("no refresh token for offline_access")
+		}
+		tok2 := refresh(t, app, rt1)
+		if tok2.RefreshToken == "" || tok2.RefreshToken == rt1 {
+			t.Fatal("refresh token was not rotated")
+		}
+		if raw, _ := tok2.Extra("id_token").(string); raw != "" {
+			idt2, err := app.provider.Verifier(&oidc.Config{ClientID: "app"}).Verify(context.Background(), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c2 map[string]any
+			_ = idt2.Claims(&c2)
+			if c2["acr"] != flow.ACRMFAFresh || c2["sid"] != claims["sid"] {
+				t.Errorf("refreshed id token acr/sid = %v %v", c2["acr"], c2["sid"])
+			}
+		}
+		if errCode := refreshErr(t, app, rt1); errCode != "invalid_grant" {
+			t.Fatalf("old refresh token: %q, want invalid_grant", errCode)
+		}
+		if errCode := refreshErr(t, app, tok2.RefreshToken); errCode != "invalid_grant" {
+			t.Fatalf("after reuse the family must be revoked; new token: %q", errCode)
+		}
+
+		// A new sign-in (same browser: the session stands) for introspection
+		// and revocation.
+		authURL, verifier, state, nonce = app.authorizeURL()
+		p = b.get(authURL)
+		tok3, _, claims3 := app.exchange(p.code(t, state), verifier, nonce)
+		if claims3["acr"] != flow.ACRMFA {
+			t.Errorf("session reuse acr = %v, want %s", claims3["acr"], flow.ACRMFA)
+		}
+		if got := introspect(t, app, tok3.AccessToken); got["active"] != true || got["sub"] != u.ID {
+			t.Fatalf("introspect = %v", got)
+		}
+		revoke(t, app, tok3.AccessToken)
+		if got := introspect(t, app, tok3.AccessToken); got["active"] != false {
+			t.Fatalf("introspect after revoke = %v", got)
+		}
+		if _, err := app.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(tok3)); err == nil {
+			t.Fatal("userinfo accepted a revoked token")
+		}
+		revoke(t, app, tok3.RefreshToken)
+		if errCode := refreshErr(t, app, tok3.RefreshToken); errCode != "invalid_grant" {
+			t.Fatalf("revoked refresh token: %q", errCode)
+		}
+
+		// Sign out through end_session with the ID token as hint.
+		rawID, _ := tok3.Extra("id_token").(string)
+		p = b.get(e.issuer + "/end_session?" + url.Values{"id_token_hint": {rawID},
+			"post_logout_redirect_uri": {"http://rp.test/signed-out"}, "state": {"bye"}}.Encode())
+		if p.location != "http://rp.test/signed-out?state=bye" {
+			t.Fatalf("end_session ended at %q (%s)", p.location, p.url)
+		}
+		// The session is gone: prompt=none now fails with login_required.
+		authURL, _, _, _ = app.authorizeURL(oauth2.SetAuthURLParam("prompt", "none"))
+		if got := b.get(authURL).rpError(); got != "login_required" {
+			t.Fatalf("prompt=none after sign-out: %q", got)
+		}
+	})
+}
+
+// TestClientCredentials: a machine client gets a token and introspects it.
+func TestClientCredentials(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d)
+		app := e.newRP("svc")
+		cc := clientcredentials.Config{ClientID: "svc", ClientSecret: app.secret, TokenURL: app.provider.Endpoint().TokenURL, Scopes: []string{"api"}}
+		tok, err := cc.Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := introspect(t, app, tok.AccessToken); got["active"] != true || got["client_id"] != "svc" || got["scope"] != "api" {
+			t.Fatalf("introspect = %v", got)
+		}
+		cc.ClientSecret = "wrong-secret-wrong-secret-wrong-secret"
+		if _, err := cc.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "invalid_client") {
+			t.Fatalf("wrong secret: %v", err)
+		}
+	})
+}
+
+// TestMailSaysCodeAndBrowser: the code mail tells the code, its validity and
+// the browser that asked.
+func TestMailSaysCodeAndBrowser(t *testing.T) {
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("mail@example.com")
+	app := e.newRP("app")
+	b := e.newBrowser()
+	authURL, _, _, _ := app.authorizeURL()
+	p := b.get(authURL)
+	p = b.submit(p, "/login/identify", url.Values{"email": {u.Email}})
+	p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
+	if !p.at("/login/code") {
+		t.Fatalf("expected the code page, got %s", p.url)
+	}
+	m, ok := e.sink.Last(u.Email)
+	if !ok {
+		t.Fatal("no mail")
+	}
+	code := e.mailCode(u.Email)
+	for _, want := range []string{code, "10 minutes", "Firefox on Linux"} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("mail text lacks %q:\n%s", want, m.Text)
+		}
+	}
+	if m.HTML == "" || !strings.Contains(m.HTML, code) {
+		t.Error("mail has no HTML part with the code")
+	}
+	for _, want := range []string{`autocomplete="one-time-code"`, `inputmode="numeric"`, "Get code by email", "Use a backup code", "this browser is new"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("code page lacks %q", want)
+		}
+	}
+}
+
+// --- helpers ---
+
+
+func toStrings(v any) []string {
+	var out []string
+	if xs, ok := v.([]any); ok {
+		for _, x := range xs {
+			s, _ := x.(string)
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func refresh(t *testing.T, r *rp, rt string) *oauth2.Token {
+	t.Helper()
+	tok, err := r.oauth.TokenSource(context.Background(), &oauth2.Token{RefreshToken: rt, Expiry: time.Now().Add(-time.Hour)}).Token()
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	return tok
+}
+
+// refreshErr posts a refresh grant and returns the OAuth error code ("" on
+// success).
+func refreshErr(t *testing.T, r *rp, rt string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+	body, status := r.tokenPost(t, form)
+	if status == http.StatusOK {
+		return ""
+	}
+	var e struct{ Error string }
+	_ = json.Unmarshal(body, &e)
+	return e.Error
+}
+
+// tokenPost posts to the token endpoint with the client's credentials.
+func (r *rp) tokenPost(t *testing.T, form url.Values) ([]byte, int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, r.provider.Endpoint().TokenURL, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r.secret != "" {
+		req.SetBasicAuth(r.id, r.secret)
+	} else {
+		form.Set("client_id", r.id)
+		req.Body = io.NopCloser(strings.NewReader(form.Encode()))
+		req.ContentLength = int64(len(form.Encode()))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return body, resp.StatusCode
+}
+
+func introspect(t *testing.T, r *rp, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, r.e.issuer+"/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(r.id, r.secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("introspect: status %d: %v", resp.StatusCode, err)
+	}
+	return out
+}
+
+func revoke(t *testing.T, r *rp, token string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, r.e.issuer+"/revoke", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(r.id, r.secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: status %d", resp.StatusCode)
+	}
+}

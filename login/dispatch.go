@@ -1,0 +1,367 @@
+package login
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+// signin is everything the dispatcher and the steps know about one
+// sign-in attempt, loaded from storage.
+type signin struct {
+	ar      storage.AuthRequest
+	client  storage.Client
+	user    storage.User // zero until identified
+	hasUser bool
+	hasTOTP bool
+	session storage.Session // this browser's session (any user); zero if none
+	device  storage.TrustedDevice
+	org     storage.Organization // the user's organisation (SSO users)
+	req     flow.Requirement
+}
+
+// dispatch is GET /login?authRequestID=…: it decides the next step and
+// redirects there, or finishes the sign-in.
+func (h *Handler) dispatch(c echo.Context) error {
+	id := c.QueryParam("authRequestID")
+	if id == "" {
+		id = c.QueryParam("id")
+	}
+	s, err := h.load(c, id, true)
+	if err != nil {
+		return err
+	}
+	if s.ar.Done {
+		// Finished already (back button, double submit): the code was
+		// issued once and will not be issued again.
+		return errBadRequest("This sign-in is already complete. Go back to the application.", nil)
+	}
+	return h.next(c, s)
+}
+
+// next acts on a decision: redirect to a step, fail to the client, or finish.
+func (h *Handler) next(c echo.Context, s *signin) error {
+	q := "?id=" + url.QueryEscape(s.ar.ID)
+	switch s.req.Step {
+	case flow.StepIdentify:
+		return c.Redirect(http.StatusSeeOther, "/login/identify"+q)
+	case flow.StepPassword:
+		return c.Redirect(http.StatusSeeOther, "/login/password"+q)
+	case flow.StepSecondFactor:
+		return c.Redirect(http.StatusSeeOther, "/login/code"+q)
+	case flow.StepRemember:
+		return c.Redirect(http.StatusSeeOther, "/login/remember"+q)
+	case flow.StepShowBackupCode:
+		return c.Redirect(http.StatusSeeOther, "/login/backup-code"+q)
+	case flow.StepUpstream:
+		return c.Redirect(http.StatusSeeOther, "/federation/start"+q)
+	case flow.StepFail:
+		h.audit(c, storage.AuditEvent{UserID: s.req.UserID, ClientID: s.ar.ClientID, Event: "signin.failure",
+			Reason: s.req.Error + reasonsSuffix(s.req.Reasons)})
+		h.op.RespondError(c.Response(), c.Request(), s.ar, s.req.Error, failDescription(s.req.Error))
+		return nil
+	case flow.StepDone:
+		return h.finish(c, s)
+	}
+	return errors.New("login: unknown step " + string(s.req.Step))
+}
+
+func failDescription(code string) string {
+	switch code {
+	case flow.ErrLoginRequired:
+		return "the user must sign in"
+	case flow.ErrInteractionRequired:
+		return "the user must confirm their sign-in"
+	}
+	return "the sign-in cannot meet the request"
+}
+
+func reasonsSuffix(rs []flow.Reason) string {
+	if len(rs) == 0 {
+		return ""
+	}
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = string(r)
+	}
+	return ": " + strings.Join(parts, ",")
+}
+
+// load reads the auth request and everything the policy needs, checks the
+// browser binding, and computes the decision. bind: bind an unbound
+// request to this browser (the dispatcher's first visit).
+func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
+	ctx := c.Request().Context()
+	if id == "" || len(id) > 64 {
+		return nil, errBadRequest(msgRequestGone, errors.New("missing or oversized auth request id"))
+	}
+	now := h.now()
+	ar, err := h.store.GetAuthRequest(ctx, id)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, errBadRequest(msgRequestGone, err)
+		}
+		return nil, err
+	}
+	if now.After(ar.ExpiresAt) {
+		return nil, errBadRequest(msgRequestGone, errors.New("auth request expired"))
+	}
+	bh := h.browserHash(c)
+	switch {
+	case len(ar.BrowserHash) == 0 && bind:
+		bh = h.kr.MACString(keyring.PurposeBrowser, h.browserHandle(c))
+		if ar, err = h.store.UpdateAuthRequest(ctx, id, func(a *storage.AuthRequest) error {
+			if len(a.BrowserHash) == 0 {
+				a.BrowserHash = bh
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		if !equalBytes(ar.BrowserHash, bh) {
+			return nil, errForbidden(msgOtherBrowser, errors.New("auth request bound by a concurrent browser"))
+		}
+	case len(ar.BrowserHash) == 0 || !equalBytes(ar.BrowserHash, bh):
+		return nil, errForbidden(msgOtherBrowser, errors.New("auth request bound to another browser"))
+	}
+	s := &signin{ar: ar}
+	if s.client, err = h.store.GetClient(ctx, ar.ClientID); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, errBadRequest(msgRequestGone, err)
+		}
+		return nil, err
+	}
+	if err := h.loadSession(c, s); err != nil {
+		return nil, err
+	}
+	userID := ar.UserID
+	if userID == "" && h.sessionUsable(s.session, now) {
+		userID = s.session.UserID
+	}
+	if userID != "" && !strings.HasPrefix(userID, "~") {
+		if err := h.loadUser(c, s, userID); err != nil {
+			return nil, err
+		}
+	}
+	s.req = flow.Decide(h.cfg.Policy, h.facts(s, now))
+	return s, nil
+}
+
+// sessionUsable is a cheap pre-check used only to pick whose facts to load;
+// the policy makes the real decision.
+func (h *Handler) sessionUsable(s storage.Session, now time.Time) bool {
+	return s.ID != "" && !s.LastSeenAt.After(now)
+}
+
+func (h *Handler) loadSession(c echo.Context, s *signin) error {
+	tok := cookieValue(c, cookieSession)
+	if tok == "" {
+		return nil
+	}
+	sess, err := h.store.GetSessionByTokenHash(c.Request().Context(), h.kr.MACString(keyring.PurposeSession, tok))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	s.session = sess
+	return nil
+}
+
+func (h *Handler) loadUser(c echo.Context, s *signin, userID string) error {
+	ctx := c.Request().Context()
+	u, err := h.store.GetUser(ctx, userID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // deleted meanwhile: the policy fails closed
+		}
+		return err
+	}
+	s.user, s.hasUser = u, true
+	totps, err := h.store.ListTOTP(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, t := range totps {
+		if t.Status == storage.TOTPActive {
+			s.hasTOTP = true
+		}
+	}
+	if tok := cookieValue(c, cookieDevice); tok != "" {
+		d, err := h.store.GetTrustedDevice(ctx, u.ID, h.kr.MACString(keyring.PurposeDevice, tok))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		s.device = d
+	}
+	if u.OrgID != "" {
+		o, err := h.store.GetOrganization(ctx, u.OrgID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		s.org = o
+	}
+	return nil
+}
+
+// facts turns the loaded records into the policy's input.
+func (h *Handler) facts(s *signin, now time.Time) flow.Facts {
+	ar := s.ar
+	f := flow.Facts{
+		Now: now,
+		Request: flow.Request{
+			Prompt:             ar.Prompt,
+			ACRValues:          ar.ACRValues,
+			ClientDefaultACR:   s.client.DefaultACR,
+			IDTokenHintSubject: ar.IDTokenHintSubject,
+		},
+		Progress: flow.Progress{
+			UserID:             ar.UserID,
+			PasswordAt:         ar.PasswordAt,
+			SecondFactorAt:     ar.SecondFactorAt,
+			SecondFactorMethod: flow.Method(ar.SecondFactorMethod),
+			FederatedAt:        ar.FederatedAt,
+			UpstreamAuthTime:   ar.UpstreamAuthTime,
+			UpstreamAMR:        ar.UpstreamAMR,
+			RememberChosen:     ar.RememberChosen,
+			BackupCodeShown:    ar.BackupCodeShown,
+		},
+	}
+	if ar.MaxAge != nil {
+		d := time.Duration(*ar.MaxAge) * time.Second
+		f.Request.MaxAge = &d
+	}
+	if s.hasUser {
+		f.User = flow.User{
+			ID: s.user.ID, Region: s.user.Region, HasPassword: s.user.PasswordHash != "", HasTOTP: s.hasTOTP,
+			NeedsBackupCode: s.user.NeedsBackupCode, Disabled: s.user.Disabled, OrgID: s.user.OrgID,
+			TrustUpstreamMFA: s.org.TrustUpstreamMFA,
+		}
+	}
+	if !s.hasUser && strings.HasPrefix(ar.UserID, "~") {
+		// An email with no account: ask for a password like for anyone
+		// (the password step then fails with the generic message).
+		f.User = flow.User{ID: ar.UserID, HasPassword: true}
+	}
+	if s.session.ID != "" {
+		f.Session = flow.Session{
+			ID: s.session.ID, UserID: s.session.UserID, CreatedAt: s.session.CreatedAt, LastSeenAt: s.session.LastSeenAt,
+			AuthTime: s.session.AuthTime, SecondFactorAt: s.session.SecondFactorAt, AMR: s.session.AMR,
+			StaySignedIn: s.session.StaySignedIn, Federated: s.session.Federated,
+		}
+	}
+	if s.device.ID != "" {
+		f.Device = flow.Device{UserID: s.device.UserID, CreatedAt: s.device.CreatedAt, ExpiresAt: s.device.ExpiresAt,
+			LastSecondFactorAt: s.device.LastSecondFactorAt}
+	}
+	return f
+}
+
+// finish completes a sign-in the policy says is done: it starts or
+// refreshes the browser session, marks the auth request done with the
+// achieved acr/amr/auth_time, and hands it to the OP.
+func (h *Handler) finish(c echo.Context, s *signin) error {
+	ctx := c.Request().Context()
+	now := h.now()
+	r := s.req
+	sess := s.session
+	var err error
+	switch {
+	case r.NewSession:
+		// A fresh sign-in replaces whatever session this browser had.
+		if sess.ID != "" {
+			if err := h.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+		}
+		tok := keyring.NewToken()
+		sess, err = h.store.CreateSession(ctx, storage.Session{
+			UserID: s.user.ID, TokenHash: h.kr.MACString(keyring.PurposeSession, tok),
+			CreatedAt: now, LastSeenAt: now, AuthTime: r.AuthTime, SecondFactorAt: r.SecondFactorAt,
+			AMR: r.AMR, Federated: s.user.OrgID != "", StaySignedIn: s.ar.StaySignedIn,
+			UserAgent: userAgent(c), IP: clientIP(c),
+		})
+		if err != nil {
+			return err
+		}
+		h.setSessionCookie(c, tok, sess.StaySignedIn)
+	default:
+		sess, err = h.store.UpdateSession(ctx, sess.ID, func(x *storage.Session) error {
+			x.LastSeenAt = now
+			if !s.ar.SecondFactorAt.IsZero() {
+				x.SecondFactorAt = s.ar.SecondFactorAt // a step-up refreshes the session's factor
+			}
+			if s.ar.StaySignedIn {
+				x.StaySignedIn = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if s.device.ID != "" && (r.DeviceTrusted || !s.ar.SecondFactorAt.IsZero()) {
+		if _, err := h.store.UpdateTrustedDevice(ctx, s.device.ID, func(d *storage.TrustedDevice) error {
+			d.LastUsedAt = now
+			if !s.ar.SecondFactorAt.IsZero() {
+				d.LastSecondFactorAt = s.ar.SecondFactorAt
+			}
+			return nil
+		}); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	ar, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+		if a.Done {
+			return errBadRequest("This sign-in is already complete. Go back to the application.", nil)
+		}
+		a.Done = true
+		a.UserID = s.user.ID
+		a.AMR = r.AMR
+		a.ACR = r.ACR
+		a.AuthTime = r.AuthTime
+		a.SessionID = sess.ID
+		// From here on SecondFactorAt is the factor behind the grant (the
+		// refresh grant re-verifies against it), fresh or not.
+		a.SecondFactorAt = r.SecondFactorAt
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: ar.ClientID, Event: "signin.success",
+		Reason: r.ACR + reasonsSuffix(r.Reasons), Details: map[string]string{"amr": strings.Join(r.AMR, " "), "sid": sess.ID}})
+	// zitadel's form_post page submits itself with an inline script.
+	c.Response().Header().Del("Content-Security-Policy")
+	h.op.Respond(c.Response(), c.Request(), ar)
+	return nil
+}
+
+func (h *Handler) setSessionCookie(c echo.Context, tok string, stay bool) {
+	var maxAge time.Duration
+	if stay {
+		maxAge = h.cfg.Policy.StaySignedIn
+	}
+	h.setCookie(c, cookieSession, tok, maxAge)
+}
+
+// reasonText joins the reasons into the sentence the pages show.
+func (h *Handler) reasonText(rs []flow.Reason) string {
+	parts := make([]string, 0, len(rs))
+	for _, r := range rs {
+		parts = append(parts, r.Text(h.cfg.Policy))
+	}
+	return strings.Join(parts, " and ")
+}
+
+func equalBytes(a, b []byte) bool { return len(a) > 0 && factor.Equal(a, b) }

@@ -1,0 +1,128 @@
+package login
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+type logoutData struct {
+	ID, Email string
+}
+
+// logoutPage is where the OP's end_session endpoint sends the browser
+// (TerminateSessionFromRequest). With an id_token_hint for the signed-in
+// user the sign-out happens at once; otherwise we ask, so that a link
+// cannot sign people out behind their back.
+func (h *Handler) logoutPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.QueryParam("id")
+	var lr storage.LogoutRequest
+	if id != "" {
+		var err error
+		if lr, err = h.store.GetLogoutRequest(ctx, id, h.now()); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return errBadRequest("This sign-out link has expired. You can sign out from your account page.", err)
+			}
+			return err
+		}
+	}
+	sess, err := h.currentSession(c)
+	if err != nil {
+		return err
+	}
+	if sess.ID == "" {
+		// Nothing to end in this browser: go where the client asked.
+		return h.finishLogout(c, lr, storage.Session{})
+	}
+	if lr.UserID != "" && lr.UserID == sess.UserID {
+		return h.signOut(c, lr, sess)
+	}
+	d := logoutData{ID: id}
+	if u, err := h.store.GetUser(ctx, sess.UserID); err == nil {
+		d.Email = u.Email
+	}
+	return h.render(c, http.StatusOK, "logout", page{Title: "Sign out", Data: d})
+}
+
+func (h *Handler) logoutSubmit(c echo.Context) error {
+	if err := h.checkCSRF(c); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var lr storage.LogoutRequest
+	if id := c.FormValue("id"); id != "" {
+		var err error
+		if lr, err = h.store.GetLogoutRequest(ctx, id, h.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	sess, err := h.currentSession(c)
+	if err != nil {
+		return err
+	}
+	return h.signOut(c, lr, sess)
+}
+
+// signOut ends this browser's session. The trusted-device record stays
+// (SPEC 2: sign-out ends the session, not the browser's trust). Refresh
+// tokens that the signing-out client holds through this session are
+// revoked; other products keep theirs (they are listed, and removable, on
+// the Devices page).
+func (h *Handler) signOut(c echo.Context, lr storage.LogoutRequest, sess storage.Session) error {
+	ctx := c.Request().Context()
+	now := h.now()
+	if sess.ID != "" {
+		if err := h.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if lr.ClientID != "" {
+			if err := h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{SessionID: sess.ID, ClientID: lr.ClientID}, now); err != nil {
+				return err
+			}
+		}
+		h.audit(c, storage.AuditEvent{UserID: sess.UserID, ClientID: lr.ClientID, Event: "signout"})
+	}
+	h.clearCookie(c, cookieSession)
+	return h.finishLogout(c, lr, sess)
+}
+
+func (h *Handler) finishLogout(c echo.Context, lr storage.LogoutRequest, _ storage.Session) error {
+	if lr.ID != "" {
+		_ = h.store.DeleteLogoutRequest(c.Request().Context(), lr.ID)
+		if lr.RedirectURI != "" && !strings.HasPrefix(lr.RedirectURI, "/logout") {
+			// Validated by the OP against the client's registered
+			// post_logout_redirect_uris (state appended).
+			return c.Redirect(http.StatusSeeOther, lr.RedirectURI)
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, "/logout/done")
+}
+
+func (h *Handler) logoutDone(c echo.Context) error {
+	return h.render(c, http.StatusOK, "logout_done", page{Title: "Signed out"})
+}
+
+// currentSession is this browser's session, or zero.
+func (h *Handler) currentSession(c echo.Context) (storage.Session, error) {
+	tok := cookieValue(c, cookieSession)
+	if tok == "" {
+		return storage.Session{}, nil
+	}
+	s, err := h.store.GetSessionByTokenHash(c.Request().Context(), h.kr.MACString(keyring.PurposeSession, tok))
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Session{}, nil
+	}
+	return s, err
+}
+
+type homeData struct{ Demo bool }
+
+func (h *Handler) home(c echo.Context) error {
+	return h.render(c, http.StatusOK, "home", page{Title: "Welcome", Data: homeData{Demo: h.cfg.Demo}})
+}

@@ -1,0 +1,359 @@
+package login
+
+import (
+	"errors"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+// Generic failure messages: the same text whatever went wrong, so that
+// nobody learns which accounts exist.
+const (
+	msgBadCredentials = "The email or password is incorrect."
+	msgBadCode        = "That code is not right, or it has expired."
+	msgDisabled       = "This account is disabled. Contact your administrator."
+)
+
+// step loads a sign-in for a step handler and checks it is at want; if
+// not (back button, another tab moved on), the browser goes back to the
+// dispatcher, which knows where it is.
+func (h *Handler) step(c echo.Context, want flow.Step) (*signin, bool, error) {
+	id := c.QueryParam("id")
+	if c.Request().Method == http.MethodPost {
+		id = c.FormValue("id")
+	}
+	s, err := h.load(c, id, false)
+	if err != nil {
+		return nil, false, err
+	}
+	if s.ar.Done || s.req.Step != want {
+		return s, false, h.toDispatcher(c, s.ar.ID)
+	}
+	return s, true, nil
+}
+
+func (h *Handler) toDispatcher(c echo.Context, id string) error {
+	return c.Redirect(http.StatusSeeOther, "/login?authRequestID="+url.QueryEscape(id))
+}
+
+// --- identifier ---
+
+type identifyData struct {
+	ID, Client, Email, SessionEmail string
+	Signup                          bool
+}
+
+func (h *Handler) identifyPage(c echo.Context) error {
+	s, ok, err := h.step(c, flow.StepIdentify)
+	if !ok {
+		return err
+	}
+	return h.renderIdentify(c, s, http.StatusOK, "", s.ar.LoginHint)
+}
+
+func (h *Handler) renderIdentify(c echo.Context, s *signin, status int, msg, email string) error {
+	d := identifyData{ID: s.ar.ID, Client: s.client.Name, Email: email, Signup: h.cfg.SignupEnabled}
+	if s.session.ID != "" && s.session.UserID != "" {
+		// prompt=select_account: offer the signed-in account first.
+		if u, err := h.store.GetUser(c.Request().Context(), s.session.UserID); err == nil {
+			d.SessionEmail = u.Email
+		}
+	}
+	return h.render(c, status, "identify", page{Title: "Sign in", Error: msg, Data: d})
+}
+
+// identifySubmit records who is signing in. An unknown email goes on to
+// the password page all the same (no user enumeration); the password step
+// then fails with the generic message.
+func (h *Handler) identifySubmit(c echo.Context) error {
+	if err := h.checkCSRF(c); err != nil {
+		return err
+	}
+	s, ok, err := h.step(c, flow.StepIdentify)
+	if !ok {
+		return err
+	}
+	email, valid := normalizeEmail(c.FormValue("email"))
+	if !valid {
+		return h.renderIdentify(c, s, http.StatusUnprocessableEntity, "Enter a valid email address.", c.FormValue("email"))
+	}
+	ctx := c.Request().Context()
+	u, err := h.store.GetUserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+		a.LoginHint = email
+		if err == nil {
+			a.UserID = u.ID
+		} else {
+			a.UserID = unknownUser(h, email)
+		}
+		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = time.Time{}, time.Time{}, ""
+		return nil
+	}); err != nil {
+		return err
+	}
+	return h.toDispatcher(c, s.ar.ID)
+}
+
+// unknownUser is a stand-in user id for an email with no account: the
+// policy then asks for a password like for anyone, and the password step
+// fails. It is derived from the email so it is stable, and it can never
+// equal a real id (storage ids never contain '~').
+func unknownUser(h *Handler, email string) string {
+	return "~" + strings.ToLower(keyringHex(h, email))
+}
+
+func keyringHex(h *Handler, s string) string {
+	const hexdigits = "0123456789abcdef"
+	m := h.kr.MACString(keyring.PurposeBrowser, "unknown-user:"+s)[:12]
+	out := make([]byte, 0, 24)
+	for _, b := range m {
+		out = append(out, hexdigits[b>>4], hexdigits[b&15])
+	}
+	return string(out)
+}
+
+// restart forgets who was signing in ("Use another account").
+func (h *Handler) restart(c echo.Context) error {
+	if err := h.checkCSRF(c); err != nil {
+		return err
+	}
+	s, err := h.load(c, c.FormValue("id"), false)
+	if err != nil {
+		return err
+	}
+	if s.ar.Done {
+		return h.toDispatcher(c, s.ar.ID)
+	}
+	if _, err := h.store.UpdateAuthRequest(c.Request().Context(), s.ar.ID, func(a *storage.AuthRequest) error {
+		a.UserID, a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = "", time.Time{}, time.Time{}, ""
+		a.RememberChosen, a.StaySignedIn, a.BackupCodeShown = false, false, false
+		a.Prompt = appendOnce(a.Prompt, "select_account")
+		return nil
+	}); err != nil {
+		return err
+	}
+	return h.toDispatcher(c, s.ar.ID)
+}
+
+func appendOnce(xs []string, v string) []string {
+	for _, x := range xs {
+		if x == v {
+			return xs
+		}
+	}
+	return append(xs, v)
+}
+
+// normalizeEmail trims and validates an address; the comparison key is
+// case-insensitive in storage.
+func normalizeEmail(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>\"") {
+		return "", false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
+		return "", false
+	}
+	return s, true
+}
+
+// --- password ---
+
+type passwordData struct {
+	ID, Email, Reasons string
+}
+
+func (h *Handler) passwordPage(c echo.Context) error {
+	s, ok, err := h.step(c, flow.StepPassword)
+	if !ok {
+		return err
+	}
+	return h.renderPassword(c, s, http.StatusOK, "")
+}
+
+func (h *Handler) renderPassword(c echo.Context, s *signin, status int, msg string) error {
+	email := s.ar.LoginHint
+	if s.hasUser {
+		email = s.user.Email
+	}
+	d := passwordData{ID: s.ar.ID, Email: email}
+	for _, r := range s.req.Reasons {
+		if r == flow.ReasonPromptLogin || r == flow.ReasonMaxAge || r == flow.ReasonIdle {
+			d.Reasons = h.reasonText([]flow.Reason{r})
+		}
+	}
+	return h.render(c, status, "password", page{Title: "Enter your password", Error: msg, Data: d})
+}
+
+func (h *Handler) passwordSubmit(c echo.Context) error {
+	if err := h.checkCSRF(c); err != nil {
+		return err
+	}
+	s, ok, err := h.step(c, flow.StepPassword)
+	if !ok {
+		return err
+	}
+	ctx := c.Request().Context()
+	now := h.now()
+	password := c.FormValue("password")
+	email := s.ar.LoginHint
+	if s.hasUser {
+		email = s.user.Email
+	}
+	// Throttle by the typed account (known or not: no enumeration) and by
+	// the client address.
+	keys := []string{"pwd:acct:" + keyringHex(h, strings.ToLower(email)), "pwd:ip:" + clientIP(c)}
+	if wait, err := h.throttled(c, keys, now); err != nil {
+		return err
+	} else if wait > 0 {
+		return h.renderPassword(c, s, http.StatusTooManyRequests, tooMany(wait))
+	}
+	valid := false
+	if s.hasUser && s.user.PasswordHash != "" && len(password) <= 1024 {
+		ok, rehash, err := h.hasher.Verify(s.user.PasswordHash, password)
+		if err != nil {
+			h.log.Error("stored password hash unreadable", "user", s.user.ID, "err", err)
+		}
+		valid = ok
+		if ok && rehash {
+			h.rehash(c, s.user.ID, password)
+		}
+	} else {
+		h.hasher.DummyVerify(password) // same time as a real check
+	}
+	if !valid {
+		h.failed(c, keys, now)
+		if s.hasUser {
+			h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.failure", Reason: "wrong password"})
+		}
+		return h.renderPassword(c, s, http.StatusUnauthorized, msgBadCredentials)
+	}
+	h.succeeded(c, keys[:1])
+	if s.user.Disabled {
+		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.failure", Reason: "account disabled"})
+		return h.renderPassword(c, s, http.StatusForbidden, msgDisabled)
+	}
+	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+		a.UserID = s.user.ID
+		a.PasswordAt = now
+		return nil
+	}); err != nil {
+		return err
+	}
+	return h.toDispatcher(c, s.ar.ID)
+}
+
+// rehash upgrades a hash made with weaker parameters, after a successful
+// sign-in (the only time we have the password).
+func (h *Handler) rehash(c echo.Context, userID, password string) {
+	phc, err := h.hasher.Hash(password)
+	if err != nil {
+		return
+	}
+	if _, err := h.store.UpdateUser(c.Request().Context(), userID, func(u *storage.User) error {
+		u.PasswordHash = phc
+		return nil
+	}); err != nil {
+		h.log.Warn("password rehash", "err", err)
+	}
+}
+
+// --- throttling ---
+
+// throttled returns how long the caller must wait (0: go ahead).
+func (h *Handler) throttled(c echo.Context, keys []string, now time.Time) (time.Duration, error) {
+	var wait time.Duration
+	for _, k := range keys {
+		t, err := h.store.GetThrottle(c.Request().Context(), k)
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			return 0, err
+		}
+		if w := h.backoff.RetryAt(t.Failures, t.LastFailureAt).Sub(now); w > wait {
+			wait = w
+		}
+	}
+	return wait, nil
+}
+
+func (h *Handler) failed(c echo.Context, keys []string, now time.Time) {
+	for _, k := range keys {
+		if _, err := h.store.UpdateThrottle(c.Request().Context(), k, func(t *storage.Throttle) error {
+			// Failures older than the longest delay are forgiven.
+			if now.Sub(t.LastFailureAt) > 24*time.Hour {
+				t.Failures = 0
+			}
+			t.Failures++
+			t.LastFailureAt = now
+			t.BlockedUntil = h.backoff.RetryAt(t.Failures, now)
+			return nil
+		}); err != nil {
+			h.log.Error("throttle update", "err", err)
+		}
+	}
+}
+
+func (h *Handler) succeeded(c echo.Context, keys []string) {
+	for _, k := range keys {
+		if err := h.store.DeleteThrottle(c.Request().Context(), k); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.log.Error("throttle reset", "err", err)
+		}
+	}
+}
+
+func tooMany(wait time.Duration) string {
+	wait = wait.Round(time.Second)
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return "Too many attempts. Try again in " + humanWait(wait) + "."
+}
+
+func humanWait(d time.Duration) string {
+	switch {
+	case d >= time.Minute:
+		m := int((d + time.Minute - 1) / time.Minute)
+		if m == 1 {
+			return "1 minute"
+		}
+		return itoa(m) + " minutes"
+	default:
+		s := int(d / time.Second)
+		if s == 1 {
+			return "1 second"
+		}
+		return itoa(s) + " seconds"
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+var _ = factor.Equal

@@ -1,0 +1,376 @@
+package op
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+// Options configure the provider. Every duration must be set (config fills
+// the defaults).
+type Options struct {
+	Issuer               string
+	Algorithm            string        // RS256, ES256, EdDSA
+	KeyRotation          time.Duration // a signing key signs this long
+	AccessTokenLifetime  time.Duration
+	IDTokenLifetime      time.Duration
+	RefreshTokenLifetime time.Duration // absolute cap; 0 = none
+	AuthCodeLifetime     time.Duration
+	AuthRequestLifetime  time.Duration
+	AccessTokenFormat    string // default for clients: opaque or jwt
+	RefreshIdle          time.Duration
+	Reverify             time.Duration
+
+	LoginPath  string // where zitadel sends the browser: "/login"
+	LogoutPath string // our end-session page: "/logout"
+	DevicePath string // RFC 8628 verification page: "/device"
+
+	// MaxBodyBytes bounds every request body (forms, tokens); default 64 KiB.
+	MaxBodyBytes int64
+	// ErrorPage renders a browser-facing error (bad /authorize requests).
+	// Nil: plain text.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, message string)
+
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// OP is the OpenID provider: zitadel's op.Provider on our storage, behind
+// our own discovery, JWKS and request hygiene.
+type OP struct {
+	opts      Options
+	provider  *zop.Provider
+	storage   *opStorage
+	handler   http.Handler
+	discovery []byte
+	discETag  string
+}
+
+// New builds the provider. It loads (or creates) the signing keys, so a
+// misconfigured secret key fails here, at start-up.
+func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Keyring) (*OP, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = 64 << 10
+	}
+	for _, p := range []*string{&opts.LoginPath, &opts.LogoutPath, &opts.DevicePath} {
+		if *p == "" {
+			return nil, errors.New("op: login, logout and device paths are required")
+		}
+	}
+	keep := opts.IDTokenLifetime
+	if opts.AccessTokenLifetime > keep {
+		keep = opts.AccessTokenLifetime
+	}
+	keep += 24 * time.Hour // expired id_token_hints still verify at logout for a day
+	km := &keyManager{
+		store: store, kr: kr, alg: opts.Algorithm, rotation: opts.KeyRotation, keep: keep,
+		now: opts.Now, logger: opts.Logger,
+	}
+	switch opts.Algorithm {
+	case AlgRS256, AlgES256, AlgEdDSA:
+	default:
+		return nil, fmt.Errorf("op: unsupported signing algorithm %q", opts.Algorithm)
+	}
+	s := &opStorage{
+		store: store, kr: kr, keys: km, opts: opts, now: opts.Now, logger: opts.Logger,
+		clients:  &clientCache{store: store, ttl: 2 * time.Second, now: opts.Now},
+		life:     lifetimes{accessToken: opts.AccessTokenLifetime, idToken: opts.IDTokenLifetime, format: opts.AccessTokenFormat},
+		loginURL: opts.LoginPath,
+	}
+	if err := km.reload(ctx, false); err != nil {
+		return nil, err
+	}
+
+	cfg := &zop.Config{
+		CryptoKey:                kr.Key("op-token-crypto"),
+		CryptoKeyId:              "lk1",
+		DefaultLogoutRedirectURI: opts.LogoutPath + "/done",
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess, ScopePrivacy},
+		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "at_hash", "c_hash",
+			"azp", "sid", "name", "preferred_username", "email", "email_verified", "updated_at", "privacy"},
+		DeviceAuthorization: zop.DeviceAuthorizationConfig{
+			Lifetime: 10 * time.Minute, PollInterval: 5 * time.Second, UserFormPath: opts.DevicePath,
+			UserCode: zop.UserCodeBase20,
+		},
+	}
+	algs := []string{AlgRS256, AlgES256, AlgEdDSA, "PS256"}
+	zopts := []zop.Option{
+		zop.WithCrypto(zop.NewAES256GCMCrypto(cfg.CryptoKey, cfg.CryptoKeyId)),
+		// Token endpoints take no cookies, so any origin may call them
+		// (SPAs), but never with credentials.
+		zop.WithCORSOptions(&cors.Options{
+			AllowedOrigins:   []string{"*"},
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept"},
+			AllowCredentials: false,
+		}),
+		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
+		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(algs...)),
+	}
+	if strings.HasPrefix(opts.Issuer, "http://") {
+		zopts = append(zopts, zop.WithAllowInsecure())
+	}
+	provider, err := zop.NewProvider(cfg, s, zop.StaticIssuer(opts.Issuer), zopts...)
+	if err != nil {
+		return nil, fmt.Errorf("op: %w", err)
+	}
+	o := &OP{opts: opts, provider: provider, storage: s}
+	if err := o.buildDiscovery(ctx); err != nil {
+		return nil, err
+	}
+	o.handler = o.wrap(provider)
+	return o, nil
+}
+
+// Handler serves every OP endpoint (discovery, keys, authorize, token, …).
+func (o *OP) Handler() http.Handler { return o.handler }
+
+// Provider is zitadel's provider, for the login UI's issuer interceptor.
+func (o *OP) Provider() *zop.Provider { return o.provider }
+
+// RotateKeys retires the current signing key now and starts a new one.
+func (o *OP) RotateKeys(ctx context.Context) error { return o.storage.keys.reload(ctx, true) }
+
+// RefreshKeys re-reads the keys (rotating on schedule). Run it periodically
+// on every instance.
+func (o *OP) RefreshKeys(ctx context.Context) error { return o.storage.keys.reload(ctx, false) }
+
+// Respond finishes a sign-in: the request must be Done. It issues the
+// authorization code and sends it to the client (query, fragment or
+// form_post). The login UI calls this directly, so there is no public
+// callback URL that could mint a code for whoever knows a request id.
+func (o *OP) Respond(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
+	r = r.WithContext(zop.ContextWithIssuer(r.Context(), o.opts.Issuer))
+	zop.AuthResponse(&authRequest{ar: ar}, o.provider, w, r)
+}
+
+// RespondError sends an OAuth error for an auth request to its client
+// (OIDC Core 3.1.2.6), e.g. login_required for prompt=none.
+func (o *OP) RespondError(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, code, description string) {
+	r = r.WithContext(zop.ContextWithIssuer(r.Context(), o.opts.Issuer))
+	var e *oidc.Error
+	switch code {
+	case flow.ErrLoginRequired:
+		e = oidc.ErrLoginRequired()
+	case flow.ErrInteractionRequired:
+		e = oidc.ErrInteractionRequired()
+	default:
+		e = oidc.ErrAccessDenied()
+	}
+	zop.AuthRequestError(w, r, &authRequest{ar: ar}, e.WithDescription("%s", description), o.provider)
+}
+
+// buildDiscovery precomputes the discovery document: it changes only with
+// the configuration, so it is served as fixed bytes with an ETag.
+func (o *OP) buildDiscovery(ctx context.Context) error {
+	ctx = zop.ContextWithIssuer(ctx, o.opts.Issuer)
+	d := zop.CreateDiscoveryConfig(ctx, o.provider, o.storage)
+	// Only what we really serve (zitadel advertises implicit flows and the
+	// JWT-bearer grant unconditionally).
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFragment), string(oidc.ResponseModeFormPost)}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode}
+	d.ACRValuesSupported = flow.SupportedACRs
+	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.TokenEndpointAuthSigningAlgValuesSupported = nil
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic}
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
+	d.RequestObjectSigningAlgValuesSupported = nil
+	d.CheckSessionIframe = ""
+	d.RequestParameterSupported = false
+	body, err := json.Marshal(struct {
+		*oidc.DiscoveryConfiguration
+		// Not in zitadel's struct: RFC 9207 is not implemented, so say so.
+		AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+		ClaimsParameterSupported                   bool `json:"claims_parameter_supported"`
+		RequestURIParameterSupported               bool `json:"request_uri_parameter_supported"`
+	}{DiscoveryConfiguration: d})
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	o.discovery = body
+	o.discETag = `"` + hex.EncodeToString(sum[:8]) + `"`
+	return nil
+}
+
+// wrap puts our request hygiene in front of zitadel's router.
+func (o *OP) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		switch r.URL.Path {
+		case oidc.DiscoveryEndpoint:
+			serveStatic(w, r, o.discovery, o.discETag, "public, max-age=300")
+			return
+		case "/keys":
+			ks, err := o.storage.keys.get(r.Context())
+			if err != nil {
+				o.opts.Logger.Error("serve jwks", "err", err)
+				http.Error(w, "keys unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			serveStatic(w, r, ks.jwks, ks.etag, "public, max-age=300")
+			return
+		case "/authorize/callback":
+			// Sign-ins finish through the login UI (OP.Respond), never here.
+			http.NotFound(w, r)
+			return
+		case "/authorize":
+			o.authorize(w, r, next)
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, o.opts.MaxBodyBytes)
+			if err := parseForm(r); err != nil {
+				o.badForm(w, r, err)
+				return
+			}
+		}
+		// RFC 6749 §5.1: token responses must not be cached; the same holds
+		// for userinfo and introspection answers.
+		h.Set("Cache-Control", "no-store")
+		h.Set("Pragma", "no-cache")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// parseForm parses urlencoded bodies before zitadel does: its end_session
+// answers a parse error with a 500.
+func parseForm(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return r.ParseForm()
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return err
+	}
+	if mt != "application/x-www-form-urlencoded" {
+		return nil // zitadel rejects other bodies itself
+	}
+	return r.ParseForm()
+}
+
+func (o *OP) badForm(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusBadRequest
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	if r.URL.Path == "/end_session" && o.opts.ErrorPage != nil {
+		o.opts.ErrorPage(w, r, status, "The sign-out request could not be read.")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": "malformed request body"})
+}
+
+// authorize runs zitadel's /authorize, turning its plain-text error
+// answers (bad client, bad redirect_uri: errors that must not be
+// redirected) into our error page.
+func (o *OP) authorize(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, o.opts.MaxBodyBytes)
+		if err := parseForm(r); err != nil {
+			o.page(w, r, http.StatusBadRequest, "The sign-in request could not be read.")
+			return
+		}
+	}
+	if o.opts.ErrorPage == nil {
+		next.ServeHTTP(w, r)
+		return
+	}
+	rec := &errorCatcher{ResponseWriter: w}
+	next.ServeHTTP(rec, r)
+	if rec.caught {
+		o.page(w, r, rec.status, "The application sent an invalid sign-in request: "+strings.TrimSpace(rec.body.String()))
+	}
+}
+
+func (o *OP) page(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if o.opts.ErrorPage != nil {
+		o.opts.ErrorPage(w, r, status, msg)
+		return
+	}
+	http.Error(w, msg, status)
+}
+
+// errorCatcher passes responses through, except a 4xx/5xx plain-text body,
+// which it captures to re-render.
+type errorCatcher struct {
+	http.ResponseWriter
+	caught bool
+	status int
+	body   strings.Builder
+}
+
+func (e *errorCatcher) WriteHeader(status int) {
+	if status >= 400 && strings.HasPrefix(e.Header().Get("Content-Type"), "text/plain") {
+		e.caught, e.status = true, status
+		return
+	}
+	e.ResponseWriter.WriteHeader(status)
+}
+
+func (e *errorCatcher) Write(b []byte) (int, error) {
+	if e.caught {
+		if e.body.Len() < 500 {
+			e.body.Write(b)
+		}
+		return len(b), nil
+	}
+	return e.ResponseWriter.Write(b)
+}
+
+// serveStatic answers GET/HEAD with fixed bytes, honouring If-None-Match.
+func serveStatic(w http.ResponseWriter, r *http.Request, body []byte, etag, cacheControl string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", cacheControl)
+	h.Set("ETag", etag)
+	h.Set("Access-Control-Allow-Origin", "*")
+	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(body)
+}
