@@ -280,7 +280,7 @@ func (h *Handler) clearCookie(c echo.Context, name string) {
 
 func cookieValue(c echo.Context, name string) string {
 	ck, err := c.Cookie(name)
-	if err != nil || len(ck.Value) > 256 {
+	if err != nil || len(ck.Value) > 1024 {
 		return ""
 	}
 	return ck.Value
