@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -37,6 +38,8 @@ func cmdServe(env *cmdEnv, args []string) error {
 		return err
 	}
 	defer a.close()
+	// zitadel/oidc logs through slog's default logger only.
+	slog.SetDefault(a.log)
 	srv, err := newServer(env.ctx, a, time.Now)
 	if err != nil {
 		return err

@@ -179,7 +179,6 @@ func TestMailSaysCodeAndBrowser(t *testing.T) {
 
 // --- helpers ---
 
-
 func toStrings(v any) []string {
 	var out []string
 	if xs, ok := v.([]any); ok {
