@@ -129,7 +129,7 @@ func (m *keyManager) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("op: list signing keys: %w", err)
 	}
-	if force || m.needsRotation(keys, now) {
+	if force || m.needsRotation(keys, now) || anyExpired(keys, now) {
 		if err := m.store.UpdateSigningKeys(ctx, func(cur []storage.SigningKey) ([]storage.SigningKey, []string, error) {
 			return m.plan(cur, now, force)
 		}); err != nil {
@@ -219,6 +219,15 @@ func (m *keyManager) plan(cur []storage.SigningKey, now time.Time, force bool) (
 		}
 	}
 	return add, remove, nil
+}
+
+func anyExpired(keys []storage.SigningKey, now time.Time) bool {
+	for _, k := range keys {
+		if !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt) {
+			return true
+		}
+	}
+	return false
 }
 
 // generate makes a new key pair of the configured algorithm.

@@ -56,7 +56,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	app    *app
 	srv    *server
 	http   *httptest.Server
@@ -77,7 +77,7 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, d storagetest.Dialect)) 
 	}
 }
 
-func newTestEnv(t *testing.T, d storagetest.Dialect, opts ...envOption) *testEnv {
+func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...envOption) *testEnv {
 	t.Helper()
 	sink, err := mailsink.Start("127.0.0.1:0")
 	if err != nil {
@@ -123,7 +123,7 @@ func newTestEnv(t *testing.T, d storagetest.Dialect, opts ...envOption) *testEnv
 	return &testEnv{t: t, app: a, srv: srv, http: hs, issuer: issuer, clock: clk, sink: sink, store: store, kr: kr}
 }
 
-type testLogWriter struct{ t *testing.T }
+type testLogWriter struct{ t testing.TB }
 
 func (w *testLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -323,7 +323,7 @@ func (b *browser) submit(p response, action string, fields url.Values) response 
 func (p response) at(path string) bool { return p.url != nil && p.url.Path == path && p.location == "" }
 
 // code extracts the authorization code from a redirect to the RP.
-func (p response) code(t *testing.T, state string) string {
+func (p response) code(t testing.TB, state string) string {
 	t.Helper()
 	if p.location == "" {
 		t.Fatalf("no redirect to the RP; on %s (%d):\n%s", p.url, p.status, p.body)

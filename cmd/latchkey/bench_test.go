@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/storagetest"
+)
+
+// BenchmarkTokenEndpoint measures the token endpoint through the real HTTP
+// handler (everything but the socket): client_credentials with JWT and
+// opaque access tokens, and the rotating refresh grant, on each database.
+//
+//	go test -run x -bench TokenEndpoint ./cmd/latchkey/
+func BenchmarkTokenEndpoint(b *testing.B) {
+	for _, d := range storagetest.Dialects(b) {
+		for _, alg := range []string{"ES256", "RS256"} {
+			e := newTestEnv(b, d, func(c *config.Config) { c.Keys.Algorithm = alg })
+			app := e.newRP("app")
+			e.newRP("app-jwt", func(c *storage.Client) { c.AccessTokenFormat = storage.TokenFormatJWT })
+			jwt := *app
+			jwt.id = "app-jwt"
+			jwt.secret = "s3cret-app-jwt-0123456789abcdefghijklmnop"
+
+			for _, c := range []*rp{&jwt, app} {
+				name := "opaque"
+				if c.id == "app-jwt" {
+					name = "jwt"
+				}
+				b.Run(d.Name+"/"+alg+"/client_credentials/"+name, func(b *testing.B) {
+					form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}.Encode()
+					b.ReportAllocs()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							rec := tokenRequest(e, c, form)
+							if rec.Code != http.StatusOK {
+								b.Fatalf("status %d: %s", rec.Code, rec.Body)
+							}
+						}
+					})
+				})
+			}
+
+			u := e.createUser("bench-" + alg + "@example.com")
+			authURL, verifier, state, nonce := app.authorizeURL()
+			code := e.newBrowser().signIn(authURL, u.Email, signInOpts{}).code(b, state)
+			tok, _, _ := app.exchange(code, verifier, nonce)
+			rt := tok.RefreshToken // the chain continues across b.Run's repeated calls
+			b.Run(d.Name+"/"+alg+"/refresh", func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					rec := tokenRequest(e, app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode())
+					if rec.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body)
+					}
+					var out struct {
+						RefreshToken string `json:"refresh_token"`
+					}
+					if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.RefreshToken == "" {
+						b.Fatalf("no rotated token: %s", rec.Body)
+					}
+					rt = out.RefreshToken
+				}
+			})
+		}
+	}
+}
+
+func tokenRequest(e *testEnv, c *rp, form string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, e.issuer+"/oauth/token", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(c.id, c.secret)
+	rec := httptest.NewRecorder()
+	e.srv.handler.ServeHTTP(rec, req)
+	return rec
+}
