@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// cli runs one command line against environ and returns the exit code,
+// stdout and stderr.
+func cli(t *testing.T, environ []string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, environ)
+	return code, out.String(), errb.String()
+}
+
+func cliEnviron(t *testing.T) []string {
+	dir := t.TempDir()
+	return []string{
+		"LATCHKEY_DATABASE_URL=sqlite:" + filepath.Join(dir, "lk.db"),
+		"LATCHKEY_DATA_DIR=" + dir,
+		"LATCHKEY_SECRET_KEY=" + strings.Repeat("ab", 32),
+		"LATCHKEY_SMTP_URL=log:",
+		"LATCHKEY_KEYS_ALGORITHM=ES256",
+		"LATCHKEY_LOG_LEVEL=error",
+	}
+}
+
+func TestCLIUsersAndExitCodes(t *testing.T) {
+	env := cliEnviron(t)
+	for _, tc := range []struct {
+		name   string
+		stdin  string
+		args   []string
+		code   int
+		stdout string // substring
+	}{
+		{"no command", "", nil, exitUsage, ""},
+		{"unknown command", "", []string{"frobnicate"}, exitUsage, ""},
+		{"version", "", []string{"version"}, exitOK, "latchkey"},
+		{"create with password", "a long enough password\n", []string{"user", "create", "--email", "ada@example.com", "--name", "Ada", "--region", "EU", "--password-stdin"}, exitOK, "created user ada@example.com"},
+		{"duplicate, other case", "a long enough password\n", []string{"user", "create", "--email", "ADA@example.com", "--password-stdin"}, exitConflict, ""},
+		{"common password refused", "password123\n", []string{"user", "create", "--email", "bob@example.com", "--password-stdin"}, exitUsage, ""},
+		{"missing email", "", []string{"user", "create"}, exitUsage, ""},
+		{"bad flag", "", []string{"user", "create", "--nope"}, exitUsage, ""},
+		{"without password: a link", "", []string{"user", "create", "--email", "carol@example.com"}, exitOK, "/account/set-password?token="},
+		{"list", "", []string{"user", "list"}, exitOK, "ada@example.com"},
+		{"disable", "", []string{"user", "disable", "--email", "carol@example.com"}, exitOK, "disabled"},
+		{"disable unknown", "", []string{"user", "disable", "--email", "nobody@example.com"}, exitNotFound, ""},
+		{"audit", "", []string{"audit", "list", "--user", "carol@example.com"}, exitOK, "user.disabled"},
+		{"keys rotate", "", []string{"keys", "rotate"}, exitOK, "rotated"},
+		{"migrate", "", []string{"migrate"}, exitOK, "up to date"},
+		{"config print hides the secret", "", []string{"config", "print"}, exitOK, "<redacted>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := cli(t, env, tc.stdin, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.stdout) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
+			}
+			if strings.Contains(out+errOut, strings.Repeat("ab", 32)) {
+				t.Fatal("the secret key was printed")
+			}
+		})
+	}
+}
+
+// TestCLIClientWhileServing: a client created with the CLI while the server
+// runs (same database) is usable at once.
+func TestCLIClientWhileServing(t *testing.T) {
+	env := cliEnviron(t)
+	a, err := openApp(&cmdEnv{ctx: context.Background(), stderr: &bytes.Buffer{}, environ: env}, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	hs := httptest.NewUnstartedServer(nil)
+	a.cfg.Issuer = "http://" + hs.Listener.Addr().String()
+	srv, err := newServer(context.Background(), a, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.Config.Handler = srv.handler
+	hs.Start()
+	defer hs.Close()
+
+	code, out, errOut := cli(t, env, "", "client", "create", "--id", "reports", "--grant", "client_credentials")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	secret := regexp.MustCompile(`client secret \(shown once, store it now\): (\S+)`).FindStringSubmatch(out)
+	if secret == nil {
+		t.Fatalf("no secret printed: %s", out)
+	}
+	cc := clientcredentials.Config{ClientID: "reports", ClientSecret: secret[1], TokenURL: a.cfg.Issuer + "/oauth/token"}
+	if _, err := cc.Token(context.Background()); err != nil {
+		t.Fatalf("new client not usable at once: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+	}{
+		{"duplicate", "", []string{"client", "create", "--id", "reports", "--grant", "client_credentials"}, exitConflict},
+		{"secret from stdin", strings.Repeat("s", 40) + "\n", []string{"client", "create", "--id", "web", "--secret-stdin", "--redirect-uri", "https://app.example/cb", "--grant", "authorization_code,refresh_token"}, exitOK},
+		{"short secret", "short\n", []string{"client", "create", "--id", "web2", "--secret-stdin", "--redirect-uri", "https://app.example/cb"}, exitUsage},
+		{"public with secret", "x\n", []string{"client", "create", "--id", "pub", "--public", "--secret-stdin", "--redirect-uri", "http://127.0.0.1/cb"}, exitUsage},
+		{"javascript redirect", "", []string{"client", "create", "--id", "bad", "--redirect-uri", "javascript:alert(1)"}, exitUsage},
+		{"device short form", "", []string{"client", "create", "--id", "tv", "--public", "--type", "native", "--redirect-uri", "http://127.0.0.1/cb", "--grant", "device_code"}, exitOK},
+		{"unknown grant", "", []string{"client", "create", "--id", "g", "--grant", "password", "--redirect-uri", "https://a.example/cb"}, exitUsage},
+		{"delete", "", []string{"client", "delete", "--id", "web"}, exitOK},
+		{"delete unknown", "", []string{"client", "delete", "--id", "web"}, exitNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, out, errOut := cli(t, env, tc.stdin, tc.args...); code != tc.code {
+				t.Fatalf("exit %d (want %d)\n%s%s", code, tc.code, out, errOut)
+			}
+		})
+	}
+	_, out, _ = cli(t, env, "", "client", "list")
+	if !strings.Contains(out, "urn:ietf:params:oauth:grant-type:device_code") || strings.Contains(out, "\nweb ") {
+		t.Fatalf("client list:\n%s", out)
+	}
+}
