@@ -69,6 +69,11 @@ type Store interface {
 	DeleteLogoutRequest(ctx context.Context, id string) error
 
 	GetOrganization(ctx context.Context, id string) (storage.Organization, error)
+
+	CreateAuthRequest(ctx context.Context, ar storage.AuthRequest) error
+	GetDeviceAuthorization(ctx context.Context, id string) (storage.DeviceAuthorization, error)
+	GetDeviceAuthorizationByUserCode(ctx context.Context, userCode string) (storage.DeviceAuthorization, error)
+	UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*storage.DeviceAuthorization) error) (storage.DeviceAuthorization, error)
 }
 
 var _ Store = (*storage.Store)(nil)

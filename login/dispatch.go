@@ -40,6 +40,9 @@ func (h *Handler) dispatch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.ar.Done && isDeviceRequest(s.ar) {
+		return c.Redirect(http.StatusSeeOther, deviceConfirmURL(s.ar.ID))
+	}
 	if s.ar.Done {
 		// Finished already (back button, double submit): the code was
 		// issued once and will not be issued again.
@@ -67,6 +70,9 @@ func (h *Handler) next(c echo.Context, s *signin) error {
 	case flow.StepFail:
 		h.audit(c, storage.AuditEvent{UserID: s.req.UserID, ClientID: s.ar.ClientID, Event: "signin.failure",
 			Reason: s.req.Error + reasonsSuffix(s.req.Reasons)})
+		if isDeviceRequest(s.ar) {
+			return errForbidden("This sign-in cannot be completed for the device: "+failDescription(s.req.Error)+".", errors.New(s.req.Error))
+		}
 		h.op.RespondError(c.Response(), c.Request(), s.ar, s.req.Error, failDescription(s.req.Error))
 		return nil
 	case flow.StepDone:
@@ -341,6 +347,9 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 	}
 	h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: ar.ClientID, Event: "signin.success",
 		Reason: r.ACR + reasonsSuffix(r.Reasons), Details: map[string]string{"amr": strings.Join(r.AMR, " "), "sid": sess.ID}})
+	if isDeviceRequest(ar) {
+		return c.Redirect(http.StatusSeeOther, deviceConfirmURL(ar.ID))
+	}
 	// zitadel's form_post page submits itself with an inline script.
 	c.Response().Header().Del("Content-Security-Policy")
 	h.op.Respond(c.Response(), c.Request(), ar)

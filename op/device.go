@@ -1,19 +1,144 @@
 package op
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
 )
 
-// deviceRequest is an approved RFC 8628 device authorization turned into
-// a token request. zitadel's state lacks acr and the session, so we carry
-// them alongside.
+// RFC 8628, the device authorization grant. zitadel provides the endpoint
+// and the polling; the rest is ours: scope filtering, single use of the
+// device code, the polling pace (slow_down), and acr/sid in the tokens.
+
+var _ zop.DeviceAuthorizationStorage = (*opStorage)(nil)
+
+// devicePollInterval is the pace a device must keep (RFC 8628 §3.5).
+const devicePollInterval = 5 * time.Second
+
+// deviceScopes are the scopes a device may ask for.
+var deviceScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess, ScopePrivacy}
+
+func (s *opStorage) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCode, userCode string, expires time.Time, scopes []string) error {
+	var keep []string
+	for _, sc := range scopes {
+		if slices.Contains(deviceScopes, sc) && !slices.Contains(keep, sc) {
+			keep = append(keep, sc)
+		}
+	}
+	now := s.now()
+	_, err := s.store.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
+		DeviceCodeHash: s.kr.MACString(keyring.PurposeDeviceCode, deviceCode),
+		UserCode:       userCode, ClientID: clientID, Scopes: keep,
+		CreatedAt: now, ExpiresAt: expires, State: storage.DevicePending,
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		return zop.ErrDuplicateUserCode
+	}
+	return err
+}
+
+// GetDeviceAuthorizatonState answers a device's poll. An approved
+// authorization is handed out once (the device code is single use); a
+// device that polls faster than the interval gets slow_down.
+func (s *opStorage) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*zop.DeviceAuthorizationState, error) {
+	d, err := s.store.GetDeviceAuthorizationByDeviceCode(ctx, s.kr.MACString(keyring.PurposeDeviceCode, deviceCode))
+	if err != nil || d.ClientID != clientID {
+		return nil, fmt.Errorf("op: unknown device code")
+	}
+	now := s.now()
+	var out storage.DeviceAuthorization
+	tooFast := false
+	out, err = s.store.UpdateDeviceAuthorization(ctx, d.ID, func(x *storage.DeviceAuthorization) error {
+		if x.State == storage.DevicePending && !x.LastPollAt.IsZero() && now.Sub(x.LastPollAt) < devicePollInterval {
+			tooFast = true
+		}
+		x.LastPollAt = now
+		switch x.State {
+		case storage.DeviceApproved, storage.DeviceDenied:
+			// Single use: the answer is given once.
+			if x.State == storage.DeviceApproved {
+				x.State = storage.DeviceConsumed
+			}
+		case storage.DeviceConsumed:
+			return errDeviceUsed
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if tooFast {
+		return nil, fmt.Errorf("op: polling too fast: %w", context.DeadlineExceeded)
+	}
+	st := &zop.DeviceAuthorizationState{
+		ClientID: d.ClientID, Audience: []string{d.ClientID}, Scopes: out.Scopes, Expires: out.ExpiresAt,
+	}
+	switch d.State {
+	case storage.DeviceApproved:
+		st.Done = true
+		st.Subject, st.AMR, st.AuthTime = out.UserID, out.AMR, out.AuthTime
+		s.devices.put(st, deviceExtra{acr: out.ACR, sessionID: out.SessionID, at: now})
+	case storage.DeviceDenied:
+		st.Denied = true
+	}
+	return st, nil
+}
+
+var errDeviceUsed = errors.New("op: device code already used")
+
+// deviceExtra carries what zitadel's DeviceAuthorizationState has no room
+// for (acr, the browser session) from the poll to token creation, which
+// happen within one request.
+type deviceExtra struct {
+	acr       string
+	sessionID string
+	at        time.Time
+}
+
+type deviceExtras struct {
+	mu sync.Mutex
+	m  map[*zop.DeviceAuthorizationState]deviceExtra
+}
+
+func (d *deviceExtras) put(st *zop.DeviceAuthorizationState, x deviceExtra) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[*zop.DeviceAuthorizationState]deviceExtra{}
+	}
+	for k, v := range d.m { // forget entries of requests that failed midway
+		if x.at.Sub(v.at) > time.Minute {
+			delete(d.m, k)
+		}
+	}
+	d.m[st] = x
+}
+
+func (d *deviceExtras) get(st *zop.DeviceAuthorizationState) deviceExtra {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m[st]
+}
+
+func (d *deviceExtras) forget(st *zop.DeviceAuthorizationState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.m, st)
+}
+
+// deviceRequest wraps an approved device authorization as a token request.
 type deviceRequest struct {
-	st             *zop.DeviceAuthorizationState
-	acr            string
-	sessionID      string
-	secondFactorAt time.Time
+	st    *zop.DeviceAuthorizationState
+	extra deviceExtra
 }
 
 func (r *deviceRequest) GetAMR() []string       { return r.st.AMR }
@@ -22,3 +147,7 @@ func (r *deviceRequest) GetAuthTime() time.Time { return r.st.AuthTime }
 func (r *deviceRequest) GetClientID() string    { return r.st.ClientID }
 func (r *deviceRequest) GetScopes() []string    { return r.st.Scopes }
 func (r *deviceRequest) GetSubject() string     { return r.st.Subject }
+
+func (s *opStorage) deviceRequest(st *zop.DeviceAuthorizationState) *deviceRequest {
+	return &deviceRequest{st: st, extra: s.devices.get(st)}
+}

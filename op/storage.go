@@ -35,6 +35,7 @@ type opStorage struct {
 	now      func() time.Time
 	logger   *slog.Logger
 	loginURL string
+	devices  deviceExtras
 }
 
 var (
@@ -280,14 +281,15 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 		return s.newAccessToken(ctx, c, storage.AccessToken{
 			ClientID: r.clientID, UserID: r.clientID, Scopes: r.scopes, Audience: r.GetAudience(),
 		}, now)
-	case *deviceRequest:
-		c, err := s.client(ctx, r.st.ClientID)
+	case *zop.DeviceAuthorizationState:
+		dr := s.deviceRequest(r)
+		c, err := s.client(ctx, r.ClientID)
 		if err != nil {
 			return "", time.Time{}, err
 		}
 		return s.newAccessToken(ctx, c, storage.AccessToken{
-			ClientID: r.st.ClientID, UserID: r.st.Subject, SessionID: r.sessionID,
-			Scopes: r.st.Scopes, Audience: r.GetAudience(),
+			ClientID: r.ClientID, UserID: r.Subject, SessionID: dr.extra.sessionID,
+			Scopes: r.Scopes, Audience: dr.GetAudience(),
 		}, now)
 	}
 	return "", time.Time{}, oidc.ErrUnsupportedGrantType()
@@ -326,14 +328,17 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 			Scopes: r.ar.Scopes, GrantedScopes: r.ar.Scopes, Audience: r.GetAudience(),
 			AMR: r.ar.AMR, ACR: r.ar.ACR, AuthTime: r.ar.AuthTime, SecondFactorAt: r.ar.SecondFactorAt,
 		}
-	case *deviceRequest:
-		if c, err = s.client(ctx, r.st.ClientID); err != nil {
+	case *zop.DeviceAuthorizationState:
+		dr := s.deviceRequest(r)
+		if c, err = s.client(ctx, r.ClientID); err != nil {
 			return "", "", time.Time{}, err
 		}
+		// The device grant's second factor is not recorded separately:
+		// re-verification counts from the sign-in (stricter, never laxer).
 		first = storage.RefreshToken{
-			FamilyID: storage.NewID(), ClientID: r.st.ClientID, UserID: r.st.Subject, SessionID: r.sessionID,
-			Scopes: r.st.Scopes, GrantedScopes: r.st.Scopes, Audience: r.GetAudience(),
-			AMR: r.st.AMR, ACR: r.acr, AuthTime: r.st.AuthTime, SecondFactorAt: r.secondFactorAt,
+			FamilyID: storage.NewID(), ClientID: r.ClientID, UserID: r.Subject, SessionID: dr.extra.sessionID,
+			Scopes: r.Scopes, GrantedScopes: r.Scopes, Audience: dr.GetAudience(),
+			AMR: r.AMR, ACR: dr.extra.acr, AuthTime: r.AuthTime,
 		}
 	case *refreshRequest:
 		if c, err = s.client(ctx, r.rt.ClientID); err != nil {
@@ -574,11 +579,16 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 		if r.ar.SessionID != "" {
 			ui.AppendClaims("sid", r.ar.SessionID)
 		}
-	case *deviceRequest:
-		if u, err = s.store.GetUser(ctx, r.st.Subject); err != nil {
+	case *zop.DeviceAuthorizationState:
+		if u, err = s.store.GetUser(ctx, r.Subject); err != nil {
 			return serverError(err)
 		}
-		ui.AppendClaims("acr", r.acr)
+		x := s.devices.get(r)
+		ui.AppendClaims("acr", x.acr)
+		if x.sessionID != "" {
+			ui.AppendClaims("sid", x.sessionID)
+		}
+		s.devices.forget(r) // the ID token is the last thing made
 	default:
 		if u, err = s.store.GetUser(ctx, req.GetSubject()); err != nil {
 			return serverError(err)

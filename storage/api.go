@@ -214,6 +214,7 @@ type api interface {
 	// CreateDeviceAuthorization: ErrConflict if the user code is taken by a
 	// live (unexpired at d.CreatedAt) row.
 	CreateDeviceAuthorization(ctx context.Context, d DeviceAuthorization) (DeviceAuthorization, error)
+	GetDeviceAuthorization(ctx context.Context, id string) (DeviceAuthorization, error)
 	GetDeviceAuthorizationByUserCode(ctx context.Context, userCode string) (DeviceAuthorization, error)
 	GetDeviceAuthorizationByDeviceCode(ctx context.Context, deviceCodeHash []byte) (DeviceAuthorization, error)
 	UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*DeviceAuthorization) error) (DeviceAuthorization, error)

@@ -85,3 +85,13 @@ func (s *Store) UpdateDeviceAuthorization(ctx context.Context, id string, fn fun
 			v.ID, v.UserCode, v.DeviceCodeHash = old.ID, old.UserCode, old.DeviceCodeHash
 		})
 }
+
+// GetDeviceAuthorization finds an authorization by id.
+func (s *Store) GetDeviceAuthorization(ctx context.Context, id string) (DeviceAuthorization, error) {
+	row, err := take[deviceAuthorizationRow](s.read(ctx), "id = ?", id)
+	if err != nil {
+		return DeviceAuthorization{}, fail("get device authorization", err)
+	}
+	out, err := row.domain()
+	return out, fail("get device authorization", err)
+}

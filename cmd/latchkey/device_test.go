@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/op"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/storagetest"
+)
+
+// devicePoll posts one device-code poll and returns the OAuth error ("" on
+// success) and the body.
+func devicePoll(t *testing.T, r *rp, deviceCode string) (string, map[string]any) {
+	t.Helper()
+	body, _ := r.tokenPost(t, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {deviceCode}})
+	var out map[string]any
+	_ = json.Unmarshal(body, &out)
+	e, _ := out["error"].(string)
+	return e, out
+}
+
+// TestDeviceGrant: a program without a browser (a CLI, a TV) signs in with
+// RFC 8628 — the user types the code on /device, signs in with the usual
+// policy (second step included), sees the product and its scopes, and
+// approves; the program gets tokens carrying acr and sid. Also: pending,
+// slow_down, single use, denial, throttled guessing.
+func TestDeviceGrant(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d)
+		u := e.createUser("cli@example.com")
+		cli := e.newRP("cli", func(c *storage.Client) {
+			c.Public, c.AppType = true, storage.AppTypeNative
+			c.RedirectURIs = []string{"http://127.0.0.1/callback"}
+			c.GrantTypes = []string{op.GrantDeviceCode, op.GrantRefreshToken}
+		})
+		ctx := context.Background()
+		da, err := cli.oauth.DeviceAuth(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if da.VerificationURI != e.issuer+"/device" || !strings.Contains(da.VerificationURIComplete, da.UserCode) {
+			t.Fatalf("verification uri %q / %q", da.VerificationURI, da.VerificationURIComplete)
+		}
+		// Polling before the user acts: pending, then too fast.
+		if got, _ := devicePoll(t, cli, da.DeviceCode); got != "authorization_pending" {
+			t.Fatalf("first poll: %q", got)
+		}
+		if got, _ := devicePoll(t, cli, da.DeviceCode); got != "slow_down" {
+			t.Fatalf("immediate second poll: %q", got)
+		}
+		e.clock.Advance(5 * time.Second)
+		if got, _ := devicePoll(t, cli, da.DeviceCode); got != "authorization_pending" {
+			t.Fatalf("paced poll: %q", got)
+		}
+
+		// The user enters the code in lower case without the dash.
+		b := e.newBrowser()
+		p := b.get(e.issuer + "/device")
+		typed := strings.ToLower(strings.ReplaceAll(da.UserCode, "-", ""))
+		p = b.submit(p, "/device", url.Values{"user_code": {typed}})
+		for i := 0; i < 8 && !p.at("/device/confirm"); i++ {
+			switch {
+			case p.at("/login/identify"):
+				p = b.submit(p, "/login/identify", url.Values{"email": {u.Email}})
+			case p.at("/login/password"):
+				p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
+			case p.at("/login/code"):
+				p = b.submit(p, "/login/code", url.Values{"code": {e.mailCode(u.Email)}})
+			case p.at("/login/remember"):
+				p = b.submit(p, "/login/remember", url.Values{"choice": {"no"}})
+			default:
+				t.Fatalf("unexpected page %s (%d)\n%s", p.url, p.status, p.body)
+			}
+		}
+		if !strings.Contains(p.body, "App cli") || !strings.Contains(p.body, "stay signed in on the device") {
+			t.Fatalf("confirm page lacks the product or scopes:\n%s", p.body)
+		}
+		p = b.submit(p, "/device/confirm", url.Values{"choice": {"approve"}})
+		if !strings.Contains(p.body, "Your device is connected") {
+			t.Fatalf("after approve: %s", p.body)
+		}
+
+		// The program's next poll gets the tokens (x/oauth2's device client).
+		da.Interval = 1
+		e.clock.Advance(5 * time.Second)
+		tok, err := cli.oauth.DeviceAccessToken(ctx, da)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		idt, err := cli.provider.Verifier(&oidc.Config{ClientID: "cli"}).Verify(ctx, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims map[string]any
+		_ = idt.Claims(&claims)
+		if idt.Subject != u.ID || claims["acr"] != flow.ACRMFAFresh || claims["sid"] == nil ||
+			!slices.Equal(toStrings(claims["amr"]), []string{"pwd", "otp", "mfa"}) {
+			t.Fatalf("device id token: sub %s claims %v", idt.Subject, claims)
+		}
+		if tok.RefreshToken == "" {
+			t.Fatal("no refresh token with offline_access")
+		}
+		tok2 := refresh(t, cli, tok.RefreshToken)
+		if tok2.AccessToken == "" {
+			t.Fatal("device refresh failed")
+		}
+		// The device code is single use.
+		e.clock.Advance(5 * time.Second)
+		if got, _ := devicePoll(t, cli, da.DeviceCode); got == "" {
+			t.Fatal("a used device code gave tokens again")
+		}
+
+		// Denial.
+		da2, err := cli.oauth.DeviceAuth(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = b.submit(b.get(e.issuer+"/device?user_code="+url.QueryEscape(da2.UserCode)), "/device", url.Values{"user_code": {da2.UserCode}})
+		if !p.at("/device/confirm") {
+			t.Fatalf("second device: the browser session should stand; got %s", p.url)
+		}
+		b.submit(p, "/device/confirm", url.Values{"choice": {"deny"}})
+		if got, _ := devicePoll(t, cli, da2.DeviceCode); got != "access_denied" {
+			t.Fatalf("denied: %q", got)
+		}
+
+		// Guessing codes is throttled per address.
+		p = b.get(e.issuer + "/device")
+		for i := 0; i < 6; i++ {
+			p = b.submit(p, "/device", url.Values{"user_code": {"BCDF-GHJK"}})
+		}
+		if p.status != http.StatusTooManyRequests {
+			t.Fatalf("guessing not throttled: %d", p.status)
+		}
+	})
+}
+
+// TestDeviceGrantScopesFiltered: a device asking for unknown scopes gets
+// only ours.
+func TestDeviceGrantScopesFiltered(t *testing.T) {
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	cli := e.newRP("cli", func(c *storage.Client) {
+		c.Public, c.AppType = true, storage.AppTypeNative
+		c.GrantTypes = []string{op.GrantDeviceCode}
+	})
+	cli.oauth.Scopes = []string{"openid", "admin:everything"}
+	da, err := cli.oauth.DeviceAuth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.store.GetDeviceAuthorizationByUserCode(context.Background(), da.UserCode)
+	if err != nil || !slices.Equal(d.Scopes, []string{"openid"}) {
+		t.Fatalf("stored scopes %v (%v)", d.Scopes, err)
+	}
+	_ = oauth2.Token{}
+}

@@ -1,0 +1,167 @@
+package login
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+// The RFC 8628 verification page. A device shows a user code; the user
+// types it here (case-insensitive, dashes optional), signs in through the
+// ordinary dispatcher — the same policy, second step included — then sees
+// which product asks and for what, and approves or denies. Guessing user
+// codes is throttled per address.
+//
+// The sign-in is an auth request of the device's client whose
+// ResponseType is "device" and whose State holds the device authorization
+// id; it has no redirect URI, so it can only finish here.
+
+const responseTypeDevice = "device"
+
+func isDeviceRequest(ar storage.AuthRequest) bool { return ar.ResponseType == responseTypeDevice }
+
+type deviceData struct {
+	UserCode string
+	ID       string
+	Client   string
+	Scopes   []string
+	Email    string
+}
+
+func (h *Handler) devicePage(c echo.Context) error {
+	return h.render(c, http.StatusOK, "device", page{Title: "Connect a device", Data: deviceData{UserCode: c.QueryParam("user_code")}})
+}
+
+// deviceSubmit checks the user code and starts the sign-in for it.
+func (h *Handler) deviceSubmit(c echo.Context) error {
+	if err := h.checkCSRF(c); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	now := h.now()
+	keys := []string{"device:ip:" + clientIP(c)}
+	raw := c.FormValue("user_code")
+	if wait, err := h.throttled(c, keys, now); err != nil {
+		return err
+	} else if wait > 0 {
+		return h.render(c, http.StatusTooManyRequests, "device", page{Title: "Connect a device", Error: tooMany(wait), Data: deviceData{UserCode: raw}})
+	}
+	code, ok := factor.NormalizeUserCode(raw)
+	var d storage.DeviceAuthorization
+	var err error
+	if ok {
+		d, err = h.store.GetDeviceAuthorizationByUserCode(ctx, code)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	if !ok || err != nil || d.State != storage.DevicePending || now.After(d.ExpiresAt) {
+		h.failed(c, keys, now)
+		return h.render(c, http.StatusUnprocessableEntity, "device", page{Title: "Connect a device",
+			Error: "That code is not right, or it has expired. Check the code on your device.", Data: deviceData{UserCode: raw}})
+	}
+	ar := storage.AuthRequest{
+		ID: storage.NewID(), ClientID: d.ClientID, Scopes: d.Scopes, ResponseType: responseTypeDevice,
+		State: d.ID, CreatedAt: now, ExpiresAt: d.ExpiresAt,
+		BrowserHash: h.browserHash(c),
+	}
+	if ar.BrowserHash == nil {
+		ar.BrowserHash = h.kr.MACString(keyring.PurposeBrowser, h.browserHandle(c))
+	}
+	if err := h.store.CreateAuthRequest(ctx, ar); err != nil {
+		return err
+	}
+	return h.toDispatcher(c, ar.ID)
+}
+
+// deviceConfirmPage is where a finished device sign-in lands (instead of a
+// redirect to a client): approve or deny.
+func (h *Handler) deviceConfirmPage(c echo.Context) error {
+	ar, d, cl, err := h.deviceSignin(c, c.QueryParam("id"))
+	if err != nil {
+		return err
+	}
+	u, _ := h.store.GetUser(c.Request().Context(), ar.UserID)
+	return h.render(c, http.StatusOK, "device_confirm", page{Title: "Allow " + cl.Name + "?", Data: deviceData{
+		ID: ar.ID, Client: cl.Name, Scopes: describeScopes(d.Scopes), Email: u.Email,
+	}})
+}
+
+func (h *Handler) deviceConfirmSubmit(c echo.Context) error {
+	if err := h.checkCSRF(c); err != nil {
+		return err
+	}
+	ar, d, cl, err := h.deviceSignin(c, c.FormValue("id"))
+	if err != nil {
+		return err
+	}
+	approve := c.FormValue("choice") == "approve"
+	if !approve && c.FormValue("choice") != "deny" {
+		return errBadRequest("Choose Allow or Deny.", nil)
+	}
+	now := h.now()
+	if _, err := h.store.UpdateDeviceAuthorization(c.Request().Context(), d.ID, func(x *storage.DeviceAuthorization) error {
+		if x.State != storage.DevicePending || now.After(x.ExpiresAt) {
+			return errBadRequest("This device request has expired or was already answered.", nil)
+		}
+		if approve {
+			x.State = storage.DeviceApproved
+			x.UserID, x.AMR, x.ACR, x.AuthTime, x.SessionID = ar.UserID, ar.AMR, ar.ACR, ar.AuthTime, ar.SessionID
+		} else {
+			x.State = storage.DeviceDenied
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	event, msg := "device.approved", "Your device is connected. You can go back to it now."
+	if !approve {
+		event, msg = "device.denied", "You denied the request. Nothing was connected."
+	}
+	h.audit(c, storage.AuditEvent{UserID: ar.UserID, ClientID: cl.ID, Event: event})
+	return h.render(c, http.StatusOK, "error", page{Title: "Done", Data: errorData{Message: msg}})
+}
+
+// deviceSignin loads a finished device sign-in of this browser.
+func (h *Handler) deviceSignin(c echo.Context, id string) (storage.AuthRequest, storage.DeviceAuthorization, storage.Client, error) {
+	s, err := h.load(c, id, false)
+	if err != nil {
+		return storage.AuthRequest{}, storage.DeviceAuthorization{}, storage.Client{}, err
+	}
+	if !isDeviceRequest(s.ar) || !s.ar.Done {
+		return storage.AuthRequest{}, storage.DeviceAuthorization{}, storage.Client{}, errBadRequest(msgRequestGone, errors.New("not a finished device sign-in"))
+	}
+	d, err := h.store.GetDeviceAuthorization(c.Request().Context(), s.ar.State)
+	if err != nil {
+		return storage.AuthRequest{}, storage.DeviceAuthorization{}, storage.Client{}, errBadRequest(msgRequestGone, err)
+	}
+	return s.ar, d, s.client, nil
+}
+
+// describeScopes says in words what a product will get.
+func describeScopes(scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		switch s {
+		case "openid":
+			out = append(out, "confirm who you are")
+		case "email":
+			out = append(out, "see your email address")
+		case "profile":
+			out = append(out, "see your name")
+		case "offline_access":
+			out = append(out, "stay signed in on the device until you remove it")
+		case "privacy":
+			out = append(out, "read and change your privacy settings")
+		}
+	}
+	return out
+}
+
+func deviceConfirmURL(id string) string { return "/device/confirm?id=" + url.QueryEscape(id) }
