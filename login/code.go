@@ -270,6 +270,12 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		return h.renderCode(c, s, method, http.StatusUnauthorized, msgBadCode, "")
 	}
 	h.succeeded(c, keys[:1])
+	if len(cookieValue(c, cookieDevice)) < 32 {
+		// The browser has now completed a second step: later sign-ins say
+		// "not trusted" rather than "new" (the cookie alone trusts nothing;
+		// trust is a row, made only by "Trust this device").
+		h.setCookie(c, cookieDevice, keyring.NewToken(), 400*24*time.Hour)
+	}
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		a.SecondFactorAt = now
 		a.SecondFactorMethod = string(method)
@@ -376,7 +382,7 @@ func (h *Handler) rememberSubmit(c echo.Context) error {
 		}); err != nil {
 			return err
 		}
-		h.setCookie(c, cookieDevice, tok, h.cfg.Policy.TrustedDevice)
+		h.setCookie(c, cookieDevice, tok, 400*24*time.Hour)
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, Event: "device.trusted"})
 	case choice == "stay" && s.req.StaySignedInOffered:
 		stay = true

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ type signin struct {
 	session storage.Session // this browser's session (any user); zero if none
 	device  storage.TrustedDevice
 	org     storage.Organization // the user's organisation (SSO users)
+	seen    bool                 // the browser carries a device cookie
 	req     flow.Requirement
 }
 
@@ -47,6 +49,18 @@ func (h *Handler) dispatch(c echo.Context) error {
 		// Finished already (back button, double submit): the code was
 		// issued once and will not be issued again.
 		return errBadRequest("This sign-in is already complete. Go back to the application.", nil)
+	}
+	// login_hint names the account: skip the identifier page (OIDC Core
+	// 3.1.2.1), unless the product asked to pick an account.
+	if s.req.Step == flow.StepIdentify && s.ar.UserID == "" && !slices.Contains(s.ar.Prompt, "select_account") {
+		if email, ok := normalizeEmail(s.ar.LoginHint); ok {
+			if err := h.identify(c, s, email); err != nil {
+				return err
+			}
+			if s, err = h.load(c, s.ar.ID, false); err != nil {
+				return err
+			}
+		}
 	}
 	return h.next(c, s)
 }
@@ -204,6 +218,7 @@ func (h *Handler) loadUser(c echo.Context, s *signin, userID string) error {
 		}
 	}
 	if tok := cookieValue(c, cookieDevice); tok != "" {
+		s.seen = true
 		d, err := h.store.GetTrustedDevice(ctx, u.ID, h.kr.MACString(keyring.PurposeDevice, tok))
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
@@ -266,8 +281,9 @@ func (h *Handler) facts(s *signin, now time.Time) flow.Facts {
 			StaySignedIn: s.session.StaySignedIn, Federated: s.session.Federated,
 		}
 	}
+	f.Device.Seen = s.seen
 	if s.device.ID != "" {
-		f.Device = flow.Device{UserID: s.device.UserID, CreatedAt: s.device.CreatedAt, ExpiresAt: s.device.ExpiresAt,
+		f.Device = flow.Device{Seen: s.seen, UserID: s.device.UserID, CreatedAt: s.device.CreatedAt, ExpiresAt: s.device.ExpiresAt,
 			LastSecondFactorAt: s.device.LastSecondFactorAt}
 	}
 	return f

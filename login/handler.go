@@ -155,6 +155,11 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.GET("/login/backup-code", h.backupCodePage)
 	e.POST("/login/backup-code", h.backupCodeSubmit)
 
+	e.GET("/device", h.devicePage)
+	e.POST("/device", h.deviceSubmit)
+	e.GET("/device/confirm", h.deviceConfirmPage)
+	e.POST("/device/confirm", h.deviceConfirmSubmit)
+
 	e.GET("/logout", h.logoutPage)
 	e.POST("/logout", h.logoutSubmit)
 	e.GET("/logout/done", h.logoutDone)

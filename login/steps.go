@@ -87,12 +87,21 @@ func (h *Handler) identifySubmit(c echo.Context) error {
 	if !valid {
 		return h.renderIdentify(c, s, http.StatusUnprocessableEntity, "Enter a valid email address.", c.FormValue("email"))
 	}
+	if err := h.identify(c, s, email); err != nil {
+		return err
+	}
+	return h.toDispatcher(c, s.ar.ID)
+}
+
+// identify records who is signing in: the user of that email, or a
+// stand-in for an email with no account (no enumeration).
+func (h *Handler) identify(c echo.Context, s *signin, email string) error {
 	ctx := c.Request().Context()
 	u, err := h.store.GetUserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+	_, uerr := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		a.LoginHint = email
 		if err == nil {
 			a.UserID = u.ID
@@ -101,10 +110,8 @@ func (h *Handler) identifySubmit(c echo.Context) error {
 		}
 		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = time.Time{}, time.Time{}, ""
 		return nil
-	}); err != nil {
-		return err
-	}
-	return h.toDispatcher(c, s.ar.ID)
+	})
+	return uerr
 }
 
 // unknownUser is a stand-in user id for an email with no account: the

@@ -445,10 +445,6 @@ func cmdOrg(env *cmdEnv, args []string) error {
 	return usageErr("org: organisations arrive with single sign-on (not in this build yet)")
 }
 
-func cmdPolicy(env *cmdEnv, args []string) error {
-	return usageErr("policy explain: not in this build yet")
-}
-
 func cmdBench(env *cmdEnv, args []string) error {
 	err := bench.Main(env.ctx, args, env.stdout, env.stderr)
 	if bench.IsUsage(err) {

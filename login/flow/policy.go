@@ -115,6 +115,9 @@ type Session struct {
 
 // Device is the trusted-device record of (this browser, User).
 type Device struct {
+	// Seen: this browser carries a device cookie, so it has completed a
+	// second step before (for someone), trusted or not.
+	Seen               bool
 	UserID             string
 	CreatedAt          time.Time // when the email code that earned the trust was verified
 	ExpiresAt          time.Time
@@ -480,7 +483,7 @@ func secondFactorReason(f Facts, useSession bool, device Reason) Reason {
 		return device
 	case useSession && !f.Session.SecondFactorAt.IsZero():
 		return ReasonReverify
-	case f.Session.UserID == f.User.ID && f.Session.ID != "":
+	case f.Session.UserID == f.User.ID && f.Session.ID != "", f.Device.Seen:
 		return ReasonNotTrusted
 	default:
 		return ReasonNewBrowser
@@ -492,11 +495,13 @@ func within(t, now time.Time, d time.Duration) bool {
 	return !t.IsZero() && !t.After(now) && now.Sub(t) <= d
 }
 
+// maxAgeExceeded: max_age=0 always demands a new authentication (it is
+// what prompt=login becomes, and a same-second session must not pass).
 func maxAgeExceeded(maxAge *time.Duration, authTime, now time.Time) bool {
 	if maxAge == nil {
 		return false
 	}
-	return authTime.IsZero() || now.Sub(authTime) > *maxAge
+	return *maxAge <= 0 || authTime.IsZero() || now.Sub(authTime) > *maxAge
 }
 
 func primaryMethod(u User) Method {
