@@ -48,6 +48,7 @@ type Store interface {
 	DeleteTOTP(ctx context.Context, userID, status string) error
 
 	SetBackupCode(ctx context.Context, b storage.BackupCode) error
+	DeleteBackupCode(ctx context.Context, userID string) error
 	GetBackupCode(ctx context.Context, userID string) (storage.BackupCode, error)
 	ReplaceBackupCode(ctx context.Context, userID string, oldHash []byte, next storage.BackupCode) error
 
@@ -69,6 +70,7 @@ type Store interface {
 	DeleteLogoutRequest(ctx context.Context, id string) error
 
 	GetOrganization(ctx context.Context, id string) (storage.Organization, error)
+	GetOrganizationByDomain(ctx context.Context, domain string) (storage.Organization, error)
 
 	CreateAuthRequest(ctx context.Context, ar storage.AuthRequest) error
 	GetDeviceAuthorization(ctx context.Context, id string) (storage.DeviceAuthorization, error)

@@ -22,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -45,6 +46,9 @@ type Config struct {
 	Demo bool
 	// DemoClientSecret is the demo client's secret (generated at start).
 	DemoClientSecret string
+	// AccountClientSecret is the secret of the built-in account client
+	// (the account pages are a relying party of this OP).
+	AccountClientSecret string
 }
 
 // OP is what login needs from the OpenID provider.
@@ -57,6 +61,9 @@ type OP interface {
 	// Handler is the OP's HTTP handler (the demo relying party calls it
 	// in-process).
 	Handler() http.Handler
+	// VerifyAccessToken checks a user's access token for the account API
+	// (op.ErrInvalidToken when it is not valid).
+	VerifyAccessToken(ctx context.Context, token string) (op.AccessTokenInfo, error)
 }
 
 // Deps are the collaborators.
@@ -163,6 +170,43 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.GET("/logout", h.logoutPage)
 	e.POST("/logout", h.logoutSubmit)
 	e.GET("/logout/done", h.logoutDone)
+
+	// Account pages (a relying party of this OP), sign-up, password reset,
+	// set-password links and the account API.
+	e.GET("/account", h.accountHome)
+	e.GET("/account/callback", h.accountCallback)
+	e.GET("/account/reconfirm", h.withAccount(h.accountReconfirm))
+	e.GET("/account/security", h.withAccount(h.securityPage))
+	e.GET("/account/security/totp", h.freshGET(h.totpSetupPage))
+	e.POST("/account/security/totp", h.freshPOST("/account/security/totp", h.totpSetupSubmit))
+	e.GET("/account/security/totp/manage", h.securityChange(h.totpManagePage))
+	e.GET("/account/security/totp/off", h.freshGET(h.totpOffPage))
+	e.POST("/account/security/totp/off", h.freshPOST("/account/security/totp/off", h.totpOffSubmit))
+	e.GET("/account/security/backup-code", h.freshGET(h.backupPage))
+	e.POST("/account/security/backup-code", h.freshPOST("/account/security/backup-code", h.backupGenerate))
+	e.GET("/account/security/backup-code/show", h.securityChange(h.backupShowPage))
+	e.POST("/account/security/backup-code/saved", h.securityChange(h.backupSaved))
+	e.GET("/account/security/password", h.freshGET(h.passwordChangePage))
+	e.POST("/account/security/password", h.freshPOST("/account/security/password", h.passwordChangeSubmit))
+	e.GET("/account/devices", h.withAccount(h.devicesPage))
+	e.POST("/account/devices/remove", h.withAccount(h.devicesRemove))
+	e.POST("/account/devices/signout-others", h.withAccount(h.devicesSignOutOthers))
+	e.GET("/account/privacy", h.withAccount(h.privacyPage))
+	e.POST("/account/privacy", h.withAccount(h.privacySubmit))
+	e.GET("/account/set-password", h.setPasswordPage)
+	e.POST("/account/set-password", h.setPasswordSubmit)
+	e.Any("/api/v1/me/privacy", h.privacyAPI)
+	e.GET("/signup", h.signupPage)
+	e.POST("/signup", h.signupSubmit)
+	e.GET("/signup/code", h.signupCodePage)
+	e.POST("/signup/code", h.signupCodeSubmit)
+	e.POST("/signup/code/send", h.signupCodeSend)
+	e.GET("/forgot", h.forgotPage)
+	e.POST("/forgot", h.forgotSubmit)
+	e.POST("/forgot/code", h.forgotCodeSubmit)
+	e.POST("/forgot/code/send", h.forgotCodeSend)
+	e.POST("/forgot/second", h.forgotSecondSubmit)
+	e.POST("/forgot/password", h.forgotPasswordSubmit)
 
 	if h.cfg.Demo {
 		e.GET("/demo", h.demoStart)

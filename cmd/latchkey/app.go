@@ -172,7 +172,15 @@ func (a *app) syncClients(ctx context.Context, now time.Time) error {
 	if err := a.store.SyncClients(ctx, "config", cs); err != nil {
 		return fmt.Errorf("sync clients from the config file: %w", err)
 	}
-	var builtin []storage.Client
+	// The account pages are a relying party of this OP (always present).
+	accountRedirect, accountPostLogout := login.AccountRedirectURIs(a.cfg.Issuer)
+	builtin := []storage.Client{{
+		ID: login.AccountClientID, Name: "Your account", AppType: storage.AppTypeWeb,
+		SecretHash:   op.HashClientSecret(a.kr, a.builtinSecret(login.AccountClientID)),
+		RedirectURIs: []string{accountRedirect}, PostLogoutRedirectURIs: []string{accountPostLogout},
+		GrantTypes: []string{op.GrantAuthorizationCode}, Source: "builtin",
+		CreatedAt: now, UpdatedAt: now,
+	}}
 	if a.demo {
 		redirect, postLogout := login.DemoRedirectURIs(a.cfg.Issuer)
 		builtin = append(builtin, storage.Client{

@@ -87,15 +87,16 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		return nil, err
 	}
 	lh, err = login.New(login.Config{
-		Issuer:           cfg.Issuer,
-		SiteName:         cfg.SiteName,
-		Policy:           policyFromConfig(a),
-		EmailCodeTTL:     cfg.Policy.EmailCodeTTL.Std(),
-		Reconfirm:        cfg.Policy.Reconfirm.Std(),
-		SignupEnabled:    cfg.Signup.Enabled,
-		TOTPIssuer:       cfg.TOTP.Issuer,
-		Demo:             a.demo,
-		DemoClientSecret: a.builtinSecret(login.DemoClientID),
+		Issuer:              cfg.Issuer,
+		SiteName:            cfg.SiteName,
+		Policy:              policyFromConfig(a),
+		EmailCodeTTL:        cfg.Policy.EmailCodeTTL.Std(),
+		Reconfirm:           cfg.Policy.Reconfirm.Std(),
+		SignupEnabled:       cfg.Signup.Enabled,
+		TOTPIssuer:          cfg.TOTP.Issuer,
+		Demo:                a.demo,
+		DemoClientSecret:    a.builtinSecret(login.DemoClientID),
+		AccountClientSecret: a.builtinSecret(login.AccountClientID),
 	}, login.Deps{
 		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer,
 		Hasher: factor.NewPasswordHasher(factor.DefaultPasswordParams), Now: now, Logger: a.log,

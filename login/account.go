@@ -1,0 +1,440 @@
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+// The account pages (/account/…) are a relying party of our own OP, the
+// built-in confidential client "account": signing in to them is an
+// ordinary OIDC sign-in with the same second step as any product
+// (selfRP), and every change first asks for an identity reconfirmation —
+// a new authorization request with prompt=login and
+// acr_values=urn:latchkey:acr:mfa:fresh, so the password and a fresh
+// second factor (SPEC 3).
+//
+// After the callback the account session lives in a cookie sealed with
+// the keyring (AES-GCM): who, which browser session (sid), when the
+// identity was last reconfirmed. It is never trusted alone: every account
+// request also resolves this browser's session cookie, which must still
+// exist, be the same session and user, and not be idle-expired. Signing
+// out anywhere (end_session, /logout, the Devices page of another
+// browser, a password change elsewhere) therefore ends the account
+// session at once.
+
+// AccountClientID is the built-in client of the account pages.
+const AccountClientID = "account"
+
+const (
+	cookieAccount   = "lk_account"    // sealed accountSession
+	cookieAccountRP = "lk_account_rp" // sealed rpFlow of a sign-in or reconfirmation in flight
+
+	// accountSessionMax caps an account session whatever the browser
+	// session does.
+	accountSessionMax = 12 * time.Hour
+	// maxPrevSIDs bounds the browser sessions this browser's account
+	// session replaced (see accountSession.Prev).
+	maxPrevSIDs = 4
+)
+
+// AccountRedirectURIs are what the account client is registered with.
+func AccountRedirectURIs(issuer string) (redirect, postLogout string) {
+	return issuer + "/account/callback", issuer + "/logout/done"
+}
+
+// accountSession is the content of the lk_account cookie.
+type accountSession struct {
+	Sub string `json:"u"`
+	SID string `json:"s"`
+	// Prev are the earlier browser sessions of this browser that a
+	// reconfirmation replaced (a fresh password sign-in starts a new
+	// session). Products signed in through them are this browser's, so a
+	// security change keeps their refresh tokens like the current
+	// session's.
+	Prev          []string  `json:"p,omitempty"`
+	AuthTime      time.Time `json:"a"`
+	ReconfirmedAt time.Time `json:"r"`
+	Expires       time.Time `json:"e"`
+}
+
+// account is a live account session with what it resolves to.
+type account struct {
+	s    accountSession
+	user storage.User
+	sess storage.Session // this browser's session (the account session's sid)
+}
+
+func (a *account) sso() bool { return a.user.OrgID != "" }
+
+func (h *Handler) accountRP() *selfRP {
+	redirect, _ := AccountRedirectURIs(h.site.URL)
+	return &selfRP{
+		h: h, clientID: AccountClientID, secret: h.cfg.AccountClientSecret, redirect: redirect, cookie: cookieAccountRP,
+		scopes: []string{oidc.ScopeOpenID, "email", "profile"},
+		again:  "Open your account page again.",
+	}
+}
+
+// readAccountCookie opens the lk_account cookie (whether or not its
+// session is still alive).
+func (h *Handler) readAccountCookie(c echo.Context) (accountSession, bool) {
+	var s accountSession
+	sealed, err := decodeSealed(cookieValue(c, cookieAccount))
+	if err != nil {
+		return s, false
+	}
+	raw, err := h.kr.Open(sealed, []byte(cookieAccount))
+	if err != nil {
+		return s, false
+	}
+	if err := json.Unmarshal(raw, &s); err != nil || s.Sub == "" || s.SID == "" {
+		return accountSession{}, false
+	}
+	return s, true
+}
+
+func (h *Handler) writeAccountCookie(c echo.Context, s accountSession) error {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	h.setCookie(c, cookieAccount, encodeSealed(h.kr.Seal(raw, []byte(cookieAccount))), 0)
+	return nil
+}
+
+// currentAccount resolves the account session, or nil when there is none
+// or it is dead.
+func (h *Handler) currentAccount(c echo.Context) (*account, error) {
+	s, ok := h.readAccountCookie(c)
+	if !ok {
+		return nil, nil
+	}
+	now := h.now()
+	if now.After(s.Expires) {
+		return nil, nil
+	}
+	sess, err := h.currentSession(c)
+	if err != nil {
+		return nil, err
+	}
+	if sess.ID == "" || sess.ID != s.SID || sess.UserID != s.Sub {
+		return nil, nil
+	}
+	if !h.sessionAlive(sess, now) {
+		return nil, nil
+	}
+	ctx := c.Request().Context()
+	u, err := h.store.GetUser(ctx, s.Sub)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, nil
+	}
+	// Using the account pages is activity in this browser.
+	if now.Sub(sess.LastSeenAt) > time.Minute {
+		if sess, err = h.store.UpdateSession(ctx, sess.ID, func(x *storage.Session) error {
+			if now.After(x.LastSeenAt) {
+				x.LastSeenAt = now
+			}
+			return nil
+		}); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil, nil
+			}
+			return nil, err
+		}
+	}
+	return &account{s: s, user: u, sess: sess}, nil
+}
+
+// sessionAlive applies the inactivity rule of SPEC 2 to a browser session
+// (the sign-in policy applies the same rule; a session from the future
+// fails closed).
+func (h *Handler) sessionAlive(s storage.Session, now time.Time) bool {
+	if s.LastSeenAt.After(now) {
+		return false
+	}
+	idle := h.cfg.Policy.SessionIdle
+	if s.StaySignedIn && h.cfg.Policy.StaySignedIn > idle {
+		idle = h.cfg.Policy.StaySignedIn
+	}
+	return idle <= 0 || now.Sub(s.LastSeenAt) <= idle
+}
+
+// accountGETPages are the pages a sign-in or reconfirmation may return to.
+var accountGETPages = map[string]bool{
+	"/account/security":             true,
+	"/account/security/totp":        true,
+	"/account/security/totp/manage": true,
+	"/account/security/totp/off":    true,
+	"/account/security/backup-code": true,
+	"/account/security/password":    true,
+	"/account/devices":              true,
+	"/account/privacy":              true,
+}
+
+// safeReturn maps a path to an account page to return to (never an
+// arbitrary URL: the value comes from the query string).
+func safeReturn(p string) string {
+	if accountGETPages[p] {
+		return p
+	}
+	switch {
+	case strings.HasPrefix(p, "/account/devices/"):
+		return "/account/devices"
+	case strings.HasPrefix(p, "/account/privacy/"):
+		return "/account/privacy"
+	case strings.HasPrefix(p, "/account/security/backup-code/"):
+		return "/account/security"
+	}
+	return "/account/security"
+}
+
+type accountHandler func(c echo.Context, a *account) error
+
+// withAccount runs fn with a live account session. Without one, a page
+// (GET) starts the sign-in of the account client and comes back; a change
+// (POST) is not applied and the browser goes to the page, which signs in.
+func (h *Handler) withAccount(fn accountHandler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		a, err := h.currentAccount(c)
+		if err != nil {
+			return err
+		}
+		if a == nil {
+			if cookieValue(c, cookieAccount) != "" {
+				h.clearCookie(c, cookieAccount)
+			}
+			ret := safeReturn(c.Request().URL.Path)
+			if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
+				return h.accountRP().start(c, rpFlow{Return: ret})
+			}
+			return c.Redirect(http.StatusSeeOther, ret)
+		}
+		return fn(c, a)
+	}
+}
+
+// fresh: the identity was reconfirmed within cfg.Reconfirm (5 minutes).
+func (h *Handler) fresh(a *account) bool {
+	r, now := a.s.ReconfirmedAt, h.now()
+	return !r.IsZero() && !r.After(now) && now.Sub(r) <= h.cfg.Reconfirm
+}
+
+// startReconfirm sends the browser to reconfirm its identity: a new
+// authorization request of the account client asking for a new password
+// sign-in and a fresh second factor. ret is where to come back.
+func (h *Handler) startReconfirm(c echo.Context, a *account, ret string) error {
+	return h.accountRP().start(c, rpFlow{Return: safeReturn(ret), Reconfirm: true},
+		oauth2.SetAuthURLParam("prompt", "login"),
+		oauth2.SetAuthURLParam("acr_values", flow.ACRMFAFresh),
+		oauth2.SetAuthURLParam("login_hint", a.user.Email))
+}
+
+type reconfirmData struct {
+	Nav    string
+	Return string
+	For    string // how long a reconfirmation lasts
+}
+
+// needReconfirm answers a change posted after the reconfirmation went
+// stale: nothing is applied; the page offers to confirm and come back.
+func (h *Handler) needReconfirm(c echo.Context, ret string) error {
+	return h.render(c, http.StatusForbidden, "account_reconfirm", page{Title: "Confirm it's you",
+		Data: reconfirmData{Nav: "security", Return: safeReturn(ret), For: humanDuration(h.cfg.Reconfirm)}})
+}
+
+// accountReconfirm is GET /account/reconfirm?return=…
+func (h *Handler) accountReconfirm(c echo.Context, a *account) error {
+	return h.startReconfirm(c, a, c.QueryParam("return"))
+}
+
+// accountCallback is the account client's redirect URI.
+func (h *Handler) accountCallback(c echo.Context) error {
+	res, err := h.accountRP().finish(c)
+	if err != nil {
+		return err
+	}
+	now := h.now()
+	cl := res.Claims
+	if cl.Subject == "" || cl.SID == "" {
+		return errBadRequest("The sign-in did not complete. Open your account page again.", errors.New("id token without sub or sid"))
+	}
+	// The OP finished the sign-in in this browser: its session is ours.
+	sess, err := h.currentSession(c)
+	if err != nil {
+		return err
+	}
+	if sess.ID != cl.SID || sess.UserID != cl.Subject {
+		return errBadRequest("This sign-in does not belong to this browser. Open your account page again.",
+			errors.New("account callback: sid of the id token is not this browser's session"))
+	}
+	ns := accountSession{Sub: cl.Subject, SID: cl.SID, AuthTime: time.Unix(cl.AuthTime, 0).UTC(), Expires: now.Add(accountSessionMax)}
+	prior, hadPrior := h.readAccountCookie(c)
+	if hadPrior && prior.Sub == cl.Subject && !now.After(prior.Expires) {
+		ns.Prev = slices.Clone(prior.Prev)
+		if prior.SID != cl.SID && !slices.Contains(ns.Prev, prior.SID) {
+			ns.Prev = append(ns.Prev, prior.SID)
+		}
+		if len(ns.Prev) > maxPrevSIDs {
+			ns.Prev = ns.Prev[len(ns.Prev)-maxPrevSIDs:]
+		}
+	}
+	if res.Flow.Reconfirm {
+		// A reconfirmation counts only if this very sign-in asked for the
+		// password and a second factor (acr mfa:fresh, amr pwd), for the
+		// same person, and authenticated after we asked for it (auth_time
+		// is the password's time, in whole seconds).
+		authAt := time.Unix(cl.AuthTime, 0)
+		ok := cl.ACR == flow.ACRMFAFresh && cl.hasAMR(flow.AMRPassword) && cl.AuthTime > 0 &&
+			!authAt.Before(res.Flow.Started.Truncate(time.Second)) && !authAt.After(now.Add(time.Second)) &&
+			(!hadPrior || prior.Sub == cl.Subject)
+		if ok {
+			ns.ReconfirmedAt = now
+			h.audit(c, storage.AuditEvent{UserID: cl.Subject, Email: cl.Email, ClientID: AccountClientID, Event: "account.reconfirmed"})
+		} else {
+			h.audit(c, storage.AuditEvent{UserID: cl.Subject, Email: cl.Email, ClientID: AccountClientID, Event: "account.reconfirm_failed",
+				Reason: "acr " + cl.ACR + ", amr " + strings.Join(cl.AMR, " ")})
+		}
+	}
+	if err := h.writeAccountCookie(c, ns); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, safeReturn(res.Flow.Return))
+}
+
+// accountHome is GET /account.
+func (h *Handler) accountHome(c echo.Context) error {
+	return c.Redirect(http.StatusSeeOther, "/account/security")
+}
+
+// --- after a change ---
+
+// notify sends the mandatory notification of a security change. A mail
+// that cannot be sent does not undo the change; the caller tells the user.
+func (h *Handler) notify(c echo.Context, u storage.User, change string) bool {
+	msg, err := mail.NoticeMail{Site: h.site, To: u.Email, Name: u.Name, Change: change, At: h.now(),
+		Browser: describeBrowser(userAgent(c)), IP: clientIP(c)}.Message()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), mailTimeout)
+		defer cancel()
+		err = h.mailer.Send(ctx, msg)
+	}
+	if err != nil {
+		h.log.Error("send notice mail", "err", err, "user", u.ID, "change", change)
+		h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: change})
+		return false
+	}
+	return true
+}
+
+// revokeOthers ends every other session of the user, revokes the refresh
+// tokens of products not signed in through this browser, and removes the
+// trusted devices: all of them (allDevices, SPEC 2: a password or 2-step
+// change revokes "all trusted devices"), or all but this browser's ("sign
+// out everywhere else").
+func (h *Handler) revokeOthers(c echo.Context, a *account, allDevices bool) error {
+	ctx := c.Request().Context()
+	now := h.now()
+	if _, err := h.store.DeleteUserSessions(ctx, a.user.ID, a.sess.ID); err != nil {
+		return err
+	}
+	keep := append([]string{a.sess.ID}, a.s.Prev...)
+	fams, err := h.store.ListRefreshFamilies(ctx, a.user.ID)
+	if err != nil {
+		return err
+	}
+	for _, f := range fams {
+		if f.SessionID != "" && slices.Contains(keep, f.SessionID) {
+			continue
+		}
+		if err := h.store.RevokeRefreshFamily(ctx, f.FamilyID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	if allDevices {
+		return h.store.DeleteUserTrustedDevices(ctx, a.user.ID)
+	}
+	devs, err := h.store.ListTrustedDevices(ctx, a.user.ID)
+	if err != nil {
+		return err
+	}
+	mine := h.thisDevice(c, devs)
+	for _, d := range devs {
+		if d.ID == mine {
+			continue
+		}
+		if err := h.store.DeleteTrustedDevice(ctx, a.user.ID, d.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// thisDevice is the id of this browser's trusted-device record among devs
+// ("" if none).
+func (h *Handler) thisDevice(c echo.Context, devs []storage.TrustedDevice) string {
+	tok := cookieValue(c, cookieDevice)
+	if tok == "" {
+		return ""
+	}
+	mac := h.kr.MACString(keyring.PurposeDevice, tok)
+	for _, d := range devs {
+		if equalBytes(d.TokenHash, mac) {
+			return d.ID
+		}
+	}
+	return ""
+}
+
+// doneURL is where a change redirects: the page with a fixed message key
+// (never free text from the query string) and whether the notice mail
+// failed.
+func doneURL(path, key string, mailed bool) string {
+	u := path + "?done=" + key
+	if !mailed {
+		u += "&mail=failed"
+	}
+	return u
+}
+
+// doneMessages are the confirmations a page shows after a change.
+var doneMessages = map[string]string{
+	"totp-on":      "Your authenticator app is turned on. We signed you out everywhere else.",
+	"totp-updated": "Your authenticator app is updated; the old one no longer works. We signed you out everywhere else.",
+	"totp-off":     "Your authenticator app is turned off: we send codes by email again. We signed you out everywhere else.",
+	"backup":       "Your new backup code is saved. The old one no longer works.",
+	"password":     "Your password is changed. We signed you out everywhere else.",
+	"privacy":      "Your privacy settings are saved.",
+	"device":       "The browser is no longer trusted: it will be asked for a code at the next sign-in.",
+	"session":      "The session is signed out.",
+	"product":      "The product's access is removed: it will ask you to sign in again.",
+	"others":       "You are signed out everywhere else.",
+}
+
+// doneNotice turns ?done= and ?mail= into the page's notice and error.
+func doneNotice(c echo.Context) (notice, errMsg string) {
+	notice = doneMessages[c.QueryParam("done")]
+	if notice != "" && c.QueryParam("mail") == "failed" {
+		errMsg = "We could not send the notification email about this change. The change is saved."
+	}
+	return notice, errMsg
+}

@@ -1,0 +1,204 @@
+package login
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// The Devices section (SPEC 2): each trusted browser, each signed-in
+// session and each product holding a refresh token, with "remove" on each
+// and "Sign out everywhere else". Removing only reduces access, so it needs
+// the account session but no reconfirmation; it takes effect at once (the
+// next request of the removed browser or product finds nothing).
+
+type deviceRow struct {
+	ID, Label, Detail string
+	Current           bool
+}
+
+type devicesData struct {
+	Nav      string
+	Devices  []deviceRow
+	Sessions []deviceRow
+	Products []deviceRow
+}
+
+// devicesPage is GET /account/devices.
+func (h *Handler) devicesPage(c echo.Context, a *account) error {
+	d, err := h.devicesData(c, a)
+	if err != nil {
+		return err
+	}
+	notice, errMsg := doneNotice(c)
+	return h.render(c, http.StatusOK, "account_devices", page{Title: "Devices", Notice: notice, Error: errMsg, Data: d})
+}
+
+func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
+	ctx := c.Request().Context()
+	now := h.now()
+	d := devicesData{Nav: "devices"}
+	devs, err := h.store.ListTrustedDevices(ctx, a.user.ID)
+	if err != nil {
+		return d, err
+	}
+	mine := h.thisDevice(c, devs)
+	for _, td := range devs {
+		if now.After(td.ExpiresAt) {
+			continue // no longer trusted; kept only for the re-verification rule
+		}
+		d.Devices = append(d.Devices, deviceRow{ID: td.ID, Label: describeBrowser(td.UserAgent), Current: td.ID == mine,
+			Detail: "trusted until " + shortDate(td.ExpiresAt, now) + ", last used " + relativeDay(td.LastUsedAt, now)})
+	}
+	sessions, err := h.store.ListSessions(ctx, a.user.ID)
+	if err != nil {
+		return d, err
+	}
+	for _, s := range sessions {
+		if !h.sessionAlive(s, now) {
+			continue
+		}
+		detail := "signed in " + relativeDay(s.CreatedAt, now) + ", last active " + relativeDay(s.LastSeenAt, now)
+		if s.IP != "" {
+			detail += ", from " + s.IP
+		}
+		d.Sessions = append(d.Sessions, deviceRow{ID: s.ID, Label: describeBrowser(s.UserAgent), Current: s.ID == a.sess.ID, Detail: detail})
+	}
+	fams, err := h.store.ListRefreshFamilies(ctx, a.user.ID)
+	if err != nil {
+		return d, err
+	}
+	names := map[string]string{}
+	for _, f := range fams {
+		if !f.ExpiresAt.IsZero() && now.After(f.ExpiresAt) {
+			continue
+		}
+		name, ok := names[f.ClientID]
+		if !ok {
+			name = f.ClientID
+			if cl, err := h.store.GetClient(ctx, f.ClientID); err == nil && cl.Name != "" {
+				name = cl.Name
+			} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return d, err
+			}
+			names[f.ClientID] = name
+		}
+		d.Products = append(d.Products, deviceRow{ID: f.FamilyID, Label: name,
+			Detail: "since " + shortDate(f.FamilyCreatedAt, now) + ", last used " + relativeDay(f.LastUsedAt, now)})
+	}
+	return d, nil
+}
+
+// devicesRemove is POST /account/devices/remove (kind, id).
+func (h *Handler) devicesRemove(c echo.Context, a *account) error {
+	if err := h.checkCSRF(c); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	now := h.now()
+	id := c.FormValue("id")
+	if id == "" || len(id) > 64 {
+		return errBadRequest("Choose something to remove.", errors.New("missing or oversized id"))
+	}
+	gone := errBadRequest("That is not on your Devices list any more. Reload the page.", errors.New("remove: not the user's"))
+	var event, change, done string
+	switch c.FormValue("kind") {
+	case "device":
+		if err := h.store.DeleteTrustedDevice(ctx, a.user.ID, id); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return gone
+			}
+			return err
+		}
+		event, change, done = "device.removed", "Trusted browser removed", "device"
+	case "session":
+		if id == a.sess.ID {
+			return errBadRequest("This is the browser you are using: use Sign out instead.", errors.New("remove: current session"))
+		}
+		sessions, err := h.store.ListSessions(ctx, a.user.ID)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, s := range sessions {
+			found = found || s.ID == id
+		}
+		if !found {
+			return gone
+		}
+		if err := h.store.DeleteSession(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if err := h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: a.user.ID, SessionID: id}, now); err != nil {
+			return err
+		}
+		event, change, done = "session.removed", "Signed out of a session", "session"
+	case "product":
+		fams, err := h.store.ListRefreshFamilies(ctx, a.user.ID)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, f := range fams {
+			found = found || f.FamilyID == id
+		}
+		if !found {
+			return gone
+		}
+		if err := h.store.RevokeRefreshFamily(ctx, id, now); err != nil {
+			return err
+		}
+		event, change, done = "grant.removed", "Product access removed", "product"
+	default:
+		return errBadRequest("Choose something to remove.", errors.New("remove: bad kind"))
+	}
+	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: AccountClientID, Event: event, Details: map[string]string{"id": id}})
+	mailed := h.notify(c, a.user, change)
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/devices", done, mailed))
+}
+
+// devicesSignOutOthers is POST /account/devices/signout-others: every
+// other session ends, the products not signed in through this browser
+// lose their refresh tokens, and every other browser loses its trust.
+func (h *Handler) devicesSignOutOthers(c echo.Context, a *account) error {
+	if err := h.checkCSRF(c); err != nil {
+		return err
+	}
+	if err := h.revokeOthers(c, a, false); err != nil {
+		return err
+	}
+	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: AccountClientID, Event: "sessions.revoked", Reason: "sign out everywhere else"})
+	mailed := h.notify(c, a.user, "Signed out of other sessions")
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/devices", "others", mailed))
+}
+
+// relativeDay: "today", "yesterday", "3 days ago", then a date.
+func relativeDay(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	t, now = t.UTC(), now.UTC()
+	days := int(now.Truncate(24*time.Hour).Sub(t.Truncate(24*time.Hour)) / (24 * time.Hour))
+	switch {
+	case days <= 0:
+		return "today"
+	case days == 1:
+		return "yesterday"
+	case days < 7:
+		return itoa(days) + " days ago"
+	}
+	return "on " + shortDate(t, now)
+}
+
+// shortDate: "2 Dec", with the year when it is not this year.
+func shortDate(t, now time.Time) string {
+	t = t.UTC()
+	if t.Year() == now.UTC().Year() {
+		return t.Format("2 Jan")
+	}
+	return t.Format("2 Jan 2006")
+}

@@ -1,0 +1,441 @@
+package login
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+// "Forgot password?" (SPEC 3b), from the password page of a sign-in in
+// progress (/forgot?id=<auth request>):
+//
+//  1. the email address — always the same answer ("if an account exists,
+//     we sent a code"), for an unknown address too;
+//  2. the email code (purpose "reset");
+//  3. for a user with an authenticator app: its code, or the backup code —
+//     access to the mailbox alone never takes over such an account;
+//  4. a new password. Every session, trusted device and refresh token of
+//     the user is revoked, the notification mail is sent, and the sign-in
+//     continues from the password step with the new password.
+//
+// The state of a reset lives on the server: each stage is a single-use
+// action token (purpose reset-code → reset-second → reset-password) whose
+// HMAC is stored; the browser holds the token in a sealed cookie. Moving
+// on redeems the current token (one winner) and issues the next, so a
+// stage cannot be replayed, skipped or finished in another browser.
+
+const (
+	cookieReset   = "lk_reset"
+	resetLifetime = 30 * time.Minute
+
+	stageResetCode     = "reset-code"
+	stageResetSecond   = "reset-second"
+	stageResetPassword = "reset-password"
+)
+
+var resetStages = []string{stageResetCode, stageResetSecond, stageResetPassword}
+
+// resetCookie is the content of lk_reset.
+type resetCookie struct {
+	Token  string    `json:"t"`
+	Email  string    `json:"m"`
+	AR     string    `json:"a"`
+	SentAt time.Time `json:"s"`
+}
+
+// resetFlow is a reset in progress: the cookie and its live stage token.
+type resetFlow struct {
+	ck    resetCookie
+	tok   storage.ActionToken
+	stage string
+}
+
+type forgotData struct {
+	ID, Email, TTL, Method string
+}
+
+// forgotLoad checks the sign-in the reset belongs to.
+func (h *Handler) forgotLoad(c echo.Context) (*signin, error) {
+	id := c.QueryParam("id")
+	if c.Request().Method == http.MethodPost {
+		if err := h.checkCSRF(c); err != nil {
+			return nil, err
+		}
+		id = c.FormValue("id")
+	}
+	s, err := h.load(c, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if s.ar.Done {
+		return nil, errBadRequest("This sign-in is already complete. Go back to the application.", nil)
+	}
+	return s, nil
+}
+
+// readReset finds this browser's reset for the auth request and its stage.
+func (h *Handler) readReset(c echo.Context, arID string) (*resetFlow, error) {
+	sealed, err := decodeSealed(cookieValue(c, cookieReset))
+	if err != nil {
+		return nil, nil
+	}
+	raw, err := h.kr.Open(sealed, []byte(cookieReset))
+	if err != nil {
+		return nil, nil
+	}
+	var ck resetCookie
+	if json.Unmarshal(raw, &ck) != nil || ck.AR != arID || ck.Token == "" {
+		return nil, nil
+	}
+	hash := h.kr.MACString(keyring.PurposeAction, ck.Token)
+	now := h.now()
+	for _, st := range resetStages {
+		tok, err := h.store.GetActionToken(c.Request().Context(), hash, st, now)
+		if err == nil {
+			return &resetFlow{ck: ck, tok: tok, stage: st}, nil
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func (h *Handler) writeReset(c echo.Context, ck resetCookie) error {
+	raw, err := json.Marshal(ck)
+	if err != nil {
+		return err
+	}
+	h.setCookie(c, cookieReset, encodeSealed(h.kr.Seal(raw, []byte(cookieReset))), resetLifetime)
+	return nil
+}
+
+// forgotPage is GET /forgot?id=…: the page of the current stage, or the
+// email form.
+func (h *Handler) forgotPage(c echo.Context) error {
+	s, err := h.forgotLoad(c)
+	if err != nil {
+		return err
+	}
+	if c.QueryParam("restart") != "" {
+		h.clearCookie(c, cookieReset)
+	} else if rf, err := h.readReset(c, s.ar.ID); err != nil {
+		return err
+	} else if rf != nil {
+		return h.renderReset(c, rf, http.StatusOK, "", "")
+	}
+	email, _ := normalizeEmail(s.ar.LoginHint)
+	return h.render(c, http.StatusOK, "forgot", page{Title: "Reset your password", Data: forgotData{ID: s.ar.ID, Email: email}})
+}
+
+// renderReset renders the page of a stage.
+func (h *Handler) renderReset(c echo.Context, rf *resetFlow, status int, errMsg, notice string) error {
+	d := forgotData{ID: rf.ck.AR, Email: rf.ck.Email, TTL: humanDuration(h.cfg.EmailCodeTTL)}
+	switch rf.stage {
+	case stageResetSecond:
+		d.Method = string(flow.MethodTOTP)
+		if c.FormValue("method") == string(flow.MethodBackup) || c.QueryParam("method") == string(flow.MethodBackup) {
+			d.Method = string(flow.MethodBackup)
+		}
+		return h.render(c, status, "forgot_second", page{Title: "Confirm it's you", Error: errMsg, Notice: notice, Data: d})
+	case stageResetPassword:
+		return h.render(c, status, "forgot_password", page{Title: "Choose a new password", Error: errMsg, Notice: notice, Data: d})
+	}
+	return h.render(c, status, "forgot_code", page{Title: "Reset your password", Error: errMsg, Notice: notice, Data: d})
+}
+
+// forgotSubmit is POST /forgot: the email address. The answer is the same
+// for every address.
+func (h *Handler) forgotSubmit(c echo.Context) error {
+	s, err := h.forgotLoad(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	now := h.now()
+	email, ok := normalizeEmail(c.FormValue("email"))
+	if !ok {
+		return h.render(c, http.StatusUnprocessableEntity, "forgot", page{Title: "Reset your password",
+			Error: "Enter a valid email address.", Data: forgotData{ID: s.ar.ID, Email: truncate(c.FormValue("email"), 254)}})
+	}
+	keys := []string{"forgot:ip:" + clientIP(c)}
+	if wait, err := h.throttled(c, keys, now); err != nil {
+		return err
+	} else if wait > 0 {
+		return h.render(c, http.StatusTooManyRequests, "forgot", page{Title: "Reset your password",
+			Error: tooMany(wait), Data: forgotData{ID: s.ar.ID, Email: email}})
+	}
+	h.failed(c, keys, now)
+	u, err := h.store.GetUserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	// SSO users have no password here; disabled users cannot sign in.
+	eligible := err == nil && !u.Disabled && u.OrgID == ""
+	tok := keyring.NewToken()
+	at := storage.ActionToken{TokenHash: h.kr.MACString(keyring.PurposeAction, tok), Purpose: stageResetCode,
+		CreatedAt: now, ExpiresAt: now.Add(resetLifetime)}
+	if eligible {
+		at.UserID = u.ID
+	}
+	if at, err = h.store.CreateActionToken(ctx, at); err != nil {
+		return err
+	}
+	if eligible {
+		// A refusal (resend gap, send budget, mail down) is not shown: it
+		// would say that the account exists.
+		if msg, err := h.sendCode(c, u, purposeReset, at.ID); err != nil {
+			return err
+		} else if msg != "" {
+			h.log.Info("reset code not sent", "user", u.ID, "reason", msg)
+		}
+		h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset_started"})
+	}
+	if err := h.writeReset(c, resetCookie{Token: tok, Email: email, AR: s.ar.ID, SentAt: now}); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/forgot?id="+s.ar.ID)
+}
+
+// resetStep loads the reset of a stage form; a form of another stage (back
+// button, another tab) goes back to the current page.
+func (h *Handler) resetStep(c echo.Context, want string) (*signin, *resetFlow, bool, error) {
+	s, err := h.forgotLoad(c)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	rf, err := h.readReset(c, s.ar.ID)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if rf == nil || rf.stage != want {
+		return s, rf, false, c.Redirect(http.StatusSeeOther, "/forgot?id="+s.ar.ID)
+	}
+	return s, rf, true, nil
+}
+
+// advance redeems the current stage token and issues the next stage's.
+func (h *Handler) advance(c echo.Context, rf *resetFlow, next string) error {
+	ctx := c.Request().Context()
+	now := h.now()
+	if _, err := h.store.RedeemActionToken(ctx, h.kr.MACString(keyring.PurposeAction, rf.ck.Token), rf.stage, now); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return errBadRequest("This password reset has already moved on or expired. Start again.", err)
+		}
+		return err
+	}
+	tok := keyring.NewToken()
+	if _, err := h.store.CreateActionToken(ctx, storage.ActionToken{TokenHash: h.kr.MACString(keyring.PurposeAction, tok),
+		UserID: rf.tok.UserID, Purpose: next, CreatedAt: now, ExpiresAt: now.Add(resetLifetime)}); err != nil {
+		return err
+	}
+	ck := rf.ck
+	ck.Token = tok
+	return h.writeReset(c, ck)
+}
+
+// resetSubject is the throttle key of a reset: the user, or a stand-in
+// for an unknown address.
+func resetSubject(h *Handler, rf *resetFlow) string {
+	if rf.tok.UserID != "" {
+		return rf.tok.UserID
+	}
+	return "~rs" + keyringHex(h, "reset:"+strings.ToLower(rf.ck.Email))
+}
+
+// forgotCodeSubmit is POST /forgot/code.
+func (h *Handler) forgotCodeSubmit(c echo.Context) error {
+	s, rf, ok, err := h.resetStep(c, stageResetCode)
+	if !ok {
+		return err
+	}
+	now := h.now()
+	keys := []string{"code:acct:" + resetSubject(h, rf), "code:ip:" + clientIP(c)}
+	if wait, err := h.throttled(c, keys, now); err != nil {
+		return err
+	} else if wait > 0 {
+		return h.renderReset(c, rf, http.StatusTooManyRequests, tooMany(wait), "")
+	}
+	valid := false
+	if rf.tok.UserID != "" {
+		if valid, err = h.verifyEmailCode(c, rf.tok.UserID, purposeReset, rf.tok.ID, c.FormValue("code")); err != nil {
+			return err
+		}
+	}
+	if !valid {
+		h.failed(c, keys, now)
+		if rf.tok.UserID != "" {
+			h.audit(c, storage.AuditEvent{UserID: rf.tok.UserID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: "email code"})
+		}
+		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, "")
+	}
+	h.succeeded(c, keys[:1])
+	active, err := h.activeTOTP(c, rf.tok.UserID)
+	if err != nil {
+		return err
+	}
+	next := stageResetPassword
+	if active.ID != "" {
+		next = stageResetSecond
+	}
+	if err := h.advance(c, rf, next); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/forgot?id="+s.ar.ID)
+}
+
+// forgotCodeSend is POST /forgot/code/send: the same answer whether or not
+// a code was really sent.
+func (h *Handler) forgotCodeSend(c echo.Context) error {
+	_, rf, ok, err := h.resetStep(c, stageResetCode)
+	if !ok {
+		return err
+	}
+	now := h.now()
+	if gap := now.Sub(rf.ck.SentAt); gap < resendGap && gap >= 0 {
+		return h.renderReset(c, rf, http.StatusTooManyRequests, "We just sent a code. Wait "+humanWait(resendGap-gap)+" before asking for another.", "")
+	}
+	if rf.tok.UserID != "" {
+		u, err := h.store.GetUser(c.Request().Context(), rf.tok.UserID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if err == nil {
+			if msg, err := h.sendCode(c, u, purposeReset, rf.tok.ID); err != nil {
+				return err
+			} else if msg != "" {
+				h.log.Info("reset code not sent", "user", u.ID, "reason", msg)
+			}
+		}
+	}
+	rf.ck.SentAt = now
+	if err := h.writeReset(c, rf.ck); err != nil {
+		return err
+	}
+	return h.renderReset(c, rf, http.StatusOK, "", "If an account exists for this address, we sent it a new code.")
+}
+
+// forgotSecondSubmit is POST /forgot/second: the authenticator code or the
+// backup code of a user with an authenticator app.
+func (h *Handler) forgotSecondSubmit(c echo.Context) error {
+	s, rf, ok, err := h.resetStep(c, stageResetSecond)
+	if !ok {
+		return err
+	}
+	ctx := c.Request().Context()
+	now := h.now()
+	userID := rf.tok.UserID
+	keys := []string{"code:acct:" + userID, "code:ip:" + clientIP(c)}
+	if wait, err := h.throttled(c, keys, now); err != nil {
+		return err
+	} else if wait > 0 {
+		return h.renderReset(c, rf, http.StatusTooManyRequests, tooMany(wait), "")
+	}
+	method := flow.MethodTOTP
+	if c.FormValue("method") == string(flow.MethodBackup) {
+		method = flow.MethodBackup
+	}
+	var valid bool
+	if method == flow.MethodBackup {
+		valid, _, err = h.useBackupCode(ctx, userID, c.FormValue("code"))
+		if err == nil && valid {
+			// The code is spent; the next sign-in shows a new one.
+			_, err = h.store.UpdateUser(ctx, userID, func(u *storage.User) error { u.NeedsBackupCode = true; return nil })
+			h.audit(c, storage.AuditEvent{UserID: userID, ClientID: s.ar.ClientID, Event: "backupcode.used", Reason: "password reset"})
+		}
+	} else {
+		valid, err = h.verifyTOTP(ctx, userID, c.FormValue("code"), storage.TOTPActive)
+	}
+	if err != nil {
+		return err
+	}
+	if !valid {
+		h.failed(c, keys, now)
+		h.audit(c, storage.AuditEvent{UserID: userID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: string(method)})
+		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, "")
+	}
+	h.succeeded(c, keys[:1])
+	if err := h.advance(c, rf, stageResetPassword); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/forgot?id="+s.ar.ID)
+}
+
+type forgotDoneData struct {
+	ID     string
+	Mailed bool
+}
+
+// forgotPasswordSubmit is POST /forgot/password: the new password. The
+// reset ends here: everything the user was signed in to is revoked.
+func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
+	s, rf, ok, err := h.resetStep(c, stageResetPassword)
+	if !ok {
+		return err
+	}
+	ctx := c.Request().Context()
+	now := h.now()
+	u, err := h.store.GetUser(ctx, rf.tok.UserID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			h.clearCookie(c, cookieReset)
+			return errBadRequest("This password reset has expired. Start again.", err)
+		}
+		return err
+	}
+	password := c.FormValue("new_password")
+	if msg := newPasswordMessage(factor.CheckNewPassword(password, u.Email)); msg != "" {
+		return h.renderReset(c, rf, http.StatusUnprocessableEntity, msg, "")
+	}
+	if _, err := h.store.RedeemActionToken(ctx, h.kr.MACString(keyring.PurposeAction, rf.ck.Token), stageResetPassword, now); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return errBadRequest("This password reset has already been used or has expired. Start again.", err)
+		}
+		return err
+	}
+	h.clearCookie(c, cookieReset)
+	if err := h.setPassword(c, u.ID, password, true); err != nil {
+		return err
+	}
+	if err := h.revokeAll(c, u.ID); err != nil {
+		return err
+	}
+	h.clearCookie(c, cookieSession)
+	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset"})
+	mailed := h.notify(c, u, "Password reset")
+	// Continue the sign-in from the password step, as this user.
+	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+		if a.Done {
+			return nil
+		}
+		a.UserID, a.LoginHint = u.ID, u.Email
+		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = time.Time{}, time.Time{}, ""
+		a.RememberChosen, a.StaySignedIn, a.BackupCodeShown, a.BackupCodeSealed = false, false, false, nil
+		return nil
+	}); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return h.render(c, http.StatusOK, "forgot_done", page{Title: "Your password is changed", Data: forgotDoneData{ID: s.ar.ID, Mailed: mailed}})
+}
+
+// revokeAll ends every session of the user everywhere, removes every
+// trusted device and revokes every refresh token.
+func (h *Handler) revokeAll(c echo.Context, userID string) error {
+	ctx := c.Request().Context()
+	if _, err := h.store.DeleteUserSessions(ctx, userID, ""); err != nil {
+		return err
+	}
+	if err := h.store.DeleteUserTrustedDevices(ctx, userID); err != nil {
+		return err
+	}
+	return h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: userID}, h.now())
+}

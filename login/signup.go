@@ -1,0 +1,466 @@
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Self-service sign-up (SPEC 3b), reached from the identifier page of a
+// sign-in in progress (/signup?id=<auth request>):
+//
+//  1. email, name, password (checked like every new password);
+//  2. an email code proves the address;
+//  3. only then is the account created (verified), and the pending
+//     sign-in continues as if the user had just entered the password and
+//     an email code: the dispatcher offers "Trust this device" and shows
+//     the first backup code.
+//
+// No account exists before the address is proven: nobody can squat an
+// address with an unverified account, and an unverified account can never
+// sign in. The choices of step 1 wait in a cookie sealed with the keyring
+// (the password only as its argon2id hash), bound to this browser; the code
+// is bound to this browser and this flow like any email code.
+//
+// No enumeration: for an address that already has an account, the page
+// says exactly the same ("we sent a code"), the form takes the same time
+// (the password is hashed either way), and the owner gets a mail saying
+// someone tried to create an account with their address — no code, so the
+// code page accepts nothing. One exception, by design: an account that
+// was never verified (an operator created it and nobody proved the
+// address) and is older than 24 hours does not block the owner of the
+// address — sign-up proceeds, and once the code proves the address the
+// old account is replaced (its password, factors, sessions, trusted
+// devices and tokens are removed; its id and region stay).
+
+const (
+	cookieSignup      = "lk_signup"
+	signupLifetime    = 30 * time.Minute
+	unverifiedGrace   = 24 * time.Hour
+	maxNameRunes      = 100
+	signupNoticeEvery = time.Hour // "someone tried to create an account" at most this often
+	maxSealedCookie   = 3072
+)
+
+// signupFlow is the content of the lk_signup cookie.
+type signupFlow struct {
+	Flow    string    `json:"f"` // the email code's context
+	AR      string    `json:"a"` // the auth request it continues
+	Email   string    `json:"m"`
+	Name    string    `json:"n"`
+	PHC     string    `json:"p"` // hash of the chosen password; "" when the address has an account
+	SentAt  time.Time `json:"s"`
+	Expires time.Time `json:"e"`
+}
+
+func (f signupFlow) exists() bool { return f.PHC == "" }
+
+// signupSubject stands for the account-to-be in the email-code table:
+// derived from the address, so the per-address send budget holds across
+// sign-up attempts. Storage ids never contain '~'.
+func signupSubject(h *Handler, email string) string {
+	return "~su" + keyringHex(h, "signup:"+strings.ToLower(email))
+}
+
+type signupData struct {
+	ID, Email, Name string
+}
+
+func (h *Handler) signupEnabled() error {
+	if !h.cfg.SignupEnabled {
+		return errNotFound("There is nothing here.")
+	}
+	return nil
+}
+
+// signupLoad checks the sign-in the sign-up continues.
+func (h *Handler) signupLoad(c echo.Context, id string) (*signin, error) {
+	s, err := h.load(c, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if s.ar.Done {
+		return nil, errBadRequest("This sign-in is already complete. Go back to the application.", nil)
+	}
+	return s, nil
+}
+
+// signupPage is GET /signup?id=…
+func (h *Handler) signupPage(c echo.Context) error {
+	if err := h.signupEnabled(); err != nil {
+		return err
+	}
+	s, err := h.signupLoad(c, c.QueryParam("id"))
+	if err != nil {
+		return err
+	}
+	email := ""
+	if e, ok := normalizeEmail(s.ar.LoginHint); ok {
+		email = e
+	}
+	return h.renderSignup(c, http.StatusOK, "", signupData{ID: s.ar.ID, Email: email})
+}
+
+func (h *Handler) renderSignup(c echo.Context, status int, msg string, d signupData) error {
+	return h.render(c, status, "signup", page{Title: "Create account", Error: msg, Data: d})
+}
+
+// signupSubmit is POST /signup.
+func (h *Handler) signupSubmit(c echo.Context) error {
+	if err := h.signupEnabled(); err != nil {
+		return err
+	}
+	if err := h.checkCSRF(c); err != nil {
+		return err
+	}
+	s, err := h.signupLoad(c, c.FormValue("id"))
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	now := h.now()
+	rawEmail, name, password := c.FormValue("email"), strings.TrimSpace(c.FormValue("name")), c.FormValue("password")
+	d := signupData{ID: s.ar.ID, Email: truncate(rawEmail, 254), Name: truncate(name, 4*maxNameRunes)}
+	email, ok := normalizeEmail(rawEmail)
+	if !ok {
+		return h.renderSignup(c, http.StatusUnprocessableEntity, "Enter a valid email address.", d)
+	}
+	if msg := checkName(name); msg != "" {
+		return h.renderSignup(c, http.StatusUnprocessableEntity, msg, d)
+	}
+	if msg := newPasswordMessage(factor.CheckNewPassword(password, email)); msg != "" {
+		return h.renderSignup(c, http.StatusUnprocessableEntity, strings.Replace(msg, "Your new password", "Your password", 1), d)
+	}
+	domain := strings.ToLower(email[strings.LastIndexByte(email, '@')+1:])
+	if org, err := h.store.GetOrganizationByDomain(ctx, domain); err == nil {
+		return h.renderSignup(c, http.StatusUnprocessableEntity,
+			"Accounts for "+domain+" are managed by "+org.Name+": go back and sign in with your work email.", d)
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	keys := []string{"signup:ip:" + clientIP(c)}
+	if wait, err := h.throttled(c, keys, now); err != nil {
+		return err
+	} else if wait > 0 {
+		return h.renderSignup(c, http.StatusTooManyRequests, tooMany(wait), d)
+	}
+	// Every sign-up counts against the address it comes from (mail
+	// bombing, mass creation); the back-off forgives after a day.
+	h.failed(c, keys, now)
+
+	// Hash in every case: the answer takes the same time whether or not
+	// the address has an account.
+	phc, err := h.hasher.Hash(password)
+	if err != nil {
+		return err
+	}
+	existing, err := h.store.GetUserByEmail(ctx, email)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return err
+	case replaceable(existing, now):
+		h.log.Info("sign-up for an unverified account older than the grace period", "user", existing.ID)
+	default:
+		phc = "" // the "exists" path
+	}
+	f := signupFlow{Flow: storage.NewID(), AR: s.ar.ID, Email: email, Name: name, PHC: phc, SentAt: now, Expires: now.Add(signupLifetime)}
+	if f.exists() {
+		h.signupExistsMail(c, existing)
+	} else if msg, err := h.sendCode(c, storage.User{ID: signupSubject(h, email), Email: email, Name: name}, purposeSignup, f.Flow); err != nil {
+		return err
+	} else if msg != "" {
+		h.log.Info("sign-up code not sent", "reason", msg)
+	}
+	if err := h.writeSignupFlow(c, f); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/signup/code?id="+s.ar.ID)
+}
+
+// replaceable: an account nobody ever proved the address of, old enough
+// that no sign-up or invitation of its own is still under way.
+func replaceable(u storage.User, now time.Time) bool {
+	return !u.EmailVerified && u.OrgID == "" && !u.Disabled && now.Sub(u.CreatedAt) > unverifiedGrace
+}
+
+func checkName(name string) string {
+	switch {
+	case name == "":
+		return "Enter your name."
+	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxNameRunes:
+		return "Enter your name in at most 100 characters."
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return "Your name cannot contain control characters."
+		}
+	}
+	return ""
+}
+
+// signupExistsMail tells the owner of an address that someone tried to
+// create an account with it (at most once an hour per account).
+func (h *Handler) signupExistsMail(c echo.Context, u storage.User) {
+	ctx := c.Request().Context()
+	now := h.now()
+	send := false
+	if _, err := h.store.UpdateThrottle(ctx, "signup-notice:"+u.ID, func(t *storage.Throttle) error {
+		send = t.LastFailureAt.IsZero() || now.Sub(t.LastFailureAt) >= signupNoticeEvery || t.LastFailureAt.After(now)
+		if send {
+			t.LastFailureAt = now
+			t.Failures++
+		}
+		return nil
+	}); err != nil {
+		h.log.Error("signup notice throttle", "err", err)
+		return
+	}
+	if !send {
+		return
+	}
+	site := h.cfg.SiteName
+	greeting := "Hello,"
+	if n := strings.TrimSpace(u.Name); n != "" {
+		greeting = "Hello " + n + ","
+	}
+	text := fmt.Sprintf(`%s
+
+Someone tried to create a new %s account with this email address on %s from %s (IP address %s).
+You already have an account, so no new account was created and nothing was changed.
+
+If it was you: sign in with this email address and your password. If you forgot your password, choose "Forgot password?" on the sign-in page.
+
+If it wasn't you, you can ignore this email.
+
+%s
+%s
+`, greeting, site, mail.FormatTime(now), describeBrowser(userAgent(c)), clientIP(c), site, h.site.URL)
+	sctx, cancel := context.WithTimeout(ctx, mailTimeout)
+	defer cancel()
+	if err := h.mailer.Send(sctx, mail.Message{To: u.Email, Subject: "Someone tried to create a " + site + " account with your email address", Text: text}); err != nil {
+		h.log.Error("send signup notice", "err", err, "user", u.ID)
+		return
+	}
+	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "signup.exists_notified"})
+}
+
+func (h *Handler) writeSignupFlow(c echo.Context, f signupFlow) error {
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	h.setCookie(c, cookieSignup, encodeSealed(h.kr.Seal(raw, []byte(cookieSignup))), signupLifetime)
+	return nil
+}
+
+// readSignupFlow opens this browser's sign-up for the auth request id.
+func (h *Handler) readSignupFlow(c echo.Context, id string) (signupFlow, bool) {
+	var f signupFlow
+	ck, err := c.Cookie(cookieSignup)
+	if err != nil || len(ck.Value) > maxSealedCookie {
+		return f, false
+	}
+	sealed, err := decodeSealed(ck.Value)
+	if err != nil {
+		return f, false
+	}
+	raw, err := h.kr.Open(sealed, []byte(cookieSignup))
+	if err != nil || json.Unmarshal(raw, &f) != nil {
+		return signupFlow{}, false
+	}
+	if f.AR != id || h.now().After(f.Expires) {
+		return signupFlow{}, false
+	}
+	return f, true
+}
+
+type signupCodeData struct {
+	ID, Email, TTL string
+}
+
+func (h *Handler) renderSignupCode(c echo.Context, f signupFlow, status int, errMsg, notice string) error {
+	return h.render(c, status, "signup_code", page{Title: "Confirm your email address", Error: errMsg, Notice: notice,
+		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: humanDuration(h.cfg.EmailCodeTTL)}})
+}
+
+// signupStep loads the sign-up flow of a code page or code form.
+func (h *Handler) signupStep(c echo.Context) (signupFlow, *signin, bool, error) {
+	if err := h.signupEnabled(); err != nil {
+		return signupFlow{}, nil, false, err
+	}
+	id := c.QueryParam("id")
+	if c.Request().Method == http.MethodPost {
+		if err := h.checkCSRF(c); err != nil {
+			return signupFlow{}, nil, false, err
+		}
+		id = c.FormValue("id")
+	}
+	s, err := h.signupLoad(c, id)
+	if err != nil {
+		return signupFlow{}, nil, false, err
+	}
+	f, ok := h.readSignupFlow(c, s.ar.ID)
+	if !ok {
+		return f, s, false, c.Redirect(http.StatusSeeOther, "/signup?id="+s.ar.ID)
+	}
+	return f, s, true, nil
+}
+
+// signupCodePage is GET /signup/code?id=…
+func (h *Handler) signupCodePage(c echo.Context) error {
+	f, _, ok, err := h.signupStep(c)
+	if !ok {
+		return err
+	}
+	return h.renderSignupCode(c, f, http.StatusOK, "", "")
+}
+
+// signupCodeSend is POST /signup/code/send ("Get code by email"): the same
+// answer whether or not a code was really sent.
+func (h *Handler) signupCodeSend(c echo.Context) error {
+	f, _, ok, err := h.signupStep(c)
+	if !ok {
+		return err
+	}
+	now := h.now()
+	if gap := now.Sub(f.SentAt); gap < resendGap && gap >= 0 {
+		return h.renderSignupCode(c, f, http.StatusTooManyRequests, "We just sent a code. Wait "+humanWait(resendGap-gap)+" before asking for another.", "")
+	}
+	if f.exists() {
+		if u, err := h.store.GetUserByEmail(c.Request().Context(), f.Email); err == nil {
+			h.signupExistsMail(c, u)
+		}
+	} else if msg, err := h.sendCode(c, storage.User{ID: signupSubject(h, f.Email), Email: f.Email, Name: f.Name}, purposeSignup, f.Flow); err != nil {
+		return err
+	} else if msg != "" {
+		h.log.Info("sign-up code not sent", "reason", msg)
+	}
+	f.SentAt = now
+	if err := h.writeSignupFlow(c, f); err != nil {
+		return err
+	}
+	return h.renderSignupCode(c, f, http.StatusOK, "", "We sent you a new code.")
+}
+
+// signupCodeSubmit is POST /signup/code: the code proves the address; the
+// account is created and the sign-in continues.
+func (h *Handler) signupCodeSubmit(c echo.Context) error {
+	f, s, ok, err := h.signupStep(c)
+	if !ok {
+		return err
+	}
+	ctx := c.Request().Context()
+	now := h.now()
+	subject := signupSubject(h, f.Email)
+	keys := []string{"code:acct:" + subject, "code:ip:" + clientIP(c)}
+	if wait, err := h.throttled(c, keys, now); err != nil {
+		return err
+	} else if wait > 0 {
+		return h.renderSignupCode(c, f, http.StatusTooManyRequests, tooMany(wait), "")
+	}
+	valid := false
+	if !f.exists() {
+		if valid, err = h.verifyEmailCode(c, subject, purposeSignup, f.Flow, c.FormValue("code")); err != nil {
+			return err
+		}
+	}
+	if !valid {
+		h.failed(c, keys, now)
+		return h.renderSignupCode(c, f, http.StatusUnauthorized, msgBadCode, "")
+	}
+	h.succeeded(c, keys[:1])
+	h.clearCookie(c, cookieSignup)
+	u, replaced, err := h.createSignedUpUser(c, f)
+	if err != nil {
+		return err
+	}
+	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+		if a.Done {
+			return errBadRequest("This sign-in is already complete. Go back to the application and sign in.", nil)
+		}
+		a.UserID, a.LoginHint = u.ID, u.Email
+		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = now, now, string(flow.MethodEmail)
+		a.FederatedAt, a.UpstreamAMR, a.UpstreamAuthTime = time.Time{}, nil, time.Time{}
+		a.RememberChosen, a.StaySignedIn, a.BackupCodeShown, a.BackupCodeSealed = false, false, false, nil
+		return nil
+	}); err != nil {
+		return err
+	}
+	ev := storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "signup"}
+	if replaced {
+		ev.Reason = "replaced an unverified account"
+	}
+	h.audit(c, ev)
+	return h.toDispatcher(c, s.ar.ID)
+}
+
+// createSignedUpUser creates the proven account, or replaces an
+// unverified one past its grace period.
+func (h *Handler) createSignedUpUser(c echo.Context, f signupFlow) (storage.User, bool, error) {
+	ctx := c.Request().Context()
+	now := h.now()
+	u, err := h.store.CreateUser(ctx, storage.User{Email: f.Email, Name: f.Name, PasswordHash: f.PHC, EmailVerified: true,
+		NeedsBackupCode: true, PasswordChangedAt: now, CreatedAt: now, UpdatedAt: now})
+	if err == nil {
+		return u, false, nil
+	}
+	if !errors.Is(err, storage.ErrConflict) {
+		return u, false, err
+	}
+	taken := errBadRequest("An account with this email address exists already. Go back, sign in, or choose \"Forgot password?\".",
+		errors.New("sign-up: address taken meanwhile"))
+	existing, err := h.store.GetUserByEmail(ctx, f.Email)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return u, false, taken
+		}
+		return u, false, err
+	}
+	if !replaceable(existing, now) {
+		return u, false, taken
+	}
+	u, err = h.store.UpdateUser(ctx, existing.ID, func(x *storage.User) error {
+		if !replaceable(*x, now) {
+			return taken
+		}
+		x.Name, x.PasswordHash, x.PasswordChangedAt = f.Name, f.PHC, now
+		x.EmailVerified, x.NeedsBackupCode = true, true
+		x.PrivacyProductImprovement, x.PrivacyPersonalisedOffers, x.PrivacyUpdatedAt = false, false, time.Time{}
+		x.CreatedAt, x.UpdatedAt = now, now
+		return nil
+	})
+	if err != nil {
+		return u, false, err
+	}
+	// Nothing of the old, unproven account survives.
+	if err := h.store.DeleteTOTP(ctx, u.ID, ""); err != nil {
+		return u, true, err
+	}
+	if err := h.store.DeleteBackupCode(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return u, true, err
+	}
+	if _, err := h.store.DeleteUserSessions(ctx, u.ID, ""); err != nil {
+		return u, true, err
+	}
+	if err := h.store.DeleteUserTrustedDevices(ctx, u.ID); err != nil {
+		return u, true, err
+	}
+	if err := h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: u.ID}, now); err != nil {
+		return u, true, err
+	}
+	return u, true, nil
+}
