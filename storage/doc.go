@@ -1,5 +1,5 @@
 // Package storage is Latchkey's one persistent store: a *Store over gorm on
-// SQLite (github.com/glebarez/sqlite, pure Go; the default for a single
+// SQLite (modernc.org/sqlite through storage/sqlitedialect, pure Go; the default for a single
 // machine) or PostgreSQL (pgx; several instances share one database).
 //
 // # What it owns

@@ -20,11 +20,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
+
+	"github.com/latchkey/latchkey/storage/sqlitedialect"
 )
 
 // Dialect names returned by (*Store).Dialect.
@@ -147,7 +148,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 	}
 	wq.Set("_txlock", "immediate")
 
-	w, err := gorm.Open(sqlite.Open(path+"?"+wq.Encode()), gormConfig())
+	w, err := gorm.Open(sqlitedialect.Open(path+"?"+wq.Encode()), gormConfig())
 	if err != nil {
 		return nil, fmt.Errorf("storage: sqlite: open: %s", err)
 	}
@@ -176,7 +177,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 	// A reader never writes; query_only turns a bug into an error rather
 	// than a second writer contending for the lock.
 	rq.Add("_pragma", "query_only(1)")
-	r, err := gorm.Open(sqlite.Open(path+"?"+rq.Encode()), gormConfig())
+	r, err := gorm.Open(sqlitedialect.Open(path+"?"+rq.Encode()), gormConfig())
 	if err != nil {
 		_ = wdb.Close()
 		return nil, fmt.Errorf("storage: sqlite: open reader: %s", err)
