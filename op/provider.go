@@ -119,8 +119,12 @@ func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Ke
 		},
 	}
 	algs := []string{AlgRS256, AlgES256, AlgEdDSA, "PS256"}
+	tc, err := newTokenCrypto(cfg.CryptoKey)
+	if err != nil {
+		return nil, err
+	}
 	zopts := []zop.Option{
-		zop.WithCrypto(zop.NewAES256GCMCrypto(cfg.CryptoKey, cfg.CryptoKeyId)),
+		zop.WithCrypto(tc),
 		// Token endpoints take no cookies, so any origin may call them
 		// (SPAs), but never with credentials.
 		zop.WithCORSOptions(&cors.Options{

@@ -65,6 +65,8 @@ type Store struct {
 	log *slog.Logger
 	// hot caches the statements of RotateRefreshToken (see stmtCache).
 	hot *stmtCache
+	// batch group-commits the token endpoint's writes (batch.go).
+	batch *batcher
 }
 
 // NewID returns a fresh random identifier: 128 bits of crypto/rand as 26
@@ -166,6 +168,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 		_ = wdb.Close()
 		return nil, fmt.Errorf("storage: sqlite: %s", err)
 	}
+	s.batch = newBatcher(wdb)
 	if memory {
 		return s, s.pingOrClose(ctx)
 	}
@@ -218,6 +221,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options, log *slog.Logge
 		_ = sdb.Close()
 		return nil, opaque("open postgres", err)
 	}
+	s.batch = newBatcher(sdb)
 	return s, s.pingOrClose(ctx)
 }
 
@@ -231,6 +235,9 @@ func (s *Store) pingOrClose(ctx context.Context) error {
 
 // Close releases the database connections.
 func (s *Store) Close() error {
+	if s.batch != nil {
+		s.batch.close()
+	}
 	var errs []error
 	for _, db := range s.pools() {
 		sdb, err := db.DB()

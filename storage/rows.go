@@ -576,6 +576,16 @@ type accessTokenRow struct {
 
 func (accessTokenRow) TableName() string { return "access_tokens" }
 
+// accessTokenInsert inserts an accessTokenRow without gorm (the token
+// endpoint's hottest write; see CreateAccessToken).
+const accessTokenInsert = `INSERT INTO access_tokens (id, client_id, user_id, refresh_token_id, family_id,
+	session_id, scopes, audience, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func (r *accessTokenRow) values() []any {
+	return []any{r.ID, r.ClientID, r.UserID, r.RefreshTokenID, r.FamilyID,
+		r.SessionID, r.Scopes, r.Audience, r.CreatedMs, r.ExpiresMs, r.RevokedMs}
+}
+
 func accessTokenToRow(a AccessToken) accessTokenRow {
 	return accessTokenRow{
 		ID: a.ID, ClientID: a.ClientID, UserID: a.UserID, RefreshTokenID: a.RefreshTokenID,

@@ -14,23 +14,32 @@ import (
 	"gorm.io/gorm/schema"
 )
 
-// TestRefreshTokenInsertColumns keeps the hand-written INSERT of the
-// rotation in step with refreshTokenRow (the gorm model).
-func TestRefreshTokenInsertColumns(t *testing.T) {
-	sch, err := schema.Parse(&refreshTokenRow{}, &sync.Map{}, schema.NamingStrategy{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?s)\((.*?)\)\s*VALUES`).FindStringSubmatch(refreshTokenInsert)
-	var cols []string
-	for _, c := range strings.Split(m[1], ",") {
-		cols = append(cols, strings.TrimSpace(c))
-	}
-	if strings.Join(cols, ",") != strings.Join(sch.DBNames, ",") {
-		t.Fatalf("INSERT columns\n %v\ndiffer from the model\n %v", cols, sch.DBNames)
-	}
-	if n := strings.Count(refreshTokenInsert, "?"); n != len(cols) || len((&refreshTokenRow{}).values()) != len(cols) {
-		t.Fatalf("%d placeholders, %d values, %d columns", n, len((&refreshTokenRow{}).values()), len(cols))
+// TestHandWrittenInserts keeps the hand-written INSERTs of the token
+// endpoint in step with their row structs (the gorm models).
+func TestHandWrittenInserts(t *testing.T) {
+	for _, tc := range []struct {
+		model  any
+		insert string
+		values []any
+	}{
+		{&refreshTokenRow{}, refreshTokenInsert, (&refreshTokenRow{}).values()},
+		{&accessTokenRow{}, accessTokenInsert, (&accessTokenRow{}).values()},
+	} {
+		sch, err := schema.Parse(tc.model, &sync.Map{}, schema.NamingStrategy{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?s)\((.*?)\)\s*VALUES`).FindStringSubmatch(tc.insert)
+		var cols []string
+		for _, c := range strings.Split(m[1], ",") {
+			cols = append(cols, strings.TrimSpace(c))
+		}
+		if strings.Join(cols, ",") != strings.Join(sch.DBNames, ",") {
+			t.Fatalf("INSERT columns\n %v\ndiffer from the model\n %v", cols, sch.DBNames)
+		}
+		if n := strings.Count(tc.insert, "?"); n != len(cols) || len(tc.values) != len(cols) {
+			t.Fatalf("%s: %d placeholders, %d values, %d columns", sch.Table, n, len(tc.values), len(cols))
+		}
 	}
 }
 

@@ -94,7 +94,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, now time.T
 }
 
 func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error) {
-	// Prepare before BEGIN: preparing needs a free connection.
+	// Prepare outside the transaction: preparing needs a free connection.
 	var st [4]*sql.Stmt
 	for i, q := range []string{rotateMarkUsed, rotateExists, refreshTokenInsert, rotateDeleteAccess} {
 		var err error
@@ -102,46 +102,45 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 			return RefreshToken{}, err
 		}
 	}
-	tx, err := s.hot.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE on SQLite (DSN _txlock)
-	if err != nil {
-		return RefreshToken{}, err
-	}
-	defer func() { _ = tx.Rollback() }() // no-op after Commit
-
-	var famID string
-	var famCreated int64
-	err = tx.StmtContext(ctx, st[0]).QueryRowContext(ctx, usedMs(now), oldID).Scan(&famID, &famCreated)
-	if errors.Is(err, sql.ErrNoRows) {
-		var n int64
-		if err := tx.StmtContext(ctx, st[1]).QueryRowContext(ctx, oldID).Scan(&n); err != nil {
-			return RefreshToken{}, err
+	var row refreshTokenRow
+	// One job of a group commit (batch.go): its own savepoint, committed
+	// with whatever other token writes are queued.
+	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var famID string
+		var famCreated int64
+		err := tx.StmtContext(ctx, st[0]).QueryRowContext(ctx, usedMs(now), oldID).Scan(&famID, &famCreated)
+		if errors.Is(err, sql.ErrNoRows) {
+			var n int64
+			if err := tx.StmtContext(ctx, st[1]).QueryRowContext(ctx, oldID).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrNotFound
+			}
+			return ErrConflict
 		}
-		if n == 0 {
-			return RefreshToken{}, ErrNotFound
+		if err != nil {
+			return err
 		}
-		return RefreshToken{}, ErrConflict
-	}
+		nx := next
+		switch nx.FamilyID {
+		case "":
+			nx.FamilyID = famID
+		case famID:
+		default:
+			return invalid("rotate refresh token: next belongs to another family")
+		}
+		if nx.FamilyCreatedAt.IsZero() {
+			nx.FamilyCreatedAt = tm(famCreated)
+		}
+		row = refreshTokenToRow(nx)
+		if _, err := tx.StmtContext(ctx, st[2]).ExecContext(ctx, row.values()...); err != nil {
+			return err
+		}
+		_, err = tx.StmtContext(ctx, st[3]).ExecContext(ctx, oldID)
+		return err
+	})
 	if err != nil {
-		return RefreshToken{}, err
-	}
-	switch next.FamilyID {
-	case "":
-		next.FamilyID = famID
-	case famID:
-	default:
-		return RefreshToken{}, invalid("rotate refresh token: next belongs to another family")
-	}
-	if next.FamilyCreatedAt.IsZero() {
-		next.FamilyCreatedAt = tm(famCreated)
-	}
-	row := refreshTokenToRow(next)
-	if _, err := tx.StmtContext(ctx, st[2]).ExecContext(ctx, row.values()...); err != nil {
-		return RefreshToken{}, err
-	}
-	if _, err := tx.StmtContext(ctx, st[3]).ExecContext(ctx, oldID); err != nil {
-		return RefreshToken{}, err
-	}
-	if err := tx.Commit(); err != nil {
 		return RefreshToken{}, err
 	}
 	return row.domain()
@@ -248,8 +247,16 @@ func (s *Store) CreateAccessToken(ctx context.Context, at AccessToken) error {
 	if at.ID == "" {
 		return invalid("create access token: empty id")
 	}
+	st, err := s.hot.get(ctx, accessTokenInsert)
+	if err != nil {
+		return fail("create access token", err)
+	}
 	row := accessTokenToRow(at)
-	return fail("create access token", s.write(ctx).Create(&row).Error)
+	// Group-committed with the other token writes (batch.go).
+	return fail("create access token", s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, st).ExecContext(ctx, row.values()...)
+		return err
+	}))
 }
 
 // GetAccessToken returns the token as stored, expired or revoked included.

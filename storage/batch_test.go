@@ -1,0 +1,67 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/storagetest"
+)
+
+// TestGroupCommit: concurrent token writes share transactions, yet each
+// succeeds or fails on its own — a duplicate id fails alone, the rest are
+// stored — and every success is visible once acknowledged.
+func TestGroupCommit(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			s := d.Open(t)
+			ctx := context.Background()
+			now := time.Now()
+			if err := s.CreateAccessToken(ctx, storage.AccessToken{ID: "dup0", ClientID: "c", UserID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			const n = 200
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					id := fmt.Sprintf("tok%03d", i)
+					if i%10 == 0 {
+						id = "dup0" // collides with the row above
+					}
+					errs[i] = s.CreateAccessToken(ctx, storage.AccessToken{ID: id, ClientID: "c", UserID: "c",
+						Scopes: []string{"api"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if i%10 == 0 {
+					if !errors.Is(err, storage.ErrConflict) {
+						t.Errorf("duplicate %d: %v, want ErrConflict", i, err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Errorf("token %d: %v", i, err)
+					continue
+				}
+				at, err := s.GetAccessToken(ctx, fmt.Sprintf("tok%03d", i))
+				if err != nil || at.Scopes[0] != "api" {
+					t.Errorf("token %d not stored: %v", i, err)
+				}
+			}
+			// A canceled context before the write: not written.
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			if err := s.CreateAccessToken(cctx, storage.AccessToken{ID: "canceled", ClientID: "c", CreatedAt: now, ExpiresAt: now}); err == nil {
+				t.Error("write with a canceled context succeeded")
+			}
+		})
+	}
+}
