@@ -746,3 +746,175 @@ func TestPasswordChange(t *testing.T) {
 		nb.drive(p, u.Email, acctOpts{password: "a brand new password"}).code(t, state)
 	})
 }
+
+// TestDevicesPage: trusted browsers, sessions and products are listed;
+// removing one takes effect at once; "Sign out everywhere else".
+func TestDevicesPage(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		// Sessions survive the night, so that "last used yesterday" shows.
+		e := newTestEnv(t, d, func(c *config.Config) { c.Policy.SessionIdle = config.Duration(72 * time.Hour) })
+		u := e.createUser("devices@example.com")
+		app := e.newRP("app")
+		ctx := context.Background()
+
+		trusted := e.newBrowser() // trusted browser with a product
+		trusted.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+		trustedRT, _ := trusted.signInRP(app, u.Email, acctOpts{remember: "trust"})
+		other := e.newBrowser() // another session with a product
+		other.ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15"
+		otherRT, _ := other.signInRP(app, u.Email, acctOpts{})
+
+		// The next day, one minute after midnight.
+		now := e.clock.Now().UTC()
+		e.clock.Advance(now.Truncate(24 * time.Hour).Add(24*time.Hour + time.Minute).Sub(now))
+		b := e.newBrowser()
+		p := b.account("/account/devices", u.Email, acctOpts{})
+		if !p.at("/account/devices") {
+			t.Fatalf("devices page: %s", p.url)
+		}
+		devs, _ := e.store.ListTrustedDevices(ctx, u.ID)
+		if len(devs) != 1 {
+			t.Fatalf("trusted devices = %d", len(devs))
+		}
+		want := "Firefox on Windows, trusted until " + devs[0].ExpiresAt.UTC().Format("2 Jan")
+		for _, w := range []string{want, "last used yesterday", "Safari on macOS", "(this browser)", "App app", "Sign out everywhere else"} {
+			if !strings.Contains(p.body, w) && !strings.Contains(p.body, strings.Replace(w, "2 Jan", "2 Jan 2006", 1)) {
+				t.Errorf("devices page lacks %q:\n%s", w, p.body)
+			}
+		}
+		remove := func(kind, id string) response {
+			p := b.get(e.issuer + "/account/devices")
+			return b.post(e.issuer+"/account/devices/remove", url.Values{"csrf": {p.csrf(t)}, "kind": {kind}, "id": {id}})
+		}
+
+		// Remove the trusted browser: its next sign-in asks for the code.
+		if p = remove("device", devs[0].ID); !strings.Contains(p.body, "The browser is no longer trusted") {
+			t.Fatalf("remove device: %d\n%s", p.status, p.body)
+		}
+		if s := e.lastSubject(u.Email); !strings.Contains(s, "Trusted browser removed") {
+			t.Errorf("notice mail subject = %q", s)
+		}
+		authURL, _, _, _ := app.authorizeURL()
+		p = trusted.get(authURL + "&prompt=login")
+		p = trusted.submit(p, "/login/password", url.Values{"password": {testPassword}})
+		if !p.at("/login/code") {
+			t.Fatalf("a removed trusted browser must be asked for a code: %s", p.url)
+		}
+
+		// Remove the other session: its cookie no longer signs in, and its
+		// product's refresh token is revoked.
+		sessions, _ := e.store.ListSessions(ctx, u.ID)
+		var otherSID string
+		for _, s := range sessions {
+			if strings.Contains(s.UserAgent, "Safari") {
+				otherSID = s.ID
+			}
+		}
+		if p = remove("session", otherSID); !strings.Contains(p.body, "The session is signed out.") {
+			t.Fatalf("remove session: %d\n%s", p.status, p.body)
+		}
+		if got := other.promptNone(app); got != "login_required" {
+			t.Errorf("removed session: prompt=none gives %q", got)
+		}
+		if got := refreshErr(t, app, otherRT); got != "invalid_grant" {
+			t.Errorf("removed session's product: %q", got)
+		}
+
+		// Remove the product: its refresh token is dead at once.
+		fams, _ := e.store.ListRefreshFamilies(ctx, u.ID)
+		if len(fams) != 1 {
+			t.Fatalf("refresh families = %d", len(fams))
+		}
+		if p = remove("product", fams[0].FamilyID); !strings.Contains(p.body, "access is removed") {
+			t.Fatalf("remove product: %d\n%s", p.status, p.body)
+		}
+		if got := refreshErr(t, app, trustedRT); got != "invalid_grant" {
+			t.Errorf("removed product: %q", got)
+		}
+
+		// Bad removals: a clear 400, nothing removed.
+		for _, c := range [][2]string{{"session", "nope"}, {"device", "nope"}, {"product", "nope"}, {"gadget", "x"}, {"session", ""},
+			{"session", strings.Repeat("x", 100)}} {
+			if p = remove(c[0], c[1]); p.status != http.StatusBadRequest {
+				t.Errorf("remove %v: %d", c, p.status)
+			}
+		}
+		var mine string
+		for _, s := range sessionsOf(t, e, u.ID) {
+			if !strings.Contains(s.UserAgent, "Safari") && !strings.Contains(s.UserAgent, "Windows") {
+				mine = s.ID
+			}
+		}
+		if p = remove("session", mine); p.status != http.StatusBadRequest || !strings.Contains(p.body, "Sign out") {
+			t.Errorf("removing this browser's session: %d", p.status)
+		}
+		p = b.get(e.issuer + "/account/devices")
+		if q := b.post(e.issuer+"/account/devices/remove", url.Values{"kind": {"session"}, "id": {mine}}); q.status != http.StatusForbidden {
+			t.Errorf("no CSRF token: %d", q.status)
+		}
+
+		// Sign out everywhere else: other sessions, other browsers' trust
+		// and other products go; this browser stays.
+		third := e.newBrowser()
+		thirdRT, _ := third.signInRP(app, u.Email, acctOpts{remember: "trust"})
+		p = b.get(e.issuer + "/account/devices")
+		p = b.submit(p, "/account/devices/signout-others", nil)
+		if !strings.Contains(p.body, "You are signed out everywhere else.") {
+			t.Fatalf("sign out everywhere else: %d\n%s", p.status, p.body)
+		}
+		if got := third.promptNone(app); got != "login_required" {
+			t.Errorf("third browser: %q", got)
+		}
+		if got := refreshErr(t, app, thirdRT); got != "invalid_grant" {
+			t.Errorf("third browser's product: %q", got)
+		}
+		if devs, _ := e.store.ListTrustedDevices(ctx, u.ID); len(devs) != 0 {
+			t.Errorf("trusted devices left: %d", len(devs))
+		}
+		if ss := sessionsOf(t, e, u.ID); len(ss) != 1 || ss[0].ID != mine {
+			t.Errorf("sessions left: %d", len(ss))
+		}
+		if s := e.lastSubject(u.Email); !strings.Contains(s, "Signed out of other sessions") {
+			t.Errorf("notice mail subject = %q", s)
+		}
+		evs := e.auditEvents(u.ID)
+		for _, w := range []string{"device.removed", "session.removed", "grant.removed", "sessions.revoked"} {
+			if !slices.Contains(evs, w) {
+				t.Errorf("audit lacks %s", w)
+			}
+		}
+	})
+}
+
+func sessionsOf(t *testing.T, e *testEnv, userID string) []storage.Session {
+	t.Helper()
+	ss, err := e.store.ListSessions(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ss
+}
+
+// TestSSOUserSecurityPage: an organisation's user sees no 2-step or
+// password settings, and cannot reach them.
+func TestSSOUserSecurityPage(t *testing.T) {
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("sso@corp.example")
+	b := e.newBrowser()
+	b.account("/account/security", u.Email, acctOpts{})
+	if _, err := e.store.UpdateUser(context.Background(), u.ID, func(x *storage.User) error { x.OrgID = "org1"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	p := b.get(e.issuer + "/account/security")
+	if !strings.Contains(p.body, "Your organisation confirms your identity.") || strings.Contains(p.body, "Set up") || strings.Contains(p.body, "Generate") {
+		t.Fatalf("SSO security page:\n%s", p.body)
+	}
+	for _, path := range []string{"/account/security/totp", "/account/security/password", "/account/security/backup-code"} {
+		if p = b.get(e.issuer + path); p.status != http.StatusForbidden {
+			t.Errorf("%s: %d", path, p.status)
+		}
+	}
+	if p = b.get(e.issuer + "/account/privacy"); !p.at("/account/privacy") {
+		t.Errorf("privacy page for an SSO user: %s", p.url)
+	}
+}
