@@ -3,6 +3,7 @@ package login
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -85,6 +86,15 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
+		return
+	}
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+		// The account API answers in JSON, errors included.
+		code := "invalid_request"
+		if status >= 500 {
+			code = "server_error"
+		}
+		_ = c.JSON(status, map[string]string{"error": code, "error_description": msg})
 		return
 	}
 	if rerr := h.render(c, status, "error", page{Title: "Something went wrong", Data: errorData{Message: msg, ErrorID: id}}); rerr != nil {

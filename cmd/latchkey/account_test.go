@@ -5,6 +5,7 @@ import (
 	"encoding/base32"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -916,5 +917,58 @@ func TestSSOUserSecurityPage(t *testing.T) {
 	}
 	if p = b.get(e.issuer + "/account/privacy"); !p.at("/account/privacy") {
 		t.Errorf("privacy page for an SSO user: %s", p.url)
+	}
+}
+
+// TestNoticeMailFailure: when the notification cannot be sent, the change
+// stands and the page says the mail did not go out.
+func TestNoticeMailFailure(t *testing.T) {
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("nomail@example.com")
+	b := e.newBrowser()
+	b.account("/account/security", u.Email, acctOpts{})
+	p := b.reconfirmed("/account/security/backup-code", u.Email, acctOpts{})
+	e.sink.Close() // the mail server is down from here on
+	p = b.submit(p, "/account/security/backup-code", nil)
+	if !p.at("/account/security/backup-code/show") || !strings.Contains(p.body, "We could not send the notification email about this change. The change is saved.") {
+		t.Fatalf("generate with the mail server down: %s (%d)\n%s", p.url, p.status, p.body)
+	}
+	backupCodeOn(t, p)
+	if _, err := e.store.GetBackupCode(context.Background(), u.ID); err != nil {
+		t.Fatalf("the change did not stand: %v", err)
+	}
+	if evs := e.auditEvents(u.ID); !slices.Contains(evs, "notice.send_failed") {
+		t.Errorf("audit lacks notice.send_failed: %v", evs)
+	}
+}
+
+// TestDemoRelyingParty: serve --demo's /demo still signs in through the
+// shared self-RP code (code + PKCE, ID token verified, userinfo).
+func TestDemoRelyingParty(t *testing.T) {
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("demo-user@example.com")
+	// A second server on the same database, with --demo.
+	hs := httptest.NewUnstartedServer(nil)
+	cfg := *e.app.cfg
+	cfg.Issuer = "http://" + hs.Listener.Addr().String()
+	a := &app{cfg: &cfg, log: e.app.log, store: e.store, kr: e.kr, demo: true, closer: func() {}}
+	srv, err := newServer(context.Background(), a, e.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.Config.Handler = srv.handler
+	hs.Start()
+	t.Cleanup(hs.Close)
+
+	demo := &testEnv{t: t, app: a, srv: srv, http: hs, issuer: cfg.Issuer, clock: e.clock, sink: e.sink, store: e.store, kr: e.kr}
+	b := demo.newBrowser()
+	p := b.drive(b.get(cfg.Issuer+"/demo"), u.Email, acctOpts{})
+	if !p.at("/demo/callback") || !strings.Contains(p.body, "You are signed in") || !strings.Contains(p.body, u.ID) ||
+		!strings.Contains(p.body, "&#34;privacy&#34;") {
+		t.Fatalf("demo: %s (%d)\n%s", p.url, p.status, p.body)
+	}
+	// A replayed callback is refused (the state cookie is single use).
+	if q := b.get(p.url.String()); q.status != http.StatusBadRequest {
+		t.Fatalf("replayed demo callback: %d", q.status)
 	}
 }

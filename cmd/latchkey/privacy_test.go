@@ -146,6 +146,7 @@ func TestPrivacySettings(t *testing.T) {
 			{http.MethodPut, "application/json", `{"personalised_offers": fal`, 400},
 			{http.MethodPut, "application/json", ``, 400},
 			{http.MethodPut, "application/json", `{"personalised_offers": false, "x": "` + strings.Repeat("a", 2000) + `"}`, 413},
+			{http.MethodPut, "application/json", `{"personalised_offers": false, "x": "` + strings.Repeat("a", 100<<10) + `"}`, 413},
 			{http.MethodPut, "text/plain", `{"personalised_offers": false}`, 415},
 			{http.MethodPut, "", `{"personalised_offers": false}`, 415},
 			{http.MethodDelete, "", ``, 405},
@@ -188,6 +189,15 @@ func TestPrivacySettings(t *testing.T) {
 			if status != http.StatusUnauthorized || body["error"] != "invalid_token" || !strings.Contains(www, `error="invalid_token"`) {
 				t.Errorf("token %.20q: %d %v %q", bad, status, body, www)
 			}
+		}
+		if status, body, _ = e.apiCall(http.MethodGet, at, "", ""); status != http.StatusOK {
+			t.Fatalf("GET after bad input: %d %v", status, body)
+		}
+		req, _ := http.NewRequest(http.MethodGet, e.issuer+"/api/v1/me/nothing", nil)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("unknown API path: %v %v", resp, err)
+		} else {
+			resp.Body.Close()
 		}
 		revoke(t, app, at)
 		if status, _, _ = e.apiCall(http.MethodGet, at, "", ""); status != http.StatusUnauthorized {
