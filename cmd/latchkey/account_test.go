@@ -972,3 +972,62 @@ func TestDemoRelyingParty(t *testing.T) {
 		t.Fatalf("replayed demo callback: %d", q.status)
 	}
 }
+
+// TestSecurityFormsBadInput: forged, garbage and stale posts to the
+// security page change nothing and never get a 500.
+func TestSecurityFormsBadInput(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d)
+		u := e.createUser("forms@example.com")
+		b := e.newBrowser()
+		b.account("/account/security", u.Email, acctOpts{})
+		p := b.reconfirmed("/account/security/totp", u.Email, acctOpts{})
+		seed := totpSeed(t, p)
+		setup := p
+		csrf := p.csrf(t)
+		post := func(path string, form url.Values) response {
+			return b.post(e.issuer+path, form)
+		}
+		for _, c := range []struct {
+			path   string
+			form   url.Values
+			status int
+		}{
+			{"/account/security/totp", url.Values{"code": {e.totpAt(seed, 0)}}, http.StatusForbidden},                                       // no CSRF
+			{"/account/security/totp", url.Values{"csrf": {"00"}, "code": {e.totpAt(seed, 0)}}, http.StatusForbidden},                       // bad CSRF
+			{"/account/security/totp", url.Values{"csrf": {csrf}, "totp_id": {"nope"}, "code": {e.totpAt(seed, 0)}}, http.StatusBadRequest}, // unknown seed
+			{"/account/security/totp", url.Values{"csrf": {csrf}, "totp_id": {strings.Repeat("x", 5000)}}, http.StatusBadRequest},           // oversized
+			{"/account/security/totp/off", url.Values{"csrf": {csrf}}, http.StatusSeeOther},                                                 // nothing to turn off
+			{"/account/security/password", url.Values{"csrf": {csrf}, "password": {strings.Repeat("p", 5000)}}, http.StatusUnauthorized},    // oversized
+			{"/account/security/backup-code/saved", url.Values{"csrf": {csrf}, "saved": {"yes"}}, http.StatusSeeOther},                      // nothing shown
+			{"/account/security/backup-code", url.Values{}, http.StatusForbidden},                                                           // no CSRF
+		} {
+			b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			q := post(c.path, c.form)
+			b.client.CheckRedirect = e.newBrowser().client.CheckRedirect
+			if q.status != c.status {
+				t.Errorf("POST %s %v: %d, want %d", c.path, c.form, q.status, c.status)
+			}
+		}
+		for _, code := range []string{"", "abcdef", "1234567", strings.Repeat("1", 200)} {
+			if q := b.submit(setup, "/account/security/totp", url.Values{"code": {code}}); q.status != http.StatusUnprocessableEntity {
+				t.Errorf("code %.10q: %d", code, q.status)
+			}
+		}
+		if _, on := e.activeTOTP(u.ID); on {
+			t.Fatal("turned on by bad input")
+		}
+		// Turn on, then let the reconfirmation go stale: turning off is refused.
+		e.clock.Advance(time.Minute) // the wrong codes' back-off
+		if q := b.submit(setup, "/account/security/totp", url.Values{"code": {e.totpAt(seed, 0)}}); !strings.Contains(q.body, "turned on") {
+			t.Fatalf("turn on: %d\n%s", q.status, q.body)
+		}
+		e.clock.Advance(5*time.Minute + time.Second)
+		if q := post("/account/security/totp/off", url.Values{"csrf": {csrf}}); q.status != http.StatusForbidden {
+			t.Errorf("stale turn off: %d", q.status)
+		}
+		if _, on := e.activeTOTP(u.ID); !on {
+			t.Fatal("turned off with a stale reconfirmation")
+		}
+	})
+}
