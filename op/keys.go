@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -55,6 +56,8 @@ type signingKey struct {
 	id  string
 	alg jose.SignatureAlgorithm
 	key crypto.Signer
+	// header is the base64url JWS header for our own signer (signJWT).
+	header []byte
 }
 
 func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.alg }
@@ -302,7 +305,16 @@ func (m *keyManager) snapshot(keys []storage.SigningKey, now time.Time) (*keySet
 		}
 		m.private = map[string]crypto.Signer{act.ID: signer} // drop retired keys
 	}
-	ks := &keySet{signing: &signingKey{id: act.ID, alg: jose.SignatureAlgorithm(act.Algorithm), key: signer}}
+	hdr, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{act.Algorithm, act.ID, "JWT"})
+	if err != nil {
+		return nil, err
+	}
+	ks := &keySet{signing: &signingKey{id: act.ID, alg: jose.SignatureAlgorithm(act.Algorithm), key: signer,
+		header: base64.RawURLEncoding.AppendEncode(nil, hdr)}}
 	jwks := jose.JSONWebKeySet{}
 	nextCheck := act.RetireAt.Add(-m.publishLead())
 	// Newest first, so clients that take the first key take the right one.
