@@ -179,6 +179,10 @@ var KnownACRs = []string{
 	"urn:latchkey:acr:sso",
 }
 
+// ReservedClientIDs are the built-in clients (the demo relying party and
+// the account pages); no configured or CLI client may take their ids.
+var ReservedClientIDs = []string{"demo", "account"}
+
 // KnownGrantTypes lists the grant types a client may use (long forms).
 var KnownGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
 

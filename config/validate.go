@@ -313,6 +313,8 @@ func (c *Config) checkClients(p *problems) {
 		case strings.ContainsAny(cl.ID, ": \t\r\n"):
 			// ':' splits client_id from secret in HTTP Basic auth.
 			p.add(at+".id", "%q must not contain ':' or spaces", cl.ID)
+		case slices.Contains(ReservedClientIDs, cl.ID):
+			p.add(at+".id", "%q is reserved for a built-in client", cl.ID)
 		}
 		if j, dup := ids[cl.ID]; dup && cl.ID != "" {
 			p.add(at+".id", "duplicate id %q (also clients[%d])", cl.ID, j)
