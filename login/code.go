@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,7 +56,7 @@ func (h *Handler) codePage(c echo.Context) error {
 		_, err := h.store.LatestEmailCode(c.Request().Context(), s.user.ID, purposeSignin, s.ar.ID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			if msg, err := h.sendCode(c, s.user, purposeSignin, s.ar.ID); err != nil {
+			if msg, err := h.sendSigninCode(c, s); err != nil {
 				return err
 			} else if msg != "" {
 				errMsg = msg
@@ -100,7 +101,7 @@ func (h *Handler) codeSend(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	msg, err := h.sendCode(c, s.user, purposeSignin, s.ar.ID)
+	msg, err := h.sendSigninCode(c, s)
 	if err != nil {
 		return err
 	}
@@ -110,10 +111,24 @@ func (h *Handler) codeSend(c echo.Context) error {
 	return h.renderCode(c, s, flow.MethodEmail, http.StatusOK, "", "We sent you a new code.")
 }
 
+// sendSigninCode mails the code of a sign-in. A reconfirmation of the
+// account pages (prompt=login for mfa:fresh) is worded as one.
+func (h *Handler) sendSigninCode(c echo.Context, s *signin) (string, error) {
+	wording := purposeSignin
+	if s.ar.ClientID == AccountClientID && slices.Contains(s.ar.ACRValues, flow.ACRMFAFresh) {
+		wording = purposeReconfirm
+	}
+	return h.sendCodeWorded(c, s.user, purposeSignin, s.ar.ID, wording)
+}
+
 // sendCode mails a new code for (user, purpose, contextID), bound to this
 // browser, after the resend and budget checks. It returns a message for
 // the user when it did not send.
 func (h *Handler) sendCode(c echo.Context, u storage.User, purpose, contextID string) (string, error) {
+	return h.sendCodeWorded(c, u, purpose, contextID, purpose)
+}
+
+func (h *Handler) sendCodeWorded(c echo.Context, u storage.User, purpose, contextID, wording string) (string, error) {
 	ctx := c.Request().Context()
 	now := h.now()
 	last, err := h.store.LatestEmailCode(ctx, u.ID, purpose, contextID)
@@ -141,21 +156,26 @@ func (h *Handler) sendCode(c echo.Context, u storage.User, purpose, contextID st
 	}
 	msg, err := mail.CodeMail{
 		Site: h.site, To: u.Email, Name: u.Name, Code: code, ValidFor: h.cfg.EmailCodeTTL,
-		RequestedAt: now, Browser: describeBrowser(userAgent(c)), IP: clientIP(c), Purpose: purpose,
+		RequestedAt: now, Browser: describeBrowser(userAgent(c)), IP: clientIP(c), Purpose: wording,
 	}.Message()
 	if err != nil {
 		return "", err
 	}
 	sctx, cancel := context.WithTimeout(ctx, mailTimeout)
 	defer cancel()
+	// A sign-up has no user yet: its stand-in id ("~…") stays out of the audit trail.
+	auditUser := u.ID
+	if strings.HasPrefix(auditUser, "~") {
+		auditUser = ""
+	}
 	if err := h.mailer.Send(sctx, msg); err != nil {
 		h.log.Error("send code mail", "err", err, "user", u.ID)
-		h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "code.send_failed", Reason: purpose})
+		h.audit(c, storage.AuditEvent{UserID: auditUser, Email: u.Email, Event: "code.send_failed", Reason: purpose})
 		// The code cannot arrive: kill it so it cannot be guessed either.
 		_, _ = h.store.UpdateEmailCode(ctx, ec.ID, func(x *storage.EmailCode) error { x.DeadAt = now; return nil })
 		return "We could not send the email just now. Try again in a moment.", nil
 	}
-	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "code.sent", Reason: purpose})
+	h.audit(c, storage.AuditEvent{UserID: auditUser, Email: u.Email, Event: "code.sent", Reason: purpose})
 	return "", nil
 }
 
