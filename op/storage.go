@@ -296,7 +296,7 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 }
 
 func (s *opStorage) newAccessToken(ctx context.Context, c *client, at storage.AccessToken, now time.Time) (string, time.Time, error) {
-	at.ID = storage.NewID()
+	at.ID = storage.NewSortableID(now)
 	at.CreatedAt = now
 	at.ExpiresAt = now.Add(c.accessTokenLifetime())
 	if err := s.store.CreateAccessToken(ctx, at); err != nil {
@@ -345,7 +345,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 			return "", "", time.Time{}, err
 		}
 		next := r.rt
-		next.ID = storage.NewID()
+		next.ID = storage.NewSortableID(now)
 		next.TokenHash = hash
 		next.Scopes = r.scopes
 		next.CreatedAt = now
@@ -368,6 +368,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 	default:
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
+	first.ID = storage.NewSortableID(now)
 	first.TokenHash = hash
 	first.CreatedAt, first.FamilyCreatedAt, first.LastUsedAt = now, now, now
 	if s.opts.RefreshTokenLifetime > 0 {

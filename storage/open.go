@@ -75,6 +75,40 @@ func NewID() string {
 	return strings.ToLower(rand.Text())
 }
 
+// sortable is base32 in ASCII order, so that encoded numbers sort as text.
+const sortable = "234567abcdefghijklmnopqrstuvwxyz"
+
+// NewSortableID returns an identifier that sorts by creation time: 10
+// characters of the millisecond clock, then 80 random bits — 26
+// characters of [2-7a-z], like NewID. Use it for high-volume rows
+// (tokens): consecutive inserts then land on the same B-tree page instead
+// of dirtying a random one each, which is most of the cost of a commit.
+// Not for ids whose creation time should stay private (users).
+func NewSortableID(now time.Time) string {
+	var b [26]byte
+	ms := uint64(now.UnixMilli())
+	for i := 9; i >= 0; i-- {
+		b[i] = sortable[ms&31]
+		ms >>= 5
+	}
+	var r [10]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	// 80 bits → 16 characters.
+	acc, bits, j := uint64(0), 0, 10
+	for _, x := range r {
+		acc = acc<<8 | uint64(x)
+		bits += 8
+		for bits >= 5 {
+			bits -= 5
+			b[j] = sortable[(acc>>bits)&31]
+			j++
+		}
+	}
+	return string(b[:])
+}
+
 // Open connects to the database named by url:
 //
 //	sqlite:PATH            a file (parent directories are created)

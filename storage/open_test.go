@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -123,4 +125,20 @@ func TestSQLiteTwoProcesses(t *testing.T) {
 	wg.Wait()
 	equal(t, must(b.GetThrottle(t.Context(), "k"))(t).Failures, 4*n)
 	equal(t, len(must(a.ListUsers(t.Context(), storage.ListOptions{Limit: 1000}))(t)), 4*n)
+}
+
+func TestNewSortableID(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	prev := ""
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := storage.NewSortableID(t0.Add(time.Duration(i) * time.Millisecond))
+		if len(id) != 26 || strings.Trim(id, "234567abcdefghijklmnopqrstuvwxyz") != "" {
+			t.Fatalf("bad id %q", id)
+		}
+		if id <= prev || seen[id] {
+			t.Fatalf("not increasing or repeated: %q after %q", id, prev)
+		}
+		prev, seen[id] = id, true
+	}
 }
