@@ -24,6 +24,7 @@ func TestHandWrittenInserts(t *testing.T) {
 	}{
 		{&refreshTokenRow{}, refreshTokenInsert, (&refreshTokenRow{}).values()},
 		{&accessTokenRow{}, accessTokenInsert, (&accessTokenRow{}).values()},
+		{&userRow{}, userInsert, (&userRow{}).values()},
 	} {
 		sch, err := schema.Parse(tc.model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {
