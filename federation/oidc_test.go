@@ -1,0 +1,230 @@
+package federation
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/federation/federationtest"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+const (
+	testClient   = "latchkey"
+	testSecret   = "upstream-secret-0123456789abcdef"
+	testRedirect = "http://rp.test/federation/callback"
+)
+
+func newUpstream(t *testing.T) *federationtest.Provider {
+	p := federationtest.New(t.Cleanup, testClient, testSecret)
+	p.SetClaims(map[string]any{"sub": "u-1", "email": "ada@corp.example", "name": "Ada", "amr": []string{"pwd", "mfa"}})
+	return p
+}
+
+func discoverTest(t *testing.T, p *federationtest.Provider, timeout time.Duration) Connector {
+	t.Helper()
+	c, err := DiscoverOIDC(context.Background(), OIDCConfig{Issuer: p.Issuer, ClientID: testClient, ClientSecret: testSecret,
+		RedirectURL: testRedirect, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// roundTrip follows the authorize URL (the test provider answers at once)
+// and returns the code.
+func roundTrip(t *testing.T, c Connector, state, nonce, verifier string, o AuthOptions) string {
+	t.Helper()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(c.AuthURL(state, nonce, verifier, o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Query().Get("state") != state {
+		t.Fatalf("authorize answered %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return loc.Query().Get("code")
+}
+
+func TestConnectorRoundTrip(t *testing.T) {
+	p := newUpstream(t)
+	c := discoverTest(t, p, 2*time.Second)
+	if c.EndSessionURL() != p.Issuer+"/end_session" {
+		t.Errorf("end session = %q", c.EndSessionURL())
+	}
+	maxAge := 0
+	verifier := NewVerifier()
+	code := roundTrip(t, c, "st", "n-1", verifier, AuthOptions{Prompt: "login", MaxAge: &maxAge, LoginHint: "ada@corp.example"})
+	q := p.LastAuthorize()
+	for k, want := range map[string]string{"prompt": "login", "max_age": "0", "login_hint": "ada@corp.example", "nonce": "n-1",
+		"code_challenge_method": "S256", "redirect_uri": testRedirect, "scope": "openid email profile"} {
+		if q.Get(k) != want {
+			t.Errorf("authorize %s = %q, want %q", k, q.Get(k), want)
+		}
+	}
+	if q.Get("code_challenge") == "" || q.Get("code_challenge") == verifier {
+		t.Errorf("code_challenge = %q", q.Get("code_challenge"))
+	}
+	id, err := c.Exchange(context.Background(), code, verifier, "n-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Subject != "u-1" || id.Issuer != p.Issuer || id.Email != "ada@corp.example" || id.Name != "Ada" ||
+		!slices.Equal(id.AMR, []string{"pwd", "mfa"}) || id.AuthTimeAbsent || id.RawIDToken == "" {
+		t.Fatalf("identity = %+v", id)
+	}
+	// A code is single use upstream, and PKCE is real.
+	if _, err := c.Exchange(context.Background(), code, verifier, "n-1"); KindOf(err) != KindRejected {
+		t.Fatalf("replayed code: %v", err)
+	}
+	code = roundTrip(t, c, "st", "n-2", verifier, AuthOptions{})
+	if _, err := c.Exchange(context.Background(), code, NewVerifier(), "n-2"); KindOf(err) != KindRejected {
+		t.Fatalf("wrong verifier: %v", err)
+	}
+	q = p.LastAuthorize()
+	if q.Has("prompt") || q.Has("max_age") || q.Has("login_hint") {
+		t.Errorf("options sent although not asked: %v", q)
+	}
+}
+
+func TestConnectorRefusesTamperedTokens(t *testing.T) {
+	p := newUpstream(t)
+	c := discoverTest(t, p, 2*time.Second)
+	for _, tc := range []struct {
+		name   string
+		tamper func(map[string]any)
+		nonce  string // what we expect; default the one sent
+	}{
+		{"wrong nonce", func(m map[string]any) { m["nonce"] = "someone-else" }, ""},
+		{"no nonce", func(m map[string]any) { delete(m, "nonce") }, ""},
+		{"wrong audience", func(m map[string]any) { m["aud"] = "another-client" }, ""},
+		{"several audiences, no azp", func(m map[string]any) { m["aud"] = []string{testClient, "other"} }, ""},
+		{"azp of another client", func(m map[string]any) { m["azp"] = "other" }, ""},
+		{"expired", func(m map[string]any) { m["exp"] = time.Now().Add(-time.Minute).Unix() }, ""},
+		{"other issuer", func(m map[string]any) { m["iss"] = "https://evil.example" }, ""},
+		{"bad at_hash", func(m map[string]any) { m["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }, ""},
+		{"no sub", func(m map[string]any) { delete(m, "sub") }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.Tamper(tc.tamper)
+			defer p.Tamper(nil)
+			v := NewVerifier()
+			code := roundTrip(t, c, "s", "n", v, AuthOptions{})
+			_, err := c.Exchange(context.Background(), code, v, "n")
+			if KindOf(err) != KindInvalidToken {
+				t.Fatalf("got %v, want an invalid token error", err)
+			}
+		})
+	}
+	// Several audiences with our azp are fine.
+	p.Tamper(func(m map[string]any) { m["aud"] = []string{testClient, "other"}; m["azp"] = testClient })
+	v := NewVerifier()
+	if _, err := c.Exchange(context.Background(), roundTrip(t, c, "s", "n", v, AuthOptions{}), v, "n"); err != nil {
+		t.Fatalf("azp = our client: %v", err)
+	}
+	p.Tamper(nil)
+}
+
+func TestConnectorUnreachable(t *testing.T) {
+	// Nothing listens: connection refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = DiscoverOIDC(context.Background(), OIDCConfig{Issuer: "http://" + addr, ClientID: testClient, Timeout: time.Second})
+	if KindOf(err) != KindUnreachable {
+		t.Fatalf("closed port: %v", err)
+	}
+
+	// Discovery hangs: the timeout ends it.
+	p := newUpstream(t)
+	p.Hang("discovery", 5*time.Second)
+	start := time.Now()
+	_, err = DiscoverOIDC(context.Background(), OIDCConfig{Issuer: p.Issuer, ClientID: testClient, Timeout: 200 * time.Millisecond})
+	if KindOf(err) != KindUnreachable || time.Since(start) > 3*time.Second {
+		t.Fatalf("hanging discovery: %v after %v", err, time.Since(start))
+	}
+	p.Hang("discovery", 0)
+
+	// The token endpoint hangs.
+	c := discoverTest(t, p, 200*time.Millisecond)
+	p.Hang("token", 5*time.Second)
+	v := NewVerifier()
+	start = time.Now()
+	_, err = c.Exchange(context.Background(), roundTrip(t, c, "s", "n", v, AuthOptions{}), v, "n")
+	if KindOf(err) != KindUnreachable || time.Since(start) > 3*time.Second {
+		t.Fatalf("hanging token endpoint: %v after %v", err, time.Since(start))
+	}
+
+	// An issuer that does not match its discovery document is ours to fix.
+	_, err = DiscoverOIDC(context.Background(), OIDCConfig{Issuer: p.Issuer + "/", ClientID: testClient, Timeout: time.Second})
+	if KindOf(err) != KindConfig {
+		t.Fatalf("issuer mismatch: %v", err)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	kr, err := keyring.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newUpstream(t)
+	now := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	r := NewRegistry(Options{Keyring: kr, RedirectURL: testRedirect, Timeout: time.Second, Now: func() time.Time { return now }})
+	org := storage.Organization{ID: "org1", Name: "Corp", Issuer: p.Issuer, ClientID: testClient,
+		ClientSecretSealed: SealSecret(kr, "org1", testSecret), Scopes: []string{"openid", "email"}}
+	ctx := context.Background()
+	c1, err := r.Connector(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := r.Connector(ctx, org)
+	if c1 != c2 {
+		t.Fatal("discovery not cached")
+	}
+	// The secret opens only under its organisation's id.
+	v := NewVerifier()
+	if _, err := c1.Exchange(ctx, roundTrip(t, c1, "s", "n", v, AuthOptions{}), v, "n"); err != nil {
+		t.Fatalf("exchange with the unsealed secret: %v", err)
+	}
+	other := org
+	other.ID = "org2"
+	if _, err := r.Connector(ctx, other); KindOf(err) != KindConfig {
+		t.Fatalf("secret sealed for another organisation: %v", err)
+	}
+	// A changed organisation is discovered again; so is a stale one.
+	changed := org
+	changed.Scopes = []string{"openid"}
+	if c3, _ := r.Connector(ctx, changed); c3 == c1 {
+		t.Fatal("changed organisation served from the cache")
+	}
+	c4, _ := r.Connector(ctx, changed)
+	now = now.Add(2 * time.Hour)
+	if c5, _ := r.Connector(ctx, changed); c5 == c4 {
+		t.Fatal("stale discovery served from the cache")
+	}
+	// An unreachable upstream is forgotten: the next sign-in discovers again.
+	c6, _ := r.Connector(ctx, changed)
+	p.Hang("token", 3*time.Second)
+	r.SetTimeout(100 * time.Millisecond)
+	c7, _ := r.Connector(ctx, changed)
+	if c7 == c6 {
+		t.Fatal("SetTimeout kept the cache")
+	}
+	v = NewVerifier()
+	if _, err := c7.Exchange(ctx, roundTrip(t, c7, "s", "n", v, AuthOptions{}), v, "n"); KindOf(err) != KindUnreachable {
+		t.Fatalf("hanging token endpoint: %v", err)
+	}
+	if c8, _ := r.Connector(ctx, changed); c8 == c7 {
+		t.Fatal("unreachable upstream still cached")
+	}
+}
