@@ -71,6 +71,11 @@ type Store interface {
 
 	GetOrganization(ctx context.Context, id string) (storage.Organization, error)
 	GetOrganizationByDomain(ctx context.Context, domain string) (storage.Organization, error)
+	GetFederatedIdentity(ctx context.Context, orgID, subject string) (storage.FederatedIdentity, error)
+	CreateFederatedIdentity(ctx context.Context, f storage.FederatedIdentity) error
+	TouchFederatedIdentity(ctx context.Context, orgID, subject string, now time.Time) error
+	CreateUpstreamState(ctx context.Context, s storage.UpstreamState) (storage.UpstreamState, error)
+	RedeemUpstreamState(ctx context.Context, stateHash []byte, now time.Time) (storage.UpstreamState, error)
 
 	CreateAuthRequest(ctx context.Context, ar storage.AuthRequest) error
 	GetDeviceAuthorization(ctx context.Context, id string) (storage.DeviceAuthorization, error)

@@ -29,6 +29,10 @@ type signin struct {
 	org     storage.Organization // the user's organisation (SSO users)
 	seen    bool                 // the browser carries a device cookie
 	req     flow.Requirement
+
+	// realm: org owns the email's domain though the user is not (yet) an
+	// SSO user: home-realm discovery sends the sign-in there (federated.go).
+	realm bool
 }
 
 // dispatch is GET /login?authRequestID=…: it decides the next step and
@@ -173,6 +177,9 @@ func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
 		}
 	}
 	s.req = flow.Decide(h.cfg.Policy, h.facts(s, now))
+	if err := h.homeRealm(c, s, now); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -273,6 +280,11 @@ func (h *Handler) facts(s *signin, now time.Time) flow.Facts {
 		// An email with no account: ask for a password like for anyone
 		// (the password step then fails with the generic message).
 		f.User = flow.User{ID: ar.UserID, HasPassword: true}
+	}
+	if s.realm {
+		// Home-realm discovery: the organisation that owns the email's
+		// domain signs this user in (SPEC 1.1, 4).
+		f.User.OrgID, f.User.TrustUpstreamMFA, f.User.HasPassword = s.org.ID, s.org.TrustUpstreamMFA, false
 	}
 	if s.session.ID != "" {
 		f.Session = flow.Session{

@@ -12,6 +12,8 @@
 //	GET  /login/remember …        "Trust this device" / "Stay signed in for 30 days"
 //	GET  /login/backup-code …     show a new backup code once
 //	GET  /logout?id=…             end-session confirmation; POST signs out
+//	GET  /federation/start?id=…   single sign-on: off to the organisation's IdP
+//	GET  /federation/callback     … and back (federated.go)
 //	GET  /demo …                  the built-in demo relying party (serve --demo)
 //
 // Account pages, sign-up and password reset (account*.go, signup.go,

@@ -75,6 +75,9 @@ type Deps struct {
 	Hasher  *factor.PasswordHasher
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// Federation opens organisations' identity providers (single
+	// sign-on); nil turns SSO off (an SSO user gets a clear error page).
+	Federation Federation
 }
 
 // Handler serves the login and account pages.
@@ -87,6 +90,7 @@ type Handler struct {
 	hasher *factor.PasswordHasher
 	now    func() time.Time
 	log    *slog.Logger
+	fed    Federation
 
 	tmpl   map[string]*template.Template
 	secure bool // Secure cookies (issuer is not plain-http localhost)
@@ -130,7 +134,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	h := &Handler{
 		cfg: cfg, store: d.Store, kr: d.Keyring, op: d.OP, mailer: d.Mailer, hasher: d.Hasher,
-		now: d.Now, log: d.Logger,
+		now: d.Now, log: d.Logger, fed: d.Federation,
 		secure:  u.Scheme == "https",
 		site:    mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")},
 		backoff: factor.Backoff{Free: 5, Base: time.Second, Max: 15 * time.Minute},
@@ -170,6 +174,10 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.GET("/logout", h.logoutPage)
 	e.POST("/logout", h.logoutSubmit)
 	e.GET("/logout/done", h.logoutDone)
+
+	// Single sign-on: the round trip to an organisation's IdP.
+	e.GET("/federation/start", h.federationStart)
+	e.GET("/federation/callback", h.federationCallback)
 
 	// Account pages (a relying party of this OP), sign-up, password reset,
 	// set-password links and the account API.

@@ -92,20 +92,39 @@ func (h *Handler) signOut(c echo.Context, lr storage.LogoutRequest, sess storage
 	return h.finishLogout(c, lr, sess)
 }
 
-func (h *Handler) finishLogout(c echo.Context, lr storage.LogoutRequest, _ storage.Session) error {
+func (h *Handler) finishLogout(c echo.Context, lr storage.LogoutRequest, sess storage.Session) error {
 	if lr.ID != "" {
 		_ = h.store.DeleteLogoutRequest(c.Request().Context(), lr.ID)
 		if lr.RedirectURI != "" && !strings.HasPrefix(lr.RedirectURI, "/logout") {
+			// The product takes the browser back: no page to offer the
+			// upstream sign-out on.
+			h.clearCookie(c, cookieUpstream)
 			// Validated by the OP against the client's registered
 			// post_logout_redirect_uris (state appended).
 			return c.Redirect(http.StatusSeeOther, lr.RedirectURI)
 		}
 	}
+	if userID, _, ok := h.readUpstreamLogout(c); ok && userID != sess.UserID {
+		h.clearCookie(c, cookieUpstream) // another user's: not ours to offer
+	}
 	return c.Redirect(http.StatusSeeOther, "/logout/done")
 }
 
+// logoutDoneData: an SSO user may also sign out of their organisation.
+type logoutDoneData struct {
+	UpstreamOrg, UpstreamURL string
+}
+
 func (h *Handler) logoutDone(c echo.Context) error {
-	return h.render(c, http.StatusOK, "logout_done", page{Title: "Signed out"})
+	var d logoutDoneData
+	if userID, l, ok := h.readUpstreamLogout(c); ok {
+		// Offered once, and only when that user is signed out here.
+		h.clearCookie(c, cookieUpstream)
+		if sess, err := h.currentSession(c); err == nil && sess.UserID != userID {
+			d = logoutDoneData{UpstreamOrg: l.Org, UpstreamURL: l.URL}
+		}
+	}
+	return h.render(c, http.StatusOK, "logout_done", page{Title: "Signed out", Data: d})
 }
 
 // currentSession is this browser's session, or zero.

@@ -109,6 +109,8 @@ func (h *Handler) identify(c echo.Context, s *signin, email string) error {
 			a.UserID = unknownUser(h, email)
 		}
 		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = time.Time{}, time.Time{}, ""
+		// An upstream sign-in vouches for the user it linked, nobody else.
+		a.FederatedAt, a.UpstreamAuthTime, a.UpstreamAMR = time.Time{}, time.Time{}, nil
 		return nil
 	})
 	return uerr
@@ -147,6 +149,7 @@ func (h *Handler) restart(c echo.Context) error {
 	if _, err := h.store.UpdateAuthRequest(c.Request().Context(), s.ar.ID, func(a *storage.AuthRequest) error {
 		a.UserID, a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = "", time.Time{}, time.Time{}, ""
 		a.RememberChosen, a.StaySignedIn, a.BackupCodeShown = false, false, false
+		a.FederatedAt, a.UpstreamAuthTime, a.UpstreamAMR = time.Time{}, time.Time{}, nil
 		a.Prompt = appendOnce(a.Prompt, "select_account")
 		return nil
 	}); err != nil {
