@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -131,8 +130,7 @@ func fingerprint(o storage.Organization) string {
 	for _, s := range []string{o.Issuer, o.ClientID, o.ClaimEmail, o.ClaimName, o.ClaimGroups} {
 		fmt.Fprintf(&b, "%d:%s|", len(s), s)
 	}
-	scopes := slices.Clone(o.Scopes)
-	for _, s := range scopes {
+	for _, s := range o.Scopes {
 		fmt.Fprintf(&b, "%d:%s|", len(s), s)
 	}
 	b.Write(o.ClientSecretSealed)

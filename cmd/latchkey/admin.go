@@ -441,10 +441,6 @@ func cmdAudit(env *cmdEnv, args []string) error {
 	return tw.Flush()
 }
 
-func cmdOrg(env *cmdEnv, args []string) error {
-	return usageErr("org: organisations arrive with single sign-on (not in this build yet)")
-}
-
 func cmdBench(env *cmdEnv, args []string) error {
 	err := bench.Main(env.ctx, args, env.stdout, env.stderr)
 	if bench.IsUsage(err) {

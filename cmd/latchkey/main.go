@@ -57,6 +57,8 @@ Usage:
                          [--post-logout-redirect-uri U …] [--grant G …] [--type web|native|user-agent]
   latchkey client list | client delete --id ID
   latchkey org create --name N --domain D … --issuer URL --client-id ID --client-secret-stdin
+                      [--scope S …] [--claim-email C] [--claim-name C] [--claim-groups C]
+                      [--trust-upstream-mfa] [--no-jit]
   latchkey org list | org delete --name N
   latchkey keys rotate
   latchkey audit list [--user EMAIL] [--limit N]

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/latchkey/latchkey/federation"
 	"github.com/latchkey/latchkey/login"
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
@@ -65,6 +66,8 @@ type server struct {
 	login   *login.Handler
 	handler http.Handler
 	now     func() time.Time
+	// fed opens organisations' identity providers (single sign-on).
+	fed *federation.Registry
 }
 
 // newServer wires everything. now is the clock (tests pass their own).
@@ -73,6 +76,12 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	if err := a.syncClients(ctx, now()); err != nil {
 		return nil, err
 	}
+	if err := a.syncOrganizations(ctx, now()); err != nil {
+		return nil, err
+	}
+	fed := federation.NewRegistry(federation.Options{
+		Keyring: a.kr, RedirectURL: cfg.Issuer + "/federation/callback", Now: now, Logger: a.log,
+	})
 	mailer, err := newMailer(a)
 	if err != nil {
 		return nil, err
@@ -100,6 +109,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	}, login.Deps{
 		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer,
 		Hasher: factor.NewPasswordHasher(factor.DefaultPasswordParams), Now: now, Logger: a.log,
+		Federation: fed,
 	})
 	if err != nil {
 		return nil, err
@@ -112,7 +122,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	e.Use(middleware.BodyLimit("64K"))
 	e.Use(middleware.Recover())
 	lh.Register(e)
-	return &server{app: a, op: provider, login: lh, handler: rootHandler(provider.Handler(), e), now: now}, nil
+	return &server{app: a, op: provider, login: lh, handler: rootHandler(provider.Handler(), e), now: now, fed: fed}, nil
 }
 
 // opPaths are served by the OpenID provider; everything else by echo.
