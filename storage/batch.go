@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 )
@@ -14,9 +13,9 @@ import (
 // once. Each in its own transaction pays a full commit (on SQLite a WAL
 // write, on PostgreSQL a round trip and a WAL flush) for a few hundred
 // bytes. The batcher runs whatever jobs are queued when it is free in ONE
-// transaction, each job inside its own savepoint, and answers every caller
-// only after the commit: a caller never sees success for a write that is
-// not durable, and a failing job rolls back alone. Under no load a batch is
+// transaction and answers every caller only after the commit: a caller
+// never sees success for a write that is not durable, and a job that fails
+// leaves nothing behind (see abortBatch for the contract). Under no load a batch is
 // one job, so latency is what it was; under load the commit cost is shared.
 
 // maxBatch bounds one transaction (and the time a lock is held).
@@ -101,62 +100,50 @@ func (b *batcher) loop() {
 	}
 }
 
-// run executes one batch: BEGIN; for each job SAVEPOINT, fn, RELEASE (or
-// ROLLBACK TO on error); COMMIT; then answers.
+// abortBatch marks an error that leaves the transaction unusable or
+// half-written: the whole batch rolls back and every job gets the error.
+// Any other error a job returns must leave nothing behind (jobs are
+// written so that expected failures — conflicts — raise no SQL error:
+// ON CONFLICT DO NOTHING, compare-and-set updates, compensation), because
+// the batch commits around it without savepoints (which cost a round trip
+// each on PostgreSQL).
+func abortBatch(err error) error { return &batchAbort{err} }
+
+type batchAbort struct{ err error }
+
+func (e *batchAbort) Error() string { return e.err.Error() }
+func (e *batchAbort) Unwrap() error { return e.err }
+
+// run executes one batch in one transaction, then answers.
 func (b *batcher) run(batch []*batchJob) {
 	results := make([]error, len(batch))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tx, err := b.db.BeginTx(ctx, nil)
-	if err != nil {
+	fail := func(err error) {
 		for _, j := range batch {
 			j.done <- err
 		}
+	}
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(err)
 		return
 	}
-	single := len(batch) == 1
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		if single {
-			// No savepoint needed: the transaction is the job's own.
-			results[i] = j.fn(j.ctx, tx)
-			continue
-		}
-		sp := fmt.Sprintf("j%d", i)
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
-			results[i] = err
-			continue
-		}
-		if results[i] = j.fn(j.ctx, tx); results[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); err != nil {
-				// The transaction is unusable: fail everyone.
-				_ = tx.Rollback()
-				for _, j := range batch {
-					j.done <- err
-				}
-				return
-			}
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
+		results[i] = j.fn(j.ctx, tx)
+		var ab *batchAbort
+		if errors.As(results[i], &ab) {
 			_ = tx.Rollback()
-			for _, j := range batch {
-				j.done <- err
-			}
+			fail(ab.err)
 			return
 		}
 	}
-	if single && results[0] != nil {
-		_ = tx.Rollback()
-		batch[0].done <- results[0]
-		return
-	}
 	if err := tx.Commit(); err != nil {
-		for _, j := range batch {
-			j.done <- err
-		}
+		fail(err)
 		return
 	}
 	for i, j := range batch {

@@ -23,6 +23,13 @@ const userInsert = `INSERT INTO users (id, email, email_key, email_verified, nam
 	privacy_updated_at, password_changed_at, created_at, updated_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// ptrs are the scan targets of userInsert's columns, in order.
+func (r *userRow) ptrs() []any {
+	return []any{&r.ID, &r.Email, &r.EmailKey, &r.EmailVerified, &r.Name, &r.Region, &r.PasswordHash,
+		&r.Disabled, &r.OrgID, &r.NeedsBackupCode, &r.PrivacyProductImprovement, &r.PrivacyPersonalisedOffers,
+		&r.PrivacyUpdatedMs, &r.PasswordChangedMs, &r.CreatedMs, &r.UpdatedMs}
+}
+
 func (r *userRow) values() []any {
 	return []any{r.ID, r.Email, r.EmailKey, r.EmailVerified, r.Name, r.Region, r.PasswordHash,
 		r.Disabled, r.OrgID, r.NeedsBackupCode, r.PrivacyProductImprovement, r.PrivacyPersonalisedOffers,
@@ -112,8 +119,14 @@ func (s *Store) bulkInsert(ctx context.Context, table, insert string, rows [][]a
 	defer func() { _ = tx.Rollback() }()
 	stx := tx.StmtContext(ctx, st)
 	for _, r := range rows {
-		if _, err := stx.ExecContext(ctx, r...); err != nil {
+		res, err := stx.ExecContext(ctx, r...)
+		if err != nil {
 			return err
+		}
+		// The token inserts say ON CONFLICT DO NOTHING (for the group
+		// commit): a skipped row is a conflict here.
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return ErrConflict
 		}
 	}
 	return tx.Commit()

@@ -65,6 +65,8 @@ type Store struct {
 	log *slog.Logger
 	// hot caches the statements of RotateRefreshToken (see stmtCache).
 	hot *stmtCache
+	// hotRead caches the token path's reads, prepared on the read pool.
+	hotRead *stmtCache
 	// batch group-commits the token endpoint's writes (batch.go).
 	batch *batcher
 }
@@ -203,6 +205,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 		return nil, fmt.Errorf("storage: sqlite: %s", err)
 	}
 	s.batch = newBatcher(wdb)
+	s.hotRead = s.hot
 	if memory {
 		return s, s.pingOrClose(ctx)
 	}
@@ -231,6 +234,10 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 	s.r = r
+	if s.hotRead, err = newStmtCache(r, false); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("storage: sqlite: %s", err)
+	}
 	return s, s.pingOrClose(ctx)
 }
 
@@ -256,6 +263,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options, log *slog.Logge
 		return nil, opaque("open postgres", err)
 	}
 	s.batch = newBatcher(sdb)
+	s.hotRead = s.hot
 	return s, s.pingOrClose(ctx)
 }
 
@@ -473,6 +481,27 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	c.m[query] = st
 	return st, nil
+}
+
+// Hot reads, as prepared statements (see hotRow).
+var (
+	refreshTokenByHash = "SELECT " + strings.Join(insertColumns(refreshTokenInsert), ", ") + " FROM refresh_tokens WHERE token_hash = ?"
+	userByID           = "SELECT " + strings.Join(insertColumns(userInsert), ", ") + " FROM users WHERE id = ?"
+)
+
+// hotRow runs a single-row SELECT of the token path as a prepared
+// statement on the read pool (gorm's query building costs more than the
+// query). ErrNotFound when there is no row.
+func (s *Store) hotRow(ctx context.Context, query string, dest []any, args ...any) error {
+	st, err := s.hotRead.get(ctx, query)
+	if err != nil {
+		return err
+	}
+	err = st.QueryRowContext(ctx, args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
 }
 
 // rebindDollar turns ? placeholders into PostgreSQL's $1, $2, … (our

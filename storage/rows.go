@@ -524,7 +524,15 @@ func (refreshTokenRow) TableName() string { return "refresh_tokens" }
 const refreshTokenInsert = `INSERT INTO refresh_tokens (id, token_hash, family_id, client_id, user_id,
 	session_id, scopes, granted_scopes, audience, amr, acr, auth_time, second_factor_at, created_at,
 	family_created_at, last_used_at, expires_at, used_at, revoked_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT DO NOTHING`
+
+// ptrs are the scan targets of refreshTokenInsert's columns, in order.
+func (r *refreshTokenRow) ptrs() []any {
+	return []any{&r.ID, &r.TokenHash, &r.FamilyID, &r.ClientID, &r.UserID,
+		&r.SessionID, &r.Scopes, &r.GrantedScopes, &r.Audience, &r.AMR, &r.ACR, &r.AuthTimeMs, &r.SecondFactorMs, &r.CreatedMs,
+		&r.FamilyCreatedMs, &r.LastUsedMs, &r.ExpiresMs, &r.UsedMs, &r.RevokedMs}
+}
 
 func (r *refreshTokenRow) values() []any {
 	return []any{r.ID, r.TokenHash, r.FamilyID, r.ClientID, r.UserID,
@@ -579,7 +587,8 @@ func (accessTokenRow) TableName() string { return "access_tokens" }
 // accessTokenInsert inserts an accessTokenRow without gorm (the token
 // endpoint's hottest write; see CreateAccessToken).
 const accessTokenInsert = `INSERT INTO access_tokens (id, client_id, user_id, refresh_token_id, family_id,
-	session_id, scopes, audience, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	session_id, scopes, audience, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT DO NOTHING`
 
 func (r *accessTokenRow) values() []any {
 	return []any{r.ID, r.ClientID, r.UserID, r.RefreshTokenID, r.FamilyID,

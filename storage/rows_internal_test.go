@@ -25,6 +25,8 @@ func TestHandWrittenInserts(t *testing.T) {
 		{&refreshTokenRow{}, refreshTokenInsert, (&refreshTokenRow{}).values()},
 		{&accessTokenRow{}, accessTokenInsert, (&accessTokenRow{}).values()},
 		{&userRow{}, userInsert, (&userRow{}).values()},
+		{&refreshTokenRow{}, refreshTokenInsert, (&refreshTokenRow{}).ptrs()},
+		{&userRow{}, userInsert, (&userRow{}).ptrs()},
 	} {
 		sch, err := schema.Parse(tc.model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {

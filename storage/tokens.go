@@ -47,8 +47,9 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (Re
 	if len(tokenHash) == 0 {
 		return RefreshToken{}, ErrNotFound
 	}
-	row, err := take[refreshTokenRow](s.read(ctx), "token_hash = ?", tokenHash)
-	if err != nil {
+	// The refresh grant's first read: a prepared statement, not gorm.
+	var row refreshTokenRow
+	if err := s.hotRow(ctx, refreshTokenByHash, row.ptrs(), tokenHash); err != nil {
 		return RefreshToken{}, fail("get refresh token", err)
 	}
 	out, err := row.domain()
@@ -62,6 +63,7 @@ const (
 		RETURNING family_id, family_created_at`
 	rotateExists       = `SELECT count(*) FROM refresh_tokens WHERE id = ?`
 	rotateDeleteAccess = `DELETE FROM access_tokens WHERE refresh_token_id = ?`
+	rotateUndo         = `UPDATE refresh_tokens SET used_at = 0 WHERE id = ?`
 )
 
 // RotateRefreshToken: one transaction of a conditional UPDATE … RETURNING
@@ -103,8 +105,9 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 		}
 	}
 	var row refreshTokenRow
-	// One job of a group commit (batch.go): its own savepoint, committed
-	// with whatever other token writes are queued.
+	// One job of a group commit (batch.go): it must leave nothing behind
+	// when it fails, so the insert cannot raise (ON CONFLICT DO NOTHING)
+	// and a skipped insert undoes the compare-and-set.
 	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var famID string
 		var famCreated int64
@@ -112,7 +115,7 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 		if errors.Is(err, sql.ErrNoRows) {
 			var n int64
 			if err := tx.StmtContext(ctx, st[1]).QueryRowContext(ctx, oldID).Scan(&n); err != nil {
-				return err
+				return abortBatch(err)
 			}
 			if n == 0 {
 				return ErrNotFound
@@ -120,25 +123,38 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 			return ErrConflict
 		}
 		if err != nil {
-			return err
+			return abortBatch(err)
 		}
 		nx := next
-		switch nx.FamilyID {
-		case "":
+		if nx.FamilyID == "" {
 			nx.FamilyID = famID
-		case famID:
-		default:
-			return invalid("rotate refresh token: next belongs to another family")
 		}
 		if nx.FamilyCreatedAt.IsZero() {
 			nx.FamilyCreatedAt = tm(famCreated)
 		}
-		row = refreshTokenToRow(nx)
-		if _, err := tx.StmtContext(ctx, st[2]).ExecContext(ctx, row.values()...); err != nil {
+		if nx.FamilyID != famID {
+			err = invalid("rotate refresh token: next belongs to another family")
+		} else {
+			row = refreshTokenToRow(nx)
+			var res sql.Result
+			if res, err = tx.StmtContext(ctx, st[2]).ExecContext(ctx, row.values()...); err != nil {
+				return abortBatch(err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				err = ErrConflict // the new id or hash exists
+			}
+		}
+		if err != nil {
+			// Undo the compare-and-set: the old token stays usable.
+			if _, uerr := tx.ExecContext(ctx, rotateUndo, oldID); uerr != nil {
+				return abortBatch(uerr)
+			}
 			return err
 		}
-		_, err = tx.StmtContext(ctx, st[3]).ExecContext(ctx, oldID)
-		return err
+		if _, err := tx.StmtContext(ctx, st[3]).ExecContext(ctx, oldID); err != nil {
+			return abortBatch(err)
+		}
+		return nil
 	})
 	if err != nil {
 		return RefreshToken{}, err
@@ -254,8 +270,14 @@ func (s *Store) CreateAccessToken(ctx context.Context, at AccessToken) error {
 	row := accessTokenToRow(at)
 	// Group-committed with the other token writes (batch.go).
 	return fail("create access token", s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, st).ExecContext(ctx, row.values()...)
-		return err
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, row.values()...)
+		if err != nil {
+			return abortBatch(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrConflict
+		}
+		return nil
 	}))
 }
 

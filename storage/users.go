@@ -24,8 +24,9 @@ func (s *Store) CreateUser(ctx context.Context, u User) (User, error) {
 
 // GetUser finds a user by id.
 func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
-	row, err := take[userRow](s.read(ctx), "id = ?", id)
-	if err != nil {
+	// On the token path (refresh, userinfo): a prepared statement.
+	var row userRow
+	if err := s.hotRow(ctx, userByID, row.ptrs(), id); err != nil {
 		return User{}, fail("get user", err)
 	}
 	return row.domain(), nil
