@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -229,7 +228,11 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 	}
 	n := opts.MaxOpenConns
 	if n <= 0 {
-		n = min(runtime.GOMAXPROCS(0), 8)
+		// Not tied to GOMAXPROCS: readers mostly wait on each other, not on
+		// the CPU, and database/sql hands a freed connection to a random
+		// waiter, so a pool of one under many requests starves some of them
+		// for a second or more.
+		n = 8
 	}
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
