@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"runtime"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,6 +43,15 @@ func cmdServe(env *cmdEnv, args []string) error {
 	defer a.close()
 	// zitadel/oidc logs through slog's default logger only.
 	slog.SetDefault(a.log)
+	// On one CPU Go runs one P, which polls the network only when its run
+	// queue drains: under load, finished requests wait on their
+	// connection's background read and tail latency reaches seconds. Two
+	// Ps keep it in milliseconds (and cost less CPU per request, measured:
+	// refresh p99 1.1 s → 60 ms, 0.58 → 0.47 ms CPU). An explicit
+	// GOMAXPROCS is respected.
+	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	srv, err := newServer(env.ctx, a, time.Now)
 	if err != nil {
 		return err
