@@ -264,9 +264,15 @@ func (o *OP) wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if r.URL.Path == "/oauth/token" && r.Method == http.MethodPost && r.PostForm.Get("grant_type") == string(oidc.GrantTypeClientCredentials) {
-			o.clientCredentials(w, r)
-			return
+		if r.URL.Path == "/oauth/token" && r.Method == http.MethodPost {
+			switch r.PostForm.Get("grant_type") {
+			case string(oidc.GrantTypeClientCredentials):
+				o.clientCredentials(w, r)
+				return
+			case string(oidc.GrantTypeRefreshToken):
+				o.refreshGrant(w, r)
+				return
+			}
 		}
 		// RFC 6749 §5.1: token responses must not be cached; the same holds
 		// for userinfo and introspection answers.

@@ -234,6 +234,20 @@ func (r *rp) tokenPost(t *testing.T, form url.Values) ([]byte, int) {
 	return body, resp.StatusCode
 }
 
+// tokenPostRaw posts a form to the token endpoint without credentials.
+func (r *rp) tokenPostRaw(t *testing.T, form url.Values) ([]byte, int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, r.provider.Endpoint().TokenURL, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return body, resp.StatusCode
+}
+
 func introspect(t *testing.T, r *rp, token string) map[string]any {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, r.e.issuer+"/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))

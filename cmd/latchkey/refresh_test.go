@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/storagetest"
+)
+
+// TestRefreshGrant: the grant's own handler — scope narrowing within what
+// was granted, public clients by client_id alone, tokens bound to their
+// client, refreshed ID tokens verifiable with acr/amr/sid/at_hash, JWT
+// access tokens usable at userinfo.
+func TestRefreshGrant(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d)
+		u := e.createUser("rotate@example.com")
+		app := e.newRP("app", func(c *storage.Client) { c.AccessTokenFormat = storage.TokenFormatJWT })
+		other := e.newRP("other")
+		b := e.newBrowser()
+		authURL, verifier, state, nonce := app.authorizeURL()
+		tok, _, first := app.exchange(b.signIn(authURL, u.Email, signInOpts{}).code(t, state), verifier, nonce)
+
+		post := func(r *rp, form url.Values) (int, map[string]any) {
+			body, st := r.tokenPost(t, form)
+			var out map[string]any
+			_ = json.Unmarshal(body, &out)
+			return st, out
+		}
+		// Narrow to openid only: no email claim, scope says so.
+		st, out := post(app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "scope": {"openid offline_access"}})
+		if st != 200 || out["scope"] != "openid offline_access" {
+			t.Fatalf("narrowing: %d %v", st, out)
+		}
+		idt, err := app.provider.Verifier(&oidc.Config{ClientID: "app"}).Verify(context.Background(), out["id_token"].(string))
+		if err != nil {
+			t.Fatalf("refreshed id token: %v", err)
+		}
+		var c map[string]any
+		_ = idt.Claims(&c)
+		if c["email"] != nil || c["acr"] != flow.ACRMFAFresh || c["sid"] != first["sid"] || c["auth_time"] != first["auth_time"] || c["nonce"] != nil {
+			t.Fatalf("refreshed claims %v (first %v)", c, first)
+		}
+		if err := idt.VerifyAccessToken(out["access_token"].(string)); err != nil {
+			t.Fatalf("at_hash: %v", err)
+		}
+		// The JWT access token works at userinfo.
+		ui, err := app.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: out["access_token"].(string), TokenType: "Bearer"}))
+		if err != nil || ui.Subject != u.ID {
+			t.Fatalf("userinfo with a refreshed JWT: %v", err)
+		}
+		// Widen back to what was granted: allowed; beyond it: invalid_scope.
+		rt := out["refresh_token"].(string)
+		st, out = post(app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {"openid email profile offline_access"}})
+		if st != 200 {
+			t.Fatalf("widening back: %d %v", st, out)
+		}
+		rt = out["refresh_token"].(string)
+		if st, out = post(app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {"openid admin"}}); st != 400 || out["error"] != "invalid_scope" {
+			t.Fatalf("beyond the grant: %d %v", st, out)
+		}
+		// Bound to its client: another client gets invalid_grant (and the
+		// token survives for its owner).
+		if st, out = post(other, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}); st != 400 || out["error"] != "invalid_grant" {
+			t.Fatalf("another client's token: %d %v", st, out)
+		}
+		if st, _ = post(app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}); st != 200 {
+			t.Fatalf("the owner after a foreign attempt: %d", st)
+		}
+		if st, out = post(app, url.Values{"grant_type": {"refresh_token"}}); st != 400 || out["error"] != "invalid_request" {
+			t.Fatalf("missing token: %d %v", st, out)
+		}
+
+		// A public client refreshes with its client_id alone, not with a secret.
+		pub := e.newRP("desk", func(c *storage.Client) {
+			c.Public, c.AppType, c.RedirectURIs = true, storage.AppTypeNative, []string{"http://127.0.0.1/callback"}
+		})
+		pub.oauth.RedirectURL, pub.redirect = "http://127.0.0.1:50000/callback", "http://127.0.0.1:50000/callback"
+		authURL, verifier, state, nonce = pub.authorizeURL()
+		ptok, _, _ := pub.exchange(b.get(authURL).code(t, state), verifier, nonce)
+		if st, out = post(pub, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ptok.RefreshToken}}); st != 200 {
+			t.Fatalf("public refresh: %d %v", st, out)
+		}
+		withSecret := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {out["refresh_token"].(string)}, "client_id": {"desk"}, "client_secret": {"nope"}}
+		if body, st := app.tokenPostRaw(t, withSecret); st != 401 {
+			t.Fatalf("public client with a secret: %d %s", st, body)
+		}
+
+		// A client without the refresh grant.
+		e.newRP("nogrant", func(c *storage.Client) { c.GrantTypes = []string{"authorization_code"} })
+		ng := *app
+		ng.id, ng.secret = "nogrant", "s3cret-nogrant-0123456789abcdefghijklmnop"
+		if st, out = post(&ng, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}); st != 400 || out["error"] != "unauthorized_client" {
+			t.Fatalf("no refresh grant: %d %v", st, out)
+		}
+	})
+}

@@ -1,0 +1,298 @@
+package op
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"errors"
+	"hash"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// The refresh_token grant (RFC 6749 §6, OIDC Core §12) is served here for
+// the same reason as client_credentials (clientcredentials.go): every
+// product calls it all day, and zitadel's response building (claims
+// merged through three JSON passes, a signer per token) cost as much as
+// the rotation itself. The validation, rotation and reuse detection are
+// the same methods zitadel's path calls (TokenRequestByRefreshToken,
+// CreateAccessAndRefreshTokens); only the HTTP and JSON are ours.
+//
+// Parity: client_secret_basic/post for confidential clients, client_id
+// alone for public ones (RFC 6749 §6 — the refresh token is bound to the
+// client); the grant must be allowed; a requested scope must be within
+// what was granted (RFC 6749 §6), and narrows this response and the new
+// refresh token; the ID token (when openid is among the scopes) carries
+// auth_time, amr, acr and sid of the original sign-in, at_hash, and the
+// user claims of the scopes — no nonce (OIDC Core §12.2).
+
+func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, secret, basic, err := clientAuth(r)
+	if err != nil {
+		tokenError(w, http.StatusBadRequest, "invalid_request", err.Error(), false)
+		return
+	}
+	s := o.storage
+	c, err := s.client(ctx, id)
+	if err == nil {
+		if c.c.Public {
+			if secret != "" {
+				err = errors.New("a public client has no secret")
+			}
+		} else if !secretMatches(s.kr, c.c, secret) {
+			err = errors.New("bad secret")
+		}
+	}
+	if err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+			return
+		}
+		tokenError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed", basic)
+		return
+	}
+	if !c.hasGrant(GrantRefreshToken) {
+		tokenError(w, http.StatusBadRequest, "unauthorized_client", "the client may not use this grant", false)
+		return
+	}
+	raw := r.PostForm.Get("refresh_token")
+	if raw == "" {
+		tokenError(w, http.StatusBadRequest, "invalid_request", "refresh_token missing", false)
+		return
+	}
+	req, err := s.TokenRequestByRefreshToken(ctx, raw)
+	if err != nil {
+		o.grantError(w, r, err)
+		return
+	}
+	rr := req.(*refreshRequest)
+	if rr.rt.ClientID != c.c.ID {
+		tokenError(w, http.StatusBadRequest, "invalid_grant", "", false)
+		return
+	}
+	if want := strings.Fields(r.PostForm.Get("scope")); len(want) > 0 {
+		granted := rr.rt.GrantedScopes
+		if len(granted) == 0 {
+			granted = rr.rt.Scopes
+		}
+		for _, sc := range want {
+			if !slices.Contains(granted, sc) {
+				tokenError(w, http.StatusBadRequest, "invalid_scope", "a requested scope was not granted", false)
+				return
+			}
+		}
+		rr.scopes = want
+	}
+	atID, newRT, exp, err := s.CreateAccessAndRefreshTokens(ctx, rr, raw)
+	if err != nil {
+		o.grantError(w, r, err)
+		return
+	}
+	ks, err := s.keys.get(ctx)
+	if err != nil {
+		o.opts.Logger.Error("refresh: signing key", "err", err)
+		tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+		return
+	}
+	// Token times follow the wall clock, as zitadel's do: relying parties
+	// check them against theirs. The lifetime comes from the store's clock.
+	wall := time.Now()
+	life := exp.Sub(s.now())
+	var at string
+	if c.format() == storage.TokenFormatJWT {
+		at, err = ks.signing.signJWT(userATClaims(o.opts.Issuer, rr, c.c.ID, atID, wall, wall.Add(life)))
+	} else {
+		at, err = o.provider.Crypto().Encrypt(atID + ":" + rr.rt.UserID)
+	}
+	if err != nil {
+		tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+		return
+	}
+	var idt string
+	if slices.Contains(rr.scopes, oidc.ScopeOpenID) {
+		if idt, err = ks.signing.signJWT(idTokenClaims(o.opts.Issuer, rr, c.c.ID, ks.signing, at, wall, wall.Add(c.IDTokenLifetime()))); err != nil {
+			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+			return
+		}
+	}
+	b := make([]byte, 0, len(at)+len(newRT)+len(idt)+160)
+	b = append(b, `{"access_token":`...)
+	b = appendJSONString(b, at)
+	b = append(b, `,"token_type":"Bearer","refresh_token":`...)
+	b = appendJSONString(b, newRT)
+	b = append(b, `,"expires_in":`...)
+	b = strconv.AppendInt(b, int64(life/time.Second), 10)
+	if idt != "" {
+		b = append(b, `,"id_token":`...)
+		b = appendJSONString(b, idt)
+	}
+	if len(rr.scopes) > 0 {
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, strings.Join(rr.scopes, " "))
+	}
+	b = append(b, '}')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	_, _ = w.Write(b)
+}
+
+// grantError answers the storage adapter's errors (oidc.Error values).
+func (o *OP) grantError(w http.ResponseWriter, r *http.Request, err error) {
+	var oe *oidc.Error
+	if errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
+		o.opts.Logger.Log(r.Context(), oe.LogLevel(), "refresh refused", "oidc_error", oe)
+		status := http.StatusBadRequest
+		if oe.ErrorType == oidc.InvalidClient {
+			status = http.StatusUnauthorized
+		}
+		tokenError(w, status, string(oe.ErrorType), oe.Description, false)
+		return
+	}
+	o.opts.Logger.Error("refresh failed", "err", err)
+	tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+}
+
+// userATClaims: a JWT access token for a user (RFC 9068 claims).
+func userATClaims(issuer string, rr *refreshRequest, clientID, jti string, iat, exp time.Time) []byte {
+	b := make([]byte, 0, 320)
+	b = append(b, `{"iss":`...)
+	b = appendJSONString(b, issuer)
+	b = append(b, `,"sub":`...)
+	b = appendJSONString(b, rr.rt.UserID)
+	b = appendAudience(b, rr.rt.Audience, clientID)
+	b = appendTimes(b, iat, exp)
+	b = append(b, `,"nbf":`...)
+	b = strconv.AppendInt(b, iat.Unix(), 10)
+	b = append(b, `,"client_id":`...)
+	b = appendJSONString(b, clientID)
+	b = append(b, `,"jti":`...)
+	b = appendJSONString(b, jti)
+	if len(rr.scopes) > 0 {
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, strings.Join(rr.scopes, " "))
+	}
+	return append(b, '}')
+}
+
+// idTokenClaims: a refreshed ID token (OIDC Core §12.2).
+func idTokenClaims(issuer string, rr *refreshRequest, clientID string, k *signingKey, accessToken string, iat, exp time.Time) []byte {
+	rt, u := rr.rt, rr.user
+	b := make([]byte, 0, 512)
+	b = append(b, `{"iss":`...)
+	b = appendJSONString(b, issuer)
+	b = append(b, `,"sub":`...)
+	b = appendJSONString(b, rt.UserID)
+	b = appendAudience(b, rt.Audience, clientID)
+	b = appendTimes(b, iat, exp)
+	if !rt.AuthTime.IsZero() {
+		b = append(b, `,"auth_time":`...)
+		b = strconv.AppendInt(b, rt.AuthTime.Unix(), 10)
+	}
+	if rt.ACR != "" {
+		b = append(b, `,"acr":`...)
+		b = appendJSONString(b, rt.ACR)
+	}
+	if len(rt.AMR) > 0 {
+		b = append(b, `,"amr":[`...)
+		for i, m := range rt.AMR {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, m)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"azp":`...)
+	b = appendJSONString(b, clientID)
+	b = append(b, `,"client_id":`...)
+	b = appendJSONString(b, clientID)
+	if rt.SessionID != "" {
+		b = append(b, `,"sid":`...)
+		b = appendJSONString(b, rt.SessionID)
+	}
+	if h := tokenHash(string(k.alg), accessToken); h != "" {
+		b = append(b, `,"at_hash":`...)
+		b = appendJSONString(b, h)
+	}
+	for _, sc := range rr.scopes {
+		switch sc {
+		case oidc.ScopeEmail:
+			b = append(b, `,"email":`...)
+			b = appendJSONString(b, u.Email)
+			b = append(b, `,"email_verified":`...)
+			b = strconv.AppendBool(b, u.EmailVerified)
+		case oidc.ScopeProfile:
+			b = append(b, `,"name":`...)
+			b = appendJSONString(b, u.Name)
+			b = append(b, `,"preferred_username":`...)
+			b = appendJSONString(b, u.Email)
+			if !u.UpdatedAt.IsZero() {
+				b = append(b, `,"updated_at":`...)
+				b = strconv.AppendInt(b, u.UpdatedAt.Unix(), 10)
+			}
+		case ScopePrivacy:
+			var upd int64
+			if !u.PrivacyUpdatedAt.IsZero() {
+				upd = u.PrivacyUpdatedAt.Unix()
+			}
+			b = append(b, `,"privacy":{"required":true,"product_improvement":`...)
+			b = strconv.AppendBool(b, u.PrivacyProductImprovement)
+			b = append(b, `,"personalised_offers":`...)
+			b = strconv.AppendBool(b, u.PrivacyPersonalisedOffers)
+			b = append(b, `,"updated_at":`...)
+			b = strconv.AppendInt(b, upd, 10)
+			b = append(b, '}')
+		}
+	}
+	return append(b, '}')
+}
+
+func appendAudience(b []byte, aud []string, clientID string) []byte {
+	b = append(b, `,"aud":[`...)
+	if !slices.Contains(aud, clientID) {
+		aud = append(slices.Clone(aud), clientID)
+	}
+	for i, a := range aud {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, a)
+	}
+	return append(b, ']')
+}
+
+func appendTimes(b []byte, iat, exp time.Time) []byte {
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, exp.Unix(), 10)
+	b = append(b, `,"iat":`...)
+	return strconv.AppendInt(b, iat.Unix(), 10)
+}
+
+// tokenHash is at_hash (OIDC Core §3.1.3.6): the left half of the hash of
+// the token, with the hash of the signing algorithm (SHA-512 for EdDSA, as
+// zitadel does).
+func tokenHash(alg, token string) string {
+	var h hash.Hash
+	switch alg {
+	case AlgRS256, AlgES256, "PS256":
+		h = sha256.New()
+	case AlgEdDSA:
+		h = sha512.New()
+	default:
+		return ""
+	}
+	h.Write([]byte(token))
+	sum := h.Sum(nil)
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
