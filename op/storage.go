@@ -308,10 +308,9 @@ func (s *opStorage) newAccessToken(ctx context.Context, c *client, at storage.Ac
 func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
 	now := s.now()
 	var (
-		c       *client
-		first   storage.RefreshToken
-		rotated storage.RefreshToken
-		err     error
+		c     *client
+		first storage.RefreshToken
+		err   error
 	)
 	raw := keyring.NewToken()
 	hash := s.kr.MACString(keyring.PurposeRefresh, raw)
@@ -352,7 +351,10 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		next.LastUsedAt = now
 		next.UsedAt = time.Time{}
 		next.RevokedAt = time.Time{}
-		if rotated, err = s.store.RotateRefreshToken(ctx, r.rt.ID, now, next); err != nil {
+		at := storage.AccessToken{ID: storage.NewSortableID(now), ClientID: next.ClientID, UserID: next.UserID,
+			SessionID: next.SessionID, Scopes: next.Scopes, Audience: next.Audience,
+			CreatedAt: now, ExpiresAt: now.Add(c.accessTokenLifetime())}
+		if _, err = s.store.RotateRefreshTokenWithAccess(ctx, r.rt.ID, now, next, at); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				// Lost a race with another use of the same token: reuse.
 				s.reuseDetected(ctx, r.rt, now)
@@ -360,10 +362,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 			}
 			return "", "", time.Time{}, serverError(err)
 		}
-		atID, exp, err := s.newAccessToken(ctx, c, storage.AccessToken{
-			ClientID: rotated.ClientID, UserID: rotated.UserID, SessionID: rotated.SessionID,
-			RefreshTokenID: rotated.ID, FamilyID: rotated.FamilyID, Scopes: rotated.Scopes, Audience: rotated.Audience,
-		}, now)
+		atID, exp := at.ID, at.ExpiresAt
 		return atID, raw, exp, err
 	default:
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()

@@ -186,6 +186,9 @@ type api interface {
 	// FamilyCreatedAt when they are empty (another FamilyID is an error);
 	// zero CreatedAt and LastUsedAt default to now.
 	RotateRefreshToken(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error)
+	// RotateRefreshTokenWithAccess also inserts the access token minted
+	// with next (RefreshTokenID and FamilyID filled in), atomically.
+	RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, next RefreshToken, at AccessToken) (RefreshToken, error)
 	// RevokeRefreshFamily revokes every token of the family and deletes or
 	// revokes its access tokens.
 	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error

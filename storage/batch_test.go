@@ -65,3 +65,36 @@ func TestGroupCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestRotateWithAccess: the rotation and its access token commit together;
+// a rotation that loses (reuse) stores no access token.
+func TestRotateWithAccess(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			s := d.Open(t)
+			ctx := context.Background()
+			now := time.Now()
+			first, err := s.CreateRefreshToken(ctx, storage.RefreshToken{TokenHash: []byte("h1"), ClientID: "c", UserID: "u", CreatedAt: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := storage.RefreshToken{TokenHash: []byte("h2"), ClientID: "c", UserID: "u"}
+			got, err := s.RotateRefreshTokenWithAccess(ctx, first.ID, now, next, storage.AccessToken{ID: "at1", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			at, err := s.GetAccessToken(ctx, "at1")
+			if err != nil || at.RefreshTokenID != got.ID || at.FamilyID != first.FamilyID {
+				t.Fatalf("access token %+v %v", at, err)
+			}
+			_, err = s.RotateRefreshTokenWithAccess(ctx, first.ID, now, storage.RefreshToken{TokenHash: []byte("h3"), ClientID: "c", UserID: "u"},
+				storage.AccessToken{ID: "at2", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			if !errors.Is(err, storage.ErrConflict) {
+				t.Fatalf("reuse: %v", err)
+			}
+			if _, err := s.GetAccessToken(ctx, "at2"); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatal("a lost rotation stored its access token")
+			}
+		})
+	}
+}

@@ -88,17 +88,41 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, now time.T
 	if next.LastUsedAt.IsZero() {
 		next.LastUsedAt = now
 	}
-	out, err := s.rotate(ctx, oldID, now, next)
+	out, err := s.rotate(ctx, oldID, now, next, nil)
 	if err != nil {
 		return RefreshToken{}, fail("rotate refresh token", err)
 	}
 	return out, nil
 }
 
-func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error) {
+// RotateRefreshTokenWithAccess is RotateRefreshToken plus the insert of the
+// access token minted with the new refresh token, in the same job of the
+// group commit (the refresh grant's one write). at.RefreshTokenID and
+// at.FamilyID are filled in from the rotation.
+func (s *Store) RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, next RefreshToken, at AccessToken) (RefreshToken, error) {
+	if len(next.TokenHash) == 0 || at.ID == "" {
+		return RefreshToken{}, invalid("rotate refresh token: empty token hash or access token id")
+	}
+	if next.ID == "" {
+		next.ID = NewID()
+	}
+	if next.CreatedAt.IsZero() {
+		next.CreatedAt = now
+	}
+	if next.LastUsedAt.IsZero() {
+		next.LastUsedAt = now
+	}
+	out, err := s.rotate(ctx, oldID, now, next, &at)
+	if err != nil {
+		return RefreshToken{}, fail("rotate refresh token", err)
+	}
+	return out, nil
+}
+
+func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next RefreshToken, at *AccessToken) (RefreshToken, error) {
 	// Prepare outside the transaction: preparing needs a free connection.
-	var st [4]*sql.Stmt
-	for i, q := range []string{rotateMarkUsed, rotateExists, refreshTokenInsert, rotateDeleteAccess} {
+	var st [5]*sql.Stmt
+	for i, q := range []string{rotateMarkUsed, rotateExists, refreshTokenInsert, rotateDeleteAccess, accessTokenInsert} {
 		var err error
 		if st[i], err = s.hot.get(ctx, q); err != nil {
 			return RefreshToken{}, err
@@ -153,6 +177,20 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 		}
 		if _, err := tx.StmtContext(ctx, st[3]).ExecContext(ctx, oldID); err != nil {
 			return abortBatch(err)
+		}
+		if at != nil {
+			a := *at
+			a.RefreshTokenID, a.FamilyID = row.ID, row.FamilyID
+			ar := accessTokenToRow(a)
+			res, err := tx.StmtContext(ctx, st[4]).ExecContext(ctx, ar.values()...)
+			if err != nil {
+				return abortBatch(err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				// An id collision cannot happen with fresh ids; if it does,
+				// nothing of this rotation may stand.
+				return abortBatch(ErrConflict)
+			}
 		}
 		return nil
 	})
