@@ -99,15 +99,31 @@ func VerifyPassword(phc, password string, p PasswordParams) (ok, needsRehash boo
 // use as long as Params is not changed while it is in use.
 type PasswordHasher struct {
 	Params PasswordParams
+	// Slots bounds how many hashes run at once (0: unbounded). Each argon2id
+	// run holds Params.Memory (19 MiB by default) until it ends; more runs
+	// than CPUs add memory, not throughput.
+	Slots int
 
 	mu       sync.Mutex
 	dummyFor PasswordParams
 	dummy    string
+	once     sync.Once
+	slots    chan struct{}
 }
 
-// NewPasswordHasher returns a hasher for p.
+// NewPasswordHasher returns a hasher for p, unbounded.
 func NewPasswordHasher(p PasswordParams) *PasswordHasher {
 	return &PasswordHasher{Params: p}
+}
+
+// acquire takes a slot (when bounded) and returns its release.
+func (h *PasswordHasher) acquire() func() {
+	if h.Slots <= 0 {
+		return func() {}
+	}
+	h.once.Do(func() { h.slots = make(chan struct{}, h.Slots) })
+	h.slots <- struct{}{}
+	return func() { <-h.slots }
 }
 
 func (h *PasswordHasher) params() PasswordParams {
@@ -119,12 +135,14 @@ func (h *PasswordHasher) params() PasswordParams {
 
 // Hash is HashPassword with the hasher's parameters.
 func (h *PasswordHasher) Hash(password string) (string, error) {
+	defer h.acquire()()
 	return HashPassword(password, h.params())
 }
 
 // Verify is VerifyPassword with the hasher's parameters as the target for
 // needsRehash.
 func (h *PasswordHasher) Verify(phc, password string) (ok, needsRehash bool, err error) {
+	defer h.acquire()()
 	return VerifyPassword(phc, password, h.params())
 }
 
@@ -139,7 +157,9 @@ func (h *PasswordHasher) Verify(phc, password string) (ok, needsRehash bool, err
 // the right lengths make a string that verification treats exactly like a
 // real one.
 func (h *PasswordHasher) DummyVerify(password string) bool {
-	_, _, _ = VerifyPassword(h.dummyHash(), password, h.params())
+	dummy := h.dummyHash()
+	defer h.acquire()()
+	_, _, _ = VerifyPassword(dummy, password, h.params())
 	return false
 }
 

@@ -303,3 +303,26 @@ func BenchmarkDummyVerify(b *testing.B) {
 		h.DummyVerify("correct horse battery staple")
 	}
 }
+
+func TestPasswordHasherSlots(t *testing.T) {
+	h := &PasswordHasher{Params: PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Slots: 1}
+	phc, err := h.Hash("secret password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan bool, 8)
+	for range 8 {
+		go func() {
+			ok, _, _ := h.Verify(phc, "secret password")
+			done <- ok
+		}()
+	}
+	for range 8 {
+		if !<-done {
+			t.Fatal("verify under contention failed")
+		}
+	}
+	if len(h.slots) != 0 {
+		t.Fatalf("%d slots still held", len(h.slots))
+	}
+}
