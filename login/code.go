@@ -317,7 +317,7 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 	if method == flow.MethodBackup {
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, Event: "backupcode.used"})
 	}
-	return h.toDispatcher(c, s.ar.ID)
+	return h.advanceSignin(c, s.ar.ID)
 }
 
 // useBackupCode burns the user's backup code if input matches and puts a
@@ -417,7 +417,7 @@ func (h *Handler) rememberSubmit(c echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	return h.toDispatcher(c, s.ar.ID)
+	return h.advanceSignin(c, s.ar.ID)
 }
 
 // --- backup code display ---
@@ -505,7 +505,7 @@ func (h *Handler) backupCodeSubmit(c echo.Context) error {
 			return err
 		}
 	}
-	return h.toDispatcher(c, s.ar.ID)
+	return h.advanceSignin(c, s.ar.ID)
 }
 
 // maskEmail shows enough of an address to recognise it.

@@ -42,6 +42,17 @@ func (h *Handler) dispatch(c echo.Context) error {
 	if id == "" {
 		id = c.QueryParam("id")
 	}
+	return h.dispatchID(c, id)
+}
+
+// advanceSignin continues a sign-in after a step succeeded, with the
+// dispatcher's own decision taken in this request: the browser goes
+// straight to the next step (or back to the product) instead of making
+// an extra round trip through /login. The step still does not choose what
+// comes next.
+func (h *Handler) advanceSignin(c echo.Context, id string) error { return h.dispatchID(c, id) }
+
+func (h *Handler) dispatchID(c echo.Context, id string) error {
 	s, err := h.load(c, id, true)
 	if err != nil {
 		return err

@@ -90,7 +90,7 @@ func (h *Handler) identifySubmit(c echo.Context) error {
 	if err := h.identify(c, s, email); err != nil {
 		return err
 	}
-	return h.toDispatcher(c, s.ar.ID)
+	return h.advanceSignin(c, s.ar.ID)
 }
 
 // identify records who is signing in: the user of that email, or a
@@ -264,7 +264,7 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	return h.toDispatcher(c, s.ar.ID)
+	return h.advanceSignin(c, s.ar.ID)
 }
 
 // rehash upgrades a hash made with weaker parameters, after a successful
