@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -49,6 +50,12 @@ const (
 // logged, so support can find the cause.
 func (h *Handler) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		// The browser went away mid-request: nothing to render, not a fault.
+		h.log.Debug("request canceled by the client", "path", c.Path())
+		c.Response().WriteHeader(499)
 		return
 	}
 	status := http.StatusInternalServerError
