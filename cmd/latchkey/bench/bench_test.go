@@ -411,3 +411,16 @@ func TestReadProcSelf(t *testing.T) {
 		t.Errorf("missing pid: %v", err)
 	}
 }
+
+// TestRatePacing: with --rate the workers send on a schedule, not as fast
+// as the server answers.
+func TestRatePacing(t *testing.T) {
+	op := newFakeOP(t)
+	res := run(t, Options{Issuer: op.issuer, Scenario: ScenarioDiscovery, Concurrency: 4, Rate: 200,
+		Duration: 500 * time.Millisecond, Warmup: -1})
+	// 200/s for 0.5 s is about 100 requests; a closed loop would do
+	// thousands against the in-process fake.
+	if res.Requests < 50 || res.Requests > 150 {
+		t.Fatalf("%d requests at 200/s over 0.5 s", res.Requests)
+	}
+}

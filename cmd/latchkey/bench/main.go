@@ -39,6 +39,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Concurrency, "concurrency", DefaultConcurrency, "workers, each sending its next request when the previous one returns")
 	fs.DurationVar(&o.Duration, "duration", DefaultDuration, "measured window")
 	warmup := fs.Duration("warmup", DefaultWarmup, "load before the measured window, not counted (0: none)")
+	fs.Float64Var(&o.Rate, "rate", 0, "requests per second in total, paced (open loop; latency from the schedule); 0: closed loop")
 	fs.IntVar(&o.PID, "pid", 0, "server process id: CPU time and RSS from /proc (Linux)")
 	fs.BoolVar(&o.JSON, "json", false, "print the result as JSON")
 	fs.StringVar(&o.Scope, "scope", "", "scope for client-credentials and introspect (e.g. api)")
@@ -67,6 +68,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.Duration <= 0 {
 		return usagef("bench: --duration %v: want > 0", o.Duration)
+	}
+	if o.Rate < 0 {
+		return usagef("bench: --rate %v: want ≥ 0", o.Rate)
 	}
 	res, err := Run(ctx, o, stdout)
 	if err != nil {

@@ -51,10 +51,14 @@ type Options struct {
 	Issuer       string // discovery at Issuer + "/.well-known/openid-configuration"
 	ClientID     string
 	ClientSecret string
-	Scenario     string        // one of Scenarios
-	Concurrency  int           // workers (default 50)
-	Duration     time.Duration // measured window (default 10s)
-	Warmup       time.Duration // before the window, not measured (default 2s; < 0: none)
+	Scenario     string // one of Scenarios
+	Concurrency  int    // workers (default 50)
+	// Rate, when > 0, paces the workers to this many requests per second in
+	// total (open loop: each worker sends on a schedule, and latency counts
+	// from the scheduled time, so a stalled server cannot hide its queue).
+	Rate     float64
+	Duration time.Duration // measured window (default 10s)
+	Warmup   time.Duration // before the window, not measured (default 2s; < 0: none)
 	// PID is the server process (0: not sampled). Its CPU time
 	// (utime+stime of /proc/PID/stat) and VmRSS/VmHWM (/proc/PID/status)
 	// are read at the start and at the end of the measured window, and
@@ -463,8 +467,25 @@ func (e *env) measure(parent context.Context, iters []iteration) (measurement, e
 			st := &stats[i]
 			st.errs = map[string]int{}
 			st.lat = make([]time.Duration, 0, 4096)
+			var interval time.Duration
+			var next time.Time
+			if o.Rate > 0 {
+				interval = time.Duration(float64(time.Second) * float64(len(iters)) / o.Rate)
+				next = time.Now().Add(interval * time.Duration(i) / time.Duration(len(iters)))
+			}
 			for ctx.Err() == nil {
 				t0 := time.Now()
+				if interval > 0 {
+					if d := time.Until(next); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-ctx.Done():
+							return
+						}
+					}
+					t0 = next // latency from the schedule (no coordinated omission)
+					next = next.Add(interval)
+				}
 				out := it(ctx)
 				t1 := time.Now()
 				if t1.After(ws) && !t1.After(we) {
