@@ -1,6 +1,7 @@
 package login
 
 import (
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/mail"
@@ -124,14 +125,10 @@ func unknownUser(h *Handler, email string) string {
 	return "~" + strings.ToLower(keyringHex(h, email))
 }
 
+// keyringHex is a short keyed digest of an email-derived string: a key
+// that identifies an account without revealing (or enumerating) it.
 func keyringHex(h *Handler, s string) string {
-	const hexdigits = "0123456789abcdef"
-	m := h.kr.MACString(keyring.PurposeBrowser, "unknown-user:"+s)[:12]
-	out := make([]byte, 0, 24)
-	for _, b := range m {
-		out = append(out, hexdigits[b>>4], hexdigits[b&15])
-	}
-	return string(out)
+	return hex.EncodeToString(h.kr.MACString(keyring.PurposeIdentifier, s)[:12])
 }
 
 // restart forgets who was signing in ("Use another account").

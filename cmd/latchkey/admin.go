@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -430,13 +431,23 @@ func cmdAudit(env *cmdEnv, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tEVENT\tUSER\tCLIENT\tADDRESS\tREASON")
+	fmt.Fprintln(tw, "TIME\tEVENT\tUSER\tCLIENT\tADDRESS\tREASON\tUSER AGENT\tDETAILS")
 	for _, e := range events {
 		who := e.Email
 		if who == "" {
 			who = e.UserID
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Event, who, e.ClientID, e.IP, e.Reason)
+		keys := slices.Sorted(maps.Keys(e.Details))
+		details := make([]string, 0, len(keys))
+		for _, k := range keys {
+			details = append(details, k+"="+e.Details[k])
+		}
+		ua := e.UserAgent
+		if len(ua) > 60 {
+			ua = ua[:57] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Event, who, e.ClientID, e.IP,
+			e.Reason, ua, strings.Join(details, " "))
 	}
 	return tw.Flush()
 }

@@ -39,6 +39,9 @@ const (
 	PurposeUpstream    = "upstream-state"
 	PurposeCSRF        = "csrf"
 	PurposeAccountSess = "account-session"
+	// PurposeIdentifier digests emails into keys that must not reveal them
+	// (throttle keys, stand-in ids of unknown accounts).
+	PurposeIdentifier = "identifier"
 )
 
 // MinSecretLen is the shortest server secret accepted.
