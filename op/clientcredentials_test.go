@@ -98,13 +98,38 @@ func TestCCScopesAndJSON(t *testing.T) {
 	}
 }
 
-func BenchmarkSignJWTES256(b *testing.B) {
-	priv, _ := generateKey(AlgES256)
-	k := &signingKey{id: "k1", alg: jose.ES256, key: priv, header: []byte("eyJhbGciOiJFUzI1NiJ9")}
+// BenchmarkSignJWT is the signing ceiling of the token endpoint's own
+// signer, per algorithm (the figure the client_credentials grant is
+// compared against).
+//
+//	go test -run x -bench SignJWT ./op/
+func BenchmarkSignJWT(b *testing.B) {
 	payload := ccClaims("https://id.example", "svc", "ccjwt_x", []string{"api"}, time.Now(), time.Now().Add(time.Hour))
+	for _, alg := range []string{AlgRS256, AlgES256, AlgEdDSA} {
+		b.Run(alg, func(b *testing.B) {
+			priv, _ := generateKey(alg)
+			k := &signingKey{id: "k1", alg: jose.SignatureAlgorithm(alg), key: priv, header: []byte("eyJhbGciOiJFUzI1NiJ9")}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := k.signJWT(payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOpaqueToken mints and opens an opaque access token (the
+// AES-GCM sealed "id:subject").
+func BenchmarkOpaqueToken(b *testing.B) {
+	tc, _ := newTokenCrypto([32]byte{1})
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := k.signJWT(payload); err != nil {
+		tok, err := tc.Encrypt("01j9zv7m3k6w2c5x8p4q1r0tb7:njg7fmoawqba36uvl5lp7ygjgd")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tc.Decrypt(tok); err != nil {
 			b.Fatal(err)
 		}
 	}
