@@ -47,9 +47,8 @@ type keyStore interface {
 type keySet struct {
 	signing   *signingKey
 	public    []zop.Key
-	jwks      []byte // precomputed /keys body
-	etag      string
-	nextCheck time.Time // when a rotation may be due
+	jwks      *staticDoc // precomputed /keys response
+	nextCheck time.Time  // when a rotation may be due
 }
 
 type signingKey struct {
@@ -346,9 +345,7 @@ func (m *keyManager) snapshot(keys []storage.SigningKey, now time.Time) (*keySet
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(body)
-	ks.jwks = body
-	ks.etag = `"` + hex.EncodeToString(sum[:8]) + `"`
+	ks.jwks = newStaticDoc(body, "public, max-age=300")
 	ks.nextCheck = nextCheck
 	return ks, nil
 }
