@@ -104,7 +104,11 @@ func WriteText(w io.Writer, r Result) error {
 	}
 	fmt.Fprintf(tw, "scenario\t%s\n", r.Scenario)
 	fmt.Fprintf(tw, "issuer\t%s\n", r.Issuer)
-	fmt.Fprintf(tw, "load\tconcurrency %d, %v measured after %v warmup (closed loop)\n", r.Concurrency, r.Duration, r.Warmup)
+	loop := "closed loop"
+	if r.Rate > 0 {
+		loop = fmt.Sprintf("paced at %.0f req/s, latency from the schedule", r.Rate)
+	}
+	fmt.Fprintf(tw, "load\tconcurrency %d, %v measured after %v warmup (%s)\n", r.Concurrency, r.Duration, r.Warmup, loop)
 	fmt.Fprintf(tw, "%s\t%d ok, %d errors\n", what, r.Requests, r.Errors)
 	if len(r.ErrorsByStatus) > 0 {
 		ks := make([]string, 0, len(r.ErrorsByStatus))
@@ -161,6 +165,7 @@ type resultJSON struct {
 	RSSPeakKiB     int64          `json:"rss_peak_kib"`
 	RSSHWMKiB      int64          `json:"rss_hwm_kib"`
 	Concurrency    int            `json:"concurrency"`
+	Rate           float64        `json:"rate,omitempty"`
 	DurationS      float64        `json:"duration_s"`
 	WarmupS        float64        `json:"warmup_s"`
 	ChainsBroken   int            `json:"chains_broken"`
@@ -181,7 +186,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		RPS: r.RPS, P50ms: toMs(r.P50), P90ms: toMs(r.P90), P99ms: toMs(r.P99), MaxMs: toMs(r.Max),
 		PID: r.PID, ServerCPUms: r.ServerCPUms, CPUmsPerReq: r.CPUmsPerReq, RPSPerCore: r.RPSPerCore,
 		RSSBeforeKiB: r.RSSBeforeKiB, RSSAfterKiB: r.RSSAfterKiB, RSSPeakKiB: r.RSSPeakKiB, RSSHWMKiB: r.RSSHWMKiB,
-		Concurrency: r.Concurrency, DurationS: r.Duration.Seconds(), WarmupS: r.Warmup.Seconds(),
+		Concurrency: r.Concurrency, Rate: r.Rate, DurationS: r.Duration.Seconds(), WarmupS: r.Warmup.Seconds(),
 		ChainsBroken: r.ChainsBroken, Warnings: r.Warnings,
 	})
 }
@@ -197,7 +202,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		RPS: j.RPS, P50: fromMs(j.P50ms), P90: fromMs(j.P90ms), P99: fromMs(j.P99ms), Max: fromMs(j.MaxMs),
 		PID: j.PID, ServerCPUms: j.ServerCPUms, CPUmsPerReq: j.CPUmsPerReq, RPSPerCore: j.RPSPerCore,
 		RSSBeforeKiB: j.RSSBeforeKiB, RSSAfterKiB: j.RSSAfterKiB, RSSPeakKiB: j.RSSPeakKiB, RSSHWMKiB: j.RSSHWMKiB,
-		Concurrency: j.Concurrency, Duration: time.Duration(j.DurationS * float64(time.Second)),
+		Concurrency: j.Concurrency, Rate: j.Rate, Duration: time.Duration(j.DurationS * float64(time.Second)),
 		Warmup: time.Duration(j.WarmupS * float64(time.Second)), ChainsBroken: j.ChainsBroken, Warnings: j.Warnings,
 	}
 	return nil

@@ -105,6 +105,7 @@ type Result struct {
 	RSSHWMKiB    int64   // VmHWM at the end: the kernel's peak RSS since the process started
 
 	Concurrency  int
+	Rate         float64 // 0: closed loop
 	Duration     time.Duration
 	Warmup       time.Duration
 	ChainsBroken int      // refresh: workers whose token chain broke (4xx) and stopped
@@ -248,7 +249,7 @@ func Run(ctx context.Context, o Options, stdout io.Writer) (Result, error) {
 	if stdout == nil {
 		stdout = io.Discard
 	}
-	res := Result{Scenario: o.Scenario, Issuer: o.Issuer, Concurrency: o.Concurrency, Duration: o.Duration,
+	res := Result{Scenario: o.Scenario, Issuer: o.Issuer, Concurrency: o.Concurrency, Rate: o.Rate, Duration: o.Duration,
 		Warmup: o.Warmup, PID: o.PID, ErrorsByStatus: map[string]int{}}
 	var warnMu sync.Mutex
 	e := &env{o: o, transport: newTransport(o.Concurrency)}
