@@ -242,6 +242,7 @@ func cmdClient(env *cmdEnv, args []string) error {
 		secretStdin := fs.Bool("secret-stdin", false, "read the client secret from standard input (else one is generated)")
 		typ := fs.String("type", "", "web, native or user-agent (default web; native when --public)")
 		format := fs.String("access-token-format", "", "opaque or jwt (default: tokens.access_token_format)")
+		defaultACR := fs.String("default-acr", "", "acr required when the product asks for none (e.g. urn:latchkey:acr:mfa:fresh)")
 		var redirects, postLogout, grants multiFlag
 		fs.Var(&redirects, "redirect-uri", "redirect URI (repeat)")
 		fs.Var(&postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeat)")
@@ -255,7 +256,7 @@ func cmdClient(env *cmdEnv, args []string) error {
 		}
 		defer a.close()
 		return a.createClient(env, clientSpec{id: *id, name: *name, public: *public, secretStdin: *secretStdin, typ: *typ,
-			format: *format, redirects: redirects, postLogout: postLogout, grants: grants})
+			format: *format, defaultACR: *defaultACR, redirects: redirects, postLogout: postLogout, grants: grants})
 	case "list":
 		if err := parseFlags(fs, args); err != nil {
 			return err
@@ -336,7 +337,7 @@ func (a *app) createClient(env *cmdEnv, s clientSpec) error {
 		}
 	}
 	cc := config.Client{ID: s.id, Name: s.name, Secret: secret, Public: s.public, Type: typ, RedirectURIs: s.redirects,
-		PostLogoutRedirectURIs: s.postLogout, GrantTypes: grants, AccessTokenFormat: s.format}
+		PostLogoutRedirectURIs: s.postLogout, GrantTypes: grants, AccessTokenFormat: s.format, DefaultACR: s.defaultACR}
 	check := *a.cfg
 	check.Clients = []config.Client{cc}
 	check.Organizations = nil
@@ -349,7 +350,7 @@ func (a *app) createClient(env *cmdEnv, s clientSpec) error {
 		ID: cc.ID, Name: cc.Name, Public: cc.Public, AppType: cc.Type, RedirectURIs: cc.RedirectURIs,
 		PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs, GrantTypes: cc.GrantTypes, AccessTokenFormat: cc.AccessTokenFormat,
 		AccessTokenLifetime: cc.AccessTokenLifetime.Std(), IDTokenLifetime: cc.IDTokenLifetime.Std(),
-		Source: "cli", CreatedAt: now, UpdatedAt: now,
+		DefaultACR: cc.DefaultACR, Source: "cli", CreatedAt: now, UpdatedAt: now,
 	}
 	if !cc.Public {
 		c.SecretHash = op.HashClientSecret(a.kr, secret)

@@ -117,6 +117,8 @@ func TestCLIClientWhileServing(t *testing.T) {
 		{"javascript redirect", "", []string{"client", "create", "--id", "bad", "--redirect-uri", "javascript:alert(1)"}, exitUsage},
 		{"device short form", "", []string{"client", "create", "--id", "tv", "--public", "--type", "native", "--redirect-uri", "http://127.0.0.1/cb", "--grant", "device_code"}, exitOK},
 		{"unknown grant", "", []string{"client", "create", "--id", "g", "--grant", "password", "--redirect-uri", "https://a.example/cb"}, exitUsage},
+		{"default acr", "", []string{"client", "create", "--id", "admin", "--redirect-uri", "https://a.example/cb", "--default-acr", "urn:latchkey:acr:mfa:fresh"}, exitOK},
+		{"unknown default acr", "", []string{"client", "create", "--id", "admin2", "--redirect-uri", "https://a.example/cb", "--default-acr", "gold"}, exitUsage},
 		{"delete", "", []string{"client", "delete", "--id", "web"}, exitOK},
 		{"delete unknown", "", []string{"client", "delete", "--id", "web"}, exitNotFound},
 	} {
