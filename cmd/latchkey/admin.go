@@ -301,9 +301,9 @@ func cmdClient(env *cmdEnv, args []string) error {
 }
 
 type clientSpec struct {
-	id, name, typ, format         string
-	public, secretStdin           bool
-	redirects, postLogout, grants []string
+	id, name, typ, format, defaultACR string
+	public, secretStdin               bool
+	redirects, postLogout, grants     []string
 }
 
 // createClient validates like the config file does (same rules, one place:
