@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -15,8 +16,9 @@ import (
 // bytes. The batcher runs whatever jobs are queued when it is free in ONE
 // transaction and answers every caller only after the commit: a caller
 // never sees success for a write that is not durable, and a job that fails
-// leaves nothing behind (see abortBatch for the contract). Under no load a batch is
-// one job, so latency is what it was; under load the commit cost is shared.
+// leaves nothing behind and does not fail the others (see abortBatch for
+// the contract). Under no load a batch is one job, so latency is what it
+// was; under load the commit cost is shared.
 
 // maxBatch bounds one transaction (and the time a lock is held).
 const maxBatch = 128
@@ -31,13 +33,15 @@ type batcher struct {
 	db   *sql.DB
 	jobs chan *batchJob
 	quit chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	// stopped is closed when loop has returned: a job still queued then
+	// will never run.
+	stopped chan struct{}
+	once    sync.Once
 }
 
 func newBatcher(db *sql.DB) *batcher {
-	b := &batcher{db: db, jobs: make(chan *batchJob, maxBatch*4), quit: make(chan struct{})}
-	b.wg.Add(1)
+	b := &batcher{db: db, jobs: make(chan *batchJob, maxBatch*4),
+		quit: make(chan struct{}), stopped: make(chan struct{})}
 	go b.loop()
 	return b
 }
@@ -45,9 +49,10 @@ func newBatcher(db *sql.DB) *batcher {
 var errStoreClosed = errors.New("storage: store closed")
 
 // do runs fn in a batch transaction and returns its error. fn must use
-// only statements prepared before (tx.StmtContext of a cached statement or
-// tx.ExecContext): on SQLite the transaction holds the only write
-// connection.
+// statements got from a stmtCache before do (through tx.StmtContext):
+// getting one inside would wait for a free connection, and on SQLite the
+// transaction holds the only writer; and only the cache rebinds ?
+// placeholders for PostgreSQL.
 func (b *batcher) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	j := &batchJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
@@ -58,34 +63,40 @@ func (b *batcher) do(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 		return ctx.Err()
 	}
 	// Wait for the answer even if ctx ends meanwhile: the job may be
-	// committing, and the caller must learn whether it happened.
-	return <-j.done
+	// committing, and the caller must learn whether it happened. Once quit
+	// is closed both cases above may be ready and the send can win, after
+	// loop has returned; stopped then says the job will never run. loop
+	// answers every job it ran before it returns, so an answer is already
+	// in done when stopped is closed.
+	select {
+	case err := <-j.done:
+		return err
+	case <-b.stopped:
+		select {
+		case err := <-j.done:
+			return err
+		default:
+			return errStoreClosed
+		}
+	}
 }
 
 func (b *batcher) close() {
 	b.once.Do(func() {
 		close(b.quit)
-		b.wg.Wait()
+		<-b.stopped
 	})
 }
 
 func (b *batcher) loop() {
-	defer b.wg.Done()
+	defer close(b.stopped)
 	batch := make([]*batchJob, 0, maxBatch)
 	for {
 		select {
 		case j := <-b.jobs:
 			batch = append(batch[:0], j)
 		case <-b.quit:
-			// Answer whoever is still queued.
-			for {
-				select {
-				case j := <-b.jobs:
-					j.done <- errStoreClosed
-				default:
-					return
-				}
-			}
+			return // jobs still queued learn it from stopped
 		}
 	fill:
 		for len(batch) < maxBatch {
@@ -101,12 +112,15 @@ func (b *batcher) loop() {
 }
 
 // abortBatch marks an error that leaves the transaction unusable or
-// half-written: the whole batch rolls back and every job gets the error.
-// Any other error a job returns must leave nothing behind (jobs are
-// written so that expected failures — conflicts — raise no SQL error:
-// ON CONFLICT DO NOTHING, compare-and-set updates, compensation), because
-// the batch commits around it without savepoints (which cost a round trip
-// each on PostgreSQL).
+// half-written: the transaction rolls back, the job that aborted gets the
+// error, and the other jobs run again without it in a new transaction (an
+// error of one caller is never another's: a stray ErrConflict would read
+// as refresh-token reuse). Any other error a job returns must leave
+// nothing behind (jobs are written so that expected failures — conflicts
+// — raise no SQL error: ON CONFLICT DO NOTHING, compare-and-set updates,
+// compensation), because the batch commits around it without savepoints
+// (which cost a round trip each on PostgreSQL). A job may therefore run
+// more than once; only its last run's effects are committed.
 func abortBatch(err error) error { return &batchAbort{err} }
 
 type batchAbort struct{ err error }
@@ -114,39 +128,54 @@ type batchAbort struct{ err error }
 func (e *batchAbort) Error() string { return e.err.Error() }
 func (e *batchAbort) Unwrap() error { return e.err }
 
-// run executes one batch in one transaction, then answers.
+// run executes one batch in one transaction (one more for each job that
+// aborts), then answers.
 func (b *batcher) run(batch []*batchJob) {
-	results := make([]error, len(batch))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fail := func(err error) {
+	for len(batch) > 0 {
+		batch = b.try(ctx, batch)
+	}
+}
+
+// try runs batch in one transaction and answers every job, except when a
+// job aborts: it alone is answered, and try returns the others to run again.
+func (b *batcher) try(ctx context.Context, batch []*batchJob) (again []*batchJob) {
+	answer := func(err error) {
 		for _, j := range batch {
 			j.done <- err
 		}
 	}
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
-		fail(err)
-		return
+		answer(err)
+		return nil
 	}
+	results := make([]error, len(batch))
 	for i, j := range batch {
+		// A caller that has gone is skipped; once started, a job runs on
+		// the batch's context, not its caller's: a caller cancelled
+		// mid-statement would otherwise fail the statement, and so abort
+		// the transaction under every other job. The caller waits for the
+		// answer anyway (see do).
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		results[i] = j.fn(j.ctx, tx)
+		results[i] = j.fn(ctx, tx)
 		var ab *batchAbort
 		if errors.As(results[i], &ab) {
 			_ = tx.Rollback()
-			fail(ab.err)
-			return
+			j.done <- ab.err
+			return slices.Delete(batch, i, i+1)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		fail(err)
-		return
+		answer(err)
+		return nil
 	}
 	for i, j := range batch {
 		j.done <- results[i]
 	}
+	return nil
 }

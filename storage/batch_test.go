@@ -95,6 +95,47 @@ func TestRotateWithAccess(t *testing.T) {
 			if _, err := s.GetAccessToken(ctx, "at2"); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatal("a lost rotation stored its access token")
 			}
+
+			// Failures after the compare-and-set leave nothing half-written:
+			// the old token stays usable and nothing new is stored.
+			unused := func(when string) {
+				t.Helper()
+				rt, err := s.GetRefreshTokenByHash(ctx, []byte("h2"))
+				if err != nil || !rt.UsedAt.IsZero() || !rt.RevokedAt.IsZero() {
+					t.Fatalf("%s: old token %+v %v, want unused", when, rt, err)
+				}
+			}
+			// The new hash is taken (ErrConflict, compensated in the job).
+			_, err = s.RotateRefreshTokenWithAccess(ctx, got.ID, now, storage.RefreshToken{TokenHash: []byte("h1"), ClientID: "c", UserID: "u"},
+				storage.AccessToken{ID: "at3", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			if !errors.Is(err, storage.ErrConflict) {
+				t.Fatalf("taken hash: %v", err)
+			}
+			unused("taken hash")
+			// The access token id is taken (the job aborts its transaction).
+			if err := s.CreateAccessToken(ctx, storage.AccessToken{ID: "taken", ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.RotateRefreshTokenWithAccess(ctx, got.ID, now, storage.RefreshToken{TokenHash: []byte("h4"), ClientID: "c", UserID: "u"},
+				storage.AccessToken{ID: "taken", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			if err == nil {
+				t.Fatal("rotation with a taken access token id succeeded")
+			}
+			unused("taken access token id")
+			if _, err := s.GetAccessToken(ctx, "at1"); err != nil {
+				t.Fatalf("an aborted rotation deleted the old token's access token: %v", err)
+			}
+			if _, err := s.GetRefreshTokenByHash(ctx, []byte("h4")); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatal("an aborted rotation stored its refresh token")
+			}
+			if _, err := s.GetAccessToken(ctx, "at3"); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatal("a failed rotation stored its access token")
+			}
+			// Still rotatable.
+			if _, err := s.RotateRefreshTokenWithAccess(ctx, got.ID, now, storage.RefreshToken{TokenHash: []byte("h5"), ClientID: "c", UserID: "u"},
+				storage.AccessToken{ID: "at5", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }

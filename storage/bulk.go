@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -16,14 +15,17 @@ import (
 // SQLite one transaction of prepared inserts per call. Each call is all or
 // nothing. Nothing on the request path uses these.
 
-// userInsert inserts a userRow without gorm (kept in step with the model
-// by TestHandWrittenInserts).
-const userInsert = `INSERT INTO users (id, email, email_key, email_verified, name, region, password_hash,
+// userColumns are userRow's columns in field order (kept in step with the
+// model by TestHandWrittenInserts).
+const userColumns = `id, email, email_key, email_verified, name, region, password_hash,
 	disabled, org_id, needs_backup_code, privacy_product_improvement, privacy_personalised_offers,
-	privacy_updated_at, password_changed_at, created_at, updated_at)
+	privacy_updated_at, password_changed_at, created_at, updated_at`
+
+// userInsert inserts a userRow without gorm.
+const userInsert = `INSERT INTO users (` + userColumns + `)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// ptrs are the scan targets of userInsert's columns, in order.
+// ptrs are the scan targets of userColumns, in order.
 func (r *userRow) ptrs() []any {
 	return []any{&r.ID, &r.Email, &r.EmailKey, &r.EmailVerified, &r.Name, &r.Region, &r.PasswordHash,
 		&r.Disabled, &r.OrgID, &r.NeedsBackupCode, &r.PrivacyProductImprovement, &r.PrivacyPersonalisedOffers,
@@ -47,11 +49,11 @@ func (s *Store) BulkCreateUsers(ctx context.Context, us []User) error {
 		r := userToRow(us[i])
 		rows[i] = r.values()
 	}
-	return fail("bulk create users", s.bulkInsert(ctx, "users", userInsert, rows))
+	return fail("bulk create users", s.bulkInsert(ctx, "users", userColumns, userInsert, rows))
 }
 
-// BulkCreateRefreshTokens inserts refresh tokens (IDs and family IDs
-// generated when empty; LastUsedAt defaults to CreatedAt).
+// BulkCreateRefreshTokens inserts refresh tokens (IDs generated when
+// empty; family defaults as CreateRefreshToken).
 func (s *Store) BulkCreateRefreshTokens(ctx context.Context, ts []RefreshToken) error {
 	rows := make([][]any, len(ts))
 	for i := range ts {
@@ -59,33 +61,25 @@ func (s *Store) BulkCreateRefreshTokens(ctx context.Context, ts []RefreshToken) 
 		if t.ID == "" {
 			t.ID = NewSortableID(t.CreatedAt)
 		}
-		if t.FamilyID == "" {
-			t.FamilyID = NewID()
-		}
-		if t.LastUsedAt.IsZero() {
-			t.LastUsedAt = t.CreatedAt
-		}
-		if t.FamilyCreatedAt.IsZero() {
-			t.FamilyCreatedAt = t.CreatedAt
-		}
+		startFamily(t)
 		r := refreshTokenToRow(*t)
 		rows[i] = r.values()
 	}
-	return fail("bulk create refresh tokens", s.bulkInsert(ctx, "refresh_tokens", refreshTokenInsert, rows))
+	return fail("bulk create refresh tokens", s.bulkInsert(ctx, "refresh_tokens", refreshTokenColumns, refreshTokenInsert, rows))
 }
 
-var insertColumnsRe = regexp.MustCompile(`(?s)\((.*?)\)\s*VALUES`)
-
-func insertColumns(insert string) []string {
-	m := insertColumnsRe.FindStringSubmatch(insert)
-	var cols []string
-	for _, c := range strings.Split(m[1], ",") {
-		cols = append(cols, strings.TrimSpace(c))
+// splitColumns turns a column list ("a, b,\n c") into names.
+func splitColumns(columns string) []string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = strings.TrimSpace(c)
 	}
 	return cols
 }
 
-func (s *Store) bulkInsert(ctx context.Context, table, insert string, rows [][]any) error {
+// bulkInsert loads rows into table: by COPY of columns on PostgreSQL, by
+// the prepared insert (of the same columns) on SQLite.
+func (s *Store) bulkInsert(ctx context.Context, table, columns, insert string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -104,7 +98,7 @@ func (s *Store) bulkInsert(ctx context.Context, table, insert string, rows [][]a
 			if !ok {
 				return errors.New("bulk insert: not a pgx connection")
 			}
-			_, err := sc.Conn().CopyFrom(ctx, pgx.Identifier{table}, insertColumns(insert), pgx.CopyFromRows(rows))
+			_, err := sc.Conn().CopyFrom(ctx, pgx.Identifier{table}, splitColumns(columns), pgx.CopyFromRows(rows))
 			return err
 		})
 	}

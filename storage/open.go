@@ -486,15 +486,18 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// Hot reads, as prepared statements (see hotRow).
-var (
-	refreshTokenByHash = "SELECT " + strings.Join(insertColumns(refreshTokenInsert), ", ") + " FROM refresh_tokens WHERE token_hash = ?"
-	userByID           = "SELECT " + strings.Join(insertColumns(userInsert), ", ") + " FROM users WHERE id = ?"
+// Hot reads, as prepared statements (see hotRow); they scan into the
+// rows' ptrs().
+const (
+	refreshTokenByHash = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE token_hash = ?"
+	userByID           = "SELECT " + userColumns + " FROM users WHERE id = ?"
+	accessTokenByID    = "SELECT " + accessTokenColumns + " FROM access_tokens WHERE id = ?"
+	sessionByTokenHash = "SELECT " + sessionColumns + " FROM sessions WHERE token_hash = ?"
 )
 
-// hotRow runs a single-row SELECT of the token path as a prepared
-// statement on the read pool (gorm's query building costs more than the
-// query). ErrNotFound when there is no row.
+// hotRow runs a single-row SELECT of the token path or the session-cookie
+// lookup as a prepared statement on the read pool (gorm's query building
+// costs more than the query). ErrNotFound when there is no row.
 func (s *Store) hotRow(ctx context.Context, query string, dest []any, args ...any) error {
 	st, err := s.hotRead.get(ctx, query)
 	if err != nil {

@@ -361,6 +361,17 @@ type sessionRow struct {
 
 func (sessionRow) TableName() string { return "sessions" }
 
+// sessionColumns are sessionRow's columns in field order, for the cookie
+// lookup's prepared SELECT (TestHandWrittenInserts checks them).
+const sessionColumns = `id, user_id, token_hash, created_at, last_seen_at, auth_time,
+	second_factor_at, amr, federated, stay_signed_in, user_agent, ip`
+
+// ptrs are the scan targets of sessionColumns, in order.
+func (r *sessionRow) ptrs() []any {
+	return []any{&r.ID, &r.UserID, &r.TokenHash, &r.CreatedMs, &r.LastSeenMs, &r.AuthTimeMs,
+		&r.SecondFactorMs, &r.AMR, &r.Federated, &r.StaySignedIn, &r.UserAgent, &r.IP}
+}
+
 func sessionToRow(s Session) sessionRow {
 	return sessionRow{
 		ID: s.ID, UserID: s.UserID, TokenHash: s.TokenHash, CreatedMs: ms(s.CreatedAt),
@@ -518,16 +529,20 @@ type refreshTokenRow struct {
 
 func (refreshTokenRow) TableName() string { return "refresh_tokens" }
 
-// refreshTokenInsert inserts a refreshTokenRow without gorm, for the
-// rotation's prepared statements; the columns follow the struct's field
-// order (TestRefreshTokenInsertColumns checks it against the gorm schema).
-const refreshTokenInsert = `INSERT INTO refresh_tokens (id, token_hash, family_id, client_id, user_id,
+// refreshTokenColumns are refreshTokenRow's columns in field order, for the
+// hand-written statements of the token path (TestHandWrittenInserts checks
+// them against the gorm schema).
+const refreshTokenColumns = `id, token_hash, family_id, client_id, user_id,
 	session_id, scopes, granted_scopes, audience, amr, acr, auth_time, second_factor_at, created_at,
-	family_created_at, last_used_at, expires_at, used_at, revoked_at)
+	family_created_at, last_used_at, expires_at, used_at, revoked_at`
+
+// refreshTokenInsert inserts a refreshTokenRow without gorm, for the
+// rotation's prepared statements.
+const refreshTokenInsert = `INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT DO NOTHING`
 
-// ptrs are the scan targets of refreshTokenInsert's columns, in order.
+// ptrs are the scan targets of refreshTokenColumns, in order.
 func (r *refreshTokenRow) ptrs() []any {
 	return []any{&r.ID, &r.TokenHash, &r.FamilyID, &r.ClientID, &r.UserID,
 		&r.SessionID, &r.Scopes, &r.GrantedScopes, &r.Audience, &r.AMR, &r.ACR, &r.AuthTimeMs, &r.SecondFactorMs, &r.CreatedMs,
@@ -584,15 +599,26 @@ type accessTokenRow struct {
 
 func (accessTokenRow) TableName() string { return "access_tokens" }
 
+// accessTokenColumns are accessTokenRow's columns in field order
+// (TestHandWrittenInserts checks them against the gorm schema).
+const accessTokenColumns = `id, client_id, user_id, refresh_token_id, family_id,
+	session_id, scopes, audience, created_at, expires_at, revoked_at`
+
 // accessTokenInsert inserts an accessTokenRow without gorm (the token
 // endpoint's hottest write; see CreateAccessToken).
-const accessTokenInsert = `INSERT INTO access_tokens (id, client_id, user_id, refresh_token_id, family_id,
-	session_id, scopes, audience, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+const accessTokenInsert = `INSERT INTO access_tokens (` + accessTokenColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT DO NOTHING`
 
 func (r *accessTokenRow) values() []any {
 	return []any{r.ID, r.ClientID, r.UserID, r.RefreshTokenID, r.FamilyID,
 		r.SessionID, r.Scopes, r.Audience, r.CreatedMs, r.ExpiresMs, r.RevokedMs}
+}
+
+// ptrs are the scan targets of accessTokenColumns, in order.
+func (r *accessTokenRow) ptrs() []any {
+	return []any{&r.ID, &r.ClientID, &r.UserID, &r.RefreshTokenID, &r.FamilyID,
+		&r.SessionID, &r.Scopes, &r.Audience, &r.CreatedMs, &r.ExpiresMs, &r.RevokedMs}
 }
 
 func accessTokenToRow(a AccessToken) accessTokenRow {

@@ -14,33 +14,38 @@ import (
 	"gorm.io/gorm/schema"
 )
 
-// TestHandWrittenInserts keeps the hand-written INSERTs of the token
-// endpoint in step with their row structs (the gorm models).
+// TestHandWrittenInserts keeps the hand-written INSERTs and SELECTs of the
+// token endpoint in step with their row structs (the gorm models).
 func TestHandWrittenInserts(t *testing.T) {
 	for _, tc := range []struct {
 		model  any
-		insert string
-		values []any
+		stmt   string
+		values []any // or scan targets
 	}{
 		{&refreshTokenRow{}, refreshTokenInsert, (&refreshTokenRow{}).values()},
 		{&accessTokenRow{}, accessTokenInsert, (&accessTokenRow{}).values()},
 		{&userRow{}, userInsert, (&userRow{}).values()},
 		{&refreshTokenRow{}, refreshTokenInsert, (&refreshTokenRow{}).ptrs()},
 		{&userRow{}, userInsert, (&userRow{}).ptrs()},
+		{&refreshTokenRow{}, refreshTokenByHash, (&refreshTokenRow{}).ptrs()},
+		{&userRow{}, userByID, (&userRow{}).ptrs()},
+		{&accessTokenRow{}, accessTokenByID, (&accessTokenRow{}).ptrs()},
+		{&sessionRow{}, sessionByTokenHash, (&sessionRow{}).ptrs()},
 	} {
 		sch, err := schema.Parse(tc.model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := regexp.MustCompile(`(?s)\((.*?)\)\s*VALUES`).FindStringSubmatch(tc.insert)
-		var cols []string
-		for _, c := range strings.Split(m[1], ",") {
-			cols = append(cols, strings.TrimSpace(c))
+		// The column list of "INSERT INTO t (…) VALUES" or "SELECT … FROM".
+		m := regexp.MustCompile(`(?s)^(?:INSERT INTO \w+ \((.*?)\)\s*VALUES|SELECT (.*?) FROM )`).FindStringSubmatch(tc.stmt)
+		if m == nil {
+			t.Fatalf("no column list in %q", tc.stmt)
 		}
+		cols := splitColumns(m[1] + m[2])
 		if strings.Join(cols, ",") != strings.Join(sch.DBNames, ",") {
-			t.Fatalf("INSERT columns\n %v\ndiffer from the model\n %v", cols, sch.DBNames)
+			t.Fatalf("statement columns\n %v\ndiffer from the model\n %v", cols, sch.DBNames)
 		}
-		if n := strings.Count(tc.insert, "?"); n != len(cols) || len(tc.values) != len(cols) {
+		if n := strings.Count(tc.stmt, "?"); (m[1] != "" && n != len(cols)) || len(tc.values) != len(cols) {
 			t.Fatalf("%s: %d placeholders, %d values, %d columns", sch.Table, n, len(tc.values), len(cols))
 		}
 	}

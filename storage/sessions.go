@@ -36,13 +36,13 @@ func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
 }
 
 // GetSessionByTokenHash finds the session of a cookie (hot path: one
-// SELECT on the unique token_hash index).
+// prepared SELECT on the unique token_hash index).
 func (s *Store) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error) {
 	if len(tokenHash) == 0 {
 		return Session{}, ErrNotFound
 	}
-	row, err := take[sessionRow](s.read(ctx), "token_hash = ?", tokenHash)
-	if err != nil {
+	var row sessionRow
+	if err := s.hotRow(ctx, sessionByTokenHash, row.ptrs(), tokenHash); err != nil {
 		return Session{}, fail("get session by token", err)
 	}
 	out, err := row.domain()

@@ -24,6 +24,18 @@ func (s *Store) CreateRefreshToken(ctx context.Context, rt RefreshToken) (Refres
 	if rt.ID == "" {
 		rt.ID = NewID()
 	}
+	startFamily(&rt)
+	row := refreshTokenToRow(rt)
+	if err := s.write(ctx).Create(&row).Error; err != nil {
+		return RefreshToken{}, fail("create refresh token", err)
+	}
+	out, err := row.domain()
+	return out, fail("create refresh token", err)
+}
+
+// startFamily fills the defaults of a family's first token: a new
+// FamilyID, and FamilyCreatedAt and LastUsedAt at CreatedAt.
+func startFamily(rt *RefreshToken) {
 	if rt.FamilyID == "" {
 		rt.FamilyID = NewID()
 	}
@@ -33,12 +45,6 @@ func (s *Store) CreateRefreshToken(ctx context.Context, rt RefreshToken) (Refres
 	if rt.LastUsedAt.IsZero() {
 		rt.LastUsedAt = rt.CreatedAt
 	}
-	row := refreshTokenToRow(rt)
-	if err := s.write(ctx).Create(&row).Error; err != nil {
-		return RefreshToken{}, fail("create refresh token", err)
-	}
-	out, err := row.domain()
-	return out, fail("create refresh token", err)
 }
 
 // GetRefreshTokenByHash finds a token by digest, whatever its state (the
@@ -76,6 +82,21 @@ const (
 // This is the OP's hottest write, so it runs on database/sql with
 // statements prepared once, not through gorm's builder.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error) {
+	return s.rotate(ctx, oldID, now, next, nil)
+}
+
+// RotateRefreshTokenWithAccess is RotateRefreshToken plus the insert of the
+// access token minted with the new refresh token, in the same job of the
+// group commit (the refresh grant's one write). at.RefreshTokenID and
+// at.FamilyID are filled in from the rotation.
+func (s *Store) RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, next RefreshToken, at AccessToken) (RefreshToken, error) {
+	if at.ID == "" {
+		return RefreshToken{}, invalid("rotate refresh token: empty access token id")
+	}
+	return s.rotate(ctx, oldID, now, next, &at)
+}
+
+func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next RefreshToken, at *AccessToken) (RefreshToken, error) {
 	if len(next.TokenHash) == 0 {
 		return RefreshToken{}, invalid("rotate refresh token: empty token hash")
 	}
@@ -88,47 +109,22 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, now time.T
 	if next.LastUsedAt.IsZero() {
 		next.LastUsedAt = now
 	}
-	out, err := s.rotate(ctx, oldID, now, next, nil)
-	if err != nil {
-		return RefreshToken{}, fail("rotate refresh token", err)
+	// Encode before queueing: jobs run one after another on the batcher's
+	// goroutine, so work done inside one delays every job behind it.
+	row := refreshTokenToRow(next)
+	var ar accessTokenRow
+	if at != nil {
+		ar = accessTokenToRow(*at)
 	}
-	return out, nil
-}
-
-// RotateRefreshTokenWithAccess is RotateRefreshToken plus the insert of the
-// access token minted with the new refresh token, in the same job of the
-// group commit (the refresh grant's one write). at.RefreshTokenID and
-// at.FamilyID are filled in from the rotation.
-func (s *Store) RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, next RefreshToken, at AccessToken) (RefreshToken, error) {
-	if len(next.TokenHash) == 0 || at.ID == "" {
-		return RefreshToken{}, invalid("rotate refresh token: empty token hash or access token id")
-	}
-	if next.ID == "" {
-		next.ID = NewID()
-	}
-	if next.CreatedAt.IsZero() {
-		next.CreatedAt = now
-	}
-	if next.LastUsedAt.IsZero() {
-		next.LastUsedAt = now
-	}
-	out, err := s.rotate(ctx, oldID, now, next, &at)
-	if err != nil {
-		return RefreshToken{}, fail("rotate refresh token", err)
-	}
-	return out, nil
-}
-
-func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next RefreshToken, at *AccessToken) (RefreshToken, error) {
 	// Prepare outside the transaction: preparing needs a free connection.
-	var st [5]*sql.Stmt
-	for i, q := range []string{rotateMarkUsed, rotateExists, refreshTokenInsert, rotateDeleteAccess, accessTokenInsert} {
+	// (Through the cache even the rare undo: it rebinds ? for PostgreSQL.)
+	var st [6]*sql.Stmt
+	for i, q := range []string{rotateMarkUsed, rotateExists, refreshTokenInsert, rotateDeleteAccess, accessTokenInsert, rotateUndo} {
 		var err error
 		if st[i], err = s.hot.get(ctx, q); err != nil {
-			return RefreshToken{}, err
+			return RefreshToken{}, fail("rotate refresh token", err)
 		}
 	}
-	var row refreshTokenRow
 	// One job of a group commit (batch.go): it must leave nothing behind
 	// when it fails, so the insert cannot raise (ON CONFLICT DO NOTHING)
 	// and a skipped insert undoes the compare-and-set.
@@ -149,17 +145,15 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 		if err != nil {
 			return abortBatch(err)
 		}
-		nx := next
-		if nx.FamilyID == "" {
-			nx.FamilyID = famID
+		if row.FamilyID == "" {
+			row.FamilyID = famID
 		}
-		if nx.FamilyCreatedAt.IsZero() {
-			nx.FamilyCreatedAt = tm(famCreated)
+		if row.FamilyCreatedMs == 0 {
+			row.FamilyCreatedMs = famCreated
 		}
-		if nx.FamilyID != famID {
+		if row.FamilyID != famID {
 			err = invalid("rotate refresh token: next belongs to another family")
 		} else {
-			row = refreshTokenToRow(nx)
 			var res sql.Result
 			if res, err = tx.StmtContext(ctx, st[2]).ExecContext(ctx, row.values()...); err != nil {
 				return abortBatch(err)
@@ -170,7 +164,7 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 		}
 		if err != nil {
 			// Undo the compare-and-set: the old token stays usable.
-			if _, uerr := tx.ExecContext(ctx, rotateUndo, oldID); uerr != nil {
+			if _, uerr := tx.StmtContext(ctx, st[5]).ExecContext(ctx, oldID); uerr != nil {
 				return abortBatch(uerr)
 			}
 			return err
@@ -179,9 +173,7 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 			return abortBatch(err)
 		}
 		if at != nil {
-			a := *at
-			a.RefreshTokenID, a.FamilyID = row.ID, row.FamilyID
-			ar := accessTokenToRow(a)
+			ar.RefreshTokenID, ar.FamilyID = row.ID, row.FamilyID
 			res, err := tx.StmtContext(ctx, st[4]).ExecContext(ctx, ar.values()...)
 			if err != nil {
 				return abortBatch(err)
@@ -195,9 +187,10 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 		return nil
 	})
 	if err != nil {
-		return RefreshToken{}, err
+		return RefreshToken{}, fail("rotate refresh token", err)
 	}
-	return row.domain()
+	out, err := row.domain()
+	return out, fail("rotate refresh token", err)
 }
 
 // revokeLoop repeats a revoking UPDATE until it matches nothing. On
@@ -319,10 +312,11 @@ func (s *Store) CreateAccessToken(ctx context.Context, at AccessToken) error {
 	}))
 }
 
-// GetAccessToken returns the token as stored, expired or revoked included.
+// GetAccessToken returns the token as stored, expired or revoked included
+// (userinfo and introspection: a prepared statement, not gorm).
 func (s *Store) GetAccessToken(ctx context.Context, id string) (AccessToken, error) {
-	row, err := take[accessTokenRow](s.read(ctx), "id = ?", id)
-	if err != nil {
+	var row accessTokenRow
+	if err := s.hotRow(ctx, accessTokenByID, row.ptrs(), id); err != nil {
 		return AccessToken{}, fail("get access token", err)
 	}
 	out, err := row.domain()

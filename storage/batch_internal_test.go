@@ -1,0 +1,130 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/storage/sqlitedialect"
+)
+
+// batchDB is a SQLite database with one table t(id), for the batcher alone.
+func batchDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open(sqlitedialect.DriverName, filepath.Join(t.TempDir(), "batch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if _, err := db.Exec("CREATE TABLE t (id TEXT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func batchRows(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	rows, err := db.Query("SELECT id FROM t ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func insertJob(ctx context.Context, id string, after func()) *batchJob {
+	return &batchJob{ctx: ctx, done: make(chan error, 1), fn: func(ctx context.Context, tx *sql.Tx) error {
+		if after != nil {
+			after()
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO t (id) VALUES (?)", id); err != nil {
+			return abortBatch(err)
+		}
+		return nil
+	}}
+}
+
+// TestBatchIsolation: one job's abort or its caller's cancellation is
+// that job's alone. The aborting job leaves nothing; the others of the
+// batch are committed and told so.
+func TestBatchIsolation(t *testing.T) {
+	db := batchDB(t)
+	b := &batcher{db: db}
+	ctx := context.Background()
+	errBoom := errors.New("boom")
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := []*batchJob{
+		insertJob(ctx, "a", nil),
+		{ctx: ctx, done: make(chan error, 1), fn: func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO t (id) VALUES ('x')"); err != nil {
+				return abortBatch(err)
+			}
+			return abortBatch(ErrConflict) // half-written: must not stand
+		}},
+		// Its caller goes away after the job started: it still completes.
+		insertJob(cctx, "b", cancel),
+		insertJob(ctx, "c", nil),
+		{ctx: ctx, done: make(chan error, 1), fn: func(context.Context, *sql.Tx) error { return errBoom }},
+	}
+	b.run(slices.Clone(jobs)) // run reorders its slice
+	want := []error{nil, ErrConflict, nil, nil, errBoom}
+	for i, j := range jobs {
+		if err := <-j.done; !errors.Is(err, want[i]) || (want[i] == nil && err != nil) {
+			t.Errorf("job %d: %v, want %v", i, err, want[i])
+		}
+	}
+	if got := batchRows(t, db); len(got) != 3 || got[0] != "a" || got[1] != "b" || got[2] != "c" {
+		t.Fatalf("rows %v, want [a b c]", got)
+	}
+	// A job whose caller left before it started does not run.
+	gone, cancelGone := context.WithCancel(ctx)
+	cancelGone()
+	j := insertJob(gone, "d", nil)
+	b.run([]*batchJob{j})
+	if err := <-j.done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("job of a gone caller: %v", err)
+	}
+	if got := batchRows(t, db); len(got) != 3 {
+		t.Fatalf("rows %v, want [a b c]", got)
+	}
+}
+
+// TestBatchClosed: a write after close is refused, never left waiting for
+// a loop that has stopped (after close both the send and quit are ready,
+// and select may pick the send).
+func TestBatchClosed(t *testing.T) {
+	b := newBatcher(batchDB(t))
+	b.close()
+	b.close() // idempotent
+	done := make(chan error)
+	go func() {
+		for range 200 {
+			if err := b.do(context.Background(), func(context.Context, *sql.Tx) error { return nil }); !errors.Is(err, errStoreClosed) {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("write after close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write after close waits forever")
+	}
+}
