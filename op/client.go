@@ -190,6 +190,16 @@ func secretMatches(kr *keyring.Keyring, c storage.Client, secret string) bool {
 	return kr.Verify(keyring.PurposeClient, []byte(secret), c.SecretHash)
 }
 
+// authenticates: whether secret proves that the request comes from this
+// client. A public client has none: publicOK says whether its client_id
+// alone will do (a secret it sends is refused, as zitadel refuses it).
+func (c *client) authenticates(kr *keyring.Keyring, secret string, publicOK bool) bool {
+	if c.c.Public {
+		return publicOK && secret == ""
+	}
+	return secretMatches(kr, c.c, secret)
+}
+
 // HashClientSecret is what the CLI and the config sync store for a secret.
 func HashClientSecret(kr *keyring.Keyring, secret string) []byte {
 	return kr.MACString(keyring.PurposeClient, secret)

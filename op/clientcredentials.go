@@ -27,8 +27,9 @@ import (
 // than in it — the claims are marshalled, unmarshalled into a map and
 // marshalled again, a fresh jose signer is built per token, and the
 // response goes through reflection. This handler does the same protocol
-// with fixed-shape JSON and the cached signing key. Everything else of the
-// token endpoint (codes, refresh, device) stays zitadel's.
+// with fixed-shape JSON and the cached signing key. The refresh grant is
+// ours for the same reason (refresh.go); codes and the device grant stay
+// zitadel's.
 //
 // Parity with zitadel's handler (and RFC 6749): client_secret_basic (URL-
 // decoded) or client_secret_post, never both; only confidential clients
@@ -36,28 +37,12 @@ import (
 // opaque token by the client's format; errors are RFC 6749 §5.2 JSON.
 
 func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
-	id, secret, basic, err := clientAuth(r)
-	if err != nil {
-		tokenError(w, http.StatusBadRequest, "invalid_request", err.Error(), false)
+	c := o.tokenClient(w, r, GrantClientCredentials, false)
+	if c == nil {
 		return
 	}
 	s := o.storage
-	c, err := s.client(r.Context(), id)
-	if err != nil || !secretMatches(s.kr, c.c, secret) {
-		var oe *oidc.Error
-		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
-			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
-			return
-		}
-		tokenError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed", basic)
-		return
-	}
-	if !c.hasGrant(GrantClientCredentials) {
-		tokenError(w, http.StatusBadRequest, "unauthorized_client", "the client may not use this grant", false)
-		return
-	}
 	scopes := ccScopes(r.PostForm.Get("scope"))
-	now := s.now()
 	life := c.accessTokenLifetime()
 	var token string
 	if c.format() == storage.TokenFormatJWT {
@@ -70,7 +55,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 		// JWT times follow the wall clock, as zitadel's do: relying
 		// parties verify them against theirs.
 		wall := time.Now()
-		token, err = ks.signing.signJWT(ccClaims(o.opts.Issuer, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, wall, wall.Add(life)))
+		token, err = ks.signing.signJWT(atClaims(o.opts.Issuer, c.c.ID, nil, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, wall, wall.Add(life)))
 		if err != nil {
 			o.opts.Logger.Error("client_credentials: sign", "err", err)
 			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
@@ -79,7 +64,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 	} else {
 		atID, _, err := s.newAccessToken(r.Context(), c, storage.AccessToken{
 			ClientID: c.c.ID, UserID: c.c.ID, Scopes: scopes, Audience: []string{c.c.ID},
-		}, now)
+		}, s.now())
 		if err != nil {
 			o.opts.Logger.Error("client_credentials: store token", "err", err)
 			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
@@ -90,21 +75,39 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	b := make([]byte, 0, len(token)+128)
-	b = append(b, `{"access_token":`...)
-	b = appendJSONString(b, token)
-	b = append(b, `,"token_type":"Bearer","expires_in":`...)
-	b = strconv.AppendInt(b, int64(life/time.Second), 10)
-	if len(scopes) > 0 {
-		b = append(b, `,"scope":`...)
-		b = appendJSONString(b, strings.Join(scopes, " "))
+	writeTokenResponse(w, token, "", "", life, scopes)
+}
+
+// tokenClient authenticates the client of a request to one of our grant
+// handlers and checks that it may use grant. A public client has no
+// secret: where publicOK (refresh, RFC 6749 §6) its client_id alone names
+// it, elsewhere it cannot authenticate. On failure tokenClient has
+// answered (RFC 6749 §5.2) and returns nil.
+func (o *OP) tokenClient(w http.ResponseWriter, r *http.Request, grant string, publicOK bool) *client {
+	id, secret, basic, err := clientAuth(r)
+	if err != nil {
+		tokenError(w, http.StatusBadRequest, "invalid_request", err.Error(), false)
+		return nil
 	}
-	b = append(b, '}')
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	_, _ = w.Write(b)
+	s := o.storage
+	c, err := s.client(r.Context(), id)
+	if err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+			o.opts.Logger.Error("token: client lookup", "err", err)
+			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+			return nil
+		}
+	}
+	if err != nil || !c.authenticates(s.kr, secret, publicOK) {
+		tokenError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed", basic)
+		return nil
+	}
+	if !c.hasGrant(grant) {
+		tokenError(w, http.StatusBadRequest, "unauthorized_client", "the client may not use this grant", false)
+		return nil
+	}
+	return c
 }
 
 // clientAuth reads client_secret_basic or client_secret_post credentials
@@ -136,41 +139,83 @@ func clientAuth(r *http.Request) (id, secret string, basic bool, err error) {
 func ccScopes(s string) []string {
 	var out []string
 	for _, sc := range strings.Fields(s) {
-		switch sc {
-		case oidc.ScopeOpenID, oidc.ScopeOfflineAccess, oidc.ScopeProfile, oidc.ScopeEmail,
-			oidc.ScopePhone, oidc.ScopeAddress, ScopePrivacy:
-			continue
+		if !userScope(sc) {
+			out = append(out, sc)
 		}
-		out = append(out, sc)
 	}
 	return out
 }
 
-// ccClaims is the JWT access token's payload (RFC 9068 claims, as zitadel
-// issues them, plus scope).
-func ccClaims(issuer, clientID, jti string, scopes []string, iat, exp time.Time) []byte {
-	b := make([]byte, 0, 256)
+// userScope: a scope about a user, meaningless in a client_credentials
+// token.
+func userScope(sc string) bool {
+	switch sc {
+	case oidc.ScopeOpenID, oidc.ScopeOfflineAccess, oidc.ScopeProfile, oidc.ScopeEmail,
+		oidc.ScopePhone, oidc.ScopeAddress, ScopePrivacy:
+		return true
+	}
+	return false
+}
+
+// atClaims is a JWT access token's payload: the RFC 9068 claims as
+// zitadel issues them, plus scope (which zitadel leaves out). The
+// audience is aud and the client.
+func atClaims(issuer, sub string, aud []string, clientID, jti string, scopes []string, iat, exp time.Time) []byte {
+	b := make([]byte, 0, 320)
 	b = append(b, `{"iss":`...)
 	b = appendJSONString(b, issuer)
 	b = append(b, `,"sub":`...)
-	b = appendJSONString(b, clientID)
-	b = append(b, `,"aud":[`...)
-	b = appendJSONString(b, clientID)
-	b = append(b, `],"exp":`...)
-	b = strconv.AppendInt(b, exp.Unix(), 10)
-	b = append(b, `,"iat":`...)
-	b = strconv.AppendInt(b, iat.Unix(), 10)
+	b = appendJSONString(b, sub)
+	b = appendAudience(b, aud, clientID)
+	b = appendTimes(b, iat, exp)
 	b = append(b, `,"nbf":`...)
 	b = strconv.AppendInt(b, iat.Unix(), 10)
 	b = append(b, `,"client_id":`...)
 	b = appendJSONString(b, clientID)
 	b = append(b, `,"jti":`...)
 	b = appendJSONString(b, jti)
-	if len(scopes) > 0 {
-		b = append(b, `,"scope":`...)
-		b = appendJSONString(b, strings.Join(scopes, " "))
-	}
+	b = appendScope(b, scopes)
 	return append(b, '}')
+}
+
+// writeTokenResponse writes a successful token response (RFC 6749 §5.1);
+// an empty refresh or ID token is left out.
+func writeTokenResponse(w http.ResponseWriter, accessToken, refreshToken, idToken string, life time.Duration, scopes []string) {
+	b := make([]byte, 0, len(accessToken)+len(refreshToken)+len(idToken)+160)
+	b = append(b, `{"access_token":`...)
+	b = appendJSONString(b, accessToken)
+	b = append(b, `,"token_type":"Bearer"`...)
+	if refreshToken != "" {
+		b = append(b, `,"refresh_token":`...)
+		b = appendJSONString(b, refreshToken)
+	}
+	b = append(b, `,"expires_in":`...)
+	b = strconv.AppendInt(b, int64(life/time.Second), 10)
+	if idToken != "" {
+		b = append(b, `,"id_token":`...)
+		b = appendJSONString(b, idToken)
+	}
+	b = appendScope(b, scopes)
+	b = append(b, '}')
+	setNoStoreJSON(w.Header())
+	_, _ = w.Write(b)
+}
+
+// appendScope appends the scope member, if there are scopes.
+func appendScope(b []byte, scopes []string) []byte {
+	if len(scopes) == 0 {
+		return b
+	}
+	b = append(b, `,"scope":`...)
+	return appendJSONString(b, strings.Join(scopes, " "))
+}
+
+// setNoStoreJSON: token endpoint answers, errors included, are JSON that
+// must not be cached (RFC 6749 §5.1, §5.2).
+func setNoStoreJSON(h http.Header) {
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
 }
 
 // appendJSONString appends s as a JSON string.
@@ -223,12 +268,9 @@ func (k *signingKey) signJWT(payload []byte) (string, error) {
 
 // tokenError writes an RFC 6749 §5.2 error response.
 func tokenError(w http.ResponseWriter, status int, code, description string, basic bool) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setNoStoreJSON(w.Header())
 	if basic && status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Basic realm="token"`)
+		w.Header().Set("WWW-Authenticate", `Basic realm="token"`)
 	}
 	w.WriteHeader(status)
 	b := append([]byte(`{"error":`), appendJSONString(nil, code)...)

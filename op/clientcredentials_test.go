@@ -26,7 +26,7 @@ func TestSignJWT(t *testing.T) {
 			hdr, _ := json.Marshal(map[string]string{"alg": alg, "kid": "k1", "typ": "JWT"})
 			k := &signingKey{id: "k1", alg: jose.SignatureAlgorithm(alg), key: priv.(crypto.Signer), header: base64.RawURLEncoding.AppendEncode(nil, hdr)}
 			now := time.Unix(1700000000, 0)
-			payload := ccClaims("https://id.example", "svc\"1", "ccjwt_x", []string{"api", "read"}, now, now.Add(time.Hour))
+			payload := atClaims("https://id.example", "svc\"1", nil, "svc\"1", "ccjwt_x", []string{"api", "read"}, now, now.Add(time.Hour))
 			tok, err := k.signJWT(payload)
 			if err != nil {
 				t.Fatal(err)
@@ -104,7 +104,7 @@ func TestCCScopesAndJSON(t *testing.T) {
 //
 //	go test -run x -bench SignJWT ./op/
 func BenchmarkSignJWT(b *testing.B) {
-	payload := ccClaims("https://id.example", "svc", "ccjwt_x", []string{"api"}, time.Now(), time.Now().Add(time.Hour))
+	payload := atClaims("https://id.example", "svc", nil, "svc", "ccjwt_x", []string{"api"}, time.Now(), time.Now().Add(time.Hour))
 	for _, alg := range []string{AlgRS256, AlgES256, AlgEdDSA} {
 		b.Run(alg, func(b *testing.B) {
 			priv, _ := generateKey(alg)

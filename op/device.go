@@ -21,13 +21,19 @@ import (
 
 var _ zop.DeviceAuthorizationStorage = (*opStorage)(nil)
 
-// devicePollInterval is the pace a device must keep (RFC 8628 §3.5).
-const devicePollInterval = 5 * time.Second
+// devicePollInterval is the pace a device must keep (RFC 8628 §3.5);
+// deviceLifetime is how long a device and user code live.
+const (
+	devicePollInterval = 5 * time.Second
+	deviceLifetime     = 10 * time.Minute
+)
 
 // deviceScopes are the scopes a device may ask for.
 var deviceScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess, ScopePrivacy}
 
-func (s *opStorage) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCode, userCode string, expires time.Time, scopes []string) error {
+// StoreDeviceAuthorization ignores zitadel's expires, which it takes from
+// the wall clock: every later check uses the injected one.
+func (s *opStorage) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCode, userCode string, _ time.Time, scopes []string) error {
 	var keep []string
 	for _, sc := range scopes {
 		if slices.Contains(deviceScopes, sc) && !slices.Contains(keep, sc) {
@@ -38,7 +44,7 @@ func (s *opStorage) StoreDeviceAuthorization(ctx context.Context, clientID, devi
 	_, err := s.store.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
 		DeviceCodeHash: s.kr.MACString(keyring.PurposeDeviceCode, deviceCode),
 		UserCode:       userCode, ClientID: clientID, Scopes: keep,
-		CreatedAt: now, ExpiresAt: expires, State: storage.DevicePending,
+		CreatedAt: now, ExpiresAt: now.Add(deviceLifetime), State: storage.DevicePending,
 	})
 	if errors.Is(err, storage.ErrConflict) {
 		return zop.ErrDuplicateUserCode
@@ -133,21 +139,4 @@ func (d *deviceExtras) forget(st *zop.DeviceAuthorizationState) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.m, st)
-}
-
-// deviceRequest wraps an approved device authorization as a token request.
-type deviceRequest struct {
-	st    *zop.DeviceAuthorizationState
-	extra deviceExtra
-}
-
-func (r *deviceRequest) GetAMR() []string       { return r.st.AMR }
-func (r *deviceRequest) GetAudience() []string  { return r.st.GetAudience() }
-func (r *deviceRequest) GetAuthTime() time.Time { return r.st.AuthTime }
-func (r *deviceRequest) GetClientID() string    { return r.st.ClientID }
-func (r *deviceRequest) GetScopes() []string    { return r.st.Scopes }
-func (r *deviceRequest) GetSubject() string     { return r.st.Subject }
-
-func (s *opStorage) deviceRequest(st *zop.DeviceAuthorizationState) *deviceRequest {
-	return &deviceRequest{st: st, extra: s.devices.get(st)}
 }

@@ -114,7 +114,7 @@ func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Ke
 		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "at_hash", "c_hash",
 			"azp", "sid", "name", "preferred_username", "email", "email_verified", "updated_at", "privacy"},
 		DeviceAuthorization: zop.DeviceAuthorizationConfig{
-			Lifetime: 10 * time.Minute, PollInterval: 5 * time.Second, UserFormPath: opts.DevicePath,
+			Lifetime: deviceLifetime, PollInterval: devicePollInterval, UserFormPath: opts.DevicePath,
 			UserCode: zop.UserCodeBase20,
 		},
 	}
@@ -262,13 +262,23 @@ func (o *OP) wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if r.URL.Path == "/oauth/token" && r.Method == http.MethodPost {
-			switch r.PostForm.Get("grant_type") {
-			case string(oidc.GrantTypeClientCredentials):
-				o.clientCredentials(w, r)
-				return
-			case string(oidc.GrantTypeRefreshToken):
-				o.refreshGrant(w, r)
+		if r.URL.Path == "/oauth/token" {
+			switch r.Method {
+			case http.MethodPost:
+				switch r.PostForm.Get("grant_type") {
+				case string(oidc.GrantTypeClientCredentials):
+					o.clientCredentials(w, r)
+					return
+				case string(oidc.GrantTypeRefreshToken):
+					o.refreshGrant(w, r)
+					return
+				}
+			case http.MethodOptions: // CORS preflight: zitadel's CORS handler
+			default:
+				// RFC 6749 §3.2: POST only. zitadel would serve a GET, with
+				// the client's secret and the grant in the URL.
+				h.Set("Allow", "POST")
+				tokenError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint takes POST", false)
 				return
 			}
 		}
@@ -276,8 +286,26 @@ func (o *OP) wrap(next http.Handler) http.Handler {
 		// for userinfo and introspection answers.
 		h.Set("Cache-Control", "no-store")
 		h.Set("Pragma", "no-cache")
+		switch r.URL.Path {
+		case "/oauth/token", "/oauth/introspect", "/revoke":
+			if _, _, ok := r.BasicAuth(); ok {
+				w = basicChallenge{w}
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// basicChallenge adds to zitadel's 401 answers the challenge RFC 6749
+// §5.2 requires when the client tried HTTP Basic (our own grant handlers
+// add it in tokenError).
+type basicChallenge struct{ http.ResponseWriter }
+
+func (b basicChallenge) WriteHeader(status int) {
+	if status == http.StatusUnauthorized {
+		b.Header().Set("WWW-Authenticate", `Basic realm="token"`)
+	}
+	b.ResponseWriter.WriteHeader(status)
 }
 
 // parseForm parses urlencoded bodies before zitadel does: its end_session
@@ -307,10 +335,7 @@ func (o *OP) badForm(w http.ResponseWriter, r *http.Request, err error) {
 		o.opts.ErrorPage(w, r, status, "The sign-out request could not be read.")
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": "malformed request body"})
+	tokenError(w, status, "invalid_request", "malformed request body", false)
 }
 
 // authorize runs zitadel's /authorize, turning its plain-text error

@@ -5,7 +5,6 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"errors"
-	"hash"
 	"net/http"
 	"slices"
 	"strconv"
@@ -35,35 +34,11 @@ import (
 
 func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	id, secret, basic, err := clientAuth(r)
-	if err != nil {
-		tokenError(w, http.StatusBadRequest, "invalid_request", err.Error(), false)
+	c := o.tokenClient(w, r, GrantRefreshToken, true)
+	if c == nil {
 		return
 	}
 	s := o.storage
-	c, err := s.client(ctx, id)
-	if err == nil {
-		if c.c.Public {
-			if secret != "" {
-				err = errors.New("a public client has no secret")
-			}
-		} else if !secretMatches(s.kr, c.c, secret) {
-			err = errors.New("bad secret")
-		}
-	}
-	if err != nil {
-		var oe *oidc.Error
-		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
-			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
-			return
-		}
-		tokenError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed", basic)
-		return
-	}
-	if !c.hasGrant(GrantRefreshToken) {
-		tokenError(w, http.StatusBadRequest, "unauthorized_client", "the client may not use this grant", false)
-		return
-	}
 	raw := r.PostForm.Get("refresh_token")
 	if raw == "" {
 		tokenError(w, http.StatusBadRequest, "invalid_request", "refresh_token missing", false)
@@ -92,15 +67,17 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
 		}
 		rr.scopes = want
 	}
-	atID, newRT, exp, err := s.CreateAccessAndRefreshTokens(ctx, rr, raw)
-	if err != nil {
-		o.grantError(w, r, err)
-		return
-	}
+	// The keys first: a failure after the rotation would cost the client
+	// its grant.
 	ks, err := s.keys.get(ctx)
 	if err != nil {
 		o.opts.Logger.Error("refresh: signing key", "err", err)
 		tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+		return
+	}
+	atID, newRT, exp, err := s.CreateAccessAndRefreshTokens(ctx, rr, raw)
+	if err != nil {
+		o.grantError(w, r, err)
 		return
 	}
 	// Token times follow the wall clock, as zitadel's do: relying parties
@@ -109,7 +86,7 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	life := exp.Sub(s.now())
 	var at string
 	if c.format() == storage.TokenFormatJWT {
-		at, err = ks.signing.signJWT(userATClaims(o.opts.Issuer, rr, c.c.ID, atID, wall, wall.Add(life)))
+		at, err = ks.signing.signJWT(atClaims(o.opts.Issuer, rr.rt.UserID, rr.rt.Audience, c.c.ID, atID, rr.scopes, wall, wall.Add(life)))
 	} else {
 		at, err = o.provider.Crypto().Encrypt(atID + ":" + rr.rt.UserID)
 	}
@@ -124,27 +101,7 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	b := make([]byte, 0, len(at)+len(newRT)+len(idt)+160)
-	b = append(b, `{"access_token":`...)
-	b = appendJSONString(b, at)
-	b = append(b, `,"token_type":"Bearer","refresh_token":`...)
-	b = appendJSONString(b, newRT)
-	b = append(b, `,"expires_in":`...)
-	b = strconv.AppendInt(b, int64(life/time.Second), 10)
-	if idt != "" {
-		b = append(b, `,"id_token":`...)
-		b = appendJSONString(b, idt)
-	}
-	if len(rr.scopes) > 0 {
-		b = append(b, `,"scope":`...)
-		b = appendJSONString(b, strings.Join(rr.scopes, " "))
-	}
-	b = append(b, '}')
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	_, _ = w.Write(b)
+	writeTokenResponse(w, at, newRT, idt, life, rr.scopes)
 }
 
 // grantError answers the storage adapter's errors (oidc.Error values).
@@ -161,28 +118,6 @@ func (o *OP) grantError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	o.opts.Logger.Error("refresh failed", "err", err)
 	tokenError(w, http.StatusInternalServerError, "server_error", "", false)
-}
-
-// userATClaims: a JWT access token for a user (RFC 9068 claims).
-func userATClaims(issuer string, rr *refreshRequest, clientID, jti string, iat, exp time.Time) []byte {
-	b := make([]byte, 0, 320)
-	b = append(b, `{"iss":`...)
-	b = appendJSONString(b, issuer)
-	b = append(b, `,"sub":`...)
-	b = appendJSONString(b, rr.rt.UserID)
-	b = appendAudience(b, rr.rt.Audience, clientID)
-	b = appendTimes(b, iat, exp)
-	b = append(b, `,"nbf":`...)
-	b = strconv.AppendInt(b, iat.Unix(), 10)
-	b = append(b, `,"client_id":`...)
-	b = appendJSONString(b, clientID)
-	b = append(b, `,"jti":`...)
-	b = appendJSONString(b, jti)
-	if len(rr.scopes) > 0 {
-		b = append(b, `,"scope":`...)
-		b = appendJSONString(b, strings.Join(rr.scopes, " "))
-	}
-	return append(b, '}')
 }
 
 // idTokenClaims: a refreshed ID token (OIDC Core §12.2).
@@ -260,14 +195,17 @@ func idTokenClaims(issuer string, rr *refreshRequest, clientID string, k *signin
 
 func appendAudience(b []byte, aud []string, clientID string) []byte {
 	b = append(b, `,"aud":[`...)
-	if !slices.Contains(aud, clientID) {
-		aud = append(slices.Clone(aud), clientID)
-	}
 	for i, a := range aud {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendJSONString(b, a)
+	}
+	if !slices.Contains(aud, clientID) {
+		if len(aud) > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, clientID)
 	}
 	return append(b, ']')
 }
@@ -283,16 +221,13 @@ func appendTimes(b []byte, iat, exp time.Time) []byte {
 // the token, with the hash of the signing algorithm (SHA-512 for EdDSA, as
 // zitadel does).
 func tokenHash(alg, token string) string {
-	var h hash.Hash
 	switch alg {
 	case AlgRS256, AlgES256, "PS256":
-		h = sha256.New()
+		sum := sha256.Sum256([]byte(token))
+		return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
 	case AlgEdDSA:
-		h = sha512.New()
-	default:
-		return ""
+		sum := sha512.Sum512([]byte(token))
+		return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
 	}
-	h.Write([]byte(token))
-	sum := h.Sum(nil)
-	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+	return ""
 }

@@ -79,22 +79,29 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (zop.Cli
 	return s.client(ctx, id)
 }
 
-func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+// authenticate finds a confidential client by its id and secret.
+func (s *opStorage) authenticate(ctx context.Context, id, secret string) (*client, error) {
 	c, err := s.client(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !secretMatches(s.kr, c.c, secret) {
-		return oidc.ErrInvalidClient().WithDescription("invalid client credentials")
+		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
-	return nil
+	return c, nil
+}
+
+func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	_, err := s.authenticate(ctx, id, secret)
+	return err
 }
 
 func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (zop.Client, error) {
-	if err := s.AuthorizeClientIDSecret(ctx, id, secret); err != nil {
+	c, err := s.authenticate(ctx, id, secret)
+	if err != nil {
 		return nil, err
 	}
-	return s.client(ctx, id)
+	return c, nil
 }
 
 // ccRequest is a client_credentials token request: the client is the subject.
@@ -108,16 +115,7 @@ func (r *ccRequest) GetAudience() []string { return []string{r.clientID} }
 func (r *ccRequest) GetScopes() []string   { return r.scopes }
 
 func (s *opStorage) ClientCredentialsTokenRequest(_ context.Context, clientID string, scopes []string) (zop.TokenRequest, error) {
-	// User scopes make no sense without a user.
-	out := slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool {
-		switch sc {
-		case oidc.ScopeOpenID, oidc.ScopeOfflineAccess, oidc.ScopeProfile, oidc.ScopeEmail,
-			oidc.ScopePhone, oidc.ScopeAddress, ScopePrivacy:
-			return true
-		}
-		return false
-	})
-	return &ccRequest{clientID: clientID, scopes: out}, nil
+	return &ccRequest{clientID: clientID, scopes: slices.DeleteFunc(slices.Clone(scopes), userScope)}, nil
 }
 
 // --- auth requests ---
@@ -282,14 +280,13 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 			ClientID: r.clientID, UserID: r.clientID, Scopes: r.scopes, Audience: r.GetAudience(),
 		}, now)
 	case *zop.DeviceAuthorizationState:
-		dr := s.deviceRequest(r)
 		c, err := s.client(ctx, r.ClientID)
 		if err != nil {
 			return "", time.Time{}, err
 		}
 		return s.newAccessToken(ctx, c, storage.AccessToken{
-			ClientID: r.ClientID, UserID: r.Subject, SessionID: dr.extra.sessionID,
-			Scopes: r.Scopes, Audience: dr.GetAudience(),
+			ClientID: r.ClientID, UserID: r.Subject, SessionID: s.devices.get(r).sessionID,
+			Scopes: r.Scopes, Audience: r.GetAudience(),
 		}, now)
 	}
 	return "", time.Time{}, oidc.ErrUnsupportedGrantType()
@@ -328,16 +325,16 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 			AMR: r.ar.AMR, ACR: r.ar.ACR, AuthTime: r.ar.AuthTime, SecondFactorAt: r.ar.SecondFactorAt,
 		}
 	case *zop.DeviceAuthorizationState:
-		dr := s.deviceRequest(r)
+		x := s.devices.get(r)
 		if c, err = s.client(ctx, r.ClientID); err != nil {
 			return "", "", time.Time{}, err
 		}
 		// The device grant's second factor is not recorded separately:
 		// re-verification counts from the sign-in (stricter, never laxer).
 		first = storage.RefreshToken{
-			FamilyID: storage.NewID(), ClientID: r.ClientID, UserID: r.Subject, SessionID: dr.extra.sessionID,
-			Scopes: r.Scopes, GrantedScopes: r.Scopes, Audience: dr.GetAudience(),
-			AMR: r.AMR, ACR: dr.extra.acr, AuthTime: r.AuthTime,
+			FamilyID: storage.NewID(), ClientID: r.ClientID, UserID: r.Subject, SessionID: x.sessionID,
+			Scopes: r.Scopes, GrantedScopes: r.Scopes, Audience: r.GetAudience(),
+			AMR: r.AMR, ACR: x.acr, AuthTime: r.AuthTime,
 		}
 	case *refreshRequest:
 		if c, err = s.client(ctx, r.rt.ClientID); err != nil {
