@@ -91,10 +91,15 @@ func (p *problems) err() error {
 // from the issuer, totp.issuer from site_name, per-client and
 // per-organisation defaults) where they are empty, normalises (grant type
 // short forms, domain case), then checks everything. It returns nil or a
-// *ValidationError listing every problem. Load calls it; call it yourself
-// on a Config built in code.
+// *ValidationError listing every problem. Load does the same; call it
+// yourself on a Config built in code.
+//
+// Its problems carry no location (Where is ""): on a copy of a loaded
+// Config whose lists were replaced in code (the CLI's client and org
+// commands), the file's lines would point at the entries that stood
+// there before.
 func (c *Config) Validate() error {
-	p := &problems{origin: c.origin}
+	p := &problems{}
 	c.fillDerived()
 	c.check(p)
 	return p.err()

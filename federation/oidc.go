@@ -48,12 +48,8 @@ type oidcConnector struct {
 
 var _ Connector = (*oidcConnector)(nil)
 
-// DiscoverOIDC fetches the upstream's discovery document (the issuer in
-// it must equal cfg.Issuer) and returns its connector.
-func DiscoverOIDC(ctx context.Context, cfg OIDCConfig) (Connector, error) {
-	return discover(ctx, cfg)
-}
-
+// discover fetches the upstream's discovery document (the issuer in it
+// must equal cfg.Issuer) and returns its connector.
 func discover(ctx context.Context, cfg OIDCConfig) (*oidcConnector, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second

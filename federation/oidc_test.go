@@ -2,10 +2,15 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +33,7 @@ func newUpstream(t *testing.T) *federationtest.Provider {
 
 func discoverTest(t *testing.T, p *federationtest.Provider, timeout time.Duration) Connector {
 	t.Helper()
-	c, err := DiscoverOIDC(context.Background(), OIDCConfig{Issuer: p.Issuer, ClientID: testClient, ClientSecret: testSecret,
+	c, err := discover(context.Background(), OIDCConfig{Issuer: p.Issuer, ClientID: testClient, ClientSecret: testSecret,
 		RedirectURL: testRedirect, Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
@@ -100,17 +105,17 @@ func TestConnectorRefusesTamperedTokens(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		tamper func(map[string]any)
-		nonce  string // what we expect; default the one sent
 	}{
-		{"wrong nonce", func(m map[string]any) { m["nonce"] = "someone-else" }, ""},
-		{"no nonce", func(m map[string]any) { delete(m, "nonce") }, ""},
-		{"wrong audience", func(m map[string]any) { m["aud"] = "another-client" }, ""},
-		{"several audiences, no azp", func(m map[string]any) { m["aud"] = []string{testClient, "other"} }, ""},
-		{"azp of another client", func(m map[string]any) { m["azp"] = "other" }, ""},
-		{"expired", func(m map[string]any) { m["exp"] = time.Now().Add(-time.Minute).Unix() }, ""},
-		{"other issuer", func(m map[string]any) { m["iss"] = "https://evil.example" }, ""},
-		{"bad at_hash", func(m map[string]any) { m["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }, ""},
-		{"no sub", func(m map[string]any) { delete(m, "sub") }, ""},
+		{"wrong nonce", func(m map[string]any) { m["nonce"] = "someone-else" }},
+		{"no nonce", func(m map[string]any) { delete(m, "nonce") }},
+		{"wrong audience", func(m map[string]any) { m["aud"] = "another-client" }},
+		{"several audiences, no azp", func(m map[string]any) { m["aud"] = []string{testClient, "other"} }},
+		{"azp of another client", func(m map[string]any) { m["azp"] = "other" }},
+		{"expired", func(m map[string]any) { m["exp"] = time.Now().Add(-time.Minute).Unix() }},
+		{"other issuer", func(m map[string]any) { m["iss"] = "https://evil.example" }},
+		{"bad at_hash", func(m map[string]any) { m["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }},
+		{"no sub", func(m map[string]any) { delete(m, "sub") }},
+		{"oversized sub", func(m map[string]any) { m["sub"] = strings.Repeat("s", 256) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p.Tamper(tc.tamper)
@@ -123,13 +128,142 @@ func TestConnectorRefusesTamperedTokens(t *testing.T) {
 			}
 		})
 	}
+	// A token signed by a key the upstream does not publish.
+	p.ForgeSignatures(true)
+	v := NewVerifier()
+	if _, err := c.Exchange(context.Background(), roundTrip(t, c, "s", "n", v, AuthOptions{}), v, "n"); KindOf(err) != KindInvalidToken {
+		t.Fatalf("forged signature: %v", err)
+	}
+	p.ForgeSignatures(false)
 	// Several audiences with our azp are fine.
 	p.Tamper(func(m map[string]any) { m["aud"] = []string{testClient, "other"}; m["azp"] = testClient })
-	v := NewVerifier()
+	v = NewVerifier()
 	if _, err := c.Exchange(context.Background(), roundTrip(t, c, "s", "n", v, AuthOptions{}), v, "n"); err != nil {
 		t.Fatalf("azp = our client: %v", err)
 	}
 	p.Tamper(nil)
+}
+
+func TestConnectorRefusesBadCallbacks(t *testing.T) {
+	p := newUpstream(t)
+	c := discoverTest(t, p, 2*time.Second)
+	ctx := context.Background()
+	// A callback without a code, or with an absurd one, never reaches the
+	// upstream (whose token endpoint would now time out).
+	p.Hang("token", 10*time.Second)
+	for _, code := range []string{"", strings.Repeat("c", 4097)} {
+		if _, err := c.Exchange(ctx, code, NewVerifier(), "n"); KindOf(err) != KindRejected {
+			t.Errorf("code of %d bytes: %v", len(code), err)
+		}
+	}
+	p.Hang("token", 0)
+	// A code the upstream never issued.
+	if _, err := c.Exchange(ctx, "forged-code", NewVerifier(), "n"); KindOf(err) != KindRejected {
+		t.Errorf("forged code: %v", err)
+	}
+	// A wrong client secret: the upstream refuses our client.
+	wrong, err := discover(ctx, OIDCConfig{Issuer: p.Issuer, ClientID: testClient, ClientSecret: "not-the-secret",
+		RedirectURL: testRedirect, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier()
+	if _, err := wrong.Exchange(ctx, roundTrip(t, wrong, "s", "n", v, AuthOptions{}), v, "n"); KindOf(err) != KindRejected {
+		t.Errorf("wrong client secret: %v", err)
+	}
+}
+
+func TestConnectorUserInfo(t *testing.T) {
+	p := newUpstream(t)
+	// The ID token carries no email: it comes from userinfo, and the ID
+	// token's claims win where both have one.
+	p.SetClaims(map[string]any{"sub": "u-1", "name": "Ada"})
+	p.SetUserInfo(map[string]any{"sub": "u-1", "email": "ada@corp.example", "name": "Not Ada"})
+	c := discoverTest(t, p, 2*time.Second)
+	ctx := context.Background()
+	v := NewVerifier()
+	id, err := c.Exchange(ctx, roundTrip(t, c, "s", "n", v, AuthOptions{}), v, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Subject != "u-1" || id.Email != "ada@corp.example" || id.Name != "Ada" {
+		t.Fatalf("identity = %+v", id)
+	}
+	// Userinfo about someone else (OIDC Core 5.3.2).
+	p.SetUserInfo(map[string]any{"sub": "u-2", "email": "eve@corp.example"})
+	v = NewVerifier()
+	if _, err := c.Exchange(ctx, roundTrip(t, c, "s", "n", v, AuthOptions{}), v, "n"); KindOf(err) != KindInvalidToken {
+		t.Fatalf("userinfo of another subject: %v", err)
+	}
+}
+
+// oddUpstream serves a discovery document (meta overrides its fields) and
+// a token endpoint that answers status and body, for what the test
+// provider does not do wrong.
+func oddUpstream(t *testing.T, meta map[string]any, status int, body string) string {
+	var issuer string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		doc := map[string]any{"issuer": issuer, "authorization_endpoint": issuer + "/authorize",
+			"token_endpoint": issuer + "/token", "jwks_uri": issuer + "/keys"}
+		maps.Copy(doc, meta)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(doc)
+	})
+	mux.HandleFunc("/token", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	issuer = srv.URL
+	return issuer
+}
+
+func TestConnectorOddUpstream(t *testing.T) {
+	ctx := context.Background()
+	open := func(issuer string) (*oidcConnector, error) {
+		return discover(ctx, OIDCConfig{Issuer: issuer, ClientID: testClient, ClientSecret: testSecret,
+			RedirectURL: testRedirect, Timeout: 2 * time.Second})
+	}
+	// Endpoints that are not http(s) URLs are a misconfigured upstream.
+	for _, meta := range []map[string]any{
+		{"authorization_endpoint": "javascript:alert(1)"},
+		{"token_endpoint": "file:///etc/passwd"},
+		{"token_endpoint": "/token"},
+	} {
+		if _, err := open(oddUpstream(t, meta, http.StatusOK, "{}")); KindOf(err) != KindConfig {
+			t.Errorf("discovery %v: %v", meta, err)
+		}
+	}
+	// An end_session_endpoint that is not an http(s) URL is dropped, never
+	// offered as a sign-out link.
+	c, err := open(oddUpstream(t, map[string]any{"end_session_endpoint": "javascript:alert(1)"}, http.StatusOK, "{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EndSessionURL() != "" {
+		t.Fatalf("end session = %q", c.EndSessionURL())
+	}
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		want   Kind
+	}{
+		{"no id_token", http.StatusOK, `{"access_token":"a","token_type":"Bearer"}`, KindInvalidToken},
+		{"server error", http.StatusBadGateway, `{"error":"server_error"}`, KindUnreachable},
+		{"not JSON", http.StatusOK, `<html>`, KindUnreachable},
+	} {
+		c, err := open(oddUpstream(t, nil, tc.status, tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exchange(ctx, "code", NewVerifier(), "n"); KindOf(err) != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
 }
 
 func TestConnectorUnreachable(t *testing.T) {
@@ -140,7 +274,7 @@ func TestConnectorUnreachable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	_, err = DiscoverOIDC(context.Background(), OIDCConfig{Issuer: "http://" + addr, ClientID: testClient, Timeout: time.Second})
+	_, err = discover(context.Background(), OIDCConfig{Issuer: "http://" + addr, ClientID: testClient, Timeout: time.Second})
 	if KindOf(err) != KindUnreachable {
 		t.Fatalf("closed port: %v", err)
 	}
@@ -149,7 +283,7 @@ func TestConnectorUnreachable(t *testing.T) {
 	p := newUpstream(t)
 	p.Hang("discovery", 5*time.Second)
 	start := time.Now()
-	_, err = DiscoverOIDC(context.Background(), OIDCConfig{Issuer: p.Issuer, ClientID: testClient, Timeout: 200 * time.Millisecond})
+	_, err = discover(context.Background(), OIDCConfig{Issuer: p.Issuer, ClientID: testClient, Timeout: 200 * time.Millisecond})
 	if KindOf(err) != KindUnreachable || time.Since(start) > 3*time.Second {
 		t.Fatalf("hanging discovery: %v after %v", err, time.Since(start))
 	}
@@ -166,7 +300,7 @@ func TestConnectorUnreachable(t *testing.T) {
 	}
 
 	// An issuer that does not match its discovery document is ours to fix.
-	_, err = DiscoverOIDC(context.Background(), OIDCConfig{Issuer: p.Issuer + "/", ClientID: testClient, Timeout: time.Second})
+	_, err = discover(context.Background(), OIDCConfig{Issuer: p.Issuer + "/", ClientID: testClient, Timeout: time.Second})
 	if KindOf(err) != KindConfig {
 		t.Fatalf("issuer mismatch: %v", err)
 	}

@@ -1,7 +1,8 @@
 // Package federationtest is a minimal OpenID provider whose ID tokens a
 // test can tamper with (wrong nonce, wrong audience, expired, several
-// audiences without azp, a bad at_hash, an old auth_time) or whose
-// endpoints hang, to prove that the federation client refuses them.
+// audiences without azp, a bad at_hash, an old auth_time, a signature
+// by a key it does not publish, a userinfo answer about someone else) or
+// whose endpoints hang, to prove that the federation client refuses them.
 //
 // It is for those negative cases only: the sign-in tests that show single
 // sign-on working run against a real OpenID provider (a second Latchkey).
@@ -20,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,8 +43,14 @@ type Provider struct {
 	// mutate changes the ID token claims before signing.
 	mutate func(map[string]any)
 	// hang makes the named endpoints ("discovery", "token") wait this long.
-	hang     map[string]time.Duration
+	hang map[string]time.Duration
+	// userinfo, when not nil, is advertised and served at /userinfo.
+	userinfo map[string]any
+	// forger, when not nil, signs ID tokens instead of key (it is not in
+	// the JWKS).
+	forger   *ecdsa.PrivateKey
 	codes    map[string]grant
+	access   map[string]bool // access tokens issued
 	lastAuth url.Values
 }
 
@@ -57,12 +65,13 @@ func New(cleanup func(func()), clientID, clientSecret string) *Provider {
 		panic(err)
 	}
 	p := &Provider{ClientID: clientID, ClientSecret: clientSecret, key: key,
-		claims: map[string]any{}, hang: map[string]time.Duration{}, codes: map[string]grant{}}
+		claims: map[string]any{}, hang: map[string]time.Duration{}, codes: map[string]grant{}, access: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", p.discovery)
 	mux.HandleFunc("/keys", p.keys)
 	mux.HandleFunc("/authorize", p.authorize)
 	mux.HandleFunc("/token", p.token)
+	mux.HandleFunc("/userinfo", p.userinfoEndpoint)
 	p.srv = httptest.NewServer(mux)
 	p.Issuer = p.srv.URL
 	cleanup(p.srv.Close)
@@ -82,6 +91,31 @@ func (p *Provider) Tamper(fn func(claims map[string]any)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mutate = fn
+}
+
+// SetUserInfo makes the provider advertise a userinfo endpoint that
+// answers claims to any access token it issued (nil: no endpoint). Set it
+// before the client fetches the discovery document.
+func (p *Provider) SetUserInfo(claims map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.userinfo = claims
+}
+
+// ForgeSignatures makes the provider sign ID tokens with a key that its
+// JWKS does not publish (under the published key's id), as an attacker
+// would; false goes back to the real key.
+func (p *Provider) ForgeSignatures(on bool) {
+	var forger *ecdsa.PrivateKey
+	if on {
+		var err error
+		if forger, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			panic(err)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.forger = forger
 }
 
 // Hang makes an endpoint ("discovery" or "token") wait d before answering.
@@ -112,7 +146,10 @@ func (p *Provider) wait(endpoint string, r *http.Request) {
 
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	p.wait("discovery", r)
-	writeJSON(w, http.StatusOK, map[string]any{
+	p.mu.Lock()
+	hasUserInfo := p.userinfo != nil
+	p.mu.Unlock()
+	doc := map[string]any{
 		"issuer":                                p.Issuer,
 		"authorization_endpoint":                p.Issuer + "/authorize",
 		"token_endpoint":                        p.Issuer + "/token",
@@ -122,7 +159,24 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"id_token_signing_alg_values_supported": []string{"ES256"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"end_session_endpoint":                  p.Issuer + "/end_session",
-	})
+	}
+	if hasUserInfo {
+		doc["userinfo_endpoint"] = p.Issuer + "/userinfo"
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func (p *Provider) userinfoEndpoint(w http.ResponseWriter, r *http.Request) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	p.mu.Lock()
+	claims, issued := p.userinfo, p.access[tok]
+	p.mu.Unlock()
+	if !ok || !issued || claims == nil {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+		return
+	}
+	writeJSON(w, http.StatusOK, claims)
 }
 
 func (p *Provider) keys(w http.ResponseWriter, _ *http.Request) {
@@ -178,7 +232,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	for k, v := range p.claims {
 		claims[k] = v
 	}
-	mutate := p.mutate
+	mutate, forger := p.mutate, p.forger
 	p.mu.Unlock()
 	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
 	if !found || g.redirect != r.PostForm.Get("redirect_uri") || base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
@@ -186,6 +240,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	access := rand.Text()
+	p.mu.Lock()
+	p.access[access] = true
+	p.mu.Unlock()
 	now := time.Now()
 	claims["iss"] = p.Issuer
 	claims["aud"] = p.ClientID
@@ -200,7 +257,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if mutate != nil {
 		mutate(claims)
 	}
-	idt, err := p.sign(claims)
+	key := p.key
+	if forger != nil {
+		key = forger
+	}
+	idt, err := sign(key, claims)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
 		return
@@ -209,8 +270,8 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": idt})
 }
 
-func (p *Provider) sign(claims map[string]any) (string, error) {
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: p.key, KeyID: "k1"}},
+func sign(key *ecdsa.PrivateKey, claims map[string]any) (string, error) {
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
 		(&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return "", err

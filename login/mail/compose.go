@@ -119,13 +119,12 @@ func writeHeader(b *bytes.Buffer, name, value string) {
 	const limit = 78
 	line := name + ":"
 	for i, word := range strings.Split(value, " ") {
-		sep := " "
 		if i > 0 && len(line)+1+len(word) > limit && strings.TrimSpace(line) != "" && line != name+":" {
 			b.WriteString(line)
 			b.WriteString("\r\n")
 			line = ""
 		}
-		line += sep + word
+		line += " " + word
 	}
 	b.WriteString(line)
 	b.WriteString("\r\n")

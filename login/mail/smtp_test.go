@@ -315,60 +315,38 @@ func TestRetryOnTemporaryFailure(t *testing.T) {
 	}
 }
 
-func TestGiveUpAfterThreeAttempts(t *testing.T) {
-	f := &fakeServer{rcpt: func(int32) error {
-		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 5}, Message: "Busy"}
-	}}
-	f.start(t, nil, false)
-	m, err := NewWithOptions("smtp://"+f.addr, testFrom, testLogger(nil), fastOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = m.Send(ctxTimeout(t, 10*time.Second), testMsg)
-	var te *textproto.Error
-	if !errors.As(err, &te) || te.Code != 421 {
-		t.Fatalf("Send = %v, want the 421 reply", err)
-	}
-	if n := f.rcpts.Load(); n != 3 {
-		t.Errorf("RCPT calls = %d, want 3", n)
-	}
-}
-
-func TestNoRetryOnPermanentFailure(t *testing.T) {
-	f := &fakeServer{rcpt: func(int32) error {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
-	}}
-	f.start(t, nil, false)
-	m, err := NewWithOptions("smtp://"+f.addr, testFrom, testLogger(nil), fastOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = m.Send(ctxTimeout(t, 10*time.Second), testMsg)
-	var te *textproto.Error
-	if !errors.As(err, &te) || te.Code != 550 {
-		t.Fatalf("Send = %v, want the 550 reply", err)
-	}
-	if n := f.rcpts.Load(); n != 1 {
-		t.Errorf("RCPT calls = %d, want 1 (no retry on 5xx)", n)
-	}
-}
-
-func TestNoRetryPastDeadline(t *testing.T) {
-	f := &fakeServer{rcpt: func(int32) error {
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
-	}}
-	f.start(t, nil, false)
-	m, err := NewWithOptions("smtp://"+f.addr, testFrom, testLogger(nil), Options{Backoff: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = m.Send(ctxTimeout(t, 30*time.Second), testMsg)
-	var te *textproto.Error
-	if !errors.As(err, &te) || te.Code != 451 {
-		t.Fatalf("Send = %v, want the 451 reply without waiting for a retry", err)
-	}
-	if n := f.rcpts.Load(); n != 1 {
-		t.Errorf("RCPT calls = %d, want 1", n)
+// TestFailedSendRetries: every RCPT gets the same refusal; how many
+// attempts are made depends on the reply and on the time left.
+func TestFailedSendRetries(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		reply     *smtp.SMTPError
+		opts      Options
+		wantRcpts int32
+	}{
+		{"temporary, give up after three attempts",
+			&smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 5}, Message: "Busy"}, fastOptions(), 3},
+		{"permanent, no retry on 5xx",
+			&smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}, fastOptions(), 1},
+		{"temporary, no retry past the deadline",
+			&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}, Options{Backoff: time.Hour}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeServer{rcpt: func(int32) error { return tc.reply }}
+			f.start(t, nil, false)
+			m, err := NewWithOptions("smtp://"+f.addr, testFrom, testLogger(nil), tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = m.Send(ctxTimeout(t, 30*time.Second), testMsg)
+			var te *textproto.Error
+			if !errors.As(err, &te) || te.Code != tc.reply.Code {
+				t.Fatalf("Send = %v, want the %d reply", err, tc.reply.Code)
+			}
+			if n := f.rcpts.Load(); n != tc.wantRcpts {
+				t.Errorf("RCPT calls = %d, want %d", n, tc.wantRcpts)
+			}
+		})
 	}
 }
 
@@ -465,20 +443,32 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
 }
 
-func TestSTARTTLSWithAuth(t *testing.T) {
-	serverTLS, pool := selfSigned(t)
-	f := &fakeServer{user: "bob", pass: "pa:ss word"}
-	f.start(t, serverTLS, false)
-	m, err := NewWithOptions("smtp://bob:pa%3Ass%20word@"+f.addr, testFrom, testLogger(nil), Options{TLSConfig: &tls.Config{RootCAs: pool}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Send(ctxTimeout(t, 10*time.Second), testMsg); err != nil {
-		t.Fatal(err)
-	}
-	got := f.received()
-	if len(got) != 1 || !got[0].tls || got[0].authUser != "bob" {
-		t.Fatalf("received %+v, want one message over TLS authenticated as bob", got)
+// TestTLSWithAuth: STARTTLS and implicit TLS (smtps) both deliver over
+// TLS, authenticated with the URL's percent-decoded credentials.
+func TestTLSWithAuth(t *testing.T) {
+	for _, tc := range []struct {
+		scheme, userinfo, pass string
+		implicit               bool
+	}{
+		{"smtp", "bob:pa%3Ass%20word", "pa:ss word", false},
+		{"smtps", "bob:secret", "secret", true},
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			serverTLS, pool := selfSigned(t)
+			f := &fakeServer{user: "bob", pass: tc.pass}
+			f.start(t, serverTLS, tc.implicit)
+			m, err := NewWithOptions(tc.scheme+"://"+tc.userinfo+"@"+f.addr, testFrom, testLogger(nil), Options{TLSConfig: &tls.Config{RootCAs: pool}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Send(ctxTimeout(t, 10*time.Second), testMsg); err != nil {
+				t.Fatal(err)
+			}
+			got := f.received()
+			if len(got) != 1 || !got[0].tls || got[0].authUser != "bob" {
+				t.Fatalf("received %+v, want one message over TLS authenticated as bob", got)
+			}
+		})
 	}
 }
 
@@ -497,23 +487,6 @@ func TestSTARTTLSUntrustedCertificateIsPermanent(t *testing.T) {
 	}
 	if n := f.sessions.Load(); n != 1 {
 		t.Errorf("sessions = %d, want 1 (no retry on a certificate error)", n)
-	}
-}
-
-func TestImplicitTLS(t *testing.T) {
-	serverTLS, pool := selfSigned(t)
-	f := &fakeServer{user: "bob", pass: "secret"}
-	f.start(t, serverTLS, true)
-	m, err := NewWithOptions("smtps://bob:secret@"+f.addr, testFrom, testLogger(nil), Options{TLSConfig: &tls.Config{RootCAs: pool}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Send(ctxTimeout(t, 10*time.Second), testMsg); err != nil {
-		t.Fatal(err)
-	}
-	got := f.received()
-	if len(got) != 1 || !got[0].tls || got[0].authUser != "bob" {
-		t.Fatalf("received %+v, want one message over TLS authenticated as bob", got)
 	}
 }
 
