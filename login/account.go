@@ -2,7 +2,6 @@ package login
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -93,27 +92,10 @@ func (h *Handler) accountRP() *selfRP {
 // session is still alive).
 func (h *Handler) readAccountCookie(c echo.Context) (accountSession, bool) {
 	var s accountSession
-	sealed, err := decodeSealed(cookieValue(c, cookieAccount))
-	if err != nil {
-		return s, false
-	}
-	raw, err := h.kr.Open(sealed, []byte(cookieAccount))
-	if err != nil {
-		return s, false
-	}
-	if err := json.Unmarshal(raw, &s); err != nil || s.Sub == "" || s.SID == "" {
+	if err := h.openSealedCookie(c, cookieAccount, &s); err != nil || s.Sub == "" || s.SID == "" {
 		return accountSession{}, false
 	}
 	return s, true
-}
-
-func (h *Handler) writeAccountCookie(c echo.Context, s accountSession) error {
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	h.setCookie(c, cookieAccount, encodeSealed(h.kr.Seal(raw, []byte(cookieAccount))), 0)
-	return nil
 }
 
 // currentAccount resolves the account session, or nil when there is none
@@ -165,18 +147,10 @@ func (h *Handler) currentAccount(c echo.Context) (*account, error) {
 	return &account{s: s, user: u, sess: sess}, nil
 }
 
-// sessionAlive applies the inactivity rule of SPEC 2 to a browser session
-// (the sign-in policy applies the same rule; a session from the future
-// fails closed).
+// sessionAlive applies the sign-in policy's inactivity rule (SPEC 2) to a
+// browser session; a session from the future fails closed.
 func (h *Handler) sessionAlive(s storage.Session, now time.Time) bool {
-	if s.LastSeenAt.After(now) {
-		return false
-	}
-	idle := h.cfg.Policy.SessionIdle
-	if s.StaySignedIn && h.cfg.Policy.StaySignedIn > idle {
-		idle = h.cfg.Policy.StaySignedIn
-	}
-	return idle <= 0 || now.Sub(s.LastSeenAt) <= idle
+	return !s.LastSeenAt.After(now) && now.Sub(s.LastSeenAt) <= h.cfg.Policy.IdleLimit(s.StaySignedIn)
 }
 
 // accountGETPages are the pages a sign-in or reconfirmation may return to.
@@ -259,7 +233,7 @@ type reconfirmData struct {
 // stale: nothing is applied; the page offers to confirm and come back.
 func (h *Handler) needReconfirm(c echo.Context, ret string) error {
 	return h.render(c, http.StatusForbidden, "account_reconfirm", page{Title: "Confirm it's you",
-		Data: reconfirmData{Nav: "security", Return: safeReturn(ret), For: humanDuration(h.cfg.Reconfirm)}})
+		Data: reconfirmData{Nav: "security", Return: safeReturn(ret), For: flow.HumanDuration(h.cfg.Reconfirm)}})
 }
 
 // accountReconfirm is GET /account/reconfirm?return=…
@@ -315,7 +289,7 @@ func (h *Handler) accountCallback(c echo.Context) error {
 				Reason: "acr " + cl.ACR + ", amr " + strings.Join(cl.AMR, " ")})
 		}
 	}
-	if err := h.writeAccountCookie(c, ns); err != nil {
+	if err := h.setSealedCookie(c, cookieAccount, ns, 0); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, safeReturn(res.Flow.Return))

@@ -3,6 +3,7 @@ package login
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -189,7 +190,7 @@ func relativeDay(t, now time.Time) string {
 	case days == 1:
 		return "yesterday"
 	case days < 7:
-		return itoa(days) + " days ago"
+		return strconv.Itoa(days) + " days ago"
 	}
 	return "on " + shortDate(t, now)
 }

@@ -85,7 +85,7 @@ func (h *Handler) pickMethod(s *signin, asked string) flow.Method {
 func (h *Handler) renderCode(c echo.Context, s *signin, m flow.Method, status int, errMsg, notice string) error {
 	d := codeData{
 		ID: s.ar.ID, Email: s.user.Email, MaskedEmail: maskEmail(s.user.Email), Method: string(m),
-		Reasons: h.reasonText(s.req.Reasons), TTL: humanDuration(h.cfg.EmailCodeTTL), HasTOTP: s.hasTOTP,
+		Reasons: h.reasonText(s.req.Reasons), TTL: flow.HumanDuration(h.cfg.EmailCodeTTL), HasTOTP: s.hasTOTP,
 	}
 	title := "Confirm it's you"
 	return h.render(c, status, "code", page{Title: title, Error: errMsg, Notice: notice, Data: d})
@@ -133,7 +133,7 @@ func (h *Handler) sendCodeWorded(c echo.Context, u storage.User, purpose, contex
 	now := h.now()
 	last, err := h.store.LatestEmailCode(ctx, u.ID, purpose, contextID)
 	if err == nil && now.Sub(last.CreatedAt) < resendGap {
-		return "We just sent a code. Wait " + humanWait(resendGap-now.Sub(last.CreatedAt)) + " before asking for another.", nil
+		return msgJustSent(resendGap - now.Sub(last.CreatedAt)), nil
 	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return "", err
 	}
@@ -366,7 +366,7 @@ func (h *Handler) rememberPage(c echo.Context) error {
 		return err
 	}
 	d := rememberData{ID: s.ar.ID, Trust: s.req.TrustOffered,
-		TrustFor: humanDuration(h.cfg.Policy.TrustedDevice), StayFor: humanDuration(h.cfg.Policy.StaySignedIn)}
+		TrustFor: flow.HumanDuration(h.cfg.Policy.TrustedDevice), StayFor: flow.HumanDuration(h.cfg.Policy.StaySignedIn)}
 	title := "Trust this device?"
 	if !d.Trust {
 		title = "Stay signed in?"
@@ -519,24 +519,4 @@ func maskEmail(e string) string {
 		return local[:1] + "…" + e[at:]
 	}
 	return local[:2] + "…" + e[at:]
-}
-
-// humanDuration: "10 minutes", "30 days".
-func humanDuration(d time.Duration) string {
-	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		n := int(d / (24 * time.Hour))
-		if n == 1 {
-			return "1 day"
-		}
-		return itoa(n) + " days"
-	case d >= time.Hour && d%time.Hour == 0:
-		n := int(d / time.Hour)
-		if n == 1 {
-			return "1 hour"
-		}
-		return itoa(n) + " hours"
-	default:
-		return humanWait(d)
-	}
 }

@@ -63,7 +63,7 @@ func (h *Handler) dispatchID(c echo.Context, id string) error {
 	if s.ar.Done {
 		// Finished already (back button, double submit): the code was
 		// issued once and will not be issued again.
-		return errBadRequest("This sign-in is already complete. Go back to the application.", nil)
+		return errBadRequest(msgSigninDone, nil)
 	}
 	// login_hint names the account: skip the identifier page (OIDC Core
 	// 3.1.2.1), unless the product asked to pick an account.
@@ -175,7 +175,7 @@ func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
 		}
 		return nil, err
 	}
-	if err := h.loadSession(c, s); err != nil {
+	if s.session, err = h.currentSession(c); err != nil {
 		return nil, err
 	}
 	userID := ar.UserID
@@ -200,22 +200,6 @@ func (h *Handler) sessionUsable(s storage.Session, now time.Time) bool {
 	return s.ID != "" && !s.LastSeenAt.After(now)
 }
 
-func (h *Handler) loadSession(c echo.Context, s *signin) error {
-	tok := cookieValue(c, cookieSession)
-	if tok == "" {
-		return nil
-	}
-	sess, err := h.store.GetSessionByTokenHash(c.Request().Context(), h.kr.MACString(keyring.PurposeSession, tok))
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil
-		}
-		return err
-	}
-	s.session = sess
-	return nil
-}
-
 func (h *Handler) loadUser(c echo.Context, s *signin, userID string) error {
 	ctx := c.Request().Context()
 	u, err := h.store.GetUser(ctx, userID)
@@ -226,15 +210,11 @@ func (h *Handler) loadUser(c echo.Context, s *signin, userID string) error {
 		return err
 	}
 	s.user, s.hasUser = u, true
-	totps, err := h.store.ListTOTP(ctx, u.ID)
+	totp, err := h.activeTOTP(c, u.ID)
 	if err != nil {
 		return err
 	}
-	for _, t := range totps {
-		if t.Status == storage.TOTPActive {
-			s.hasTOTP = true
-		}
-	}
+	s.hasTOTP = totp.ID != ""
 	if tok := cookieValue(c, cookieDevice); tok != "" {
 		s.seen = true
 		d, err := h.store.GetTrustedDevice(ctx, u.ID, h.kr.MACString(keyring.PurposeDevice, tok))
@@ -368,7 +348,7 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 	}
 	ar, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		if a.Done {
-			return errBadRequest("This sign-in is already complete. Go back to the application.", nil)
+			return errBadRequest(msgSigninDone, nil)
 		}
 		a.Done = true
 		a.UserID = s.user.ID

@@ -42,6 +42,7 @@ func errNotFound(msg string) error {
 const (
 	msgRequestGone  = "This sign-in has expired or is unknown. Go back to the application and start again."
 	msgOtherBrowser = "This sign-in was started in another browser. Go back to the application and start again here."
+	msgSigninDone   = "This sign-in is already complete. Go back to the application."
 	msgInternal     = "Something went wrong on our side. Please try again in a moment."
 )
 

@@ -253,11 +253,8 @@ func (h *Handler) federationCallback(c echo.Context) error {
 	}
 
 	if e := q.Get("error"); e != "" {
-		desc := q.Get("error_description")
-		if len(desc) > 300 {
-			desc = desc[:300]
-		}
-		reason := "upstream error: " + truncateStr(e, 64)
+		desc := truncate(q.Get("error_description"), 300)
+		reason := "upstream error: " + truncate(e, 64)
 		if desc != "" {
 			reason += ": " + desc
 		}
@@ -297,7 +294,7 @@ func (h *Handler) federationCallback(c echo.Context) error {
 		// An upstream identity is never linked to an account outside the
 		// organisation's domains, whatever email it claims.
 		return h.ssoFail(c, s, org, http.StatusForbidden, msgSSOWrongDomain,
-			"email outside the organisation's domains: "+truncateStr(ident.Email, 254), nil)
+			"email outside the organisation's domains: "+truncate(ident.Email, 254), nil)
 	}
 	if !ident.EmailVerified {
 		return h.ssoFail(c, s, org, http.StatusForbidden, msgSSOUnverified, "upstream says email_verified=false", nil)
@@ -321,7 +318,7 @@ func (h *Handler) federationCallback(c echo.Context) error {
 	before := s.ar.UserID
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		if a.Done {
-			return errBadRequest("This sign-in is already complete. Go back to the application.", nil)
+			return errBadRequest(msgSigninDone, nil)
 		}
 		if a.UserID != before {
 			return errBadRequest(msgSSOChanged, errors.New("auth request identified someone else meanwhile"))
@@ -401,7 +398,7 @@ func (h *Handler) linkUpstream(c echo.Context, s *signin, org storage.Organizati
 		return storage.User{}, h.ssoFail(c, s, org, http.StatusForbidden, msgSSONoAccess, "no user and just-in-time creation is off", nil)
 	default:
 		u, err = h.store.CreateUser(ctx, storage.User{
-			Email: id.Email, EmailVerified: true, Name: truncateStr(id.Name, 200), OrgID: org.ID,
+			Email: id.Email, EmailVerified: true, Name: truncate(id.Name, 200), OrgID: org.ID,
 			CreatedAt: now, UpdatedAt: now,
 		})
 		if errors.Is(err, storage.ErrConflict) {
@@ -448,7 +445,7 @@ func (h *Handler) linkedUser(c echo.Context, s *signin, org storage.Organization
 	if u.OrgID != org.ID {
 		return storage.User{}, h.ssoFail(c, s, org, http.StatusForbidden, msgSSOOtherOrg, "linked user belongs to another organisation", nil)
 	}
-	name := truncateStr(id.Name, 200)
+	name := truncate(id.Name, 200)
 	if (name != "" && name != u.Name) || !strings.EqualFold(id.Email, u.Email) {
 		nu, err := h.store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 			if name != "" {
@@ -513,13 +510,6 @@ func (h *Handler) convertToSSO(c echo.Context, u storage.User, org storage.Organ
 	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "user.converted_to_sso",
 		Reason: "first sign-in through the organisation that owns the domain", Details: map[string]string{"org": org.Name}})
 	return u, nil
-}
-
-func truncateStr(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // --- upstream sign-out ---

@@ -1,7 +1,6 @@
 package login
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -63,37 +62,10 @@ type forgotData struct {
 	ID, Email, TTL, Method string
 }
 
-// forgotLoad checks the sign-in the reset belongs to.
-func (h *Handler) forgotLoad(c echo.Context) (*signin, error) {
-	id := c.QueryParam("id")
-	if c.Request().Method == http.MethodPost {
-		if err := h.checkCSRF(c); err != nil {
-			return nil, err
-		}
-		id = c.FormValue("id")
-	}
-	s, err := h.load(c, id, false)
-	if err != nil {
-		return nil, err
-	}
-	if s.ar.Done {
-		return nil, errBadRequest("This sign-in is already complete. Go back to the application.", nil)
-	}
-	return s, nil
-}
-
 // readReset finds this browser's reset for the auth request and its stage.
 func (h *Handler) readReset(c echo.Context, arID string) (*resetFlow, error) {
-	sealed, err := decodeSealed(cookieValue(c, cookieReset))
-	if err != nil {
-		return nil, nil
-	}
-	raw, err := h.kr.Open(sealed, []byte(cookieReset))
-	if err != nil {
-		return nil, nil
-	}
 	var ck resetCookie
-	if json.Unmarshal(raw, &ck) != nil || ck.AR != arID || ck.Token == "" {
+	if err := h.openSealedCookie(c, cookieReset, &ck); err != nil || ck.AR != arID || ck.Token == "" {
 		return nil, nil
 	}
 	hash := h.kr.MACString(keyring.PurposeAction, ck.Token)
@@ -110,19 +82,10 @@ func (h *Handler) readReset(c echo.Context, arID string) (*resetFlow, error) {
 	return nil, nil
 }
 
-func (h *Handler) writeReset(c echo.Context, ck resetCookie) error {
-	raw, err := json.Marshal(ck)
-	if err != nil {
-		return err
-	}
-	h.setCookie(c, cookieReset, encodeSealed(h.kr.Seal(raw, []byte(cookieReset))), resetLifetime)
-	return nil
-}
-
 // forgotPage is GET /forgot?id=…: the page of the current stage, or the
 // email form.
 func (h *Handler) forgotPage(c echo.Context) error {
-	s, err := h.forgotLoad(c)
+	s, err := h.loadOpen(c)
 	if err != nil {
 		return err
 	}
@@ -139,7 +102,7 @@ func (h *Handler) forgotPage(c echo.Context) error {
 
 // renderReset renders the page of a stage.
 func (h *Handler) renderReset(c echo.Context, rf *resetFlow, status int, errMsg, notice string) error {
-	d := forgotData{ID: rf.ck.AR, Email: rf.ck.Email, TTL: humanDuration(h.cfg.EmailCodeTTL)}
+	d := forgotData{ID: rf.ck.AR, Email: rf.ck.Email, TTL: flow.HumanDuration(h.cfg.EmailCodeTTL)}
 	switch rf.stage {
 	case stageResetSecond:
 		d.Method = string(flow.MethodTOTP)
@@ -156,7 +119,7 @@ func (h *Handler) renderReset(c echo.Context, rf *resetFlow, status int, errMsg,
 // forgotSubmit is POST /forgot: the email address. The answer is the same
 // for every address.
 func (h *Handler) forgotSubmit(c echo.Context) error {
-	s, err := h.forgotLoad(c)
+	s, err := h.loadOpen(c)
 	if err != nil {
 		return err
 	}
@@ -200,7 +163,7 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 		}
 		h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset_started"})
 	}
-	if err := h.writeReset(c, resetCookie{Token: tok, Email: email, AR: s.ar.ID, SentAt: now}); err != nil {
+	if err := h.setSealedCookie(c, cookieReset, resetCookie{Token: tok, Email: email, AR: s.ar.ID, SentAt: now}, resetLifetime); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/forgot?id="+s.ar.ID)
@@ -209,7 +172,7 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 // resetStep loads the reset of a stage form; a form of another stage (back
 // button, another tab) goes back to the current page.
 func (h *Handler) resetStep(c echo.Context, want string) (*signin, *resetFlow, bool, error) {
-	s, err := h.forgotLoad(c)
+	s, err := h.loadOpen(c)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -240,7 +203,7 @@ func (h *Handler) advance(c echo.Context, rf *resetFlow, next string) error {
 	}
 	ck := rf.ck
 	ck.Token = tok
-	return h.writeReset(c, ck)
+	return h.setSealedCookie(c, cookieReset, ck, resetLifetime)
 }
 
 // resetSubject is the throttle key of a reset: the user, or a stand-in
@@ -302,7 +265,7 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 	}
 	now := h.now()
 	if gap := now.Sub(rf.ck.SentAt); gap < resendGap && gap >= 0 {
-		return h.renderReset(c, rf, http.StatusTooManyRequests, "We just sent a code. Wait "+humanWait(resendGap-gap)+" before asking for another.", "")
+		return h.renderReset(c, rf, http.StatusTooManyRequests, msgJustSent(resendGap-gap), "")
 	}
 	if rf.tok.UserID != "" {
 		u, err := h.store.GetUser(c.Request().Context(), rf.tok.UserID)
@@ -318,7 +281,7 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 		}
 	}
 	rf.ck.SentAt = now
-	if err := h.writeReset(c, rf.ck); err != nil {
+	if err := h.setSealedCookie(c, cookieReset, rf.ck, resetLifetime); err != nil {
 		return err
 	}
 	return h.renderReset(c, rf, http.StatusOK, "", "If an account exists for this address, we sent it a new code.")

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -271,7 +272,9 @@ func (h *Handler) parseTemplates() error {
 		},
 		"fmtDate": func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 	}
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	// Every page is parsed into its own copy of the layout and the shared
+	// partials, so that each page's {{define "content"}} stays its own.
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return fmt.Errorf("login: templates: %w", err)
 	}
@@ -282,7 +285,7 @@ func (h *Handler) parseTemplates() error {
 	h.tmpl = map[string]*template.Template{}
 	for _, p := range entries {
 		name := strings.TrimPrefix(p, "templates/")
-		if name == "layout.html" {
+		if name == "layout.html" || name == "partials.html" {
 			continue
 		}
 		t, err := template.Must(layout.Clone()).ParseFS(templateFS, p)
@@ -333,6 +336,42 @@ func (h *Handler) setCookie(c echo.Context, name, value string, maxAge time.Dura
 
 func (h *Handler) clearCookie(c echo.Context, name string) {
 	c.SetCookie(&http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// maxSealedCookie bounds what openSealedCookie reads (the sign-up's, the
+// largest, holds a password hash and a name).
+const maxSealedCookie = 3072
+
+// setSealedCookie stores v as JSON sealed with the keyring (AES-GCM) under
+// the cookie's name as associated data: the browser can neither read nor
+// change it, nor pass one sealed cookie off as another.
+func (h *Handler) setSealedCookie(c echo.Context, name string, v any, maxAge time.Duration) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	h.setCookie(c, name, encodeSealed(h.kr.Seal(raw, []byte(name))), maxAge)
+	return nil
+}
+
+// openSealedCookie reads a cookie written by setSealedCookie into v.
+func (h *Handler) openSealedCookie(c echo.Context, name string, v any) error {
+	ck, err := c.Cookie(name)
+	if err != nil {
+		return err
+	}
+	if len(ck.Value) > maxSealedCookie {
+		return errors.New("login: oversized cookie " + name)
+	}
+	sealed, err := decodeSealed(ck.Value)
+	if err != nil {
+		return err
+	}
+	raw, err := h.kr.Open(sealed, []byte(name))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
 }
 
 func cookieValue(c echo.Context, name string) string {
@@ -405,11 +444,7 @@ func clientIP(c echo.Context) string {
 }
 
 func userAgent(c echo.Context) string {
-	ua := c.Request().UserAgent()
-	if len(ua) > 300 {
-		ua = ua[:300]
-	}
-	return ua
+	return truncate(c.Request().UserAgent(), 300)
 }
 
 // newErrorID is a short random id shown to the user and logged.

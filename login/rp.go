@@ -2,7 +2,6 @@ package login
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -79,11 +78,9 @@ func (r *selfRP) start(c echo.Context, f rpFlow, opts ...oauth2.AuthCodeOption) 
 	f.Verifier = oauth2.GenerateVerifier()
 	f.Started = now
 	f.Expires = now.Add(rpFlowLifetime)
-	raw, err := json.Marshal(f)
-	if err != nil {
+	if err := r.h.setSealedCookie(c, r.cookie, f, rpFlowLifetime); err != nil {
 		return err
 	}
-	r.h.setCookie(c, r.cookie, encodeSealed(r.h.kr.Seal(raw, []byte(r.cookie))), rpFlowLifetime)
 	opts = append([]oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}, opts...)
 	return c.Redirect(http.StatusSeeOther, r.oauth().AuthCodeURL(f.State, opts...))
 }
@@ -168,15 +165,7 @@ func (r *selfRP) finish(c echo.Context) (*rpResult, error) {
 // flow opens this browser's sealed flow cookie.
 func (r *selfRP) flow(c echo.Context) (rpFlow, error) {
 	var f rpFlow
-	sealed, err := decodeSealed(cookieValue(c, r.cookie))
-	if err != nil {
-		return f, err
-	}
-	raw, err := r.h.kr.Open(sealed, []byte(r.cookie))
-	if err != nil {
-		return f, err
-	}
-	err = json.Unmarshal(raw, &f)
+	err := r.h.openSealedCookie(c, r.cookie, &f)
 	return f, err
 }
 

@@ -2,7 +2,6 @@ package login
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,7 +51,6 @@ const (
 	unverifiedGrace   = 24 * time.Hour
 	maxNameRunes      = 100
 	signupNoticeEvery = time.Hour // "someone tried to create an account" at most this often
-	maxSealedCookie   = 3072
 )
 
 // signupFlow is the content of the lk_signup cookie.
@@ -86,24 +84,12 @@ func (h *Handler) signupEnabled() error {
 	return nil
 }
 
-// signupLoad checks the sign-in the sign-up continues.
-func (h *Handler) signupLoad(c echo.Context, id string) (*signin, error) {
-	s, err := h.load(c, id, false)
-	if err != nil {
-		return nil, err
-	}
-	if s.ar.Done {
-		return nil, errBadRequest("This sign-in is already complete. Go back to the application.", nil)
-	}
-	return s, nil
-}
-
 // signupPage is GET /signup?id=…
 func (h *Handler) signupPage(c echo.Context) error {
 	if err := h.signupEnabled(); err != nil {
 		return err
 	}
-	s, err := h.signupLoad(c, c.QueryParam("id"))
+	s, err := h.loadOpen(c)
 	if err != nil {
 		return err
 	}
@@ -123,10 +109,7 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	if err := h.signupEnabled(); err != nil {
 		return err
 	}
-	if err := h.checkCSRF(c); err != nil {
-		return err
-	}
-	s, err := h.signupLoad(c, c.FormValue("id"))
+	s, err := h.loadOpen(c)
 	if err != nil {
 		return err
 	}
@@ -144,7 +127,7 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	if msg := newPasswordMessage(factor.CheckNewPassword(password, email)); msg != "" {
 		return h.renderSignup(c, http.StatusUnprocessableEntity, strings.Replace(msg, "Your new password", "Your password", 1), d)
 	}
-	domain := strings.ToLower(email[strings.LastIndexByte(email, '@')+1:])
+	domain := emailDomain(email)
 	if org, err := h.store.GetOrganizationByDomain(ctx, domain); err == nil {
 		return h.renderSignup(c, http.StatusUnprocessableEntity,
 			"Accounts for "+domain+" are managed by "+org.Name+": go back and sign in with your work email.", d)
@@ -185,7 +168,7 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	} else if msg != "" {
 		h.log.Info("sign-up code not sent", "reason", msg)
 	}
-	if err := h.writeSignupFlow(c, f); err != nil {
+	if err := h.setSealedCookie(c, cookieSignup, f, signupLifetime); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/signup/code?id="+s.ar.ID)
@@ -258,31 +241,10 @@ If it wasn't you, you can ignore this email.
 	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "signup.exists_notified"})
 }
 
-func (h *Handler) writeSignupFlow(c echo.Context, f signupFlow) error {
-	raw, err := json.Marshal(f)
-	if err != nil {
-		return err
-	}
-	h.setCookie(c, cookieSignup, encodeSealed(h.kr.Seal(raw, []byte(cookieSignup))), signupLifetime)
-	return nil
-}
-
 // readSignupFlow opens this browser's sign-up for the auth request id.
 func (h *Handler) readSignupFlow(c echo.Context, id string) (signupFlow, bool) {
 	var f signupFlow
-	ck, err := c.Cookie(cookieSignup)
-	if err != nil || len(ck.Value) > maxSealedCookie {
-		return f, false
-	}
-	sealed, err := decodeSealed(ck.Value)
-	if err != nil {
-		return f, false
-	}
-	raw, err := h.kr.Open(sealed, []byte(cookieSignup))
-	if err != nil || json.Unmarshal(raw, &f) != nil {
-		return signupFlow{}, false
-	}
-	if f.AR != id || h.now().After(f.Expires) {
+	if err := h.openSealedCookie(c, cookieSignup, &f); err != nil || f.AR != id || h.now().After(f.Expires) {
 		return signupFlow{}, false
 	}
 	return f, true
@@ -294,7 +256,7 @@ type signupCodeData struct {
 
 func (h *Handler) renderSignupCode(c echo.Context, f signupFlow, status int, errMsg, notice string) error {
 	return h.render(c, status, "signup_code", page{Title: "Confirm your email address", Error: errMsg, Notice: notice,
-		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: humanDuration(h.cfg.EmailCodeTTL)}})
+		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: flow.HumanDuration(h.cfg.EmailCodeTTL)}})
 }
 
 // signupStep loads the sign-up flow of a code page or code form.
@@ -302,14 +264,7 @@ func (h *Handler) signupStep(c echo.Context) (signupFlow, *signin, bool, error) 
 	if err := h.signupEnabled(); err != nil {
 		return signupFlow{}, nil, false, err
 	}
-	id := c.QueryParam("id")
-	if c.Request().Method == http.MethodPost {
-		if err := h.checkCSRF(c); err != nil {
-			return signupFlow{}, nil, false, err
-		}
-		id = c.FormValue("id")
-	}
-	s, err := h.signupLoad(c, id)
+	s, err := h.loadOpen(c)
 	if err != nil {
 		return signupFlow{}, nil, false, err
 	}
@@ -338,7 +293,7 @@ func (h *Handler) signupCodeSend(c echo.Context) error {
 	}
 	now := h.now()
 	if gap := now.Sub(f.SentAt); gap < resendGap && gap >= 0 {
-		return h.renderSignupCode(c, f, http.StatusTooManyRequests, "We just sent a code. Wait "+humanWait(resendGap-gap)+" before asking for another.", "")
+		return h.renderSignupCode(c, f, http.StatusTooManyRequests, msgJustSent(resendGap-gap), "")
 	}
 	if f.exists() {
 		if u, err := h.store.GetUserByEmail(c.Request().Context(), f.Email); err == nil {
@@ -350,7 +305,7 @@ func (h *Handler) signupCodeSend(c echo.Context) error {
 		h.log.Info("sign-up code not sent", "reason", msg)
 	}
 	f.SentAt = now
-	if err := h.writeSignupFlow(c, f); err != nil {
+	if err := h.setSealedCookie(c, cookieSignup, f, signupLifetime); err != nil {
 		return err
 	}
 	return h.renderSignupCode(c, f, http.StatusOK, "", "We sent you a new code.")

@@ -29,11 +29,7 @@ const (
 // not (back button, another tab moved on), the browser goes back to the
 // dispatcher, which knows where it is.
 func (h *Handler) step(c echo.Context, want flow.Step) (*signin, bool, error) {
-	id := c.QueryParam("id")
-	if c.Request().Method == http.MethodPost {
-		id = c.FormValue("id")
-	}
-	s, err := h.load(c, id, false)
+	s, err := h.load(c, requestID(c), false)
 	if err != nil {
 		return nil, false, err
 	}
@@ -43,8 +39,36 @@ func (h *Handler) step(c echo.Context, want flow.Step) (*signin, bool, error) {
 	return s, true, nil
 }
 
+// requestID is the auth request id a page or form is about: a form
+// carries it in its body, a page in its query.
+func requestID(c echo.Context) string {
+	if c.Request().Method == http.MethodPost {
+		return c.FormValue("id")
+	}
+	return c.QueryParam("id")
+}
+
 func (h *Handler) toDispatcher(c echo.Context, id string) error {
 	return c.Redirect(http.StatusSeeOther, "/login?authRequestID="+url.QueryEscape(id))
+}
+
+// loadOpen loads the sign-in that a sign-up or a password reset
+// continues, which must not be finished; a POST's CSRF token is checked
+// first.
+func (h *Handler) loadOpen(c echo.Context) (*signin, error) {
+	if c.Request().Method == http.MethodPost {
+		if err := h.checkCSRF(c); err != nil {
+			return nil, err
+		}
+	}
+	s, err := h.load(c, requestID(c), false)
+	if err != nil {
+		return nil, err
+	}
+	if s.ar.Done {
+		return nil, errBadRequest(msgSigninDone, nil)
+	}
+	return s, nil
 }
 
 // --- identifier ---
@@ -230,7 +254,7 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		return h.renderPassword(c, s, http.StatusTooManyRequests, tooMany(wait))
 	}
 	valid := false
-	if s.hasUser && s.user.PasswordHash != "" && len(password) <= 1024 {
+	if s.hasUser && s.user.PasswordHash != "" && len(password) <= factor.MaxPasswordBytes {
 		ok, rehash, err := h.hasher.Verify(s.user.PasswordHash, password)
 		if err != nil {
 			h.log.Error("stored password hash unreadable", "user", s.user.ID, "err", err)
@@ -292,9 +316,7 @@ func (h *Handler) throttled(c echo.Context, keys []string, now time.Time) (time.
 			}
 			return 0, err
 		}
-		if w := h.backoff.RetryAt(t.Failures, t.LastFailureAt).Sub(now); w > wait {
-			wait = w
-		}
+		wait = max(wait, h.backoff.Wait(t.Failures, t.LastFailureAt, now))
 	}
 	return wait, nil
 }
@@ -329,38 +351,10 @@ func tooMany(wait time.Duration) string {
 	if wait < time.Second {
 		wait = time.Second
 	}
-	return "Too many attempts. Try again in " + humanWait(wait) + "."
+	return "Too many attempts. Try again in " + flow.HumanDuration(wait) + "."
 }
 
-func humanWait(d time.Duration) string {
-	switch {
-	case d >= time.Minute:
-		m := int((d + time.Minute - 1) / time.Minute)
-		if m == 1 {
-			return "1 minute"
-		}
-		return itoa(m) + " minutes"
-	default:
-		s := int(d / time.Second)
-		if s == 1 {
-			return "1 second"
-		}
-		return itoa(s) + " seconds"
-	}
+// msgJustSent answers a resend asked for within resendGap of the last code.
+func msgJustSent(wait time.Duration) string {
+	return "We just sent a code. Wait " + flow.HumanDuration(wait) + " before asking for another."
 }
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
-}
-
-var _ = factor.Equal

@@ -1,9 +1,7 @@
 package factor
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"unicode"
@@ -53,8 +51,8 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 const BackupCodeLen = 16
 
 // NewBackupCode returns a fresh backup code in canonical form: 16 symbols of
-// Crockford base32 from 10 random bytes, no dashes. Store CodeMAC of this
-// value; show it with FormatBackupCode.
+// Crockford base32 from 10 random bytes, no dashes. Store a keyed MAC of
+// this value, never the value; show it with FormatBackupCode.
 func NewBackupCode() string {
 	var raw [10]byte
 	_, _ = rand.Read(raw[:])
@@ -128,21 +126,6 @@ var userCodeSet = func() (t [256]bool) {
 	return t
 }()
 
-// NewUserCode returns a user code "XXXX-XXXX" drawn uniformly from the
-// base-20 alphabet; the same shape as zitadel/oidc's op.UserCodeBase20.
-func NewUserCode() string {
-	var out [UserCodeLen]byte
-	var b [1]byte
-	for i := 0; i < UserCodeLen; {
-		_, _ = rand.Read(b[:])
-		if b[0] < 240 { // 240 = 12 × 20: reject the rest, no modulo bias
-			out[i] = userCodeAlphabet[b[0]%20]
-			i++
-		}
-	}
-	return group(string(out[:]), 4, '-')
-}
-
 // NormalizeUserCode accepts a user code in any case, with or without its dash
 // and spaces (RFC 8628 §6.1: "case-insensitive", "punctuation optional"), and
 // returns it as "XXXX-XXXX" — the form zitadel/oidc generates and stores, so
@@ -172,28 +155,6 @@ func NormalizeUserCode(s string) (string, bool) {
 // mismatch returns false at once, and digest lengths are not secret).
 func Equal(a, b []byte) bool {
 	return subtle.ConstantTimeCompare(a, b) == 1
-}
-
-// CodeMAC is the keyed digest under which codes are stored: HMAC-SHA-256
-// under key over the fields, each preceded by its length, so that no two
-// different field lists give the same input. Codes with fewer than 128 bits
-// of entropy (email codes, backup codes) must not be stored under a plain
-// hash, which an attacker with the database could invert by enumeration;
-// with a server key from configuration they cannot. Bind the code to its
-// context by putting it in the fields, for example
-//
-//	CodeMAC(key, "email-code", authRequestID, browserID, code)
-//	CodeMAC(key, "backup-code", userID, canonical)
-//
-// and compare with Equal.
-func CodeMAC(key []byte, fields ...string) []byte {
-	mac := hmac.New(sha256.New, key)
-	var n [binary.MaxVarintLen64]byte
-	for _, f := range fields {
-		mac.Write(n[:binary.PutUvarint(n[:], uint64(len(f)))])
-		mac.Write([]byte(f))
-	}
-	return mac.Sum(nil)
 }
 
 // ---- Helpers ----

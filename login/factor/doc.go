@@ -11,11 +11,11 @@
 //   - TOTP (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step of skew) with the
 //     last-step replay guard, the otpauth:// key URI, the key text for
 //     manual entry and the QR code;
-//   - email one-time codes (6 digits, uniform), backup codes (16 Crockford
-//     base32 symbols = 80 bits) and device-flow user codes (RFC 8628 §6.1):
-//     generation and normalisation of what people type;
-//   - CodeMAC, the keyed hash under which low-entropy codes are stored, and
-//     Equal, the constant-time comparison of digests;
+//   - email one-time codes (6 digits, uniform) and backup codes (16
+//     Crockford base32 symbols = 80 bits): generation and normalisation of
+//     what people type; device-flow user codes (RFC 8628 §6.1, issued by
+//     zitadel/oidc): normalisation;
+//   - Equal, the constant-time comparison of digests;
 //   - the throttling arithmetic (Backoff): exponential delay after a number
 //     of free failures, capped, never a permanent lock.
 //
@@ -29,10 +29,10 @@
 // totp.GenerateCodeCustom. Randomness comes from crypto/rand, the one input
 // a caller cannot pass in.
 //
-// What callers do with the results (store a MAC, count failures, decide
-// that a step is required) belongs to login and login/flow; the key for
-// CodeMAC and the TOTP seed encryption come from configuration through
-// those packages.
+// What callers do with the results (store a keyed MAC of a code, count
+// failures, decide that a step is required) belongs to login and
+// login/flow; the MAC key and the TOTP seed encryption come from
+// configuration through those packages.
 //
 // Canonical forms, because callers compare them:
 //

@@ -52,6 +52,16 @@ func (p Policy) RolloutDate(region string) time.Time {
 	return p.RolloutDefault
 }
 
+// IdleLimit is how long a browser session may go unused: SessionIdle, or
+// StaySignedIn for a session whose user chose "Stay signed in" (whichever
+// is longer).
+func (p Policy) IdleLimit(staySignedIn bool) time.Duration {
+	if staySignedIn && p.StaySignedIn > p.SessionIdle {
+		return p.StaySignedIn
+	}
+	return p.SessionIdle
+}
+
 // Facts is everything the decision depends on. Zero values mean "absent".
 type Facts struct {
 	Now      time.Time
@@ -427,11 +437,7 @@ func usableSession(p Policy, f Facts) (bool, []Reason) {
 		// fail closed.
 		return false, []Reason{ReasonSessionClock}
 	}
-	idle := p.SessionIdle
-	if s.StaySignedIn && p.StaySignedIn > idle {
-		idle = p.StaySignedIn
-	}
-	if f.Now.Sub(s.LastSeenAt) > idle {
+	if f.Now.Sub(s.LastSeenAt) > p.IdleLimit(s.StaySignedIn) {
 		return false, []Reason{ReasonIdle}
 	}
 	if h := f.Request.IDTokenHintSubject; h != "" && h != s.UserID {

@@ -316,6 +316,40 @@ func TestReasonText(t *testing.T) {
 	}
 }
 
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                             "0 seconds",
+		sec:                           "1 second",
+		29*sec + 900*time.Millisecond: "29 seconds",
+		time.Minute:                   "1 minute",
+		time.Minute + sec:             "2 minutes", // a wait is rounded up
+		90 * time.Minute:              "90 minutes",
+		time.Hour:                     "1 hour",
+		36 * time.Hour:                "36 hours",
+		day:                           "1 day",
+		30 * day:                      "30 days",
+	} {
+		if got := HumanDuration(d); got != want {
+			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestIdleLimit(t *testing.T) {
+	p := testPolicy()
+	if got := p.IdleLimit(false); got != p.SessionIdle {
+		t.Errorf("IdleLimit(false) = %v", got)
+	}
+	if got := p.IdleLimit(true); got != p.StaySignedIn {
+		t.Errorf("IdleLimit(true) = %v", got)
+	}
+	// "Stay signed in" never shortens a session.
+	p.StaySignedIn = time.Hour
+	if got := p.IdleLimit(true); got != p.SessionIdle {
+		t.Errorf("IdleLimit(true) with a short StaySignedIn = %v", got)
+	}
+}
+
 func staySignedIn(s Session) Session         { s.StaySignedIn = true; return s }
 func withSF(s Session, at time.Time) Session { s.SecondFactorAt = at; return s }
 func needsBackup(x User) User                { x.NeedsBackupCode = true; return x }

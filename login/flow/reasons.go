@@ -2,6 +2,7 @@ package flow
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -36,9 +37,9 @@ func (r Reason) Text(p Policy) string {
 	case ReasonNotTrusted:
 		return "this browser is not trusted"
 	case ReasonTrustExpired:
-		return fmt.Sprintf("this browser's trust (%s) has ended", humanDuration(p.TrustedDevice))
+		return fmt.Sprintf("this browser's trust (%s) has ended", HumanDuration(p.TrustedDevice))
 	case ReasonReverify:
-		return fmt.Sprintf("it has been %s since your last code", humanDuration(p.Reverify))
+		return fmt.Sprintf("it has been %s since your last code", HumanDuration(p.Reverify))
 	case ReasonFreshRequested:
 		return "this product asks for a fresh code"
 	case ReasonStepUp:
@@ -61,27 +62,25 @@ func (r Reason) Text(p Policy) string {
 	return string(r)
 }
 
-// humanDuration renders whole days or hours the way the pages speak.
-func humanDuration(d time.Duration) string {
+// HumanDuration says a duration the way the pages speak: whole days or
+// whole hours as such ("30 days", "1 hour"), otherwise minutes rounded up
+// (a wait is never understated: 61 s is "2 minutes"), and seconds below a
+// minute.
+func HumanDuration(d time.Duration) string {
 	switch {
 	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		n := int(d / (24 * time.Hour))
-		if n == 1 {
-			return "1 day"
-		}
-		return fmt.Sprintf("%d days", n)
+		return plural(int(d/(24*time.Hour)), "day")
 	case d >= time.Hour && d%time.Hour == 0:
-		n := int(d / time.Hour)
-		if n == 1 {
-			return "1 hour"
-		}
-		return fmt.Sprintf("%d hours", n)
-	case d >= time.Minute && d%time.Minute == 0:
-		n := int(d / time.Minute)
-		if n == 1 {
-			return "1 minute"
-		}
-		return fmt.Sprintf("%d minutes", n)
+		return plural(int(d/time.Hour), "hour")
+	case d >= time.Minute:
+		return plural(int((d+time.Minute-1)/time.Minute), "minute")
 	}
-	return d.String()
+	return plural(int(d/time.Second), "second")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
 }

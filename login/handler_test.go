@@ -1,0 +1,148 @@
+package login
+
+import (
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+// The stubs embed nil interfaces: any call panics, so a test using them
+// also proves that the request was refused before any storage, OP or mail
+// work.
+type (
+	untouchedStore  struct{ Store }
+	untouchedOP     struct{ OP }
+	untouchedMailer struct{ mail.Mailer }
+)
+
+func newTestHandler(t *testing.T) *Handler {
+	t.Helper()
+	kr, err := keyring.New([]byte(strings.Repeat("k", keyring.MinSecretLen)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{Issuer: "https://id.example.com", SignupEnabled: true, Demo: true},
+		Deps{Store: untouchedStore{}, Keyring: kr, OP: untouchedOP{}, Mailer: untouchedMailer{},
+			Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestFormsCheckCSRF: every form a browser can post is refused without
+// the CSRF token, with a forged one or with another browser's, before
+// anything is read or changed. The account pages first need an account
+// session (without one they redirect to the page, which signs in); the
+// account API is for bearer tokens and takes no cookies.
+func TestFormsCheckCSRF(t *testing.T) {
+	h := newTestHandler(t)
+	e := echo.New()
+	h.Register(e)
+	browser := &http.Cookie{Name: cookieBrowser, Value: keyring.NewToken()}
+	// A genuine token, of another browser (an attacker's own).
+	other := hex.EncodeToString(h.kr.MACString(keyring.PurposeCSRF, keyring.NewToken())[:16])
+	posts := 0
+	for _, r := range e.Routes() {
+		if r.Method != http.MethodPost || strings.HasPrefix(r.Path, "/api/") {
+			continue
+		}
+		posts++
+		for name, token := range map[string]string{"missing": "", "forged": strings.Repeat("ab", 16), "other browser's": other} {
+			t.Run(r.Path+"/"+name, func(t *testing.T) {
+				form := url.Values{"id": {"ar1"}, "email": {"a@example.com"}, "code": {"123456"}, "choice": {"approve"}}
+				if token != "" {
+					form.Set("csrf", token)
+				}
+				req := httptest.NewRequest(http.MethodPost, r.Path, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.AddCookie(browser)
+				rec := httptest.NewRecorder()
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							t.Fatalf("handled the form before checking its CSRF token: %v\n%s", p, debug.Stack())
+						}
+					}()
+					e.ServeHTTP(rec, req)
+				}()
+				if strings.HasPrefix(r.Path, "/account/") && r.Path != "/account/set-password" {
+					if rec.Code != http.StatusSeeOther || strings.HasPrefix(rec.Header().Get("Location"), "http") {
+						t.Fatalf("without an account session: %d to %q", rec.Code, rec.Header().Get("Location"))
+					}
+					return
+				}
+				if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "The form has expired") {
+					t.Fatalf("status %d:\n%s", rec.Code, rec.Body.String())
+				}
+			})
+		}
+	}
+	if posts < 20 {
+		t.Fatalf("only %d POST routes", posts)
+	}
+}
+
+// TestTemplates renders the pages that use the shared partials.
+func TestTemplates(t *testing.T) {
+	h := newTestHandler(t)
+	render := func(name string, data any) string {
+		t.Helper()
+		c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
+		if err := h.render(c, http.StatusOK, name, page{Title: "T", CSRF: "c0ffee", Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		return c.Response().Writer.(*httptest.ResponseRecorder).Body.String()
+	}
+	numeric, backup := `autocomplete="one-time-code"`, `<label for="code">Backup code</label>`
+	signout := `<form method="post" action="/logout" class="signout">` + "\n" + `<input type="hidden" name="csrf" value="c0ffee">`
+	for _, tc := range []struct {
+		page       string
+		data       any
+		want, not  []string
+		currentNav string
+	}{
+		{"code", codeData{Method: string(flow.MethodEmail)}, []string{numeric}, []string{backup}, ""},
+		{"code", codeData{Method: string(flow.MethodBackup)}, []string{backup}, []string{numeric}, ""},
+		{"forgot_second", forgotData{Method: string(flow.MethodBackup)}, []string{backup}, []string{numeric}, ""},
+		{"forgot_second", forgotData{Method: string(flow.MethodTOTP)}, []string{numeric}, []string{backup}, ""},
+		{"forgot_code", forgotData{}, []string{numeric}, nil, ""},
+		{"signup_code", signupCodeData{}, []string{numeric}, nil, ""},
+		{"account_totp", totpData{Nav: "security"}, []string{numeric}, []string{signout}, "security"},
+		{"account_security", securityData{Nav: "security"}, []string{signout}, nil, "security"},
+		{"account_devices", devicesData{Nav: "devices"}, []string{signout}, nil, "devices"},
+		{"account_privacy", privacyData{Nav: "privacy"}, []string{signout}, nil, "privacy"},
+	} {
+		t.Run(fmt.Sprintf("%s %+v", tc.page, tc.data), func(t *testing.T) {
+			body := render(tc.page, tc.data)
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("missing %s", w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(body, w) {
+					t.Errorf("unexpected %s", w)
+				}
+			}
+			if tc.currentNav != "" {
+				want := fmt.Sprintf(`<a href="/account/%s" aria-current="page">`, tc.currentNav)
+				if !strings.Contains(body, want) || strings.Count(body, `aria-current="page"`) != 1 {
+					t.Errorf("navigation: want only %s", want)
+				}
+			}
+		})
+	}
+}
