@@ -22,65 +22,15 @@ import (
 // The account pages: a relying party of our own OP, with an identity
 // reconfirmation before every change.
 
-// acctOpts steer drive.
-type acctOpts struct {
-	password string        // default testPassword
-	totp     func() string // the code for an authenticator page (nil: fail the test there)
-	remember string        // "trust", "stay" or "no" (default)
-}
-
-// drive answers sign-in pages like a user until the browser is somewhere
-// else (an account page, an error page, a redirect to a relying party).
-func (b *browser) drive(p response, email string, o acctOpts) response {
-	b.e.t.Helper()
-	if o.password == "" {
-		o.password = testPassword
-	}
-	for i := 0; i < 15; i++ {
-		switch {
-		case p.location != "":
-			return p
-		case p.at("/login/identify"):
-			p = b.submit(p, "/login/identify", url.Values{"email": {email}})
-		case p.at("/login/password"):
-			p = b.submit(p, "/login/password", url.Values{"password": {o.password}})
-		case p.at("/login/code"):
-			if strings.Contains(p.body, `name="method" value="totp"`) {
-				if o.totp == nil {
-					b.e.t.Fatalf("the code page asks for the authenticator app:\n%s", p.body)
-				}
-				p = b.submit(p, "/login/code", url.Values{"code": {o.totp()}})
-			} else {
-				p = b.submit(p, "/login/code", url.Values{"code": {b.e.mailCode(email)}})
-			}
-			if p.at("/login/code") {
-				b.e.t.Fatalf("the code was refused (%d):\n%s", p.status, p.body)
-			}
-		case p.at("/login/remember"):
-			choice := o.remember
-			if choice == "" {
-				choice = "no"
-			}
-			p = b.submit(p, "/login/remember", url.Values{"choice": {choice}})
-		case p.at("/login/backup-code"):
-			p = b.submit(p, "/login/backup-code", url.Values{"saved": {"yes"}})
-		default:
-			return p
-		}
-	}
-	b.e.t.Fatalf("sign-in did not finish: %s", p.url)
-	return p
-}
-
 // account opens an account page, signing in (or reconfirming) on the way.
-func (b *browser) account(path, email string, o acctOpts) response {
+func (b *browser) account(path, email string, o signInOpts) response {
 	b.e.t.Helper()
 	return b.drive(b.get(b.e.issuer+path), email, o)
 }
 
 // reconfirmed opens a change page: the identity is confirmed on the way
 // (password and a code), and the browser comes back to path.
-func (b *browser) reconfirmed(path, email string, o acctOpts) response {
+func (b *browser) reconfirmed(path, email string, o signInOpts) response {
 	b.e.t.Helper()
 	p := b.get(b.e.issuer + path)
 	if !p.at(path) {
@@ -187,7 +137,7 @@ func (e *testEnv) activeTOTP(userID string) (storage.TOTPCredential, bool) {
 
 // signInRP signs a browser in to a relying party and returns the tokens'
 // claims; the second step is answered by o.
-func (b *browser) signInRP(app *rp, email string, o acctOpts, extra ...string) (string, map[string]any) {
+func (b *browser) signInRP(app *rp, email string, o signInOpts, extra ...string) (string, map[string]any) {
 	b.e.t.Helper()
 	authURL, verifier, state, nonce := app.authorizeURL()
 	for i := 0; i+1 < len(extra); i += 2 {
@@ -221,7 +171,7 @@ func TestAccountSignIn(t *testing.T) {
 		if !p.at("/login/identify") || !strings.Contains(p.body, "Your account") {
 			t.Fatalf("/account without a session should start a sign-in of the account client, got %s:\n%s", p.url, p.body)
 		}
-		p = b.drive(p, u.Email, acctOpts{})
+		p = b.drive(p, u.Email, signInOpts{})
 		if !p.at("/account/security") {
 			t.Fatalf("after sign-in: %s (%d):\n%s", p.url, p.status, p.body)
 		}
@@ -254,9 +204,9 @@ func TestAccountSignIn(t *testing.T) {
 
 		// Another browser signs in; removing its session from the first
 		// ends its account session at once.
-		b.drive(p, u.Email, acctOpts{})
+		b.drive(p, u.Email, signInOpts{})
 		b2 := e.newBrowser()
-		if p = b2.account("/account/security", u.Email, acctOpts{}); !p.at("/account/security") {
+		if p = b2.account("/account/security", u.Email, signInOpts{}); !p.at("/account/security") {
 			t.Fatalf("second browser: %s", p.url)
 		}
 		sessions, _ := e.store.ListSessions(context.Background(), u.ID)
@@ -298,13 +248,13 @@ func TestAccountCallbackBadInput(t *testing.T) {
 	if p = b.get(e.issuer + "/account/callback?code=forged&state=forged"); p.status != http.StatusBadRequest {
 		t.Fatalf("forged state: %d", p.status)
 	}
-	p = b.drive(b.get(e.issuer+"/account/security"), u.Email, acctOpts{})
+	p = b.drive(b.get(e.issuer+"/account/security"), u.Email, signInOpts{})
 	if !p.at("/account/security") {
 		t.Fatalf("sign-in after a forged callback: %s", p.url)
 	}
 	// A return address outside the account pages is ignored.
 	p = b.get(e.issuer + "/account/reconfirm?return=https://evil.example/")
-	p = b.drive(p, u.Email, acctOpts{})
+	p = b.drive(p, u.Email, signInOpts{})
 	if !p.at("/account/security") {
 		t.Fatalf("reconfirm with a foreign return address ended at %s", p.url)
 	}
@@ -322,7 +272,6 @@ func TestAccountCallbackBadInput(t *testing.T) {
 	if p = b3.get(e.issuer + "/account/security"); !p.at("/login/identify") {
 		t.Fatalf("garbage account cookie: %s (%d)", p.url, p.status)
 	}
-	_ = time.Second
 }
 
 // TestTOTPThroughAccountPage: set up with codes computed from the key the
@@ -336,12 +285,12 @@ func TestTOTPThroughAccountPage(t *testing.T) {
 		u := e.createUser("totp@example.com")
 		app := e.newRP("app")
 		b := e.newBrowser()
-		if p := b.account("/account/security", u.Email, acctOpts{}); !p.at("/account/security") {
+		if p := b.account("/account/security", u.Email, signInOpts{}); !p.at("/account/security") {
 			t.Fatalf("sign-in: %s", p.url)
 		}
 
 		// Set up: reconfirmation first, even right after signing in.
-		p := b.reconfirmed("/account/security/totp", u.Email, acctOpts{})
+		p := b.reconfirmed("/account/security/totp", u.Email, signInOpts{})
 		for _, want := range []string{`src="data:image/png;base64,`, `<label for="code">Code</label>`, `autocomplete="one-time-code"`,
 			`inputmode="numeric"`, "Turn on", "Example Cloud (totp@example.com)"} {
 			if !strings.Contains(p.body, want) {
@@ -375,9 +324,7 @@ func TestTOTPThroughAccountPage(t *testing.T) {
 		// up to its step) is refused: a step is accepted once.
 		b2 := e.newBrowser()
 		authURL, verifier, state, nonce := app.authorizeURL()
-		p = b2.get(authURL)
-		p = b2.submit(p, "/login/identify", url.Values{"email": {u.Email}})
-		p = b2.submit(p, "/login/password", url.Values{"password": {testPassword}})
+		p = b2.toCodePage(authURL, u.Email)
 		if !p.at("/login/code") || !strings.Contains(p.body, `name="method" value="totp"`) || !strings.Contains(p.body, "Get code by email") {
 			t.Fatalf("expected the authenticator page:\n%s", p.body)
 		}
@@ -400,14 +347,12 @@ func TestTOTPThroughAccountPage(t *testing.T) {
 		// "Get code by email" works while the app is primary (lost phone).
 		b3 := e.newBrowser()
 		authURL, _, state, _ = app.authorizeURL()
-		p = b3.get(authURL)
-		p = b3.submit(p, "/login/identify", url.Values{"email": {u.Email}})
-		p = b3.submit(p, "/login/password", url.Values{"password": {testPassword}})
+		p = b3.toCodePage(authURL, u.Email)
 		p = b3.submit(p, "/login/code/send", nil)
 		if !strings.Contains(p.body, `name="method" value="email"`) {
 			t.Fatalf("after Get code by email:\n%s", p.body)
 		}
-		p = b3.drive(b3.submit(p, "/login/code", url.Values{"code": {e.mailCode(u.Email)}}), u.Email, acctOpts{})
+		p = b3.drive(b3.submit(p, "/login/code", url.Values{"code": {e.mailCode(u.Email)}}), u.Email, signInOpts{})
 		p.code(t, state)
 
 		// Update: a new seed; the old one works until the new one is
@@ -426,7 +371,7 @@ func TestTOTPThroughAccountPage(t *testing.T) {
 		}
 		e.clock.Advance(30 * time.Second)
 		oldWorks := e.newBrowser()
-		oldWorks.signInRP(app, u.Email, acctOpts{totp: func() string { return e.totpAt(seed, 1) }})
+		oldWorks.signInRP(app, u.Email, signInOpts{totp: func() string { return e.totpAt(seed, 1) }})
 		p = b.submit(p, "/account/security/totp", url.Values{"code": {e.totpAt(seed2, 0)}})
 		if !strings.Contains(p.body, "Your authenticator app is updated") {
 			t.Fatalf("update: %s (%d)\n%s", p.url, p.status, p.body)
@@ -438,9 +383,7 @@ func TestTOTPThroughAccountPage(t *testing.T) {
 		e.clock.Advance(30 * time.Second)
 		b4 := e.newBrowser()
 		authURL, _, _, _ = app.authorizeURL()
-		p = b4.get(authURL)
-		p = b4.submit(p, "/login/identify", url.Values{"email": {u.Email}})
-		p = b4.submit(p, "/login/password", url.Values{"password": {testPassword}})
+		p = b4.toCodePage(authURL, u.Email)
 		if p = b4.submit(p, "/login/code", url.Values{"code": {e.totpAt(seed, 0)}}); p.status != http.StatusUnauthorized {
 			t.Fatalf("old seed after the update: %d", p.status)
 		}
@@ -465,7 +408,7 @@ func TestTOTPThroughAccountPage(t *testing.T) {
 			t.Errorf("notice mail subject = %q", s)
 		}
 		b5 := e.newBrowser()
-		b5.signInRP(app, u.Email, acctOpts{}) // email code: drive fails on an authenticator page
+		b5.signInRP(app, u.Email, signInOpts{}) // email code: drive fails on an authenticator page
 
 		evs := e.auditEvents(u.ID)
 		for _, want := range []string{"account.reconfirmed", "totp.enabled", "totp.updated", "totp.disabled"} {
@@ -485,7 +428,7 @@ func TestReconfirmationRequired(t *testing.T) {
 		e := newTestEnv(t, d)
 		u := e.createUser("stale@example.com")
 		b := e.newBrowser()
-		b.account("/account/security", u.Email, acctOpts{})
+		b.account("/account/security", u.Email, signInOpts{})
 
 		// Right after signing in, every change page asks again.
 		for _, path := range []string{"/account/security/totp", "/account/security/backup-code", "/account/security/password"} {
@@ -497,7 +440,7 @@ func TestReconfirmationRequired(t *testing.T) {
 
 		// A reconfirmation asks the password and a fresh code, and holds
 		// through 5 minutes.
-		p := b.reconfirmed("/account/security/totp", u.Email, acctOpts{})
+		p := b.reconfirmed("/account/security/totp", u.Email, signInOpts{})
 		seed := totpSeed(t, p)
 		setup := p
 		e.clock.Advance(5 * time.Minute)
@@ -544,7 +487,7 @@ func TestReconfirmationRequired(t *testing.T) {
 		if link == nil {
 			t.Fatalf("no Confirm it's you link:\n%s", p.body)
 		}
-		p = b.drive(b.get(e.issuer+html.UnescapeString(link[1])), u.Email, acctOpts{})
+		p = b.drive(b.get(e.issuer+html.UnescapeString(link[1])), u.Email, signInOpts{})
 		if !p.at("/account/security/password") {
 			t.Fatalf("after Confirm it's you: %s", p.url)
 		}
@@ -564,7 +507,7 @@ func TestReconfirmationNeedsFreshFactor(t *testing.T) {
 	e := newTestEnv(t, storagetest.Dialects(t)[0])
 	u := e.createUser("trusted@example.com")
 	b := e.newBrowser()
-	b.account("/account/security", u.Email, acctOpts{remember: "trust"})
+	b.account("/account/security", u.Email, signInOpts{remember: "trust"})
 	p := b.get(e.issuer + "/account/security/totp")
 	p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
 	if !p.at("/login/code") || !strings.Contains(p.body, "this product asks for a fresh code") {
@@ -584,9 +527,7 @@ func TestBackupCodeLifecycle(t *testing.T) {
 		// First sign-in: the first backup code.
 		b := e.newBrowser()
 		authURL, _, state, _ := app.authorizeURL()
-		p := b.get(authURL)
-		p = b.submit(p, "/login/identify", url.Values{"email": {u.Email}})
-		p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
+		p := b.toCodePage(authURL, u.Email)
 		p = b.submit(p, "/login/code", url.Values{"code": {e.mailCode(u.Email)}})
 		p = b.submit(p, "/login/remember", url.Values{"choice": {"no"}})
 		if !p.at("/login/backup-code") {
@@ -605,9 +546,7 @@ func TestBackupCodeLifecycle(t *testing.T) {
 		useBackup := func(code string) response {
 			b := e.newBrowser()
 			authURL, _, _, _ := app.authorizeURL()
-			p := b.get(authURL)
-			p = b.submit(p, "/login/identify", url.Values{"email": {u.Email}})
-			p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
+			p := b.toCodePage(authURL, u.Email)
 			p = b.get(e.issuer + "/login/code?id=" + url.QueryEscape(p.url.Query().Get("id")) + "&method=backup")
 			if !strings.Contains(p.body, `<label for="code">Backup code</label>`) {
 				t.Fatalf("backup code page:\n%s", p.body)
@@ -630,11 +569,11 @@ func TestBackupCodeLifecycle(t *testing.T) {
 		// Generate on the account page: reconfirm, replace, show once.
 		e.clock.Advance(time.Minute)
 		acct := e.newBrowser()
-		p = acct.account("/account/security", u.Email, acctOpts{})
+		p = acct.account("/account/security", u.Email, signInOpts{})
 		if !strings.Contains(p.body, "Last generated on") {
 			t.Errorf("security page lacks when the code was generated:\n%s", p.body)
 		}
-		p = acct.reconfirmed("/account/security/backup-code", u.Email, acctOpts{})
+		p = acct.reconfirmed("/account/security/backup-code", u.Email, signInOpts{})
 		p = acct.submit(p, "/account/security/backup-code", nil)
 		if !p.at("/account/security/backup-code/show") {
 			t.Fatalf("generate: %s (%d)\n%s", p.url, p.status, p.body)
@@ -683,17 +622,17 @@ func TestPasswordChange(t *testing.T) {
 		ctx := context.Background()
 
 		other := e.newBrowser()
-		otherRT, _ := other.signInRP(app, u.Email, acctOpts{remember: "trust"})
+		otherRT, _ := other.signInRP(app, u.Email, signInOpts{remember: "trust"})
 		b := e.newBrowser()
-		b.account("/account/security", u.Email, acctOpts{})
-		p := b.reconfirmed("/account/security/password", u.Email, acctOpts{})
+		b.account("/account/security", u.Email, signInOpts{})
+		p := b.reconfirmed("/account/security/password", u.Email, signInOpts{})
 		for _, want := range []string{`autocomplete="current-password"`, `autocomplete="new-password"`, `<label for="new_password">New password</label>`, `<label for="password">Password</label>`} {
 			if !strings.Contains(p.body, want) {
 				t.Errorf("password page lacks %q", want)
 			}
 		}
 		// A product signed in through this browser after the reconfirmation.
-		mineRT, _ := b.signInRP(app, u.Email, acctOpts{})
+		mineRT, _ := b.signInRP(app, u.Email, signInOpts{})
 
 		form := p
 		for _, c := range []struct {
@@ -744,7 +683,7 @@ func TestPasswordChange(t *testing.T) {
 		if q := nb.submit(p, "/login/password", url.Values{"password": {testPassword}}); q.status != http.StatusUnauthorized {
 			t.Errorf("old password: %d", q.status)
 		}
-		nb.drive(p, u.Email, acctOpts{password: "a brand new password"}).code(t, state)
+		nb.drive(p, u.Email, signInOpts{password: "a brand new password"}).code(t, state)
 	})
 }
 
@@ -760,16 +699,16 @@ func TestDevicesPage(t *testing.T) {
 
 		trusted := e.newBrowser() // trusted browser with a product
 		trusted.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
-		trustedRT, _ := trusted.signInRP(app, u.Email, acctOpts{remember: "trust"})
+		trustedRT, _ := trusted.signInRP(app, u.Email, signInOpts{remember: "trust"})
 		other := e.newBrowser() // another session with a product
 		other.ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15"
-		otherRT, _ := other.signInRP(app, u.Email, acctOpts{})
+		otherRT, _ := other.signInRP(app, u.Email, signInOpts{})
 
 		// The next day, one minute after midnight.
 		now := e.clock.Now().UTC()
 		e.clock.Advance(now.Truncate(24 * time.Hour).Add(24*time.Hour + time.Minute).Sub(now))
 		b := e.newBrowser()
-		p := b.account("/account/devices", u.Email, acctOpts{})
+		p := b.account("/account/devices", u.Email, signInOpts{})
 		if !p.at("/account/devices") {
 			t.Fatalf("devices page: %s", p.url)
 		}
@@ -857,7 +796,7 @@ func TestDevicesPage(t *testing.T) {
 		// Sign out everywhere else: other sessions, other browsers' trust
 		// and other products go; this browser stays.
 		third := e.newBrowser()
-		thirdRT, _ := third.signInRP(app, u.Email, acctOpts{remember: "trust"})
+		thirdRT, _ := third.signInRP(app, u.Email, signInOpts{remember: "trust"})
 		p = b.get(e.issuer + "/account/devices")
 		p = b.submit(p, "/account/devices/signout-others", nil)
 		if !strings.Contains(p.body, "You are signed out everywhere else.") {
@@ -902,7 +841,7 @@ func TestSSOUserSecurityPage(t *testing.T) {
 	e := newTestEnv(t, storagetest.Dialects(t)[0])
 	u := e.createUser("sso@corp.example")
 	b := e.newBrowser()
-	b.account("/account/security", u.Email, acctOpts{})
+	b.account("/account/security", u.Email, signInOpts{})
 	if _, err := e.store.UpdateUser(context.Background(), u.ID, func(x *storage.User) error { x.OrgID = "org1"; return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -926,8 +865,8 @@ func TestNoticeMailFailure(t *testing.T) {
 	e := newTestEnv(t, storagetest.Dialects(t)[0])
 	u := e.createUser("nomail@example.com")
 	b := e.newBrowser()
-	b.account("/account/security", u.Email, acctOpts{})
-	p := b.reconfirmed("/account/security/backup-code", u.Email, acctOpts{})
+	b.account("/account/security", u.Email, signInOpts{})
+	p := b.reconfirmed("/account/security/backup-code", u.Email, signInOpts{})
 	e.sink.Close() // the mail server is down from here on
 	p = b.submit(p, "/account/security/backup-code", nil)
 	if !p.at("/account/security/backup-code/show") || !strings.Contains(p.body, "We could not send the notification email about this change. The change is saved.") {
@@ -962,7 +901,7 @@ func TestDemoRelyingParty(t *testing.T) {
 
 	demo := &testEnv{t: t, app: a, srv: srv, http: hs, issuer: cfg.Issuer, clock: e.clock, sink: e.sink, store: e.store, kr: e.kr}
 	b := demo.newBrowser()
-	p := b.drive(b.get(cfg.Issuer+"/demo"), u.Email, acctOpts{})
+	p := b.drive(b.get(cfg.Issuer+"/demo"), u.Email, signInOpts{})
 	if !p.at("/demo/callback") || !strings.Contains(p.body, "You are signed in") || !strings.Contains(p.body, u.ID) ||
 		!strings.Contains(p.body, "&#34;privacy&#34;") {
 		t.Fatalf("demo: %s (%d)\n%s", p.url, p.status, p.body)
@@ -980,8 +919,8 @@ func TestSecurityFormsBadInput(t *testing.T) {
 		e := newTestEnv(t, d)
 		u := e.createUser("forms@example.com")
 		b := e.newBrowser()
-		b.account("/account/security", u.Email, acctOpts{})
-		p := b.reconfirmed("/account/security/totp", u.Email, acctOpts{})
+		b.account("/account/security", u.Email, signInOpts{})
+		p := b.reconfirmed("/account/security/totp", u.Email, signInOpts{})
 		seed := totpSeed(t, p)
 		setup := p
 		csrf := p.csrf(t)

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/latchkey/latchkey/cmd/latchkey/bench"
@@ -121,7 +120,7 @@ func cmdUser(env *cmdEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		tw := newTable(env.stdout)
 		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tREGION\tSTATUS\tCREATED")
 		for _, u := range users {
 			status := "active"
@@ -149,10 +148,8 @@ func cmdUser(env *cmdEnv, args []string) error {
 			return err
 		}
 		defer a.close()
-		u, err := a.store.GetUserByEmail(env.ctx, *email)
-		if errors.Is(err, storage.ErrNotFound) {
-			return notFoundErr("no user with email %s", *email)
-		} else if err != nil {
+		u, err := a.userByEmail(env.ctx, *email)
+		if err != nil {
 			return err
 		}
 		disable := sub == "disable"
@@ -270,7 +267,7 @@ func cmdClient(env *cmdEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		tw := newTable(env.stdout)
 		fmt.Fprintln(tw, "ID\tTYPE\tPUBLIC\tGRANTS\tREDIRECT URIS\tSOURCE")
 		for _, c := range cs {
 			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", c.ID, c.AppType, c.Public, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "), c.Source)
@@ -330,31 +327,17 @@ func (a *app) createClient(env *cmdEnv, s clientSpec) error {
 			typ = config.ClientNative
 		}
 	}
-	grants := s.grants
-	for i, g := range grants {
-		if g == "device_code" {
-			grants[i] = config.GrantDeviceCode
-		}
-	}
+	// Validate also fills the defaults (name, grants, token format and
+	// lifetimes) and expands the short grant name device_code.
 	cc := config.Client{ID: s.id, Name: s.name, Secret: secret, Public: s.public, Type: typ, RedirectURIs: s.redirects,
-		PostLogoutRedirectURIs: s.postLogout, GrantTypes: grants, AccessTokenFormat: s.format, DefaultACR: s.defaultACR}
+		PostLogoutRedirectURIs: s.postLogout, GrantTypes: s.grants, AccessTokenFormat: s.format, DefaultACR: s.defaultACR}
 	check := *a.cfg
 	check.Clients = []config.Client{cc}
 	check.Organizations = nil
 	if err := check.Validate(); err != nil {
 		return usageErr("client create: %v", err)
 	}
-	cc = check.Clients[0]
-	now := time.Now()
-	c := storage.Client{
-		ID: cc.ID, Name: cc.Name, Public: cc.Public, AppType: cc.Type, RedirectURIs: cc.RedirectURIs,
-		PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs, GrantTypes: cc.GrantTypes, AccessTokenFormat: cc.AccessTokenFormat,
-		AccessTokenLifetime: cc.AccessTokenLifetime.Std(), IDTokenLifetime: cc.IDTokenLifetime.Std(),
-		DefaultACR: cc.DefaultACR, Source: "cli", CreatedAt: now, UpdatedAt: now,
-	}
-	if !cc.Public {
-		c.SecretHash = op.HashClientSecret(a.kr, secret)
-	}
+	c := clientFromConfig(a, check.Clients[0], "cli", time.Now())
 	if err := a.store.CreateClient(env.ctx, c); errors.Is(err, storage.ErrConflict) {
 		return conflictErr("client %s exists already", c.ID)
 	} else if err != nil {
@@ -419,10 +402,8 @@ func cmdAudit(env *cmdEnv, args []string) error {
 	defer a.close()
 	f := storage.AuditFilter{Limit: *limit}
 	if *email != "" {
-		u, err := a.store.GetUserByEmail(env.ctx, *email)
-		if errors.Is(err, storage.ErrNotFound) {
-			return notFoundErr("no user with email %s", *email)
-		} else if err != nil {
+		u, err := a.userByEmail(env.ctx, *email)
+		if err != nil {
 			return err
 		}
 		f.UserID = u.ID
@@ -431,7 +412,7 @@ func cmdAudit(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.stdout)
 	fmt.Fprintln(tw, "TIME\tEVENT\tUSER\tCLIENT\tADDRESS\tREASON\tUSER AGENT\tDETAILS")
 	for _, e := range events {
 		who := e.Email

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/latchkey/latchkey/config"
@@ -119,6 +121,19 @@ func openApp(env *cmdEnv, configPath string, demo bool) (*app, error) {
 
 func (a *app) close() { a.closer() }
 
+// userByEmail looks a user up for a command, mapping a missing one to
+// exit code 3.
+func (a *app) userByEmail(ctx context.Context, email string) (storage.User, error) {
+	u, err := a.store.GetUserByEmail(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) {
+		return u, notFoundErr("no user with email %s", email)
+	}
+	return u, err
+}
+
+// newTable is the aligned-columns writer of the list commands.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
 // opOptions maps the configuration onto the OP's options.
 func (a *app) opOptions(now func() time.Time) op.Options {
 	c := a.cfg
@@ -149,25 +164,28 @@ func (a *app) builtinSecret(clientID string) string {
 	return hex.EncodeToString(k[:])
 }
 
+// clientFromConfig maps a validated config client (its defaults filled
+// in by config.Validate) onto the stored one, hashing its secret.
+func clientFromConfig(a *app, c config.Client, source string, now time.Time) storage.Client {
+	sc := storage.Client{
+		ID: c.ID, Name: c.Name, Public: c.Public, AppType: c.Type, RedirectURIs: c.RedirectURIs,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
+		AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifetime: c.AccessTokenLifetime.Std(),
+		IDTokenLifetime: c.IDTokenLifetime.Std(), DefaultACR: c.DefaultACR, Source: source,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if !c.Public {
+		sc.SecretHash = op.HashClientSecret(a.kr, c.Secret)
+	}
+	return sc
+}
+
 // syncClients makes the database match the config file's clients and the
 // built-in ones (demo, account).
 func (a *app) syncClients(ctx context.Context, now time.Time) error {
 	var cs []storage.Client
 	for _, c := range a.cfg.Clients {
-		sc := storage.Client{
-			ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs,
-			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes, AppType: c.Type,
-			AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifetime: c.AccessTokenLifetime.Std(),
-			IDTokenLifetime: c.IDTokenLifetime.Std(), DefaultACR: c.DefaultACR, Source: "config",
-			CreatedAt: now, UpdatedAt: now,
-		}
-		if sc.AppType == "" {
-			sc.AppType = storage.AppTypeWeb
-		}
-		if !c.Public {
-			sc.SecretHash = op.HashClientSecret(a.kr, c.Secret)
-		}
-		cs = append(cs, sc)
+		cs = append(cs, clientFromConfig(a, c, "config", now))
 	}
 	if err := a.store.SyncClients(ctx, "config", cs); err != nil {
 		return fmt.Errorf("sync clients from the config file: %w", err)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
@@ -147,6 +148,99 @@ func TestCSRF(t *testing.T) {
 	})
 }
 
+// TestCSRFOnEveryForm: each form of the sign-in, device, sign-out,
+// sign-up and devices pages refuses a post without this browser's CSRF
+// token — missing, or the valid token of another browser (what an
+// attacker's page can hold) — even with every other field right, and
+// nothing moves.
+func TestCSRFOnEveryForm(t *testing.T) {
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("forms@example.com", func(u *storage.User) { u.NeedsBackupCode = true })
+	app := e.newRP("app")
+	cli := e.newRP("cli", func(c *storage.Client) {
+		c.Public, c.AppType, c.GrantTypes = true, storage.AppTypeNative, []string{op.GrantDeviceCode}
+	})
+	attacker := e.newBrowser().start(app).csrf(t)
+	b := e.newBrowser()
+	forged := func(b *browser, p response, action string, fields url.Values) {
+		t.Helper()
+		for name, tok := range map[string]string{"no": "", "another browser's": attacker} {
+			f := url.Values{"csrf": {tok}}
+			for k, v := range fields {
+				f[k] = v
+			}
+			if r := b.submit(p, action, f); r.status != http.StatusForbidden || !strings.Contains(r.body, "The form has expired") {
+				t.Errorf("%s with %s CSRF token: status %d, on %s, location %q", action, name, r.status, r.url, r.location)
+			}
+		}
+	}
+
+	// The sign-in, step by step: each forged step, then the real one.
+	authURL, _, state, _ := app.authorizeURL()
+	p := b.submit(b.get(authURL), "/login/identify", url.Values{"email": {u.Email}})
+	forged(b, p, "/login/password", url.Values{"password": {testPassword}})
+	forged(b, p, "/login/restart", nil)
+	p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
+	if !p.at("/login/code") {
+		t.Fatalf("after the forged posts the password page must still lead to the code: %s", p.url)
+	}
+	code := e.mailCode(u.Email)
+	forged(b, p, "/login/code", url.Values{"code": {code}})
+	e.clock.Advance(time.Minute) // past the 30 s between sends: a forged resend that got through would mail a code
+	forged(b, p, "/login/code/send", nil)
+	if e.mailCode(u.Email) != code {
+		t.Fatal("a forged resend mailed a new code")
+	}
+	p = b.submit(p, "/login/code", url.Values{"code": {code}})
+	forged(b, p, "/login/remember", url.Values{"choice": {"trust"}})
+	p = b.submit(p, "/login/remember", url.Values{"choice": {"no"}})
+	forged(b, p, "/login/backup-code", url.Values{"saved": {"yes"}})
+	if devs, _ := e.store.ListTrustedDevices(context.Background(), u.ID); len(devs) != 0 {
+		t.Fatal("a forged remember trusted the browser")
+	}
+	b.submit(p, "/login/backup-code", url.Values{"saved": {"yes"}}).code(t, state)
+
+	// A device connected by a forged approval would be the attacker's.
+	da, err := cli.oauth.DeviceAuth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = b.get(e.issuer + "/device")
+	forged(b, p, "/device", url.Values{"user_code": {da.UserCode}})
+	p = b.submit(p, "/device", url.Values{"user_code": {da.UserCode}})
+	if !p.at("/device/confirm") {
+		t.Fatalf("device: %s (%d)", p.url, p.status)
+	}
+	forged(b, p, "/device/confirm", url.Values{"choice": {"approve"}})
+	if got, _ := devicePoll(t, cli, da.DeviceCode); got != "authorization_pending" {
+		t.Fatalf("device after a forged approval: %q, want authorization_pending", got)
+	}
+
+	// Sign-out and "Sign out everywhere else".
+	other := e.newBrowser()
+	authURL, _, _, _ = app.authorizeURL()
+	other.signIn(authURL, u.Email, signInOpts{})
+	p = b.account("/account/devices", u.Email, signInOpts{})
+	forged(b, p, "/account/devices/signout-others", nil)
+	forged(b, b.get(e.issuer+"/logout"), "/logout", nil)
+	if got := b.promptNone(app); got != "" {
+		t.Errorf("a forged sign-out signed this browser out: %q", got)
+	}
+	if got := other.promptNone(app); got != "" {
+		t.Errorf("a forged sign-out-everywhere-else signed the other browser out: %q", got)
+	}
+
+	// The sign-up code page.
+	s := e.newBrowser()
+	p, _ = s.signupForm(app)
+	p = s.submit(p, "/signup", url.Values{"email": {"new@example.com"}, "name": {"New"}, "password": {"a long enough password"}})
+	forged(s, p, "/signup/code", url.Values{"code": {e.mailCode("new@example.com")}})
+	forged(s, p, "/signup/code/send", nil)
+	if _, err := e.store.GetUserByEmail(context.Background(), "new@example.com"); err == nil {
+		t.Fatal("a forged code form created the account")
+	}
+}
+
 func TestAuthorizeErrors(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
@@ -270,6 +364,42 @@ func TestOversizedBodies(t *testing.T) {
 	r = b.post(e.issuer+"/end_session", big)
 	if r.status != http.StatusRequestEntityTooLarge || strings.Contains(r.body, "panic") {
 		t.Fatalf("end_session: %d", r.status)
+	}
+	// A sign-in request may be posted too (OIDC Core 3.1.2.1): the same bound.
+	r = b.post(e.issuer+"/authorize", big)
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, "could not be read") {
+		t.Fatalf("authorize: %d\n%s", r.status, r.body)
+	}
+}
+
+// TestEndSessionBadInput: a sign-out link without the signed-in user's ID
+// token signs nobody out until they confirm, and end_session never sends
+// the browser to an address the product did not register.
+func TestEndSessionBadInput(t *testing.T) {
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("bye@example.com")
+	app := e.newRP("app")
+	b := e.newBrowser()
+	authURL, verifier, state, nonce := app.authorizeURL()
+	tok, _, _ := app.exchange(b.signIn(authURL, u.Email, signInOpts{}).code(t, state), verifier, nonce)
+	rawID, _ := tok.Extra("id_token").(string)
+	endSession := func(q url.Values) response { return b.get(e.issuer + "/end_session?" + q.Encode()) }
+
+	if p := endSession(url.Values{"client_id": {"app"}, "post_logout_redirect_uri": {"http://rp.test/signed-out"}}); !p.at("/logout") {
+		t.Fatalf("a sign-out link without an ID token must ask: %s (%d) location %q", p.url, p.status, p.location)
+	}
+	if got := b.promptNone(app); got != "" {
+		t.Fatalf("the unconfirmed sign-out link signed the browser out: %q", got)
+	}
+	for _, q := range []url.Values{
+		{"id_token_hint": {rawID}, "post_logout_redirect_uri": {"http://evil.test/signed-out"}},
+		{"client_id": {"app"}, "post_logout_redirect_uri": {"http://evil.test/signed-out"}},
+		{"post_logout_redirect_uri": {"http://evil.test/signed-out"}},
+		{"id_token_hint": {"garbage"}, "post_logout_redirect_uri": {"http://rp.test/signed-out"}},
+	} {
+		if p := endSession(q); p.location != "" || p.status >= 500 {
+			t.Errorf("%v: status %d, redirected to %q", q, p.status, p.location)
+		}
 	}
 }
 

@@ -23,7 +23,7 @@ func TestClientCredentialsGrant(t *testing.T) {
 		e := newTestEnv(t, d)
 		svc := e.newRP("svc-jwt", func(c *storage.Client) { c.AccessTokenFormat = storage.TokenFormatJWT })
 		e.newRP("no-cc", func(c *storage.Client) { c.GrantTypes = []string{op.GrantAuthorizationCode} })
-		pub := e.newRP("pub", func(c *storage.Client) {
+		e.newRP("pub", func(c *storage.Client) {
 			c.Public, c.AppType, c.RedirectURIs = true, storage.AppTypeNative, []string{"http://127.0.0.1/cb"}
 			c.GrantTypes = append(c.GrantTypes, op.GrantClientCredentials)
 		})
@@ -94,6 +94,5 @@ func TestClientCredentialsGrant(t *testing.T) {
 				t.Errorf("%s: %d %v %v", name, st, out, hdr.Get("WWW-Authenticate"))
 			}
 		}
-		_ = pub
 	})
 }

@@ -68,20 +68,9 @@ func TestDeviceGrant(t *testing.T) {
 		b := e.newBrowser()
 		p := b.get(e.issuer + "/device")
 		typed := strings.ToLower(strings.ReplaceAll(da.UserCode, "-", ""))
-		p = b.submit(p, "/device", url.Values{"user_code": {typed}})
-		for i := 0; i < 8 && !p.at("/device/confirm"); i++ {
-			switch {
-			case p.at("/login/identify"):
-				p = b.submit(p, "/login/identify", url.Values{"email": {u.Email}})
-			case p.at("/login/password"):
-				p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
-			case p.at("/login/code"):
-				p = b.submit(p, "/login/code", url.Values{"code": {e.mailCode(u.Email)}})
-			case p.at("/login/remember"):
-				p = b.submit(p, "/login/remember", url.Values{"choice": {"no"}})
-			default:
-				t.Fatalf("unexpected page %s (%d)\n%s", p.url, p.status, p.body)
-			}
+		p = b.drive(b.submit(p, "/device", url.Values{"user_code": {typed}}), u.Email, signInOpts{})
+		if !p.at("/device/confirm") {
+			t.Fatalf("unexpected page %s (%d)\n%s", p.url, p.status, p.body)
 		}
 		if !strings.Contains(p.body, "App cli") || !strings.Contains(p.body, "stay signed in on the device") {
 			t.Fatalf("confirm page lacks the product or scopes:\n%s", p.body)
@@ -164,5 +153,74 @@ func TestDeviceGrantScopesFiltered(t *testing.T) {
 	if err != nil || !slices.Equal(d.Scopes, []string{"openid"}) {
 		t.Fatalf("stored scopes %v (%v)", d.Scopes, err)
 	}
-	_ = oauth2.Token{}
+}
+
+// TestDeviceUserCodeSingleUseAndExpiry: once answered, neither the user
+// code nor the confirmation form works again; past its 10 minutes the user
+// code is refused and a confirmation left open connects nothing.
+func TestDeviceUserCodeSingleUseAndExpiry(t *testing.T) {
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("tv@example.com")
+	cli := e.newRP("cli", func(c *storage.Client) {
+		c.Public, c.AppType, c.GrantTypes = true, storage.AppTypeNative, []string{op.GrantDeviceCode}
+	})
+	b := e.newBrowser()
+	deviceAuth := func() *oauth2.DeviceAuthResponse {
+		t.Helper()
+		da, err := cli.oauth.DeviceAuth(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return da
+	}
+	enter := func(userCode string) response {
+		t.Helper()
+		return b.submit(b.get(e.issuer+"/device"), "/device", url.Values{"user_code": {userCode}})
+	}
+	notRight := func(what string, p response) {
+		t.Helper()
+		if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "not right, or it has expired") {
+			t.Errorf("%s: status %d on %s", what, p.status, p.url)
+		}
+	}
+
+	// Approved: a second answer on the same form and the same user code
+	// are refused, and the device still gets its tokens.
+	da := deviceAuth()
+	confirm := b.drive(enter(da.UserCode), u.Email, signInOpts{})
+	if !confirm.at("/device/confirm") {
+		t.Fatalf("confirm page: %s (%d)", confirm.url, confirm.status)
+	}
+	if p := b.submit(confirm, "/device/confirm", url.Values{"choice": {"approve"}}); !strings.Contains(p.body, "Your device is connected") {
+		t.Fatalf("approve: %d\n%s", p.status, p.body)
+	}
+	if p := b.submit(confirm, "/device/confirm", url.Values{"choice": {"deny"}}); p.status != http.StatusBadRequest || !strings.Contains(p.body, "already answered") {
+		t.Errorf("a second answer: %d\n%s", p.status, p.body)
+	}
+	notRight("an answered user code", enter(da.UserCode))
+	if got, out := devicePoll(t, cli, da.DeviceCode); got != "" || out["access_token"] == nil {
+		t.Fatalf("the approved device after the replays: %q", got)
+	}
+
+	// A user code lives 10 minutes by the injected clock: usable at
+	// 10 min − 1 s, refused at 10 min + 1 s.
+	late := deviceAuth()
+	open := enter(late.UserCode) // signed in: straight to the confirmation
+	if !open.at("/device/confirm") {
+		t.Fatalf("confirm page: %s (%d)", open.url, open.status)
+	}
+	expired := deviceAuth()
+	e.clock.Advance(10*time.Minute - time.Second)
+	if p := enter(expired.UserCode); !p.at("/device/confirm") {
+		t.Fatalf("a user code at 10 min - 1 s: %s (%d)", p.url, p.status)
+	}
+	e.clock.Advance(2 * time.Second)
+	notRight("an expired user code", enter(expired.UserCode))
+	if p := b.submit(open, "/device/confirm", url.Values{"choice": {"approve"}}); p.status != http.StatusBadRequest || strings.Contains(p.body, "Your device is connected") {
+		t.Errorf("a confirmation after 10 minutes: %d\n%s", p.status, p.body)
+	}
+	d, err := e.store.GetDeviceAuthorizationByUserCode(context.Background(), late.UserCode)
+	if err != nil || d.State != storage.DevicePending {
+		t.Fatalf("the late confirmation changed the request: %s %v", d.State, err)
+	}
 }

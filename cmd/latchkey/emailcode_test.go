@@ -10,19 +10,6 @@ import (
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
-// toCodePage drives one sign-in of the browser up to the email-code page,
-// which mails the first code.
-func (b *browser) toCodePage(authURL, email string) response {
-	b.e.t.Helper()
-	p := b.get(authURL)
-	p = b.submit(p, "/login/identify", url.Values{"email": {email}})
-	p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
-	if !p.at("/login/code") {
-		b.e.t.Fatalf("expected the code page, got %s (%d):\n%s", p.url, p.status, p.body)
-	}
-	return p
-}
-
 // wrongCode is a well-formed code that is not c.
 func wrongCode(c string) string {
 	last := c[len(c)-1]

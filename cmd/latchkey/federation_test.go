@@ -159,25 +159,11 @@ func (b *fedBrowser) get(u string) response {
 	return b.browser.get(u)
 }
 
-// submit posts the page's form to the server the page came from.
+// submit posts the page's form like browser.submit, recording the hop.
 func (b *fedBrowser) submit(p response, action string, fields url.Values) response {
 	b.f.t.Helper()
-	for _, m := range formRe.FindAllStringSubmatch(p.body, -1) {
-		if html.UnescapeString(m[1]) != action {
-			continue
-		}
-		form := url.Values{}
-		for _, h := range hiddenRe.FindAllStringSubmatch(m[2], -1) {
-			form.Set(h[1], html.UnescapeString(h[2]))
-		}
-		for k, v := range fields {
-			form[k] = v
-		}
-		b.trail = append(b.trail, p.url.Host+" "+action)
-		return b.post(p.url.Scheme+"://"+p.url.Host+action, form)
-	}
-	b.f.t.Fatalf("no form %q on %s (status %d):\n%s", action, p.url, p.status, p.body)
-	return response{}
+	b.trail = append(b.trail, p.url.Host+" "+action)
+	return b.browser.submit(p, action, fields)
 }
 
 var whoRe = regexp.MustCompile(`<p class="who">([^<]*)</p>`)
@@ -419,12 +405,7 @@ func TestFederationConversion(t *testing.T) {
 		lb = f.down.newBrowser()
 		authURL, _, _, _ = f.app.authorizeURL()
 		p = lb.get(authURL)
-		csrf := ""
-		for _, h := range hiddenRe.FindAllStringSubmatch(p.body, -1) {
-			if h[1] == "csrf" {
-				csrf = h[2]
-			}
-		}
+		csrf := p.csrf(t)
 		id := authRequestID(t, p)
 		p = lb.submit(p, "/login/identify", url.Values{"email": {"bob@corp.example"}})
 		if !strings.HasPrefix(p.location, f.up.issuer+"/authorize?") {
@@ -557,12 +538,7 @@ func TestFederationRefusals(t *testing.T) {
 		}
 		authURL, verifier, state, nonce = f.app.authorizeURL()
 		p = b.get(authURL)
-		id, csrf := authRequestID(t, p), ""
-		for _, h := range hiddenRe.FindAllStringSubmatch(p.body, -1) {
-			if h[1] == "csrf" {
-				csrf = h[2]
-			}
-		}
+		id, csrf := authRequestID(t, p), p.csrf(t)
 		p = b.signIn(authURL, "mallory@corp.example", "mallory@corp.example")
 		if !strings.HasPrefix(p.location, "/login?") {
 			t.Fatalf("expected to stop at the dispatcher after the callback, got %q (%s)", p.location, p.url)
@@ -685,10 +661,10 @@ func TestFederationTrustUpstreamMFA(t *testing.T) {
 }
 
 // TestFederationBadUpstream: tampered ID tokens (wrong nonce, wrong
-// audience, expired, no email, unverified email, an auth_time that does
-// not meet max_age / prompt=login) and an upstream that is down or hangs
-// each give a clear page, an audit event and no user. These need an
-// upstream misbehaving on purpose: federationtest.
+// audience, another issuer, expired, no email, unverified email, an
+// auth_time that does not meet max_age / prompt=login) and an upstream
+// that is down or hangs each give a clear page, an audit event and no
+// user. These need an upstream misbehaving on purpose: federationtest.
 func TestFederationBadUpstream(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		tp := federationtest.New(t.Cleanup, upClientID, upClientSecret)
@@ -729,6 +705,8 @@ func TestFederationBadUpstream(t *testing.T) {
 			{"wrong nonce", func(m map[string]any) { m["nonce"] = "replayed-from-elsewhere" }, nil,
 				http.StatusForbidden, "could not verify the answer", "invalid id token"},
 			{"wrong audience", func(m map[string]any) { m["aud"] = "some-other-client" }, nil,
+				http.StatusForbidden, "could not verify the answer", "invalid id token"},
+			{"another issuer", func(m map[string]any) { m["iss"] = "https://idp.evil.example" }, nil,
 				http.StatusForbidden, "could not verify the answer", "invalid id token"},
 			{"expired", func(m map[string]any) { m["exp"] = time.Now().Add(-10 * time.Minute).Unix() }, nil,
 				http.StatusForbidden, "could not verify the answer", "invalid id token"},

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -43,7 +44,7 @@ func (b *browser) forgotStart(app *rp, email string) (response, string, string) 
 func victim(e *testEnv, app *rp, email string, mut ...func(*storage.User)) (storage.User, *browser, string) {
 	u := e.createUser(email, mut...)
 	b := e.newBrowser()
-	rt, _ := b.signInRP(app, email, acctOpts{remember: "trust"})
+	rt, _ := b.signInRP(app, email, signInOpts{remember: "trust"})
 	return u, b, rt
 }
 
@@ -121,7 +122,7 @@ func TestForgotPasswordEmailUser(t *testing.T) {
 		if q := b.submit(p, "/login/password", url.Values{"password": {testPassword}}); q.status != http.StatusUnauthorized {
 			t.Fatalf("old password: %d", q.status)
 		}
-		b.drive(p, u.Email, acctOpts{password: newPassword}).code(t, state)
+		b.drive(p, u.Email, signInOpts{password: newPassword}).code(t, state)
 	})
 }
 
@@ -142,7 +143,7 @@ func TestForgotPasswordAuthenticatorUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		old := e.newBrowser()
-		rt, _ := old.signInRP(app, u.Email, acctOpts{totp: func() string { return e.totpAt(seed, 0) }})
+		rt, _ := old.signInRP(app, u.Email, signInOpts{totp: func() string { return e.totpAt(seed, 0) }})
 		e.clock.Advance(time.Minute)
 
 		b := e.newBrowser()
@@ -216,6 +217,38 @@ func TestForgotPasswordBackupCode(t *testing.T) {
 		t.Fatalf("the spent backup code must be replaced at the next sign-in: %s", p.url)
 	}
 	b.submit(p, "/login/backup-code", url.Values{"saved": {"yes"}}).code(t, state)
+}
+
+// TestForgotPasswordResetExpires: after the code, the new password must
+// come within 30 minutes; later the reset is over (back to the email
+// form) and the password stays.
+func TestForgotPasswordResetExpires(t *testing.T) {
+	// The sign-in outlives the reset: only the reset's own lifetime ends it.
+	e := newTestEnv(t, storagetest.Dialects(t)[0], func(c *config.Config) { c.Tokens.AuthRequestLifetime = config.Duration(2 * time.Hour) })
+	app := e.newRP("app")
+	codeAccepted := func(email string) (storage.User, *browser, response) {
+		u := e.createUser(email)
+		b := e.newBrowser()
+		p, _, _ := b.forgotStart(app, u.Email)
+		p = b.submit(p, "/forgot/code", url.Values{"code": {e.mailCode(u.Email)}})
+		if !strings.Contains(p.body, `<label for="new_password">New password</label>`) {
+			t.Fatalf("new password page:\n%s", p.body)
+		}
+		return u, b, p
+	}
+	_, onTime, onTimePage := codeAccepted("ontime@example.com")
+	slow, late, latePage := codeAccepted("slow@example.com")
+	hash := slow.PasswordHash
+
+	e.clock.Advance(30*time.Minute - time.Second)
+	if p := onTime.submit(onTimePage, "/forgot/password", url.Values{"new_password": {newPassword}}); !strings.Contains(p.body, "Your password is changed") {
+		t.Fatalf("at 30 min - 1 s: %d\n%s", p.status, p.body)
+	}
+	e.clock.Advance(2 * time.Second)
+	p := late.submit(latePage, "/forgot/password", url.Values{"new_password": {newPassword}})
+	if !p.at("/forgot") || !strings.Contains(p.body, `<label for="email">Email</label>`) || e.user(slow.ID).PasswordHash != hash {
+		t.Fatalf("at 30 min + 1 s the reset must be over: %s (%d)\n%s", p.url, p.status, p.body)
+	}
 }
 
 // TestForgotPasswordUnknownEmail: the same answer, no mail.
@@ -321,7 +354,7 @@ func TestSetPasswordLink(t *testing.T) {
 		if q := b.submit(p, "/account/set-password", url.Values{"new_password": {"another new password"}}); q.status != http.StatusGone {
 			t.Fatalf("second submit: %d", q.status)
 		}
-		e.newBrowser().signInRP(app, u.Email, acctOpts{password: newPassword})
+		e.newBrowser().signInRP(app, u.Email, signInOpts{password: newPassword})
 
 		// Expired after 7 days; garbage tokens.
 		link2, _ := e.app.setPasswordLink(env, u, e.clock.Now())

@@ -299,7 +299,8 @@ var (
 )
 
 // submit posts the page's form whose action is action, with its hidden
-// fields plus fields.
+// fields plus fields, to the server the page came from (as a browser
+// resolves the action against the page).
 func (b *browser) submit(p response, action string, fields url.Values) response {
 	b.e.t.Helper()
 	for _, m := range formRe.FindAllStringSubmatch(p.body, -1) {
@@ -313,7 +314,7 @@ func (b *browser) submit(p response, action string, fields url.Values) response 
 		for k, v := range fields {
 			form[k] = v
 		}
-		return b.post(b.e.issuer+action, form)
+		return b.post(p.url.Scheme+"://"+p.url.Host+action, form)
 	}
 	b.e.t.Fatalf("no form %q on %s (status %d):\n%s", action, p.url, p.status, p.body)
 	return response{}
@@ -368,27 +369,40 @@ func (e *testEnv) mailCode(addr string) string {
 	return code
 }
 
-// signInOpts steer the interactive sign-in.
+// signInOpts steer drive and signIn.
 type signInOpts struct {
-	remember   string // "trust", "stay" or "no" (default)
-	expectCode bool   // a second step is expected (default true)
+	password string        // default testPassword
+	totp     func() string // the code for an authenticator page (nil: fail the test there)
+	remember string        // "trust", "stay" or "no" (default)
 }
 
-// signIn drives a whole interactive sign-in from the authorize URL to the
-// redirect back to the RP, answering each page as a user would.
-func (b *browser) signIn(authURL, email string, o signInOpts) response {
+// drive answers sign-in pages like a user until the browser is somewhere
+// else (an account page, an error page, a redirect to a relying party).
+func (b *browser) drive(p response, email string, o signInOpts) response {
 	b.e.t.Helper()
-	p := b.get(authURL)
-	for i := 0; i < 12; i++ {
+	if o.password == "" {
+		o.password = testPassword
+	}
+	for i := 0; i < 15; i++ {
 		switch {
 		case p.location != "":
 			return p
 		case p.at("/login/identify"):
 			p = b.submit(p, "/login/identify", url.Values{"email": {email}})
 		case p.at("/login/password"):
-			p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
+			p = b.submit(p, "/login/password", url.Values{"password": {o.password}})
 		case p.at("/login/code"):
-			p = b.submit(p, "/login/code", url.Values{"code": {b.e.mailCode(email)}})
+			if strings.Contains(p.body, `name="method" value="totp"`) {
+				if o.totp == nil {
+					b.e.t.Fatalf("the code page asks for the authenticator app:\n%s", p.body)
+				}
+				p = b.submit(p, "/login/code", url.Values{"code": {o.totp()}})
+			} else {
+				p = b.submit(p, "/login/code", url.Values{"code": {b.e.mailCode(email)}})
+			}
+			if p.at("/login/code") {
+				b.e.t.Fatalf("the code was refused (%d):\n%s", p.status, p.body)
+			}
 		case p.at("/login/remember"):
 			choice := o.remember
 			if choice == "" {
@@ -398,10 +412,45 @@ func (b *browser) signIn(authURL, email string, o signInOpts) response {
 		case p.at("/login/backup-code"):
 			p = b.submit(p, "/login/backup-code", url.Values{"saved": {"yes"}})
 		default:
-			b.e.t.Fatalf("unexpected page %s (%d):\n%s", p.url, p.status, p.body)
+			return p
 		}
 	}
-	b.e.t.Fatalf("sign-in did not finish")
+	b.e.t.Fatalf("sign-in did not finish: %s", p.url)
+	return p
+}
+
+// signIn drives a whole interactive sign-in from the authorize URL to the
+// redirect back to the RP, answering each page as a user would.
+func (b *browser) signIn(authURL, email string, o signInOpts) response {
+	b.e.t.Helper()
+	p := b.drive(b.get(authURL), email, o)
+	if p.location == "" {
+		b.e.t.Fatalf("unexpected page %s (%d):\n%s", p.url, p.status, p.body)
+	}
+	return p
+}
+
+// identifyAndPassword answers the identifier page (when shown) and the
+// password page, and returns the page after the password.
+func (b *browser) identifyAndPassword(p response, email string) response {
+	b.e.t.Helper()
+	if p.at("/login/identify") {
+		p = b.submit(p, "/login/identify", url.Values{"email": {email}})
+	}
+	if !p.at("/login/password") {
+		b.e.t.Fatalf("expected the password page, got %s (%d)", p.url, p.status)
+	}
+	return b.submit(p, "/login/password", url.Values{"password": {testPassword}})
+}
+
+// toCodePage drives one sign-in of the browser up to the email-code page,
+// which mails the first code.
+func (b *browser) toCodePage(authURL, email string) response {
+	b.e.t.Helper()
+	p := b.identifyAndPassword(b.get(authURL), email)
+	if !p.at("/login/code") {
+		b.e.t.Fatalf("expected the code page, got %s (%d):\n%s", p.url, p.status, p.body)
+	}
 	return p
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/latchkey/latchkey/config"
@@ -75,7 +74,7 @@ func cmdOrg(env *cmdEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		tw := newTable(env.stdout)
 		fmt.Fprintln(tw, "NAME\tDOMAINS\tISSUER\tCLIENT ID\tJIT\tTRUST UPSTREAM MFA\tSOURCE")
 		for _, o := range orgs {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%v\t%s\n", o.Name, strings.Join(o.Domains, ","), o.Issuer, o.ClientID,

@@ -44,10 +44,8 @@ func cmdPolicy(env *cmdEnv, args []string) error {
 	}
 	defer a.close()
 	ctx := env.ctx
-	u, err := a.store.GetUserByEmail(ctx, *email)
-	if errors.Is(err, storage.ErrNotFound) {
-		return notFoundErr("no user with email %s", *email)
-	} else if err != nil {
+	u, err := a.userByEmail(ctx, *email)
+	if err != nil {
 		return err
 	}
 	totps, err := a.store.ListTOTP(ctx, u.ID)

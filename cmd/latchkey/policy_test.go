@@ -18,24 +18,19 @@ import (
 
 const day = 24 * time.Hour
 
-// at tells which sign-in page a fresh authorize lands on ("" when it goes
-// straight back to the product), and the page.
+// start opens a fresh authorize of r: the first sign-in page, or the
+// redirect back to the product when none is needed.
 func (b *browser) start(r *rp, extra ...oauth2.AuthCodeOption) response {
 	authURL, _, _, _ := r.authorizeURL(extra...)
 	return b.get(authURL)
 }
 
-// passwordThen signs in from the password page on and returns the page
-// after the password.
-func (b *browser) identifyAndPassword(p response, email string) response {
-	b.e.t.Helper()
-	if p.at("/login/identify") {
-		p = b.submit(p, "/login/identify", url.Values{"email": {email}})
+// signOut signs the browser out at /logout, confirming when asked.
+func (b *browser) signOut() {
+	p := b.get(b.e.issuer + "/logout")
+	if p.at("/logout") {
+		b.submit(p, "/logout", nil)
 	}
-	if !p.at("/login/password") {
-		b.e.t.Fatalf("expected the password page, got %s (%d)", p.url, p.status)
-	}
-	return b.submit(p, "/login/password", url.Values{"password": {testPassword}})
 }
 
 // enrolTOTP gives a user an active authenticator and returns its seed.
@@ -70,14 +65,8 @@ func TestTrustedDevice(t *testing.T) {
 		authURL, _, state, _ := app.authorizeURL()
 		b.signIn(authURL, u.Email, signInOpts{remember: "trust"}).code(t, state)
 
-		signOut := func(b *browser) {
-			p := b.get(e.issuer + "/logout")
-			if p.at("/logout") {
-				b.submit(p, "/logout", nil)
-			}
-		}
 		// Signed out: the next sign-in asks the password only.
-		signOut(b)
+		b.signOut()
 		e.clock.Advance(30*day - 2*time.Second)
 		authURL, verifier, state, nonce := app.authorizeURL()
 		p := b.identifyAndPassword(b.get(authURL), u.Email)
@@ -88,7 +77,7 @@ func TestTrustedDevice(t *testing.T) {
 			t.Fatalf("trusted sign-in acr/amr = %v %v", claims["acr"], claims["amr"])
 		}
 		// 30 d + 1 s after the code: trust over.
-		signOut(b)
+		b.signOut()
 		e.clock.Advance(3 * time.Second)
 		p = b.identifyAndPassword(b.start(app), u.Email)
 		if !p.at("/login/code") || !strings.Contains(p.body, "trust (30 days) has ended") {
@@ -99,7 +88,7 @@ func TestTrustedDevice(t *testing.T) {
 		b2 := e.newBrowser()
 		authURL, _, state, _ = app.authorizeURL()
 		b2.signIn(authURL, u.Email, signInOpts{remember: "no"}).code(t, state)
-		signOut(b2)
+		b2.signOut()
 		p = b2.identifyAndPassword(b2.start(app), u.Email)
 		if !p.at("/login/code") || !strings.Contains(p.body, "this browser is not trusted") {
 			t.Fatalf("untrusted browser: %s\n%s", p.url, p.body)
@@ -170,18 +159,12 @@ func TestReverify(t *testing.T) {
 	b := e.newBrowser()
 	authURL, _, state, _ := app.authorizeURL()
 	b.signIn(authURL, u.Email, signInOpts{remember: "trust"}).code(t, state)
-	lp := b.get(e.issuer + "/logout")
-	if lp.at("/logout") {
-		b.submit(lp, "/logout", nil)
-	}
+	b.signOut()
 	e.clock.Advance(30 * day)
 	if p := b.identifyAndPassword(b.start(app), u.Email); p.location == "" {
 		t.Fatalf("within 30 d the trusted browser needs no code: %s", p.url)
 	}
-	lp = b.get(e.issuer + "/logout")
-	if lp.at("/logout") {
-		b.submit(lp, "/logout", nil)
-	}
+	b.signOut()
 	e.clock.Advance(time.Second)
 	p := b.identifyAndPassword(b.start(app), u.Email)
 	if !p.at("/login/code") || !strings.Contains(p.body, "it has been 30 days since your last code") {

@@ -53,7 +53,7 @@ func TestPrivacySettings(t *testing.T) {
 
 		// The page: required collection always on, two switches off.
 		b := e.newBrowser()
-		p := b.account("/account/privacy", u.Email, acctOpts{})
+		p := b.account("/account/privacy", u.Email, signInOpts{})
 		for _, want := range []string{`<input id="required" type="checkbox" checked disabled> Required data collection`,
 			`name="product_improvement" type="checkbox" value="on"> Help develop new products and services`,
 			`name="personalised_offers" type="checkbox" value="on"> Personalised offers based on usage`, "Save"} {
@@ -88,7 +88,7 @@ func TestPrivacySettings(t *testing.T) {
 		app.oauth.Scopes = append(app.oauth.Scopes, "privacy")
 		pb := e.newBrowser()
 		authURL, verifier, state, nonce := app.authorizeURL()
-		p = pb.drive(pb.get(authURL), u.Email, acctOpts{})
+		p = pb.drive(pb.get(authURL), u.Email, signInOpts{})
 		tok, _, claims := app.exchange(p.code(t, state), verifier, nonce)
 		checkClaim := func(where string, v any) {
 			t.Helper()
@@ -165,7 +165,7 @@ func TestPrivacySettings(t *testing.T) {
 		plain := e.newRP("plain")
 		pb2 := e.newBrowser()
 		authURL, verifier, state, nonce = plain.authorizeURL()
-		p = pb2.drive(pb2.get(authURL), u.Email, acctOpts{})
+		p = pb2.drive(pb2.get(authURL), u.Email, signInOpts{})
 		tok2, _, claims2 := plain.exchange(p.code(t, state), verifier, nonce)
 		if claims2["privacy"] != nil {
 			t.Errorf("privacy claim without the scope: %v", claims2["privacy"])

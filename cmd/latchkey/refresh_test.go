@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -62,17 +63,38 @@ func TestRefreshGrant(t *testing.T) {
 		if st != 200 {
 			t.Fatalf("widening back: %d %v", st, out)
 		}
-		rt = out["refresh_token"].(string)
+		rt, at := out["refresh_token"].(string), out["access_token"].(string)
 		if st, out = post(app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {"openid admin"}}); st != 400 || out["error"] != "invalid_scope" {
 			t.Fatalf("beyond the grant: %d %v", st, out)
 		}
 		// Bound to its client: another client gets invalid_grant (and the
-		// token survives for its owner).
+		// token survives for its owner, as after the attempts below).
 		if st, out = post(other, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}); st != 400 || out["error"] != "invalid_grant" {
 			t.Fatalf("another client's token: %d %v", st, out)
 		}
+		// Nor does it work for its own client without the client's secret:
+		// a wrong one or none is invalid_client.
+		wrong := *app
+		wrong.secret = "not-the-secret-not-the-secret-not-the-secret"
+		if st, out = post(&wrong, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}); st != 401 || out["error"] != "invalid_client" {
+			t.Fatalf("wrong secret: %d %v", st, out)
+		}
+		if body, st := app.tokenPostRaw(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"app"}}); st != 401 || !strings.Contains(string(body), "invalid_client") {
+			t.Fatalf("no secret: %d %s", st, body)
+		}
+		// Another client can neither read the tokens at introspection nor
+		// revoke them.
+		if got := introspect(t, other, at); got["active"] != false || got["sub"] != nil {
+			t.Fatalf("another client introspected the access token: %v", got)
+		}
+		if got := introspect(t, app, at); got["active"] != true {
+			t.Fatalf("the owner's introspection: %v", got)
+		}
+		if body, st := postForm(t, e.issuer+"/revoke", url.Values{"token": {rt}}, other.id, other.secret); st >= 500 {
+			t.Fatalf("another client's revocation: %d %s", st, body)
+		}
 		if st, _ = post(app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}); st != 200 {
-			t.Fatalf("the owner after a foreign attempt: %d", st)
+			t.Fatalf("the owner after the refused attempts: %d", st)
 		}
 		if st, out = post(app, url.Values{"grant_type": {"refresh_token"}}); st != 400 || out["error"] != "invalid_request" {
 			t.Fatalf("missing token: %d %v", st, out)

@@ -49,6 +49,13 @@ func cmdServe(env *cmdEnv, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// A bad --pprof is a usage error: say so before opening the database
+	// and resetting the demo account.
+	if *pprofAddr != "" {
+		if err := checkPprofAddr(*pprofAddr); err != nil {
+			return err
+		}
+	}
 	a, err := openApp(env, *configPath, *demo)
 	if err != nil {
 		return err
@@ -252,12 +259,10 @@ func (s *server) background(ctx context.Context) {
 				s.app.log.Error("refresh signing keys", "err", err)
 			}
 		case <-sweep.C:
-			p := s.app.cfg.Policy
-			idle := p.StaySignedIn.Std()
-			if p.SessionIdle.Std() > idle {
-				idle = p.SessionIdle.Std()
-			}
-			if err := s.app.store.Sweep(ctx, s.now(), storage.SweepPolicy{SessionMaxIdle: idle, RefreshIdle: p.RefreshIdle.Std()}); err != nil {
+			// The longest a session may idle is that of "stay signed in".
+			idle := policyFromConfig(s.app).IdleLimit(true)
+			sp := storage.SweepPolicy{SessionMaxIdle: idle, RefreshIdle: s.app.cfg.Policy.RefreshIdle.Std()}
+			if err := s.app.store.Sweep(ctx, s.now(), sp); err != nil {
 				s.app.log.Error("sweep expired rows", "err", err)
 			}
 		}
@@ -303,8 +308,9 @@ func (a *app) seedDemo(env *cmdEnv, s *server) error {
 	return nil
 }
 
-// startPprof serves the profiler on a separate, loopback-only address.
-func startPprof(a *app, addr string) error {
+// checkPprofAddr accepts only a loopback address: the profiler has no
+// authentication and shows the command line and every goroutine's stack.
+func checkPprofAddr(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return usageErr("--pprof: %v", err)
@@ -312,6 +318,12 @@ func startPprof(a *app, addr string) error {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return usageErr("--pprof must listen on a loopback address, not %q", addr)
 	}
+	return nil
+}
+
+// startPprof serves the profiler on a separate address (checked by
+// checkPprofAddr).
+func startPprof(a *app, addr string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

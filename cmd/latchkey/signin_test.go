@@ -208,17 +208,14 @@ func refreshErr(t *testing.T, r *rp, rt string) string {
 	return e.Error
 }
 
-// tokenPost posts to the token endpoint with the client's credentials.
-func (r *rp) tokenPost(t *testing.T, form url.Values) ([]byte, int) {
+// postForm posts form to u, with HTTP Basic client credentials when id is
+// set, and returns the body and the status.
+func postForm(t *testing.T, u string, form url.Values, id, secret string) ([]byte, int) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, r.provider.Endpoint().TokenURL, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if r.secret != "" {
-		req.SetBasicAuth(r.id, r.secret)
-	} else {
-		form.Set("client_id", r.id)
-		req.Body = io.NopCloser(strings.NewReader(form.Encode()))
-		req.ContentLength = int64(len(form.Encode()))
+	if id != "" {
+		req.SetBasicAuth(id, secret)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -227,50 +224,38 @@ func (r *rp) tokenPost(t *testing.T, form url.Values) ([]byte, int) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return body, resp.StatusCode
+}
+
+// tokenPost posts to the token endpoint with the client's credentials (a
+// public client names itself in the form).
+func (r *rp) tokenPost(t *testing.T, form url.Values) ([]byte, int) {
+	t.Helper()
+	if r.secret == "" {
+		form.Set("client_id", r.id)
+		return r.tokenPostRaw(t, form)
+	}
+	return postForm(t, r.provider.Endpoint().TokenURL, form, r.id, r.secret)
 }
 
 // tokenPostRaw posts a form to the token endpoint without credentials.
 func (r *rp) tokenPostRaw(t *testing.T, form url.Values) ([]byte, int) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, r.provider.Endpoint().TokenURL, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return body, resp.StatusCode
+	return postForm(t, r.provider.Endpoint().TokenURL, form, "", "")
 }
 
 func introspect(t *testing.T, r *rp, token string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, r.e.issuer+"/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(r.id, r.secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	body, status := postForm(t, r.e.issuer+"/oauth/introspect", url.Values{"token": {token}}, r.id, r.secret)
 	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("introspect: status %d: %v", resp.StatusCode, err)
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("introspect: status %d: %v", status, err)
 	}
 	return out
 }
 
 func revoke(t *testing.T, r *rp, token string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, r.e.issuer+"/revoke", strings.NewReader(url.Values{"token": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(r.id, r.secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("revoke: status %d", resp.StatusCode)
+	if _, status := postForm(t, r.e.issuer+"/revoke", url.Values{"token": {token}}, r.id, r.secret); status != http.StatusOK {
+		t.Fatalf("revoke: status %d", status)
 	}
 }

@@ -111,7 +111,7 @@ func TestSignupEndToEnd(t *testing.T) {
 		// The password works at the next sign-in.
 		e.clock.Advance(time.Minute)
 		nb := e.newBrowser()
-		nb.signInRP(app, u.Email, acctOpts{password: "a long enough password"})
+		nb.signInRP(app, u.Email, signInOpts{password: "a long enough password"})
 	})
 }
 
@@ -194,7 +194,7 @@ func TestSignupReplacesStaleUnverifiedAccount(t *testing.T) {
 	if e.user(stale.ID).Name != stale.Name {
 		t.Fatal("replaced before the address was proven")
 	}
-	p = b.drive(b.submit(p, "/signup/code", url.Values{"code": {e.mailCode(stale.Email)}}), stale.Email, acctOpts{})
+	p = b.drive(b.submit(p, "/signup/code", url.Values{"code": {e.mailCode(stale.Email)}}), stale.Email, signInOpts{})
 	p.code(t, state)
 	got := e.user(stale.ID)
 	if got.Name != "Owner" || !got.EmailVerified || got.Region != "EU" || got.PasswordHash == stale.PasswordHash {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -111,11 +112,7 @@ func WriteText(w io.Writer, r Result) error {
 	fmt.Fprintf(tw, "load\tconcurrency %d, %v measured after %v warmup (%s)\n", r.Concurrency, r.Duration, r.Warmup, loop)
 	fmt.Fprintf(tw, "%s\t%d ok, %d errors\n", what, r.Requests, r.Errors)
 	if len(r.ErrorsByStatus) > 0 {
-		ks := make([]string, 0, len(r.ErrorsByStatus))
-		for k := range r.ErrorsByStatus {
-			ks = append(ks, k)
-		}
-		slices.Sort(ks)
+		ks := slices.Sorted(maps.Keys(r.ErrorsByStatus))
 		parts := make([]string, len(ks))
 		for i, k := range ks {
 			parts[i] = fmt.Sprintf("%s: %d", k, r.ErrorsByStatus[k])

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // procSample is what the bench reads of the server process at one moment.
@@ -23,24 +22,18 @@ type procSample struct {
 // defaultClkTck is USER_HZ on every mainstream Linux architecture.
 const defaultClkTck = 100
 
-var (
-	clkTckOnce sync.Once
-	clkTck     int64 = defaultClkTck
-)
-
-// clockTicks returns CLK_TCK, asked once of getconf(1); when getconf is
-// missing or says something odd it assumes 100 (USER_HZ on x86 and arm).
+// clockTicks returns CLK_TCK as getconf(1) says; when getconf is missing
+// or says something odd it assumes 100 (USER_HZ on x86 and arm). A run
+// asks once, after its measured window.
 func clockTicks() int64 {
-	clkTckOnce.Do(func() {
-		out, err := exec.Command("getconf", "CLK_TCK").Output()
-		if err != nil {
-			return
-		}
-		if n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && n > 0 && n <= 100000 {
-			clkTck = n
-		}
-	})
-	return clkTck
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err != nil {
+		return defaultClkTck
+	}
+	if n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && n > 0 && n <= 100000 {
+		return n
+	}
+	return defaultClkTck
 }
 
 // ticksToMs converts clock ticks to milliseconds.
@@ -109,8 +102,7 @@ func parseStatus(r io.Reader) (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
-// procDir is /proc; tests may point it elsewhere.
-var procDir = "/proc"
+const procDir = "/proc"
 
 // readProc samples the process pid.
 func readProc(pid int) (procSample, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -136,21 +137,27 @@ func (e *env) refreshTokens() ([]string, error) {
 	return toks, nil
 }
 
+// postJSON POSTs the form body to endpoint and decodes a 200 response
+// into v. A body that does not decode is an error with status 200.
+func (e *env) postJSON(ctx context.Context, endpoint, auth, body string, v any) (int, error) {
+	req, err := e.postForm(ctx, endpoint, auth, body)
+	if err != nil {
+		return 0, err
+	}
+	status, b, err := e.do(req, true)
+	if err == nil && status == http.StatusOK {
+		if jerr := json.Unmarshal(b, v); jerr != nil {
+			return status, fmt.Errorf("response body: %w", jerr)
+		}
+	}
+	return status, err
+}
+
 // refreshOnce redeems rt once at the token endpoint.
 // prefix is the rest of the form, encoded.
 func (e *env) refreshOnce(ctx context.Context, tokenURL, auth, prefix, rt string) (int, tokenResponse, error) {
-	body := prefix + "&refresh_token=" + url.QueryEscape(rt)
-	req, err := e.postForm(ctx, tokenURL, auth, body)
-	if err != nil {
-		return 0, tokenResponse{}, err
-	}
-	status, b, err := e.do(req, true)
 	var tr tokenResponse
-	if err == nil && status == http.StatusOK {
-		if jerr := json.Unmarshal(b, &tr); jerr != nil {
-			return status, tr, fmt.Errorf("token response: %w", jerr)
-		}
-	}
+	status, err := e.postJSON(ctx, tokenURL, auth, prefix+"&refresh_token="+url.QueryEscape(rt), &tr)
 	return status, tr, err
 }
 
@@ -242,37 +249,20 @@ func (e *env) prepareIntrospect(ctx context.Context) ([]iteration, func(), error
 	ccBody := e.ccBody()
 	iters := make([]iteration, e.o.Concurrency)
 	for i := range iters {
-		req, err := e.postForm(ctx, tokenURL, auth, ccBody)
-		if err != nil {
-			return nil, nil, err
-		}
-		status, b, err := e.do(req, true)
 		var tr tokenResponse
-		if err == nil && status == http.StatusOK {
-			err = json.Unmarshal(b, &tr)
-		}
+		status, err := e.postJSON(ctx, tokenURL, auth, ccBody, &tr)
 		if err != nil || status != http.StatusOK || tr.AccessToken == "" {
 			return nil, nil, fmt.Errorf("introspect setup: client_credentials: status %d, %v", status, err)
 		}
-		f := url.Values{}
-		for k, v := range form {
-			f[k] = v
-		}
+		f := maps.Clone(form)
 		f.Set("token", tr.AccessToken)
 		f.Set("token_type_hint", "access_token")
 		body := f.Encode()
 		if i == 0 {
-			req, err := e.postForm(ctx, introspect, auth, body)
-			if err != nil {
-				return nil, nil, err
-			}
-			status, b, err := e.do(req, true)
 			var ir struct {
 				Active bool `json:"active"`
 			}
-			if err == nil && status == http.StatusOK {
-				err = json.Unmarshal(b, &ir)
-			}
+			status, err := e.postJSON(ctx, introspect, auth, body, &ir)
 			if err != nil || status != http.StatusOK {
 				return nil, nil, fmt.Errorf("introspect setup: status %d, %v", status, err)
 			}

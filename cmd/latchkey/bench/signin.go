@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +86,7 @@ func parseUsers(spec string, count int) ([]user, error) {
 // mailWait bounds the wait for a code mail. The mail is sent before the
 // code page is served, so it is normally there already; a provider that
 // throttles codes sends none, and the iteration fails after this long.
-var mailWait = 5 * time.Second
+const mailWait = 5 * time.Second
 
 // Latchkey's throttle on mailed codes: at most codesPerWindow per account
 // in any codeWindow.
@@ -272,7 +274,7 @@ func (s *signer) signIn(ctx context.Context, u user) outcome {
 		pg := parsePage(p.body)
 		form, action, ok := pickForm(pg.Forms, p.url, fill)
 		if !ok {
-			return s.fail("no form at "+path, "the page has no POST form with the fields "+strings.Join(keys(fill), ", "))
+			return s.fail("no form at "+path, "the page has no POST form with the fields "+strings.Join(slices.Sorted(maps.Keys(fill)), ", "))
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(form.values(fill).Encode()))
 		if err != nil {
@@ -300,10 +302,7 @@ func (s *signer) signIn(ctx context.Context, u user) outcome {
 	if code == "" {
 		return s.fail("no code", "the redirect to "+loc.Redacted()+" has no code")
 	}
-	form := url.Values{}
-	for k, v := range s.authForm {
-		form[k] = v
-	}
+	form := maps.Clone(s.authForm)
 	form.Set("grant_type", "authorization_code")
 	form.Set("code", code)
 	form.Set("redirect_uri", e.o.RedirectURI)
@@ -371,12 +370,4 @@ func idTokenNonce(jws string) (string, error) {
 		return "", err
 	}
 	return c.Nonce, nil
-}
-
-func keys(v url.Values) []string {
-	out := make([]string, 0, len(v))
-	for k := range v {
-		out = append(out, k)
-	}
-	return out
 }

@@ -37,14 +37,7 @@ type latencySummary struct {
 }
 
 func summarize(perWorker [][]time.Duration) latencySummary {
-	n := 0
-	for _, w := range perWorker {
-		n += len(w)
-	}
-	all := make([]time.Duration, 0, n)
-	for _, w := range perWorker {
-		all = append(all, w...)
-	}
+	all := slices.Concat(perWorker...)
 	slices.Sort(all)
 	return latencySummary{
 		P50: percentile(all, 50),
