@@ -244,6 +244,14 @@ func (h *Handler) federationCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The organisation was deleted during the round trip: say so, whatever
+	// the sign-in would do next (a new user's domain is local again, an
+	// SSO user has no organisation).
+	if _, err := h.store.GetOrganization(ctx, st.OrgID); errors.Is(err, storage.ErrNotFound) {
+		return h.ssoFail(c, s, storage.Organization{}, http.StatusServiceUnavailable, msgSSONotConfigured, "organisation missing", err)
+	} else if err != nil {
+		return err
+	}
 	if s.ar.Done || s.req.Step != flow.StepUpstream {
 		return h.toDispatcher(c, s.ar.ID)
 	}
