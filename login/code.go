@@ -1,42 +1,24 @@
 package login
 
 import (
-	"context"
 	"errors"
-	"html/template"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
-	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/login/internal/creds"
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
 
-// Email-code rules (SPEC 1.3): 5 wrong tries kill a code; resends within
-// one sign-in at least 30 s apart; at most 5 codes per 15 minutes per
-// account across sign-ins.
-const (
-	maxCodeAttempts  = 5
-	resendGap        = 30 * time.Second
-	sendBudget       = 5
-	sendBudgetWindow = 15 * time.Minute
-	mailTimeout      = 5 * time.Second
-)
-
-// Code purposes (storage.EmailCode.Purpose).
-const (
-	purposeSignin    = "signin"
-	purposeReconfirm = "reconfirm"
-	purposeSignup    = "signup"
-	purposeReset     = "reset"
-)
+// The second step (SPEC 1.3–1.6): email code, authenticator app or backup
+// code; then "Trust this device" / "Stay signed in", and a new backup
+// code shown once. What is checked, and the budgets that guard it, are in
+// login/internal/creds; this file parses and renders.
 
 type codeData struct {
 	ID, Email, MaskedEmail, Method, Reasons, TTL, RetryAt string
@@ -51,21 +33,19 @@ func (h *Handler) codePage(c echo.Context) error {
 		return err
 	}
 	method := h.pickMethod(s, c.QueryParam("method"))
-	notice, errMsg := "", ""
+	errMsg := ""
 	if method == flow.MethodEmail {
-		_, err := h.store.LatestEmailCode(c.Request().Context(), s.user.ID, purposeSignin, s.ar.ID)
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			if msg, err := h.sendSigninCode(c, s); err != nil {
-				return err
-			} else if msg != "" {
-				errMsg = msg
-			}
-		case err != nil:
+		sent, err := h.creds.HasCode(c.Request().Context(), s.user.ID, creds.PurposeSignin, s.ar.ID)
+		if err != nil {
 			return err
 		}
+		if !sent {
+			if errMsg, err = h.sendSigninCode(c, s); err != nil {
+				return err
+			}
+		}
 	}
-	return h.renderCode(c, s, method, http.StatusOK, errMsg, notice)
+	return h.renderCode(c, s, method, http.StatusOK, errMsg, "")
 }
 
 func (h *Handler) pickMethod(s *signin, asked string) flow.Method {
@@ -85,16 +65,15 @@ func (h *Handler) pickMethod(s *signin, asked string) flow.Method {
 func (h *Handler) renderCode(c echo.Context, s *signin, m flow.Method, status int, errMsg, notice string) error {
 	d := codeData{
 		ID: s.ar.ID, Email: s.user.Email, MaskedEmail: maskEmail(s.user.Email), Method: string(m),
-		Reasons: h.reasonText(s.req.Reasons), TTL: flow.HumanDuration(h.cfg.EmailCodeTTL), HasTOTP: s.hasTOTP,
+		Reasons: h.reasonText(s.req.Reasons), TTL: flow.HumanDuration(h.creds.EmailCodeTTL()), HasTOTP: s.hasTOTP,
 	}
-	title := "Confirm it's you"
-	return h.render(c, status, "code", page{Title: title, Error: errMsg, Notice: notice, Data: d})
+	return h.render(c, status, "code", web.Page{Title: "Confirm it's you", Error: errMsg, Notice: notice, Data: d})
 }
 
 // codeSend is "Get code by email": always available, also when the
 // authenticator app is the primary method (the lost-phone fallback).
 func (h *Handler) codeSend(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	s, ok, err := h.step(c, flow.StepSecondFactor)
@@ -111,149 +90,20 @@ func (h *Handler) codeSend(c echo.Context) error {
 	return h.renderCode(c, s, flow.MethodEmail, http.StatusOK, "", "We sent you a new code.")
 }
 
-// sendSigninCode mails the code of a sign-in. A reconfirmation of the
-// account pages (prompt=login for mfa:fresh) is worded as one.
+// sendSigninCode mails the code of a sign-in, bound to this browser. A
+// reconfirmation of the account pages (prompt=login for mfa:fresh) is
+// worded as one.
 func (h *Handler) sendSigninCode(c echo.Context, s *signin) (string, error) {
-	wording := purposeSignin
-	if s.ar.ClientID == AccountClientID && slices.Contains(s.ar.ACRValues, flow.ACRMFAFresh) {
-		wording = purposeReconfirm
+	wording := creds.PurposeSignin
+	if h.cfg.ReconfirmClientID != "" && s.ar.ClientID == h.cfg.ReconfirmClientID && slices.Contains(s.ar.ACRValues, flow.ACRMFAFresh) {
+		wording = creds.PurposeReconfirm
 	}
-	return h.sendCodeWorded(c, s.user, purposeSignin, s.ar.ID, wording)
+	return h.sendCode(c, creds.RecipientOf(s.user), creds.PurposeSignin, s.ar.ID, wording)
 }
-
-// sendCode mails a new code for (user, purpose, contextID), bound to this
-// browser, after the resend and budget checks. It returns a message for
-// the user when it did not send.
-func (h *Handler) sendCode(c echo.Context, u storage.User, purpose, contextID string) (string, error) {
-	return h.sendCodeWorded(c, u, purpose, contextID, purpose)
-}
-
-func (h *Handler) sendCodeWorded(c echo.Context, u storage.User, purpose, contextID, wording string) (string, error) {
-	ctx := c.Request().Context()
-	now := h.now()
-	last, err := h.store.LatestEmailCode(ctx, u.ID, purpose, contextID)
-	if err == nil && now.Sub(last.CreatedAt) < resendGap {
-		return msgJustSent(resendGap - now.Sub(last.CreatedAt)), nil
-	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return "", err
-	}
-	n, err := h.store.CountEmailCodesSince(ctx, u.ID, now.Add(-sendBudgetWindow))
-	if err != nil {
-		return "", err
-	}
-	if n >= sendBudget {
-		return "Too many codes were sent to this address. Try again in a few minutes.", nil
-	}
-	code := factor.NewEmailCode()
-	ec, err := h.store.CreateEmailCode(ctx, storage.EmailCode{
-		UserID: u.ID, Purpose: purpose, ContextID: contextID,
-		BrowserHash: h.kr.MACString(keyring.PurposeBrowser, h.browserHandle(c)),
-		CodeHash:    h.kr.MACString(keyring.PurposeEmailCode, code),
-		CreatedAt:   now, ExpiresAt: now.Add(h.cfg.EmailCodeTTL),
-	})
-	if err != nil {
-		return "", err
-	}
-	msg, err := mail.CodeMail{
-		Site: h.site, To: u.Email, Name: u.Name, Code: code, ValidFor: h.cfg.EmailCodeTTL,
-		RequestedAt: now, Browser: describeBrowser(userAgent(c)), IP: clientIP(c), Purpose: wording,
-	}.Message()
-	if err != nil {
-		return "", err
-	}
-	sctx, cancel := context.WithTimeout(ctx, mailTimeout)
-	defer cancel()
-	// A sign-up has no user yet: its stand-in id ("~…") stays out of the audit trail.
-	auditUser := u.ID
-	if strings.HasPrefix(auditUser, "~") {
-		auditUser = ""
-	}
-	if err := h.mailer.Send(sctx, msg); err != nil {
-		h.log.Error("send code mail", "err", err, "user", u.ID)
-		h.audit(c, storage.AuditEvent{UserID: auditUser, Email: u.Email, Event: "code.send_failed", Reason: purpose})
-		// The code cannot arrive: kill it so it cannot be guessed either.
-		_, _ = h.store.UpdateEmailCode(ctx, ec.ID, func(x *storage.EmailCode) error { x.DeadAt = now; return nil })
-		return "We could not send the email just now. Try again in a moment.", nil
-	}
-	h.audit(c, storage.AuditEvent{UserID: auditUser, Email: u.Email, Event: "code.sent", Reason: purpose})
-	return "", nil
-}
-
-// verifyEmailCode checks a code for (user, purpose, contextID) from this
-// browser, counting the attempt. The newest code is the only live one.
-func (h *Handler) verifyEmailCode(c echo.Context, userID, purpose, contextID, input string) (bool, error) {
-	ctx := c.Request().Context()
-	code, ok := factor.NormalizeEmailCode(input)
-	if !ok {
-		return false, nil
-	}
-	ec, err := h.store.LatestEmailCode(ctx, userID, purpose, contextID)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return false, nil
-		}
-		return false, err
-	}
-	now := h.now()
-	digest := h.kr.MACString(keyring.PurposeEmailCode, code)
-	browser := h.browserHash(c)
-	valid := false
-	_, err = h.store.UpdateEmailCode(ctx, ec.ID, func(x *storage.EmailCode) error {
-		valid = false
-		if !x.DeadAt.IsZero() || now.After(x.ExpiresAt) || x.Attempts >= maxCodeAttempts {
-			return nil
-		}
-		// A code cannot finish a sign-in started in another browser.
-		if factor.Equal(x.CodeHash, digest) && factor.Equal(x.BrowserHash, browser) {
-			x.DeadAt = now
-			valid = true
-			return nil
-		}
-		x.Attempts++
-		if x.Attempts >= maxCodeAttempts {
-			x.DeadAt = now
-		}
-		return nil
-	})
-	return valid, err
-}
-
-// verifyTOTP checks an authenticator code against the active credential,
-// consuming its time step (a step is never accepted twice).
-func (h *Handler) verifyTOTP(ctx context.Context, userID, input string, status string) (bool, error) {
-	creds, err := h.store.ListTOTP(ctx, userID)
-	if err != nil {
-		return false, err
-	}
-	now := h.now()
-	for _, cr := range creds {
-		if cr.Status != status {
-			continue
-		}
-		seed, err := h.kr.Open(cr.SeedSealed, totpAD(cr.ID))
-		if err != nil {
-			return false, err
-		}
-		step, ok := factor.VerifyTOTP(seed, input, now, cr.LastStep)
-		if !ok {
-			continue
-		}
-		if err := h.store.AcceptTOTPStep(ctx, cr.ID, step); err != nil {
-			if errors.Is(err, storage.ErrConflict) {
-				return false, nil // replayed
-			}
-			return false, err
-		}
-		return true, nil
-	}
-	return false, nil
-}
-
-func totpAD(credID string) []byte { return []byte("totp-seed:" + credID) }
 
 // codeSubmit verifies the second step.
 func (h *Handler) codeSubmit(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	s, ok, err := h.step(c, flow.StepSecondFactor)
@@ -261,48 +111,44 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	now := h.now()
 	method := h.pickMethod(s, c.FormValue("method"))
-	keys := []string{"code:acct:" + s.user.ID, "code:ip:" + clientIP(c)}
-	if wait, err := h.throttled(c, keys, now); err != nil {
+	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(s.user.ID), creds.CodeAddressKey(web.ClientIP(c)))
+	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderCode(c, s, method, http.StatusTooManyRequests, tooMany(wait), "")
+		return h.renderCode(c, s, method, http.StatusTooManyRequests, web.TooMany(wait), "")
 	}
 	input := c.FormValue("code")
 	var valid bool
-	var sealed []byte
 	switch method {
 	case flow.MethodEmail:
-		valid, err = h.verifyEmailCode(c, s.user.ID, purposeSignin, s.ar.ID, input)
+		valid, err = h.creds.VerifyEmailCode(ctx, s.user.ID, creds.PurposeSignin, s.ar.ID, input, h.web.BrowserHash(c))
 	case flow.MethodTOTP:
-		valid, err = h.verifyTOTP(ctx, s.user.ID, input, storage.TOTPActive)
+		valid, err = h.creds.VerifyTOTP(ctx, s.user.ID, input)
 	case flow.MethodBackup:
-		valid, sealed, err = h.useBackupCode(ctx, s.user.ID, input)
+		// The new code is written with its display copy on this sign-in.
+		valid, err = h.creds.UseBackupCode(ctx, s.user.ID, input, s.ar.ID)
 	}
 	if err != nil {
 		return err
 	}
 	if !valid {
-		h.failed(c, keys, now)
+		try.Failed(ctx)
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID,
 			Event: "secondfactor.failure", Reason: string(method)})
 		return h.renderCode(c, s, method, http.StatusUnauthorized, msgBadCode, "")
 	}
-	h.succeeded(c, keys[:1])
-	if len(cookieValue(c, cookieDevice)) < 32 {
+	try.Succeeded(ctx)
+	if len(web.CookieValue(c, web.CookieDevice)) < 32 {
 		// The browser has now completed a second step: later sign-ins say
 		// "not trusted" rather than "new" (the cookie alone trusts nothing;
 		// trust is a row, made only by "Trust this device").
-		h.setCookie(c, cookieDevice, keyring.NewToken(), 400*24*time.Hour)
+		h.web.SetCookie(c, web.CookieDevice, keyring.NewToken(), web.LongLived)
 	}
+	now := h.now()
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		a.SecondFactorAt = now
 		a.SecondFactorMethod = string(method)
-		if sealed != nil {
-			a.BackupCodeSealed = sealed
-			a.BackupCodeShown = false
-		}
 		return nil
 	}); err != nil {
 		return err
@@ -318,38 +164,6 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, Event: "backupcode.used"})
 	}
 	return h.advanceSignin(c, s.ar.ID)
-}
-
-// useBackupCode burns the user's backup code if input matches and puts a
-// new one in its place; the new code comes back sealed, to be shown once.
-func (h *Handler) useBackupCode(ctx context.Context, userID, input string) (bool, []byte, error) {
-	canonical, ok := factor.NormalizeBackupCode(input)
-	if !ok {
-		return false, nil, nil
-	}
-	cur, err := h.store.GetBackupCode(ctx, userID)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return false, nil, nil
-		}
-		return false, nil, err
-	}
-	digest := h.kr.MACString(keyring.PurposeBackupCode, canonical)
-	if !factor.Equal(cur.CodeHash, digest) {
-		return false, nil, nil
-	}
-	next := factor.NewBackupCode()
-	nextCanon, _ := factor.NormalizeBackupCode(next)
-	err = h.store.ReplaceBackupCode(ctx, userID, cur.CodeHash, storage.BackupCode{
-		UserID: userID, CodeHash: h.kr.MACString(keyring.PurposeBackupCode, nextCanon), CreatedAt: h.now(),
-	})
-	if err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return false, nil, nil // used concurrently
-		}
-		return false, nil, err
-	}
-	return true, h.kr.Seal([]byte(nextCanon), []byte("backup-code:"+userID)), nil
 }
 
 // --- remember this browser ---
@@ -371,11 +185,11 @@ func (h *Handler) rememberPage(c echo.Context) error {
 	if !d.Trust {
 		title = "Stay signed in?"
 	}
-	return h.render(c, http.StatusOK, "remember", page{Title: title, Data: d})
+	return h.render(c, http.StatusOK, "remember", web.Page{Title: title, Data: d})
 }
 
 func (h *Handler) rememberSubmit(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	s, ok, err := h.step(c, flow.StepRemember)
@@ -388,7 +202,7 @@ func (h *Handler) rememberSubmit(c echo.Context) error {
 	stay := false
 	switch {
 	case choice == "trust" && s.req.TrustOffered:
-		tok := cookieValue(c, cookieDevice)
+		tok := web.CookieValue(c, web.CookieDevice)
 		if len(tok) < 32 {
 			tok = keyring.NewToken()
 		}
@@ -398,17 +212,17 @@ func (h *Handler) rememberSubmit(c echo.Context) error {
 		if _, err := h.store.CreateTrustedDevice(ctx, storage.TrustedDevice{
 			UserID: s.user.ID, TokenHash: h.kr.MACString(keyring.PurposeDevice, tok),
 			CreatedAt: verified, ExpiresAt: verified.Add(h.cfg.Policy.TrustedDevice),
-			LastSecondFactorAt: verified, LastUsedAt: now, UserAgent: userAgent(c), IP: clientIP(c),
+			LastSecondFactorAt: verified, LastUsedAt: now, UserAgent: web.UserAgent(c), IP: web.ClientIP(c),
 		}); err != nil {
 			return err
 		}
-		h.setCookie(c, cookieDevice, tok, 400*24*time.Hour)
+		h.web.SetCookie(c, web.CookieDevice, tok, web.LongLived)
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, Event: "device.trusted"})
 	case choice == "stay" && s.req.StaySignedInOffered:
 		stay = true
 	case choice == "no":
 	default:
-		return errBadRequest("Choose one of the options.", errors.New("bad remember choice"))
+		return web.BadRequest("Choose one of the options.", errors.New("bad remember choice"))
 	}
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		a.RememberChosen = true
@@ -422,61 +236,40 @@ func (h *Handler) rememberSubmit(c echo.Context) error {
 
 // --- backup code display ---
 
-type backupCodeData struct {
-	ID, Code, Filename, Action string
-	Download                   template.URL
-	Replaced                   bool
-}
-
 // backupCodePage shows a new backup code once: the replacement of a used
-// one, or the first one after the account was created. The code is kept
-// sealed on the auth request until the user confirms, so a reload shows
-// the same code.
+// one, or the first one after the account was created. The code's sealed
+// display copy waits on the auth request (written with the code itself)
+// until the user confirms, so a reload shows the same code.
 func (h *Handler) backupCodePage(c echo.Context) error {
 	s, ok, err := h.step(c, flow.StepShowBackupCode)
 	if !ok {
 		return err
 	}
-	ctx := c.Request().Context()
-	sealed := s.ar.BackupCodeSealed
-	if sealed == nil {
-		// The first backup code: make it now.
-		code := factor.NewBackupCode()
-		canon, _ := factor.NormalizeBackupCode(code)
-		sealed = h.kr.Seal([]byte(canon), []byte("backup-code:"+s.user.ID))
-		if err := h.store.SetBackupCode(ctx, storage.BackupCode{
-			UserID: s.user.ID, CodeHash: h.kr.MACString(keyring.PurposeBackupCode, canon), CreatedAt: h.now(),
-		}); err != nil {
-			return err
-		}
-		if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
-			a.BackupCodeSealed = sealed
-			return nil
-		}); err != nil {
+	if s.ar.BackupCodeSealed == nil {
+		// The first backup code: make it now, with its display copy here.
+		ctx := c.Request().Context()
+		if err := h.creds.FirstBackupCode(ctx, s.user.ID, s.ar.ID); err != nil {
 			return err
 		}
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, Event: "backupcode.generated", Reason: "first sign-in"})
+		if s.ar, err = h.store.GetAuthRequest(ctx, s.ar.ID); err != nil {
+			return err
+		}
 	}
-	canon, err := h.kr.Open(sealed, []byte("backup-code:"+s.user.ID))
+	canon, err := h.creds.OpenShownBackupCode(s.user.ID, s.ar.BackupCodeSealed)
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, "backupcode", page{Title: "Your backup code",
-		Data: h.backupCodeData(s.ar.ID, string(canon), "/login/backup-code", s.ar.SecondFactorMethod == string(flow.MethodBackup))})
+	return h.renderBackupCode(c, s, canon, http.StatusOK, "")
 }
 
-func (h *Handler) backupCodeData(id, canonical, action string, replaced bool) backupCodeData {
-	formatted := factor.FormatBackupCode(canonical)
-	text := h.cfg.SiteName + " backup code\r\n" + formatted + "\r\n"
-	return backupCodeData{
-		ID: id, Code: formatted, Action: action, Replaced: replaced,
-		Filename: strings.ToLower(strings.ReplaceAll(h.cfg.SiteName, " ", "-")) + "-backup-code.txt",
-		Download: template.URL("data:text/plain;charset=utf-8," + url.PathEscape(text)),
-	}
+func (h *Handler) renderBackupCode(c echo.Context, s *signin, canon string, status int, errMsg string) error {
+	return h.render(c, status, "backupcode", web.Page{Title: "Your backup code", Error: errMsg,
+		Data: h.web.BackupCode(s.ar.ID, canon, "/login/backup-code", s.ar.SecondFactorMethod == string(flow.MethodBackup))})
 }
 
 func (h *Handler) backupCodeSubmit(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	s, ok, err := h.step(c, flow.StepShowBackupCode)
@@ -484,13 +277,11 @@ func (h *Handler) backupCodeSubmit(c echo.Context) error {
 		return err
 	}
 	if c.FormValue("saved") != "yes" {
-		canon, err := h.kr.Open(s.ar.BackupCodeSealed, []byte("backup-code:"+s.user.ID))
+		canon, err := h.creds.OpenShownBackupCode(s.user.ID, s.ar.BackupCodeSealed)
 		if err != nil {
 			return h.toDispatcher(c, s.ar.ID)
 		}
-		return h.render(c, http.StatusUnprocessableEntity, "backupcode", page{Title: "Your backup code",
-			Error: "Tick \"I saved my backup code\" to continue.",
-			Data:  h.backupCodeData(s.ar.ID, string(canon), "/login/backup-code", s.ar.SecondFactorMethod == string(flow.MethodBackup))})
+		return h.renderBackupCode(c, s, canon, http.StatusUnprocessableEntity, "Tick \"I saved my backup code\" to continue.")
 	}
 	ctx := c.Request().Context()
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {

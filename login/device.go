@@ -1,15 +1,17 @@
 package login
 
 import (
+	"github.com/latchkey/latchkey/login/factor"
+
 	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/internal/creds"
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/keyring"
 )
 
 // The RFC 8628 verification page. A device shows a user code; the user
@@ -35,26 +37,25 @@ type deviceData struct {
 }
 
 func (h *Handler) devicePage(c echo.Context) error {
-	return h.render(c, http.StatusOK, "device", page{Title: "Connect a device", Data: deviceData{UserCode: c.QueryParam("user_code")}})
+	return h.render(c, http.StatusOK, "device", web.Page{Title: "Connect a device", Data: deviceData{UserCode: c.QueryParam("user_code")}})
 }
 
 // deviceSubmit checks the user code and starts the sign-in for it.
 func (h *Handler) deviceSubmit(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	now := h.now()
-	keys := []string{"device:ip:" + clientIP(c)}
 	raw := c.FormValue("user_code")
-	if wait, err := h.throttled(c, keys, now); err != nil {
+	try, wait, err := h.creds.Try(ctx, creds.DeviceAddressKey(web.ClientIP(c)))
+	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.render(c, http.StatusTooManyRequests, "device", page{Title: "Connect a device", Error: tooMany(wait), Data: deviceData{UserCode: raw}})
+		return h.render(c, http.StatusTooManyRequests, "device", web.Page{Title: "Connect a device", Error: web.TooMany(wait), Data: deviceData{UserCode: raw}})
 	}
 	code, ok := factor.NormalizeUserCode(raw)
 	var d storage.DeviceAuthorization
-	var err error
 	if ok {
 		d, err = h.store.GetDeviceAuthorizationByUserCode(ctx, code)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -62,17 +63,14 @@ func (h *Handler) deviceSubmit(c echo.Context) error {
 		}
 	}
 	if !ok || err != nil || d.State != storage.DevicePending || now.After(d.ExpiresAt) {
-		h.failed(c, keys, now)
-		return h.render(c, http.StatusUnprocessableEntity, "device", page{Title: "Connect a device",
+		try.Failed(ctx)
+		return h.render(c, http.StatusUnprocessableEntity, "device", web.Page{Title: "Connect a device",
 			Error: "That code is not right, or it has expired. Check the code on your device.", Data: deviceData{UserCode: raw}})
 	}
 	ar := storage.AuthRequest{
 		ID: storage.NewID(), ClientID: d.ClientID, Scopes: d.Scopes, ResponseType: responseTypeDevice,
 		State: d.ID, CreatedAt: now, ExpiresAt: d.ExpiresAt,
-		BrowserHash: h.browserHash(c),
-	}
-	if ar.BrowserHash == nil {
-		ar.BrowserHash = h.kr.MACString(keyring.PurposeBrowser, h.browserHandle(c))
+		BrowserHash: h.web.BoundBrowserHash(c),
 	}
 	if err := h.store.CreateAuthRequest(ctx, ar); err != nil {
 		return err
@@ -88,13 +86,13 @@ func (h *Handler) deviceConfirmPage(c echo.Context) error {
 		return err
 	}
 	u, _ := h.store.GetUser(c.Request().Context(), ar.UserID)
-	return h.render(c, http.StatusOK, "device_confirm", page{Title: "Allow " + cl.Name + "?", Data: deviceData{
+	return h.render(c, http.StatusOK, "device_confirm", web.Page{Title: "Allow " + cl.Name + "?", Data: deviceData{
 		ID: ar.ID, Client: cl.Name, Scopes: describeScopes(d.Scopes), Email: u.Email,
 	}})
 }
 
 func (h *Handler) deviceConfirmSubmit(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	ar, d, cl, err := h.deviceSignin(c, c.FormValue("id"))
@@ -103,12 +101,12 @@ func (h *Handler) deviceConfirmSubmit(c echo.Context) error {
 	}
 	approve := c.FormValue("choice") == "approve"
 	if !approve && c.FormValue("choice") != "deny" {
-		return errBadRequest("Choose Allow or Deny.", nil)
+		return web.BadRequest("Choose Allow or Deny.", nil)
 	}
 	now := h.now()
 	if _, err := h.store.UpdateDeviceAuthorization(c.Request().Context(), d.ID, func(x *storage.DeviceAuthorization) error {
 		if x.State != storage.DevicePending || now.After(x.ExpiresAt) {
-			return errBadRequest("This device request has expired or was already answered.", nil)
+			return web.BadRequest("This device request has expired or was already answered.", nil)
 		}
 		if approve {
 			x.State = storage.DeviceApproved
@@ -125,7 +123,7 @@ func (h *Handler) deviceConfirmSubmit(c echo.Context) error {
 		event, msg = "device.denied", "You denied the request. Nothing was connected."
 	}
 	h.audit(c, storage.AuditEvent{UserID: ar.UserID, ClientID: cl.ID, Event: event})
-	return h.render(c, http.StatusOK, "error", page{Title: "Done", Data: errorData{Message: msg}})
+	return h.render(c, http.StatusOK, "error", web.Page{Title: "Done", Data: web.ErrorData{Message: msg}})
 }
 
 // deviceSignin loads a finished device sign-in of this browser.
@@ -135,11 +133,11 @@ func (h *Handler) deviceSignin(c echo.Context, id string) (storage.AuthRequest, 
 		return storage.AuthRequest{}, storage.DeviceAuthorization{}, storage.Client{}, err
 	}
 	if !isDeviceRequest(s.ar) || !s.ar.Done {
-		return storage.AuthRequest{}, storage.DeviceAuthorization{}, storage.Client{}, errBadRequest(msgRequestGone, errors.New("not a finished device sign-in"))
+		return storage.AuthRequest{}, storage.DeviceAuthorization{}, storage.Client{}, web.BadRequest(web.MsgRequestGone, errors.New("not a finished device sign-in"))
 	}
 	d, err := h.store.GetDeviceAuthorization(c.Request().Context(), s.ar.State)
 	if err != nil {
-		return storage.AuthRequest{}, storage.DeviceAuthorization{}, storage.Client{}, errBadRequest(msgRequestGone, err)
+		return storage.AuthRequest{}, storage.DeviceAuthorization{}, storage.Client{}, web.BadRequest(web.MsgRequestGone, err)
 	}
 	return s.ar, d, s.client, nil
 }

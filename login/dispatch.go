@@ -10,8 +10,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/internal/creds"
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -63,7 +64,7 @@ func (h *Handler) dispatchID(c echo.Context, id string) error {
 	if s.ar.Done {
 		// Finished already (back button, double submit): the code was
 		// issued once and will not be issued again.
-		return errBadRequest(msgSigninDone, nil)
+		return web.BadRequest(web.MsgSigninDone, nil)
 	}
 	// login_hint names the account: skip the identifier page (OIDC Core
 	// 3.1.2.1), unless the product asked to pick an account.
@@ -100,7 +101,7 @@ func (h *Handler) next(c echo.Context, s *signin) error {
 		h.audit(c, storage.AuditEvent{UserID: s.req.UserID, ClientID: s.ar.ClientID, Event: "signin.failure",
 			Reason: s.req.Error + reasonsSuffix(s.req.Reasons)})
 		if isDeviceRequest(s.ar) {
-			return errForbidden("This sign-in cannot be completed for the device: "+failDescription(s.req.Error)+".", errors.New(s.req.Error))
+			return web.Forbidden("This sign-in cannot be completed for the device: "+failDescription(s.req.Error)+".", errors.New(s.req.Error))
 		}
 		h.op.RespondError(c.Response(), c.Request(), s.ar, s.req.Error, failDescription(s.req.Error))
 		return nil
@@ -137,23 +138,23 @@ func reasonsSuffix(rs []flow.Reason) string {
 func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
 	ctx := c.Request().Context()
 	if id == "" || len(id) > 64 {
-		return nil, errBadRequest(msgRequestGone, errors.New("missing or oversized auth request id"))
+		return nil, web.BadRequest(web.MsgRequestGone, errors.New("missing or oversized auth request id"))
 	}
 	now := h.now()
 	ar, err := h.store.GetAuthRequest(ctx, id)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, errBadRequest(msgRequestGone, err)
+			return nil, web.BadRequest(web.MsgRequestGone, err)
 		}
 		return nil, err
 	}
 	if now.After(ar.ExpiresAt) {
-		return nil, errBadRequest(msgRequestGone, errors.New("auth request expired"))
+		return nil, web.BadRequest(web.MsgRequestGone, errors.New("auth request expired"))
 	}
-	bh := h.browserHash(c)
+	bh := h.web.BrowserHash(c)
 	switch {
 	case len(ar.BrowserHash) == 0 && bind:
-		bh = h.kr.MACString(keyring.PurposeBrowser, h.browserHandle(c))
+		bh = h.web.BoundBrowserHash(c)
 		if ar, err = h.store.UpdateAuthRequest(ctx, id, func(a *storage.AuthRequest) error {
 			if len(a.BrowserHash) == 0 {
 				a.BrowserHash = bh
@@ -162,16 +163,16 @@ func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
 		}); err != nil {
 			return nil, err
 		}
-		if !equalBytes(ar.BrowserHash, bh) {
-			return nil, errForbidden(msgOtherBrowser, errors.New("auth request bound by a concurrent browser"))
+		if !web.Equal(ar.BrowserHash, bh) {
+			return nil, web.Forbidden(web.MsgOtherBrowser, errors.New("auth request bound by a concurrent browser"))
 		}
-	case len(ar.BrowserHash) == 0 || !equalBytes(ar.BrowserHash, bh):
-		return nil, errForbidden(msgOtherBrowser, errors.New("auth request bound to another browser"))
+	case len(ar.BrowserHash) == 0 || !web.Equal(ar.BrowserHash, bh):
+		return nil, web.Forbidden(web.MsgOtherBrowser, errors.New("auth request bound to another browser"))
 	}
 	s := &signin{ar: ar}
 	if s.client, err = h.store.GetClient(ctx, ar.ClientID); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, errBadRequest(msgRequestGone, err)
+			return nil, web.BadRequest(web.MsgRequestGone, err)
 		}
 		return nil, err
 	}
@@ -182,7 +183,7 @@ func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
 	if userID == "" && h.sessionUsable(s.session, now) {
 		userID = s.session.UserID
 	}
-	if userID != "" && !strings.HasPrefix(userID, "~") {
+	if userID != "" && !creds.IsStandIn(userID) {
 		if err := h.loadUser(c, s, userID); err != nil {
 			return nil, err
 		}
@@ -210,14 +211,14 @@ func (h *Handler) loadUser(c echo.Context, s *signin, userID string) error {
 		return err
 	}
 	s.user, s.hasUser = u, true
-	totp, err := h.activeTOTP(c, u.ID)
+	totp, err := h.creds.ActiveTOTP(ctx, u.ID)
 	if err != nil {
 		return err
 	}
 	s.hasTOTP = totp.ID != ""
-	if tok := cookieValue(c, cookieDevice); tok != "" {
+	if mac := h.web.DeviceCookieMAC(c); mac != nil {
 		s.seen = true
-		d, err := h.store.GetTrustedDevice(ctx, u.ID, h.kr.MACString(keyring.PurposeDevice, tok))
+		d, err := h.store.GetTrustedDevice(ctx, u.ID, mac)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
@@ -267,7 +268,7 @@ func (h *Handler) facts(s *signin, now time.Time) flow.Facts {
 			TrustUpstreamMFA: s.org.TrustUpstreamMFA,
 		}
 	}
-	if !s.hasUser && strings.HasPrefix(ar.UserID, "~") {
+	if !s.hasUser && creds.IsStandIn(ar.UserID) {
 		// An email with no account: ask for a password like for anyone
 		// (the password step then fails with the generic message).
 		f.User = flow.User{ID: ar.UserID, HasPassword: true}
@@ -314,7 +315,7 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 			UserID: s.user.ID, TokenHash: h.kr.MACString(keyring.PurposeSession, tok),
 			CreatedAt: now, LastSeenAt: now, AuthTime: r.AuthTime, SecondFactorAt: r.SecondFactorAt,
 			AMR: r.AMR, Federated: s.user.OrgID != "", StaySignedIn: s.ar.StaySignedIn,
-			UserAgent: userAgent(c), IP: clientIP(c),
+			UserAgent: web.UserAgent(c), IP: web.ClientIP(c),
 		})
 		if err != nil {
 			return err
@@ -348,7 +349,7 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 	}
 	ar, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		if a.Done {
-			return errBadRequest(msgSigninDone, nil)
+			return web.BadRequest(web.MsgSigninDone, nil)
 		}
 		a.Done = true
 		a.UserID = s.user.ID
@@ -380,7 +381,7 @@ func (h *Handler) setSessionCookie(c echo.Context, tok string, stay bool) {
 	if stay {
 		maxAge = h.cfg.Policy.StaySignedIn
 	}
-	h.setCookie(c, cookieSession, tok, maxAge)
+	h.web.SetCookie(c, web.CookieSession, tok, maxAge)
 }
 
 // reasonText joins the reasons into the sentence the pages show.
@@ -391,5 +392,3 @@ func (h *Handler) reasonText(rs []flow.Reason) string {
 	}
 	return strings.Join(parts, " and ")
 }
-
-func equalBytes(a, b []byte) bool { return len(a) > 0 && factor.Equal(a, b) }

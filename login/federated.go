@@ -22,6 +22,7 @@ import (
 
 	"github.com/latchkey/latchkey/federation"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -40,9 +41,6 @@ const (
 	upstreamClockSkew = time.Minute
 	// maxUpstreamAMR caps what we copy from the upstream.
 	maxUpstreamAMR = 10
-	// cookieUpstream holds the sealed upstream sign-out link of the last
-	// SSO sign-in in this browser (offered on /logout/done).
-	cookieUpstream = "lk_upstream"
 	// maxUpstreamCookie keeps the cookie under the browsers' 4 KB limit
 	// with the others; a bigger upstream ID token is not kept (the link
 	// then carries client_id only).
@@ -149,7 +147,7 @@ func (h *Handler) ssoFail(c echo.Context, s *signin, org storage.Organization, s
 	} else {
 		cause = fmt.Errorf("%s: %w", reason, cause)
 	}
-	return &UserError{Status: status, Message: msg, Cause: cause}
+	return &web.UserError{Status: status, Message: msg, Cause: cause}
 }
 
 // connectorFor opens org's connector, turning failures into pages.
@@ -237,8 +235,8 @@ func (h *Handler) federationCallback(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	if !equalBytes(st.BrowserHash, h.browserHash(c)) {
-		return h.ssoFail(c, nil, storage.Organization{}, http.StatusForbidden, msgOtherBrowser, "callback in another browser", nil)
+	if !web.Equal(st.BrowserHash, h.web.BrowserHash(c)) {
+		return h.ssoFail(c, nil, storage.Organization{}, http.StatusForbidden, web.MsgOtherBrowser, "callback in another browser", nil)
 	}
 	s, err := h.load(c, st.AuthRequestID, false)
 	if err != nil {
@@ -261,8 +259,8 @@ func (h *Handler) federationCallback(c echo.Context) error {
 	}
 
 	if e := q.Get("error"); e != "" {
-		desc := truncate(q.Get("error_description"), 300)
-		reason := "upstream error: " + truncate(e, 64)
+		desc := web.Truncate(q.Get("error_description"), 300)
+		reason := "upstream error: " + web.Truncate(e, 64)
 		if desc != "" {
 			reason += ": " + desc
 		}
@@ -302,7 +300,7 @@ func (h *Handler) federationCallback(c echo.Context) error {
 		// An upstream identity is never linked to an account outside the
 		// organisation's domains, whatever email it claims.
 		return h.ssoFail(c, s, org, http.StatusForbidden, msgSSOWrongDomain,
-			"email outside the organisation's domains: "+truncate(ident.Email, 254), nil)
+			"email outside the organisation's domains: "+web.Truncate(ident.Email, 254), nil)
 	}
 	if !ident.EmailVerified {
 		return h.ssoFail(c, s, org, http.StatusForbidden, msgSSOUnverified, "upstream says email_verified=false", nil)
@@ -326,10 +324,10 @@ func (h *Handler) federationCallback(c echo.Context) error {
 	before := s.ar.UserID
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		if a.Done {
-			return errBadRequest(msgSigninDone, nil)
+			return web.BadRequest(web.MsgSigninDone, nil)
 		}
 		if a.UserID != before {
-			return errBadRequest(msgSSOChanged, errors.New("auth request identified someone else meanwhile"))
+			return web.BadRequest(msgSSOChanged, errors.New("auth request identified someone else meanwhile"))
 		}
 		a.UserID = u.ID
 		a.FederatedAt, a.UpstreamAuthTime, a.UpstreamAMR = now, authTime, amr
@@ -406,7 +404,7 @@ func (h *Handler) linkUpstream(c echo.Context, s *signin, org storage.Organizati
 		return storage.User{}, h.ssoFail(c, s, org, http.StatusForbidden, msgSSONoAccess, "no user and just-in-time creation is off", nil)
 	default:
 		u, err = h.store.CreateUser(ctx, storage.User{
-			Email: id.Email, EmailVerified: true, Name: truncate(id.Name, 200), OrgID: org.ID,
+			Email: id.Email, EmailVerified: true, Name: web.Truncate(id.Name, 200), OrgID: org.ID,
 			CreatedAt: now, UpdatedAt: now,
 		})
 		if errors.Is(err, storage.ErrConflict) {
@@ -453,7 +451,7 @@ func (h *Handler) linkedUser(c echo.Context, s *signin, org storage.Organization
 	if u.OrgID != org.ID {
 		return storage.User{}, h.ssoFail(c, s, org, http.StatusForbidden, msgSSOOtherOrg, "linked user belongs to another organisation", nil)
 	}
-	name := truncate(id.Name, 200)
+	name := web.Truncate(id.Name, 200)
 	if (name != "" && name != u.Name) || !strings.EqualFold(id.Email, u.Email) {
 		nu, err := h.store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 			if name != "" {
@@ -481,43 +479,24 @@ func (h *Handler) linkedUser(c echo.Context, s *signin, org storage.Organization
 
 // convertToSSO makes a local account of an owned domain an SSO account:
 // the organisation owns the domain (SPEC 4). Its password, authenticator,
-// backup code and trusted devices are removed, its sessions and refresh
-// tokens end, and the conversion is audited.
+// backup code and trusted devices are removed and its sessions and
+// refresh tokens end, in one transaction with the conversion; audited.
 func (h *Handler) convertToSSO(c echo.Context, u storage.User, org storage.Organization, now time.Time) (storage.User, error) {
-	ctx := c.Request().Context()
-	u, err := h.store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+	var converted storage.User
+	_, err := h.creds.Revoke(c.Request().Context(), u.ID, storage.Revocation{Cause: storage.RevokeSSOConversion, User: func(x *storage.User) error {
 		if x.OrgID != "" && x.OrgID != org.ID {
 			return storage.ErrConflict
 		}
 		x.OrgID, x.PasswordHash, x.NeedsBackupCode, x.EmailVerified, x.UpdatedAt = org.ID, "", false, true, now
+		converted = *x
 		return nil
-	})
+	}})
 	if err != nil {
 		return storage.User{}, err
 	}
-	// The user row no longer has a password and the policy ignores local
-	// factors for SSO users: what follows is clean-up, retried by nothing,
-	// so each failure is logged rather than fatal.
-	cleanups := []struct {
-		what string
-		fn   func() error
-	}{
-		{"authenticator", func() error { return h.store.DeleteTOTP(ctx, u.ID, "") }},
-		{"backup code", func() error { return h.store.DeleteBackupCode(ctx, u.ID) }},
-		{"trusted devices", func() error { return h.store.DeleteUserTrustedDevices(ctx, u.ID) }},
-		{"sessions", func() error { _, err := h.store.DeleteUserSessions(ctx, u.ID, ""); return err }},
-		{"refresh tokens", func() error {
-			return h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: u.ID}, now)
-		}},
-	}
-	for _, cl := range cleanups {
-		if err := cl.fn(); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.log.Error("sso: converting a local account", "user", u.ID, "remove", cl.what, "err", err)
-		}
-	}
-	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "user.converted_to_sso",
+	h.audit(c, storage.AuditEvent{UserID: converted.ID, Email: converted.Email, Event: "user.converted_to_sso",
 		Reason: "first sign-in through the organisation that owns the domain", Details: map[string]string{"org": org.Name}})
-	return u, nil
+	return converted, nil
 }
 
 // --- upstream sign-out ---
@@ -539,7 +518,7 @@ func upstreamLogoutAD(userID string) []byte { return []byte("upstream-logout:" +
 func (h *Handler) setUpstreamLogout(c echo.Context, u storage.User, org storage.Organization, conn federation.Connector, rawIDToken string) {
 	end := conn.EndSessionURL()
 	if end == "" {
-		h.clearCookie(c, cookieUpstream)
+		h.web.ClearCookie(c, web.CookieUpstream)
 		return
 	}
 	link := func(hint string) string {
@@ -565,16 +544,16 @@ func (h *Handler) setUpstreamLogout(c echo.Context, u storage.User, org storage.
 		v = seal(link(""))
 	}
 	if len(v) > maxUpstreamCookie {
-		h.clearCookie(c, cookieUpstream)
+		h.web.ClearCookie(c, web.CookieUpstream)
 		return
 	}
-	h.setCookie(c, cookieUpstream, v, 0)
+	h.web.SetCookie(c, web.CookieUpstream, v, 0)
 }
 
 // readUpstreamLogout opens the cookie; ok is false when absent or not
 // readable.
 func (h *Handler) readUpstreamLogout(c echo.Context) (userID string, l upstreamLogout, ok bool) {
-	ck, err := c.Cookie(cookieUpstream)
+	ck, err := c.Cookie(web.CookieUpstream)
 	if err != nil || ck.Value == "" || len(ck.Value) > 4096 {
 		return "", l, false
 	}

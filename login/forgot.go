@@ -3,13 +3,14 @@ package login
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/internal/creds"
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -33,7 +34,6 @@ import (
 // stage cannot be replayed, skipped or finished in another browser.
 
 const (
-	cookieReset   = "lk_reset"
 	resetLifetime = 30 * time.Minute
 
 	stageResetCode     = "reset-code"
@@ -65,7 +65,7 @@ type forgotData struct {
 // readReset finds this browser's reset for the auth request and its stage.
 func (h *Handler) readReset(c echo.Context, arID string) (*resetFlow, error) {
 	var ck resetCookie
-	if err := h.openSealedCookie(c, cookieReset, &ck); err != nil || ck.AR != arID || ck.Token == "" {
+	if err := h.web.OpenSealed(c, web.CookieReset, &ck); err != nil || ck.AR != arID || ck.Token == "" {
 		return nil, nil
 	}
 	hash := h.kr.MACString(keyring.PurposeAction, ck.Token)
@@ -90,30 +90,30 @@ func (h *Handler) forgotPage(c echo.Context) error {
 		return err
 	}
 	if c.QueryParam("restart") != "" {
-		h.clearCookie(c, cookieReset)
+		h.web.ClearCookie(c, web.CookieReset)
 	} else if rf, err := h.readReset(c, s.ar.ID); err != nil {
 		return err
 	} else if rf != nil {
 		return h.renderReset(c, rf, http.StatusOK, "", "")
 	}
 	email, _ := normalizeEmail(s.ar.LoginHint)
-	return h.render(c, http.StatusOK, "forgot", page{Title: "Reset your password", Data: forgotData{ID: s.ar.ID, Email: email}})
+	return h.render(c, http.StatusOK, "forgot", web.Page{Title: "Reset your password", Data: forgotData{ID: s.ar.ID, Email: email}})
 }
 
 // renderReset renders the page of a stage.
 func (h *Handler) renderReset(c echo.Context, rf *resetFlow, status int, errMsg, notice string) error {
-	d := forgotData{ID: rf.ck.AR, Email: rf.ck.Email, TTL: flow.HumanDuration(h.cfg.EmailCodeTTL)}
+	d := forgotData{ID: rf.ck.AR, Email: rf.ck.Email, TTL: flow.HumanDuration(h.creds.EmailCodeTTL())}
 	switch rf.stage {
 	case stageResetSecond:
 		d.Method = string(flow.MethodTOTP)
 		if c.FormValue("method") == string(flow.MethodBackup) || c.QueryParam("method") == string(flow.MethodBackup) {
 			d.Method = string(flow.MethodBackup)
 		}
-		return h.render(c, status, "forgot_second", page{Title: "Confirm it's you", Error: errMsg, Notice: notice, Data: d})
+		return h.render(c, status, "forgot_second", web.Page{Title: "Confirm it's you", Error: errMsg, Notice: notice, Data: d})
 	case stageResetPassword:
-		return h.render(c, status, "forgot_password", page{Title: "Choose a new password", Error: errMsg, Notice: notice, Data: d})
+		return h.render(c, status, "forgot_password", web.Page{Title: "Choose a new password", Error: errMsg, Notice: notice, Data: d})
 	}
-	return h.render(c, status, "forgot_code", page{Title: "Reset your password", Error: errMsg, Notice: notice, Data: d})
+	return h.render(c, status, "forgot_code", web.Page{Title: "Reset your password", Error: errMsg, Notice: notice, Data: d})
 }
 
 // forgotSubmit is POST /forgot: the email address. The answer is the same
@@ -127,17 +127,17 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 	now := h.now()
 	email, ok := normalizeEmail(c.FormValue("email"))
 	if !ok {
-		return h.render(c, http.StatusUnprocessableEntity, "forgot", page{Title: "Reset your password",
-			Error: "Enter a valid email address.", Data: forgotData{ID: s.ar.ID, Email: truncate(c.FormValue("email"), 254)}})
+		return h.render(c, http.StatusUnprocessableEntity, "forgot", web.Page{Title: "Reset your password",
+			Error: "Enter a valid email address.", Data: forgotData{ID: s.ar.ID, Email: web.Truncate(c.FormValue("email"), 254)}})
 	}
-	keys := []string{"forgot:ip:" + clientIP(c)}
-	if wait, err := h.throttled(c, keys, now); err != nil {
+	try, wait, err := h.creds.Try(ctx, creds.ForgotAddressKey(web.ClientIP(c)))
+	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.render(c, http.StatusTooManyRequests, "forgot", page{Title: "Reset your password",
-			Error: tooMany(wait), Data: forgotData{ID: s.ar.ID, Email: email}})
+		return h.render(c, http.StatusTooManyRequests, "forgot", web.Page{Title: "Reset your password",
+			Error: web.TooMany(wait), Data: forgotData{ID: s.ar.ID, Email: email}})
 	}
-	h.failed(c, keys, now)
+	try.Failed(ctx) // every request counts against the address (mail bombing)
 	u, err := h.store.GetUserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
@@ -156,14 +156,14 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 	if eligible {
 		// A refusal (resend gap, send budget, mail down) is not shown: it
 		// would say that the account exists.
-		if msg, err := h.sendCode(c, u, purposeReset, at.ID); err != nil {
+		if msg, err := h.sendCode(c, creds.RecipientOf(u), creds.PurposeReset, at.ID, ""); err != nil {
 			return err
 		} else if msg != "" {
 			h.log.Info("reset code not sent", "user", u.ID, "reason", msg)
 		}
 		h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset_started"})
 	}
-	if err := h.setSealedCookie(c, cookieReset, resetCookie{Token: tok, Email: email, AR: s.ar.ID, SentAt: now}, resetLifetime); err != nil {
+	if err := h.web.SetSealed(c, web.CookieReset, resetCookie{Token: tok, Email: email, AR: s.ar.ID, SentAt: now}, resetLifetime); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/forgot?id="+s.ar.ID)
@@ -192,7 +192,7 @@ func (h *Handler) advance(c echo.Context, rf *resetFlow, next string) error {
 	now := h.now()
 	if _, err := h.store.RedeemActionToken(ctx, h.kr.MACString(keyring.PurposeAction, rf.ck.Token), rf.stage, now); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return errBadRequest("This password reset has already moved on or expired. Start again.", err)
+			return web.BadRequest("This password reset has already moved on or expired. Start again.", err)
 		}
 		return err
 	}
@@ -203,16 +203,16 @@ func (h *Handler) advance(c echo.Context, rf *resetFlow, next string) error {
 	}
 	ck := rf.ck
 	ck.Token = tok
-	return h.setSealedCookie(c, cookieReset, ck, resetLifetime)
+	return h.web.SetSealed(c, web.CookieReset, ck, resetLifetime)
 }
 
 // resetSubject is the throttle key of a reset: the user, or a stand-in
 // for an unknown address.
-func resetSubject(h *Handler, rf *resetFlow) string {
+func (h *Handler) resetSubject(rf *resetFlow) string {
 	if rf.tok.UserID != "" {
 		return rf.tok.UserID
 	}
-	return "~rs" + keyringHex(h, "reset:"+strings.ToLower(rf.ck.Email))
+	return h.creds.StandIn("rs", rf.ck.Email)
 }
 
 // forgotCodeSubmit is POST /forgot/code.
@@ -221,28 +221,28 @@ func (h *Handler) forgotCodeSubmit(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	now := h.now()
-	keys := []string{"code:acct:" + resetSubject(h, rf), "code:ip:" + clientIP(c)}
-	if wait, err := h.throttled(c, keys, now); err != nil {
+	ctx := c.Request().Context()
+	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(h.resetSubject(rf)), creds.CodeAddressKey(web.ClientIP(c)))
+	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderReset(c, rf, http.StatusTooManyRequests, tooMany(wait), "")
+		return h.renderReset(c, rf, http.StatusTooManyRequests, web.TooMany(wait), "")
 	}
 	valid := false
 	if rf.tok.UserID != "" {
-		if valid, err = h.verifyEmailCode(c, rf.tok.UserID, purposeReset, rf.tok.ID, c.FormValue("code")); err != nil {
+		if valid, err = h.creds.VerifyEmailCode(ctx, rf.tok.UserID, creds.PurposeReset, rf.tok.ID, c.FormValue("code"), h.web.BrowserHash(c)); err != nil {
 			return err
 		}
 	}
 	if !valid {
-		h.failed(c, keys, now)
+		try.Failed(ctx)
 		if rf.tok.UserID != "" {
 			h.audit(c, storage.AuditEvent{UserID: rf.tok.UserID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: "email code"})
 		}
 		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, "")
 	}
-	h.succeeded(c, keys[:1])
-	active, err := h.activeTOTP(c, rf.tok.UserID)
+	try.Succeeded(ctx)
+	active, err := h.creds.ActiveTOTP(c.Request().Context(), rf.tok.UserID)
 	if err != nil {
 		return err
 	}
@@ -264,8 +264,8 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 		return err
 	}
 	now := h.now()
-	if gap := now.Sub(rf.ck.SentAt); gap < resendGap && gap >= 0 {
-		return h.renderReset(c, rf, http.StatusTooManyRequests, msgJustSent(resendGap-gap), "")
+	if gap := now.Sub(rf.ck.SentAt); gap < creds.ResendGap && gap >= 0 {
+		return h.renderReset(c, rf, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), "")
 	}
 	if rf.tok.UserID != "" {
 		u, err := h.store.GetUser(c.Request().Context(), rf.tok.UserID)
@@ -273,7 +273,7 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 			return err
 		}
 		if err == nil {
-			if msg, err := h.sendCode(c, u, purposeReset, rf.tok.ID); err != nil {
+			if msg, err := h.sendCode(c, creds.RecipientOf(u), creds.PurposeReset, rf.tok.ID, ""); err != nil {
 				return err
 			} else if msg != "" {
 				h.log.Info("reset code not sent", "user", u.ID, "reason", msg)
@@ -281,7 +281,7 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 		}
 	}
 	rf.ck.SentAt = now
-	if err := h.setSealedCookie(c, cookieReset, rf.ck, resetLifetime); err != nil {
+	if err := h.web.SetSealed(c, web.CookieReset, rf.ck, resetLifetime); err != nil {
 		return err
 	}
 	return h.renderReset(c, rf, http.StatusOK, "", "If an account exists for this address, we sent it a new code.")
@@ -295,13 +295,12 @@ func (h *Handler) forgotSecondSubmit(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	now := h.now()
 	userID := rf.tok.UserID
-	keys := []string{"code:acct:" + userID, "code:ip:" + clientIP(c)}
-	if wait, err := h.throttled(c, keys, now); err != nil {
+	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(userID), creds.CodeAddressKey(web.ClientIP(c)))
+	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderReset(c, rf, http.StatusTooManyRequests, tooMany(wait), "")
+		return h.renderReset(c, rf, http.StatusTooManyRequests, web.TooMany(wait), "")
 	}
 	method := flow.MethodTOTP
 	if c.FormValue("method") == string(flow.MethodBackup) {
@@ -309,24 +308,24 @@ func (h *Handler) forgotSecondSubmit(c echo.Context) error {
 	}
 	var valid bool
 	if method == flow.MethodBackup {
-		valid, _, err = h.useBackupCode(ctx, userID, c.FormValue("code"))
+		// The code is spent; nobody sees its replacement here: the next
+		// sign-in makes and shows a new one (written with the swap).
+		valid, err = h.creds.UseBackupCode(ctx, userID, c.FormValue("code"), "")
 		if err == nil && valid {
-			// The code is spent; the next sign-in shows a new one.
-			_, err = h.store.UpdateUser(ctx, userID, func(u *storage.User) error { u.NeedsBackupCode = true; return nil })
 			h.audit(c, storage.AuditEvent{UserID: userID, ClientID: s.ar.ClientID, Event: "backupcode.used", Reason: "password reset"})
 		}
 	} else {
-		valid, err = h.verifyTOTP(ctx, userID, c.FormValue("code"), storage.TOTPActive)
+		valid, err = h.creds.VerifyTOTP(ctx, userID, c.FormValue("code"))
 	}
 	if err != nil {
 		return err
 	}
 	if !valid {
-		h.failed(c, keys, now)
+		try.Failed(ctx)
 		h.audit(c, storage.AuditEvent{UserID: userID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: string(method)})
 		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, "")
 	}
-	h.succeeded(c, keys[:1])
+	try.Succeeded(ctx)
 	if err := h.advance(c, rf, stageResetPassword); err != nil {
 		return err
 	}
@@ -350,29 +349,30 @@ func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
 	u, err := h.store.GetUser(ctx, rf.tok.UserID)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			h.clearCookie(c, cookieReset)
-			return errBadRequest("This password reset has expired. Start again.", err)
+			h.web.ClearCookie(c, web.CookieReset)
+			return web.BadRequest("This password reset has expired. Start again.", err)
 		}
 		return err
 	}
 	password := c.FormValue("new_password")
-	if msg := newPasswordMessage(factor.CheckNewPassword(password, u.Email)); msg != "" {
+	if msg := web.NewPasswordMessage(factor.CheckNewPassword(password, u.Email)); msg != "" {
 		return h.renderReset(c, rf, http.StatusUnprocessableEntity, msg, "")
 	}
 	if _, err := h.store.RedeemActionToken(ctx, h.kr.MACString(keyring.PurposeAction, rf.ck.Token), stageResetPassword, now); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return errBadRequest("This password reset has already been used or has expired. Start again.", err)
+			return web.BadRequest("This password reset has already been used or has expired. Start again.", err)
 		}
 		return err
 	}
-	h.clearCookie(c, cookieReset)
-	if err := h.setPassword(c, u.ID, password, true); err != nil {
+	h.web.ClearCookie(c, web.CookieReset)
+	set, err := h.creds.NewPassword(password, true)
+	if err != nil {
 		return err
 	}
-	if err := h.revokeAll(c, u.ID); err != nil {
+	if _, err := h.creds.Revoke(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}); err != nil {
 		return err
 	}
-	h.clearCookie(c, cookieSession)
+	h.web.ClearCookie(c, web.CookieSession)
 	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset"})
 	mailed := h.notify(c, u, "Password reset")
 	// Continue the sign-in from the password step, as this user.
@@ -387,18 +387,5 @@ func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
 	}); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	return h.render(c, http.StatusOK, "forgot_done", page{Title: "Your password is changed", Data: forgotDoneData{ID: s.ar.ID, Mailed: mailed}})
-}
-
-// revokeAll ends every session of the user everywhere, removes every
-// trusted device and revokes every refresh token.
-func (h *Handler) revokeAll(c echo.Context, userID string) error {
-	ctx := c.Request().Context()
-	if _, err := h.store.DeleteUserSessions(ctx, userID, ""); err != nil {
-		return err
-	}
-	if err := h.store.DeleteUserTrustedDevices(ctx, userID); err != nil {
-		return err
-	}
-	return h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: userID}, h.now())
+	return h.render(c, http.StatusOK, "forgot_done", web.Page{Title: "Your password is changed", Data: forgotDoneData{ID: s.ar.ID, Mailed: mailed}})
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/keyring"
 )
 
 type logoutData struct {
@@ -27,7 +27,7 @@ func (h *Handler) logoutPage(c echo.Context) error {
 		var err error
 		if lr, err = h.store.GetLogoutRequest(ctx, id, h.now()); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
-				return errBadRequest("This sign-out link has expired. You can sign out from your account page.", err)
+				return web.BadRequest("This sign-out link has expired. You can sign out from your account page.", err)
 			}
 			return err
 		}
@@ -47,11 +47,11 @@ func (h *Handler) logoutPage(c echo.Context) error {
 	if u, err := h.store.GetUser(ctx, sess.UserID); err == nil {
 		d.Email = u.Email
 	}
-	return h.render(c, http.StatusOK, "logout", page{Title: "Sign out", Data: d})
+	return h.render(c, http.StatusOK, "logout", web.Page{Title: "Sign out", Data: d})
 }
 
 func (h *Handler) logoutSubmit(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -88,7 +88,7 @@ func (h *Handler) signOut(c echo.Context, lr storage.LogoutRequest, sess storage
 		}
 		h.audit(c, storage.AuditEvent{UserID: sess.UserID, ClientID: lr.ClientID, Event: "signout"})
 	}
-	h.clearCookie(c, cookieSession)
+	h.web.ClearCookie(c, web.CookieSession)
 	return h.finishLogout(c, lr, sess)
 }
 
@@ -98,14 +98,14 @@ func (h *Handler) finishLogout(c echo.Context, lr storage.LogoutRequest, sess st
 		if lr.RedirectURI != "" && !strings.HasPrefix(lr.RedirectURI, "/logout") {
 			// The product takes the browser back: no page to offer the
 			// upstream sign-out on.
-			h.clearCookie(c, cookieUpstream)
+			h.web.ClearCookie(c, web.CookieUpstream)
 			// Validated by the OP against the client's registered
 			// post_logout_redirect_uris (state appended).
 			return c.Redirect(http.StatusSeeOther, lr.RedirectURI)
 		}
 	}
 	if userID, _, ok := h.readUpstreamLogout(c); ok && userID != sess.UserID {
-		h.clearCookie(c, cookieUpstream) // another user's: not ours to offer
+		h.web.ClearCookie(c, web.CookieUpstream) // another user's: not ours to offer
 	}
 	return c.Redirect(http.StatusSeeOther, "/logout/done")
 }
@@ -119,29 +119,10 @@ func (h *Handler) logoutDone(c echo.Context) error {
 	var d logoutDoneData
 	if userID, l, ok := h.readUpstreamLogout(c); ok {
 		// Offered once, and only when that user is signed out here.
-		h.clearCookie(c, cookieUpstream)
+		h.web.ClearCookie(c, web.CookieUpstream)
 		if sess, err := h.currentSession(c); err == nil && sess.UserID != userID {
 			d = logoutDoneData{UpstreamOrg: l.Org, UpstreamURL: l.URL}
 		}
 	}
-	return h.render(c, http.StatusOK, "logout_done", page{Title: "Signed out", Data: d})
-}
-
-// currentSession is this browser's session, or zero.
-func (h *Handler) currentSession(c echo.Context) (storage.Session, error) {
-	tok := cookieValue(c, cookieSession)
-	if tok == "" {
-		return storage.Session{}, nil
-	}
-	s, err := h.store.GetSessionByTokenHash(c.Request().Context(), h.kr.MACString(keyring.PurposeSession, tok))
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Session{}, nil
-	}
-	return s, err
-}
-
-type homeData struct{ Demo bool }
-
-func (h *Handler) home(c echo.Context) error {
-	return h.render(c, http.StatusOK, "home", page{Title: "Welcome", Data: homeData{Demo: h.cfg.Demo}})
+	return h.render(c, http.StatusOK, "logout_done", web.Page{Title: "Signed out", Data: d})
 }

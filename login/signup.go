@@ -1,9 +1,7 @@
 package login
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -14,7 +12,8 @@ import (
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
-	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/login/internal/creds"
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -46,11 +45,9 @@ import (
 // devices and tokens are removed; its id and region stay).
 
 const (
-	cookieSignup      = "lk_signup"
-	signupLifetime    = 30 * time.Minute
-	unverifiedGrace   = 24 * time.Hour
-	maxNameRunes      = 100
-	signupNoticeEvery = time.Hour // "someone tried to create an account" at most this often
+	signupLifetime  = 30 * time.Minute
+	unverifiedGrace = 24 * time.Hour
+	maxNameRunes    = 100
 )
 
 // signupFlow is the content of the lk_signup cookie.
@@ -68,9 +65,9 @@ func (f signupFlow) exists() bool { return f.PHC == "" }
 
 // signupSubject stands for the account-to-be in the email-code table:
 // derived from the address, so the per-address send budget holds across
-// sign-up attempts. Storage ids never contain '~'.
-func signupSubject(h *Handler, email string) string {
-	return "~su" + keyringHex(h, "signup:"+strings.ToLower(email))
+// sign-up attempts.
+func (h *Handler) signupSubject(f signupFlow) creds.Recipient {
+	return creds.Recipient{ID: h.creds.StandIn("su", f.Email), Email: f.Email, Name: f.Name}
 }
 
 type signupData struct {
@@ -79,7 +76,7 @@ type signupData struct {
 
 func (h *Handler) signupEnabled() error {
 	if !h.cfg.SignupEnabled {
-		return errNotFound("There is nothing here.")
+		return web.NotFound("There is nothing here.")
 	}
 	return nil
 }
@@ -101,7 +98,7 @@ func (h *Handler) signupPage(c echo.Context) error {
 }
 
 func (h *Handler) renderSignup(c echo.Context, status int, msg string, d signupData) error {
-	return h.render(c, status, "signup", page{Title: "Create account", Error: msg, Data: d})
+	return h.render(c, status, "signup", web.Page{Title: "Create account", Error: msg, Data: d})
 }
 
 // signupSubmit is POST /signup.
@@ -116,7 +113,7 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := h.now()
 	rawEmail, name, password := c.FormValue("email"), strings.TrimSpace(c.FormValue("name")), c.FormValue("password")
-	d := signupData{ID: s.ar.ID, Email: truncate(rawEmail, 254), Name: truncate(name, 4*maxNameRunes)}
+	d := signupData{ID: s.ar.ID, Email: web.Truncate(rawEmail, 254), Name: web.Truncate(name, 4*maxNameRunes)}
 	email, ok := normalizeEmail(rawEmail)
 	if !ok {
 		return h.renderSignup(c, http.StatusUnprocessableEntity, "Enter a valid email address.", d)
@@ -124,7 +121,7 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	if msg := checkName(name); msg != "" {
 		return h.renderSignup(c, http.StatusUnprocessableEntity, msg, d)
 	}
-	if msg := newPasswordMessage(factor.CheckNewPassword(password, email)); msg != "" {
+	if msg := web.NewPasswordMessage(factor.CheckNewPassword(password, email)); msg != "" {
 		return h.renderSignup(c, http.StatusUnprocessableEntity, strings.Replace(msg, "Your new password", "Your password", 1), d)
 	}
 	domain := emailDomain(email)
@@ -134,19 +131,19 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	keys := []string{"signup:ip:" + clientIP(c)}
-	if wait, err := h.throttled(c, keys, now); err != nil {
+	try, wait, err := h.creds.Try(ctx, creds.SignupAddressKey(web.ClientIP(c)))
+	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderSignup(c, http.StatusTooManyRequests, tooMany(wait), d)
+		return h.renderSignup(c, http.StatusTooManyRequests, web.TooMany(wait), d)
 	}
 	// Every sign-up counts against the address it comes from (mail
 	// bombing, mass creation); the back-off forgives after a day.
-	h.failed(c, keys, now)
+	try.Failed(ctx)
 
 	// Hash in every case: the answer takes the same time whether or not
 	// the address has an account.
-	phc, err := h.hasher.Hash(password)
+	phc, err := h.creds.HashPassword(password)
 	if err != nil {
 		return err
 	}
@@ -162,13 +159,13 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	}
 	f := signupFlow{Flow: storage.NewID(), AR: s.ar.ID, Email: email, Name: name, PHC: phc, SentAt: now, Expires: now.Add(signupLifetime)}
 	if f.exists() {
-		h.signupExistsMail(c, existing)
-	} else if msg, err := h.sendCode(c, storage.User{ID: signupSubject(h, email), Email: email, Name: name}, purposeSignup, f.Flow); err != nil {
+		h.creds.NotifySignupAttempt(ctx, existing, h.web.From(c))
+	} else if msg, err := h.sendCode(c, h.signupSubject(f), creds.PurposeSignup, f.Flow, ""); err != nil {
 		return err
 	} else if msg != "" {
 		h.log.Info("sign-up code not sent", "reason", msg)
 	}
-	if err := h.setSealedCookie(c, cookieSignup, f, signupLifetime); err != nil {
+	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/signup/code?id="+s.ar.ID)
@@ -195,56 +192,10 @@ func checkName(name string) string {
 	return ""
 }
 
-// signupExistsMail tells the owner of an address that someone tried to
-// create an account with it (at most once an hour per account).
-func (h *Handler) signupExistsMail(c echo.Context, u storage.User) {
-	ctx := c.Request().Context()
-	now := h.now()
-	send := false
-	if _, err := h.store.UpdateThrottle(ctx, "signup-notice:"+u.ID, func(t *storage.Throttle) error {
-		send = t.LastFailureAt.IsZero() || now.Sub(t.LastFailureAt) >= signupNoticeEvery || t.LastFailureAt.After(now)
-		if send {
-			t.LastFailureAt = now
-			t.Failures++
-		}
-		return nil
-	}); err != nil {
-		h.log.Error("signup notice throttle", "err", err)
-		return
-	}
-	if !send {
-		return
-	}
-	site := h.cfg.SiteName
-	greeting := "Hello,"
-	if n := strings.TrimSpace(u.Name); n != "" {
-		greeting = "Hello " + n + ","
-	}
-	text := fmt.Sprintf(`%s
-
-Someone tried to create a new %s account with this email address on %s from %s (IP address %s).
-You already have an account, so no new account was created and nothing was changed.
-
-If it was you: sign in with this email address and your password. If you forgot your password, choose "Forgot password?" on the sign-in page.
-
-If it wasn't you, you can ignore this email.
-
-%s
-%s
-`, greeting, site, mail.FormatTime(now), describeBrowser(userAgent(c)), clientIP(c), site, h.site.URL)
-	sctx, cancel := context.WithTimeout(ctx, mailTimeout)
-	defer cancel()
-	if err := h.mailer.Send(sctx, mail.Message{To: u.Email, Subject: "Someone tried to create a " + site + " account with your email address", Text: text}); err != nil {
-		h.log.Error("send signup notice", "err", err, "user", u.ID)
-		return
-	}
-	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "signup.exists_notified"})
-}
-
 // readSignupFlow opens this browser's sign-up for the auth request id.
 func (h *Handler) readSignupFlow(c echo.Context, id string) (signupFlow, bool) {
 	var f signupFlow
-	if err := h.openSealedCookie(c, cookieSignup, &f); err != nil || f.AR != id || h.now().After(f.Expires) {
+	if err := h.web.OpenSealed(c, web.CookieSignup, &f); err != nil || f.AR != id || h.now().After(f.Expires) {
 		return signupFlow{}, false
 	}
 	return f, true
@@ -255,8 +206,8 @@ type signupCodeData struct {
 }
 
 func (h *Handler) renderSignupCode(c echo.Context, f signupFlow, status int, errMsg, notice string) error {
-	return h.render(c, status, "signup_code", page{Title: "Confirm your email address", Error: errMsg, Notice: notice,
-		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: flow.HumanDuration(h.cfg.EmailCodeTTL)}})
+	return h.render(c, status, "signup_code", web.Page{Title: "Confirm your email address", Error: errMsg, Notice: notice,
+		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: flow.HumanDuration(h.creds.EmailCodeTTL())}})
 }
 
 // signupStep loads the sign-up flow of a code page or code form.
@@ -292,20 +243,20 @@ func (h *Handler) signupCodeSend(c echo.Context) error {
 		return err
 	}
 	now := h.now()
-	if gap := now.Sub(f.SentAt); gap < resendGap && gap >= 0 {
-		return h.renderSignupCode(c, f, http.StatusTooManyRequests, msgJustSent(resendGap-gap), "")
+	if gap := now.Sub(f.SentAt); gap < creds.ResendGap && gap >= 0 {
+		return h.renderSignupCode(c, f, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), "")
 	}
 	if f.exists() {
 		if u, err := h.store.GetUserByEmail(c.Request().Context(), f.Email); err == nil {
-			h.signupExistsMail(c, u)
+			h.creds.NotifySignupAttempt(c.Request().Context(), u, h.web.From(c))
 		}
-	} else if msg, err := h.sendCode(c, storage.User{ID: signupSubject(h, f.Email), Email: f.Email, Name: f.Name}, purposeSignup, f.Flow); err != nil {
+	} else if msg, err := h.sendCode(c, h.signupSubject(f), creds.PurposeSignup, f.Flow, ""); err != nil {
 		return err
 	} else if msg != "" {
 		h.log.Info("sign-up code not sent", "reason", msg)
 	}
 	f.SentAt = now
-	if err := h.setSealedCookie(c, cookieSignup, f, signupLifetime); err != nil {
+	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {
 		return err
 	}
 	return h.renderSignupCode(c, f, http.StatusOK, "", "We sent you a new code.")
@@ -320,32 +271,32 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	now := h.now()
-	subject := signupSubject(h, f.Email)
-	keys := []string{"code:acct:" + subject, "code:ip:" + clientIP(c)}
-	if wait, err := h.throttled(c, keys, now); err != nil {
+	subject := h.signupSubject(f).ID
+	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(subject), creds.CodeAddressKey(web.ClientIP(c)))
+	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderSignupCode(c, f, http.StatusTooManyRequests, tooMany(wait), "")
+		return h.renderSignupCode(c, f, http.StatusTooManyRequests, web.TooMany(wait), "")
 	}
 	valid := false
 	if !f.exists() {
-		if valid, err = h.verifyEmailCode(c, subject, purposeSignup, f.Flow, c.FormValue("code")); err != nil {
+		if valid, err = h.creds.VerifyEmailCode(ctx, subject, creds.PurposeSignup, f.Flow, c.FormValue("code"), h.web.BrowserHash(c)); err != nil {
 			return err
 		}
 	}
 	if !valid {
-		h.failed(c, keys, now)
+		try.Failed(ctx)
 		return h.renderSignupCode(c, f, http.StatusUnauthorized, msgBadCode, "")
 	}
-	h.succeeded(c, keys[:1])
-	h.clearCookie(c, cookieSignup)
+	try.Succeeded(ctx)
+	h.web.ClearCookie(c, web.CookieSignup)
 	u, replaced, err := h.createSignedUpUser(c, f)
 	if err != nil {
 		return err
 	}
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		if a.Done {
-			return errBadRequest("This sign-in is already complete. Go back to the application and sign in.", nil)
+			return web.BadRequest("This sign-in is already complete. Go back to the application and sign in.", nil)
 		}
 		a.UserID, a.LoginHint = u.ID, u.Email
 		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = now, now, string(flow.MethodEmail)
@@ -376,7 +327,7 @@ func (h *Handler) createSignedUpUser(c echo.Context, f signupFlow) (storage.User
 	if !errors.Is(err, storage.ErrConflict) {
 		return u, false, err
 	}
-	taken := errBadRequest("An account with this email address exists already. Go back, sign in, or choose \"Forgot password?\".",
+	taken := web.BadRequest("An account with this email address exists already. Go back, sign in, or choose \"Forgot password?\".",
 		errors.New("sign-up: address taken meanwhile"))
 	existing, err := h.store.GetUserByEmail(ctx, f.Email)
 	if err != nil {
@@ -388,7 +339,11 @@ func (h *Handler) createSignedUpUser(c echo.Context, f signupFlow) (storage.User
 	if !replaceable(existing, now) {
 		return u, false, taken
 	}
-	u, err = h.store.UpdateUser(ctx, existing.ID, func(x *storage.User) error {
+	// The new owner's choices, and nothing of the old, unproven account
+	// (its factors, sessions, trusted devices and tokens), in one
+	// transaction.
+	var replaced storage.User
+	if _, err := h.creds.Revoke(ctx, existing.ID, storage.Revocation{Cause: storage.RevokeAccountReplaced, User: func(x *storage.User) error {
 		if !replaceable(*x, now) {
 			return taken
 		}
@@ -396,26 +351,10 @@ func (h *Handler) createSignedUpUser(c echo.Context, f signupFlow) (storage.User
 		x.EmailVerified, x.NeedsBackupCode = true, true
 		x.PrivacyProductImprovement, x.PrivacyPersonalisedOffers, x.PrivacyUpdatedAt = false, false, time.Time{}
 		x.CreatedAt, x.UpdatedAt = now, now
+		replaced = *x
 		return nil
-	})
-	if err != nil {
+	}}); err != nil {
 		return u, false, err
 	}
-	// Nothing of the old, unproven account survives.
-	if err := h.store.DeleteTOTP(ctx, u.ID, ""); err != nil {
-		return u, true, err
-	}
-	if err := h.store.DeleteBackupCode(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return u, true, err
-	}
-	if _, err := h.store.DeleteUserSessions(ctx, u.ID, ""); err != nil {
-		return u, true, err
-	}
-	if err := h.store.DeleteUserTrustedDevices(ctx, u.ID); err != nil {
-		return u, true, err
-	}
-	if err := h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: u.ID}, now); err != nil {
-		return u, true, err
-	}
-	return u, true, nil
+	return replaced, true, nil
 }

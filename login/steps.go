@@ -1,7 +1,6 @@
 package login
 
 import (
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/mail"
@@ -11,10 +10,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/internal/creds"
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/keyring"
 )
 
 // Generic failure messages: the same text whatever went wrong, so that
@@ -57,7 +56,7 @@ func (h *Handler) toDispatcher(c echo.Context, id string) error {
 // first.
 func (h *Handler) loadOpen(c echo.Context) (*signin, error) {
 	if c.Request().Method == http.MethodPost {
-		if err := h.checkCSRF(c); err != nil {
+		if err := h.web.CheckCSRF(c); err != nil {
 			return nil, err
 		}
 	}
@@ -66,7 +65,7 @@ func (h *Handler) loadOpen(c echo.Context) (*signin, error) {
 		return nil, err
 	}
 	if s.ar.Done {
-		return nil, errBadRequest(msgSigninDone, nil)
+		return nil, web.BadRequest(web.MsgSigninDone, nil)
 	}
 	return s, nil
 }
@@ -94,14 +93,14 @@ func (h *Handler) renderIdentify(c echo.Context, s *signin, status int, msg, ema
 			d.SessionEmail = u.Email
 		}
 	}
-	return h.render(c, status, "identify", page{Title: "Sign in", Error: msg, Data: d})
+	return h.render(c, status, "identify", web.Page{Title: "Sign in", Error: msg, Data: d})
 }
 
 // identifySubmit records who is signing in. An unknown email goes on to
 // the password page all the same (no user enumeration); the password step
 // then fails with the generic message.
 func (h *Handler) identifySubmit(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	s, ok, err := h.step(c, flow.StepIdentify)
@@ -131,7 +130,7 @@ func (h *Handler) identify(c echo.Context, s *signin, email string) error {
 		if err == nil {
 			a.UserID = u.ID
 		} else {
-			a.UserID = unknownUser(h, email)
+			a.UserID = h.creds.StandIn("", email)
 		}
 		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = time.Time{}, time.Time{}, ""
 		// An upstream sign-in vouches for the user it linked, nobody else.
@@ -141,23 +140,9 @@ func (h *Handler) identify(c echo.Context, s *signin, email string) error {
 	return uerr
 }
 
-// unknownUser is a stand-in user id for an email with no account: the
-// policy then asks for a password like for anyone, and the password step
-// fails. It is derived from the email so it is stable, and it can never
-// equal a real id (storage ids never contain '~').
-func unknownUser(h *Handler, email string) string {
-	return "~" + strings.ToLower(keyringHex(h, email))
-}
-
-// keyringHex is a short keyed digest of an email-derived string: a key
-// that identifies an account without revealing (or enumerating) it.
-func keyringHex(h *Handler, s string) string {
-	return hex.EncodeToString(h.kr.MACString(keyring.PurposeIdentifier, s)[:12])
-}
-
 // restart forgets who was signing in ("Use another account").
 func (h *Handler) restart(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	s, err := h.load(c, c.FormValue("id"), false)
@@ -227,11 +212,11 @@ func (h *Handler) renderPassword(c echo.Context, s *signin, status int, msg stri
 			d.Reasons = h.reasonText([]flow.Reason{r})
 		}
 	}
-	return h.render(c, status, "password", page{Title: "Enter your password", Error: msg, Data: d})
+	return h.render(c, status, "password", web.Page{Title: "Enter your password", Error: msg, Data: d})
 }
 
 func (h *Handler) passwordSubmit(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	s, ok, err := h.step(c, flow.StepPassword)
@@ -239,45 +224,35 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	now := h.now()
-	password := c.FormValue("password")
 	email := s.ar.LoginHint
 	if s.hasUser {
 		email = s.user.Email
 	}
 	// Throttle by the typed account (known or not: no enumeration) and by
 	// the client address.
-	keys := []string{"pwd:acct:" + keyringHex(h, strings.ToLower(email)), "pwd:ip:" + clientIP(c)}
-	if wait, err := h.throttled(c, keys, now); err != nil {
+	try, wait, err := h.creds.Try(ctx, h.creds.PasswordAccountKey(email), creds.PasswordAddressKey(web.ClientIP(c)))
+	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderPassword(c, s, http.StatusTooManyRequests, tooMany(wait))
+		return h.renderPassword(c, s, http.StatusTooManyRequests, web.TooMany(wait))
 	}
-	valid := false
-	if s.hasUser && s.user.PasswordHash != "" && len(password) <= factor.MaxPasswordBytes {
-		ok, rehash, err := h.hasher.Verify(s.user.PasswordHash, password)
-		if err != nil {
-			h.log.Error("stored password hash unreadable", "user", s.user.ID, "err", err)
-		}
-		valid = ok
-		if ok && rehash {
-			h.rehash(c, s.user.ID, password)
-		}
-	} else {
-		h.hasher.DummyVerify(password) // same time as a real check
+	var u *storage.User
+	if s.hasUser {
+		u = &s.user
 	}
-	if !valid {
-		h.failed(c, keys, now)
+	if !h.creds.CheckPassword(ctx, u, c.FormValue("password")) {
+		try.Failed(ctx)
 		if s.hasUser {
 			h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.failure", Reason: "wrong password"})
 		}
 		return h.renderPassword(c, s, http.StatusUnauthorized, msgBadCredentials)
 	}
-	h.succeeded(c, keys[:1])
+	try.Succeeded(ctx)
 	if s.user.Disabled {
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.failure", Reason: "account disabled"})
 		return h.renderPassword(c, s, http.StatusForbidden, msgDisabled)
 	}
+	now := h.now()
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		a.UserID = s.user.ID
 		a.PasswordAt = now
@@ -286,75 +261,4 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		return err
 	}
 	return h.advanceSignin(c, s.ar.ID)
-}
-
-// rehash upgrades a hash made with weaker parameters, after a successful
-// sign-in (the only time we have the password).
-func (h *Handler) rehash(c echo.Context, userID, password string) {
-	phc, err := h.hasher.Hash(password)
-	if err != nil {
-		return
-	}
-	if _, err := h.store.UpdateUser(c.Request().Context(), userID, func(u *storage.User) error {
-		u.PasswordHash = phc
-		return nil
-	}); err != nil {
-		h.log.Warn("password rehash", "err", err)
-	}
-}
-
-// --- throttling ---
-
-// throttled returns how long the caller must wait (0: go ahead).
-func (h *Handler) throttled(c echo.Context, keys []string, now time.Time) (time.Duration, error) {
-	var wait time.Duration
-	for _, k := range keys {
-		t, err := h.store.GetThrottle(c.Request().Context(), k)
-		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				continue
-			}
-			return 0, err
-		}
-		wait = max(wait, h.backoff.Wait(t.Failures, t.LastFailureAt, now))
-	}
-	return wait, nil
-}
-
-func (h *Handler) failed(c echo.Context, keys []string, now time.Time) {
-	for _, k := range keys {
-		if _, err := h.store.UpdateThrottle(c.Request().Context(), k, func(t *storage.Throttle) error {
-			// Failures older than the longest delay are forgiven.
-			if now.Sub(t.LastFailureAt) > 24*time.Hour {
-				t.Failures = 0
-			}
-			t.Failures++
-			t.LastFailureAt = now
-			t.BlockedUntil = h.backoff.RetryAt(t.Failures, now)
-			return nil
-		}); err != nil {
-			h.log.Error("throttle update", "err", err)
-		}
-	}
-}
-
-func (h *Handler) succeeded(c echo.Context, keys []string) {
-	for _, k := range keys {
-		if err := h.store.DeleteThrottle(c.Request().Context(), k); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.log.Error("throttle reset", "err", err)
-		}
-	}
-}
-
-func tooMany(wait time.Duration) string {
-	wait = wait.Round(time.Second)
-	if wait < time.Second {
-		wait = time.Second
-	}
-	return "Too many attempts. Try again in " + flow.HumanDuration(wait) + "."
-}
-
-// msgJustSent answers a resend asked for within resendGap of the last code.
-func msgJustSent(wait time.Duration) string {
-	return "We just sent a code. Wait " + flow.HumanDuration(wait) + " before asking for another."
 }

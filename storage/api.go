@@ -165,13 +165,21 @@ type api interface {
 	DeleteTOTP(ctx context.Context, userID, status string) error
 
 	// --- backup codes ---
-	// SetBackupCode replaces the user's backup code.
-	SetBackupCode(ctx context.Context, b BackupCode) error
+	// SetBackupCode replaces the user's backup code and records where its
+	// display copy goes (BackupCodeShow), in one transaction.
+	SetBackupCode(ctx context.Context, b BackupCode, show BackupCodeShow) error
 	GetBackupCode(ctx context.Context, userID string) (BackupCode, error)
-	// ReplaceBackupCode atomically swaps the code from oldHash to next.
-	// ErrConflict if the current hash is not oldHash (already used).
-	ReplaceBackupCode(ctx context.Context, userID string, oldHash []byte, next BackupCode) error
+	// ReplaceBackupCode atomically swaps the code from oldHash to next and
+	// records show. ErrConflict if the current hash is not oldHash (already
+	// used); ErrNotFound if there is no code or show's sign-in is gone.
+	ReplaceBackupCode(ctx context.Context, userID string, oldHash []byte, next BackupCode, show BackupCodeShow) error
 	DeleteBackupCode(ctx context.Context, userID string) error
+
+	// RevokeUserGrants ends a user's sessions, refresh tokens, trusted
+	// devices (and, for some causes, 2-step methods) as the table on
+	// RevokeCause says, together with an optional change of the user row,
+	// in one transaction.
+	RevokeUserGrants(ctx context.Context, userID string, r Revocation, now time.Time) (Revoked, error)
 
 	// --- refresh tokens ---
 	// CreateRefreshToken starts a family: FamilyID is generated when empty;

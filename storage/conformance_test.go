@@ -62,6 +62,8 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"TOTPConcurrent", testTOTPConcurrent},
 		{"BackupCode", testBackupCode},
 		{"BackupCodeConcurrent", testBackupCodeConcurrent},
+		{"BackupCodeShow", testBackupCodeShow},
+		{"RevokeUserGrants", testRevokeUserGrants},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshRotationConcurrent", testRefreshRotationConcurrent},
 		{"RefreshRevocation", testRefreshRevocation},
@@ -904,17 +906,18 @@ func testBackupCode(t *testing.T, s *storage.Store) {
 	ctx := t.Context()
 	_, err := s.GetBackupCode(ctx, "u1")
 	wantErr(t, err, storage.ErrNotFound)
-	ok(t, s.SetBackupCode(ctx, storage.BackupCode{UserID: "u1", CodeHash: digest("b1"), CreatedAt: at(0)}))
+	none := storage.BackupCodeShow{}
+	ok(t, s.SetBackupCode(ctx, storage.BackupCode{UserID: "u1", CodeHash: digest("b1"), CreatedAt: at(0)}, none))
 	equal(t, must(s.GetBackupCode(ctx, "u1"))(t), storage.BackupCode{UserID: "u1", CodeHash: digest("b1"), CreatedAt: at(0)})
-	ok(t, s.SetBackupCode(ctx, storage.BackupCode{UserID: "u1", CodeHash: digest("b2"), CreatedAt: at(time.Hour)}))
+	ok(t, s.SetBackupCode(ctx, storage.BackupCode{UserID: "u1", CodeHash: digest("b2"), CreatedAt: at(time.Hour)}, none))
 	equal(t, must(s.GetBackupCode(ctx, "u1"))(t).CodeHash, digest("b2"))
 
 	next := storage.BackupCode{UserID: "ignored", CodeHash: digest("b3"), CreatedAt: at(2 * time.Hour)}
-	wantErr(t, s.ReplaceBackupCode(ctx, "u1", digest("b1"), next), storage.ErrConflict)
-	ok(t, s.ReplaceBackupCode(ctx, "u1", digest("b2"), next))
+	wantErr(t, s.ReplaceBackupCode(ctx, "u1", digest("b1"), next, none), storage.ErrConflict)
+	ok(t, s.ReplaceBackupCode(ctx, "u1", digest("b2"), next, none))
 	equal(t, must(s.GetBackupCode(ctx, "u1"))(t), storage.BackupCode{UserID: "u1", CodeHash: digest("b3"), CreatedAt: at(2 * time.Hour)})
-	wantErr(t, s.ReplaceBackupCode(ctx, "u1", digest("b2"), next), storage.ErrConflict)
-	wantErr(t, s.ReplaceBackupCode(ctx, "u2", digest("b2"), next), storage.ErrNotFound)
+	wantErr(t, s.ReplaceBackupCode(ctx, "u1", digest("b2"), next, none), storage.ErrConflict)
+	wantErr(t, s.ReplaceBackupCode(ctx, "u2", digest("b2"), next, none), storage.ErrNotFound)
 
 	ok(t, s.DeleteBackupCode(ctx, "u1"))
 	ok(t, s.DeleteBackupCode(ctx, "u1"))
@@ -926,7 +929,7 @@ func testBackupCodeConcurrent(t *testing.T, s *storage.Store) {
 	ctx := t.Context()
 	race(t, 20, func(i int) func() error {
 		old := digest(fmt.Sprint("old", i))
-		ok(t, s.SetBackupCode(ctx, storage.BackupCode{UserID: "u1", CodeHash: old, CreatedAt: at(0)}))
+		ok(t, s.SetBackupCode(ctx, storage.BackupCode{UserID: "u1", CodeHash: old, CreatedAt: at(0)}, storage.BackupCodeShow{}))
 		var n sync.Mutex
 		k := 0
 		return func() error {
@@ -934,9 +937,167 @@ func testBackupCodeConcurrent(t *testing.T, s *storage.Store) {
 			k++
 			next := digest(fmt.Sprint("new", i, k))
 			n.Unlock()
-			return s.ReplaceBackupCode(ctx, "u1", old, storage.BackupCode{CodeHash: next, CreatedAt: at(time.Minute)})
+			return s.ReplaceBackupCode(ctx, "u1", old, storage.BackupCode{CodeHash: next, CreatedAt: at(time.Minute)}, storage.BackupCodeShow{})
 		}
 	}, is(storage.ErrConflict))
+}
+
+// testBackupCodeShow: the display copy of a new code is written with the
+// code, in one transaction; a sign-in that is gone leaves the old code.
+func testBackupCodeShow(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	u := must(s.CreateUser(ctx, storage.User{Email: "show@example.com", CreatedAt: at(0), UpdatedAt: at(0)}))(t)
+	ar := storage.AuthRequest{ID: "ar1", ClientID: "c", CreatedAt: at(0), ExpiresAt: at(time.Hour), UserID: u.ID}
+	ok(t, s.CreateAuthRequest(ctx, ar))
+	ok(t, s.SetBackupCode(ctx, storage.BackupCode{UserID: u.ID, CodeHash: digest("first"), CreatedAt: at(0)},
+		storage.BackupCodeShow{AuthRequestID: "ar1", Sealed: []byte("sealed-first")}))
+	equal(t, must(s.GetAuthRequest(ctx, "ar1"))(t).BackupCodeSealed, []byte("sealed-first"))
+
+	// Used in a sign-in: the replacement reaches that sign-in with it.
+	ok(t, s.ReplaceBackupCode(ctx, u.ID, digest("first"), storage.BackupCode{CodeHash: digest("second"), CreatedAt: at(time.Minute)},
+		storage.BackupCodeShow{AuthRequestID: "ar1", Sealed: []byte("sealed-second")}))
+	equal(t, must(s.GetAuthRequest(ctx, "ar1"))(t).BackupCodeSealed, []byte("sealed-second"))
+
+	// A sign-in that is gone: nothing changes, the old code still works.
+	wantErr(t, s.ReplaceBackupCode(ctx, u.ID, digest("second"), storage.BackupCode{CodeHash: digest("third"), CreatedAt: at(2 * time.Minute)},
+		storage.BackupCodeShow{AuthRequestID: "gone", Sealed: []byte("x")}), storage.ErrNotFound)
+	equal(t, must(s.GetBackupCode(ctx, u.ID))(t).CodeHash, digest("second"))
+
+	// Used where nobody sees the new code: the next sign-in makes one.
+	ok(t, s.ReplaceBackupCode(ctx, u.ID, digest("second"), storage.BackupCode{CodeHash: digest("third"), CreatedAt: at(3 * time.Minute)},
+		storage.BackupCodeShow{NextSignin: true}))
+	if !must(s.GetUser(ctx, u.ID))(t).NeedsBackupCode {
+		t.Fatal("NeedsBackupCode not set")
+	}
+}
+
+// testRevokeUserGrants checks every row of the table on RevokeCause.
+func testRevokeUserGrants(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	type want struct {
+		sessions, families, devices []string // what survives
+	}
+	cases := []struct {
+		cause storage.RevokeCause
+		want  want
+	}{
+		{storage.RevokePasswordChanged, want{sessions: []string{"cur"}, families: []string{"cur", "prev"}}},
+		{storage.RevokeSecondStepChanged, want{sessions: []string{"cur"}, families: []string{"cur", "prev"}}},
+		{storage.RevokeSignOutOthers, want{sessions: []string{"cur"}, families: []string{"cur", "prev"}, devices: []string{"mine"}}},
+		{storage.RevokePasswordReset, want{}},
+		{storage.RevokeUserDisabled, want{}},
+		{storage.RevokeSSOConversion, want{}},
+		{storage.RevokeAccountReplaced, want{}},
+	}
+	for i, tc := range cases {
+		t.Run(string(tc.cause), func(t *testing.T) {
+			email := fmt.Sprintf("revoke%d@example.com", i)
+			u := must(s.CreateUser(ctx, storage.User{Email: email, CreatedAt: at(0), UpdatedAt: at(0)}))(t)
+			other := must(s.CreateUser(ctx, storage.User{Email: "other-" + email, CreatedAt: at(0), UpdatedAt: at(0)}))(t)
+			sess := map[string]string{}
+			for _, name := range []string{"cur", "elsewhere"} {
+				sess[name] = must(s.CreateSession(ctx, storage.Session{UserID: u.ID, TokenHash: digest(email + name), CreatedAt: at(0)}))(t).ID
+			}
+			otherSess := must(s.CreateSession(ctx, storage.Session{UserID: other.ID, TokenHash: digest(email + "other"), CreatedAt: at(0)}))(t)
+			fams := map[string]storage.RefreshToken{
+				"cur":       newFamily(t, s, email+"f-cur", u.ID, sess["cur"], "app"),
+				"prev":      newFamily(t, s, email+"f-prev", u.ID, "prev-"+email, "app"),
+				"elsewhere": newFamily(t, s, email+"f-else", u.ID, sess["elsewhere"], "app"),
+				"none":      newFamily(t, s, email+"f-none", u.ID, "", "app"),
+			}
+			otherFam := newFamily(t, s, email+"f-other", other.ID, otherSess.ID, "app")
+			devs := map[string]string{}
+			for _, name := range []string{"mine", "theirs"} {
+				devs[name] = must(s.CreateTrustedDevice(ctx, storage.TrustedDevice{UserID: u.ID, TokenHash: digest(email + "dev" + name),
+					CreatedAt: at(0), ExpiresAt: at(time.Hour)}))(t).ID
+			}
+			must(s.CreateTrustedDevice(ctx, storage.TrustedDevice{UserID: other.ID, TokenHash: digest(email + "dev-other"), CreatedAt: at(0), ExpiresAt: at(time.Hour)}))(t)
+			ok(t, s.SetBackupCode(ctx, storage.BackupCode{UserID: u.ID, CodeHash: digest(email), CreatedAt: at(0)}, storage.BackupCodeShow{}))
+			must(s.CreateTOTP(ctx, storage.TOTPCredential{UserID: u.ID, SeedSealed: []byte("s"), Status: storage.TOTPActive, CreatedAt: at(0)}))(t)
+
+			keep := storage.Keep{SessionIDs: []string{sess["cur"], "prev-" + email}, DeviceID: devs["mine"]}
+			got := must(s.RevokeUserGrants(ctx, u.ID, storage.Revocation{Cause: tc.cause, Keep: keep,
+				User: func(x *storage.User) error { x.Name = "changed"; return nil }}, at(time.Hour)))(t)
+			equal(t, must(s.GetUser(ctx, u.ID))(t).Name, "changed")
+
+			var wantSess, gotSess []string
+			for _, n := range tc.want.sessions {
+				wantSess = append(wantSess, sess[n])
+			}
+			for _, x := range must(s.ListSessions(ctx, u.ID))(t) {
+				gotSess = append(gotSess, x.ID)
+			}
+			equal(t, sorted(gotSess), sorted(wantSess))
+			var ended []string
+			for n, id := range sess {
+				if !slices.Contains(tc.want.sessions, n) {
+					ended = append(ended, id)
+				}
+			}
+			equal(t, sorted(got.SessionIDs), sorted(ended))
+
+			var wantFam, gotFam []string
+			for _, n := range tc.want.families {
+				wantFam = append(wantFam, fams[n].FamilyID)
+			}
+			for _, f := range must(s.ListRefreshFamilies(ctx, u.ID))(t) {
+				gotFam = append(gotFam, f.FamilyID)
+			}
+			equal(t, sorted(gotFam), sorted(wantFam))
+
+			var wantDev, gotDev []string
+			for _, n := range tc.want.devices {
+				wantDev = append(wantDev, devs[n])
+			}
+			for _, d := range must(s.ListTrustedDevices(ctx, u.ID))(t) {
+				gotDev = append(gotDev, d.ID)
+			}
+			equal(t, sorted(gotDev), sorted(wantDev))
+
+			_, berr := s.GetBackupCode(ctx, u.ID)
+			totps := must(s.ListTOTP(ctx, u.ID))(t)
+			removed := tc.cause == storage.RevokeSSOConversion || tc.cause == storage.RevokeAccountReplaced
+			if removed != (errors.Is(berr, storage.ErrNotFound) && len(totps) == 0) {
+				t.Fatalf("2-step methods removed: want %v (backup code err %v, %d authenticators left)", removed, berr, len(totps))
+			}
+
+			// Nobody else is touched.
+			equal(t, len(must(s.ListSessions(ctx, other.ID))(t)), 1)
+			equal(t, len(must(s.ListTrustedDevices(ctx, other.ID))(t)), 1)
+			fs := must(s.ListRefreshFamilies(ctx, other.ID))(t)
+			if len(fs) != 1 || fs[0].FamilyID != otherFam.FamilyID {
+				t.Fatalf("other user's families = %v", fs)
+			}
+		})
+	}
+	_, err := s.RevokeUserGrants(ctx, "", storage.Revocation{Cause: storage.RevokePasswordReset}, at(0))
+	if err == nil || errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("empty user id: err = %v", err)
+	}
+	_, err = s.RevokeUserGrants(ctx, "u", storage.Revocation{Cause: "nope"}, at(0))
+	if err == nil {
+		t.Fatal("unknown cause accepted")
+	}
+	_, err = s.RevokeUserGrants(ctx, "missing", storage.Revocation{Cause: storage.RevokeUserDisabled,
+		User: func(*storage.User) error { return nil }}, at(0))
+	wantErr(t, err, storage.ErrNotFound)
+
+	// All or nothing: a change that fails revokes nothing.
+	u := must(s.CreateUser(ctx, storage.User{Email: "atomic@example.com", CreatedAt: at(0), UpdatedAt: at(0)}))(t)
+	must(s.CreateSession(ctx, storage.Session{UserID: u.ID, TokenHash: digest("atomic"), CreatedAt: at(0)}))(t)
+	boom := errors.New("boom")
+	_, err = s.RevokeUserGrants(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordReset,
+		User: func(*storage.User) error { return boom }}, at(0))
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the updater's", err)
+	}
+	equal(t, len(must(s.ListSessions(ctx, u.ID))(t)), 1)
+}
+
+func sorted(xs []string) []string {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs
 }
 
 // ------------------------------------------------------- refresh tokens

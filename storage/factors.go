@@ -89,14 +89,53 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID, status string) error {
 	return fail("delete totp", q.Delete(&totpRow{}).Error)
 }
 
-// SetBackupCode replaces the user's backup code (upsert).
-func (s *Store) SetBackupCode(ctx context.Context, b BackupCode) error {
+// BackupCodeShow says where the display copy of a new backup code goes,
+// written in the same transaction as the code itself: a code that guards
+// the account is never one its owner cannot see.
+type BackupCodeShow struct {
+	// AuthRequestID is the sign-in that shows the new code once; Sealed is
+	// its sealed copy (auth_requests.backup_code_sealed, cleared when the
+	// user ticks "I saved my backup code").
+	AuthRequestID string
+	Sealed        []byte
+	// NextSignin: nobody sees the new code now (a password reset); the
+	// user's next sign-in makes and shows a fresh one
+	// (users.needs_backup_code).
+	NextSignin bool
+}
+
+// SetBackupCode replaces the user's backup code (upsert) and records show,
+// in one transaction.
+func (s *Store) SetBackupCode(ctx context.Context, b BackupCode, show BackupCodeShow) error {
 	row := backupCodeToRow(b)
-	err := s.write(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "user_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"code_hash", "created_at"}),
-	}).Create(&row).Error
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "user_id"}},
+			DoUpdates: clause.AssignmentColumns([]string{"code_hash", "created_at"}),
+		}).Create(&row).Error; err != nil {
+			return err
+		}
+		return recordBackupShow(tx, b.UserID, show)
+	})
 	return fail("set backup code", err)
+}
+
+// recordBackupShow writes show inside the backup code's transaction.
+func recordBackupShow(tx *gorm.DB, userID string, show BackupCodeShow) error {
+	if show.AuthRequestID != "" {
+		res := tx.Exec("UPDATE auth_requests SET backup_code_sealed = ?, backup_code_shown = ? WHERE id = ? AND done = ?",
+			blob(show.Sealed), false, show.AuthRequestID, false)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound // the sign-in is gone or finished: keep the old code
+		}
+	}
+	if show.NextSignin {
+		return tx.Exec("UPDATE users SET needs_backup_code = ? WHERE id = ?", true, userID).Error
+	}
+	return nil
 }
 
 // GetBackupCode returns the user's backup code.
@@ -109,25 +148,30 @@ func (s *Store) GetBackupCode(ctx context.Context, userID string) (BackupCode, e
 }
 
 // ReplaceBackupCode swaps the code iff it still is oldHash (compare-and-set
-// in one UPDATE). ErrConflict if it is not (already used); ErrNotFound if
-// the user has no backup code at all. next.UserID is ignored.
-func (s *Store) ReplaceBackupCode(ctx context.Context, userID string, oldHash []byte, next BackupCode) error {
+// in one UPDATE) and records show, in one transaction. ErrConflict if it is
+// not (already used); ErrNotFound if the user has no backup code at all, or
+// show names a sign-in that is gone or finished (nothing changes).
+// next.UserID is ignored.
+func (s *Store) ReplaceBackupCode(ctx context.Context, userID string, oldHash []byte, next BackupCode, show BackupCodeShow) error {
 	if len(oldHash) == 0 {
 		return ErrConflict
 	}
-	res := s.write(ctx).Exec(
-		"UPDATE backup_codes SET code_hash = ?, created_at = ? WHERE user_id = ? AND code_hash = ?",
-		blob(next.CodeHash), ms(next.CreatedAt), userID, oldHash)
-	if res.Error != nil {
-		return fail("replace backup code", res.Error)
-	}
-	if res.RowsAffected == 1 {
-		return nil
-	}
-	if _, err := take[backupCodeRow](s.read(ctx), "user_id = ?", userID); err != nil {
-		return fail("replace backup code", err)
-	}
-	return ErrConflict
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(
+			"UPDATE backup_codes SET code_hash = ?, created_at = ? WHERE user_id = ? AND code_hash = ?",
+			blob(next.CodeHash), ms(next.CreatedAt), userID, oldHash)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			if _, err := take[backupCodeRow](tx, "user_id = ?", userID); err != nil {
+				return err
+			}
+			return ErrConflict
+		}
+		return recordBackupShow(tx, userID, show)
+	})
+	return fail("replace backup code", err)
 }
 
 // DeleteBackupCode deletes the user's backup code (none is fine).

@@ -413,27 +413,38 @@ func updateRow[R any, T any](s *Store, ctx context.Context, op string,
 ) (T, error) {
 	var out T
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		var row R
-		if err := s.forUpdate(tx).Where(where, args...).Take(&row).Error; err != nil {
-			return err
-		}
-		v, err := dec(row)
-		if err != nil {
-			return err
-		}
-		old := v
-		if err := runFn(fn(&v)); err != nil {
-			return err
-		}
-		keep(old, &v)
-		nr := enc(v)
-		if err := tx.Select("*").Updates(&nr).Error; err != nil {
-			return err
-		}
-		out, err = dec(nr)
+		var err error
+		out, err = updateRowTx(s, tx, where, args, dec, enc, fn, keep)
 		return err
 	})
 	return out, fail(op, err)
+}
+
+// updateRowTx is updateRow inside a transaction the caller holds.
+func updateRowTx[R any, T any](s *Store, tx *gorm.DB,
+	where string, args []any,
+	dec func(R) (T, error), enc func(T) R,
+	fn func(*T) error, keep func(old T, v *T),
+) (T, error) {
+	var out T
+	var row R
+	if err := s.forUpdate(tx).Where(where, args...).Take(&row).Error; err != nil {
+		return out, err
+	}
+	v, err := dec(row)
+	if err != nil {
+		return out, err
+	}
+	old := v
+	if err := runFn(fn(&v)); err != nil {
+		return out, err
+	}
+	keep(old, &v)
+	nr := enc(v)
+	if err := tx.Select("*").Updates(&nr).Error; err != nil {
+		return out, err
+	}
+	return dec(nr)
 }
 
 // noErr adapts a conversion that cannot fail to updateRow's signature.

@@ -154,20 +154,19 @@ func cmdUser(env *cmdEnv, args []string) error {
 		}
 		disable := sub == "disable"
 		now := time.Now()
-		if _, err := a.store.UpdateUser(env.ctx, u.ID, func(x *storage.User) error {
+		set := func(x *storage.User) error {
 			x.Disabled, x.UpdatedAt = disable, now
 			return nil
-		}); err != nil {
-			return err
 		}
 		if disable {
-			// A disabled user's sessions and grants end now.
-			if _, err := a.store.DeleteUserSessions(env.ctx, u.ID, ""); err != nil {
-				return err
-			}
-			if err := a.store.RevokeRefreshTokens(env.ctx, storage.TokenFilter{UserID: u.ID}, now); err != nil {
-				return err
-			}
+			// A disabled user's sessions, grants and trusted browsers end
+			// with the change, in one transaction.
+			_, err = a.store.RevokeUserGrants(env.ctx, u.ID, storage.Revocation{Cause: storage.RevokeUserDisabled, User: set}, now)
+		} else {
+			_, err = a.store.UpdateUser(env.ctx, u.ID, set)
+		}
+		if err != nil {
+			return err
 		}
 		_ = a.store.CreateAuditEvent(env.ctx, storage.AuditEvent{At: now, UserID: u.ID, Email: u.Email, Event: "user." + sub + "d", Reason: "command line"})
 		fmt.Fprintf(env.stdout, "user %s %sd\n", u.Email, sub)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/login"
+	"github.com/latchkey/latchkey/login/account"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -191,19 +191,19 @@ func (a *app) syncClients(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("sync clients from the config file: %w", err)
 	}
 	// The account pages are a relying party of this OP (always present).
-	accountRedirect, accountPostLogout := login.AccountRedirectURIs(a.cfg.Issuer)
+	accountRedirect, accountPostLogout := account.RedirectURIs(a.cfg.Issuer)
 	builtin := []storage.Client{{
-		ID: login.AccountClientID, Name: "Your account", AppType: storage.AppTypeWeb,
-		SecretHash:   op.HashClientSecret(a.kr, a.builtinSecret(login.AccountClientID)),
+		ID: account.ClientID, Name: "Your account", AppType: storage.AppTypeWeb,
+		SecretHash:   op.HashClientSecret(a.kr, a.builtinSecret(account.ClientID)),
 		RedirectURIs: []string{accountRedirect}, PostLogoutRedirectURIs: []string{accountPostLogout},
 		GrantTypes: []string{op.GrantAuthorizationCode}, Source: "builtin",
 		CreatedAt: now, UpdatedAt: now,
 	}}
 	if a.demo {
-		redirect, postLogout := login.DemoRedirectURIs(a.cfg.Issuer)
+		redirect, postLogout := account.DemoRedirectURIs(a.cfg.Issuer)
 		builtin = append(builtin, storage.Client{
-			ID: login.DemoClientID, Name: "Latchkey demo", AppType: storage.AppTypeWeb,
-			SecretHash:   op.HashClientSecret(a.kr, a.builtinSecret(login.DemoClientID)),
+			ID: account.DemoClientID, Name: "Latchkey demo", AppType: storage.AppTypeWeb,
+			SecretHash:   op.HashClientSecret(a.kr, a.builtinSecret(account.DemoClientID)),
 			RedirectURIs: []string{redirect}, PostLogoutRedirectURIs: []string{postLogout},
 			GrantTypes: []string{op.GrantAuthorizationCode, op.GrantRefreshToken}, Source: "builtin",
 			CreatedAt: now, UpdatedAt: now,

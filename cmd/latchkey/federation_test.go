@@ -366,7 +366,7 @@ func TestFederationConversion(t *testing.T) {
 		ctx := context.Background()
 		local := f.down.createUser("bob@corp.example", func(u *storage.User) { u.NeedsBackupCode = true })
 		f.down.enrolTOTP(local)
-		if err := f.down.store.SetBackupCode(ctx, storage.BackupCode{UserID: local.ID, CodeHash: []byte("x"), CreatedAt: f.down.clock.Now()}); err != nil {
+		if err := f.down.store.SetBackupCode(ctx, storage.BackupCode{UserID: local.ID, CodeHash: []byte("x"), CreatedAt: f.down.clock.Now()}, storage.BackupCodeShow{}); err != nil {
 			t.Fatal(err)
 		}
 		// A domain no organisation owns still gets our password page.

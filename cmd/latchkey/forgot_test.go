@@ -193,7 +193,7 @@ func TestForgotPasswordBackupCode(t *testing.T) {
 	}
 	code := factor.NewBackupCode()
 	canon, _ := factor.NormalizeBackupCode(code)
-	if err := e.store.SetBackupCode(ctx, storage.BackupCode{UserID: u.ID, CodeHash: e.kr.MACString(keyring.PurposeBackupCode, canon), CreatedAt: e.clock.Now()}); err != nil {
+	if err := e.store.SetBackupCode(ctx, storage.BackupCode{UserID: u.ID, CodeHash: e.kr.MACString(keyring.PurposeBackupCode, canon), CreatedAt: e.clock.Now()}, storage.BackupCodeShow{}); err != nil {
 		t.Fatal(err)
 	}
 	b := e.newBrowser()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/latchkey/latchkey/federation"
 	"github.com/latchkey/latchkey/login"
+	"github.com/latchkey/latchkey/login/account"
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/mail"
@@ -107,7 +108,6 @@ func cmdServe(env *cmdEnv, args []string) error {
 type server struct {
 	app     *app
 	op      *op.OP
-	login   *login.Handler
 	handler http.Handler
 	now     func() time.Time
 	// fed opens organisations' identity providers (single sign-on).
@@ -130,31 +130,45 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	if err != nil {
 		return nil, err
 	}
-	var lh *login.Handler
+	lcfg := login.Config{
+		Issuer:            cfg.Issuer,
+		SiteName:          cfg.SiteName,
+		Policy:            policyFromConfig(a),
+		EmailCodeTTL:      cfg.Policy.EmailCodeTTL.Std(),
+		SignupEnabled:     cfg.Signup.Enabled,
+		TOTPIssuer:        cfg.TOTP.Issuer,
+		ReconfirmClientID: account.ClientID,
+		Demo:              a.demo,
+	}
 	opts := a.opOptions(now)
-	opts.ErrorPage = func(w http.ResponseWriter, r *http.Request, status int, msg string) {
-		lh.ErrorPage(w, r, status, msg)
+	if opts.ErrorPage, err = login.ErrorPages(lcfg, a.kr, a.log); err != nil {
+		return nil, err
 	}
 	provider, err := op.New(ctx, opts, a.store, a.kr)
 	if err != nil {
 		return nil, err
 	}
-	lh, err = login.New(login.Config{
+	// One argon2id run per CPU: more would add 19 MiB each, not speed.
+	hasher := &factor.PasswordHasher{Params: factor.DefaultPasswordParams, Slots: runtime.NumCPU()}
+	lh, err := login.New(lcfg, login.Deps{
+		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer, Hasher: hasher, Now: now, Logger: a.log,
+		Federation: fed,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ah, err := account.New(account.Config{
 		Issuer:              cfg.Issuer,
 		SiteName:            cfg.SiteName,
-		Policy:              policyFromConfig(a),
-		EmailCodeTTL:        cfg.Policy.EmailCodeTTL.Std(),
+		Policy:              lcfg.Policy,
+		EmailCodeTTL:        lcfg.EmailCodeTTL,
 		Reconfirm:           cfg.Policy.Reconfirm.Std(),
-		SignupEnabled:       cfg.Signup.Enabled,
 		TOTPIssuer:          cfg.TOTP.Issuer,
 		Demo:                a.demo,
-		DemoClientSecret:    a.builtinSecret(login.DemoClientID),
-		AccountClientSecret: a.builtinSecret(login.AccountClientID),
-	}, login.Deps{
-		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer,
-		// One argon2id run per CPU: more would add 19 MiB each, not speed.
-		Hasher: &factor.PasswordHasher{Params: factor.DefaultPasswordParams, Slots: runtime.NumCPU()}, Now: now, Logger: a.log,
-		Federation: fed,
+		DemoClientSecret:    a.builtinSecret(account.DemoClientID),
+		AccountClientSecret: a.builtinSecret(account.ClientID),
+	}, account.Deps{
+		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer, Hasher: hasher, Now: now, Logger: a.log,
 	})
 	if err != nil {
 		return nil, err
@@ -167,7 +181,8 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	e.Use(middleware.BodyLimit("64K"))
 	e.Use(middleware.Recover())
 	lh.Register(e)
-	return &server{app: a, op: provider, login: lh, handler: rootHandler(provider.Handler(), e), now: now, fed: fed}, nil
+	ah.Register(e)
+	return &server{app: a, op: provider, handler: rootHandler(provider.Handler(), e), now: now, fed: fed}, nil
 }
 
 // opPaths are served by the OpenID provider; everything else by echo.
@@ -304,7 +319,7 @@ func (a *app) seedDemo(env *cmdEnv, s *server) error {
   The sign-in confirmation code is sent by email; without smtp_url it is
   printed in this log. Discovery: %s/.well-known/openid-configuration
 
-`, a.cfg.Issuer, demoEmail, password, login.DemoClientID, a.cfg.Issuer, a.cfg.Issuer)
+`, a.cfg.Issuer, demoEmail, password, account.DemoClientID, a.cfg.Issuer, a.cfg.Issuer)
 	return nil
 }
 

@@ -172,7 +172,7 @@ func TestSignupReplacesStaleUnverifiedAccount(t *testing.T) {
 	app := e.newRP("app")
 	ctx := context.Background()
 	stale := e.createUser("stale@example.com", func(u *storage.User) { u.EmailVerified = false; u.Region = "EU" })
-	if err := e.store.SetBackupCode(ctx, storage.BackupCode{UserID: stale.ID, CodeHash: []byte("x"), CreatedAt: e.clock.Now()}); err != nil {
+	if err := e.store.SetBackupCode(ctx, storage.BackupCode{UserID: stale.ID, CodeHash: []byte("x"), CreatedAt: e.clock.Now()}, storage.BackupCodeShow{}); err != nil {
 		t.Fatal(err)
 	}
 

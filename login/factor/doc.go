@@ -15,9 +15,7 @@
 //     Crockford base32 symbols = 80 bits): generation and normalisation of
 //     what people type; device-flow user codes (RFC 8628 §6.1, issued by
 //     zitadel/oidc): normalisation;
-//   - Equal, the constant-time comparison of digests;
-//   - the throttling arithmetic (Backoff): exponential delay after a number
-//     of free failures, capped, never a permanent lock.
+//   - Equal, the constant-time comparison of digests.
 //
 // The package is pure. It must not touch I/O: no storage, no HTTP, no
 // logging, no configuration files, no wall clock — the current time is

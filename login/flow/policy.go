@@ -62,6 +62,13 @@ func (p Policy) IdleLimit(staySignedIn bool) time.Duration {
 	return p.SessionIdle
 }
 
+// SessionExpired is the inactivity rule of a browser session (SPEC 2): a
+// session last seen at lastSeen has ended at now once it was idle longer
+// than IdleLimit(staySignedIn). A lastSeen in the future fails closed.
+func (p Policy) SessionExpired(lastSeen time.Time, staySignedIn bool, now time.Time) bool {
+	return lastSeen.After(now) || now.Sub(lastSeen) > p.IdleLimit(staySignedIn)
+}
+
 // Facts is everything the decision depends on. Zero values mean "absent".
 type Facts struct {
 	Now      time.Time
@@ -437,7 +444,7 @@ func usableSession(p Policy, f Facts) (bool, []Reason) {
 		// fail closed.
 		return false, []Reason{ReasonSessionClock}
 	}
-	if f.Now.Sub(s.LastSeenAt) > p.IdleLimit(s.StaySignedIn) {
+	if p.SessionExpired(s.LastSeenAt, s.StaySignedIn, f.Now) {
 		return false, []Reason{ReasonIdle}
 	}
 	if h := f.Request.IDTokenHintSubject; h != "" && h != s.UserID {

@@ -323,11 +323,15 @@ func TestHumanDuration(t *testing.T) {
 		29*sec + 900*time.Millisecond: "29 seconds",
 		time.Minute:                   "1 minute",
 		time.Minute + sec:             "2 minutes", // a wait is rounded up
-		90 * time.Minute:              "90 minutes",
+		90 * time.Minute:              "1 hour 30 minutes",
 		time.Hour:                     "1 hour",
-		36 * time.Hour:                "36 hours",
+		59*time.Minute + 59*sec:       "1 hour",
+		2*time.Hour + 59*sec + 1:      "2 hours 1 minute",
+		24 * time.Hour:                "1 day", // pages and mails alike
+		36 * time.Hour:                "1 day 12 hours",
 		day:                           "1 day",
 		30 * day:                      "30 days",
+		30*day + 5*time.Hour:          "30 days 5 hours",
 	} {
 		if got := HumanDuration(d); got != want {
 			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)

@@ -3,6 +3,7 @@ package flow
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -62,20 +63,30 @@ func (r Reason) Text(p Policy) string {
 	return string(r)
 }
 
-// HumanDuration says a duration the way the pages speak: whole days or
-// whole hours as such ("30 days", "1 hour"), otherwise minutes rounded up
-// (a wait is never understated: 61 s is "2 minutes"), and seconds below a
-// minute.
+// HumanDuration says a duration the way pages and mails speak, the one
+// formatter for both: days, hours and minutes as they are ("1 day", "1 day
+// 12 hours", "1 hour 30 minutes", "10 minutes"), rounded up to the minute
+// (a wait is never understated: 61 s is "2 minutes"), and whole seconds
+// below a minute.
 func HumanDuration(d time.Duration) string {
-	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		return plural(int(d/(24*time.Hour)), "day")
-	case d >= time.Hour && d%time.Hour == 0:
-		return plural(int(d/time.Hour), "hour")
-	case d >= time.Minute:
-		return plural(int((d+time.Minute-1)/time.Minute), "minute")
+	if d < time.Minute {
+		return plural(int(d/time.Second), "second")
 	}
-	return plural(int(d/time.Second), "second")
+	d = (d + time.Minute - 1).Truncate(time.Minute)
+	days := int(d / (24 * time.Hour))
+	d -= time.Duration(days) * 24 * time.Hour
+	hours := int(d / time.Hour)
+	minutes := int((d - time.Duration(hours)*time.Hour) / time.Minute)
+	var parts []string
+	for _, p := range []struct {
+		n    int
+		unit string
+	}{{days, "day"}, {hours, "hour"}, {minutes, "minute"}} {
+		if p.n > 0 {
+			parts = append(parts, plural(p.n, p.unit))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func plural(n int, unit string) string {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	texttemplate "text/template"
 	"time"
+
+	"github.com/latchkey/latchkey/login/flow"
 )
 
 //go:embed templates/*.tmpl
@@ -92,6 +94,24 @@ type LinkMail struct {
 	Purpose  string // PurposeSetPassword ("" too)
 }
 
+// SignupExistsMail tells the owner of an address that someone tried to
+// create an account with it (the sign-up page says the same as for a new
+// address, so only the owner learns the account exists).
+type SignupExistsMail struct {
+	Site     Site
+	To, Name string
+	At       time.Time // zero = now
+	Browser  string
+	IP       string
+}
+
+// Message renders the mail.
+func (m SignupExistsMail) Message() (Message, error) {
+	v := baseView(m.Site, m.Name, m.Browser, m.IP, m.At)
+	v.Heading = "Someone tried to create an account with your address"
+	return render("signup_exists", m.To, "Someone tried to create a "+v.SiteName+" account with your email address", v)
+}
+
 type codeWording struct {
 	subject string // %s = site name
 	action  string // "to confirm your sign-in"
@@ -149,7 +169,7 @@ func (c CodeMail) Message() (Message, error) {
 	v.Heading = w.heading
 	v.Action = w.action
 	v.Code = c.Code
-	v.ValidFor = HumanDuration(c.ValidFor)
+	v.ValidFor = flow.HumanDuration(c.ValidFor)
 	return render("code", c.To, fmt.Sprintf(w.subject, v.SiteName), v)
 }
 
@@ -183,7 +203,7 @@ func (l LinkMail) Message() (Message, error) {
 	v.Purpose = purpose
 	v.Heading = "Set your password"
 	v.Link = l.Link
-	v.ValidFor = HumanDuration(l.ValidFor)
+	v.ValidFor = flow.HumanDuration(l.ValidFor)
 	return render("link", l.To, "Set your "+v.SiteName+" password", v)
 }
 
@@ -208,44 +228,6 @@ func FormatTime(t time.Time) string {
 	return t.UTC().Format("2 Jan 2006, 15:04 MST")
 }
 
-// HumanDuration reads a duration naturally: "45 seconds", "10 minutes",
-// "1 hour 30 minutes", "24 hours", "30 days". Days are used from two
-// days on; the result is rounded to the minute (to the second below one
-// minute).
-func HumanDuration(d time.Duration) string {
-	if d < time.Minute {
-		s := int((d + time.Second/2) / time.Second)
-		return plural(s, "second")
-	}
-	d = (d + time.Minute/2).Truncate(time.Minute)
-	var days int
-	if d >= 48*time.Hour {
-		days = int(d / (24 * time.Hour))
-		d -= time.Duration(days) * 24 * time.Hour
-	}
-	hours := int(d / time.Hour)
-	d -= time.Duration(hours) * time.Hour
-	minutes := int(d / time.Minute)
-	var parts []string
-	if days > 0 {
-		parts = append(parts, plural(days, "day"))
-	}
-	if hours > 0 {
-		parts = append(parts, plural(hours, "hour"))
-	}
-	if minutes > 0 {
-		parts = append(parts, plural(minutes, "minute"))
-	}
-	return strings.Join(parts, " ")
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
-}
-
 type templateSet struct {
 	text map[string]*texttemplate.Template
 	html map[string]*htmltemplate.Template
@@ -253,7 +235,7 @@ type templateSet struct {
 
 var loadTemplates = sync.OnceValues(func() (*templateSet, error) {
 	ts := &templateSet{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{"code", "notice", "link"} {
+	for _, name := range []string{"code", "notice", "link", "signup_exists"} {
 		tt, err := texttemplate.New(name+".txt.tmpl").ParseFS(templateFS, "templates/"+name+".txt.tmpl", "templates/layout.txt.tmpl")
 		if err != nil {
 			return nil, err

@@ -1,8 +1,11 @@
-package login
+package web
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 
@@ -26,41 +29,45 @@ func (e *UserError) Error() string {
 
 func (e *UserError) Unwrap() error { return e.Cause }
 
-func errBadRequest(msg string, cause error) error {
+// BadRequest is a 400 with a message for the user.
+func BadRequest(msg string, cause error) error {
 	return &UserError{Status: http.StatusBadRequest, Message: msg, Cause: cause}
 }
 
-func errForbidden(msg string, cause error) error {
+// Forbidden is a 403 with a message for the user.
+func Forbidden(msg string, cause error) error {
 	return &UserError{Status: http.StatusForbidden, Message: msg, Cause: cause}
 }
 
-func errNotFound(msg string) error {
+// NotFound is a 404 with a message for the user.
+func NotFound(msg string) error {
 	return &UserError{Status: http.StatusNotFound, Message: msg}
 }
 
 // Messages shown on error pages.
 const (
-	msgRequestGone  = "This sign-in has expired or is unknown. Go back to the application and start again."
-	msgOtherBrowser = "This sign-in was started in another browser. Go back to the application and start again here."
-	msgSigninDone   = "This sign-in is already complete. Go back to the application."
-	msgInternal     = "Something went wrong on our side. Please try again in a moment."
+	MsgRequestGone  = "This sign-in has expired or is unknown. Go back to the application and start again."
+	MsgOtherBrowser = "This sign-in was started in another browser. Go back to the application and start again here."
+	MsgSigninDone   = "This sign-in is already complete. Go back to the application."
+	MsgInternal     = "Something went wrong on our side. Please try again in a moment."
+	MsgFormExpired  = "The form has expired. Go back, reload the page and try again."
 )
 
-// handleError is echo's central error handler: every handler returns
+// HandleError is echo's central error handler: every handler returns
 // errors and this renders them. 5xx pages carry an error id that is also
 // logged, so support can find the cause.
-func (h *Handler) handleError(err error, c echo.Context) {
+func (k *Kit) HandleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
 	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
 		// The browser went away mid-request: nothing to render, not a fault.
-		h.log.Debug("request canceled by the client", "path", c.Path())
+		k.log.Debug("request canceled by the client", "path", c.Path())
 		c.Response().WriteHeader(499)
 		return
 	}
 	status := http.StatusInternalServerError
-	msg := msgInternal
+	msg := MsgInternal
 	var ue *UserError
 	var he *echo.HTTPError
 	switch {
@@ -88,9 +95,9 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	id := ""
 	if status >= 500 {
 		id = newErrorID()
-		h.log.Error("request failed", "error_id", id, "path", c.Path(), "err", err)
+		k.log.Error("request failed", "error_id", id, "path", c.Path(), "err", err)
 	} else {
-		h.log.Info("request refused", "status", status, "path", c.Path(), "err", err)
+		k.log.Info("request refused", "status", status, "path", c.Path(), "err", err)
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
@@ -105,23 +112,31 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		_ = c.JSON(status, map[string]string{"error": code, "error_description": msg})
 		return
 	}
-	if rerr := h.render(c, status, "error", page{Title: "Something went wrong", Data: errorData{Message: msg, ErrorID: id}}); rerr != nil {
-		h.log.Error("render error page", "err", rerr)
+	if rerr := k.Render(c, status, "error", Page{Title: "Something went wrong", Data: ErrorData{Message: msg, ErrorID: id}}); rerr != nil {
+		k.log.Error("render error page", "err", rerr)
 		_ = c.String(status, msg)
 	}
 }
 
-type errorData struct {
+// ErrorData is the error page's data; also used for a plain message page.
+type ErrorData struct {
 	Message string
 	ErrorID string
 }
 
 // ErrorPage renders an error page outside echo (the OP uses it for bad
 // /authorize requests).
-func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+func (k *Kit) ErrorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
 	e := echo.New()
 	c := e.NewContext(r, w)
-	h.securityHeaders(func(c echo.Context) error {
-		return h.render(c, status, "error", page{Title: "Something went wrong", Data: errorData{Message: message}})
+	_ = k.SecurityHeaders(func(c echo.Context) error {
+		return k.Render(c, status, "error", Page{Title: "Something went wrong", Data: ErrorData{Message: message}})
 	})(c)
+}
+
+// newErrorID is a short random id shown to the user and logged.
+func newErrorID() string {
+	b := make([]byte, 6)
+	_, _ = io.ReadFull(rand.Reader, b)
+	return hex.EncodeToString(b)
 }

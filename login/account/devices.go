@@ -1,13 +1,12 @@
-package login
+package account
 
 import (
 	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -36,7 +35,7 @@ func (h *Handler) devicesPage(c echo.Context, a *account) error {
 		return err
 	}
 	notice, errMsg := doneNotice(c)
-	return h.render(c, http.StatusOK, "account_devices", page{Title: "Devices", Notice: notice, Error: errMsg, Data: d})
+	return h.render(c, http.StatusOK, "account_devices", web.Page{Title: "Devices", Notice: notice, Error: errMsg, Data: d})
 }
 
 func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
@@ -52,8 +51,8 @@ func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
 		if now.After(td.ExpiresAt) {
 			continue // no longer trusted; kept only for the re-verification rule
 		}
-		d.Devices = append(d.Devices, deviceRow{ID: td.ID, Label: describeBrowser(td.UserAgent), Current: td.ID == mine,
-			Detail: "trusted until " + shortDate(td.ExpiresAt, now) + ", last used " + relativeDay(td.LastUsedAt, now)})
+		d.Devices = append(d.Devices, deviceRow{ID: td.ID, Label: web.DescribeBrowser(td.UserAgent), Current: td.ID == mine,
+			Detail: "trusted until " + web.ShortDate(td.ExpiresAt, now) + ", last used " + web.RelativeDay(td.LastUsedAt, now)})
 	}
 	sessions, err := h.store.ListSessions(ctx, a.user.ID)
 	if err != nil {
@@ -63,11 +62,11 @@ func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
 		if !h.sessionAlive(s, now) {
 			continue
 		}
-		detail := "signed in " + relativeDay(s.CreatedAt, now) + ", last active " + relativeDay(s.LastSeenAt, now)
+		detail := "signed in " + web.RelativeDay(s.CreatedAt, now) + ", last active " + web.RelativeDay(s.LastSeenAt, now)
 		if s.IP != "" {
 			detail += ", from " + s.IP
 		}
-		d.Sessions = append(d.Sessions, deviceRow{ID: s.ID, Label: describeBrowser(s.UserAgent), Current: s.ID == a.sess.ID, Detail: detail})
+		d.Sessions = append(d.Sessions, deviceRow{ID: s.ID, Label: web.DescribeBrowser(s.UserAgent), Current: s.ID == a.sess.ID, Detail: detail})
 	}
 	fams, err := h.store.ListRefreshFamilies(ctx, a.user.ID)
 	if err != nil {
@@ -89,23 +88,23 @@ func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
 			names[f.ClientID] = name
 		}
 		d.Products = append(d.Products, deviceRow{ID: f.FamilyID, Label: name,
-			Detail: "since " + shortDate(f.FamilyCreatedAt, now) + ", last used " + relativeDay(f.LastUsedAt, now)})
+			Detail: "since " + web.ShortDate(f.FamilyCreatedAt, now) + ", last used " + web.RelativeDay(f.LastUsedAt, now)})
 	}
 	return d, nil
 }
 
 // devicesRemove is POST /account/devices/remove (kind, id).
 func (h *Handler) devicesRemove(c echo.Context, a *account) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	now := h.now()
 	id := c.FormValue("id")
 	if id == "" || len(id) > 64 {
-		return errBadRequest("Choose something to remove.", errors.New("missing or oversized id"))
+		return web.BadRequest("Choose something to remove.", errors.New("missing or oversized id"))
 	}
-	gone := errBadRequest("That is not on your Devices list any more. Reload the page.", errors.New("remove: not the user's"))
+	gone := web.BadRequest("That is not on your Devices list any more. Reload the page.", errors.New("remove: not the user's"))
 	var event, change, done string
 	switch c.FormValue("kind") {
 	case "device":
@@ -118,7 +117,7 @@ func (h *Handler) devicesRemove(c echo.Context, a *account) error {
 		event, change, done = "device.removed", "Trusted browser removed", "device"
 	case "session":
 		if id == a.sess.ID {
-			return errBadRequest("This is the browser you are using: use Sign out instead.", errors.New("remove: current session"))
+			return web.BadRequest("This is the browser you are using: use Sign out instead.", errors.New("remove: current session"))
 		}
 		sessions, err := h.store.ListSessions(ctx, a.user.ID)
 		if err != nil {
@@ -155,9 +154,9 @@ func (h *Handler) devicesRemove(c echo.Context, a *account) error {
 		}
 		event, change, done = "grant.removed", "Product access removed", "product"
 	default:
-		return errBadRequest("Choose something to remove.", errors.New("remove: bad kind"))
+		return web.BadRequest("Choose something to remove.", errors.New("remove: bad kind"))
 	}
-	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: AccountClientID, Event: event, Details: map[string]string{"id": id}})
+	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: event, Details: map[string]string{"id": id}})
 	mailed := h.notify(c, a.user, change)
 	return c.Redirect(http.StatusSeeOther, doneURL("/account/devices", done, mailed))
 }
@@ -166,40 +165,13 @@ func (h *Handler) devicesRemove(c echo.Context, a *account) error {
 // other session ends, the products not signed in through this browser
 // lose their refresh tokens, and every other browser loses its trust.
 func (h *Handler) devicesSignOutOthers(c echo.Context, a *account) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, false); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSignOutOthers, nil); err != nil {
 		return err
 	}
-	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: AccountClientID, Event: "sessions.revoked", Reason: "sign out everywhere else"})
+	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "sessions.revoked", Reason: "sign out everywhere else"})
 	mailed := h.notify(c, a.user, "Signed out of other sessions")
 	return c.Redirect(http.StatusSeeOther, doneURL("/account/devices", "others", mailed))
-}
-
-// relativeDay: "today", "yesterday", "3 days ago", then a date.
-func relativeDay(t, now time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	t, now = t.UTC(), now.UTC()
-	days := int(now.Truncate(24*time.Hour).Sub(t.Truncate(24*time.Hour)) / (24 * time.Hour))
-	switch {
-	case days <= 0:
-		return "today"
-	case days == 1:
-		return "yesterday"
-	case days < 7:
-		return strconv.Itoa(days) + " days ago"
-	}
-	return "on " + shortDate(t, now)
-}
-
-// shortDate: "2 Dec", with the year when it is not this year.
-func shortDate(t, now time.Time) string {
-	t = t.UTC()
-	if t.Year() == now.UTC().Year() {
-		return t.Format("2 Jan")
-	}
-	return t.Format("2 Jan 2006")
 }

@@ -1,4 +1,4 @@
-package login
+package web
 
 import "testing"
 
@@ -12,7 +12,7 @@ func TestDescribeBrowser(t *testing.T) {
 		"Go-http-client/1.1": "A program",
 		"":                   "A browser",
 	} {
-		if got := describeBrowser(ua); got != want {
+		if got := DescribeBrowser(ua); got != want {
 			t.Errorf("%q: %q, want %q", ua, got, want)
 		}
 	}

@@ -1,4 +1,4 @@
-package login
+package account
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/login/internal/web"
 )
 
 // DemoClientID is the built-in demo relying party (serve --demo).
@@ -21,9 +22,9 @@ const DemoClientID = "demo"
 // shortcut it takes.
 
 func (h *Handler) demoRP() *selfRP {
-	redirect, _ := DemoRedirectURIs(h.site.URL)
+	redirect, _ := DemoRedirectURIs(h.web.Issuer())
 	return &selfRP{
-		h: h, clientID: DemoClientID, secret: h.cfg.DemoClientSecret, redirect: redirect, cookie: cookieDemo,
+		h: h, clientID: DemoClientID, secret: h.cfg.DemoClientSecret, redirect: redirect, cookie: web.CookieDemo,
 		scopes: []string{oidc.ScopeOpenID, "email", "profile", "privacy"},
 		again:  "Open /demo to start again.",
 	}
@@ -36,8 +37,8 @@ func DemoRedirectURIs(issuer string) (redirect, postLogout string) {
 
 func (h *Handler) demoStart(c echo.Context) error {
 	if c.QueryParam("signed_out") != "" {
-		return h.render(c, http.StatusOK, "error", page{Title: "Signed out",
-			Data: errorData{Message: "You signed out through the end-session endpoint. Open /demo to sign in again."}})
+		return h.render(c, http.StatusOK, "error", web.Page{Title: "Signed out",
+			Data: web.ErrorData{Message: "You signed out through the end-session endpoint. Open /demo to sign in again."}})
 	}
 	return h.demoRP().start(c, rpFlow{})
 }
@@ -57,13 +58,13 @@ func (h *Handler) demoCallback(c echo.Context) error {
 	}
 	uiClaims, err := res.userinfo()
 	if err != nil {
-		return errBadRequest("The userinfo call failed. Open /demo to start again.", err)
+		return web.BadRequest("The userinfo call failed. Open /demo to start again.", err)
 	}
-	_, postLogout := DemoRedirectURIs(h.site.URL)
-	logout := h.site.URL + "/end_session?" + url.Values{
+	_, postLogout := DemoRedirectURIs(h.web.Issuer())
+	logout := h.web.Issuer() + "/end_session?" + url.Values{
 		"id_token_hint": {res.RawID}, "post_logout_redirect_uri": {postLogout}, "client_id": {DemoClientID},
 	}.Encode()
-	return h.render(c, http.StatusOK, "demo", page{Title: "You are signed in", Data: demoData{
+	return h.render(c, http.StatusOK, "demo", web.Page{Title: "You are signed in", Data: demoData{
 		ClientID: DemoClientID, Claims: prettyJSON(claims), Userinfo: prettyJSON(uiClaims), LogoutURL: logout,
 	}})
 }

@@ -1,8 +1,10 @@
-package login
+package account
 
 import (
 	"context"
+	"embed"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,11 +14,158 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/internal/creds"
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Store is what the account pages need from storage (*storage.Store
+// satisfies it); the credential checks take their part (creds.Store).
+type Store interface {
+	creds.Store
+
+	GetClient(ctx context.Context, id string) (storage.Client, error)
+
+	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (storage.Session, error)
+	UpdateSession(ctx context.Context, id string, fn func(*storage.Session) error) (storage.Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	ListSessions(ctx context.Context, userID string) ([]storage.Session, error)
+
+	ListTrustedDevices(ctx context.Context, userID string) ([]storage.TrustedDevice, error)
+	DeleteTrustedDevice(ctx context.Context, userID, id string) error
+
+	RevokeRefreshTokens(ctx context.Context, f storage.TokenFilter, now time.Time) error
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
+	ListRefreshFamilies(ctx context.Context, userID string) ([]storage.RefreshToken, error)
+}
+
+var _ Store = (*storage.Store)(nil)
+
+// Config is the part of the configuration the account pages need.
+type Config struct {
+	Issuer       string
+	SiteName     string
+	Policy       flow.Policy   // the session idle rule
+	EmailCodeTTL time.Duration // for the credential service
+	Reconfirm    time.Duration // one identity reconfirmation covers this long
+	TOTPIssuer   string
+	// Demo turns on /demo, the built-in relying party (serve --demo).
+	Demo bool
+	// DemoClientSecret is the demo client's secret (generated at start).
+	DemoClientSecret string
+	// AccountClientSecret is the secret of the built-in account client.
+	AccountClientSecret string
+}
+
+// OP is what the account pages need from the OpenID provider.
+type OP interface {
+	// Handler is the OP's HTTP handler: the pages' relying party calls it
+	// in-process.
+	Handler() http.Handler
+	// VerifyAccessToken checks a user's access token for the account API
+	// (op.ErrInvalidToken when it is not valid).
+	VerifyAccessToken(ctx context.Context, token string) (op.AccessTokenInfo, error)
+}
+
+// Deps are the collaborators.
+type Deps struct {
+	Store   Store
+	Keyring *keyring.Keyring
+	OP      OP
+	Mailer  mail.Mailer
+	Hasher  *factor.PasswordHasher
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// Handler serves the account pages, the demo and the account API.
+type Handler struct {
+	cfg   Config
+	store Store
+	op    OP
+	creds *creds.Service
+	web   *web.Kit
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// New builds the handler. A broken template fails here.
+func New(cfg Config, d Deps) (*Handler, error) {
+	if d.Store == nil || d.Keyring == nil || d.OP == nil || d.Mailer == nil {
+		return nil, errors.New("account: store, keyring, OP and mailer are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if cfg.Reconfirm == 0 {
+		cfg.Reconfirm = 5 * time.Minute
+	}
+	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger}, templateFS)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer},
+		creds.Deps{Store: d.Store, Keyring: d.Keyring, Mailer: d.Mailer, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{cfg: cfg, store: d.Store, op: d.OP, creds: cs, web: kit, now: d.Now, log: d.Logger}, nil
+}
+
+// Register mounts the routes on e (the sign-in's Register installs the
+// error handler and security headers for every page).
+func (h *Handler) Register(e *echo.Echo) {
+	e.GET("/account", h.accountHome)
+	e.GET("/account/callback", h.accountCallback)
+	e.GET("/account/reconfirm", h.withAccount(h.accountReconfirm))
+	e.GET("/account/security", h.withAccount(h.securityPage))
+	e.GET("/account/security/totp", h.freshGET(h.totpSetupPage))
+	e.POST("/account/security/totp", h.freshPOST("/account/security/totp", h.totpSetupSubmit))
+	e.GET("/account/security/totp/manage", h.securityChange(h.totpManagePage))
+	e.GET("/account/security/totp/off", h.freshGET(h.totpOffPage))
+	e.POST("/account/security/totp/off", h.freshPOST("/account/security/totp/off", h.totpOffSubmit))
+	e.GET("/account/security/backup-code", h.freshGET(h.backupPage))
+	e.POST("/account/security/backup-code", h.freshPOST("/account/security/backup-code", h.backupGenerate))
+	e.GET("/account/security/backup-code/show", h.securityChange(h.backupShowPage))
+	e.POST("/account/security/backup-code/saved", h.securityChange(h.backupSaved))
+	e.GET("/account/security/password", h.freshGET(h.passwordChangePage))
+	e.POST("/account/security/password", h.freshPOST("/account/security/password", h.passwordChangeSubmit))
+	e.GET("/account/devices", h.withAccount(h.devicesPage))
+	e.POST("/account/devices/remove", h.withAccount(h.devicesRemove))
+	e.POST("/account/devices/signout-others", h.withAccount(h.devicesSignOutOthers))
+	e.GET("/account/privacy", h.withAccount(h.privacyPage))
+	e.POST("/account/privacy", h.withAccount(h.privacySubmit))
+	e.Any("/api/v1/me/privacy", h.privacyAPI)
+	if h.cfg.Demo {
+		e.GET("/demo", h.demoStart)
+		e.GET("/demo/callback", h.demoCallback)
+	}
+}
+
+func (h *Handler) render(c echo.Context, status int, name string, p web.Page) error {
+	return h.web.Render(c, status, name, p)
+}
+
+// audit writes an audit event with this request's address and browser.
+func (h *Handler) audit(c echo.Context, e storage.AuditEvent) {
+	h.creds.Audit(c.Request().Context(), h.web.From(c), e)
+}
+
+// notify sends the mandatory notification mail of a change.
+func (h *Handler) notify(c echo.Context, u storage.User, change string) bool {
+	return h.creds.Notify(c.Request().Context(), u, change, h.web.From(c))
+}
 
 // The account pages (/account/…) are a relying party of our own OP, the
 // built-in confidential client "account": signing in to them is an
@@ -35,13 +184,10 @@ import (
 // browser, a password change elsewhere) therefore ends the account
 // session at once.
 
-// AccountClientID is the built-in client of the account pages.
-const AccountClientID = "account"
+// ClientID is the built-in client of the account pages.
+const ClientID = "account"
 
 const (
-	cookieAccount   = "lk_account"    // sealed accountSession
-	cookieAccountRP = "lk_account_rp" // sealed rpFlow of a sign-in or reconfirmation in flight
-
 	// accountSessionMax caps an account session whatever the browser
 	// session does.
 	accountSessionMax = 12 * time.Hour
@@ -50,8 +196,8 @@ const (
 	maxPrevSIDs = 4
 )
 
-// AccountRedirectURIs are what the account client is registered with.
-func AccountRedirectURIs(issuer string) (redirect, postLogout string) {
+// RedirectURIs are what the account client is registered with.
+func RedirectURIs(issuer string) (redirect, postLogout string) {
 	return issuer + "/account/callback", issuer + "/logout/done"
 }
 
@@ -80,9 +226,9 @@ type account struct {
 func (a *account) sso() bool { return a.user.OrgID != "" }
 
 func (h *Handler) accountRP() *selfRP {
-	redirect, _ := AccountRedirectURIs(h.site.URL)
+	redirect, _ := RedirectURIs(h.web.Issuer())
 	return &selfRP{
-		h: h, clientID: AccountClientID, secret: h.cfg.AccountClientSecret, redirect: redirect, cookie: cookieAccountRP,
+		h: h, clientID: ClientID, secret: h.cfg.AccountClientSecret, redirect: redirect, cookie: web.CookieAccountRP,
 		scopes: []string{oidc.ScopeOpenID, "email", "profile"},
 		again:  "Open your account page again.",
 	}
@@ -92,7 +238,7 @@ func (h *Handler) accountRP() *selfRP {
 // session is still alive).
 func (h *Handler) readAccountCookie(c echo.Context) (accountSession, bool) {
 	var s accountSession
-	if err := h.openSealedCookie(c, cookieAccount, &s); err != nil || s.Sub == "" || s.SID == "" {
+	if err := h.web.OpenSealed(c, web.CookieAccount, &s); err != nil || s.Sub == "" || s.SID == "" {
 		return accountSession{}, false
 	}
 	return s, true
@@ -109,7 +255,7 @@ func (h *Handler) currentAccount(c echo.Context) (*account, error) {
 	if now.After(s.Expires) {
 		return nil, nil
 	}
-	sess, err := h.currentSession(c)
+	sess, err := h.web.CurrentSession(c, h.store)
 	if err != nil {
 		return nil, err
 	}
@@ -148,9 +294,9 @@ func (h *Handler) currentAccount(c echo.Context) (*account, error) {
 }
 
 // sessionAlive applies the sign-in policy's inactivity rule (SPEC 2) to a
-// browser session; a session from the future fails closed.
+// browser session.
 func (h *Handler) sessionAlive(s storage.Session, now time.Time) bool {
-	return !s.LastSeenAt.After(now) && now.Sub(s.LastSeenAt) <= h.cfg.Policy.IdleLimit(s.StaySignedIn)
+	return !h.cfg.Policy.SessionExpired(s.LastSeenAt, s.StaySignedIn, now)
 }
 
 // accountGETPages are the pages a sign-in or reconfirmation may return to.
@@ -194,8 +340,8 @@ func (h *Handler) withAccount(fn accountHandler) echo.HandlerFunc {
 			return err
 		}
 		if a == nil {
-			if cookieValue(c, cookieAccount) != "" {
-				h.clearCookie(c, cookieAccount)
+			if web.CookieValue(c, web.CookieAccount) != "" {
+				h.web.ClearCookie(c, web.CookieAccount)
 			}
 			ret := safeReturn(c.Request().URL.Path)
 			if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
@@ -232,7 +378,7 @@ type reconfirmData struct {
 // needReconfirm answers a change posted after the reconfirmation went
 // stale: nothing is applied; the page offers to confirm and come back.
 func (h *Handler) needReconfirm(c echo.Context, ret string) error {
-	return h.render(c, http.StatusForbidden, "account_reconfirm", page{Title: "Confirm it's you",
+	return h.render(c, http.StatusForbidden, "account_reconfirm", web.Page{Title: "Confirm it's you",
 		Data: reconfirmData{Nav: "security", Return: safeReturn(ret), For: flow.HumanDuration(h.cfg.Reconfirm)}})
 }
 
@@ -250,15 +396,15 @@ func (h *Handler) accountCallback(c echo.Context) error {
 	now := h.now()
 	cl := res.Claims
 	if cl.Subject == "" || cl.SID == "" {
-		return errBadRequest("The sign-in did not complete. Open your account page again.", errors.New("id token without sub or sid"))
+		return web.BadRequest("The sign-in did not complete. Open your account page again.", errors.New("id token without sub or sid"))
 	}
 	// The OP finished the sign-in in this browser: its session is ours.
-	sess, err := h.currentSession(c)
+	sess, err := h.web.CurrentSession(c, h.store)
 	if err != nil {
 		return err
 	}
 	if sess.ID != cl.SID || sess.UserID != cl.Subject {
-		return errBadRequest("This sign-in does not belong to this browser. Open your account page again.",
+		return web.BadRequest("This sign-in does not belong to this browser. Open your account page again.",
 			errors.New("account callback: sid of the id token is not this browser's session"))
 	}
 	ns := accountSession{Sub: cl.Subject, SID: cl.SID, AuthTime: time.Unix(cl.AuthTime, 0).UTC(), Expires: now.Add(accountSessionMax)}
@@ -283,13 +429,13 @@ func (h *Handler) accountCallback(c echo.Context) error {
 			(!hadPrior || prior.Sub == cl.Subject)
 		if ok {
 			ns.ReconfirmedAt = now
-			h.audit(c, storage.AuditEvent{UserID: cl.Subject, Email: cl.Email, ClientID: AccountClientID, Event: "account.reconfirmed"})
+			h.audit(c, storage.AuditEvent{UserID: cl.Subject, Email: cl.Email, ClientID: ClientID, Event: "account.reconfirmed"})
 		} else {
-			h.audit(c, storage.AuditEvent{UserID: cl.Subject, Email: cl.Email, ClientID: AccountClientID, Event: "account.reconfirm_failed",
+			h.audit(c, storage.AuditEvent{UserID: cl.Subject, Email: cl.Email, ClientID: ClientID, Event: "account.reconfirm_failed",
 				Reason: "acr " + cl.ACR + ", amr " + strings.Join(cl.AMR, " ")})
 		}
 	}
-	if err := h.setSealedCookie(c, cookieAccount, ns, 0); err != nil {
+	if err := h.web.SetSealed(c, web.CookieAccount, ns, 0); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, safeReturn(res.Flow.Return))
@@ -302,77 +448,31 @@ func (h *Handler) accountHome(c echo.Context) error {
 
 // --- after a change ---
 
-// notify sends the mandatory notification of a security change. A mail
-// that cannot be sent does not undo the change; the caller tells the user.
-func (h *Handler) notify(c echo.Context, u storage.User, change string) bool {
-	msg, err := mail.NoticeMail{Site: h.site, To: u.Email, Name: u.Name, Change: change, At: h.now(),
-		Browser: describeBrowser(userAgent(c)), IP: clientIP(c)}.Message()
-	if err == nil {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), mailTimeout)
-		defer cancel()
-		err = h.mailer.Send(ctx, msg)
-	}
-	if err != nil {
-		h.log.Error("send notice mail", "err", err, "user", u.ID, "change", change)
-		h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: change})
-		return false
-	}
-	return true
-}
-
-// revokeOthers ends every other session of the user, revokes the refresh
-// tokens of products not signed in through this browser, and removes the
-// trusted devices: all of them (allDevices, SPEC 2: a password or 2-step
-// change revokes "all trusted devices"), or all but this browser's ("sign
-// out everywhere else").
-func (h *Handler) revokeOthers(c echo.Context, a *account, allDevices bool) error {
-	ctx := c.Request().Context()
-	now := h.now()
-	if _, err := h.store.DeleteUserSessions(ctx, a.user.ID, a.sess.ID); err != nil {
-		return err
-	}
-	keep := append([]string{a.sess.ID}, a.s.Prev...)
-	fams, err := h.store.ListRefreshFamilies(ctx, a.user.ID)
+// revokeOthers ends the user's grants for cause (a password or 2-step
+// change, or "sign out everywhere else") as storage.RevokeCause's table
+// says, keeping this browser: its session, the products signed in
+// through it (and through the sessions of this browser a reconfirmation
+// replaced), and, for "sign out everywhere else", its trust. change, when
+// set, changes the user row in the same transaction.
+func (h *Handler) revokeOthers(c echo.Context, a *account, cause storage.RevokeCause, change func(*storage.User) error) error {
+	devs, err := h.store.ListTrustedDevices(c.Request().Context(), a.user.ID)
 	if err != nil {
 		return err
 	}
-	for _, f := range fams {
-		if f.SessionID != "" && slices.Contains(keep, f.SessionID) {
-			continue
-		}
-		if err := h.store.RevokeRefreshFamily(ctx, f.FamilyID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
-	}
-	if allDevices {
-		return h.store.DeleteUserTrustedDevices(ctx, a.user.ID)
-	}
-	devs, err := h.store.ListTrustedDevices(ctx, a.user.ID)
-	if err != nil {
-		return err
-	}
-	mine := h.thisDevice(c, devs)
-	for _, d := range devs {
-		if d.ID == mine {
-			continue
-		}
-		if err := h.store.DeleteTrustedDevice(ctx, a.user.ID, d.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
-	}
-	return nil
+	keep := storage.Keep{SessionIDs: append([]string{a.sess.ID}, a.s.Prev...), DeviceID: h.thisDevice(c, devs)}
+	_, err = h.creds.Revoke(c.Request().Context(), a.user.ID, storage.Revocation{Cause: cause, Keep: keep, User: change})
+	return err
 }
 
 // thisDevice is the id of this browser's trusted-device record among devs
 // ("" if none).
 func (h *Handler) thisDevice(c echo.Context, devs []storage.TrustedDevice) string {
-	tok := cookieValue(c, cookieDevice)
-	if tok == "" {
+	mac := h.web.DeviceCookieMAC(c)
+	if mac == nil {
 		return ""
 	}
-	mac := h.kr.MACString(keyring.PurposeDevice, tok)
 	for _, d := range devs {
-		if equalBytes(d.TokenHash, mac) {
+		if web.Equal(d.TokenHash, mac) {
 			return d.ID
 		}
 	}
@@ -389,6 +489,9 @@ func doneURL(path, key string, mailed bool) string {
 	}
 	return u
 }
+
+// msgMailFailed says a change's notification mail could not be sent.
+const msgMailFailed = "We could not send the notification email about this change. The change is saved."
 
 // doneMessages are the confirmations a page shows after a change.
 var doneMessages = map[string]string{
@@ -408,7 +511,7 @@ var doneMessages = map[string]string{
 func doneNotice(c echo.Context) (notice, errMsg string) {
 	notice = doneMessages[c.QueryParam("done")]
 	if notice != "" && c.QueryParam("mail") == "failed" {
-		errMsg = "We could not send the notification email about this change. The change is saved."
+		errMsg = msgMailFailed
 	}
 	return notice, errMsg
 }

@@ -1,11 +1,11 @@
-package login
+package web
 
 import "strings"
 
-// describeBrowser turns a User-Agent into "Firefox on Windows" for mails and
+// DescribeBrowser turns a User-Agent into "Firefox on Windows" for mails and
 // the Devices list. It is a label for people, not a security fact: the
 // header is whatever the browser (or an attacker) says.
-func describeBrowser(ua string) string {
+func DescribeBrowser(ua string) string {
 	browser := "A browser"
 	switch {
 	case strings.Contains(ua, "Edg/"):

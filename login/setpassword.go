@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -59,7 +60,7 @@ func (h *Handler) renderSetPassword(c echo.Context, status int, msg string, d se
 	case d.Done:
 		title = "Your password is set"
 	}
-	return h.render(c, status, "account_setpassword", page{Title: title, Error: msg, Data: d})
+	return h.render(c, status, "account_setpassword", web.Page{Title: title, Error: msg, Data: d})
 }
 
 // setPasswordPage is GET /account/set-password?token=…
@@ -77,7 +78,7 @@ func (h *Handler) setPasswordPage(c echo.Context) error {
 
 // setPasswordSubmit is POST /account/set-password.
 func (h *Handler) setPasswordSubmit(c echo.Context) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	tok := c.FormValue("token")
@@ -89,7 +90,7 @@ func (h *Handler) setPasswordSubmit(c echo.Context) error {
 		return h.renderSetPassword(c, http.StatusGone, "", setPasswordData{Invalid: true})
 	}
 	password := c.FormValue("new_password")
-	if msg := newPasswordMessage(factor.CheckNewPassword(password, u.Email)); msg != "" {
+	if msg := web.NewPasswordMessage(factor.CheckNewPassword(password, u.Email)); msg != "" {
 		return h.renderSetPassword(c, http.StatusUnprocessableEntity, msg, setPasswordData{Token: tok, Email: u.Email})
 	}
 	ctx := c.Request().Context()
@@ -99,11 +100,12 @@ func (h *Handler) setPasswordSubmit(c echo.Context) error {
 		}
 		return err
 	}
-	if err := h.setPassword(c, u.ID, password, true); err != nil {
+	// Whoever was signed in with an earlier password is not any more.
+	set, err := h.creds.NewPassword(password, true)
+	if err != nil {
 		return err
 	}
-	// Whoever was signed in with an earlier password is not any more.
-	if err := h.revokeAll(c, u.ID); err != nil {
+	if _, err := h.creds.Revoke(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "password.set", Reason: "set-password link"})

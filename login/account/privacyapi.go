@@ -1,4 +1,4 @@
-package login
+package account
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -35,7 +36,7 @@ func (h *Handler) privacyAPI(c echo.Context) error {
 	tok, ok := bearerToken(r)
 	if !ok {
 		// RFC 6750 §3.1: no credentials, no error code in the challenge.
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="`+h.site.URL+`"`)
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="`+h.web.Issuer()+`"`)
 		return apiError(c, http.StatusUnauthorized, "invalid_token", "send the user's access token: Authorization: Bearer <token>")
 	}
 	ctx := r.Context()
@@ -48,7 +49,7 @@ func (h *Handler) privacyAPI(c echo.Context) error {
 		return apiError(c, http.StatusInternalServerError, "server_error", "try again later")
 	}
 	if !slices.Contains(info.Scopes, op.ScopePrivacy) {
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="`+h.site.URL+`", error="insufficient_scope", scope="privacy"`)
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="`+h.web.Issuer()+`", error="insufficient_scope", scope="privacy"`)
 		return apiError(c, http.StatusForbidden, "insufficient_scope", "the access token lacks the privacy scope")
 	}
 	u, err := h.store.GetUser(ctx, info.Subject)
@@ -74,7 +75,7 @@ func (h *Handler) privacyAPI(c echo.Context) error {
 }
 
 func (h *Handler) invalidToken(c echo.Context) error {
-	c.Response().Header().Set("WWW-Authenticate", `Bearer realm="`+h.site.URL+`", error="invalid_token"`)
+	c.Response().Header().Set("WWW-Authenticate", `Bearer realm="`+h.web.Issuer()+`", error="invalid_token"`)
 	return apiError(c, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
 }
 
@@ -135,7 +136,7 @@ func readPrivacyBody(c echo.Context) (pi, po *bool, msg string, status int) {
 		case "personalised_offers":
 			dst = &po
 		default:
-			return bad("unknown field " + strings.ToValidUTF8(truncate(k, 64), "") + ": only product_improvement and personalised_offers can be set")
+			return bad("unknown field " + strings.ToValidUTF8(web.Truncate(k, 64), "") + ": only product_improvement and personalised_offers can be set")
 		}
 		var b bool
 		if t := bytes.TrimSpace(raw); bytes.Equal(t, []byte("null")) || json.Unmarshal(t, &b) != nil {

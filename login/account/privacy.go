@@ -1,4 +1,4 @@
-package login
+package account
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -24,14 +25,14 @@ type privacyData struct {
 // privacyPage is GET /account/privacy.
 func (h *Handler) privacyPage(c echo.Context, a *account) error {
 	notice, errMsg := doneNotice(c)
-	return h.render(c, http.StatusOK, "account_privacy", page{Title: "Privacy", Notice: notice, Error: errMsg,
+	return h.render(c, http.StatusOK, "account_privacy", web.Page{Title: "Privacy", Notice: notice, Error: errMsg,
 		Data: privacyData{Nav: "privacy", ProductImprovement: a.user.PrivacyProductImprovement, PersonalisedOffers: a.user.PrivacyPersonalisedOffers}})
 }
 
 // privacySubmit is POST /account/privacy. An unticked checkbox is absent
 // from the form: absent means off.
 func (h *Handler) privacySubmit(c echo.Context, a *account) error {
-	if err := h.checkCSRF(c); err != nil {
+	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
 	pi, err := formSwitch(c.FormValue("product_improvement"))
@@ -42,7 +43,7 @@ func (h *Handler) privacySubmit(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.setPrivacy(c.Request().Context(), c, a.user.ID, &pi, &po, AccountClientID); err != nil {
+	if _, err := h.setPrivacy(c.Request().Context(), c, a.user.ID, &pi, &po, ClientID); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/account/privacy?done=privacy")
@@ -55,7 +56,7 @@ func formSwitch(v string) (bool, error) {
 	case "on", "yes", "true":
 		return true, nil
 	}
-	return false, errBadRequest("The form could not be read. Reload the page and try again.", nil)
+	return false, web.BadRequest("The form could not be read. Reload the page and try again.", nil)
 }
 
 // setPrivacy changes what is given (nil: unchanged) in one transaction and

@@ -1,4 +1,4 @@
-package main
+package login
 
 import (
 	"net/http"
@@ -44,7 +44,7 @@ func TestEmailCodeLifetime(t *testing.T) {
 
 		t.Run("accepted just before expiry", func(t *testing.T) {
 			b := e.newBrowser()
-			authURL, _, _, _ := app.authorizeURL()
+			authURL, _ := app.authorizeURL()
 			p := b.toCodePage(authURL, u.Email)
 			code := e.mailCode(u.Email)
 			e.clock.Advance(10*time.Minute - time.Second)
@@ -54,7 +54,7 @@ func TestEmailCodeLifetime(t *testing.T) {
 		t.Run("refused just after expiry", func(t *testing.T) {
 			e.clock.Advance(time.Hour) // a fresh send budget
 			b := e.newBrowser()
-			authURL, _, _, _ := app.authorizeURL()
+			authURL, _ := app.authorizeURL()
 			p := b.toCodePage(authURL, u.Email)
 			code := e.mailCode(u.Email)
 			e.clock.Advance(10*time.Minute + time.Second)
@@ -76,11 +76,11 @@ func TestEmailCodeLifetime(t *testing.T) {
 // TestEmailCodeAttempts: five wrong codes kill the live code — the right
 // one is refused after them — and a new code works.
 func TestEmailCodeAttempts(t *testing.T) {
-	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	e := newTestEnv(t, sqlite(t))
 	u := e.createUser("tries@example.com")
 	app := e.newRP("app")
 	b := e.newBrowser()
-	authURL, _, _, _ := app.authorizeURL()
+	authURL, _ := app.authorizeURL()
 	p := b.toCodePage(authURL, u.Email)
 	code := e.mailCode(u.Email)
 	for i := range 5 {
@@ -100,11 +100,11 @@ func TestEmailCodeAttempts(t *testing.T) {
 // TestEmailCodeResend: only the newest code of a sign-in is live, and
 // resends are at least 30 s apart and at most 5 per 15 minutes per account.
 func TestEmailCodeResend(t *testing.T) {
-	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	e := newTestEnv(t, sqlite(t))
 	u := e.createUser("resend@example.com")
 	app := e.newRP("app")
 	b := e.newBrowser()
-	authURL, _, _, _ := app.authorizeURL()
+	authURL, _ := app.authorizeURL()
 	p := b.toCodePage(authURL, u.Email)
 	older := e.mailCode(u.Email)
 
@@ -152,17 +152,17 @@ func TestEmailCodeResend(t *testing.T) {
 // TestEmailCodeBoundToSignIn: a code finishes only the sign-in (auth
 // request) and browser it was mailed for.
 func TestEmailCodeBoundToSignIn(t *testing.T) {
-	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	e := newTestEnv(t, sqlite(t))
 	u := e.createUser("bound@example.com")
 	app := e.newRP("app")
 
 	t.Run("another auth request in the same browser", func(t *testing.T) {
 		b := e.newBrowser()
-		urlA, _, _, _ := app.authorizeURL()
+		urlA, _ := app.authorizeURL()
 		b.toCodePage(urlA, u.Email)
 		codeA := e.mailCode(u.Email)
 		e.clock.Advance(31 * time.Second)
-		urlB, _, _, _ := app.authorizeURL()
+		urlB, _ := app.authorizeURL()
 		pB := b.toCodePage(urlB, u.Email)
 		codeB := e.mailCode(u.Email)
 		if codeA == codeB {
@@ -176,7 +176,7 @@ func TestEmailCodeBoundToSignIn(t *testing.T) {
 	t.Run("another browser", func(t *testing.T) {
 		e.clock.Advance(time.Hour)
 		b1, b2 := e.newBrowser(), e.newBrowser()
-		authURL, _, _, _ := app.authorizeURL()
+		authURL, _ := app.authorizeURL()
 		p1 := b1.toCodePage(authURL, u.Email)
 		code := e.mailCode(u.Email)
 		// b2 replays b1's form, hidden fields and all, with the mailed code.
@@ -185,7 +185,7 @@ func TestEmailCodeBoundToSignIn(t *testing.T) {
 			t.Fatalf("another browser finished the sign-in: %d %q", r.status, r.location)
 		}
 		// b2's own sign-in of the same account does not take b1's code.
-		authURL2, _, _, _ := app.authorizeURL()
+		authURL2, _ := app.authorizeURL()
 		e.clock.Advance(31 * time.Second)
 		p2 := b2.toCodePage(authURL2, u.Email)
 		refused(t, "b1's code in b2's sign-in", b2.submit(p2, "/login/code", url.Values{"code": {code}}))

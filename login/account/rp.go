@@ -1,4 +1,4 @@
-package login
+package account
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
 
@@ -61,8 +62,8 @@ func (r *selfRP) oauth() *oauth2.Config {
 		ClientSecret: r.secret,
 		RedirectURL:  r.redirect,
 		Endpoint: oauth2.Endpoint{
-			AuthURL:   r.h.site.URL + "/authorize",
-			TokenURL:  r.h.site.URL + "/oauth/token",
+			AuthURL:   r.h.web.Issuer() + "/authorize",
+			TokenURL:  r.h.web.Issuer() + "/oauth/token",
 			AuthStyle: oauth2.AuthStyleInHeader,
 		},
 		Scopes: r.scopes,
@@ -78,7 +79,7 @@ func (r *selfRP) start(c echo.Context, f rpFlow, opts ...oauth2.AuthCodeOption) 
 	f.Verifier = oauth2.GenerateVerifier()
 	f.Started = now
 	f.Expires = now.Add(rpFlowLifetime)
-	if err := r.h.setSealedCookie(c, r.cookie, f, rpFlowLifetime); err != nil {
+	if err := r.h.web.SetSealed(c, r.cookie, f, rpFlowLifetime); err != nil {
 		return err
 	}
 	opts = append([]oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}, opts...)
@@ -117,43 +118,43 @@ func (r *selfRP) finish(c echo.Context) (*rpResult, error) {
 	expired := "This sign-in has expired or was started in another tab. " + r.again
 	f, ferr := r.flow(c)
 	state := c.QueryParam("state")
-	matched := ferr == nil && !r.h.now().After(f.Expires) && state != "" && equalBytes([]byte(f.State), []byte(state))
+	matched := ferr == nil && !r.h.now().After(f.Expires) && state != "" && web.Equal([]byte(f.State), []byte(state))
 	if matched {
 		// Only a callback that matches this browser's flow may end it: a
 		// forged link must not break a sign-in in progress.
-		r.h.clearCookie(c, r.cookie)
+		r.h.web.ClearCookie(c, r.cookie)
 	}
 	if e := c.QueryParam("error"); e != "" {
-		return nil, errBadRequest("The sign-in did not complete ("+truncate(e, 64)+"). "+r.again,
-			errors.New("authorization error: "+truncate(e, 64)+": "+truncate(c.QueryParam("error_description"), 200)))
+		return nil, web.BadRequest("The sign-in did not complete ("+web.Truncate(e, 64)+"). "+r.again,
+			errors.New("authorization error: "+web.Truncate(e, 64)+": "+web.Truncate(c.QueryParam("error_description"), 200)))
 	}
 	if !matched {
 		if ferr == nil {
 			ferr = errors.New("state mismatch or flow expired")
 		}
-		return nil, errBadRequest(expired, ferr)
+		return nil, web.BadRequest(expired, ferr)
 	}
 	code := c.QueryParam("code")
 	if code == "" || len(code) > 512 {
-		return nil, errBadRequest(expired, errors.New("missing or oversized code"))
+		return nil, web.BadRequest(expired, errors.New("missing or oversized code"))
 	}
 
 	ctx := oidc.ClientContext(c.Request().Context(), &http.Client{Transport: inProcess{r.h.op.Handler()}, Timeout: 10 * time.Second})
 	tok, err := r.oauth().Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
-		return nil, errBadRequest(expired, errors.New("code exchange: "+err.Error()))
+		return nil, web.BadRequest(expired, errors.New("code exchange: "+err.Error()))
 	}
-	provider, err := oidc.NewProvider(ctx, r.h.site.URL)
+	provider, err := oidc.NewProvider(ctx, r.h.web.Issuer())
 	if err != nil {
 		return nil, err
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	idt, err := provider.Verifier(&oidc.Config{ClientID: r.clientID}).Verify(ctx, rawID)
 	if err != nil {
-		return nil, errBadRequest(expired, errors.New("id token: "+err.Error()))
+		return nil, web.BadRequest(expired, errors.New("id token: "+err.Error()))
 	}
-	if !equalBytes([]byte(idt.Nonce), []byte(f.Nonce)) {
-		return nil, errBadRequest(expired, errors.New("id token nonce mismatch"))
+	if !web.Equal([]byte(idt.Nonce), []byte(f.Nonce)) {
+		return nil, web.BadRequest(expired, errors.New("id token nonce mismatch"))
 	}
 	res := &rpResult{Flow: f, Token: tok, RawID: rawID, IDToken: idt, provider: provider, ctx: ctx}
 	if err := idt.Claims(&res.Claims); err != nil {
@@ -165,7 +166,7 @@ func (r *selfRP) finish(c echo.Context) (*rpResult, error) {
 // flow opens this browser's sealed flow cookie.
 func (r *selfRP) flow(c echo.Context) (rpFlow, error) {
 	var f rpFlow
-	err := r.h.openSealedCookie(c, r.cookie, &f)
+	err := r.h.web.OpenSealed(c, r.cookie, &f)
 	return f, err
 }
 
@@ -180,11 +181,4 @@ func (res *rpResult) userinfo() (map[string]any, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -1,0 +1,380 @@
+package account
+
+import (
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/internal/creds"
+	"github.com/latchkey/latchkey/login/internal/web"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// The account security page (SPEC 3): authenticator app, backup code,
+// password. Every GET page that leads to a change asks for a fresh
+// reconfirmation first; every POST checks it again and, if it went stale
+// meanwhile, applies nothing. Each change is audited, sends the
+// notification mail, and (SPEC 2) ends the other sessions and every
+// trusted device, in one transaction (storage.RevokeCause).
+
+const (
+	qrSize        = 256
+	backupShowFor = 15 * time.Minute // the new backup code's cookie
+)
+
+// msgSSO answers a 2-step or password change of an SSO user.
+const msgSSO = "Your organisation confirms your identity: there are no sign-in settings to change here."
+
+type securityData struct {
+	Nav               string
+	Email             string
+	SSO               bool
+	HasTOTP           bool
+	TOTPSince         time.Time
+	BackupAt          time.Time // zero: never generated
+	PasswordChangedAt time.Time
+	HasPassword       bool
+}
+
+// securityPage is GET /account/security.
+func (h *Handler) securityPage(c echo.Context, a *account) error {
+	ctx := c.Request().Context()
+	d := securityData{Nav: "security", Email: a.user.Email, SSO: a.sso(), PasswordChangedAt: a.user.PasswordChangedAt,
+		HasPassword: a.user.PasswordHash != ""}
+	if !d.SSO {
+		active, err := h.creds.ActiveTOTP(ctx, a.user.ID)
+		if err != nil {
+			return err
+		}
+		d.HasTOTP, d.TOTPSince = active.ID != "", active.ConfirmedAt
+		if d.BackupAt, err = h.creds.BackupCodeCreatedAt(ctx, a.user.ID); err != nil {
+			return err
+		}
+	}
+	notice, errMsg := doneNotice(c)
+	return h.render(c, http.StatusOK, "account_security", web.Page{Title: "Security", Notice: notice, Error: errMsg, Data: d})
+}
+
+// securityChange wraps the handlers of the security page: an account
+// session, not an SSO user, and a POST's CSRF token.
+func (h *Handler) securityChange(fn func(c echo.Context, a *account) error) echo.HandlerFunc {
+	return h.withAccount(func(c echo.Context, a *account) error {
+		if a.sso() {
+			return web.Forbidden(msgSSO, errors.New("sso user on a security change page"))
+		}
+		if c.Request().Method == http.MethodPost {
+			if err := h.web.CheckCSRF(c); err != nil {
+				return err
+			}
+		}
+		return fn(c, a)
+	})
+}
+
+// freshGET is the guard of a GET page that leads to a change: reconfirm
+// first, then come back here.
+func (h *Handler) freshGET(fn accountHandler) echo.HandlerFunc {
+	return h.securityChange(func(c echo.Context, a *account) error {
+		if !h.fresh(a) {
+			return h.startReconfirm(c, a, c.Request().URL.Path)
+		}
+		return fn(c, a)
+	})
+}
+
+// freshPOST is the guard of a change: with a stale reconfirmation nothing
+// is applied and the page offers "Confirm it's you", which comes back to
+// retry (the GET page ret).
+func (h *Handler) freshPOST(ret string, fn accountHandler) echo.HandlerFunc {
+	return h.securityChange(func(c echo.Context, a *account) error {
+		if !h.fresh(a) {
+			return h.needReconfirm(c, ret)
+		}
+		return fn(c, a)
+	})
+}
+
+// --- authenticator app ---
+
+type totpData struct {
+	Nav    string
+	Update bool
+	ID     string
+	QR     template.URL
+	Key    string
+	Issuer string
+	Email  string
+}
+
+// totpSetupPage is GET /account/security/totp: "Set up" (or "Update"):
+// a new pending seed as a QR code and as text. The active seed, if any,
+// keeps working until a code from the new one is confirmed.
+func (h *Handler) totpSetupPage(c echo.Context, a *account) error {
+	st, err := h.creds.PendingTOTP(c.Request().Context(), a.user.ID)
+	if err != nil {
+		return err
+	}
+	return h.renderTOTPSetup(c, a, st, http.StatusOK, "")
+}
+
+func (h *Handler) renderTOTPSetup(c echo.Context, a *account, st creds.TOTPSetup, status int, errMsg string) error {
+	key, err := h.creds.Key(st.Cred, a.user.Email, qrSize)
+	if err != nil {
+		return err
+	}
+	d := totpData{Nav: "security", Update: st.Update, ID: st.Cred.ID, Key: key.Text,
+		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(key.PNG)),
+		Issuer: h.creds.TOTPIssuer(), Email: a.user.Email}
+	title := "Set up authenticator app"
+	if st.Update {
+		title = "Update authenticator app"
+	}
+	return h.render(c, status, "account_totp", web.Page{Title: title, Error: errMsg, Data: d})
+}
+
+// totpSetupSubmit is POST /account/security/totp ("Turn on"): a valid
+// code from the pending seed makes it the active one (and deletes the
+// old one, in one transaction).
+func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
+	ctx := c.Request().Context()
+	st, err := h.creds.FindPendingTOTP(ctx, a.user.ID, c.FormValue("totp_id"))
+	if err != nil {
+		return err
+	}
+	if st.Cred.ID == "" {
+		return web.BadRequest(msgSetupExpired, errors.New("no such pending totp credential"))
+	}
+	try, wait, err := h.creds.Try(ctx, creds.TOTPSetupKey(a.user.ID), creds.CodeAddressKey(web.ClientIP(c)))
+	if err != nil {
+		return err
+	} else if wait > 0 {
+		return h.renderTOTPSetup(c, a, st, http.StatusTooManyRequests, web.TooMany(wait))
+	}
+	ok, err := h.creds.ConfirmTOTP(ctx, a.user.ID, st.Cred, c.FormValue("code"))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return web.BadRequest(msgSetupExpired, err)
+	case err != nil:
+		return err
+	case !ok:
+		try.Failed(ctx)
+		return h.renderTOTPSetup(c, a, st, http.StatusUnprocessableEntity,
+			"That code is not right. Enter the newest 6-digit code your app shows for this account.")
+	}
+	try.Succeeded(ctx)
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
+		return err
+	}
+	event, change, done := "totp.enabled", "Authenticator app turned on", "totp-on"
+	if st.Update {
+		event, change, done = "totp.updated", "Authenticator app updated", "totp-updated"
+	}
+	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: event})
+	mailed := h.notify(c, a.user, change)
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", done, mailed))
+}
+
+const msgSetupExpired = "This set-up page has expired. Start again from your security page."
+
+type totpManageData struct {
+	Nav   string
+	Since time.Time
+}
+
+// totpManagePage is GET /account/security/totp/manage: "Update" and
+// "Turn off".
+func (h *Handler) totpManagePage(c echo.Context, a *account) error {
+	active, err := h.creds.ActiveTOTP(c.Request().Context(), a.user.ID)
+	if err != nil {
+		return err
+	}
+	if active.ID == "" {
+		return c.Redirect(http.StatusSeeOther, "/account/security")
+	}
+	return h.render(c, http.StatusOK, "account_totp_manage", web.Page{Title: "Authenticator app",
+		Data: totpManageData{Nav: "security", Since: active.ConfirmedAt}})
+}
+
+// totpOffPage is GET /account/security/totp/off: the confirmation.
+func (h *Handler) totpOffPage(c echo.Context, a *account) error {
+	active, err := h.creds.ActiveTOTP(c.Request().Context(), a.user.ID)
+	if err != nil {
+		return err
+	}
+	if active.ID == "" {
+		return c.Redirect(http.StatusSeeOther, "/account/security")
+	}
+	return h.render(c, http.StatusOK, "account_totp_off", web.Page{Title: "Turn off authenticator app", Data: reconfirmData{Nav: "security"}})
+}
+
+// totpOffSubmit is POST /account/security/totp/off.
+func (h *Handler) totpOffSubmit(c echo.Context, a *account) error {
+	ctx := c.Request().Context()
+	active, err := h.creds.ActiveTOTP(ctx, a.user.ID)
+	if err != nil {
+		return err
+	}
+	if active.ID == "" {
+		return c.Redirect(http.StatusSeeOther, "/account/security")
+	}
+	if err := h.creds.DisableTOTP(ctx, a.user.ID); err != nil {
+		return err
+	}
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
+		return err
+	}
+	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "totp.disabled"})
+	mailed := h.notify(c, a.user, "Authenticator app turned off")
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", "totp-off", mailed))
+}
+
+// --- backup code ---
+
+type backupConfirmData struct {
+	Nav      string
+	BackupAt time.Time
+}
+
+// backupPage is GET /account/security/backup-code: "Generate" replaces
+// the code; this page says so and asks to go on.
+func (h *Handler) backupPage(c echo.Context, a *account) error {
+	at, err := h.creds.BackupCodeCreatedAt(c.Request().Context(), a.user.ID)
+	if err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, "account_backup", web.Page{Title: "Generate a backup code",
+		Data: backupConfirmData{Nav: "security", BackupAt: at}})
+}
+
+// backupGenerate is POST /account/security/backup-code: a new code
+// replaces the old one at once; it is shown once (sealed in a short-lived
+// cookie until the user ticks "I saved my backup code").
+func (h *Handler) backupGenerate(c echo.Context, a *account) error {
+	_, sealed, err := h.creds.GenerateBackupCode(c.Request().Context(), a.user.ID)
+	if err != nil {
+		return err
+	}
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
+		return err
+	}
+	h.web.SetCookie(c, web.CookieBackupShow, web.EncodeSealed(sealed), backupShowFor)
+	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "backupcode.generated", Reason: "account page"})
+	mailed := h.notify(c, a.user, "Backup code generated")
+	u := "/account/security/backup-code/show"
+	if !mailed {
+		u += "?mail=failed"
+	}
+	return c.Redirect(http.StatusSeeOther, u)
+}
+
+// shownBackupCode is the code waiting in this browser's cookie, if it is
+// still the user's current code.
+func (h *Handler) shownBackupCode(c echo.Context, a *account) (string, error) {
+	sealed, err := web.DecodeSealed(web.CookieValue(c, web.CookieBackupShow))
+	if err != nil {
+		return "", nil
+	}
+	return h.creds.CurrentBackupCode(c.Request().Context(), a.user.ID, sealed)
+}
+
+type backupShowData struct {
+	web.BackupCodeView
+	Nav string
+}
+
+// backupShowPage is GET /account/security/backup-code/show.
+func (h *Handler) backupShowPage(c echo.Context, a *account) error {
+	canon, err := h.shownBackupCode(c, a)
+	if err != nil {
+		return err
+	}
+	if canon == "" {
+		h.web.ClearCookie(c, web.CookieBackupShow)
+		return c.Redirect(http.StatusSeeOther, "/account/security")
+	}
+	errMsg := ""
+	if c.QueryParam("mail") == "failed" {
+		errMsg = msgMailFailed
+	}
+	return h.renderBackupShow(c, canon, http.StatusOK, errMsg)
+}
+
+func (h *Handler) renderBackupShow(c echo.Context, canon string, status int, errMsg string) error {
+	d := backupShowData{BackupCodeView: h.web.BackupCode("", canon, "/account/security/backup-code/saved", false), Nav: "security"}
+	return h.render(c, status, "account_backup_show", web.Page{Title: "Your new backup code", Error: errMsg, Data: d})
+}
+
+// backupSaved is POST /account/security/backup-code/saved: the page does
+// not close without "I saved my backup code".
+func (h *Handler) backupSaved(c echo.Context, a *account) error {
+	canon, err := h.shownBackupCode(c, a)
+	if err != nil {
+		return err
+	}
+	if canon == "" {
+		h.web.ClearCookie(c, web.CookieBackupShow)
+		return c.Redirect(http.StatusSeeOther, "/account/security")
+	}
+	if c.FormValue("saved") != "yes" {
+		return h.renderBackupShow(c, canon, http.StatusUnprocessableEntity, "Tick \"I saved my backup code\" to close this page.")
+	}
+	h.web.ClearCookie(c, web.CookieBackupShow)
+	return c.Redirect(http.StatusSeeOther, "/account/security?done=backup")
+}
+
+// --- password ---
+
+type passwordChangeData struct {
+	Nav   string
+	Email string
+}
+
+// passwordChangePage is GET /account/security/password.
+func (h *Handler) passwordChangePage(c echo.Context, a *account) error {
+	return h.renderPasswordChange(c, a, http.StatusOK, "")
+}
+
+func (h *Handler) renderPasswordChange(c echo.Context, a *account, status int, errMsg string) error {
+	return h.render(c, status, "account_password", web.Page{Title: "Change your password", Error: errMsg,
+		Data: passwordChangeData{Nav: "security", Email: a.user.Email}})
+}
+
+// passwordChangeSubmit is POST /account/security/password: the current
+// password and a new one.
+func (h *Handler) passwordChangeSubmit(c echo.Context, a *account) error {
+	ctx := c.Request().Context()
+	current, next := c.FormValue("password"), c.FormValue("new_password")
+	try, wait, err := h.creds.Try(ctx, h.creds.PasswordAccountKey(a.user.Email), creds.PasswordAddressKey(web.ClientIP(c)))
+	if err != nil {
+		return err
+	} else if wait > 0 {
+		return h.renderPasswordChange(c, a, http.StatusTooManyRequests, web.TooMany(wait))
+	}
+	if !h.creds.CheckPassword(ctx, &a.user, current) {
+		try.Failed(ctx)
+		h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "password.change_failed", Reason: "wrong current password"})
+		return h.renderPasswordChange(c, a, http.StatusUnauthorized, "Your current password is not right.")
+	}
+	try.Succeeded(ctx)
+	if msg := web.NewPasswordMessage(factor.CheckNewPassword(next, a.user.Email)); msg != "" {
+		return h.renderPasswordChange(c, a, http.StatusUnprocessableEntity, msg)
+	}
+	if next == current {
+		return h.renderPasswordChange(c, a, http.StatusUnprocessableEntity, "Choose a password different from your current one.")
+	}
+	set, err := h.creds.NewPassword(next, false)
+	if err != nil {
+		return err
+	}
+	if err := h.revokeOthers(c, a, storage.RevokePasswordChanged, set); err != nil {
+		return err
+	}
+	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "password.changed"})
+	mailed := h.notify(c, a.user, "Password changed")
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", "password", mailed))
+}

@@ -1,0 +1,157 @@
+package creds
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+// Store is what the credential service needs from storage (*storage.Store
+// satisfies it).
+type Store interface {
+	GetUser(ctx context.Context, id string) (storage.User, error)
+	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (storage.User, error)
+
+	CreateEmailCode(ctx context.Context, c storage.EmailCode) (storage.EmailCode, error)
+	LatestEmailCode(ctx context.Context, userID, purpose, contextID string) (storage.EmailCode, error)
+	CountEmailCodesSince(ctx context.Context, userID string, since time.Time) (int, error)
+	UpdateEmailCode(ctx context.Context, id string, fn func(*storage.EmailCode) error) (storage.EmailCode, error)
+
+	CreateTOTP(ctx context.Context, c storage.TOTPCredential) (storage.TOTPCredential, error)
+	ListTOTP(ctx context.Context, userID string) ([]storage.TOTPCredential, error)
+	AcceptTOTPStep(ctx context.Context, id string, step int64) error
+	ActivateTOTP(ctx context.Context, userID, id string, step int64, now time.Time) error
+	DeleteTOTP(ctx context.Context, userID, status string) error
+
+	GetBackupCode(ctx context.Context, userID string) (storage.BackupCode, error)
+	SetBackupCode(ctx context.Context, b storage.BackupCode, show storage.BackupCodeShow) error
+	ReplaceBackupCode(ctx context.Context, userID string, oldHash []byte, next storage.BackupCode, show storage.BackupCodeShow) error
+
+	GetThrottle(ctx context.Context, key string) (storage.Throttle, error)
+	UpdateThrottle(ctx context.Context, key string, fn func(*storage.Throttle) error) (storage.Throttle, error)
+	DeleteThrottle(ctx context.Context, key string) error
+
+	RevokeUserGrants(ctx context.Context, userID string, r storage.Revocation, now time.Time) (storage.Revoked, error)
+
+	CreateAuditEvent(ctx context.Context, e storage.AuditEvent) error
+}
+
+var _ Store = (*storage.Store)(nil)
+
+// Config is the part of the configuration the service needs.
+type Config struct {
+	Issuer       string
+	SiteName     string
+	EmailCodeTTL time.Duration // default 10 minutes
+	TOTPIssuer   string        // label in authenticator apps (default SiteName)
+}
+
+// Deps are the collaborators.
+type Deps struct {
+	Store   Store
+	Keyring *keyring.Keyring
+	Mailer  mail.Mailer
+	Hasher  *factor.PasswordHasher
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// Service verifies credentials and spends the budgets that guard them.
+type Service struct {
+	cfg    Config
+	store  Store
+	kr     *keyring.Keyring
+	mailer mail.Mailer
+	hasher *factor.PasswordHasher
+	now    func() time.Time
+	log    *slog.Logger
+	site   mail.Site
+}
+
+// New builds the service.
+func New(cfg Config, d Deps) (*Service, error) {
+	if d.Store == nil || d.Keyring == nil || d.Mailer == nil {
+		return nil, errors.New("creds: store, keyring and mailer are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Hasher == nil {
+		d.Hasher = factor.NewPasswordHasher(factor.DefaultPasswordParams)
+	}
+	if cfg.SiteName == "" {
+		cfg.SiteName = "Latchkey"
+	}
+	if cfg.TOTPIssuer == "" {
+		cfg.TOTPIssuer = cfg.SiteName
+	}
+	if cfg.EmailCodeTTL == 0 {
+		cfg.EmailCodeTTL = 10 * time.Minute
+	}
+	return &Service{cfg: cfg, store: d.Store, kr: d.Keyring, mailer: d.Mailer, hasher: d.Hasher, now: d.Now, log: d.Logger,
+		site: mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")}}, nil
+}
+
+// EmailCodeTTL is how long an email code is valid.
+func (s *Service) EmailCodeTTL() time.Duration { return s.cfg.EmailCodeTTL }
+
+// From describes who is asking: this browser (the digest of its handle),
+// its address and User-Agent, and the User-Agent in words for mails.
+type From struct {
+	BrowserHash   []byte
+	IP, UserAgent string
+	Browser       string
+}
+
+// Audit writes an audit event with the request's address and browser;
+// failures are logged, never fatal.
+func (s *Service) Audit(ctx context.Context, from From, e storage.AuditEvent) {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	if e.IP == "" {
+		e.IP = from.IP
+	}
+	if e.UserAgent == "" {
+		e.UserAgent = from.UserAgent
+	}
+	if err := s.store.CreateAuditEvent(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("audit event", "err", err, "event", e.Event)
+	}
+}
+
+// StandIn is a stable stand-in for an email that has no account (yet): a
+// keyed digest, so it identifies the address in throttles and email codes
+// without revealing it. kind keeps the uses apart ("" for the sign-in,
+// "su" for a sign-up, "rs" for a password reset). Storage ids never
+// contain '~', so a stand-in never equals a real user id.
+func (s *Service) StandIn(kind, email string) string {
+	switch kind {
+	case "":
+		return "~" + strings.ToLower(s.digest(email))
+	case "su":
+		return "~su" + s.digest("signup:"+strings.ToLower(email))
+	case "rs":
+		return "~rs" + s.digest("reset:"+strings.ToLower(email))
+	}
+	panic("creds: unknown stand-in kind " + kind)
+}
+
+// IsStandIn reports whether id is a stand-in rather than a user id.
+func IsStandIn(id string) bool { return strings.HasPrefix(id, "~") }
+
+// digest is a short keyed digest of an email-derived string.
+func (s *Service) digest(v string) string {
+	return hex.EncodeToString(s.kr.MACString(keyring.PurposeIdentifier, v)[:12])
+}

@@ -1,0 +1,173 @@
+package web
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+//go:embed templates/*.html
+var sharedFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config is what the page machinery needs.
+type Config struct {
+	Issuer   string
+	SiteName string
+	Keyring  *keyring.Keyring
+	Logger   *slog.Logger
+}
+
+// Kit is one package's page machinery: its templates over the shared
+// layout, the cookies and browser handle, CSRF, and error pages. Every
+// package that serves pages builds its own Kit over the same keyring, so
+// a CSRF token or sealed cookie made by one is good for the other.
+type Kit struct {
+	site   string
+	issuer string
+	kr     *keyring.Keyring
+	log    *slog.Logger
+	secure bool // Secure cookies (the issuer is not plain-http localhost)
+	tmpl   map[string]*template.Template
+}
+
+// Page is the data every template gets.
+type Page struct {
+	Site   string
+	Title  string
+	CSRF   string
+	Error  string
+	Notice string
+	Data   any
+}
+
+// New parses the package's templates: every templates/*.html of pages
+// (nil: none) is a page over the shared layout, the shared partials, the
+// package's own templates/partials.html if it has one, and the shared
+// error page. A broken template fails here, at start-up.
+func New(cfg Config, pages fs.FS) (*Kit, error) {
+	if cfg.Keyring == nil {
+		return nil, errors.New("web: keyring is required")
+	}
+	u, err := url.Parse(cfg.Issuer)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("web: bad issuer %q", cfg.Issuer)
+	}
+	if cfg.SiteName == "" {
+		cfg.SiteName = "Latchkey"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	k := &Kit{site: cfg.SiteName, issuer: strings.TrimSuffix(cfg.Issuer, "/"), kr: cfg.Keyring, log: cfg.Logger,
+		secure: u.Scheme == "https", tmpl: map[string]*template.Template{}}
+	funcs := template.FuncMap{
+		"fmtTime": func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return t.UTC().Format("2 Jan 2006, 15:04 UTC")
+		},
+		"fmtDate": func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+	}
+	// Every page is parsed into its own copy of the layout and the
+	// partials, so that each page's {{define "content"}} stays its own.
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(sharedFS, "templates/layout.html", "templates/partials.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: templates: %w", err)
+	}
+	type source struct {
+		fsys fs.FS
+		path string
+	}
+	srcs := []source{{sharedFS, "templates/error.html"}}
+	if pages != nil {
+		if _, err := fs.Stat(pages, "templates/partials.html"); err == nil {
+			if base, err = base.ParseFS(pages, "templates/partials.html"); err != nil {
+				return nil, fmt.Errorf("web: templates: %w", err)
+			}
+		}
+		entries, err := fs.Glob(pages, "templates/*.html")
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range entries {
+			if p != "templates/partials.html" {
+				srcs = append(srcs, source{pages, p})
+			}
+		}
+	}
+	for _, s := range srcs {
+		name := strings.TrimSuffix(strings.TrimPrefix(s.path, "templates/"), ".html")
+		t, err := template.Must(base.Clone()).ParseFS(s.fsys, s.path)
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", name, err)
+		}
+		k.tmpl[name] = t
+	}
+	return k, nil
+}
+
+// SiteName is the configured site name.
+func (k *Kit) SiteName() string { return k.site }
+
+// Issuer is the issuer URL without a trailing slash.
+func (k *Kit) Issuer() string { return k.issuer }
+
+// Render writes a page. The CSRF token is filled from the browser handle.
+func (k *Kit) Render(c echo.Context, status int, name string, p Page) error {
+	t, ok := k.tmpl[name]
+	if !ok {
+		return fmt.Errorf("web: no template %q", name)
+	}
+	p.Site = k.site
+	if p.CSRF == "" {
+		p.CSRF = k.CSRFToken(c)
+	}
+	var b strings.Builder
+	if err := t.ExecuteTemplate(&b, "layout.html", p); err != nil {
+		return fmt.Errorf("web: render %s: %w", name, err)
+	}
+	return c.HTML(status, b.String())
+}
+
+// Static serves the embedded assets under /static/.
+func Static() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	files := http.FileServerFS(sub)
+	return http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	}))
+}
+
+// SecurityHeaders sends the headers every page needs (SPEC 9): no
+// framing, no sniffing, no referrer leaks of auth request ids, a strict
+// CSP (the pages use no scripts; inline styles are not used either).
+func (k *Kit) SecurityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		hd := c.Response().Header()
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' *; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Cache-Control", "no-store")
+		if k.secure {
+			hd.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
+}
