@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/latchkey/latchkey/cmd/latchkey/bench"
+	"github.com/latchkey/latchkey/cmd/latchkey-bench/internal/bench"
 )
 
 // Exit codes a script can rely on. 3 and 4 are seed's, as they were under
