@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchkey/latchkey/cmd/latchkey/bench"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/op"
@@ -431,12 +430,4 @@ func cmdAudit(env *cmdEnv, args []string) error {
 			e.Reason, ua, strings.Join(details, " "))
 	}
 	return tw.Flush()
-}
-
-func cmdBench(env *cmdEnv, args []string) error {
-	err := bench.Main(env.ctx, args, env.stdout, env.stderr)
-	if bench.IsUsage(err) {
-		return usageErr("%v", err)
-	}
-	return err
 }

@@ -90,7 +90,7 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 }
 
 // openApp loads the configuration, the secret key and the database
-// (migrated). Every command but version and bench goes through it.
+// (migrated). Every command but version goes through it.
 func openApp(env *cmdEnv, configPath string, demo bool) (*app, error) {
 	cfg, logger, err := loadConfig(env, configPath, demo)
 	if err != nil {

@@ -63,8 +63,6 @@ Usage:
   latchkey keys rotate
   latchkey audit list [--user EMAIL] [--limit N]
   latchkey policy explain --email E [--client C] [--at TIME]
-  latchkey bench --issuer URL --scenario S …               load-test any OpenID provider
-  latchkey seed --users N [--client C --refresh-tokens M --tokens-out F]   benchmark data
   latchkey config print [--config FILE]                     the effective configuration, secrets redacted
   latchkey version
 
@@ -105,10 +103,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAudit(env, args[1:])
 	case "policy":
 		err = cmdPolicy(env, args[1:])
-	case "bench":
-		err = cmdBench(env, args[1:])
-	case "seed":
-		err = cmdSeed(env, args[1:])
 	case "config":
 		err = cmdConfig(env, args[1:])
 	case "version", "--version", "-v":

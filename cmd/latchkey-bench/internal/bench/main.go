@@ -14,14 +14,14 @@ import (
 	"time"
 )
 
-const usageText = `Usage: latchkey bench --issuer URL --scenario S [flags]
+const usageText = `Usage: latchkey-bench bench --issuer URL --scenario S [flags]
 
 A closed-loop load generator for any OpenID provider (found through its
 discovery document). Scenarios: %s.
 
 `
 
-// Main is "latchkey bench": it parses args (the flags below), runs the
+// Main is "latchkey-bench bench": it parses args (the flags below), runs the
 // scenario and prints the result as a text block or, with --json, as
 // JSON. A bad command line is returned as a *UsageError (see IsUsage);
 // --help prints the flags and returns nil.

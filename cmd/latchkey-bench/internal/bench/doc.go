@@ -1,6 +1,8 @@
-// Package bench is "latchkey bench": a closed-loop load generator for any
-// OpenID provider, so that Latchkey and its peers are measured by the same
-// tool, the same way, in the same session.
+// Package bench is "latchkey-bench bench": a closed-loop load generator
+// for any OpenID provider, so that Latchkey and its peers are measured by
+// the same tool, the same way, in the same session. It imports nothing of
+// Latchkey but the SMTP sink (it measures every provider from the outside)
+// and is internal to cmd/latchkey-bench, so the IdP binary cannot link it.
 //
 // # What it measures
 //
@@ -35,8 +37,9 @@
 //     code exchange at the token endpoint with the PKCE verifier, which
 //     must return an ID token with the nonce. The email code is read from
 //     an SMTP sink the bench starts itself (--smtp-listen, default
-//     127.0.0.1:2525; package login/mail/mailsink). The result is in
-//     sign-ins per second.
+//     127.0.0.1:2525; package login/mail/mailsink, which accepts any
+//     sender, recipient and credentials and so belongs in this binary
+//     only). The result is in sign-ins per second.
 //
 // Closed loop: --concurrency workers each send their next request as soon
 // as the previous one returns, on keep-alive connections (one per worker:
@@ -89,7 +92,7 @@
 //	cd ../shared/peers/nodeop && npm ci
 //	PORT=3000 SIGN_ALG=ES256 AT_FORMAT=jwt RT_FILE=/tmp/rt.txt taskset -c 1 node server.js &
 //	PEER=$!
-//	B="taskset -c 0 latchkey bench --issuer http://127.0.0.1:3000 --client-id bench \
+//	B="taskset -c 0 latchkey-bench bench --issuer http://127.0.0.1:3000 --client-id bench \
 //	   --client-secret benchsecret-benchsecret-benchsecret --concurrency 50 --pid $PEER"
 //	$B --scenario discovery
 //	$B --scenario jwks
@@ -106,18 +109,19 @@
 //	echo -n benchsecret-benchsecret-benchsecret | latchkey client create --id bench --secret-stdin \
 //	    --grant client_credentials,refresh_token,authorization_code --redirect-uri http://127.0.0.1:9/cb
 //	taskset -c 1 latchkey serve & LK=$!
-//	B="taskset -c 0 latchkey bench --issuer http://127.0.0.1:8080 --client-id bench \
+//	B="taskset -c 0 latchkey-bench bench --issuer http://127.0.0.1:8080 --client-id bench \
 //	   --client-secret benchsecret-benchsecret-benchsecret --concurrency 50 --pid $LK"
 //	$B --scenario discovery; $B --scenario jwks; $B --scenario client-credentials --scope api
 //
 // Latchkey rotates refresh tokens, so its refresh scenario needs one token
 // per worker in --refresh-token-file (each from a sign-in with
-// offline_access).
+// offline_access, or minted by "latchkey-bench seed --refresh-tokens N
+// --tokens-out FILE").
 //
-// Without the latchkey binary, the package's manual test runs the same
-// code (it is skipped unless LATCHKEY_BENCH_PEER is set):
+// Without the latchkey-bench binary, the package's manual test runs the
+// same code (it is skipped unless LATCHKEY_BENCH_PEER is set):
 //
-//	go test -c -o /tmp/bench.test ./cmd/latchkey/bench
+//	go test -c -o /tmp/bench.test ./cmd/latchkey-bench/internal/bench
 //	LATCHKEY_BENCH_PEER=http://127.0.0.1:3000 LATCHKEY_BENCH_PID=$PEER \
 //	    taskset -c 0 /tmp/bench.test -test.run TestManualPeer -test.v
 //	LATCHKEY_BENCH_PEER=1 taskset -c 0 /tmp/bench.test -test.run TestManualPeer -test.v -- --issuer … --scenario …
@@ -141,16 +145,11 @@
 // fresh users for each run. The first sign-in of a new user also shows
 // the backup-code page, which the bench acknowledges; later ones do not.
 //
-// Seeding with the CLI, one process (and one argon2id hash) per user:
+// Seed them with "latchkey-bench seed", which hashes the password once
+// and bulk-inserts the users into the server's database (same
+// configuration as serve):
 //
-//	for i in $(seq 0 199); do
-//	  printf %s Bench-password-123 | latchkey user create --email bench$i@example.com --password-stdin
-//	done
-//
-// Each call pays a process start and one argon2id hash (about 20 ms at
-// the OWASP parameters), so 200 users take a few seconds; a "latchkey
-// bench seed" sub-command that hashes once and inserts many users is
-// planned.
+//	latchkey-bench seed --users 200    # bench0@example.com … bench199@example.com, Bench-password-123
 //
 // # Flags
 //
@@ -160,6 +159,7 @@
 //	--auth-method M            client_secret_basic (default) | client_secret_post | none
 //	--concurrency N            workers (default 50)
 //	--duration D, --warmup D   measured window (10s) and unmeasured warmup (2s; 0: none)
+//	--rate N                   requests per second in total, paced (open loop); 0: closed loop
 //	--pid PID                  the server process, for CPU and RSS
 //	--json                     machine-readable output
 //	--scope S                  client-credentials and introspect

@@ -8,12 +8,12 @@ import (
 
 // TestManualPeer measures a running provider; it is skipped unless
 // LATCHKEY_BENCH_PEER names the issuer. With arguments after "--" it runs
-// exactly those (as "latchkey bench" would); without, it runs discovery,
+// exactly those (as "latchkey-bench bench" would); without, it runs discovery,
 // jwks, client-credentials (scope api) and refresh against the nodeop peer
 // (client bench, the refresh token in LATCHKEY_BENCH_RT_FILE, default
 // /tmp/rt.txt) at concurrency 50, sampling LATCHKEY_BENCH_PID if set:
 //
-//	go test -c -o /tmp/bench.test ./cmd/latchkey/bench
+//	go test -c -o /tmp/bench.test ./cmd/latchkey-bench/internal/bench
 //	LATCHKEY_BENCH_PEER=http://127.0.0.1:3000 LATCHKEY_BENCH_PID=$(pgrep -n node) \
 //	  taskset -c 0 /tmp/bench.test -test.run TestManualPeer -test.v
 //	LATCHKEY_BENCH_PEER=1 taskset -c 0 /tmp/bench.test -test.run TestManualPeer -test.v -- \
