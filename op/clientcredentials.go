@@ -45,10 +45,10 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
 			return
 		}
-		// JWT times follow the wall clock, as zitadel's do: relying
-		// parties verify them against theirs.
-		wall := time.Now()
-		token, err = ks.signing.signJWT(atClaims(o.opts.Issuer, c.c.ID, nil, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, wall, wall.Add(life)))
+		// iat and exp on the token clock (Options.TokenNow), which
+		// zitadel verifies them against at /oauth/introspect.
+		iat := o.opts.TokenNow()
+		token, err = ks.signing.signJWT(atClaims(o.opts.Issuer, c.c.ID, nil, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, iat, iat.Add(life)))
 		if err != nil {
 			o.opts.Logger.Error("client_credentials: sign", "err", err)
 			tokenError(w, http.StatusInternalServerError, "server_error", "", false)

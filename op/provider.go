@@ -58,8 +58,20 @@ type Options struct {
 	// Nil: plain text.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, message string)
 
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Now is the clock of every decision: expiry, lifetimes, idle and
+	// re-verification windows, key rotation. Required.
+	Now func() time.Time
+	// TokenNow stamps iat, nbf and exp in the JWTs our own grant handlers
+	// sign (refresh.go, clientcredentials.go). It must be the clock
+	// zitadel/oidc reads, time.Now, which the library cannot be given:
+	// zitadel stamps the tokens of the code and device grants with it, and
+	// checks iat and exp against it when our JWTs come back (JWT access
+	// tokens at /userinfo, /oauth/introspect and VerifyAccessToken, ID
+	// tokens as end_session's id_token_hint), as relying parties check
+	// them against their own wall clocks. Nil: Now, which is the same
+	// clock whenever Now is the wall clock.
+	TokenNow func() time.Time
+	Logger   *slog.Logger
 }
 
 // OP is the OpenID provider: zitadel's op.Provider on our storage, behind
@@ -76,7 +88,10 @@ type OP struct {
 // misconfigured secret key fails here, at start-up.
 func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Keyring) (*OP, error) {
 	if opts.Now == nil {
-		opts.Now = time.Now
+		return nil, errors.New("op: Options.Now is required")
+	}
+	if opts.TokenNow == nil {
+		opts.TokenNow = opts.Now
 	}
 	if opts.ReverifyDue == nil {
 		// A provider without the rule would keep refresh grants alive

@@ -60,15 +60,16 @@ func TestDiscoveryACRValues(t *testing.T) {
 	}
 }
 
-// TestNewRequiresTheRules: a provider without its re-verification rule
-// would fail open; New refuses to build one.
+// TestNewRequiresTheRules: a provider without its clock or its
+// re-verification rule would fail open; New refuses to build one.
 func TestNewRequiresTheRules(t *testing.T) {
 	store := storagetest.OpenSQLite(t)
 	for name, edit := range map[string]func(*Options){
-		"no reverify rule":    func(o *Options) { o.ReverifyDue = nil },
-		"no login path":       func(o *Options) { o.LoginPath = "" },
-		"unknown algorithm":   func(o *Options) { o.Algorithm = "HS256" },
-		"minimal options: ok": nil,
+		"no clock":                         func(o *Options) { o.Now = nil },
+		"no reverify rule":                 func(o *Options) { o.ReverifyDue = nil },
+		"no login path":                    func(o *Options) { o.LoginPath = "" },
+		"unknown algorithm":                func(o *Options) { o.Algorithm = "HS256" },
+		"minimal options, no TokenNow: ok": nil,
 	} {
 		opts := Options{
 			Issuer: "https://id.example", Algorithm: AlgES256, KeyRotation: time.Hour,

@@ -1,10 +1,16 @@
 package op
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -49,5 +55,77 @@ func TestRefreshReverify(t *testing.T) {
 				checkError(t, tc.name, a, http.StatusBadRequest, "invalid_grant", false)
 			}
 		})
+	}
+}
+
+// TestTokenTimesOnTheTokenClock: the JWTs our own grant handlers sign
+// carry iat and exp from Options.TokenNow, the clock zitadel stamps its
+// own tokens with and verifies every JWT against, and not from the
+// decision clock. Here the decision clock stands 40 days behind: JWTs
+// stamped with it would be long expired to zitadel's verifier, while
+// these still pass VerifyAccessToken and introspection, and the stored
+// tokens still expire by the decision clock.
+func TestTokenTimesOnTheTokenClock(t *testing.T) {
+	behind := time.Now().Add(-40 * 24 * time.Hour).Truncate(time.Second)
+	// A minute before the real time: distinguishable from it, and still
+	// valid to zitadel's verifier, which reads the real time.
+	tokenNow := time.Now().Add(-time.Minute).Truncate(time.Second)
+	e := newTokenEnvWith(t, storagetest.OpenSQLite(t), func(o *Options) {
+		o.Now = func() time.Time { return behind }
+		o.TokenNow = func() time.Time { return tokenNow }
+	})
+	ctx := context.Background()
+	const jwtSecret = "jwt-secret-0123456789abcdefghijklmnopq"
+	if err := e.store.CreateClient(ctx, storage.Client{
+		ID: "jwtc", SecretHash: HashClientSecret(e.kr, jwtSecret), AccessTokenFormat: storage.TokenFormatJWT,
+		GrantTypes: []string{GrantRefreshToken, GrantClientCredentials}, RedirectURIs: []string{confRedir},
+		AppType: storage.AppTypeWeb, CreatedAt: behind, UpdatedAt: behind,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	times := func(what, tok string, life time.Duration) {
+		t.Helper()
+		jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		var c struct{ Iat, Exp int64 }
+		if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &c); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if c.Iat != tokenNow.Unix() || c.Exp != tokenNow.Add(life).Unix() {
+			t.Errorf("%s: iat %d exp %d, want %d %d (the token clock)", what, c.Iat, c.Exp, tokenNow.Unix(), tokenNow.Add(life).Unix())
+		}
+	}
+
+	rt := e.refreshTokenWith("jwtc", nil)
+	a := e.post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "jwtc:"+jwtSecret)
+	at, _ := a.body["access_token"].(string)
+	idt, _ := a.body["id_token"].(string)
+	if a.status != http.StatusOK || at == "" || idt == "" {
+		t.Fatalf("refresh: %d %v", a.status, a.body)
+	}
+	times("refreshed access token", at, time.Hour)
+	times("refreshed ID token", idt, time.Hour)
+	if info, err := e.o.VerifyAccessToken(ctx, at); err != nil || info.Subject != e.user.ID {
+		t.Fatalf("VerifyAccessToken: %+v, %v", info, err)
+	}
+
+	a = e.post(url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}, "jwtc:"+jwtSecret)
+	cc, _ := a.body["access_token"].(string)
+	if a.status != http.StatusOK || cc == "" {
+		t.Fatalf("client_credentials: %d %v", a.status, a.body)
+	}
+	times("client credentials token", cc, time.Hour)
+	r := httptest.NewRequest(http.MethodPost, "https://id.example/oauth/introspect", strings.NewReader(url.Values{"token": {cc}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth("jwtc", jwtSecret)
+	w := httptest.NewRecorder()
+	e.o.Handler().ServeHTTP(w, r)
+	var intro struct {
+		Active bool `json:"active"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &intro); err != nil || !intro.Active {
+		t.Fatalf("introspection of the client credentials token: %d %s", w.Code, w.Body)
 	}
 }

@@ -159,6 +159,8 @@ func (a *app) opOptions(now func() time.Time) op.Options {
 			return flow.ReverifyDue(c.Policy.Reverify.Std(), secondFactorAt, authTime, amr, at)
 		},
 		ACRValues: flow.SupportedACRs,
+		// zitadel/oidc stamps and checks token times with time.Now.
+		TokenNow: time.Now,
 	}
 }
 
