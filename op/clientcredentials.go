@@ -1,13 +1,6 @@
 package op
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -52,10 +45,10 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
 			return
 		}
-		// JWT times follow the wall clock, as zitadel's do: relying
-		// parties verify them against theirs.
-		wall := time.Now()
-		token, err = ks.signing.signJWT(atClaims(o.opts.Issuer, c.c.ID, nil, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, wall, wall.Add(life)))
+		// iat and exp on the token clock (Options.TokenNow), which
+		// zitadel verifies them against at /oauth/introspect.
+		iat := o.opts.TokenNow()
+		token, err = ks.signing.signJWT(atClaims(o.opts.Issuer, c.c.ID, nil, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, iat, iat.Add(life)))
 		if err != nil {
 			o.opts.Logger.Error("client_credentials: sign", "err", err)
 			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
@@ -229,41 +222,6 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
-}
-
-// signJWT signs a payload as a compact JWS with this key.
-func (k *signingKey) signJWT(payload []byte) (string, error) {
-	enc := base64.RawURLEncoding
-	input := make([]byte, 0, len(k.header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
-	input = append(input, k.header...)
-	input = append(input, '.')
-	input = enc.AppendEncode(input, payload)
-	var sig []byte
-	switch key := k.key.(type) {
-	case *ecdsa.PrivateKey:
-		d := sha256.Sum256(input)
-		r, s, err := ecdsa.Sign(rand.Reader, key, d[:])
-		if err != nil {
-			return "", err
-		}
-		size := (key.Curve.Params().BitSize + 7) / 8
-		sig = make([]byte, 2*size)
-		r.FillBytes(sig[:size])
-		s.FillBytes(sig[size:])
-	case *rsa.PrivateKey:
-		d := sha256.Sum256(input)
-		var err error
-		if sig, err = rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, d[:]); err != nil {
-			return "", err
-		}
-	case ed25519.PrivateKey:
-		sig = ed25519.Sign(key, input)
-	default:
-		return "", errors.New("op: unsupported signing key")
-	}
-	input = append(input, '.')
-	input = enc.AppendEncode(input, sig)
-	return string(input), nil
 }
 
 // tokenError writes an RFC 6749 §5.2 error response.

@@ -1,54 +1,13 @@
 package op
 
 import (
-	"crypto"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 )
-
-// TestSignJWT: our fast signer produces JWS that go-jose (what relying
-// parties and zitadel's own verifiers use) accepts, for every algorithm.
-func TestSignJWT(t *testing.T) {
-	for _, alg := range []string{AlgRS256, AlgES256, AlgEdDSA} {
-		t.Run(alg, func(t *testing.T) {
-			priv, err := generateKey(alg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hdr, _ := json.Marshal(map[string]string{"alg": alg, "kid": "k1", "typ": "JWT"})
-			k := &signingKey{id: "k1", alg: jose.SignatureAlgorithm(alg), key: priv.(crypto.Signer), header: base64.RawURLEncoding.AppendEncode(nil, hdr)}
-			now := time.Unix(1700000000, 0)
-			payload := atClaims("https://id.example", "svc\"1", nil, "svc\"1", "ccjwt_x", []string{"api", "read"}, now, now.Add(time.Hour))
-			tok, err := k.signJWT(payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := jws.Verify(priv.Public())
-			if err != nil {
-				t.Fatalf("signature does not verify: %v", err)
-			}
-			var claims map[string]any
-			if err := json.Unmarshal(got, &claims); err != nil {
-				t.Fatalf("payload is not JSON: %s", got)
-			}
-			if claims["sub"] != "svc\"1" || claims["scope"] != "api read" || claims["exp"] != float64(now.Add(time.Hour).Unix()) || jws.Signatures[0].Header.KeyID != "k1" {
-				t.Fatalf("claims %v header %+v", claims, jws.Signatures[0].Header)
-			}
-		})
-	}
-}
 
 func TestClientAuth(t *testing.T) {
 	for _, tc := range []struct {
@@ -95,27 +54,6 @@ func TestCCScopesAndJSON(t *testing.T) {
 		if err := json.Unmarshal(appendJSONString(nil, s), &back); err != nil || back != s {
 			t.Fatalf("%q → %s", s, appendJSONString(nil, s))
 		}
-	}
-}
-
-// BenchmarkSignJWT is the signing ceiling of the token endpoint's own
-// signer, per algorithm (the figure the client_credentials grant is
-// compared against).
-//
-//	go test -run x -bench SignJWT ./op/
-func BenchmarkSignJWT(b *testing.B) {
-	payload := atClaims("https://id.example", "svc", nil, "svc", "ccjwt_x", []string{"api"}, time.Now(), time.Now().Add(time.Hour))
-	for _, alg := range []string{AlgRS256, AlgES256, AlgEdDSA} {
-		b.Run(alg, func(b *testing.B) {
-			priv, _ := generateKey(alg)
-			k := &signingKey{id: "k1", alg: jose.SignatureAlgorithm(alg), key: priv, header: []byte("eyJhbGciOiJFUzI1NiJ9")}
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				if _, err := k.signJWT(payload); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
 

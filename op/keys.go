@@ -10,7 +10,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -304,16 +303,11 @@ func (m *keyManager) snapshot(keys []storage.SigningKey, now time.Time) (*keySet
 		}
 		m.private = map[string]crypto.Signer{act.ID: signer} // drop retired keys
 	}
-	hdr, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-		Typ string `json:"typ"`
-	}{act.Algorithm, act.ID, "JWT"})
+	hdr, err := jwsHeader(act.Algorithm, act.ID)
 	if err != nil {
 		return nil, err
 	}
-	ks := &keySet{signing: &signingKey{id: act.ID, alg: jose.SignatureAlgorithm(act.Algorithm), key: signer,
-		header: base64.RawURLEncoding.AppendEncode(nil, hdr)}}
+	ks := &keySet{signing: &signingKey{id: act.ID, alg: jose.SignatureAlgorithm(act.Algorithm), key: signer, header: hdr}}
 	jwks := jose.JSONWebKeySet{}
 	nextCheck := act.RetireAt.Add(-m.publishLead())
 	// Newest first, so clients that take the first key take the right one.

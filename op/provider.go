@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +19,6 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
-	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -36,7 +36,17 @@ type Options struct {
 	AuthRequestLifetime  time.Duration
 	AccessTokenFormat    string // default for clients: opaque or jwt
 	RefreshIdle          time.Duration
-	Reverify             time.Duration
+
+	// ReverifyDue is the re-verification rule (SPEC 6): whether a refresh
+	// grant, signed in with these times and methods, must go back to the
+	// sign-in for a second factor before now. It is the sign-in policy's
+	// rule (flow.ReverifyDue with the configured period, wired in by
+	// cmd/latchkey), injected so that the rule lives in one place and op
+	// never imports the login packages. Required.
+	ReverifyDue func(secondFactorAt, authTime time.Time, amr []string, now time.Time) bool
+	// ACRValues are the acr values the sign-in can achieve, advertised in
+	// discovery as acr_values_supported (OIDC Discovery 1.0 §3).
+	ACRValues []string
 
 	LoginPath  string // where zitadel sends the browser: "/login"
 	LogoutPath string // our end-session page: "/logout"
@@ -48,8 +58,20 @@ type Options struct {
 	// Nil: plain text.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, message string)
 
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Now is the clock of every decision: expiry, lifetimes, idle and
+	// re-verification windows, key rotation. Required.
+	Now func() time.Time
+	// TokenNow stamps iat, nbf and exp in the JWTs our own grant handlers
+	// sign (refresh.go, clientcredentials.go). It must be the clock
+	// zitadel/oidc reads, time.Now, which the library cannot be given:
+	// zitadel stamps the tokens of the code and device grants with it, and
+	// checks iat and exp against it when our JWTs come back (JWT access
+	// tokens at /userinfo, /oauth/introspect and VerifyAccessToken, ID
+	// tokens as end_session's id_token_hint), as relying parties check
+	// them against their own wall clocks. Nil: Now, which is the same
+	// clock whenever Now is the wall clock.
+	TokenNow func() time.Time
+	Logger   *slog.Logger
 }
 
 // OP is the OpenID provider: zitadel's op.Provider on our storage, behind
@@ -66,7 +88,15 @@ type OP struct {
 // misconfigured secret key fails here, at start-up.
 func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Keyring) (*OP, error) {
 	if opts.Now == nil {
-		opts.Now = time.Now
+		return nil, errors.New("op: Options.Now is required")
+	}
+	if opts.TokenNow == nil {
+		opts.TokenNow = opts.Now
+	}
+	if opts.ReverifyDue == nil {
+		// A provider without the rule would keep refresh grants alive
+		// forever: refuse to start rather than fail open.
+		return nil, errors.New("op: Options.ReverifyDue is required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -174,16 +204,23 @@ func (o *OP) Respond(w http.ResponseWriter, r *http.Request, ar storage.AuthRequ
 }
 
 // RespondError sends an OAuth error for an auth request to its client
-// (OIDC Core 3.1.2.6), e.g. login_required for prompt=none.
+// (OIDC Core 3.1.2.6), e.g. login_required for prompt=none. code is one of
+// the standard names login_required, interaction_required,
+// consent_required or access_denied; anything else is sent as
+// access_denied.
 func (o *OP) RespondError(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, code, description string) {
 	r = r.WithContext(zop.ContextWithIssuer(r.Context(), o.opts.Issuer))
 	var e *oidc.Error
 	switch code {
-	case flow.ErrLoginRequired:
+	case "login_required":
 		e = oidc.ErrLoginRequired()
-	case flow.ErrInteractionRequired:
+	case "interaction_required":
 		e = oidc.ErrInteractionRequired()
+	case "consent_required":
+		e = &oidc.Error{ErrorType: "consent_required"} // zitadel has no constructor for it
 	default:
+		// access_denied (RFC 6749 §4.1.2.1), and whatever else: an unknown
+		// code must not reach the client as something weaker.
 		e = oidc.ErrAccessDenied()
 	}
 	zop.AuthRequestError(w, r, &authRequest{ar: ar}, e.WithDescription("%s", description), o.provider)
@@ -204,7 +241,7 @@ func (o *OP) buildDiscovery(ctx context.Context) error {
 	} else {
 		d.DeviceAuthorizationEndpoint = ""
 	}
-	d.ACRValuesSupported = flow.SupportedACRs
+	d.ACRValuesSupported = slices.Clone(o.opts.ACRValues)
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 	d.TokenEndpointAuthSigningAlgValuesSupported = nil

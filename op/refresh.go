@@ -80,13 +80,14 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
 		o.grantError(w, r, err)
 		return
 	}
-	// Token times follow the wall clock, as zitadel's do: relying parties
-	// check them against theirs. The lifetime comes from the store's clock.
-	wall := time.Now()
+	// iat and exp are on the token clock (Options.TokenNow: the one
+	// zitadel stamps and verifies with); the lifetime is the decision
+	// clock's, the one the stored token expires by.
+	iat := o.opts.TokenNow()
 	life := exp.Sub(s.now())
 	var at string
 	if c.format() == storage.TokenFormatJWT {
-		at, err = ks.signing.signJWT(atClaims(o.opts.Issuer, rr.rt.UserID, rr.rt.Audience, c.c.ID, atID, rr.scopes, wall, wall.Add(life)))
+		at, err = ks.signing.signJWT(atClaims(o.opts.Issuer, rr.rt.UserID, rr.rt.Audience, c.c.ID, atID, rr.scopes, iat, iat.Add(life)))
 	} else {
 		at, err = o.provider.Crypto().Encrypt(atID + ":" + rr.rt.UserID)
 	}
@@ -96,7 +97,7 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	var idt string
 	if slices.Contains(rr.scopes, oidc.ScopeOpenID) {
-		if idt, err = ks.signing.signJWT(idTokenClaims(o.opts.Issuer, rr, c.c.ID, ks.signing, at, wall, wall.Add(c.IDTokenLifetime()))); err != nil {
+		if idt, err = ks.signing.signJWT(idTokenClaims(o.opts.Issuer, rr, c.c.ID, ks.signing, at, iat, iat.Add(c.IDTokenLifetime()))); err != nil {
 			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
 			return
 		}

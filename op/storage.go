@@ -420,7 +420,9 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		return nil, errInvalidGrant("refresh token unused too long")
 	case !rt.ExpiresAt.IsZero() && now.After(rt.ExpiresAt):
 		return nil, errInvalidGrant("refresh token expired")
-	case s.reverifyDue(rt, now):
+	case s.opts.ReverifyDue(rt.SecondFactorAt, rt.AuthTime, rt.AMR, now):
+		// The sign-in policy's rule (Options.ReverifyDue): a grant lives
+		// on its second factor, and a time from the future fails closed.
 		return nil, errInvalidGrant("second factor re-verification due")
 	}
 	u, err := s.store.GetUser(ctx, rt.UserID)
@@ -434,20 +436,6 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		return nil, errInvalidGrant("user disabled")
 	}
 	return &refreshRequest{rt: rt, user: u, scopes: rt.Scopes}, nil
-}
-
-// reverifyDue: a grant lives on its second factor (SPEC 6); one without a
-// second factor (password only, before the rollout) on its password.
-// Federated grants follow the upstream, not our re-verification.
-func (s *opStorage) reverifyDue(rt storage.RefreshToken, now time.Time) bool {
-	if s.opts.Reverify <= 0 || slices.Contains(rt.AMR, "fed") {
-		return false
-	}
-	base := rt.SecondFactorAt
-	if base.IsZero() {
-		base = rt.AuthTime
-	}
-	return now.Sub(base) > s.opts.Reverify
 }
 
 func (s *opStorage) reuseDetected(ctx context.Context, rt storage.RefreshToken, now time.Time) {

@@ -17,6 +17,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -39,19 +40,39 @@ const (
 	confRedir   = "https://rp.example/cb"
 )
 
+// testReverify is the re-verification period of the test OP.
+const testReverify = 30 * 24 * time.Hour
+
 func newTokenEnv(t *testing.T, store *storage.Store) *tokenEnv {
+	return newTokenEnvWith(t, store, nil)
+}
+
+// newTokenEnvWith is newTokenEnv with options changed by edit (nil: none).
+// The decision clock stands at the real time, truncated, unless edit
+// moves it.
+func newTokenEnvWith(t *testing.T, store *storage.Store, edit func(*Options)) *tokenEnv {
 	t.Helper()
 	ctx := context.Background()
 	kr := testKeyring(t)
 	now := time.Now().Truncate(time.Second)
-	o, err := New(ctx, Options{
+	opts := Options{
 		Issuer: "https://id.example", Algorithm: AlgES256, KeyRotation: 30 * 24 * time.Hour,
 		AccessTokenLifetime: time.Hour, IDTokenLifetime: time.Hour, AuthCodeLifetime: time.Minute,
 		AuthRequestLifetime: 30 * time.Minute, AccessTokenFormat: storage.TokenFormatOpaque,
 		RefreshIdle: 30 * 24 * time.Hour,
-		LoginPath:   "/login", LogoutPath: "/logout", DevicePath: "/device",
+		// The sign-in policy's own rule, as cmd/latchkey wires it: these
+		// tests hold the token endpoint to it, not to a stand-in.
+		ReverifyDue: func(sf, authTime time.Time, amr []string, now time.Time) bool {
+			return flow.ReverifyDue(testReverify, sf, authTime, amr, now)
+		},
+		LoginPath: "/login", LogoutPath: "/logout", DevicePath: "/device",
 		Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, store, kr)
+	}
+	if edit != nil {
+		edit(&opts)
+		now = opts.Now()
+	}
+	o, err := New(ctx, opts, store, kr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,16 +96,24 @@ func newTokenEnv(t *testing.T, store *storage.Store) *tokenEnv {
 
 // refreshToken stores a fresh refresh token of client and returns it.
 func (e *tokenEnv) refreshToken(clientID string) string {
+	return e.refreshTokenWith(clientID, nil)
+}
+
+// refreshTokenWith is refreshToken with the row changed by edit first.
+func (e *tokenEnv) refreshTokenWith(clientID string, edit func(*storage.RefreshToken)) string {
 	e.t.Helper()
 	raw := keyring.NewToken()
-	_, err := e.store.CreateRefreshToken(context.Background(), storage.RefreshToken{
+	rt := storage.RefreshToken{
 		ID: storage.NewSortableID(e.now), TokenHash: e.kr.MACString(keyring.PurposeRefresh, raw),
 		FamilyID: storage.NewID(), ClientID: clientID, UserID: e.user.ID,
 		Scopes: []string{"openid", "offline_access"}, GrantedScopes: []string{"openid", "offline_access"},
 		Audience: []string{clientID}, AMR: []string{"pwd", "otp"}, AuthTime: e.now, SecondFactorAt: e.now,
 		CreatedAt: e.now, FamilyCreatedAt: e.now, LastUsedAt: e.now,
-	})
-	if err != nil {
+	}
+	if edit != nil {
+		edit(&rt)
+	}
+	if _, err := e.store.CreateRefreshToken(context.Background(), rt); err != nil {
 		e.t.Fatal(err)
 	}
 	return raw

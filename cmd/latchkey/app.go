@@ -15,6 +15,7 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/account"
+	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -148,12 +149,18 @@ func (a *app) opOptions(now func() time.Time) op.Options {
 		AuthRequestLifetime:  c.Tokens.AuthRequestLifetime.Std(),
 		AccessTokenFormat:    c.Tokens.AccessTokenFormat,
 		RefreshIdle:          c.Policy.RefreshIdle.Std(),
-		Reverify:             c.Policy.Reverify.Std(),
 		LoginPath:            "/login",
 		LogoutPath:           "/logout",
 		DevicePath:           "/device",
 		Now:                  now,
 		Logger:               a.log,
+		// The sign-in policy's rules, injected: op never imports login.
+		ReverifyDue: func(secondFactorAt, authTime time.Time, amr []string, at time.Time) bool {
+			return flow.ReverifyDue(c.Policy.Reverify.Std(), secondFactorAt, authTime, amr, at)
+		},
+		ACRValues: flow.SupportedACRs,
+		// zitadel/oidc stamps and checks token times with time.Now.
+		TokenNow: time.Now,
 	}
 }
 

@@ -30,6 +30,16 @@ func NewEmailCode() string {
 	}
 }
 
+// digits6 writes v (< 10^6) as exactly six ASCII digits.
+func digits6(v uint32) string {
+	var b [6]byte
+	for i := 5; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(b[:])
+}
+
 // NormalizeEmailCode strips white space and dashes ("123 456", "123-456")
 // and requires exactly 6 ASCII digits.
 func NormalizeEmailCode(s string) (string, bool) {

@@ -20,12 +20,14 @@
 // The package is pure. It must not touch I/O: no storage, no HTTP, no
 // logging, no configuration files, no wall clock — the current time is
 // always a parameter. Its only imports outside the standard library are
-// golang.org/x/crypto/argon2 and github.com/boombuler/barcode/qr, the QR
-// encoder that github.com/pquerna/otp brings into go.mod. HOTP/TOTP is the
-// dozen lines of RFC 4226 §5.3 over crypto/hmac, so no base32 round trip
-// per check; the tests hold it to the RFC vectors and to pquerna/otp's
-// totp.GenerateCodeCustom. Randomness comes from crypto/rand, the one input
-// a caller cannot pass in.
+// golang.org/x/crypto/argon2, github.com/pquerna/otp (the TOTP codes and
+// their validation; the tests hold them to the RFC 6238 vectors) and
+// github.com/boombuler/barcode/qr, the QR encoder pquerna/otp uses. Around
+// pquerna/otp stay ours: the step arithmetic, the replay guard (which
+// needs the matched step, which pquerna's validation does not give), the
+// otpauth:// URI (pquerna's builder mis-escapes issuers with '&' or '+')
+// and the QR drawing (whole pixels per module, with the quiet zone).
+// Randomness comes from crypto/rand, the one input a caller cannot pass in.
 //
 // What callers do with the results (store a keyed MAC of a code, count
 // failures, decide that a step is required) belongs to login and

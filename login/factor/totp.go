@@ -2,12 +2,8 @@ package factor
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
-	"crypto/subtle"
 	"encoding/base32"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -17,11 +13,15 @@ import (
 	"time"
 
 	"github.com/boombuler/barcode/qr"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
+	"github.com/pquerna/otp/totp"
 )
 
 // TOTP as every authenticator app does it (RFC 6238 §4 with the defaults of
 // the Key URI Format): HMAC-SHA-1, 6 digits, 30-second steps from the Unix
-// epoch, and one step of clock skew either way (RFC 6238 §5.2).
+// epoch, and one step of clock skew either way (RFC 6238 §5.2). The codes
+// are github.com/pquerna/otp's; the replay guard around them is ours.
 const (
 	TOTPPeriod    = 30
 	TOTPDigits    = 6
@@ -33,6 +33,17 @@ const (
 // anything shorter (an empty seed from a storage bug must not verify).
 const minTOTPSeedBytes = 16
 
+// totpOpts are the parameters above for pquerna/otp. Skew is 0: VerifyTOTP
+// walks the ±TOTPSkew window itself, one step at a time, because it must
+// know which step matched (see VerifyTOTP).
+func totpOpts() totp.ValidateOpts {
+	return totp.ValidateOpts{Period: TOTPPeriod, Skew: 0, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+}
+
+// totpSecret is the seed as pquerna/otp takes it: base32 without padding,
+// as in the key URI.
+func totpSecret(seed []byte) string { return b32NoPad.EncodeToString(seed) }
+
 // NewTOTPSeed returns TOTPSeedBytes random bytes from crypto/rand.
 func NewTOTPSeed() []byte {
 	seed := make([]byte, TOTPSeedBytes)
@@ -40,7 +51,9 @@ func NewTOTPSeed() []byte {
 	return seed
 }
 
-// TOTPStep is the RFC 6238 time step T = floor(unix(t) / 30).
+// TOTPStep is the RFC 6238 time step T = floor(unix(t) / 30), in integer
+// arithmetic (pquerna/otp divides in float64 and converts to uint64, which
+// Go leaves implementation-defined for instants before the epoch).
 func TOTPStep(t time.Time) int64 {
 	u := t.Unix()
 	s := u / TOTPPeriod
@@ -50,29 +63,18 @@ func TOTPStep(t time.Time) int64 {
 	return s
 }
 
-// TOTPCode is the 6-digit code for a time step (RFC 4226 §5.3 dynamic
-// truncation of HMAC-SHA-1(seed, step)). Steps are counters, so a negative
-// step is taken as its two's-complement uint64.
+// TOTPCode is the 6-digit code for a time step: TOTP is HOTP with the step
+// as its counter (RFC 6238 §4.2), and pquerna/otp's HOTP does the RFC 4226
+// §5.3 dynamic truncation. Steps are counters, so a negative step is taken
+// as its two's-complement uint64.
 func TOTPCode(seed []byte, step int64) string {
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(step))
-	mac := hmac.New(sha1.New, seed)
-	mac.Write(msg[:])
-	var sum [sha1.Size]byte
-	mac.Sum(sum[:0])
-	off := sum[len(sum)-1] & 0x0f
-	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	return digits6(bin % 1_000_000)
-}
-
-// digits6 writes v (< 10^6) as exactly six ASCII digits.
-func digits6(v uint32) string {
-	var b [6]byte
-	for i := 5; i >= 0; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
+	o := totpOpts()
+	code, err := hotp.GenerateCodeCustom(totpSecret(seed), uint64(step), hotp.ValidateOpts{Digits: o.Digits, Algorithm: o.Algorithm})
+	if err != nil {
+		// Only a secret that is not base32 fails, and ours always is.
+		return ""
 	}
-	return string(b[:])
+	return code
 }
 
 // NormalizeTOTPCode strips white space (apps and people write "123 456") and
@@ -89,12 +91,18 @@ func NormalizeTOTPCode(s string) (string, bool) {
 // step(now)+1, skipping every step <= lastStep: a step once accepted is never
 // accepted again (RFC 6238 §5.2, "MUST NOT accept the second attempt of the
 // same OTP"). It returns the step that matched, which the caller stores as
-// the new lastStep. For a new seed, pass lastStep 0 (or any step in the past).
+// the new lastStep in the same UPDATE that compares it with the stored one
+// (so of two concurrent uses of one code, one wins). For a new seed, pass
+// lastStep 0 (or any step in the past).
 //
-// All candidate codes are computed and compared in constant time. If the
-// code matches more than one candidate step (a one-in-a-million collision),
-// the latest is returned, so the same digits cannot be replayed against the
-// later step.
+// pquerna/otp's totp.ValidateCustom with Skew 1 would say whether the code
+// matches somewhere in the window, but not where, and the replay guard
+// needs the step (Authelia forked the library to add ValidateCustomStep
+// for this). So each step is asked on its own: ValidateCustom with Skew 0
+// at the step's first instant. All three are asked whatever the answers
+// (pquerna compares in constant time). If the code matches more than one
+// step (a one-in-a-million collision), the latest is returned, so the same
+// digits cannot be replayed against the later step.
 func VerifyTOTP(seed []byte, code string, now time.Time, lastStep int64) (step int64, ok bool) {
 	if len(seed) < minTOTPSeedBytes {
 		return 0, false
@@ -103,11 +111,14 @@ func VerifyTOTP(seed []byte, code string, now time.Time, lastStep int64) (step i
 	if !valid {
 		return 0, false
 	}
+	secret, opts := totpSecret(seed), totpOpts()
 	cur := TOTPStep(now)
 	for s := cur + TOTPSkew; s >= cur-TOTPSkew; s-- {
-		want := TOTPCode(seed, s)
-		match := subtle.ConstantTimeCompare([]byte(want), []byte(c)) == 1
-		if match && !ok && s > lastStep && s >= 0 {
+		if s < 0 {
+			continue // no authenticator has a code before the epoch
+		}
+		match, err := totp.ValidateCustom(c, secret, time.Unix(s*TOTPPeriod, 0).UTC(), opts)
+		if err == nil && match && !ok && s > lastStep {
 			step, ok = s, true
 		}
 	}
@@ -127,6 +138,12 @@ var b32NoPad = base32.StdEncoding.WithPadding(base32.NoPadding)
 // inside either becomes %3A so that it cannot be taken for the separator.
 // With an empty issuer the label is the account alone and there is no
 // issuer parameter.
+//
+// It is built here rather than by pquerna/otp's totp.Generate, whose URI
+// escapes with url.PathEscape: an issuer "Acme & Co+" splits the query at
+// '&' and reads back as "Acme " (its own NewKeyFromURL agrees), a ':' in
+// the account is left as the separator, and an empty issuer is refused.
+// The tests read our URI back with pquerna/otp's otp.NewKeyFromURL.
 func TOTPKeyURI(issuer, account string, seed []byte) string {
 	var b strings.Builder
 	b.WriteString("otpauth://totp/")

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	mrand "math/rand/v2"
 	"net/url"
 	"strings"
 	"testing"
@@ -75,6 +76,59 @@ func TestTOTPMatchesPquerna(t *testing.T) {
 			t.Errorf("at %d: TOTPCode = %s, pquerna/otp = %s", unix, got, want)
 		}
 	}
+}
+
+// TestVerifyTOTPAgreesWithPquerna: at many random instants, for codes
+// pquerna/otp generates from two steps before to two steps after, VerifyTOTP
+// accepts exactly what pquerna's own ±1-step validation accepts, returns the
+// latest matching step, and refuses the same code once that step is spent.
+func TestVerifyTOTPAgreesWithPquerna(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(6238, 4226)) // fixed: a failure reproduces
+	pq := totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	for i := 0; i < 500; i++ {
+		seed := make([]byte, TOTPSeedBytes)
+		for j := range seed {
+			seed[j] = byte(rng.Uint32())
+		}
+		secret := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(seed)
+		now := time.Unix(60+rng.Int64N(1<<33), rng.Int64N(1e9)) // 1970 … 2242
+		cur := TOTPStep(now)
+		if got, want := TOTPCode(seed, cur), must(totp.GenerateCode(secret, now)); got != want {
+			t.Fatalf("at %v: TOTPCode %s, pquerna %s", now, got, want)
+		}
+		for offset := int64(-2); offset <= 2; offset++ {
+			at := now.Add(time.Duration(offset) * TOTPPeriod * time.Second)
+			code := must(totp.GenerateCode(secret, at))
+			pqOK := must(totp.ValidateCustom(code, secret, now, pq))
+			step, ok := VerifyTOTP(seed, code, now, 0)
+			if ok != pqOK {
+				t.Fatalf("at %v, code of step %+d: VerifyTOTP %v, pquerna %v", now, offset, ok, pqOK)
+			}
+			if !ok {
+				continue
+			}
+			// The latest step in the window whose code this is.
+			want := int64(-1)
+			for s := cur + TOTPSkew; s >= cur-TOTPSkew && want < 0; s-- {
+				if must(totp.GenerateCode(secret, time.Unix(s*TOTPPeriod, 0))) == code {
+					want = s
+				}
+			}
+			if step != want {
+				t.Fatalf("at %v, code of step %+d: step %d, want %d", now, offset, step, want)
+			}
+			if _, again := VerifyTOTP(seed, code, now, step); again {
+				t.Fatalf("at %v, code of step %+d: accepted again with lastStep %d", now, offset, step)
+			}
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func TestTOTPStepBoundaries(t *testing.T) {

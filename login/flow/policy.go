@@ -280,7 +280,7 @@ func Decide(p Policy, f Facts) Requirement {
 	// --- second factor ---
 	r.Method = primaryMethod(f.User)
 	fresh := !f.Progress.SecondFactorAt.IsZero()
-	sessionSF := r.UseSession && within(f.Session.SecondFactorAt, now, p.Reverify)
+	sessionSF := r.UseSession && factorCurrent(f.Session.SecondFactorAt, now, p.Reverify)
 	deviceSF, deviceReason := trustedDevice(p, f)
 	achieved := levelPwd
 	switch {
@@ -476,7 +476,7 @@ func trustedDevice(p Policy, f Facts) (bool, Reason) {
 	if f.Now.After(expires) {
 		return false, ReasonTrustExpired
 	}
-	if !within(lastDeviceFactor(d), f.Now, p.Reverify) {
+	if !factorCurrent(lastDeviceFactor(d), f.Now, p.Reverify) {
 		return false, ReasonReverify
 	}
 	return true, ""
@@ -503,9 +503,39 @@ func secondFactorReason(f Facts, useSession bool, device Reason) Reason {
 	}
 }
 
-// within reports whether t is set, not in the future, and at most d before now.
-func within(t, now time.Time, d time.Duration) bool {
-	return !t.IsZero() && !t.After(now) && now.Sub(t) <= d
+// ReverifyDue reports whether a grant must prove its second factor again
+// (SPEC 6: a second factor at least every reverify). It is the one rule
+// behind both Decide (a reused session, a trusted device) and the token
+// endpoint's refresh (the OP gets it injected, never importing login):
+//
+//   - a grant lives on its second factor; one without a second factor
+//     (password only, before the rollout) lives on its password, authTime;
+//   - a federated grant (amr contains AMRFederated) follows its upstream,
+//     which decides how often its users authenticate: never due here;
+//   - reverify <= 0 switches the rule off: never due;
+//   - the window is inclusive (exactly reverify after the base is still
+//     fine, one second more is due), and a base in the future, or no base
+//     at all, is due: a clock gone wrong or a forged row fails closed.
+func ReverifyDue(reverify time.Duration, secondFactorAt, authTime time.Time, amr []string, now time.Time) bool {
+	if reverify <= 0 || slices.Contains(amr, AMRFederated) {
+		return false
+	}
+	base := secondFactorAt
+	if base.IsZero() {
+		base = authTime
+	}
+	return !factorCurrent(base, now, reverify)
+}
+
+// factorCurrent reports whether a second factor verified at is still
+// current: set, not in the future, and at most reverify before now. It is
+// the window of ReverifyDue; Decide asks it directly for a reused session
+// and a trusted device, because there a missing second factor must not
+// fall back to the password's time (a session or device without one does
+// not stand in for it) and a zero Policy.Reverify must demand the factor
+// rather than switch the rule off.
+func factorCurrent(at, now time.Time, reverify time.Duration) bool {
+	return !at.IsZero() && !at.After(now) && now.Sub(at) <= reverify
 }
 
 // maxAgeExceeded: max_age=0 always demands a new authentication (it is

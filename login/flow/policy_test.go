@@ -260,6 +260,62 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestReverifyDue: the one re-verification rule, at its boundaries. The
+// window counts from the second factor, or from the password when there
+// is none; it is inclusive; a base in the future fails closed.
+func TestReverifyDue(t *testing.T) {
+	pwdOTP := []string{"pwd", "otp", "mfa"}
+	for _, tc := range []struct {
+		name     string
+		reverify time.Duration
+		sf, auth time.Time
+		amr      []string
+		want     bool
+	}{
+		{"second factor exactly 30d ago", 30 * day, t0.Add(-30 * day), t0.Add(-40 * day), pwdOTP, false},
+		{"second factor 30d+1s ago", 30 * day, t0.Add(-30*day - sec), t0.Add(-40 * day), pwdOTP, true},
+		{"second factor now", 30 * day, t0, t0, pwdOTP, false},
+		{"second factor 1s in the future fails closed", 30 * day, t0.Add(sec), t0.Add(-day), pwdOTP, true},
+		{"second factor far in the future fails closed", 30 * day, t0.Add(365 * day), t0.Add(-day), pwdOTP, true},
+		{"recent second factor wins over an old password", 30 * day, t0.Add(-day), t0.Add(-90 * day), pwdOTP, false},
+		{"password only: exactly 30d after the password", 30 * day, time.Time{}, t0.Add(-30 * day), []string{"pwd"}, false},
+		{"password only: 30d+1s after the password", 30 * day, time.Time{}, t0.Add(-30*day - sec), []string{"pwd"}, true},
+		{"password only, password in the future fails closed", 30 * day, time.Time{}, t0.Add(sec), []string{"pwd"}, true},
+		{"neither time: due", 30 * day, time.Time{}, time.Time{}, []string{"pwd"}, true},
+		{"federated: never due", 30 * day, time.Time{}, t0.Add(-365 * day), []string{"fed"}, false},
+		{"federated with upstream mfa: never due", 30 * day, time.Time{}, t0.Add(-365 * day), []string{"fed", "mfa"}, false},
+		{"federated, times in the future: the upstream decides", 30 * day, t0.Add(day), t0.Add(day), []string{AMRFederated}, false},
+		{"zero reverify: never due", 0, t0.Add(-365 * day), t0.Add(-365 * day), pwdOTP, false},
+		{"zero reverify, future second factor: off is off", 0, t0.Add(day), t0, pwdOTP, false},
+		{"negative reverify: never due", -sec, time.Time{}, time.Time{}, nil, false},
+		{"one-second window, exactly 1s", sec, t0.Add(-sec), time.Time{}, pwdOTP, false},
+		{"one-second window, 1s+1ns", sec, t0.Add(-sec - 1), time.Time{}, pwdOTP, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ReverifyDue(tc.reverify, tc.sf, tc.auth, tc.amr, t0); got != tc.want {
+				t.Fatalf("ReverifyDue = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestReverifyDueAgreesWithDecide: the refresh rule and the sign-in rule
+// draw the line at the same instant. A session whose second factor
+// ReverifyDue calls due makes Decide ask for the factor, and one it calls
+// current lets Decide reuse it.
+func TestReverifyDueAgreesWithDecide(t *testing.T) {
+	p := testPolicy()
+	for _, ago := range []time.Duration{-sec, 0, day, 30*day - sec, 30 * day, 30*day + sec, 31 * day} {
+		sf := t0.Add(-ago)
+		s := withSF(sessionSeen(t0, time.Hour), sf)
+		got := Decide(p, Facts{Now: t0, Session: s, User: u})
+		asked := got.Step == StepSecondFactor
+		if due := ReverifyDue(p.Reverify, sf, s.AuthTime, s.AMR, t0); due != asked {
+			t.Errorf("second factor %v ago: ReverifyDue %v, Decide step %s", ago, due, got.Step)
+		}
+	}
+}
+
 func TestDecideOutcomeTimes(t *testing.T) {
 	p := testPolicy()
 	s := sessionSeen(t0, time.Hour)
