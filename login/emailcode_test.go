@@ -37,6 +37,7 @@ func accepted(t *testing.T, what string, p response) {
 // accepted at 10 min − 1 s, refused at 10 min + 1 s — and a fresh one can
 // then be asked for and used.
 func TestEmailCodeLifetime(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("ttl@example.com")
@@ -76,6 +77,7 @@ func TestEmailCodeLifetime(t *testing.T) {
 // TestEmailCodeAttempts: five wrong codes kill the live code — the right
 // one is refused after them — and a new code works.
 func TestEmailCodeAttempts(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, sqlite(t))
 	u := e.createUser("tries@example.com")
 	app := e.newRP("app")
@@ -100,6 +102,7 @@ func TestEmailCodeAttempts(t *testing.T) {
 // TestEmailCodeResend: only the newest code of a sign-in is live, and
 // resends are at least 30 s apart and at most 5 per 15 minutes per account.
 func TestEmailCodeResend(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, sqlite(t))
 	u := e.createUser("resend@example.com")
 	app := e.newRP("app")
@@ -152,6 +155,7 @@ func TestEmailCodeResend(t *testing.T) {
 // TestEmailCodeBoundToSignIn: a code finishes only the sign-in (auth
 // request) and browser it was mailed for.
 func TestEmailCodeBoundToSignIn(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, sqlite(t))
 	u := e.createUser("bound@example.com")
 	app := e.newRP("app")
@@ -192,4 +196,34 @@ func TestEmailCodeBoundToSignIn(t *testing.T) {
 		// The code is still b1's to use.
 		accepted(t, "b1's own code", b1.submit(p1, "/login/code", url.Values{"code": {code}}))
 	})
+}
+
+// TestMailSaysCodeAndBrowser: the code mail tells the code, its validity and
+// the browser that asked.
+func TestMailSaysCodeAndBrowser(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, sqlite(t))
+	u := e.createUser("mail@example.com")
+	app := e.newRP("app")
+	b := e.newBrowser()
+	authURL, _ := app.authorizeURL()
+	p := b.toCodePage(authURL, u.Email)
+	m, ok := e.sink.Last(u.Email)
+	if !ok {
+		t.Fatal("no mail")
+	}
+	code := e.mailCode(u.Email)
+	for _, want := range []string{code, "10 minutes", "Firefox on Linux"} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("mail text lacks %q:\n%s", want, m.Text)
+		}
+	}
+	if m.HTML == "" || !strings.Contains(m.HTML, code) {
+		t.Error("mail has no HTML part with the code")
+	}
+	for _, want := range []string{`autocomplete="one-time-code"`, `inputmode="numeric"`, "Get code by email", "Use a backup code", "this browser is new"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("code page lacks %q", want)
+		}
+	}
 }

@@ -48,6 +48,7 @@ func newTestHandler(t *testing.T) *Handler {
 // browser's, before anything is read or changed (the stubs panic when
 // touched). The account pages have the same test in login/account.
 func TestFormsCheckCSRF(t *testing.T) {
+	t.Parallel()
 	h := newTestHandler(t)
 	e := echo.New()
 	h.Register(e)
@@ -91,6 +92,7 @@ func TestFormsCheckCSRF(t *testing.T) {
 
 // TestTemplates renders the pages that use the shared partials.
 func TestTemplates(t *testing.T) {
+	t.Parallel()
 	h := newTestHandler(t)
 	render := func(name string, data any) string {
 		t.Helper()

@@ -89,6 +89,8 @@ type testEnv struct {
 	store  *storage.Store
 	kr     *keyring.Keyring
 	op     *fakeOP
+	// arLifetime is how long the auth requests the fake OP creates live.
+	arLifetime time.Duration
 }
 
 // forEachDialect runs fn on SQLite and, when configured, PostgreSQL.
@@ -150,7 +152,7 @@ func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...func(*Config)) *tes
 	hs.Config.Handler = e
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &testEnv{t: t, h: h, http: hs, issuer: issuer, clock: clk, sink: sink, store: store, kr: kr, op: op}
+	return &testEnv{t: t, h: h, http: hs, issuer: issuer, clock: clk, sink: sink, store: store, kr: kr, op: op, arLifetime: 30 * time.Minute}
 }
 
 // testHashParams keep argon2id cheap in tests (the real parameters have
@@ -251,7 +253,7 @@ func (r *rp) authorizeURL(extra ...oauth2.AuthCodeOption) (string, string) {
 		State: state, Nonce: keyring.RandomString(8), ResponseType: "code", Prompt: strings.Fields(q.Get("prompt")),
 		ACRValues: strings.Fields(q.Get("acr_values")), LoginHint: q.Get("login_hint"),
 		IDTokenHintSubject: strings.TrimPrefix(q.Get("id_token_hint"), "sub:"),
-		CreatedAt:          now, ExpiresAt: now.Add(30 * time.Minute)}
+		CreatedAt:          now, ExpiresAt: now.Add(r.e.arLifetime)}
 	if v := q.Get("max_age"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {

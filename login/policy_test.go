@@ -17,6 +17,7 @@ import (
 // browser for 30 days, not one second more; "Don't trust" asks every time;
 // another browser asks; signing out keeps the trust (password only).
 func TestTrustedDevice(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("trust@example.com")
@@ -65,6 +66,7 @@ func TestTrustedDevice(t *testing.T) {
 // inactivity (exactly 24 h still works); "Stay signed in" (after an
 // authenticator code) survives 24 h but not 30 d.
 func TestIdleAndStaySignedIn(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("idle@example.com")
@@ -113,6 +115,7 @@ func TestIdleAndStaySignedIn(t *testing.T) {
 // TestReverify: a second factor at least every 30 days, whatever else
 // holds — even on a browser trusted longer (trusted_device: 90d).
 func TestReverify(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, sqlite(t), func(c *Config) { c.Policy.TrustedDevice = 90 * day })
 	u := e.createUser("reverify@example.com")
 	app := e.newRP("app")
@@ -136,6 +139,7 @@ func TestReverify(t *testing.T) {
 // prompt=login and max_age force the password, two products share the
 // browser session, login_hint skips the identifier page.
 func TestStepUpAndPrompt(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("stepup@example.com")
@@ -199,6 +203,7 @@ func TestStepUpAndPrompt(t *testing.T) {
 // authenticator signs in with the password alone (acr pwd); from the date
 // on, the email code is required.
 func TestRegionalRollout(t *testing.T) {
+	t.Parallel()
 	// The EU date is the second midnight from the test clock's start.
 	day1 := time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC)
 	e := newTestEnv(t, sqlite(t), func(c *Config) {

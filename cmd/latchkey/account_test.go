@@ -162,6 +162,7 @@ func (b *browser) promptNone(app *rp) string {
 // TestAccountSignIn: the account page is an OIDC sign-in of the built-in
 // account client; the account session dies with the browser session.
 func TestAccountSignIn(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("acct@example.com")
@@ -233,6 +234,7 @@ func TestAccountSignIn(t *testing.T) {
 // TestAccountCallbackBadInput: a forged or replayed callback, a bad
 // return address, a dead session: a clear page, never a 500.
 func TestAccountCallbackBadInput(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, storagetest.Dialects(t)[0])
 	u := e.createUser("cb@example.com")
 	b := e.newBrowser()
@@ -280,6 +282,7 @@ func TestAccountCallbackBadInput(t *testing.T) {
 // works), update (the old seed works until the new one is confirmed, not
 // after), turn off. Each change reconfirms, mails and audits.
 func TestTOTPThroughAccountPage(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d, func(c *config.Config) { c.TOTP.Issuer = "Example Cloud" })
 		u := e.createUser("totp@example.com")
@@ -424,6 +427,7 @@ func TestTOTPThroughAccountPage(t *testing.T) {
 // after that is refused, changes nothing, and offers "Confirm it's you",
 // which comes back to the page.
 func TestReconfirmationRequired(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("stale@example.com")
@@ -504,6 +508,7 @@ func TestReconfirmationRequired(t *testing.T) {
 // TestReconfirmationNeedsFreshFactor: a reconfirmation must come with the
 // password and a fresh second factor; a trusted browser does not skip it.
 func TestReconfirmationNeedsFreshFactor(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, storagetest.Dialects(t)[0])
 	u := e.createUser("trusted@example.com")
 	b := e.newBrowser()
@@ -519,6 +524,7 @@ func TestReconfirmationNeedsFreshFactor(t *testing.T) {
 // it signs in and shows a new one; the used one is refused; "Generate" on
 // the account page replaces it and needs "I saved my backup code".
 func TestBackupCodeLifecycle(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("backup@example.com", func(u *storage.User) { u.NeedsBackupCode = true })
@@ -615,6 +621,7 @@ func TestBackupCodeLifecycle(t *testing.T) {
 // the change revokes the other sessions, their products' refresh tokens
 // and every trusted device, but keeps this browser and its products.
 func TestPasswordChange(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("pw@example.com")
@@ -690,6 +697,7 @@ func TestPasswordChange(t *testing.T) {
 // TestDevicesPage: trusted browsers, sessions and products are listed;
 // removing one takes effect at once; "Sign out everywhere else".
 func TestDevicesPage(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		// Sessions survive the night, so that "last used yesterday" shows.
 		e := newTestEnv(t, d, func(c *config.Config) { c.Policy.SessionIdle = config.Duration(72 * time.Hour) })
@@ -838,6 +846,7 @@ func sessionsOf(t *testing.T, e *testEnv, userID string) []storage.Session {
 // TestSSOUserSecurityPage: an organisation's user sees no 2-step or
 // password settings, and cannot reach them.
 func TestSSOUserSecurityPage(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, storagetest.Dialects(t)[0])
 	u := e.createUser("sso@corp.example")
 	b := e.newBrowser()
@@ -862,6 +871,7 @@ func TestSSOUserSecurityPage(t *testing.T) {
 // TestNoticeMailFailure: when the notification cannot be sent, the change
 // stands and the page says the mail did not go out.
 func TestNoticeMailFailure(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, storagetest.Dialects(t)[0])
 	u := e.createUser("nomail@example.com")
 	b := e.newBrowser()
@@ -884,6 +894,7 @@ func TestNoticeMailFailure(t *testing.T) {
 // TestDemoRelyingParty: serve --demo's /demo still signs in through the
 // shared self-RP code (code + PKCE, ID token verified, userinfo).
 func TestDemoRelyingParty(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, storagetest.Dialects(t)[0])
 	u := e.createUser("demo-user@example.com")
 	// A second server on the same database, with --demo.
@@ -915,6 +926,7 @@ func TestDemoRelyingParty(t *testing.T) {
 // TestSecurityFormsBadInput: forged, garbage and stale posts to the
 // security page change nothing and never get a 500.
 func TestSecurityFormsBadInput(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("forms@example.com")

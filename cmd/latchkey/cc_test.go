@@ -9,16 +9,19 @@ import (
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
-// TestClientCredentialsGrant covers the grant's own handler: JWT access
-// tokens verifiable with the published keys, both client authentication
+// TestClientCredentialsGrant covers the grant's own handler: opaque and
+// JWT access tokens (the JWT verifiable with the published keys), the
+// x/oauth2 client a service would use, both client authentication
 // methods, and every refusal.
 func TestClientCredentialsGrant(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		svc := e.newRP("svc-jwt", func(c *storage.Client) { c.AccessTokenFormat = storage.TokenFormatJWT })
@@ -57,7 +60,9 @@ func TestClientCredentialsGrant(t *testing.T) {
 			t.Fatalf("JWT does not verify with the JWKS: %v", err)
 		}
 		var claims map[string]any
-		_ = json.Unmarshal(payload, &claims)
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			t.Fatal(err)
+		}
 		if claims["iss"] != e.issuer || claims["sub"] != "svc-jwt" || claims["client_id"] != "svc-jwt" || claims["scope"] != "api" {
 			t.Fatalf("claims %v", claims)
 		}
@@ -71,6 +76,21 @@ func TestClientCredentialsGrant(t *testing.T) {
 		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"svc-jwt"}, "client_secret": {svc.secret}}
 		if st, out, _ := post(form, "", ""); st != 200 || out["access_token"] == nil {
 			t.Fatalf("post: %d %v", st, out)
+		}
+
+		// An opaque token, fetched as a service would with x/oauth2.
+		opaque := e.newRP("svc")
+		ccc := clientcredentials.Config{ClientID: "svc", ClientSecret: opaque.secret, TokenURL: opaque.provider.Endpoint().TokenURL, Scopes: []string{"api"}}
+		tok, err := ccc.Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := introspect(t, opaque, tok.AccessToken); got["active"] != true || got["client_id"] != "svc" || got["scope"] != "api" {
+			t.Fatalf("introspect opaque = %v", got)
+		}
+		ccc.ClientSecret = "wrong-secret-wrong-secret-wrong-secret"
+		if _, err := ccc.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "invalid_client") {
+			t.Fatalf("wrong secret: %v", err)
 		}
 
 		for name, tc := range map[string]struct {

@@ -35,6 +35,7 @@ func cliEnviron(t *testing.T) []string {
 }
 
 func TestCLIUsersAndExitCodes(t *testing.T) {
+	t.Parallel()
 	env := cliEnviron(t)
 	for _, tc := range []struct {
 		name   string
@@ -75,6 +76,7 @@ func TestCLIUsersAndExitCodes(t *testing.T) {
 // TestCLIClientWhileServing: a client created with the CLI while the server
 // runs (same database) is usable at once.
 func TestCLIClientWhileServing(t *testing.T) {
+	t.Parallel()
 	env := cliEnviron(t)
 	a, err := openApp(&cmdEnv{ctx: context.Background(), stderr: &bytes.Buffer{}, environ: env}, "", false)
 	if err != nil {

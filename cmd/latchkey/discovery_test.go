@@ -15,6 +15,7 @@ import (
 // implicit flow, no JWT-bearer grant, S256 only, our acr values), and both
 // documents are cacheable fixed bytes with an ETag.
 func TestDiscoveryAndKeys(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, storagetest.Dialects(t)[0])
 	get := func(method, path string, hdr map[string]string) (*http.Response, []byte) {
 		req, _ := http.NewRequest(method, e.issuer+path, nil)

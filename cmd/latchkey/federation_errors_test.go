@@ -137,6 +137,7 @@ func (f *fed) refused(b *fedBrowser, p response, status int, msg, reason string,
 // organisation), before the round trip or during it; an SSO user's
 // organisation was deleted.
 func TestFederationNotConfigured(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		var mismatch string
 		f, tp := newTamperFed(t, d, func(tp *federationtest.Provider) []config.Organization {
@@ -217,6 +218,7 @@ func TestFederationNotConfigured(t *testing.T) {
 // code, or a code the upstream never issued gets the "reported a problem"
 // page; nothing is created.
 func TestFederationUpstreamErrors(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		f, tp := newTamperFed(t, d, nil)
 		before := f.tally()
@@ -270,6 +272,7 @@ func TestFederationUpstreamErrors(t *testing.T) {
 // deleted — under an SSO user or a new (just-in-time) one —: the "not set
 // up correctly" page, with nothing created and the state spent.
 func TestFederationOrgChanged(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		f, tp := newTamperFed(t, d, nil)
 		ctx := context.Background()
@@ -338,6 +341,7 @@ func TestFederationOrgChanged(t *testing.T) {
 // not the page of an expired sign-in (the auth request lives longer), not
 // an internal error — and nothing is created.
 func TestFederationUpstreamStateExpiry(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		f, tp := newTamperFed(t, d, nil)
 		before := f.tally()

@@ -251,6 +251,7 @@ func countUsers(t *testing.T, e *testEnv) int {
 // is reused by later sign-ins (no second user), login_hint skips our
 // identifier page, and signing out offers to sign out upstream too.
 func TestFederationSignIn(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		f := newFed(t, d)
 		ctx := context.Background()
@@ -361,6 +362,7 @@ func TestFederationSignIn(t *testing.T) {
 // audited); its password no longer works. An operator's SSO user is
 // linked on first sign-in even without just-in-time creation.
 func TestFederationConversion(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		f := newFed(t, d, func(o *config.Organization) { no := false; o.JIT = &no })
 		ctx := context.Background()
@@ -441,6 +443,7 @@ func TestFederationConversion(t *testing.T) {
 // and a callback in another browser each get a clear page, are audited,
 // and create no user.
 func TestFederationRefusals(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		f := newFed(t, d)
 
@@ -581,6 +584,7 @@ func authRequestIDFrom(t *testing.T, loc string) string {
 // are passed upstream, which asks for the password again; the new
 // upstream auth_time reaches the product.
 func TestFederationPromptLoginAndMaxAge(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		f := newFed(t, d)
 		f.up.createUser("ada@corp.example")
@@ -623,6 +627,7 @@ func TestFederationPromptLoginAndMaxAge(t *testing.T) {
 // amr pwd otp mfa; our tokens carry it only when the organisation says to
 // trust it.
 func TestFederationTrustUpstreamMFA(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		f := newFed(t, d, func(o *config.Organization) { o.TrustUpstreamMFA = true })
 		ctx := context.Background()
@@ -666,6 +671,7 @@ func TestFederationTrustUpstreamMFA(t *testing.T) {
 // that is down or hangs each give a clear page, an audit event and no
 // user. These need an upstream misbehaving on purpose: federationtest.
 func TestFederationBadUpstream(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		tp := federationtest.New(t.Cleanup, upClientID, upClientSecret)
 		closed, err := net.Listen("tcp", "127.0.0.1:0")
@@ -789,6 +795,7 @@ func TestFederationBadUpstream(t *testing.T) {
 // at start-up (secret sealed under the organisation's id, removed ones
 // deleted); organisations created with the CLI are left alone.
 func TestOrganizationsFromConfig(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d, func(c *config.Config) {
 			c.Organizations = []config.Organization{{Name: "Corp", Domains: []string{"corp.example", "corp.test"},
@@ -843,6 +850,7 @@ func TestOrganizationsFromConfig(t *testing.T) {
 
 // TestCLIOrg: org create / list / delete and their exit codes.
 func TestCLIOrg(t *testing.T) {
+	t.Parallel()
 	env := cliEnviron(t)
 	create := []string{"org", "create", "--name", "Corp", "--domain", "corp.example", "--domain", "Corp.Test",
 		"--issuer", "https://idp.corp.example", "--client-id", "lk", "--client-secret-stdin",

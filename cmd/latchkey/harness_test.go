@@ -73,7 +73,10 @@ type envOption func(*config.Config)
 // forEachDialect runs fn on SQLite and, when configured, PostgreSQL.
 func forEachDialect(t *testing.T, fn func(t *testing.T, d storagetest.Dialect)) {
 	for _, d := range storagetest.Dialects(t) {
-		t.Run(d.Name, func(t *testing.T) { fn(t, d) })
+		t.Run(d.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, d)
+		})
 	}
 }
 
@@ -458,4 +461,79 @@ func (b *browser) toCodePage(authURL, email string) response {
 func s256(v string) string {
 	sum := sha256.Sum256([]byte(v))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// authRequestID returns the id of the sign-in a page belongs to.
+func authRequestID(t *testing.T, p response) string {
+	t.Helper()
+	id := p.url.Query().Get("id")
+	if id == "" {
+		if m := hiddenRe.FindAllStringSubmatch(p.body, -1); m != nil {
+			for _, h := range m {
+				if h[1] == "id" {
+					id = h[2]
+				}
+			}
+		}
+	}
+	if id == "" {
+		t.Fatalf("no auth request id on %s", p.url)
+	}
+	return id
+}
+
+const day = 24 * time.Hour
+
+// start opens a fresh authorize of r: the first sign-in page, or the
+// redirect back to the product when none is needed.
+func (b *browser) start(r *rp, extra ...oauth2.AuthCodeOption) response {
+	authURL, _, _, _ := r.authorizeURL(extra...)
+	return b.get(authURL)
+}
+
+// signOut signs the browser out at /logout, confirming when asked.
+func (b *browser) signOut() {
+	p := b.get(b.e.issuer + "/logout")
+	if p.at("/logout") {
+		b.submit(p, "/logout", nil)
+	}
+}
+
+// enrolTOTP gives a user an active authenticator and returns its seed.
+func (e *testEnv) enrolTOTP(u storage.User) []byte {
+	e.t.Helper()
+	ctx := context.Background()
+	seed := factor.NewTOTPSeed()
+	id := storage.NewID()
+	if _, err := e.store.CreateTOTP(ctx, storage.TOTPCredential{ID: id, UserID: u.ID, Status: storage.TOTPPending,
+		SeedSealed: e.kr.Seal(seed, []byte("totp-seed:"+id)), CreatedAt: e.clock.Now()}); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.store.ActivateTOTP(ctx, u.ID, id, 0, e.clock.Now()); err != nil {
+		e.t.Fatal(err)
+	}
+	return seed
+}
+
+func totpNow(e *testEnv, seed []byte) string {
+	return factor.TOTPCode(seed, factor.TOTPStep(e.clock.Now()))
+}
+
+// idClaims verifies a raw ID token for client id as a relying party would
+// (signature, issuer, audience, expiry) and returns its claims; a missing
+// or invalid token fails the test.
+func (r *rp) idClaims(raw string) (*oidc.IDToken, map[string]any) {
+	r.e.t.Helper()
+	if raw == "" {
+		r.e.t.Fatal("no id_token in the response")
+	}
+	idt, err := r.provider.Verifier(&oidc.Config{ClientID: r.id}).Verify(context.Background(), raw)
+	if err != nil {
+		r.e.t.Fatalf("verify id token: %v", err)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		r.e.t.Fatalf("id token claims: %v", err)
+	}
+	return idt, claims
 }

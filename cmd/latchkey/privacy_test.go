@@ -46,6 +46,7 @@ func (e *testEnv) apiCall(method, token, contentType, body string) (int, map[str
 }
 
 func TestPrivacySettings(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("privacy@example.com")
@@ -106,7 +107,9 @@ func TestPrivacySettings(t *testing.T) {
 			t.Fatal(err)
 		}
 		var uiClaims map[string]any
-		_ = ui.Claims(&uiClaims)
+		if err := ui.Claims(&uiClaims); err != nil {
+			t.Fatal(err)
+		}
 		checkClaim("userinfo", uiClaims["privacy"])
 
 		// The API with the privacy scope.

@@ -6,10 +6,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -20,6 +21,7 @@ import (
 // client, refreshed ID tokens verifiable with acr/amr/sid/at_hash, JWT
 // access tokens usable at userinfo.
 func TestRefreshGrant(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("rotate@example.com")
@@ -40,12 +42,8 @@ func TestRefreshGrant(t *testing.T) {
 		if st != 200 || out["scope"] != "openid offline_access" {
 			t.Fatalf("narrowing: %d %v", st, out)
 		}
-		idt, err := app.provider.Verifier(&oidc.Config{ClientID: "app"}).Verify(context.Background(), out["id_token"].(string))
-		if err != nil {
-			t.Fatalf("refreshed id token: %v", err)
-		}
-		var c map[string]any
-		_ = idt.Claims(&c)
+		raw, _ := out["id_token"].(string)
+		idt, c := app.idClaims(raw)
 		if c["email"] != nil || c["acr"] != flow.ACRMFAFresh || c["sid"] != first["sid"] || c["auth_time"] != first["auth_time"] || c["nonce"] != nil {
 			t.Fatalf("refreshed claims %v (first %v)", c, first)
 		}
@@ -121,6 +119,42 @@ func TestRefreshGrant(t *testing.T) {
 		ng.id, ng.secret = "nogrant", "s3cret-nogrant-0123456789abcdefghijklmnop"
 		if st, out = post(&ng, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}); st != 400 || out["error"] != "unauthorized_client" {
 			t.Fatalf("no refresh grant: %d %v", st, out)
+		}
+	})
+}
+
+// TestRefreshPolicy: a refresh fails once the second factor behind it is
+// older than reverify, and once the token was unused longer than
+// refresh_idle.
+func TestRefreshPolicy(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d, func(c *config.Config) { c.Policy.RefreshIdle = config.Duration(7 * day) })
+		u := e.createUser("refresh@example.com")
+		app := e.newRP("app")
+		b := e.newBrowser()
+		authURL, verifier, state, nonce := app.authorizeURL()
+		tok, _, _ := app.exchange(b.signIn(authURL, u.Email, signInOpts{}).code(t, state), verifier, nonce)
+
+		// Used every 6 days it lives on, until the factor is 30 d old.
+		rt := tok.RefreshToken
+		for i := 0; i < 5; i++ {
+			e.clock.Advance(6 * day)
+			rt = refresh(t, app, rt).RefreshToken
+		}
+		e.clock.Advance(6*day + time.Second) // 36 d after the code
+		if got := refreshErr(t, app, rt); got != "invalid_grant" {
+			t.Fatalf("after reverify: %q", got)
+		}
+
+		// Idle: unused 7 d + 1 s.
+		authURL, verifier, state, nonce = app.authorizeURL(oauth2.SetAuthURLParam("prompt", "login"))
+		tok, _, _ = app.exchange(b.signIn(authURL, u.Email, signInOpts{}).code(t, state), verifier, nonce)
+		e.clock.Advance(7 * day)
+		rt = refresh(t, app, tok.RefreshToken).RefreshToken
+		e.clock.Advance(7*day + time.Second)
+		if got := refreshErr(t, app, rt); got != "invalid_grant" {
+			t.Fatalf("after refresh_idle: %q", got)
 		}
 	})
 }

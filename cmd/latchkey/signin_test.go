@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -25,6 +23,7 @@ import (
 // keys, calls userinfo, rotates its refresh token (reuse revokes the
 // family), revokes and introspects, and signs out at end_session.
 func TestSignInEndToEnd(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		u := e.createUser("ada@example.com")
@@ -67,16 +66,10 @@ func TestSignInEndToEnd(t *testing.T) {
 		if tok2.RefreshToken == "" || tok2.RefreshToken == rt1 {
 			t.Fatal("refresh token was not rotated")
 		}
-		if raw, _ := tok2.Extra("id_token").(string); raw != "" {
-			idt2, err := app.provider.Verifier(&oidc.Config{ClientID: "app"}).Verify(context.Background(), raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var c2 map[string]any
-			_ = idt2.Claims(&c2)
-			if c2["acr"] != flow.ACRMFAFresh || c2["sid"] != claims["sid"] {
-				t.Errorf("refreshed id token acr/sid = %v %v", c2["acr"], c2["sid"])
-			}
+		// The refreshed ID token keeps the sign-in's acr and sid.
+		raw2, _ := tok2.Extra("id_token").(string)
+		if _, c2 := app.idClaims(raw2); c2["acr"] != flow.ACRMFAFresh || c2["sid"] != claims["sid"] {
+			t.Errorf("refreshed id token acr/sid = %v %v", c2["acr"], c2["sid"])
 		}
 		if errCode := refreshErr(t, app, rt1); errCode != "invalid_grant" {
 			t.Fatalf("old refresh token: %q, want invalid_grant", errCode)
@@ -121,55 +114,6 @@ func TestSignInEndToEnd(t *testing.T) {
 			t.Fatalf("prompt=none after sign-out: %q", got)
 		}
 	})
-}
-
-// TestClientCredentials: a machine client gets a token and introspects it.
-func TestClientCredentials(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
-		e := newTestEnv(t, d)
-		app := e.newRP("svc")
-		cc := clientcredentials.Config{ClientID: "svc", ClientSecret: app.secret, TokenURL: app.provider.Endpoint().TokenURL, Scopes: []string{"api"}}
-		tok, err := cc.Token(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := introspect(t, app, tok.AccessToken); got["active"] != true || got["client_id"] != "svc" || got["scope"] != "api" {
-			t.Fatalf("introspect = %v", got)
-		}
-		cc.ClientSecret = "wrong-secret-wrong-secret-wrong-secret"
-		if _, err := cc.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "invalid_client") {
-			t.Fatalf("wrong secret: %v", err)
-		}
-	})
-}
-
-// TestMailSaysCodeAndBrowser: the code mail tells the code, its validity and
-// the browser that asked.
-func TestMailSaysCodeAndBrowser(t *testing.T) {
-	e := newTestEnv(t, storagetest.Dialects(t)[0])
-	u := e.createUser("mail@example.com")
-	app := e.newRP("app")
-	b := e.newBrowser()
-	authURL, _, _, _ := app.authorizeURL()
-	p := b.toCodePage(authURL, u.Email)
-	m, ok := e.sink.Last(u.Email)
-	if !ok {
-		t.Fatal("no mail")
-	}
-	code := e.mailCode(u.Email)
-	for _, want := range []string{code, "10 minutes", "Firefox on Linux"} {
-		if !strings.Contains(m.Text, want) {
-			t.Errorf("mail text lacks %q:\n%s", want, m.Text)
-		}
-	}
-	if m.HTML == "" || !strings.Contains(m.HTML, code) {
-		t.Error("mail has no HTML part with the code")
-	}
-	for _, want := range []string{`autocomplete="one-time-code"`, `inputmode="numeric"`, "Get code by email", "Use a backup code", "this browser is new"} {
-		if !strings.Contains(p.body, want) {
-			t.Errorf("code page lacks %q", want)
-		}
-	}
 }
 
 // --- helpers ---

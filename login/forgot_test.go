@@ -1,4 +1,4 @@
-package main
+package login
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -24,7 +23,7 @@ const newPassword = "a completely new password"
 // sign-in to app and submits email.
 func (b *browser) forgotStart(app *rp, email string) (response, string, string) {
 	b.e.t.Helper()
-	authURL, _, state, _ := app.authorizeURL()
+	authURL, state := app.authorizeURL()
 	p := b.get(authURL)
 	p = b.submit(p, "/login/identify", url.Values{"email": {email}})
 	if !p.at("/login/password") || !strings.Contains(p.body, "Forgot password?") {
@@ -66,6 +65,7 @@ func checkAllRevoked(t *testing.T, e *testEnv, app *rp, u storage.User, old *bro
 }
 
 func TestForgotPasswordEmailUser(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		app := e.newRP("app")
@@ -128,6 +128,7 @@ func TestForgotPasswordEmailUser(t *testing.T) {
 
 // TestForgotPasswordAuthenticatorUser: the mailbox alone is not enough.
 func TestForgotPasswordAuthenticatorUser(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		app := e.newRP("app")
@@ -181,7 +182,8 @@ func TestForgotPasswordAuthenticatorUser(t *testing.T) {
 // TestForgotPasswordBackupCode: the backup code instead of the app; the
 // next sign-in shows a new one.
 func TestForgotPasswordBackupCode(t *testing.T) {
-	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	t.Parallel()
+	e := newTestEnv(t, sqlite(t))
 	app := e.newRP("app")
 	ctx := context.Background()
 	u := e.createUser("lostphone@example.com")
@@ -223,8 +225,10 @@ func TestForgotPasswordBackupCode(t *testing.T) {
 // come within 30 minutes; later the reset is over (back to the email
 // form) and the password stays.
 func TestForgotPasswordResetExpires(t *testing.T) {
+	t.Parallel()
 	// The sign-in outlives the reset: only the reset's own lifetime ends it.
-	e := newTestEnv(t, storagetest.Dialects(t)[0], func(c *config.Config) { c.Tokens.AuthRequestLifetime = config.Duration(2 * time.Hour) })
+	e := newTestEnv(t, sqlite(t))
+	e.arLifetime = 2 * time.Hour
 	app := e.newRP("app")
 	codeAccepted := func(email string) (storage.User, *browser, response) {
 		u := e.createUser(email)
@@ -253,7 +257,8 @@ func TestForgotPasswordResetExpires(t *testing.T) {
 
 // TestForgotPasswordUnknownEmail: the same answer, no mail.
 func TestForgotPasswordUnknownEmail(t *testing.T) {
-	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	t.Parallel()
+	e := newTestEnv(t, sqlite(t))
 	app := e.newRP("app")
 	u := e.createUser("known@example.com")
 	known, _, _ := e.newBrowser().forgotStart(app, u.Email)
@@ -278,7 +283,8 @@ func TestForgotPasswordUnknownEmail(t *testing.T) {
 
 // TestForgotPasswordBadInput: garbage, forged and out-of-order requests.
 func TestForgotPasswordBadInput(t *testing.T) {
-	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	t.Parallel()
+	e := newTestEnv(t, sqlite(t))
 	app := e.newRP("app")
 	u := e.createUser("bad@example.com")
 	b := e.newBrowser()
@@ -316,15 +322,12 @@ func TestForgotPasswordBadInput(t *testing.T) {
 
 // TestSetPasswordLink: the link the command line prints is single use.
 func TestSetPasswordLink(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
 		app := e.newRP("app")
 		u := e.createUser("invited@example.com", func(u *storage.User) { u.PasswordHash = ""; u.EmailVerified = false })
-		env := &cmdEnv{ctx: context.Background()}
-		link, err := e.app.setPasswordLink(env, u, e.clock.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
+		link := e.setPasswordLink(u)
 		b := e.newBrowser()
 		p := b.get(link)
 		if !p.at("/account/set-password") || !strings.Contains(p.body, `<label for="new_password">New password</label>`) || !strings.Contains(p.body, u.Email) {
@@ -357,7 +360,7 @@ func TestSetPasswordLink(t *testing.T) {
 		e.newBrowser().signInRP(app, u.Email, signInOpts{password: newPassword})
 
 		// Expired after 7 days; garbage tokens.
-		link2, _ := e.app.setPasswordLink(env, u, e.clock.Now())
+		link2 := e.setPasswordLink(u)
 		e.clock.Advance(7*24*time.Hour + time.Second)
 		if q := b.get(link2); q.status != http.StatusGone {
 			t.Errorf("expired link: %d", q.status)
