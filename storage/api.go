@@ -25,8 +25,9 @@ package storage
 //     that identify the row (ID, and where noted the owner) are restored
 //     after fn. ErrNotFound if the row does not exist.
 //   - DeleteX(ctx, id) of one row: ErrNotFound if it does not exist. Bulk
-//     and keyed deletes (DeleteUserSessions, DeleteUserTrustedDevices,
-//     DeleteTOTP, DeleteBackupCode, DeleteThrottle) succeed on nothing.
+//     and keyed deletes (DeleteTOTP, DeleteBackupCode, DeleteThrottle)
+//     succeed on nothing. Ending all of a user's sessions, tokens and
+//     trusted devices is RevokeUserGrants' alone.
 
 import (
 	"context"
@@ -116,9 +117,6 @@ type api interface {
 	DeleteSession(ctx context.Context, id string) error
 	// ListSessions: most recently seen first.
 	ListSessions(ctx context.Context, userID string) ([]Session, error)
-	// DeleteUserSessions deletes all sessions of the user except exceptID
-	// ("" deletes all) and returns the deleted ids.
-	DeleteUserSessions(ctx context.Context, userID, exceptID string) ([]string, error)
 
 	// --- trusted devices ---
 	CreateTrustedDevice(ctx context.Context, d TrustedDevice) (TrustedDevice, error)
@@ -130,7 +128,6 @@ type api interface {
 	// DeleteTrustedDevice deletes one device of this user (ErrNotFound if
 	// it is not theirs).
 	DeleteTrustedDevice(ctx context.Context, userID, id string) error
-	DeleteUserTrustedDevices(ctx context.Context, userID string) error
 
 	// --- email codes ---
 	// CreateEmailCode inserts c and, in the same transaction, kills

@@ -72,9 +72,3 @@ func (s *Store) DeleteTrustedDevice(ctx context.Context, userID, id string) erro
 	}
 	return nil
 }
-
-// DeleteUserTrustedDevices deletes every record of the user (none is fine).
-func (s *Store) DeleteUserTrustedDevices(ctx context.Context, userID string) error {
-	return fail("delete user trusted devices",
-		s.write(ctx).Where("user_id = ?", userID).Delete(&trustedDeviceRow{}).Error)
-}

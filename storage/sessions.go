@@ -109,16 +109,3 @@ func (s *Store) ListSessions(ctx context.Context, userID string) ([]Session, err
 	}
 	return out, nil
 }
-
-// DeleteUserSessions deletes the user's sessions but exceptID and returns
-// the deleted ids (one DELETE … RETURNING).
-func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string) ([]string, error) {
-	var ids []string
-	err := s.write(ctx).Raw(
-		"DELETE FROM sessions WHERE user_id = ? AND id <> ? RETURNING id", userID, exceptID).
-		Scan(&ids).Error
-	if err != nil {
-		return nil, fail("delete user sessions", err)
-	}
-	return ids, nil
-}
