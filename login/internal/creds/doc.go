@@ -1,0 +1,16 @@
+// Package creds checks credentials and spends the budgets that guard
+// them, for the sign-in and the account pages alike: passwords (argon2id,
+// a dummy check for unknown accounts, rehash on upgrade), email codes
+// (send with the resend gap and the send budget, verify bound to the
+// browser and the flow, five tries), the authenticator app (set-up,
+// confirmation, each time step accepted once), backup codes (use, first
+// code, generate — each written together with where its display copy
+// goes), the throttle with every parameter, "revoke everything of a
+// user" (storage.RevokeUserGrants with its per-cause table) and the
+// notification mails.
+//
+// It is the one place these rules live; handlers parse and render. The
+// verifiers' arithmetic is in login/factor (pure), persistence in storage
+// (narrow Store interface, satisfied by *storage.Store). It does not know
+// HTTP: who is asking comes in as a From.
+package creds
