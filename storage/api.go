@@ -172,6 +172,29 @@ type api interface {
 	ReplaceBackupCode(ctx context.Context, userID string, oldHash []byte, next BackupCode, show BackupCodeShow) error
 	DeleteBackupCode(ctx context.Context, userID string) error
 
+	// --- passkeys (WebAuthn) ---
+	// CreatePasskey: ErrConflict if the credential id is registered already.
+	CreatePasskey(ctx context.Context, p Passkey) (Passkey, error)
+	// ListPasskeys: oldest first.
+	ListPasskeys(ctx context.Context, userID string) ([]Passkey, error)
+	GetPasskeyByCredentialID(ctx context.Context, credentialID []byte) (Passkey, error)
+	// UsePasskey stores a verified assertion's counter, backup state and
+	// time iff the counter grew (or both it and the stored one are 0), in
+	// one conditional UPDATE. ErrConflict otherwise (a cloned or replayed
+	// authenticator); ErrNotFound if the passkey is gone.
+	UsePasskey(ctx context.Context, id string, u PasskeyUse) error
+	// DeletePasskey deletes one passkey of this user (ErrNotFound if it is
+	// not theirs).
+	DeletePasskey(ctx context.Context, userID, id string) error
+	// CreatePasskeyChallenge inserts c and retires the live challenges of
+	// the same (Purpose, ContextID, BrowserHash), in one transaction.
+	CreatePasskeyChallenge(ctx context.Context, c PasskeyChallenge) (PasskeyChallenge, error)
+	// TakePasskeyChallenge marks the live challenge of this digest,
+	// purpose, context and browser used and returns it, in one conditional
+	// UPDATE. ErrNotFound if there is none at now; exactly one of
+	// concurrent takers wins.
+	TakePasskeyChallenge(ctx context.Context, challengeHash []byte, purpose, contextID string, browserHash []byte, now time.Time) (PasskeyChallenge, error)
+
 	// RevokeUserGrants ends a user's sessions, refresh tokens, trusted
 	// devices (and, for some causes, 2-step methods) as the table on
 	// RevokeCause says, together with an optional change of the user row,

@@ -63,6 +63,11 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"BackupCode", testBackupCode},
 		{"BackupCodeConcurrent", testBackupCodeConcurrent},
 		{"BackupCodeShow", testBackupCodeShow},
+		{"Passkeys", testPasskeys},
+		{"PasskeyCounterConcurrent", testPasskeyCounterConcurrent},
+		{"PasskeyChallenges", testPasskeyChallenges},
+		{"PasskeyChallengeConcurrent", testPasskeyChallengeConcurrent},
+		{"AuthRequestPasskeyProgress", testAuthRequestPasskeyProgress},
 		{"RevokeUserGrants", testRevokeUserGrants},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshRotationConcurrent", testRefreshRotationConcurrent},
@@ -1007,6 +1012,8 @@ func testRevokeUserGrants(t *testing.T, s *storage.Store) {
 			must(s.CreateTrustedDevice(ctx, storage.TrustedDevice{UserID: other.ID, TokenHash: digest(email + "dev-other"), CreatedAt: at(0), ExpiresAt: at(time.Hour)}))(t)
 			ok(t, s.SetBackupCode(ctx, storage.BackupCode{UserID: u.ID, CodeHash: digest(email), CreatedAt: at(0)}, storage.BackupCodeShow{}))
 			must(s.CreateTOTP(ctx, storage.TOTPCredential{UserID: u.ID, SeedSealed: []byte("s"), Status: storage.TOTPActive, CreatedAt: at(0)}))(t)
+			must(s.CreatePasskey(ctx, storage.Passkey{UserID: u.ID, CredentialID: digest(email + "pk"), UserHandle: []byte("h"), PublicKey: []byte("k"), CreatedAt: at(0)}))(t)
+			must(s.CreatePasskey(ctx, storage.Passkey{UserID: other.ID, CredentialID: digest(email + "pk-other"), UserHandle: []byte("h"), PublicKey: []byte("k"), CreatedAt: at(0)}))(t)
 
 			keep := storage.Keep{SessionIDs: []string{sess["cur"], "prev-" + email}, DeviceID: devs["mine"]}
 			got := must(s.RevokeUserGrants(ctx, u.ID, storage.Revocation{Cause: tc.cause, Keep: keep,
@@ -1053,6 +1060,10 @@ func testRevokeUserGrants(t *testing.T, s *storage.Store) {
 			if removed != (errors.Is(berr, storage.ErrNotFound) && len(totps) == 0) {
 				t.Fatalf("2-step methods removed: want %v (backup code err %v, %d authenticators left)", removed, berr, len(totps))
 			}
+			if pks := must(s.ListPasskeys(ctx, u.ID))(t); removed != (len(pks) == 0) {
+				t.Fatalf("passkeys removed: want %v, %d left", removed, len(pks))
+			}
+			equal(t, len(must(s.ListPasskeys(ctx, other.ID))(t)), 1)
 
 			// Nobody else is touched.
 			equal(t, len(must(s.ListSessions(ctx, other.ID))(t)), 1)
@@ -1782,6 +1793,8 @@ func testSweep(t *testing.T, s *storage.Store) {
 		must(s.CreateLogoutRequest(ctx, storage.LogoutRequest{ID: "lr-" + v.suffix, ExpiresAt: v.exp}))(t)
 		must(s.CreateActionToken(ctx, storage.ActionToken{ID: "act-" + v.suffix, TokenHash: digest("act" + v.suffix), ExpiresAt: v.exp}))(t)
 		ok(t, s.CreateAccessToken(ctx, storage.AccessToken{ID: "at-" + v.suffix, ExpiresAt: v.exp}))
+		must(s.CreatePasskeyChallenge(ctx, storage.PasskeyChallenge{ID: "pc-" + v.suffix, ChallengeHash: digest("pc" + v.suffix),
+			Purpose: "p", ContextID: v.suffix, BrowserHash: digest("b"), ExpiresAt: v.exp}))(t)
 	}
 	// Sessions: idle limit 1h.
 	must(s.CreateSession(ctx, storage.Session{ID: "s-idle", UserID: "u1", TokenHash: digest("s1"), CreatedAt: ago(48 * time.Hour), LastSeenAt: ago(time.Hour + ms)}))(t)
@@ -1834,6 +1847,7 @@ func testSweep(t *testing.T, s *storage.Store) {
 		}
 		equal(t, keys(t, s, "auth_requests", "id"), []string{"ar-boundary", "ar-code-boundary", "ar-code-live", "ar-live"})
 		equal(t, keys(t, s, "email_codes", "id"), kept("ec"))
+		equal(t, keys(t, s, "passkey_challenges", "id"), kept("pc"))
 		equal(t, keys(t, s, "device_authorizations", "id"), kept("da"))
 		equal(t, keys(t, s, "upstream_states", "id"), kept("us"))
 		equal(t, keys(t, s, "logout_requests", "id"), kept("lr"))

@@ -88,6 +88,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 func migrations(dialect string) []*gormigrate.Migration {
 	return []*gormigrate.Migration{
 		{ID: "0001_initial", Migrate: execAll(dialect, schema0001()), Rollback: noRollback},
+		{ID: "0002_passkeys", Migrate: execAll(dialect, schema0002Passkeys()), Rollback: noRollback},
 	}
 }
 
@@ -454,5 +455,54 @@ func schema0001() []string {
 		)`,
 		`CREATE UNIQUE INDEX upstream_states_state_hash ON upstream_states (state_hash)`,
 		`CREATE INDEX upstream_states_expires ON upstream_states (expires_at)`,
+	}
+}
+
+// schema0002Passkeys adds WebAuthn credentials (passkeys), their
+// ceremonies in flight, and what a sign-in learnt from a passkey.
+func schema0002Passkeys() []string {
+	return []string{
+		`CREATE TABLE passkeys (
+			id TEXT PRIMARY KEY,
+			user_id TEXT NOT NULL,
+			credential_id {blob} NOT NULL,
+			user_handle {blob} NOT NULL,
+			public_key {blob} NOT NULL,
+			attestation_type TEXT NOT NULL DEFAULT '',
+			attestation_format TEXT NOT NULL DEFAULT '',
+			transports TEXT NOT NULL DEFAULT '[]',
+			aaguid {blob},
+			attachment TEXT NOT NULL DEFAULT '',
+			sign_count BIGINT NOT NULL DEFAULT 0,
+			user_verified BOOLEAN NOT NULL DEFAULT FALSE,
+			backup_eligible BOOLEAN NOT NULL DEFAULT FALSE,
+			backup_state BOOLEAN NOT NULL DEFAULT FALSE,
+			name TEXT NOT NULL DEFAULT '',
+			created_at BIGINT NOT NULL DEFAULT 0,
+			last_used_at BIGINT NOT NULL DEFAULT 0
+		)`,
+		// A credential id names one credential, whoever holds it.
+		`CREATE UNIQUE INDEX passkeys_credential_id ON passkeys (credential_id)`,
+		`CREATE INDEX passkeys_user ON passkeys (user_id, created_at)`,
+
+		`CREATE TABLE passkey_challenges (
+			id TEXT PRIMARY KEY,
+			challenge_hash {blob} NOT NULL,
+			purpose TEXT NOT NULL,
+			context_id TEXT NOT NULL DEFAULT '',
+			user_id TEXT NOT NULL DEFAULT '',
+			browser_hash {blob},
+			session {blob},
+			created_at BIGINT NOT NULL DEFAULT 0,
+			expires_at BIGINT NOT NULL DEFAULT 0,
+			used_at BIGINT NOT NULL DEFAULT 0
+		)`,
+		`CREATE UNIQUE INDEX passkey_challenges_hash ON passkey_challenges (challenge_hash)`,
+		`CREATE INDEX passkey_challenges_scope ON passkey_challenges (purpose, context_id)`,
+		`CREATE INDEX passkey_challenges_expires ON passkey_challenges (expires_at)`,
+
+		`ALTER TABLE auth_requests ADD COLUMN passkey_at BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE auth_requests ADD COLUMN passkey_user_verified BOOLEAN NOT NULL DEFAULT FALSE`,
+		`ALTER TABLE auth_requests ADD COLUMN passkey_backup_eligible BOOLEAN NOT NULL DEFAULT FALSE`,
 	}
 }

@@ -13,7 +13,7 @@ import (
 // grants; this table is the one place that rule is written (SPEC 2, 3,
 // 3b, 4), and RevokeUserGrants applies it in one transaction:
 //
-//	cause                    sessions         refresh tokens              trusted devices       authenticator, backup code
+//	cause                    sessions         refresh tokens              trusted devices       authenticator, backup code, passkeys
 //	RevokePasswordChanged    all but Keep     all but Keep's sessions'    all                   kept
 //	RevokeSecondStepChanged  all but Keep     all but Keep's sessions'    all                   kept (the change is the caller's)
 //	RevokeSignOutOthers      all but Keep     all but Keep's sessions'    all but Keep.Device   kept
@@ -46,7 +46,7 @@ const (
 type revokeRule struct {
 	keepBrowser bool // sessions/refresh tokens of Keep survive
 	keepDevice  bool // Keep.DeviceID survives
-	factors     bool // authenticator and backup code go too
+	factors     bool // authenticator, backup code and passkeys go too
 }
 
 var revokeRules = map[RevokeCause]revokeRule{
@@ -144,6 +144,9 @@ func (s *Store) RevokeUserGrants(ctx context.Context, userID string, r Revocatio
 			return nil
 		}
 		if err := tx.Where("user_id = ?", userID).Delete(&totpRow{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("user_id = ?", userID).Delete(&passkeyRow{}).Error; err != nil {
 			return err
 		}
 		return tx.Where("user_id = ?", userID).Delete(&backupCodeRow{}).Error

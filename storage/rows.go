@@ -278,6 +278,9 @@ type authRequestRow struct {
 	StaySignedIn        bool   `gorm:"column:stay_signed_in"`
 	BackupCodeSealed    blob   `gorm:"column:backup_code_sealed"`
 	UpstreamAuthTimeMs  int64  `gorm:"column:upstream_auth_time"`
+	PasskeyMs           int64  `gorm:"column:passkey_at"`
+	PasskeyUV           bool   `gorm:"column:passkey_user_verified"`
+	PasskeyBE           bool   `gorm:"column:passkey_backup_eligible"`
 	Done                bool   `gorm:"column:done"`
 	AMR                 string `gorm:"column:amr"`
 	ACR                 string `gorm:"column:acr"`
@@ -309,7 +312,8 @@ func authRequestToRow(a AuthRequest) authRequestRow {
 		BackupCodeShown: a.BackupCodeShown, RememberChosen: a.RememberChosen,
 		StaySignedIn: a.StaySignedIn, BackupCodeSealed: a.BackupCodeSealed,
 		UpstreamAuthTimeMs: ms(a.UpstreamAuthTime),
-		Done:               a.Done, AMR: encList(a.AMR), ACR: a.ACR, AuthTimeMs: ms(a.AuthTime),
+		PasskeyMs:          ms(a.PasskeyAt), PasskeyUV: a.PasskeyUserVerified, PasskeyBE: a.PasskeyBackupEligible,
+		Done: a.Done, AMR: encList(a.AMR), ACR: a.ACR, AuthTimeMs: ms(a.AuthTime),
 		SessionID: a.SessionID, CodeHash: a.CodeHash, CodeExpiresMs: ms(a.CodeExpiresAt),
 		CodeUsedMs: ms(a.CodeUsedAt),
 	}
@@ -335,7 +339,8 @@ func (r authRequestRow) domain() (AuthRequest, error) {
 		BackupCodeShown: r.BackupCodeShown, RememberChosen: r.RememberChosen,
 		StaySignedIn: r.StaySignedIn, BackupCodeSealed: bytesOf(r.BackupCodeSealed),
 		UpstreamAuthTime: tm(r.UpstreamAuthTimeMs),
-		Done:             r.Done, AMR: d.list(r.AMR), ACR: r.ACR, AuthTime: tm(r.AuthTimeMs),
+		PasskeyAt:        tm(r.PasskeyMs), PasskeyUserVerified: r.PasskeyUV, PasskeyBackupEligible: r.PasskeyBE,
+		Done: r.Done, AMR: d.list(r.AMR), ACR: r.ACR, AuthTime: tm(r.AuthTimeMs),
 		SessionID: r.SessionID, CodeHash: bytesOf(r.CodeHash), CodeExpiresAt: tm(r.CodeExpiresMs),
 		CodeUsedAt: tm(r.CodeUsedMs),
 	}
@@ -501,6 +506,83 @@ func backupCodeToRow(b BackupCode) backupCodeRow {
 
 func (r backupCodeRow) domain() BackupCode {
 	return BackupCode{UserID: r.UserID, CodeHash: bytesOf(r.CodeHash), CreatedAt: tm(r.CreatedMs)}
+}
+
+// -------------------------------------------------------------- passkeys
+
+type passkeyRow struct {
+	ID                string `gorm:"column:id;primaryKey"`
+	UserID            string `gorm:"column:user_id"`
+	CredentialID      blob   `gorm:"column:credential_id"`
+	UserHandle        blob   `gorm:"column:user_handle"`
+	PublicKey         blob   `gorm:"column:public_key"`
+	AttestationType   string `gorm:"column:attestation_type"`
+	AttestationFormat string `gorm:"column:attestation_format"`
+	Transports        string `gorm:"column:transports"`
+	AAGUID            blob   `gorm:"column:aaguid"`
+	Attachment        string `gorm:"column:attachment"`
+	SignCount         int64  `gorm:"column:sign_count"`
+	UserVerified      bool   `gorm:"column:user_verified"`
+	BackupEligible    bool   `gorm:"column:backup_eligible"`
+	BackupState       bool   `gorm:"column:backup_state"`
+	Name              string `gorm:"column:name"`
+	CreatedMs         int64  `gorm:"column:created_at"`
+	LastUsedMs        int64  `gorm:"column:last_used_at"`
+}
+
+func (passkeyRow) TableName() string { return "passkeys" }
+
+func passkeyToRow(p Passkey) passkeyRow {
+	return passkeyRow{
+		ID: p.ID, UserID: p.UserID, CredentialID: p.CredentialID, UserHandle: p.UserHandle, PublicKey: p.PublicKey,
+		AttestationType: p.AttestationType, AttestationFormat: p.AttestationFormat, Transports: encList(p.Transports),
+		AAGUID: p.AAGUID, Attachment: p.Attachment, SignCount: int64(p.SignCount), UserVerified: p.UserVerified,
+		BackupEligible: p.BackupEligible, BackupState: p.BackupState, Name: p.Name,
+		CreatedMs: ms(p.CreatedAt), LastUsedMs: ms(p.LastUsedAt),
+	}
+}
+
+func (r passkeyRow) domain() (Passkey, error) {
+	var d decoder
+	p := Passkey{
+		ID: r.ID, UserID: r.UserID, CredentialID: bytesOf(r.CredentialID), UserHandle: bytesOf(r.UserHandle),
+		PublicKey: bytesOf(r.PublicKey), AttestationType: r.AttestationType, AttestationFormat: r.AttestationFormat,
+		Transports: d.list(r.Transports), AAGUID: bytesOf(r.AAGUID), Attachment: r.Attachment,
+		SignCount: uint32(r.SignCount), UserVerified: r.UserVerified, BackupEligible: r.BackupEligible,
+		BackupState: r.BackupState, Name: r.Name, CreatedAt: tm(r.CreatedMs), LastUsedAt: tm(r.LastUsedMs),
+	}
+	return p, d.err
+}
+
+type passkeyChallengeRow struct {
+	ID            string `gorm:"column:id;primaryKey"`
+	ChallengeHash blob   `gorm:"column:challenge_hash"`
+	Purpose       string `gorm:"column:purpose"`
+	ContextID     string `gorm:"column:context_id"`
+	UserID        string `gorm:"column:user_id"`
+	BrowserHash   blob   `gorm:"column:browser_hash"`
+	Session       blob   `gorm:"column:session"`
+	CreatedMs     int64  `gorm:"column:created_at"`
+	ExpiresMs     int64  `gorm:"column:expires_at"`
+	UsedMs        int64  `gorm:"column:used_at"`
+}
+
+func (passkeyChallengeRow) TableName() string { return "passkey_challenges" }
+
+func passkeyChallengeToRow(c PasskeyChallenge) passkeyChallengeRow {
+	return passkeyChallengeRow{
+		ID: c.ID, ChallengeHash: c.ChallengeHash, Purpose: c.Purpose, ContextID: c.ContextID, UserID: c.UserID,
+		BrowserHash: c.BrowserHash, Session: c.Session, CreatedMs: ms(c.CreatedAt), ExpiresMs: ms(c.ExpiresAt),
+		UsedMs: ms(c.UsedAt),
+	}
+}
+
+func (r passkeyChallengeRow) domain() PasskeyChallenge {
+	return PasskeyChallenge{
+		ID: r.ID, ChallengeHash: bytesOf(r.ChallengeHash), Purpose: r.Purpose, ContextID: r.ContextID, UserID: r.UserID,
+		BrowserHash: bytesOf(r.BrowserHash), Session: bytesOf(r.Session), CreatedAt: tm(r.CreatedMs),
+		ExpiresAt: tm(r.ExpiresMs), UsedAt: tm(r.UsedMs),
+	}
 }
 
 // ------------------------------------------------------- refresh tokens

@@ -72,6 +72,8 @@ func fill(t *testing.T, p any) {
 			f.SetBool(true)
 		case int, int64:
 			f.SetInt(int64(i + 1))
+		case uint32:
+			f.SetUint(uint64(i+1) << 24) // beyond int32: the column is BIGINT
 		case time.Time:
 			f.Set(reflect.ValueOf(base.Add(time.Duration(i) * time.Minute)))
 		case time.Duration:
@@ -131,6 +133,8 @@ func TestRowsCoverEveryField(t *testing.T) {
 	roundTrip(t, organizationToRow, organizationRow.domain, func(o *Organization) { o.Domains = nil })
 	roundTrip(t, federatedIdentityToRow, noErr(federatedIdentityRow.domain), nil)
 	roundTrip(t, upstreamStateToRow, noErr(upstreamStateRow.domain), nil)
+	roundTrip(t, passkeyToRow, passkeyRow.domain, nil)
+	roundTrip(t, passkeyChallengeToRow, noErr(passkeyChallengeRow.domain), nil)
 }
 
 // TestRowsMatchSchema: every row struct's columns are exactly the columns
@@ -149,7 +153,7 @@ func TestRowsMatchSchema(t *testing.T) {
 		&emailCodeRow{}, &totpRow{}, &backupCodeRow{}, &refreshTokenRow{}, &accessTokenRow{},
 		&signingKeyRow{}, &deviceAuthorizationRow{}, &auditEventRow{}, &throttleRow{},
 		&actionTokenRow{}, &logoutRequestRow{}, &organizationRow{}, &organizationDomainRow{},
-		&federatedIdentityRow{}, &upstreamStateRow{},
+		&federatedIdentityRow{}, &upstreamStateRow{}, &passkeyRow{}, &passkeyChallengeRow{},
 	}
 	var tables []string
 	if err := s.read(t.Context()).Raw(

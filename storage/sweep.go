@@ -21,7 +21,7 @@ const sweepBatch = 1000
 // Sweep deletes, as of now:
 //   - auth requests past ExpiresAt whose code (if any) is past CodeExpiresAt
 //     too (a redeemed request is kept until then for reuse detection);
-//   - email codes, device authorizations, upstream states, logout requests,
+//   - email codes, passkey challenges, device authorizations, upstream states, logout requests,
 //     action tokens and access tokens past ExpiresAt;
 //   - sessions unseen for SessionMaxIdle (0: none);
 //   - trusted devices expired for longer than TrustedDeviceGrace (0: none:
@@ -67,6 +67,7 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	jobs := []job{
 		{"auth_requests", "id", "expires_at < ? AND code_expires_at < ?", []any{n, n}},
 		{"email_codes", "id", "expires_at < ?", []any{n}},
+		{"passkey_challenges", "id", "expires_at < ?", []any{n}},
 		{"device_authorizations", "id", "expires_at < ?", []any{n}},
 		{"upstream_states", "id", "expires_at < ?", []any{n}},
 		{"logout_requests", "id", "expires_at < ?", []any{n}},

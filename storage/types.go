@@ -113,7 +113,7 @@ type AuthRequest struct {
 	UserID             string
 	PasswordAt         time.Time
 	SecondFactorAt     time.Time
-	SecondFactorMethod string // "email", "totp", "backup"
+	SecondFactorMethod string // "email", "totp", "backup", "passkey"
 	FederatedAt        time.Time
 	UpstreamAMR        []string
 	BackupCodeShown    bool
@@ -123,6 +123,13 @@ type AuthRequest struct {
 	// (AES-GCM sealed; cleared when the user confirms they saved it).
 	BackupCodeSealed []byte
 	UpstreamAuthTime time.Time
+	// PasskeyAt is when a passkey was verified in this sign-in (as the
+	// second step, or alone for a passwordless sign-in), with what the
+	// authenticator reported: user verification (UV flag) and whether
+	// the passkey may be synced to other devices (BE flag).
+	PasskeyAt             time.Time
+	PasskeyUserVerified   bool
+	PasskeyBackupEligible bool
 
 	// Outcome, written when the login UI finishes.
 	Done      bool
@@ -209,6 +216,60 @@ type BackupCode struct {
 	UserID    string
 	CodeHash  []byte
 	CreatedAt time.Time
+}
+
+// Passkey is a WebAuthn credential of a user (a passkey or security key).
+// Nothing in it is secret: the private key never leaves the authenticator.
+type Passkey struct {
+	ID     string
+	UserID string
+	// CredentialID is the authenticator's credential id (unique).
+	CredentialID []byte
+	// UserHandle is the WebAuthn user.id the credential was made for: a
+	// random value per user, never the user id or the email.
+	UserHandle        []byte
+	PublicKey         []byte // COSE_Key
+	AttestationType   string
+	AttestationFormat string
+	Transports        []string
+	AAGUID            []byte
+	Attachment        string // "platform", "cross-platform" or ""
+	// SignCount is the last signature counter seen (0: the authenticator
+	// keeps none).
+	SignCount      uint32
+	UserVerified   bool // the registration verified the user
+	BackupEligible bool // may be synced to other devices (BE flag, fixed)
+	BackupState    bool // is synced, as last reported (BS flag)
+	Name           string
+	CreatedAt      time.Time
+	LastUsedAt     time.Time
+}
+
+// PasskeyUse is what a verified assertion reports, for UsePasskey.
+type PasskeyUse struct {
+	SignCount   uint32
+	BackupState bool
+	At          time.Time
+}
+
+// PasskeyChallenge is one WebAuthn ceremony in flight: single use, bound
+// to what it is for (Purpose, ContextID: a sign-in or an account session)
+// and to the browser that asked for it, like an email code.
+type PasskeyChallenge struct {
+	ID string
+	// ChallengeHash is the HMAC of the challenge the browser signs.
+	ChallengeHash []byte
+	Purpose       string
+	ContextID     string
+	UserID        string // "" for a passwordless sign-in (any user's passkey)
+	BrowserHash   []byte
+	// Session is the ceremony's state (the library's session data, JSON,
+	// without the challenge itself).
+	Session   []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// UsedAt is set when the challenge is taken or superseded.
+	UsedAt time.Time
 }
 
 // RefreshToken is one link of a rotating refresh-token family.
