@@ -11,10 +11,15 @@ const (
 	ACRMFA      = "urn:latchkey:acr:mfa"
 	ACRMFAFresh = "urn:latchkey:acr:mfa:fresh"
 	ACRSSO      = "urn:latchkey:acr:sso"
+	// ACRPhishingResistant: a passkey in this very sign-in (as the second
+	// step, or alone with user verification). Nothing else satisfies it:
+	// a product asking for it steps any other sign-in up to a passkey.
+	ACRPhishingResistant = "urn:latchkey:acr:phr"
 )
 
-// SupportedACRs is what discovery advertises, weakest first.
-var SupportedACRs = []string{ACRPwd, ACRMFA, ACRMFAFresh, ACRSSO}
+// SupportedACRs is what discovery advertises, weakest first (sso, beside
+// the local ladder, last).
+var SupportedACRs = []string{ACRPwd, ACRMFA, ACRMFAFresh, ACRPhishingResistant, ACRSSO}
 
 // Authentication method references (RFC 8176).
 const (
@@ -22,6 +27,16 @@ const (
 	AMROTP       = "otp"
 	AMRMFA       = "mfa"
 	AMRFederated = "fed"
+	// A passkey (RFC 8176 §2): proof of possession of a hardware-secured
+	// key (a passkey bound to its device) or a software-secured one (a
+	// passkey the authenticator may sync to other devices: BE flag); the
+	// user's presence (UP flag) and the authenticator's own verification
+	// of the user, by PIN or biometrics (UV flag; WebAuthn does not say
+	// which, so "pin" stands for both).
+	AMRHardwareKey = "hwk"
+	AMRSoftwareKey = "swk"
+	AMRUser        = "user"
+	AMRPIN         = "pin"
 )
 
 // Method is a second-step method.
@@ -32,6 +47,8 @@ const (
 	MethodEmail  Method = "email"
 	MethodTOTP   Method = "totp"
 	MethodBackup Method = "backup"
+	// MethodPasskey: a WebAuthn assertion (a passkey or security key).
+	MethodPasskey Method = "passkey"
 )
 
 // Policy is the configurable part of the rules (config policy.*).
@@ -103,6 +120,35 @@ type Progress struct {
 	UpstreamAMR        []string
 	RememberChosen     bool // the trust / stay-signed-in question was answered
 	BackupCodeShown    bool
+	// Passkey is the passkey verified in this sign-in, if any: as the
+	// second step (SecondFactorMethod MethodPasskey), or, with user
+	// verification, alone, standing for the password too.
+	Passkey Passkey
+}
+
+// Passkey is what a passkey verified in this sign-in reported.
+type Passkey struct {
+	At             time.Time // zero: no passkey in this sign-in
+	UserVerified   bool      // the authenticator verified the user (UV)
+	BackupEligible bool      // the passkey may be synced (BE)
+}
+
+// standsForPassword: a passkey that verified its user is two factors in
+// one (something you have, unlocked by something you know or are), so it
+// needs no password (SPEC 1.3).
+func (p Passkey) standsForPassword() bool { return !p.At.IsZero() && p.UserVerified }
+
+// amr is the passkey's RFC 8176 methods.
+func (p Passkey) amr() []string {
+	out := []string{AMRHardwareKey}
+	if p.BackupEligible {
+		out[0] = AMRSoftwareKey
+	}
+	out = append(out, AMRUser) // user presence is always required
+	if p.UserVerified {
+		out = append(out, AMRPIN)
+	}
+	return out
 }
 
 // User is what the policy needs to know about the user.
@@ -111,6 +157,7 @@ type User struct {
 	Region           string
 	HasPassword      bool
 	HasTOTP          bool
+	HasPasskey       bool
 	NeedsBackupCode  bool
 	Disabled         bool
 	OrgID            string // set for SSO users
@@ -175,6 +222,9 @@ type Requirement struct {
 	UseSession bool
 	// Method is the primary second-step method to offer.
 	Method Method
+	// PasskeyRequired: only a passkey can meet what the product asked
+	// (acr phr); the second step offers nothing else.
+	PasskeyRequired bool
 	// Reasons say why a step is asked (shown to the user, audited).
 	Reasons []Reason
 
@@ -248,7 +298,10 @@ func Decide(p Policy, f Facts) Requirement {
 	}
 
 	// --- password ---
-	passwordDone := !f.Progress.PasswordAt.IsZero()
+	// A passkey that verified its user stands for the password (and is
+	// the second factor as well).
+	passkeyAlone := f.Progress.Passkey.standsForPassword() && f.Progress.PasswordAt.IsZero()
+	passwordDone := !f.Progress.PasswordAt.IsZero() || passkeyAlone
 	needPassword := false
 	if !passwordDone {
 		switch {
@@ -279,26 +332,40 @@ func Decide(p Policy, f Facts) Requirement {
 
 	// --- second factor ---
 	r.Method = primaryMethod(f.User)
-	fresh := !f.Progress.SecondFactorAt.IsZero()
+	fresh := !f.Progress.SecondFactorAt.IsZero() || passkeyAlone
 	sessionSF := r.UseSession && factorCurrent(f.Session.SecondFactorAt, now, p.Reverify)
 	deviceSF, deviceReason := trustedDevice(p, f)
-	achieved := levelPwd
+	achieved := achievement{level: levelPwd, passkey: !f.Progress.Passkey.At.IsZero()}
 	switch {
 	case fresh:
-		achieved = levelMFAFresh
+		achieved.level = levelMFAFresh
 	case sessionSF || deviceSF:
-		achieved = levelMFA
+		achieved.level = levelMFA
 	}
-	mandatory := f.User.HasTOTP || !now.Before(p.RolloutDate(f.User.Region))
+	// A user who set up an authenticator app or a passkey chose a second
+	// step: the regional rollout does not wait for them.
+	mandatory := f.User.HasTOTP || f.User.HasPasskey || !now.Before(p.RolloutDate(f.User.Region))
 
 	var sfReasons []Reason
-	if mandatory && achieved < levelMFA {
+	if mandatory && achieved.level < levelMFA {
 		sfReasons = append(sfReasons, secondFactorReason(f, r.UseSession, deviceReason))
 	}
 	if len(wanted) > 0 && !satisfiesAny(achieved, wanted) {
-		if slices.Contains(wanted, ACRMFAFresh) && !slices.Contains(wanted, ACRMFA) && !slices.Contains(wanted, ACRPwd) {
+		switch {
+		case onlyPasskeyMeets(wanted):
+			// Only a passkey meets the request: a user without one cannot
+			// (asked only now, after the password, so the answer tells a
+			// stranger nothing about the account).
+			if !f.User.HasPasskey {
+				r.Reasons = append(r.Reasons, ReasonPasskeyRequested)
+				return fail(r, ErrAccessDenied)
+			}
+			r.PasskeyRequired = true
+			r.Method = MethodPasskey
+			sfReasons = append(sfReasons, ReasonPasskeyRequested)
+		case slices.Contains(wanted, ACRMFAFresh) && !slices.Contains(wanted, ACRMFA) && !slices.Contains(wanted, ACRPwd):
 			sfReasons = append(sfReasons, ReasonFreshRequested)
-		} else {
+		default:
 			sfReasons = append(sfReasons, ReasonStepUp)
 		}
 	}
@@ -322,6 +389,9 @@ func Decide(p Policy, f Facts) Requirement {
 			if !(r.UseSession && f.Session.StaySignedIn) {
 				r.StaySignedInOffered = true
 			}
+		case MethodPasskey:
+			// Nothing to offer: a passkey is quicker than any code, so
+			// "Trust this device" would spare the user nothing.
 		}
 		if r.TrustOffered || r.StaySignedInOffered {
 			r.Step = StepRemember
@@ -347,6 +417,10 @@ func Decide(p Policy, f Facts) Requirement {
 	r.Step = StepDone
 	r.ACR = chooseACR(achieved, wanted)
 	switch {
+	case passkeyAlone:
+		r.NewSession = true
+		r.AuthTime = f.Progress.Passkey.At
+		r.AMR = nil
 	case passwordDone:
 		r.NewSession = true
 		r.AuthTime = f.Progress.PasswordAt
@@ -361,7 +435,16 @@ func Decide(p Policy, f Facts) Requirement {
 	switch {
 	case fresh:
 		r.SecondFactorAt = f.Progress.SecondFactorAt
-		r.AMR = addAMR(r.AMR, AMROTP, AMRMFA)
+		if r.SecondFactorAt.IsZero() {
+			r.SecondFactorAt = f.Progress.Passkey.At
+		}
+		if achieved.passkey {
+			r.AMR = addAMR(r.AMR, f.Progress.Passkey.amr()...)
+		}
+		if f.Progress.SecondFactorMethod != MethodPasskey && !f.Progress.SecondFactorAt.IsZero() {
+			r.AMR = addAMR(r.AMR, AMROTP) // a code: email, authenticator app or backup code
+		}
+		r.AMR = addAMR(r.AMR, AMRMFA)
 	case sessionSF:
 		r.SecondFactorAt = f.Session.SecondFactorAt
 	case deviceSF:
@@ -547,7 +630,13 @@ func maxAgeExceeded(maxAge *time.Duration, authTime, now time.Time) bool {
 	return *maxAge <= 0 || authTime.IsZero() || now.Sub(authTime) > *maxAge
 }
 
+// primaryMethod is the second step offered first: a passkey when the user
+// has one (it cannot be phished), then the authenticator app, then the
+// email code.
 func primaryMethod(u User) Method {
+	if u.HasPasskey {
+		return MethodPasskey
+	}
 	if u.HasTOTP {
 		return MethodTOTP
 	}
@@ -569,7 +658,22 @@ func wantedACRs(req Request) []string {
 	return out
 }
 
-func satisfies(l level, acr string) bool {
+// achievement is what a sign-in reached: a level on the local ladder, and
+// whether a passkey was presented in it.
+type achievement struct {
+	level   level
+	passkey bool
+}
+
+// onlyPasskeyMeets: no value of wanted can be met without a passkey
+// (a local user never meets sso either).
+func onlyPasskeyMeets(wanted []string) bool {
+	return slices.Contains(wanted, ACRPhishingResistant) &&
+		!slices.Contains(wanted, ACRPwd) && !slices.Contains(wanted, ACRMFA) && !slices.Contains(wanted, ACRMFAFresh)
+}
+
+func satisfies(a achievement, acr string) bool {
+	l := a.level
 	switch acr {
 	case ACRPwd:
 		return l >= levelPwd && l <= levelMFAFresh
@@ -579,13 +683,15 @@ func satisfies(l level, acr string) bool {
 		return l == levelMFAFresh
 	case ACRSSO:
 		return l == levelSSO
+	case ACRPhishingResistant:
+		return l == levelMFAFresh && a.passkey
 	}
 	return false
 }
 
-func satisfiesAny(l level, wanted []string) bool {
+func satisfiesAny(a achievement, wanted []string) bool {
 	for _, w := range wanted {
-		if satisfies(l, w) {
+		if satisfies(a, w) {
 			return true
 		}
 	}
@@ -594,13 +700,16 @@ func satisfiesAny(l level, wanted []string) bool {
 
 // chooseACR returns the first requested value the sign-in satisfies, or
 // the achieved level when nothing was requested.
-func chooseACR(l level, wanted []string) string {
+func chooseACR(a achievement, wanted []string) string {
 	for _, w := range wanted {
-		if satisfies(l, w) {
+		if satisfies(a, w) {
 			return w
 		}
 	}
-	switch l {
+	if satisfies(a, ACRPhishingResistant) {
+		return ACRPhishingResistant
+	}
+	switch a.level {
 	case levelMFAFresh:
 		return ACRMFAFresh
 	case levelMFA:

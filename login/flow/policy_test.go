@@ -54,6 +54,8 @@ func TestDecide(t *testing.T) {
 		amr      []string
 		useSess  bool
 		devTrust bool
+		method   Method  // "": not checked
+		pkOnly   bool    // PasskeyRequired
 		policy   *Policy // nil: the default policy
 	}
 	longTrust := p
@@ -209,6 +211,57 @@ func TestDecide(t *testing.T) {
 		{"prompt=none never shows the backup code", Facts{Now: t0, Session: sessionSeen(t0, time.Hour), User: needsBackup(u), Request: Request{Prompt: []string{"none"}}},
 			want{step: StepDone, acr: ACRMFA, amr: []string{"pwd", "otp", "mfa"}, useSess: true}},
 
+		// --- passkeys ---
+		{"passkey user: the second step offers the passkey first", Facts{Now: t0, Progress: passwordDone, User: up},
+			want{step: StepSecondFactor, reasons: []Reason{ReasonNewBrowser}, method: MethodPasskey}},
+		{"passkey and authenticator: the passkey first", Facts{Now: t0, Progress: passwordDone, User: withTOTP(up)},
+			want{step: StepSecondFactor, reasons: []Reason{ReasonNewBrowser}, method: MethodPasskey}},
+		{"passwordless passkey with user verification: done, phr", Facts{Now: t0, Progress: passkeyAlone(true, false), User: up},
+			want{step: StepDone, acr: ACRPhishingResistant, amr: []string{"hwk", "user", "pin", "mfa"}}},
+		{"passwordless synced passkey: swk", Facts{Now: t0, Progress: passkeyAlone(true, true), User: up},
+			want{step: StepDone, acr: ACRPhishingResistant, amr: []string{"swk", "user", "pin", "mfa"}}},
+		{"passkey without user verification does not stand for the password", Facts{Now: t0, Progress: passkeyAlone(false, false), User: up},
+			want{step: StepPassword, reasons: []Reason{ReasonNewBrowser}, method: MethodPasskey}},
+		{"passkey as the second step: no trust offered, done phr", Facts{Now: t0, Progress: passkeySecond(false), User: up},
+			want{step: StepDone, acr: ACRPhishingResistant, amr: []string{"pwd", "hwk", "user", "mfa"}}},
+		{"passkey as the second step with user verification", Facts{Now: t0, Progress: passkeySecond(true), User: up},
+			want{step: StepDone, acr: ACRPhishingResistant, amr: []string{"pwd", "hwk", "user", "pin", "mfa"}}},
+		{"passkey answers mfa:fresh with mfa:fresh", Facts{Now: t0, Progress: passkeySecond(true), User: up, Request: Request{ACRValues: []string{ACRMFAFresh}}},
+			want{step: StepDone, acr: ACRMFAFresh, amr: []string{"pwd", "hwk", "user", "pin", "mfa"}}},
+		{"phr on a reused password+code session: step up to a passkey", Facts{Now: t0, Session: sessionSeen(t0, time.Hour), User: up, Request: Request{ACRValues: []string{ACRPhishingResistant}}},
+			want{step: StepSecondFactor, reasons: []Reason{ReasonPasskeyRequested}, useSess: true, method: MethodPasskey, pkOnly: true}},
+		{"phr on a session made by a passkey: still a passkey in this sign-in", Facts{Now: t0, Session: passkeySession(t0), User: up, Request: Request{ACRValues: []string{ACRPhishingResistant}}},
+			want{step: StepSecondFactor, reasons: []Reason{ReasonPasskeyRequested}, useSess: true, method: MethodPasskey, pkOnly: true}},
+		{"phr after a fresh email code: still a passkey", Facts{Now: t0, Progress: remembered(codeDone(MethodEmail)), User: up, Request: Request{ACRValues: []string{ACRPhishingResistant}}},
+			want{step: StepSecondFactor, reasons: []Reason{ReasonPasskeyRequested}, method: MethodPasskey, pkOnly: true}},
+		{"phr on a trusted device: a passkey", Facts{Now: t0, Progress: passwordDone, User: up, Device: device("u1", t0.Add(-day)), Request: Request{ACRValues: []string{ACRPhishingResistant}}},
+			want{step: StepSecondFactor, reasons: []Reason{ReasonPasskeyRequested}, method: MethodPasskey, pkOnly: true}},
+		{"phr met by a step-up passkey on a reused session", Facts{Now: t0, Session: sessionSeen(t0, time.Hour), User: up,
+			Progress: Progress{UserID: "u1", SecondFactorAt: t0, SecondFactorMethod: MethodPasskey, Passkey: Passkey{At: t0}}, Request: Request{ACRValues: []string{ACRPhishingResistant}}},
+			want{step: StepDone, acr: ACRPhishingResistant, amr: []string{"pwd", "otp", "mfa", "hwk", "user"}, useSess: true}},
+		{"phr with prompt=none: interaction_required", Facts{Now: t0, Session: sessionSeen(t0, time.Hour), User: up, Request: Request{Prompt: []string{"none"}, ACRValues: []string{ACRPhishingResistant}}},
+			want{step: StepFail, err: ErrInteractionRequired, reasons: []Reason{ReasonPasskeyRequested}, useSess: true, method: MethodPasskey, pkOnly: true}},
+		{"phr for a user without a passkey: the password first", Facts{Now: t0, Progress: Progress{UserID: "u1"}, User: u, Request: Request{ACRValues: []string{ACRPhishingResistant}}},
+			want{step: StepPassword, reasons: []Reason{ReasonNewBrowser}}},
+		{"phr for a user without a passkey, after the password: access_denied", Facts{Now: t0, Progress: passwordDone, User: u, Request: Request{ACRValues: []string{ACRPhishingResistant}}},
+			want{step: StepFail, err: ErrAccessDenied, reasons: []Reason{ReasonPasskeyRequested}}},
+		{"phr or mfa: an email code will do", Facts{Now: t0, Progress: passwordDone, User: up, Request: Request{ACRValues: []string{ACRPhishingResistant, ACRMFA}}},
+			want{step: StepSecondFactor, reasons: []Reason{ReasonNewBrowser, ReasonStepUp}, method: MethodPasskey}},
+		{"phr for an sso user: access_denied", Facts{Now: t0, Progress: fedDone([]string{"hwk", "mfa"}), User: trusting(sso), Request: Request{ACRValues: []string{ACRPhishingResistant}}},
+			want{step: StepFail, err: ErrAccessDenied}},
+		{"sso user: a passkey in the progress changes nothing", Facts{Now: t0, Progress: passkeyAlone(true, false), User: sso},
+			want{step: StepUpstream, reasons: []Reason{ReasonSSO}}},
+		{"passkey user before the rollout still needs a second step", Facts{Now: rolloutDefault().Add(-sec), Progress: pwdAt(rolloutDefault().Add(-sec)), User: up},
+			want{step: StepSecondFactor, reasons: []Reason{ReasonNewBrowser}, method: MethodPasskey}},
+		{"session made by a passkey, factor exactly 30d ago: reused", Facts{Now: t0, Session: withSF(passkeySession(t0), t0.Add(-30*day)), User: up},
+			want{step: StepDone, acr: ACRMFA, amr: []string{"hwk", "user", "pin", "mfa"}, useSess: true}},
+		{"session made by a passkey, factor 30d+1s ago: reverify with the passkey", Facts{Now: t0, Session: withSF(passkeySession(t0), t0.Add(-30*day-sec)), User: up},
+			want{step: StepSecondFactor, reasons: []Reason{ReasonReverify}, useSess: true, method: MethodPasskey}},
+		{"passkey sign-in shows the first backup code", Facts{Now: t0, Progress: passkeyAlone(true, false), User: needsBackup(up)},
+			want{step: StepShowBackupCode, reasons: []Reason{ReasonFirstBackupCode}}},
+		{"disabled passkey user fails closed", Facts{Now: t0, Progress: passkeyAlone(true, false), User: User{ID: "u1", HasPasskey: true, Disabled: true}},
+			want{step: StepFail, err: ErrAccessDenied}},
+
 		// --- SSO ---
 		{"sso user: upstream", Facts{Now: t0, Progress: Progress{UserID: "u1"}, User: sso},
 			want{step: StepUpstream, reasons: []Reason{ReasonSSO}}},
@@ -249,6 +302,12 @@ func TestDecide(t *testing.T) {
 			}
 			if got.DeviceTrusted != tc.want.devTrust {
 				t.Errorf("DeviceTrusted = %v, want %v", got.DeviceTrusted, tc.want.devTrust)
+			}
+			if tc.want.method != "" && got.Method != tc.want.method {
+				t.Errorf("Method = %s, want %s", got.Method, tc.want.method)
+			}
+			if got.PasskeyRequired != tc.want.pkOnly {
+				t.Errorf("PasskeyRequired = %v, want %v", got.PasskeyRequired, tc.want.pkOnly)
 			}
 			if got.ACR != tc.want.acr || !slices.Equal(got.AMR, tc.want.amr) {
 				t.Errorf("acr/amr = %q %v, want %q %v", got.ACR, got.AMR, tc.want.acr, tc.want.amr)
@@ -351,6 +410,11 @@ func TestRememberOffers(t *testing.T) {
 	if got.TrustOffered || !got.StaySignedInOffered {
 		t.Errorf("totp: trust %v stay %v", got.TrustOffered, got.StaySignedInOffered)
 	}
+	// A passkey offers neither (nor "Trust this device").
+	got = Decide(p, Facts{Now: t0, Progress: passkeySecond(true), User: up})
+	if got.TrustOffered || got.StaySignedInOffered || got.Step != StepDone {
+		t.Errorf("passkey: %+v", got)
+	}
 	// A backup code offers neither; the replacement is shown instead.
 	got = Decide(p, Facts{Now: t0, Progress: codeDone(MethodBackup), User: u})
 	if got.TrustOffered || got.StaySignedInOffered || got.Step != StepShowBackupCode {
@@ -361,10 +425,11 @@ func TestRememberOffers(t *testing.T) {
 func TestReasonText(t *testing.T) {
 	p := testPolicy()
 	for r, want := range map[Reason]string{
-		ReasonNewBrowser:     "this browser is new",
-		ReasonNotTrusted:     "this browser is not trusted",
-		ReasonReverify:       "it has been 30 days since your last code",
-		ReasonFreshRequested: "this product asks for a fresh code",
+		ReasonNewBrowser:       "this browser is new",
+		ReasonNotTrusted:       "this browser is not trusted",
+		ReasonReverify:         "it has been 30 days since your last code",
+		ReasonFreshRequested:   "this product asks for a fresh code",
+		ReasonPasskeyRequested: "this product asks for a passkey",
 	} {
 		if got := r.Text(p); got != want {
 			t.Errorf("%s: %q, want %q", r, got, want)
@@ -408,6 +473,30 @@ func TestIdleLimit(t *testing.T) {
 	if got := p.IdleLimit(true); got != p.SessionIdle {
 		t.Errorf("IdleLimit(true) with a short StaySignedIn = %v", got)
 	}
+}
+
+// up is a user with a passkey.
+var up = User{ID: "u1", HasPassword: true, HasPasskey: true}
+
+func withTOTP(x User) User { x.HasTOTP = true; return x }
+
+// passkeyAlone is a passwordless passkey sign-in.
+func passkeyAlone(uv, be bool) Progress {
+	return Progress{UserID: "u1", SecondFactorAt: t0, SecondFactorMethod: MethodPasskey,
+		Passkey: Passkey{At: t0, UserVerified: uv, BackupEligible: be}}
+}
+
+// passkeySecond is a password, then a passkey as the second step.
+func passkeySecond(uv bool) Progress {
+	return Progress{UserID: "u1", PasswordAt: t0.Add(-time.Minute), SecondFactorAt: t0, SecondFactorMethod: MethodPasskey,
+		Passkey: Passkey{At: t0, UserVerified: uv}}
+}
+
+// passkeySession is a browser session a passwordless passkey sign-in made.
+func passkeySession(now time.Time) Session {
+	s := sessionSeen(now, time.Hour)
+	s.AMR = []string{"hwk", "user", "pin", "mfa"}
+	return s
 }
 
 func staySignedIn(s Session) Session         { s.StaySignedIn = true; return s }

@@ -27,6 +27,8 @@ const (
 	ReasonSSO             Reason = "sso"
 	ReasonBackupUsed      Reason = "backup_used"
 	ReasonFirstBackupCode Reason = "first_backup_code"
+	// ReasonPasskeyRequested: the product asked for acr phr.
+	ReasonPasskeyRequested Reason = "passkey_requested"
 )
 
 // Text is the sentence shown to the user, completing "We ask for this
@@ -59,6 +61,8 @@ func (r Reason) Text(p Policy) string {
 		return "you used your backup code"
 	case ReasonFirstBackupCode:
 		return "this is your first sign-in"
+	case ReasonPasskeyRequested:
+		return "this product asks for a passkey"
 	}
 	return string(r)
 }
