@@ -3,6 +3,7 @@ package login
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -23,6 +24,11 @@ import (
 type codeData struct {
 	ID, Email, MaskedEmail, Method, Reasons, TTL, RetryAt string
 	HasTOTP                                               bool
+	// HasPasskey: "Use a passkey" is offered; Passkey is its ceremony's
+	// options (JSON) on the passkey page; PasskeyOnly: the product asked
+	// for a passkey, nothing else is offered.
+	HasPasskey, PasskeyOnly bool
+	Passkey                 string
 }
 
 // codePage is the second step. With the email method, the first visit of a
@@ -49,7 +55,14 @@ func (h *Handler) codePage(c echo.Context) error {
 }
 
 func (h *Handler) pickMethod(s *signin, asked string) flow.Method {
+	if s.req.PasskeyRequired {
+		return flow.MethodPasskey
+	}
 	switch flow.Method(asked) {
+	case flow.MethodPasskey:
+		if s.hasPasskey {
+			return flow.MethodPasskey
+		}
 	case flow.MethodBackup:
 		return flow.MethodBackup
 	case flow.MethodTOTP:
@@ -66,8 +79,15 @@ func (h *Handler) renderCode(c echo.Context, s *signin, m flow.Method, status in
 	d := codeData{
 		ID: s.ar.ID, Email: s.user.Email, MaskedEmail: maskEmail(s.user.Email), Method: string(m),
 		Reasons: h.reasonText(s.req.Reasons), TTL: flow.HumanDuration(h.creds.EmailCodeTTL()), HasTOTP: s.hasTOTP,
+		HasPasskey: s.hasPasskey, PasskeyOnly: s.req.PasskeyRequired,
 	}
-	return h.render(c, status, "code", web.Page{Title: "Confirm it's you", Error: errMsg, Notice: notice, Data: d})
+	page := web.Page{Title: "Confirm it's you", Error: errMsg, Notice: notice, Data: &d}
+	if m == flow.MethodPasskey {
+		if err := h.offerPasskey(c, s, creds.PasskeySecondStep, &d.Passkey, &page); err != nil {
+			return err
+		}
+	}
+	return h.render(c, status, "code", page)
 }
 
 // codeSend is "Get code by email": always available, also when the
@@ -79,6 +99,9 @@ func (h *Handler) codeSend(c echo.Context) error {
 	s, ok, err := h.step(c, flow.StepSecondFactor)
 	if !ok {
 		return err
+	}
+	if s.req.PasskeyRequired {
+		return h.toDispatcher(c, s.ar.ID) // a code cannot meet this sign-in
 	}
 	msg, err := h.sendSigninCode(c, s)
 	if err != nil {
@@ -112,6 +135,10 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	method := h.pickMethod(s, c.FormValue("method"))
+	if method == flow.MethodPasskey {
+		// A passkey answers at /login/passkey; no code is checked here.
+		return c.Redirect(http.StatusSeeOther, "/login/code?id="+url.QueryEscape(s.ar.ID)+"&method=passkey")
+	}
 	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(s.user.ID), creds.CodeAddressKey(web.ClientIP(c)))
 	if err != nil {
 		return err

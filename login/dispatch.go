@@ -25,6 +25,8 @@ type signin struct {
 	user    storage.User // zero until identified
 	hasUser bool
 	hasTOTP bool
+	// hasPasskey: the user can sign in with a passkey (login/passkey.go).
+	hasPasskey bool
 	session storage.Session // this browser's session (any user); zero if none
 	device  storage.TrustedDevice
 	org     storage.Organization // the user's organisation (SSO users)
@@ -216,6 +218,9 @@ func (h *Handler) loadUser(c echo.Context, s *signin, userID string) error {
 		return err
 	}
 	s.hasTOTP = totp.ID != ""
+	if s.hasPasskey, err = h.creds.HasPasskey(ctx, u.ID); err != nil {
+		return err
+	}
 	if mac := h.web.DeviceCookieMAC(c); mac != nil {
 		s.seen = true
 		d, err := h.store.GetTrustedDevice(ctx, u.ID, mac)
@@ -255,6 +260,8 @@ func (h *Handler) facts(s *signin, now time.Time) flow.Facts {
 			UpstreamAMR:        ar.UpstreamAMR,
 			RememberChosen:     ar.RememberChosen,
 			BackupCodeShown:    ar.BackupCodeShown,
+			Passkey: flow.Passkey{At: ar.PasskeyAt, UserVerified: ar.PasskeyUserVerified,
+				BackupEligible: ar.PasskeyBackupEligible},
 		},
 	}
 	if ar.MaxAge != nil {
@@ -264,6 +271,7 @@ func (h *Handler) facts(s *signin, now time.Time) flow.Facts {
 	if s.hasUser {
 		f.User = flow.User{
 			ID: s.user.ID, Region: s.user.Region, HasPassword: s.user.PasswordHash != "", HasTOTP: s.hasTOTP,
+			HasPasskey: s.hasPasskey,
 			NeedsBackupCode: s.user.NeedsBackupCode, Disabled: s.user.Disabled, OrgID: s.user.OrgID,
 			TrustUpstreamMFA: s.org.TrustUpstreamMFA,
 		}

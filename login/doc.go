@@ -11,7 +11,8 @@
 //	GET  /login?authRequestID=…   the dispatcher: the only place that decides what comes next
 //	GET|POST /login/identify      identifier (email) page; POST /login/restart ("Use another account")
 //	GET|POST /login/password      password page
-//	GET|POST /login/code          second step (email code, authenticator, backup code); POST /login/code/send
+//	GET|POST /login/code          second step (passkey, email code, authenticator, backup code); POST /login/code/send
+//	POST /login/passkey           a passkey's answer: passwordless (identifier page) or the second step (passkey.go)
 //	GET|POST /login/remember      "Trust this device" / "Stay signed in for 30 days"
 //	GET|POST /login/backup-code   a new backup code, shown once
 //	GET|POST /device, /device/confirm   RFC 8628 user-code entry and approval

@@ -332,6 +332,7 @@ func (h *Handler) federationCallback(c echo.Context) error {
 		a.UserID = u.ID
 		a.FederatedAt, a.UpstreamAuthTime, a.UpstreamAMR = now, authTime, amr
 		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = time.Time{}, time.Time{}, ""
+		a.PasskeyAt, a.PasskeyUserVerified, a.PasskeyBackupEligible = time.Time{}, false, false
 		return nil
 	}); err != nil {
 		return err

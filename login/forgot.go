@@ -382,6 +382,7 @@ func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
 		}
 		a.UserID, a.LoginHint = u.ID, u.Email
 		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = time.Time{}, time.Time{}, ""
+		a.PasskeyAt, a.PasskeyUserVerified, a.PasskeyBackupEligible = time.Time{}, false, false
 		a.RememberChosen, a.StaySignedIn, a.BackupCodeShown, a.BackupCodeSealed = false, false, false, nil
 		return nil
 	}); err != nil && !errors.Is(err, storage.ErrNotFound) {

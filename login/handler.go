@@ -173,6 +173,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.GET("/login/code", h.codePage)
 	e.POST("/login/code", h.codeSubmit)
 	e.POST("/login/code/send", h.codeSend)
+	e.POST("/login/passkey", h.passkeySubmit)
 	e.GET("/login/remember", h.rememberPage)
 	e.POST("/login/remember", h.rememberSubmit)
 	e.GET("/login/backup-code", h.backupCodePage)

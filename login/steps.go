@@ -75,6 +75,9 @@ func (h *Handler) loadOpen(c echo.Context) (*signin, error) {
 type identifyData struct {
 	ID, Client, Email, SessionEmail string
 	Signup                          bool
+	// Passkey is the passwordless ceremony's options (JSON) when this
+	// issuer has passkeys.
+	Passkey string
 }
 
 func (h *Handler) identifyPage(c echo.Context) error {
@@ -93,7 +96,11 @@ func (h *Handler) renderIdentify(c echo.Context, s *signin, status int, msg, ema
 			d.SessionEmail = u.Email
 		}
 	}
-	return h.render(c, status, "identify", web.Page{Title: "Sign in", Error: msg, Data: d})
+	page := web.Page{Title: "Sign in", Error: msg, Data: &d}
+	if err := h.offerPasskey(c, s, creds.PasskeyPasswordless, &d.Passkey, &page); err != nil {
+		return err
+	}
+	return h.render(c, status, "identify", page)
 }
 
 // identifySubmit records who is signing in. An unknown email goes on to
@@ -133,6 +140,7 @@ func (h *Handler) identify(c echo.Context, s *signin, email string) error {
 			a.UserID = h.creds.StandIn("", email)
 		}
 		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = time.Time{}, time.Time{}, ""
+		a.PasskeyAt, a.PasskeyUserVerified, a.PasskeyBackupEligible = time.Time{}, false, false
 		// An upstream sign-in vouches for the user it linked, nobody else.
 		a.FederatedAt, a.UpstreamAuthTime, a.UpstreamAMR = time.Time{}, time.Time{}, nil
 		return nil
@@ -154,6 +162,7 @@ func (h *Handler) restart(c echo.Context) error {
 	}
 	if _, err := h.store.UpdateAuthRequest(c.Request().Context(), s.ar.ID, func(a *storage.AuthRequest) error {
 		a.UserID, a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = "", time.Time{}, time.Time{}, ""
+		a.PasskeyAt, a.PasskeyUserVerified, a.PasskeyBackupEligible = time.Time{}, false, false
 		a.RememberChosen, a.StaySignedIn, a.BackupCodeShown = false, false, false
 		a.FederatedAt, a.UpstreamAuthTime, a.UpstreamAMR = time.Time{}, time.Time{}, nil
 		a.Prompt = appendOnce(a.Prompt, "select_account")

@@ -42,6 +42,8 @@ const (
 	// PurposeIdentifier digests emails into keys that must not reveal them
 	// (throttle keys, stand-in ids of unknown accounts).
 	PurposeIdentifier = "identifier"
+	// PurposePasskeyChallenge digests WebAuthn challenges in flight.
+	PurposePasskeyChallenge = "passkey-challenge"
 )
 
 // MinSecretLen is the shortest server secret accepted.

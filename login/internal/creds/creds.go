@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage"
@@ -34,6 +36,14 @@ type Store interface {
 	GetBackupCode(ctx context.Context, userID string) (storage.BackupCode, error)
 	SetBackupCode(ctx context.Context, b storage.BackupCode, show storage.BackupCodeShow) error
 	ReplaceBackupCode(ctx context.Context, userID string, oldHash []byte, next storage.BackupCode, show storage.BackupCodeShow) error
+
+	CreatePasskey(ctx context.Context, p storage.Passkey) (storage.Passkey, error)
+	ListPasskeys(ctx context.Context, userID string) ([]storage.Passkey, error)
+	GetPasskeyByCredentialID(ctx context.Context, credentialID []byte) (storage.Passkey, error)
+	UsePasskey(ctx context.Context, id string, u storage.PasskeyUse) error
+	DeletePasskey(ctx context.Context, userID, id string) error
+	CreatePasskeyChallenge(ctx context.Context, c storage.PasskeyChallenge) (storage.PasskeyChallenge, error)
+	TakePasskeyChallenge(ctx context.Context, challengeHash []byte, purpose, contextID string, browserHash []byte, now time.Time) (storage.PasskeyChallenge, error)
 
 	GetThrottle(ctx context.Context, key string) (storage.Throttle, error)
 	UpdateThrottle(ctx context.Context, key string, fn func(*storage.Throttle) error) (storage.Throttle, error)
@@ -74,6 +84,9 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 	site   mail.Site
+	// wa is the WebAuthn relying party (passkeys.go); nil when the issuer
+	// cannot have passkeys.
+	wa *webauthn.WebAuthn
 }
 
 // New builds the service.
@@ -99,8 +112,12 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if cfg.EmailCodeTTL == 0 {
 		cfg.EmailCodeTTL = 10 * time.Minute
 	}
+	wa, err := newWebAuthn(cfg.Issuer, cfg.SiteName)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{cfg: cfg, store: d.Store, kr: d.Keyring, mailer: d.Mailer, hasher: d.Hasher, now: d.Now, log: d.Logger,
-		site: mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")}}, nil
+		site: mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")}, wa: wa}, nil
 }
 
 // EmailCodeTTL is how long an email code is valid.

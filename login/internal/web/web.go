@@ -52,6 +52,10 @@ type Page struct {
 	Error  string
 	Notice string
 	Data   any
+	// Script names a script of ours under /static/ the page loads
+	// ("passkey.js"); only such a page's CSP allows scripts, and only
+	// from our origin (never inline). "": no script, the default.
+	Script string
 }
 
 // New parses the package's templates: every templates/*.html of pages
@@ -134,6 +138,9 @@ func (k *Kit) Render(c echo.Context, status int, name string, p Page) error {
 		return fmt.Errorf("web: no template %q", name)
 	}
 	p.Site = k.site
+	if p.Script != "" {
+		c.Response().Header().Set("Content-Security-Policy", cspScripts)
+	}
 	if p.CSRF == "" {
 		p.CSRF = k.CSRFToken(c)
 	}
@@ -154,16 +161,25 @@ func Static() http.Handler {
 	}))
 }
 
+// The content security policies. Pages use no inline scripts or styles;
+// a page that offers passkeys (Page.Script) loads one script from our own
+// origin, and only that page's policy allows it.
+const (
+	csp        = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' *; frame-ancestors 'none'; base-uri 'none'"
+	cspScripts = csp + "; script-src 'self'"
+)
+
 // SecurityHeaders sends the headers every page needs (SPEC 9): no
 // framing, no sniffing, no referrer leaks of auth request ids, a strict
-// CSP (the pages use no scripts; inline styles are not used either).
+// CSP (no scripts, except from our origin on the pages that set
+// Page.Script; no inline styles either).
 func (k *Kit) SecurityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		hd := c.Response().Header()
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' *; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", csp)
 		hd.Set("Cache-Control", "no-store")
 		if k.secure {
 			hd.Set("Strict-Transport-Security", "max-age=31536000")
