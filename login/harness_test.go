@@ -152,7 +152,7 @@ func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...func(*Config)) *tes
 	hs.Config.Handler = e
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &testEnv{t: t, h: h, http: hs, issuer: issuer, clock: clk, sink: sink, store: store, kr: kr, op: op, arLifetime: 30 * time.Minute}
+	return &testEnv{t: t, h: h, http: hs, issuer: cfg.Issuer, clock: clk, sink: sink, store: store, kr: kr, op: op, arLifetime: 30 * time.Minute}
 }
 
 // testHashParams keep argon2id cheap in tests (the real parameters have
