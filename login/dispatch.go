@@ -27,11 +27,11 @@ type signin struct {
 	hasTOTP bool
 	// hasPasskey: the user can sign in with a passkey (login/passkey.go).
 	hasPasskey bool
-	session storage.Session // this browser's session (any user); zero if none
-	device  storage.TrustedDevice
-	org     storage.Organization // the user's organisation (SSO users)
-	seen    bool                 // the browser carries a device cookie
-	req     flow.Requirement
+	session    storage.Session // this browser's session (any user); zero if none
+	device     storage.TrustedDevice
+	org        storage.Organization // the user's organisation (SSO users)
+	seen       bool                 // the browser carries a device cookie
+	req        flow.Requirement
 
 	// realm: org owns the email's domain though the user is not (yet) an
 	// SSO user: home-realm discovery sends the sign-in there (federated.go).
@@ -271,7 +271,7 @@ func (h *Handler) facts(s *signin, now time.Time) flow.Facts {
 	if s.hasUser {
 		f.User = flow.User{
 			ID: s.user.ID, Region: s.user.Region, HasPassword: s.user.PasswordHash != "", HasTOTP: s.hasTOTP,
-			HasPasskey: s.hasPasskey,
+			HasPasskey:      s.hasPasskey,
 			NeedsBackupCode: s.user.NeedsBackupCode, Disabled: s.user.Disabled, OrgID: s.user.OrgID,
 			TrustUpstreamMFA: s.org.TrustUpstreamMFA,
 		}
