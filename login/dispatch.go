@@ -25,17 +25,18 @@ type signin struct {
 	user    storage.User // zero until identified
 	hasUser bool
 	hasTOTP bool
-	// hasPasskey: the user can sign in with a passkey (login/passkey.go).
-	hasPasskey bool
-	session    storage.Session // this browser's session (any user); zero if none
-	device     storage.TrustedDevice
-	org        storage.Organization // the user's organisation (SSO users)
-	seen       bool                 // the browser carries a device cookie
-	req        flow.Requirement
+	session storage.Session // this browser's session (any user); zero if none
+	device  storage.TrustedDevice
+	org     storage.Organization // the user's organisation (SSO users)
+	seen    bool                 // the browser carries a device cookie
+	req     flow.Requirement
 
 	// realm: org owns the email's domain though the user is not (yet) an
 	// SSO user: home-realm discovery sends the sign-in there (federated.go).
 	realm bool
+
+	// hasPasskey: the user can sign in with a passkey (passkey.go).
+	hasPasskey bool
 }
 
 // dispatch is GET /login?authRequestID=…: it decides the next step and
