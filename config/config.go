@@ -176,6 +176,7 @@ var KnownACRs = []string{
 	"urn:latchkey:acr:pwd",
 	"urn:latchkey:acr:mfa",
 	"urn:latchkey:acr:mfa:fresh",
+	"urn:latchkey:acr:phr",
 	"urn:latchkey:acr:sso",
 }
 

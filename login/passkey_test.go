@@ -1,7 +1,7 @@
 package login
 
 // Passkeys in the sign-in, over HTTP with a software authenticator
-// (login/internal/passkeytest) on both databases: passwordless on the
+// (login/passkeytest) on both databases: passwordless on the
 // identifier page, the second step, the step-up to acr phr, and every
 // refusal (a replayed or foreign challenge, a wrong origin, another
 // user's credential, a disabled user, a counter going backwards).
@@ -19,7 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/login/flow"
-	"github.com/latchkey/latchkey/login/internal/passkeytest"
+	"github.com/latchkey/latchkey/login/passkeytest"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )

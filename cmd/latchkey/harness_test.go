@@ -123,7 +123,7 @@ func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...envOption) *testEnv
 	hs.Config.Handler = srv.handler
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &testEnv{t: t, app: a, srv: srv, http: hs, issuer: issuer, clock: clk, sink: sink, store: store, kr: kr}
+	return &testEnv{t: t, app: a, srv: srv, http: hs, issuer: cfg.Issuer, clock: clk, sink: sink, store: store, kr: kr}
 }
 
 type testLogWriter struct{ t testing.TB }

@@ -139,6 +139,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.POST("/account/security/backup-code", h.freshPOST("/account/security/backup-code", h.backupGenerate))
 	e.GET("/account/security/backup-code/show", h.securityChange(h.backupShowPage))
 	e.POST("/account/security/backup-code/saved", h.securityChange(h.backupSaved))
+	e.GET("/account/security/passkeys", h.freshGET(h.passkeysPage))
+	e.POST("/account/security/passkeys", h.freshPOST("/account/security/passkeys", h.passkeyAdd))
+	e.POST("/account/security/passkeys/remove", h.freshPOST("/account/security/passkeys", h.passkeyRemove))
 	e.GET("/account/security/password", h.freshGET(h.passwordChangePage))
 	e.POST("/account/security/password", h.freshPOST("/account/security/password", h.passwordChangeSubmit))
 	e.GET("/account/devices", h.withAccount(h.devicesPage))
@@ -307,6 +310,7 @@ var accountGETPages = map[string]bool{
 	"/account/security/totp/off":    true,
 	"/account/security/backup-code": true,
 	"/account/security/password":    true,
+	"/account/security/passkeys":    true,
 	"/account/devices":              true,
 	"/account/privacy":              true,
 }
@@ -495,16 +499,18 @@ const msgMailFailed = "We could not send the notification email about this chang
 
 // doneMessages are the confirmations a page shows after a change.
 var doneMessages = map[string]string{
-	"totp-on":      "Your authenticator app is turned on. We signed you out everywhere else.",
-	"totp-updated": "Your authenticator app is updated; the old one no longer works. We signed you out everywhere else.",
-	"totp-off":     "Your authenticator app is turned off: we send codes by email again. We signed you out everywhere else.",
-	"backup":       "Your new backup code is saved. The old one no longer works.",
-	"password":     "Your password is changed. We signed you out everywhere else.",
-	"privacy":      "Your privacy settings are saved.",
-	"device":       "The browser is no longer trusted: it will be asked for a code at the next sign-in.",
-	"session":      "The session is signed out.",
-	"product":      "The product's access is removed: it will ask you to sign in again.",
-	"others":       "You are signed out everywhere else.",
+	"totp-on":         "Your authenticator app is turned on. We signed you out everywhere else.",
+	"totp-updated":    "Your authenticator app is updated; the old one no longer works. We signed you out everywhere else.",
+	"totp-off":        "Your authenticator app is turned off: we send codes by email again. We signed you out everywhere else.",
+	"backup":          "Your new backup code is saved. The old one no longer works.",
+	"password":        "Your password is changed. We signed you out everywhere else.",
+	"privacy":         "Your privacy settings are saved.",
+	"passkey-added":   "Your passkey is set up: use it to sign in. We signed you out everywhere else.",
+	"passkey-removed": "The passkey is removed: it no longer signs you in. We signed you out everywhere else.",
+	"device":          "The browser is no longer trusted: it will be asked for a code at the next sign-in.",
+	"session":         "The session is signed out.",
+	"product":         "The product's access is removed: it will ask you to sign in again.",
+	"others":          "You are signed out everywhere else.",
 }
 
 // doneNotice turns ?done= and ?mail= into the page's notice and error.

@@ -24,6 +24,7 @@
 //	GET  /account/security/totp/manage "Update" / "Turn off"
 //	GET|POST /account/security/totp/off
 //	GET|POST /account/security/backup-code, GET …/show, POST …/saved
+//	GET|POST /account/security/passkeys passkeys: list, "Set up" (passkeys.go); POST …/remove
 //	GET|POST /account/security/password
 //	GET  /account/devices              trusted browsers, sessions, products
 //	POST /account/devices/remove, POST /account/devices/signout-others

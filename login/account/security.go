@@ -39,6 +39,9 @@ type securityData struct {
 	BackupAt          time.Time // zero: never generated
 	PasswordChangedAt time.Time
 	HasPassword       bool
+	// PasskeysOn: this issuer can have passkeys; Passkeys are the user's.
+	PasskeysOn bool
+	Passkeys   []passkeyRow
 }
 
 // securityPage is GET /account/security.
@@ -55,6 +58,12 @@ func (h *Handler) securityPage(c echo.Context, a *account) error {
 		if d.BackupAt, err = h.creds.BackupCodeCreatedAt(ctx, a.user.ID); err != nil {
 			return err
 		}
+		d.PasskeysOn = h.creds.PasskeysEnabled()
+		pks, err := h.creds.Passkeys(ctx, a.user.ID)
+		if err != nil {
+			return err
+		}
+		d.Passkeys = passkeyRows(pks)
 	}
 	notice, errMsg := doneNotice(c)
 	return h.render(c, http.StatusOK, "account_security", web.Page{Title: "Security", Notice: notice, Error: errMsg, Data: d})

@@ -528,3 +528,16 @@ func fedSession(now time.Time) Session {
 	return Session{ID: "s1", UserID: "u1", CreatedAt: now.Add(-40 * day), LastSeenAt: now.Add(-time.Hour),
 		AuthTime: now.Add(-40 * day), AMR: []string{"fed"}, Federated: true}
 }
+
+// TestSupportedACRsAreTheLadder: every advertised value is one Decide
+// knows (an unknown value would be ignored as if not asked for).
+func TestSupportedACRsAreTheLadder(t *testing.T) {
+	for _, acr := range SupportedACRs {
+		if len(wantedACRs(Request{ACRValues: []string{acr}})) != 1 {
+			t.Errorf("%s is advertised but not understood", acr)
+		}
+	}
+	if !slices.Contains(SupportedACRs, ACRPhishingResistant) {
+		t.Error("phr is not advertised")
+	}
+}
