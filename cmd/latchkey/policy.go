@@ -56,6 +56,10 @@ func cmdPolicy(env *cmdEnv, args []string) error {
 	for _, t := range totps {
 		hasTOTP = hasTOTP || t.Status == storage.TOTPActive
 	}
+	pks, err := a.store.ListPasskeys(ctx, u.ID)
+	if err != nil {
+		return err
+	}
 	var org storage.Organization
 	if u.OrgID != "" {
 		if org, err = a.store.GetOrganization(ctx, u.OrgID); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -79,7 +83,8 @@ func cmdPolicy(env *cmdEnv, args []string) error {
 	}
 	p := policyFromConfig(a)
 	fu := flow.User{ID: u.ID, Region: u.Region, HasPassword: u.PasswordHash != "", HasTOTP: hasTOTP,
-		NeedsBackupCode: u.NeedsBackupCode, Disabled: u.Disabled, OrgID: u.OrgID, TrustUpstreamMFA: org.TrustUpstreamMFA}
+		NeedsBackupCode: u.NeedsBackupCode, Disabled: u.Disabled, OrgID: u.OrgID, TrustUpstreamMFA: org.TrustUpstreamMFA,
+		HasPasskey: len(pks) > 0}
 
 	w := env.stdout
 	region := u.Region
@@ -89,6 +94,9 @@ func cmdPolicy(env *cmdEnv, args []string) error {
 	method := "email code"
 	if hasTOTP {
 		method = "authenticator app"
+	}
+	if len(pks) > 0 {
+		method = "passkey, then " + method
 	}
 	fmt.Fprintf(w, "user:     %s (region %s, method %s)\n", u.Email, region, method)
 	fmt.Fprintf(w, "product:  %s\n", clientLine)
@@ -124,7 +132,7 @@ func cmdPolicy(env *cmdEnv, args []string) error {
 			fmt.Fprintf(w, "  %d. sign in at the organisation's identity provider%s\n", i+1, why)
 			pr.FederatedAt, pr.UpstreamAuthTime = now, now
 		case flow.StepSecondFactor:
-			fmt.Fprintf(w, "  %d. second step: %s%s\n", i+1, map[flow.Method]string{flow.MethodEmail: "email code", flow.MethodTOTP: "authenticator code"}[r.Method], why)
+			fmt.Fprintf(w, "  %d. second step: %s%s\n", i+1, map[flow.Method]string{flow.MethodEmail: "email code", flow.MethodTOTP: "authenticator code", flow.MethodPasskey: "passkey"}[r.Method], why)
 			pr.SecondFactorAt, pr.SecondFactorMethod = now, r.Method
 		case flow.StepRemember:
 			fmt.Fprintf(w, "  %d. offer \"Trust this device\" / \"Stay signed in\"\n", i+1)

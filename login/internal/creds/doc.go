@@ -5,7 +5,8 @@
 // browser and the flow, five tries), the authenticator app (set-up,
 // confirmation, each time step accepted once), backup codes (use, first
 // code, generate — each written together with where its display copy
-// goes), the throttle with every parameter, "revoke everything of a
+// goes), passkeys (the WebAuthn ceremonies on go-webauthn, passkeys.go:
+// challenges single use and bound like email codes, counters), the throttle with every parameter, "revoke everything of a
 // user" (storage.RevokeUserGrants with its per-cause table) and the
 // notification mails.
 //

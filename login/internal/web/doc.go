@@ -3,7 +3,9 @@
 // pages over one layout and shared partials, and the CSS), every cookie
 // name and the cookie rules, sealed cookies, the browser handle and CSRF
 // tokens derived from it, the error pages with error ids (echo's error
-// handler, and one for the OP's /authorize errors), the security headers,
+// handler, and one for the OP's /authorize errors), the security headers
+// (a page that offers passkeys sets Page.Script: only its CSP allows a
+// script, ours, static/passkey.js),
 // and the request facts pages and mails show (client address, User-Agent
 // in words, dates, the backup code view).
 //
