@@ -132,7 +132,8 @@ type lifetimes struct {
 // clientCache keeps clients for a short time: the token endpoint looks a
 // client up on every request. Only hits are cached, so a client created
 // with the CLI while the server runs is usable at once; a deleted or
-// changed client is seen within ttl.
+// changed client is seen at once on PostgreSQL (ForgetClients on the
+// change notification) and within ttl otherwise.
 type clientCache struct {
 	store interface {
 		GetClient(ctx context.Context, id string) (storage.Client, error)
@@ -173,6 +174,13 @@ func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, erro
 	cc.entries[id] = clientEntry{c: c, fetched: now}
 	cc.mu.Unlock()
 	return c, nil
+}
+
+// clear forgets every client (another instance changed one).
+func (cc *clientCache) clear() {
+	cc.mu.Lock()
+	cc.entries = nil
+	cc.mu.Unlock()
 }
 
 func (cc *clientCache) forget(id string) {

@@ -92,14 +92,24 @@ type keyManager struct {
 	private map[string]crypto.Signer // kid → decrypted key, reused across reloads
 }
 
-// publishLead is how long a new key is published in JWKS before it signs,
-// so relying parties that cache JWKS see it first.
+// How a new key reaches every instance and every relying party before it
+// signs. Instances hear of a change at once on PostgreSQL (storage.Listen:
+// Watch reloads) and within KeyReloadInterval otherwise (the periodic
+// reload, cmd's background loop); relying parties may cache JWKS for
+// jwksMaxAge. A key is published in JWKS MinPublishLead before it signs:
+// longer than the slowest reload plus that cache.
+const (
+	KeyReloadInterval = time.Minute
+	jwksMaxAge        = 5 * time.Minute
+	MinPublishLead    = KeyReloadInterval + jwksMaxAge + 4*time.Minute // 10 minutes
+)
+
+// publishLead is how long a new key is published in JWKS before it signs:
+// a tenth of the rotation period, at least MinPublishLead, at most an hour
+// (and never more than half the period).
 func (m *keyManager) publishLead() time.Duration {
-	lead := m.rotation / 10
-	if lead > time.Hour {
-		lead = time.Hour
-	}
-	return lead
+	lead := min(max(m.rotation/10, MinPublishLead), time.Hour)
+	return min(lead, m.rotation/2)
 }
 
 // get returns the current snapshot, loading it on first use and reloading
@@ -109,7 +119,7 @@ func (m *keyManager) get(ctx context.Context) (*keySet, error) {
 	if ks != nil && m.now().Before(ks.nextCheck) {
 		return ks, nil
 	}
-	if err := m.reload(ctx, false); err != nil {
+	if err := m.reload(ctx, rotateOnSchedule); err != nil {
 		if ks != nil {
 			// Keep signing with what we have; the database may be briefly
 			// unavailable.
@@ -121,8 +131,17 @@ func (m *keyManager) get(ctx context.Context) (*keySet, error) {
 	return m.cur.Load(), nil
 }
 
-// reload reads the keys, rotating first if needed (or if force).
-func (m *keyManager) reload(ctx context.Context, force bool) error {
+// Rotation kinds for reload.
+type rotation int
+
+const (
+	rotateOnSchedule rotation = iota // only when due
+	rotatePlanned                    // a new key now, signing after the publish lead
+	rotateNow                        // compromise: a new key signs at once, the old ones are withdrawn
+)
+
+// reload reads the keys, rotating first if due (or as asked).
+func (m *keyManager) reload(ctx context.Context, kind rotation) error {
 	m.loadMu.Lock()
 	defer m.loadMu.Unlock()
 	now := m.now()
@@ -130,9 +149,9 @@ func (m *keyManager) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("op: list signing keys: %w", err)
 	}
-	if force || m.needsRotation(keys, now) || anyExpired(keys, now) {
+	if kind != rotateOnSchedule || m.needsRotation(keys, now) || anyExpired(keys, now) {
 		if err := m.store.UpdateSigningKeys(ctx, func(cur []storage.SigningKey) ([]storage.SigningKey, []string, error) {
-			return m.plan(cur, now, force)
+			return m.plan(cur, now, kind)
 		}); err != nil {
 			return fmt.Errorf("op: rotate signing keys: %w", err)
 		}
@@ -183,21 +202,32 @@ func (m *keyManager) needsRotation(keys []storage.SigningKey, now time.Time) boo
 }
 
 // plan decides, under the cross-instance lock, which keys to add and
-// which expired ones to delete. It re-checks with the locked view, so two
-// instances racing here add one key, not two.
-func (m *keyManager) plan(cur []storage.SigningKey, now time.Time, force bool) ([]storage.SigningKey, []string, error) {
+// which to delete. It re-checks with the locked view, so two instances
+// racing here add one key, not two.
+//
+//   - on schedule: a successor is published a publish lead before the
+//     active key retires and signs from then;
+//   - planned (latchkey keys rotate): a new key is published now and signs
+//     after the publish lead; the active key signs until then;
+//   - now (latchkey keys rotate --now, a compromised key): a new key signs
+//     at once and every other key is withdrawn from JWKS at once, so
+//     tokens the old keys signed stop verifying.
+func (m *keyManager) plan(cur []storage.SigningKey, now time.Time, kind rotation) ([]storage.SigningKey, []string, error) {
 	var remove []string
 	for _, k := range cur {
-		if !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt) {
+		if kind == rotateNow || (!k.ExpiresAt.IsZero() && now.After(k.ExpiresAt)) {
 			remove = append(remove, k.ID)
 		}
 	}
-	if !force && !m.needsRotation(cur, now) {
+	if kind == rotateOnSchedule && !m.needsRotation(cur, now) {
 		return nil, remove, nil
 	}
+	act, hasActive := m.active(cur, now)
 	notBefore := now
-	if act, ok := m.active(cur, now); ok && !force {
-		// Successor: published now, signs when the current one retires.
+	switch {
+	case kind == rotatePlanned && hasActive:
+		notBefore = now.Add(m.publishLead())
+	case kind == rotateOnSchedule && hasActive:
 		notBefore = act.RetireAt
 	}
 	nk, err := m.generate(now, notBefore)
@@ -205,16 +235,18 @@ func (m *keyManager) plan(cur []storage.SigningKey, now time.Time, force bool) (
 		return nil, nil, err
 	}
 	add := []storage.SigningKey{nk}
-	if force {
-		// A forced rotation (latchkey keys rotate) retires the current
-		// keys at once; they stay published for m.keep so that tokens
-		// they signed still verify. Rewritten as remove + add of the same
-		// id (UpdateSigningKeys applies removals first).
+	if kind == rotatePlanned {
+		// The keys that would sign after the new one starts retire when it
+		// does (rewritten as remove + add: removals are applied first);
+		// they stay published for m.keep so their tokens still verify.
 		for _, k := range cur {
-			if !now.Before(k.NotBefore) && now.Before(k.RetireAt) {
+			if k.Algorithm == nk.Algorithm && k.RetireAt.After(notBefore) && !slices.Contains(remove, k.ID) {
 				remove = append(remove, k.ID)
-				k.RetireAt = now
-				k.ExpiresAt = now.Add(m.keep)
+				k.RetireAt = notBefore
+				if k.NotBefore.After(notBefore) {
+					k.RetireAt = k.NotBefore // a successor not yet signing never signs
+				}
+				k.ExpiresAt = k.RetireAt.Add(m.keep)
 				add = append(add, k)
 			}
 		}

@@ -88,7 +88,7 @@ func TestKeyRotationSchedule(t *testing.T) {
 			}
 			// After keep, the first key is gone from JWKS and the database.
 			clk.t = clk.t.Add(25*time.Hour + time.Second)
-			if err := a.reload(ctx, false); err != nil {
+			if err := a.reload(ctx, rotateOnSchedule); err != nil {
 				t.Fatal(err)
 			}
 			ksA, _ = a.get(ctx)
@@ -100,15 +100,35 @@ func TestKeyRotationSchedule(t *testing.T) {
 				t.Fatalf("%d keys stored, want 1", len(all))
 			}
 
-			// A forced rotation signs with a new key at once, keeps the old
-			// one published, and survives a restart (new manager).
-			if err := a.reload(ctx, true); err != nil {
+			// A planned rotation (latchkey keys rotate) publishes a new key
+			// at once; the current one signs until the publish lead has
+			// passed, then the new one; the old stays published.
+			if err := a.reload(ctx, rotatePlanned); err != nil {
 				t.Fatal(err)
 			}
 			ksA, _ = a.get(ctx)
-			if ksA.signing.ID() == second || !slices.Contains(kids(ksA), second) {
-				t.Fatalf("forced rotation: signing %s, jwks %v", ksA.signing.ID(), kids(ksA))
+			third := kids(ksA)[0]
+			if ksA.signing.ID() != second || third == second || !slices.Contains(kids(ksA), second) {
+				t.Fatalf("planned rotation: signing %s, jwks %v", ksA.signing.ID(), kids(ksA))
 			}
+			clk.t = clk.t.Add(a.publishLead() - time.Second)
+			if ksA, _ = a.get(ctx); ksA.signing.ID() != second {
+				t.Fatalf("1 s before the lead: signing %s", ksA.signing.ID())
+			}
+			clk.t = clk.t.Add(time.Second)
+			if ksA, _ = a.get(ctx); ksA.signing.ID() != third || !slices.Contains(kids(ksA), second) {
+				t.Fatalf("after the lead: signing %s, jwks %v", ksA.signing.ID(), kids(ksA))
+			}
+			// An emergency rotation (latchkey keys rotate --now) signs with
+			// a new key at once and withdraws every other key from JWKS.
+			if err := a.reload(ctx, rotateNow); err != nil {
+				t.Fatal(err)
+			}
+			ksA, _ = a.get(ctx)
+			if ksA.signing.ID() == third || len(kids(ksA)) != 1 || kids(ksA)[0] != ksA.signing.ID() {
+				t.Fatalf("emergency rotation: signing %s, jwks %v", ksA.signing.ID(), kids(ksA))
+			}
+			// Both survive a restart (new manager).
 			c := newManager(store, kr, clk, AlgES256)
 			ksC, _ := c.get(ctx)
 			if ksC.signing.ID() != ksA.signing.ID() {

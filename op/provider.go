@@ -129,7 +129,7 @@ func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Ke
 		life:     lifetimes{accessToken: opts.AccessTokenLifetime, idToken: opts.IDTokenLifetime, format: opts.AccessTokenFormat},
 		loginURL: opts.LoginPath,
 	}
-	if err := km.reload(ctx, false); err != nil {
+	if err := km.reload(ctx, rotateOnSchedule); err != nil {
 		return nil, err
 	}
 
@@ -187,12 +187,30 @@ func (o *OP) Handler() http.Handler { return o.handler }
 // Provider is zitadel's provider, for the login UI's issuer interceptor.
 func (o *OP) Provider() *zop.Provider { return o.provider }
 
-// RotateKeys retires the current signing key now and starts a new one.
-func (o *OP) RotateKeys(ctx context.Context) error { return o.storage.keys.reload(ctx, true) }
+// RotateKeys is a planned rotation: a new key is published now on every
+// instance and signs after the publish lead; the current key signs until
+// then and stays published until its tokens expire.
+func (o *OP) RotateKeys(ctx context.Context) error { return o.storage.keys.reload(ctx, rotatePlanned) }
 
-// RefreshKeys re-reads the keys (rotating on schedule). Run it periodically
-// on every instance.
-func (o *OP) RefreshKeys(ctx context.Context) error { return o.storage.keys.reload(ctx, false) }
+// RotateKeysNow is the emergency rotation for a compromised key: a new key
+// signs at once and every other key leaves JWKS at once (tokens they
+// signed stop verifying).
+func (o *OP) RotateKeysNow(ctx context.Context) error { return o.storage.keys.reload(ctx, rotateNow) }
+
+// PublishLead is how long a planned rotation's new key is published
+// before it signs.
+func (o *OP) PublishLead() time.Duration { return o.storage.keys.publishLead() }
+
+// ForgetClients drops the cached clients: another instance (or the
+// command line) changed one (storage.TopicClients).
+func (o *OP) ForgetClients() { o.storage.clients.clear() }
+
+// RefreshKeys re-reads the keys (rotating on schedule). Run it every
+// KeyReloadInterval on every instance (Watch makes it immediate on
+// PostgreSQL).
+func (o *OP) RefreshKeys(ctx context.Context) error {
+	return o.storage.keys.reload(ctx, rotateOnSchedule)
+}
 
 // Respond finishes a sign-in: the request must be Done. It issues the
 // authorization code and sends it to the client (query, fragment or

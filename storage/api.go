@@ -301,6 +301,12 @@ type api interface {
 	// ErrNotFound: unknown or expired. ErrConflict: already used.
 	RedeemUpstreamState(ctx context.Context, stateHash []byte, now time.Time) (UpstreamState, error)
 
+	// --- change notifications between instances ---
+	// Listen calls fn with each topic (TopicKeys, TopicClients,
+	// TopicOrganizations) announced by a change on this database until
+	// ctx ends; PostgreSQL only (ErrNoNotifications on SQLite).
+	Listen(ctx context.Context, fn func(topic string), ready func()) error
+
 	// --- housekeeping ---
 	// Sweep deletes rows expired before now (auth requests, codes, sessions
 	// idle longer than maxIdle, device authorizations, upstream states,

@@ -89,7 +89,16 @@ func migrations(dialect string) []*gormigrate.Migration {
 	return []*gormigrate.Migration{
 		{ID: "0001_initial", Migrate: execAll(dialect, schema0001()), Rollback: noRollback},
 		{ID: "0002_passkeys", Migrate: execAll(dialect, schema0002Passkeys()), Rollback: noRollback},
+		{ID: "0003_change_notify", Migrate: postgresOnly(dialect, changeTriggers()), Rollback: noRollback},
 	}
+}
+
+// postgresOnly runs stmts on PostgreSQL and nothing on SQLite.
+func postgresOnly(dialect string, stmts []string) gormigrate.MigrateFunc {
+	if dialect != DialectPostgres {
+		return func(*gorm.DB) error { return nil }
+	}
+	return execAll(dialect, stmts)
 }
 
 var errNoRollback = errors.New("storage: migrations are forward-only")

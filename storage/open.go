@@ -68,6 +68,9 @@ type Store struct {
 	hotRead *stmtCache
 	// batch group-commits the token endpoint's writes (batch.go).
 	batch *batcher
+	// dsn is the PostgreSQL URL, for the change listener's own
+	// connection (notify.go); "" on SQLite.
+	dsn string
 }
 
 // NewID returns a fresh random identifier: 128 bits of crypto/rand as 26
@@ -260,7 +263,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options, log *slog.Logge
 	sdb.SetMaxOpenConns(n)
 	sdb.SetMaxIdleConns(n)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{dialect: DialectPostgres, w: db, r: db, log: log}
+	s := &Store{dialect: DialectPostgres, w: db, r: db, log: log, dsn: dsn}
 	if s.hot, err = newStmtCache(db, true); err != nil {
 		_ = sdb.Close()
 		return nil, opaque("open postgres", err)

@@ -356,6 +356,7 @@ func cmdKeys(env *cmdEnv, args []string) error {
 	}
 	fs := newFlags("keys rotate", env)
 	configPath := fs.String("config", "", "configuration file")
+	now := fs.Bool("now", false, "emergency: the new key signs at once and every other key is withdrawn from JWKS (a compromised key)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -368,15 +369,34 @@ func cmdKeys(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := provider.RotateKeys(env.ctx); err != nil {
+	rotate := provider.RotateKeys
+	if *now {
+		rotate = provider.RotateKeysNow
+	}
+	if err := rotate(env.ctx); err != nil {
 		return err
 	}
 	keys, err := a.store.ListSigningKeys(env.ctx)
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(keys, func(x, y storage.SigningKey) int { return y.NotBefore.Compare(x.NotBefore) })
-	fmt.Fprintf(env.stdout, "rotated: new signing key %s (%s); running servers pick it up within 5 minutes\n", keys[0].ID, keys[0].Algorithm)
+	slices.SortFunc(keys, func(x, y storage.SigningKey) int { return y.CreatedAt.Compare(x.CreatedAt) })
+	k := keys[0]
+	reach := "at once (PostgreSQL change notification)"
+	if a.store.Dialect() != storage.DialectPostgres {
+		reach = fmt.Sprintf("within %s (their periodic reload)", op.KeyReloadInterval)
+	}
+	if *now {
+		fmt.Fprintf(env.stdout, `emergency rotation: new signing key %s (%s) signs now; every other key was withdrawn from JWKS.
+Running servers switch %s.
+What relying parties see: tokens signed by the withdrawn keys no longer verify — users and services
+must sign in or fetch tokens again (refresh tokens still work: they are not signed); a relying party
+that cached JWKS sees an unknown key id and must fetch JWKS again (most libraries do so on an unknown kid).
+`, k.ID, k.Algorithm, reach)
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "rotated: new signing key %s (%s) is published now; running servers serve it in JWKS %s;\nit signs from %s (after a publish lead of %s), the current key until then.\n",
+		k.ID, k.Algorithm, reach, k.NotBefore.UTC().Format("2006-01-02 15:04:05 UTC"), provider.PublishLead())
 	return nil
 }
 

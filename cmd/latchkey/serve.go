@@ -112,6 +112,9 @@ type server struct {
 	now     func() time.Time
 	// fed opens organisations' identity providers (single sign-on).
 	fed *federation.Registry
+	// watching, if set, is called when the change listener is attached
+	// (tests wait for it).
+	watching func()
 }
 
 // newServer wires everything. now is the clock (tests pass their own).
@@ -261,7 +264,8 @@ func (s *server) run(ctx context.Context) error {
 // background re-reads signing keys (rotating on schedule) and sweeps
 // expired rows. Safe to run on every instance.
 func (s *server) background(ctx context.Context) {
-	keys := time.NewTicker(time.Minute)
+	go s.watch(ctx)
+	keys := time.NewTicker(op.KeyReloadInterval)
 	sweep := time.NewTicker(10 * time.Minute)
 	defer keys.Stop()
 	defer sweep.Stop()
@@ -281,6 +285,25 @@ func (s *server) background(ctx context.Context) {
 				s.app.log.Error("sweep expired rows", "err", err)
 			}
 		}
+	}
+}
+
+// watch applies other instances' changes at once on PostgreSQL (a new
+// signing key, a changed or deleted client); on SQLite the periodic
+// reloads do. ready, if set, is called once the listener is attached.
+func (s *server) watch(ctx context.Context) {
+	err := s.app.store.Listen(ctx, func(topic string) {
+		switch topic {
+		case storage.TopicKeys:
+			if err := s.op.RefreshKeys(ctx); err != nil && ctx.Err() == nil {
+				s.app.log.Error("reload signing keys", "err", err)
+			}
+		case storage.TopicClients:
+			s.op.ForgetClients()
+		}
+	}, s.watching)
+	if err != nil && !errors.Is(err, storage.ErrNoNotifications) {
+		s.app.log.Error("change notifications", "err", err)
 	}
 }
 
