@@ -149,7 +149,7 @@ func TestRowsMatchSchema(t *testing.T) {
 		&emailCodeRow{}, &totpRow{}, &backupCodeRow{}, &refreshTokenRow{}, &accessTokenRow{},
 		&signingKeyRow{}, &deviceAuthorizationRow{}, &auditEventRow{}, &throttleRow{},
 		&actionTokenRow{}, &logoutRequestRow{}, &organizationRow{}, &organizationDomainRow{},
-		&federatedIdentityRow{}, &upstreamStateRow{},
+		&federatedIdentityRow{}, &upstreamStateRow{}, &eventDeliveryRow{},
 	}
 	var tables []string
 	if err := s.read(t.Context()).Raw(

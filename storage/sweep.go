@@ -98,6 +98,13 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	jobs = append(jobs, job{"refresh_tokens", "id",
 		"family_id IN (SELECT family_id FROM refresh_tokens WHERE last_used_at < ? AND revoked_at <> 0 AND revoked_at < ?)",
 		[]any{keep, keep}})
+	deliveryKeep := p.EventDeliveryKeep
+	if deliveryKeep <= 0 {
+		deliveryKeep = 7 * 24 * time.Hour
+	}
+	jobs = append(jobs, job{"event_deliveries", "id",
+		"(delivered_at > 0 AND delivered_at < ?) OR (failed_at > 0 AND failed_at < ?)",
+		[]any{before(deliveryKeep), before(deliveryKeep)}})
 	if p.AuditRetention > 0 {
 		jobs = append(jobs, job{"audit_events", "id", "at < ?", []any{before(p.AuditRetention)}})
 	}
