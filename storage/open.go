@@ -147,7 +147,6 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-
 // gormConfig is shared by every connection pool. PrepareStmt caches
 // statements per connection; the silent logger keeps SQL and its
 // parameters (digests, emails) out of the logs; SkipDefaultTransaction
