@@ -79,6 +79,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 func (o *OP) tokenClient(w http.ResponseWriter, r *http.Request, grant string, publicOK bool) *client {
 	id, secret, basic, err := clientAuth(r)
 	if err != nil {
+		o.opts.Logger.InfoContext(r.Context(), "token request refused", "reason", err.Error())
 		tokenError(w, http.StatusBadRequest, "invalid_request", err.Error(), false)
 		return nil
 	}
@@ -93,6 +94,16 @@ func (o *OP) tokenClient(w http.ResponseWriter, r *http.Request, grant string, p
 		}
 	}
 	if err != nil || !c.authenticates(s.kr, secret, publicOK) {
+		// Logged without the secret: which client, how, and why.
+		reason := "wrong or missing secret"
+		if err != nil {
+			reason = "unknown client"
+		}
+		method := "client_secret_post"
+		if basic {
+			method = "client_secret_basic"
+		}
+		o.opts.Logger.WarnContext(r.Context(), "client authentication failed", "client_id", id, "method", method, "reason", reason)
 		tokenError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed", basic)
 		return nil
 	}

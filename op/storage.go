@@ -83,9 +83,14 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (zop.Cli
 func (s *opStorage) authenticate(ctx context.Context, id, secret string) (*client, error) {
 	c, err := s.client(ctx, id)
 	if err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) && oe.ErrorType == oidc.InvalidClient {
+			s.logger.WarnContext(ctx, "client authentication failed", "client_id", id, "reason", oe.Description)
+		}
 		return nil, err
 	}
 	if !secretMatches(s.kr, c.c, secret) {
+		s.logger.WarnContext(ctx, "client authentication failed", "client_id", id, "reason", "wrong or missing secret")
 		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
 	return c, nil
@@ -439,6 +444,8 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 }
 
 func (s *opStorage) reuseDetected(ctx context.Context, rt storage.RefreshToken, now time.Time) {
+	s.opts.Metrics.RefreshReuse()
+	s.logger.WarnContext(ctx, "refresh token reused: grant revoked", "client_id", rt.ClientID, "user", rt.UserID)
 	if err := s.store.RevokeRefreshFamily(ctx, rt.FamilyID, now); err != nil {
 		s.logger.Error("revoke reused refresh family", "err", err, "family", rt.FamilyID)
 	}

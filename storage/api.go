@@ -351,6 +351,10 @@ type SweepPolicy struct {
 	// revocation (0: deleted at the next sweep).
 	RefreshIdle    time.Duration
 	AuditRetention time.Duration // 0 keeps audit events forever
+	// OnAbandoned, when set, is told how many sign-ins the sweep finds
+	// expired unfinished after an email was entered (abandoned sign-ins,
+	// for metrics), before it deletes them.
+	OnAbandoned func(n int)
 	// EventDeliveryKeep: webhook deliveries done (delivered or given up)
 	// longer ago than this are deleted (0 means 7 days).
 	EventDeliveryKeep time.Duration

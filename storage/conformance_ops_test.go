@@ -276,6 +276,28 @@ func testSchemaAndStats(t *testing.T, s *storage.Store) {
 	equal(t, must(b.GetUserByEmail(ctx, "kept@example.com"))(t).Email, "kept@example.com")
 }
 
+// testSweepCountsAbandoned: the sweep reports expired sign-ins that got
+// as far as an email and never finished.
+func testSweepCountsAbandoned(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	for i, ar := range []storage.AuthRequest{
+		{UserID: "u1", ExpiresAt: at(0)},             // abandoned
+		{UserID: "~standin", ExpiresAt: at(0)},       // abandoned (unknown email)
+		{ExpiresAt: at(0)},                           // never identified: not counted
+		{UserID: "u2", Done: true, ExpiresAt: at(0)}, // finished
+		{UserID: "u3", ExpiresAt: at(2 * time.Hour)}, // still running
+	} {
+		ar.ID = fmt.Sprint("ar", i)
+		ok(t, s.CreateAuthRequest(ctx, ar))
+	}
+	got := 0
+	ok(t, s.Sweep(ctx, at(time.Hour), storage.SweepPolicy{OnAbandoned: func(n int) { got += n }}))
+	equal(t, got, 2)
+	got = 0
+	ok(t, s.Sweep(ctx, at(time.Hour), storage.SweepPolicy{OnAbandoned: func(n int) { got += n }}))
+	equal(t, got, 0) // swept: counted once
+}
+
 func must2[A, B any](a A, b B, err error) func(testing.TB) (A, B) {
 	return func(t testing.TB) (A, B) {
 		t.Helper()

@@ -80,6 +80,7 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"EventDeliveries", testEventDeliveries},
 		{"EventDeliveriesClaimedOnce", testEventDeliveriesClaimedOnce},
 		{"SchemaAndStats", testSchemaAndStats},
+		{"SweepCountsAbandoned", testSweepCountsAbandoned},
 		{"Throttles", testThrottles},
 		{"ActionTokens", testActionTokens},
 		{"ActionTokenConcurrent", testActionTokenConcurrent},

@@ -64,6 +64,16 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 		table, pk, where string
 		args             []any
 	}
+	if p.OnAbandoned != nil {
+		var cnt int64
+		if err := db.Raw("SELECT COUNT(*) FROM auth_requests WHERE expires_at < ? AND code_expires_at < ? AND done = ? AND user_id <> ''",
+			n, n, false).Scan(&cnt).Error; err != nil {
+			return err
+		}
+		if cnt > 0 {
+			p.OnAbandoned(int(cnt))
+		}
+	}
 	jobs := []job{
 		{"auth_requests", "id", "expires_at < ? AND code_expires_at < ?", []any{n, n}},
 		{"email_codes", "id", "expires_at < ?", []any{n}},

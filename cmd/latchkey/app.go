@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/access"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/account"
 	"github.com/latchkey/latchkey/login/flow"
@@ -84,10 +85,11 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 		level = slog.LevelError
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	// Every line written with a request's context carries its id.
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(access.Handler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(access.Handler(slog.NewTextHandler(w, opts)))
 }
 
 // openApp loads the configuration, the secret key and the database

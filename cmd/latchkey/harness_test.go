@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -82,6 +81,14 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, d storagetest.Dialect)) 
 
 func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...envOption) *testEnv {
 	t.Helper()
+	return newTestEnvLog(t, d, nil, opts...)
+}
+
+// newTestEnvLog is newTestEnv with the server's log also written to logw
+// (nil: only under -v), at debug level, through the same handler chain
+// as serve's (request ids included).
+func newTestEnvLog(t testing.TB, d storagetest.Dialect, logw io.Writer, opts ...envOption) *testEnv {
+	t.Helper()
 	sink, err := mailsink.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -111,10 +118,14 @@ func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...envOption) *testEnv
 	}
 	store := d.Open(t)
 	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(&testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var ws []io.Writer
+	if logw != nil {
+		ws = append(ws, logw)
 	}
+	if testing.Verbose() {
+		ws = append(ws, &testLogWriter{t})
+	}
+	logger := newLogger(io.MultiWriter(ws...), config.Log{Level: "debug", Format: "text"})
 	a := &app{cfg: cfg, log: logger, store: store, kr: kr, closer: func() {}}
 	srv, err := newServer(context.Background(), a, clk.Now)
 	if err != nil {
