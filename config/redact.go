@@ -82,3 +82,7 @@ func redactURL(s string) string {
 	scheme := u.Scheme + "://"
 	return scheme + url.User(user).String() + ":" + redacted + "@" + strings.TrimPrefix(out, scheme)
 }
+
+// RedactURL hides the password of a URL (a database or SMTP URL) for
+// printing.
+func RedactURL(s string) string { return redactURL(s) }

@@ -35,7 +35,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := o.storage
-	scopes := ccScopes(r.PostForm.Get("scope"))
+	scopes := ccScopes(r.PostForm.Get("scope"), c.c)
 	life := c.accessTokenLifetime()
 	var token string
 	if c.format() == storage.TokenFormatJWT {
@@ -139,11 +139,12 @@ func clientAuth(r *http.Request) (id, secret string, basic bool, err error) {
 	return formID, formSecret, false, nil
 }
 
-// ccScopes keeps the requested scopes that make sense without a user.
-func ccScopes(s string) []string {
+// ccScopes keeps the requested scopes that make sense without a user and
+// that the client may have (the admin API's only when granted).
+func ccScopes(s string, c storage.Client) []string {
 	var out []string
 	for _, sc := range strings.Fields(s) {
-		if !userScope(sc) {
+		if !userScope(sc) && adminScopeAllowed(c, sc) {
 			out = append(out, sc)
 		}
 	}

@@ -119,8 +119,12 @@ func (r *ccRequest) GetSubject() string    { return r.clientID }
 func (r *ccRequest) GetAudience() []string { return []string{r.clientID} }
 func (r *ccRequest) GetScopes() []string   { return r.scopes }
 
-func (s *opStorage) ClientCredentialsTokenRequest(_ context.Context, clientID string, scopes []string) (zop.TokenRequest, error) {
-	return &ccRequest{clientID: clientID, scopes: slices.DeleteFunc(slices.Clone(scopes), userScope)}, nil
+func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (zop.TokenRequest, error) {
+	c, err := s.client(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	return &ccRequest{clientID: clientID, scopes: ccScopes(strings.Join(scopes, " "), c.c)}, nil
 }
 
 // --- auth requests ---

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/webhook"
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -98,4 +100,13 @@ func checkHealth(ctx context.Context, url string) error {
 		return fmt.Errorf("%s answered %s", url, resp.Status)
 	}
 	return nil
+}
+
+// webhookEvents is storage's queue filter: the security events, when a
+// webhook is configured (nil otherwise: nothing is queued).
+func webhookEvents(cfg *config.Config) func(string) bool {
+	if cfg.Events.WebhookURL == "" {
+		return nil
+	}
+	return webhook.IsSecurityEvent
 }

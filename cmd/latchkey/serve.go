@@ -59,6 +59,7 @@ func cmdServe(env *cmdEnv, args []string) error {
 			return err
 		}
 	}
+	env.serving, env.createDB = true, true
 	a, err := openApp(env, *configPath, *demo)
 	if err != nil {
 		return err
