@@ -116,7 +116,19 @@ func newTestEnvLog(t testing.TB, d storagetest.Dialect, logw io.Writer, opts ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := d.Open(t)
+	var store *storage.Store
+	if cfg.Events.WebhookURL == "" {
+		store = d.Open(t)
+	} else {
+		// The webhook's queue is filled by the store (as openApp opens it).
+		if store, err = storage.Open(context.Background(), d.URL(t), storage.Options{QueueEvent: webhookEvents(cfg)}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		if err := store.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
 	var ws []io.Writer
 	if logw != nil {

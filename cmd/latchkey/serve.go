@@ -18,7 +18,9 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/latchkey/latchkey/cmd/latchkey/internal/access"
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/admin"
 	"github.com/latchkey/latchkey/cmd/latchkey/internal/metrics"
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/webhook"
 	"github.com/latchkey/latchkey/federation"
 	"github.com/latchkey/latchkey/login"
 	"github.com/latchkey/latchkey/login/account"
@@ -120,6 +122,8 @@ type server struct {
 	// workers run in the background loop next to the key refresh and the
 	// sweep (each a Run(ctx) that returns when ctx ends).
 	workers []interface{ Run(context.Context) }
+	// webhook delivers security events (nil without events.webhook_url).
+	webhook *webhook.Deliverer
 }
 
 // newServer wires everything. now is the clock (tests pass their own).
@@ -194,7 +198,22 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	e.Use(middleware.Recover())
 	lh.Register(e)
 	ah.Register(e)
+	svc, err := a.service(now, mailer, provider)
+	if err != nil {
+		return nil, err
+	}
+	admin.NewAPI(svc, provider).Register(e)
 	s := &server{app: a, op: provider, now: now, fed: fed, metrics: m}
+	if cfg.Events.WebhookURL != "" {
+		d, err := webhook.New(webhook.Options{URL: cfg.Events.WebhookURL, Secret: cfg.Events.WebhookSecret, Store: a.store,
+			Now: now, Logger: a.log, Metrics: m})
+		if err != nil {
+			return nil, err
+		}
+		s.webhook = d
+		s.workers = append(s.workers, d)
+		m.WatchOutbox("events", d, now)
+	}
 	// The access log and the latency histogram name echo's route
 	// patterns; a path no route matched stays "unmatched".
 	routes := map[string]bool{}

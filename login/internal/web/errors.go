@@ -109,8 +109,8 @@ func (k *Kit) HandleError(err error, c echo.Context) {
 		_ = c.NoContent(status)
 		return
 	}
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		// The account API answers in JSON, errors included.
+	if p := c.Request().URL.Path; strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/admin/") {
+		// The account and admin APIs answer in JSON, errors included.
 		code := "invalid_request"
 		if status >= 500 {
 			code = "server_error"

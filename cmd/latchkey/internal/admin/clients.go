@@ -93,7 +93,9 @@ func (s *Service) Client(ctx context.Context, id string) (storage.Client, error)
 }
 
 // Clients lists the clients.
-func (s *Service) Clients(ctx context.Context) ([]storage.Client, error) { return s.d.Store.ListClients(ctx) }
+func (s *Service) Clients(ctx context.Context) ([]storage.Client, error) {
+	return s.d.Store.ListClients(ctx)
+}
 
 // ClientChange is a change of a client; nil fields stay.
 type ClientChange struct {
