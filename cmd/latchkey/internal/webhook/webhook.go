@@ -48,7 +48,8 @@ const SignatureHeader = "Latchkey-Signature"
 // IsSecurityEvent).
 var securityPrefixes = []string{
 	"signin.", "secondfactor.failure", "password.", "totp.", "backupcode.", "passkey.",
-	"user.", "client.", "org.", "keys.", "refresh.reused", "sso.failure",
+	"user.", "client.", "org.", "keys.", "refresh.reused", "code.reused", "sessions.revoked", "sso.failure",
+	"account.reconfirm_failed",
 }
 
 // IsSecurityEvent says whether an audit event goes to the webhook: sign-in
