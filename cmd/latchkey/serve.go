@@ -282,12 +282,27 @@ func newMailer(a *app) (mail.Mailer, error) {
 	return mail.New(u, a.cfg.MailFrom, a.log)
 }
 
-// run serves until ctx ends, then shuts down gracefully.
+// run serves on the configured address until ctx ends, then shuts down
+// gracefully.
 func (s *server) run(ctx context.Context) error {
-	a := s.app
-	ln, err := net.Listen("tcp", a.cfg.Addr)
+	ln, err := net.Listen("tcp", s.app.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+		return fmt.Errorf("listen on %s: %w", s.app.cfg.Addr, err)
+	}
+	return s.serve(ctx, ln)
+}
+
+// serve serves on ln: https with HTTP/2 when tls.cert_file is set (the
+// certificate reloaded when its files change), else plain http.
+func (s *server) serve(ctx context.Context, ln net.Listener) error {
+	a := s.app
+	var certs *certReloader
+	if a.cfg.TLS.Enabled() {
+		var err error
+		if certs, err = newCertReloader(a.cfg.TLS.CertFile, a.cfg.TLS.KeyFile, a.log); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -308,8 +323,15 @@ func (s *server) run(ctx context.Context) error {
 		defer stop()
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	a.log.Info("Latchkey is running", "issuer", a.cfg.Issuer, "listen", ln.Addr().String(),
+	if certs != nil {
+		hs.TLSConfig = certs.tlsConfig()
+		// ServeTLS with the certificate from GetCertificate; it sets up
+		// HTTP/2 itself.
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
+	a.log.Info("Latchkey is running", "issuer", a.cfg.Issuer, "listen", ln.Addr().String(), "tls", certs != nil,
 		"discovery", a.cfg.Issuer+"/.well-known/openid-configuration")
 	select {
 	case err := <-errc:
