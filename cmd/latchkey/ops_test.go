@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
@@ -222,5 +223,27 @@ func TestHealthAndReady(t *testing.T) {
 	}
 	if p := b.get(e.issuer + "/healthz"); p.status != http.StatusOK {
 		t.Fatalf("/healthz: %d", p.status)
+	}
+}
+
+// TestLockoutAudited: the failure that starts the throttle's waits is
+// audited once as signin.locked (a security event for the webhook), and
+// the throttled attempts after it are counted.
+func TestLockoutAudited(t *testing.T) {
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("ada@example.com")
+	b := e.newBrowser()
+	p := b.start(e.newRP("app"))
+	p = b.submit(p, "/login/identify", url.Values{"email": {u.Email}})
+	for range 7 {
+		b.submit(p, "/login/password", url.Values{"password": {"wrong wrong wrong"}})
+	}
+	evs, err := e.store.ListAuditEvents(context.Background(), storage.AuditFilter{UserID: u.ID, Events: []string{"signin.locked"}})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("signin.locked events: %d, %v", len(evs), err)
+	}
+	text := scrape(t, e.srv.metrics.Handler())
+	if metric(text, `latchkey_throttle_hits_total{scope="pwd"}`) != "2" || metric(text, `latchkey_signins_total{acr="",outcome="throttled",second_step=""}`) != "2" {
+		t.Fatalf("throttle metrics:\n%s", text)
 	}
 }

@@ -189,6 +189,11 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	}
 	m.WatchSigningKey(provider.SigningKey, now)
 	m.WatchDatabase(a.store.PoolStats)
+	// The mail outbox's depth and age, once the mailer is a durable outbox
+	// that can tell (nothing is exported for a mailer that cannot).
+	if ob, ok := mailer.(metrics.OutboxStats); ok {
+		m.WatchOutbox("mail", ob, now)
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	// The peer address, not X-Forwarded-For: throttling must not trust a
