@@ -274,6 +274,15 @@ func TestAdminAPI(t *testing.T) {
 		}
 		e.api(full, "GET", "/admin/v1/audit-events?since=yesterday", "").want(t, http.StatusBadRequest)
 
+		// Hostile input: a clear 400, never a 500 (PostgreSQL refuses NUL).
+		e.api(full, "GET", "/admin/v1/users/%00", "").want(t, http.StatusBadRequest)
+		e.api(full, "GET", "/admin/v1/users?email_prefix=a%00", "").want(t, http.StatusBadRequest)
+		e.api(full, "GET", "/admin/v1/audit-events?type=%ff", "").want(t, http.StatusBadRequest)
+		e.api(full, "POST", "/admin/v1/users", `{"email":"nul\u0000@example.com"}`).want(t, http.StatusBadRequest)
+		e.api(full, "POST", "/admin/v1/clients", `{"id":"c\u0000","grant_types":["client_credentials"]}`).want(t, http.StatusBadRequest)
+		e.api(full, "POST", "/admin/v1/users", "{\"email\":\"x\xff@example.com\"}").want(t, http.StatusBadRequest)
+		e.api(full, "POST", "/admin/v1/users", `{"email":"big@example.com","name":"`+strings.Repeat("x", 70<<10)+`"}`).want(t, http.StatusRequestEntityTooLarge)
+
 		// Errors are JSON, unknown routes too; the document is public.
 		r = e.api(full, "GET", "/admin/v1/nothing-here", "").want(t, http.StatusNotFound)
 		if r.str("error") == "" {

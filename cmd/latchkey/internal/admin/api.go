@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -136,6 +137,9 @@ func (a *API) handler(r Route) echo.HandlerFunc {
 			}
 			actor.ClientID = id
 		}
+		if err := cleanInput(c); err != nil {
+			return a.fail(c, err)
+		}
 		if err := r.handle(a, c, actor); err != nil {
 			return a.fail(c, err)
 		}
@@ -241,15 +245,44 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// decode reads a JSON body strictly: unknown fields are refused.
+// cleanInput refuses path and query values with NUL or invalid UTF-8:
+// no identifier, email or type contains them, and PostgreSQL refuses them
+// in text with an error that would otherwise be a 500.
+func cleanInput(c echo.Context) error {
+	for _, v := range c.ParamValues() {
+		if !cleanText(v) {
+			return invalid("the path holds a NUL byte or invalid UTF-8")
+		}
+	}
+	for _, vs := range c.QueryParams() {
+		for _, v := range vs {
+			if !cleanText(v) {
+				return invalid("a query parameter holds a NUL byte or invalid UTF-8")
+			}
+		}
+	}
+	return nil
+}
+
+func cleanText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// decode reads a JSON body strictly: unknown fields are refused, and so
+// is a NUL anywhere in it (JSON can carry one only as \u0000).
 func decode(c echo.Context, v any) error {
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	raw, err := io.ReadAll(c.Request().Body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return &apiError{status: http.StatusRequestEntityTooLarge, code: "invalid_request", desc: "the body is too large"}
 		}
+		return err
+	}
+	if !utf8.Valid(raw) || strings.Contains(string(raw), `\u0000`) || strings.ContainsRune(string(raw), 0) {
+		return invalid("the body holds a NUL byte or invalid UTF-8")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return invalid("the body is not the JSON this operation takes: %v", err)
 	}
 	if dec.More() {
