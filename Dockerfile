@@ -1,5 +1,8 @@
 # Latchkey: one static binary (pure Go, no cgo: the SQLite driver is pure Go).
-FROM golang:1.26-bookworm AS build
+#
+# Base images are pinned to a release; pin them by digest too
+# (image:tag@sha256:…) in your own registry mirror, and let a bot bump them.
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -17,6 +20,9 @@ COPY --from=build --chown=nonroot:nonroot /out/data /data
 WORKDIR /data
 ENV LATCHKEY_DATA_DIR=/data LATCHKEY_ADDR=:8080
 EXPOSE 8080
+# Never root: distroless's nonroot user (uid 65532).
 USER nonroot:nonroot
+# No shell in the image: the binary checks /ready itself (exit 0 or 1).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["/usr/local/bin/latchkey", "health"]
 ENTRYPOINT ["/usr/local/bin/latchkey"]
 CMD ["serve"]

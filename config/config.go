@@ -18,6 +18,9 @@ type Config struct {
 	// "sqlite:<data_dir>/latchkey.db".
 	DatabaseURL string `yaml:"database_url"`
 	// DataDir holds the SQLite database and the development secret key.
+	// Default: $XDG_DATA_HOME/latchkey, else ~/.local/share/latchkey, else
+	// /var/lib/latchkey (see Load); a relative path in the file is relative
+	// to the file's directory. Always absolute after Load.
 	DataDir string `yaml:"data_dir"`
 	// SecretKey is the server secret (≥32 bytes, hex or base64). Required
 	// unless the issuer is on localhost (see EnsureSecretKey).
@@ -36,6 +39,13 @@ type Config struct {
 	Policy Policy `yaml:"policy"`
 	TOTP   TOTP   `yaml:"totp"`
 	Signup Signup `yaml:"signup"`
+
+	// Metrics serves Prometheus metrics on a listener of their own.
+	Metrics Metrics `yaml:"metrics"`
+	// TLS serves https from certificate files, reloaded when they change.
+	TLS TLS `yaml:"tls"`
+	// Events sends security events to a webhook.
+	Events Events `yaml:"events"`
 
 	Clients       []Client       `yaml:"clients"`
 	Organizations []Organization `yaml:"organizations"`
@@ -96,6 +106,31 @@ type TOTP struct {
 	Issuer string `yaml:"issuer"`
 }
 
+// Metrics configures the Prometheus listener.
+type Metrics struct {
+	// Addr is where /metrics is served, never on the public port; empty
+	// (the default) serves no metrics.
+	Addr string `yaml:"addr"`
+}
+
+// TLS configures https without a proxy. Both files or neither.
+type TLS struct {
+	CertFile string `yaml:"cert_file"` // PEM certificate chain
+	KeyFile  string `yaml:"key_file"`  // PEM private key
+}
+
+// Enabled reports whether the server serves https itself.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Events configures the security-event webhook.
+type Events struct {
+	// WebhookURL receives each security event as a signed JSON POST;
+	// empty sends none.
+	WebhookURL string `yaml:"webhook_url"`
+	// WebhookSecret keys the HMAC-SHA256 signature (≥32 characters).
+	WebhookSecret string `yaml:"webhook_secret"`
+}
+
 // Signup configures self-service account creation.
 type Signup struct {
 	Enabled bool `yaml:"enabled"`
@@ -121,7 +156,17 @@ type Client struct {
 	IDTokenLifetime     Duration `yaml:"id_token_lifetime"`
 	// DefaultACR is requested when the client sends no acr_values.
 	DefaultACR string `yaml:"default_acr"`
+	// Admin grants the admin API to the client's client_credentials
+	// tokens: "read" (scope latchkey:admin:read) or "full" (latchkey:admin
+	// too); empty grants nothing.
+	Admin string `yaml:"admin"`
 }
+
+// Admin API access levels (clients[].admin).
+const (
+	AdminRead = "read"
+	AdminFull = "full"
+)
 
 // Organization is an organisation whose email domains sign in through its
 // own upstream OpenID provider (SPEC §4).
@@ -198,7 +243,6 @@ func Default() *Config {
 	return &Config{
 		Issuer:   "http://localhost:8080",
 		Addr:     ":8080",
-		DataDir:  "./latchkey-data",
 		SiteName: "Latchkey",
 		Log:      Log{Level: "info", Format: "text"},
 		Keys:     Keys{Algorithm: "RS256", RotationPeriod: Duration(30 * day)},

@@ -15,8 +15,14 @@
 //
 // What it must not do: read the process environment (Load takes environ
 // explicitly, so tests and cmd decide), or perform I/O other than reading
-// the configuration file and, in EnsureSecretKey, the development secret
-// key in data_dir. It must never print a secret: Secret redacts itself in
+// the configuration file, looking for a database in the old default
+// data_dir (./latchkey-data, see LegacyDataDir) and, in EnsureSecretKey,
+// the development secret key in data_dir.
+//
+// data_dir is always absolute after Load: a relative path in the file is
+// relative to the file, unset it is DefaultDataDir (from HOME or
+// XDG_DATA_HOME in environ), so that every command run with the same
+// configuration opens the same database wherever it is run from. It must never print a secret: Secret redacts itself in
 // every format, messages never quote secret values, and URLs are shown
 // with their passwords redacted.
 //

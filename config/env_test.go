@@ -34,7 +34,7 @@ func TestEnvOverrides(t *testing.T) {
 			name:    "no file, no environment",
 			environ: nil,
 			check: func(t *testing.T, c *Config) {
-				if c.Issuer != "http://localhost:8080" || c.DatabaseURL != "sqlite:./latchkey-data/latchkey.db" || !c.Signup.Enabled {
+				if c.Issuer != "http://localhost:8080" || c.DatabaseURL != "sqlite:/var/lib/latchkey/latchkey.db" || !c.Signup.Enabled {
 					t.Errorf("defaults: %+v", c)
 				}
 			},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -46,6 +47,9 @@ func Load(path string, environ []string) (*Config, []string, error) {
 		d.decode(root, reflect.ValueOf(c).Elem(), "")
 	}
 	warnings := applyEnv(c, environ, p)
+	if w := c.resolveDataDir(path, environ); w != "" {
+		warnings = append(warnings, w)
+	}
 	c.fillDerived()
 	c.check(p)
 	if err := p.err(); err != nil {
@@ -55,6 +59,65 @@ func Load(path string, environ []string) (*Config, []string, error) {
 		warnings = append(warnings, WarnNoSMTP)
 	}
 	return c, warnings, nil
+}
+
+// LegacyDataDir was data_dir's default before 0.2: a folder of the working
+// directory, so a command run from elsewhere silently made a new, empty
+// database. Load still uses it, with a warning, when it holds a database
+// and data_dir is not set.
+const LegacyDataDir = "latchkey-data"
+
+// resolveDataDir makes data_dir absolute: a relative path from the file is
+// relative to the file's directory (so every command run with --config
+// finds the same database, wherever it is run from), one from the
+// environment to the working directory. Unset, it is DefaultDataDir. It
+// returns a warning, or "".
+func (c *Config) resolveDataDir(path string, environ []string) string {
+	if c.DataDir == "" {
+		legacy, _ := filepath.Abs(LegacyDataDir)
+		if _, err := os.Stat(filepath.Join(legacy, "latchkey.db")); err == nil && c.DatabaseURL == "" {
+			c.DataDir = legacy
+			return "data_dir: not set; using the database in " + legacy + " (the old default); set data_dir to keep using it"
+		}
+		c.DataDir = DefaultDataDir(environ)
+		return ""
+	}
+	if filepath.IsAbs(c.DataDir) {
+		c.DataDir = filepath.Clean(c.DataDir)
+		return ""
+	}
+	if path != "" && c.origin["data_dir"] != "" && !strings.HasPrefix(c.origin["data_dir"], "from ") {
+		if dir, err := filepath.Abs(filepath.Dir(path)); err == nil {
+			c.DataDir = filepath.Join(dir, c.DataDir)
+			return ""
+		}
+	}
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	return ""
+}
+
+// DefaultDataDir is data_dir when none is set: $XDG_DATA_HOME/latchkey,
+// else $HOME/.local/share/latchkey, else /var/lib/latchkey (read from
+// environ, never from the process).
+func DefaultDataDir(environ []string) string {
+	get := func(name string) string {
+		v := ""
+		for _, kv := range environ {
+			if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+				v = val
+			}
+		}
+		return v
+	}
+	if x := get("XDG_DATA_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "latchkey")
+	}
+	if h := get("HOME"); filepath.IsAbs(h) && h != "/" {
+		return filepath.Join(h, ".local", "share", "latchkey")
+	}
+	return "/var/lib/latchkey"
 }
 
 // readYAML parses the file into a node tree; syntax errors stop here, since

@@ -11,12 +11,17 @@ import (
 // Redacted returns the configuration as YAML (the shape of the file, every
 // key present) with each secret replaced by "<redacted>": secret_key,
 // clients[].secret, organizations[].client_secret and the passwords in
-// smtp_url and database_url. It is what "latchkey config print" shows and
+// smtp_url, database_url and events.webhook_url, and
+// events.webhook_secret. It is what "latchkey config print" shows and
 // what the golden tests compare.
 func (c *Config) Redacted() ([]byte, error) {
 	r := *c
 	r.SMTPURL = redactURL(c.SMTPURL)
 	r.DatabaseURL = redactURL(c.DatabaseURL)
+	r.Events.WebhookURL = redactURL(c.Events.WebhookURL)
+	if c.Events.WebhookSecret != "" {
+		r.Events.WebhookSecret = redacted
+	}
 	r.Clients = make([]Client, len(c.Clients))
 	for i, cl := range c.Clients {
 		if cl.Secret != "" {
@@ -77,3 +82,7 @@ func redactURL(s string) string {
 	scheme := u.Scheme + "://"
 	return scheme + url.User(user).String() + ":" + redacted + "@" + strings.TrimPrefix(out, scheme)
 }
+
+// RedactURL hides the password of a URL (a database or SMTP URL) for
+// printing.
+func RedactURL(s string) string { return redactURL(s) }

@@ -234,8 +234,50 @@ func (c *Config) check(p *problems) {
 	if c.TOTP.Issuer == "" || strings.Contains(c.TOTP.Issuer, ":") {
 		p.add("totp.issuer", "%q must be non-empty and must not contain ':'", c.TOTP.Issuer)
 	}
+	c.checkOperations(p)
 	c.checkClients(p)
 	c.checkOrganizations(p)
+}
+
+// checkOperations checks metrics, tls and events.
+func (c *Config) checkOperations(p *problems) {
+	if a := c.Metrics.Addr; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil {
+			p.add("metrics.addr", "%q is not a listen address such as 127.0.0.1:9090", a)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			p.add("metrics.addr", "port %q is not a number from 0 to 65535", port)
+		} else if a == c.Addr {
+			p.add("metrics.addr", "must differ from addr: metrics never share the public port")
+		}
+	}
+	if t := c.TLS; t.Enabled() {
+		if t.CertFile == "" {
+			p.add("tls.cert_file", "required with tls.key_file")
+		}
+		if t.KeyFile == "" {
+			p.add("tls.key_file", "required with tls.cert_file")
+		}
+	}
+	e := c.Events
+	if e.WebhookURL == "" {
+		if e.WebhookSecret != "" {
+			p.add("events.webhook_url", "required with events.webhook_secret")
+		}
+		return
+	}
+	u, err := url.Parse(e.WebhookURL)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		p.add("events.webhook_url", "%q is not an absolute URL", redactURL(e.WebhookURL))
+	case u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())):
+		p.add("events.webhook_url", "%q must use https unless the host is localhost, 127.0.0.1 or [::1]", redactURL(e.WebhookURL))
+	}
+	switch {
+	case e.WebhookSecret == "":
+		p.add("events.webhook_secret", "required with events.webhook_url (the receiver checks the signature with it); generate one with: openssl rand -hex 32")
+	case len(e.WebhookSecret) < 32:
+		p.add("events.webhook_secret", "must be at least 32 characters, got %d", len(e.WebhookSecret))
+	}
 }
 
 func (c *Config) checkIssuer(p *problems) {
@@ -375,6 +417,13 @@ func (c *Config) checkClients(p *problems) {
 		between(p, at+".id_token_lifetime", cl.IDTokenLifetime, time.Second, 0)
 		if cl.DefaultACR != "" {
 			oneOf(p, at+".default_acr", cl.DefaultACR, KnownACRs...)
+		}
+		if cl.Admin != "" {
+			oneOf(p, at+".admin", cl.Admin, AdminRead, AdminFull)
+			if !grants[GrantClientCredentials] || cl.Public {
+				// The admin API takes client_credentials tokens only.
+				p.add(at+".admin", "needs a confidential client with the client_credentials grant")
+			}
 		}
 	}
 }

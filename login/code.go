@@ -143,6 +143,7 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	} else if wait > 0 {
+		h.metrics.SignIn("throttled", string(method), "")
 		return h.renderCode(c, s, method, http.StatusTooManyRequests, web.TooMany(wait), "")
 	}
 	input := c.FormValue("code")
@@ -160,7 +161,11 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		return err
 	}
 	if !valid {
-		try.Failed(ctx)
+		if try.Failed(ctx) {
+			h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.locked",
+				Reason: "too many wrong codes: further attempts wait"})
+		}
+		h.metrics.SignIn("wrong_code", string(method), "")
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID,
 			Event: "secondfactor.failure", Reason: string(method)})
 		return h.renderCode(c, s, method, http.StatusUnauthorized, msgBadCode, "")

@@ -376,6 +376,7 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 	}
 	h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: ar.ClientID, Event: "signin.success",
 		Reason: r.ACR + reasonsSuffix(r.Reasons), Details: map[string]string{"amr": strings.Join(r.AMR, " "), "sid": sess.ID}})
+	h.metrics.SignIn("success", secondStepLabel(ar, r), r.ACR)
 	if isDeviceRequest(ar) {
 		return c.Redirect(http.StatusSeeOther, deviceConfirmURL(ar.ID))
 	}
@@ -383,6 +384,22 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 	c.Response().Header().Del("Content-Security-Policy")
 	h.op.Respond(c.Response(), c.Request(), ar)
 	return nil
+}
+
+// secondStepLabel names the second step behind a finished sign-in, for
+// metrics.
+func secondStepLabel(ar storage.AuthRequest, r flow.Requirement) string {
+	switch {
+	case !ar.FederatedAt.IsZero():
+		return "sso"
+	case ar.SecondFactorMethod != "":
+		return ar.SecondFactorMethod
+	case r.DeviceTrusted:
+		return "trusted_device"
+	case !r.SecondFactorAt.IsZero():
+		return "session" // a factor presented earlier in this browser session
+	}
+	return "none"
 }
 
 func (h *Handler) setSessionCookie(c echo.Context, tok string, stay bool) {

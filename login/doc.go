@@ -52,6 +52,13 @@
 // the dispatcher's internals; the split that mattered — the account
 // pages, the page machinery, the credential rules — is done.
 //
+// Operations: it counts sign-in outcomes (with the second step and the
+// acr of a success), email codes by purpose and stage, and throttle hits
+// through Metrics, an interface of its own that cmd implements with
+// Prometheus; the start of a lockout is audited as signin.locked. Log
+// lines of a request are written with its context, so they carry its
+// request id.
+//
 // It imports storage for its types and its narrow Store interface, never
 // op, config or cmd; nothing below it (op, storage, config, federation)
 // imports it.

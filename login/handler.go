@@ -95,6 +95,28 @@ type OP interface {
 	RespondError(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, code, description string)
 }
 
+// Metrics is what the sign-in counts for the operator. cmd wires a
+// Prometheus implementation (this package never imports one); nil counts
+// nothing.
+type Metrics interface {
+	// SignIn counts one outcome of a sign-in step: "success" (with the
+	// second step it used — "email", "totp", "backup", "trusted_device",
+	// "session", "sso" or "none" — and the acr it earned), "wrong_password",
+	// "wrong_code", "throttled" or "disabled".
+	SignIn(outcome, secondStep, acr string)
+	// EmailCode counts codes by purpose and stage ("queued", "sent",
+	// "failed").
+	EmailCode(purpose, stage string)
+	// ThrottleHit counts attempts refused by the throttle, by scope.
+	ThrottleHit(scope string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) SignIn(string, string, string) {}
+func (noMetrics) EmailCode(string, string)      {}
+func (noMetrics) ThrottleHit(string)            {}
+
 // Deps are the collaborators.
 type Deps struct {
 	Store   Store
@@ -107,6 +129,8 @@ type Deps struct {
 	// Federation opens organisations' identity providers (single
 	// sign-on); nil turns SSO off (an SSO user gets a clear error page).
 	Federation Federation
+	// Metrics counts sign-ins, codes and throttle hits; nil: none.
+	Metrics Metrics
 }
 
 // Handler serves the sign-in pages.
@@ -120,6 +144,8 @@ type Handler struct {
 	now   func() time.Time
 	log   *slog.Logger
 	fed   Federation
+	// metrics: Deps.Metrics, or a no-op.
+	metrics Metrics
 }
 
 // New builds the handler. A broken template fails here.
@@ -133,17 +159,20 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.Metrics == nil {
+		d.Metrics = noMetrics{}
+	}
 	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger}, templateFS)
 	if err != nil {
 		return nil, err
 	}
 	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer},
-		creds.Deps{Store: d.Store, Keyring: d.Keyring, Mailer: d.Mailer, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger})
+		creds.Deps{Store: d.Store, Keyring: d.Keyring, Mailer: d.Mailer, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger, Metrics: d.Metrics})
 	if err != nil {
 		return nil, err
 	}
 	return &Handler{cfg: cfg, store: d.Store, kr: d.Keyring, op: d.OP, creds: cs, web: kit,
-		now: d.Now, log: d.Logger, fed: d.Federation}, nil
+		now: d.Now, log: d.Logger, fed: d.Federation, metrics: d.Metrics}, nil
 }
 
 // ErrorPages renders error pages outside echo; the OP uses it for bad

@@ -21,7 +21,7 @@ import (
 const (
 	msgBadCredentials = "The email or password is incorrect."
 	msgBadCode        = "That code is not right, or it has expired."
-	msgDisabled       = "This account is disabled. Contact your administrator."
+	msgDisabled       = "This account is disabled. Contact your administrator: only they can enable it again."
 )
 
 // step loads a sign-in for a step handler and checks it is at want; if
@@ -243,6 +243,7 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	} else if wait > 0 {
+		h.metrics.SignIn("throttled", "", "")
 		return h.renderPassword(c, s, http.StatusTooManyRequests, web.TooMany(wait))
 	}
 	var u *storage.User
@@ -250,14 +251,21 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		u = &s.user
 	}
 	if !h.creds.CheckPassword(ctx, u, c.FormValue("password")) {
-		try.Failed(ctx)
+		locked := try.Failed(ctx)
+		h.metrics.SignIn("wrong_password", "", "")
 		if s.hasUser {
 			h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.failure", Reason: "wrong password"})
+			if locked {
+				// The start of a lockout (the throttle's waits begin), once.
+				h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.locked",
+					Reason: "too many wrong passwords: further attempts wait"})
+			}
 		}
 		return h.renderPassword(c, s, http.StatusUnauthorized, msgBadCredentials)
 	}
 	try.Succeeded(ctx)
 	if s.user.Disabled {
+		h.metrics.SignIn("disabled", "", "")
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.failure", Reason: "account disabled"})
 		return h.renderPassword(c, s, http.StatusForbidden, msgDisabled)
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // AccessTokenInfo is what a resource (our own account API) learns from a
@@ -63,4 +65,80 @@ func (o *OP) VerifyAccessToken(ctx context.Context, token string) (AccessTokenIn
 		return AccessTokenInfo{}, ErrInvalidToken
 	}
 	return AccessTokenInfo{Subject: at.UserID, ClientID: at.ClientID, Scopes: at.Scopes, SessionID: at.SessionID}, nil
+}
+
+// Scopes of the admin API (cmd/latchkey's /admin/v1). A client_credentials
+// token carries them only when its client is granted them
+// (storage.Client.AdminAccess); user sign-ins never get them (zitadel
+// drops scopes a client's IsScopeAllowed refuses).
+const (
+	ScopeAdmin     = "latchkey:admin"      // read and change
+	ScopeAdminRead = "latchkey:admin:read" // read only
+)
+
+// adminScopeAllowed: whether a client_credentials token of c may carry sc.
+func adminScopeAllowed(c storage.Client, sc string) bool {
+	switch sc {
+	case ScopeAdmin:
+		return c.AdminAccess == storage.AdminFull
+	case ScopeAdminRead:
+		return c.AdminAccess == storage.AdminFull || c.AdminAccess == storage.AdminRead
+	}
+	return true
+}
+
+// ClientTokenInfo is what an API for services (the admin API) learns from
+// a valid client_credentials access token.
+type ClientTokenInfo struct {
+	ClientID string
+	Scopes   []string
+}
+
+// VerifyClientToken checks a client_credentials access token (opaque or
+// JWT): it must decrypt or verify, be unexpired and unrevoked, be a
+// client_credentials token (the client is its subject, no user behind
+// it), and its client must still exist. Anything else is ErrInvalidToken.
+func (o *OP) VerifyClientToken(ctx context.Context, token string) (ClientTokenInfo, error) {
+	if token == "" || len(token) > 4096 {
+		return ClientTokenInfo{}, ErrInvalidToken
+	}
+	ctx = zop.ContextWithIssuer(ctx, o.opts.Issuer)
+	var info ClientTokenInfo
+	if plain, err := o.provider.Crypto().Decrypt(token); err == nil {
+		id, sub, ok := strings.Cut(plain, ":")
+		if !ok || strings.Contains(sub, ":") {
+			return ClientTokenInfo{}, ErrInvalidToken
+		}
+		at, err := o.storage.liveAccessToken(ctx, id, sub)
+		if err != nil {
+			var oe *oidc.Error
+			if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+				return ClientTokenInfo{}, err
+			}
+			return ClientTokenInfo{}, ErrInvalidToken
+		}
+		if at.UserID != at.ClientID || at.FamilyID != "" || at.SessionID != "" || at.RefreshTokenID != "" {
+			return ClientTokenInfo{}, ErrInvalidToken // a user's token
+		}
+		info = ClientTokenInfo{ClientID: at.ClientID, Scopes: at.Scopes}
+	} else {
+		claims, err := zop.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, o.provider.AccessTokenVerifier(ctx))
+		if err != nil || !strings.HasPrefix(claims.JWTID, ccJWTPrefix) || claims.Subject != claims.ClientID {
+			return ClientTokenInfo{}, ErrInvalidToken
+		}
+		// A revoked client_credentials JWT is recorded by its id.
+		if at, err := o.storage.store.GetAccessToken(ctx, claims.JWTID); err == nil && !at.RevokedAt.IsZero() {
+			return ClientTokenInfo{}, ErrInvalidToken
+		} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return ClientTokenInfo{}, err
+		}
+		info = ClientTokenInfo{ClientID: claims.ClientID, Scopes: claims.Scopes}
+	}
+	if _, err := o.storage.clients.get(ctx, info.ClientID); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return ClientTokenInfo{}, ErrInvalidToken
+		}
+		return ClientTokenInfo{}, err
+	}
+	return info, nil
 }

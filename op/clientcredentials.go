@@ -35,7 +35,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := o.storage
-	scopes := ccScopes(r.PostForm.Get("scope"))
+	scopes := ccScopes(r.PostForm.Get("scope"), c.c)
 	life := c.accessTokenLifetime()
 	var token string
 	if c.format() == storage.TokenFormatJWT {
@@ -79,6 +79,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 func (o *OP) tokenClient(w http.ResponseWriter, r *http.Request, grant string, publicOK bool) *client {
 	id, secret, basic, err := clientAuth(r)
 	if err != nil {
+		o.opts.Logger.InfoContext(r.Context(), "token request refused", "reason", err.Error())
 		tokenError(w, http.StatusBadRequest, "invalid_request", err.Error(), false)
 		return nil
 	}
@@ -93,6 +94,16 @@ func (o *OP) tokenClient(w http.ResponseWriter, r *http.Request, grant string, p
 		}
 	}
 	if err != nil || !c.authenticates(s.kr, secret, publicOK) {
+		// Logged without the secret: which client, how, and why.
+		reason := "wrong or missing secret"
+		if err != nil {
+			reason = "unknown client"
+		}
+		method := "client_secret_post"
+		if basic {
+			method = "client_secret_basic"
+		}
+		o.opts.Logger.WarnContext(r.Context(), "client authentication failed", "client_id", id, "method", method, "reason", reason)
 		tokenError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed", basic)
 		return nil
 	}
@@ -128,11 +139,12 @@ func clientAuth(r *http.Request) (id, secret string, basic bool, err error) {
 	return formID, formSecret, false, nil
 }
 
-// ccScopes keeps the requested scopes that make sense without a user.
-func ccScopes(s string) []string {
+// ccScopes keeps the requested scopes that make sense without a user and
+// that the client may have (the admin API's only when granted).
+func ccScopes(s string, c storage.Client) []string {
 	var out []string
 	for _, sc := range strings.Fields(s) {
-		if !userScope(sc) {
+		if !userScope(sc) && adminScopeAllowed(c, sc) {
 			out = append(out, sc)
 		}
 	}

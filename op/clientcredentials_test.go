@@ -1,6 +1,8 @@
 package op
 
 import (
+	"github.com/latchkey/latchkey/storage"
+
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -46,8 +48,19 @@ func TestClientAuth(t *testing.T) {
 }
 
 func TestCCScopesAndJSON(t *testing.T) {
-	if got := strings.Join(ccScopes("openid api offline_access read privacy email"), " "); got != "api read" {
+	if got := strings.Join(ccScopes("openid api offline_access read privacy email", storage.Client{}), " "); got != "api read" {
 		t.Fatalf("ccScopes = %q", got)
+	}
+	// The admin API's scopes only for the clients granted them.
+	req := "api " + ScopeAdmin + " " + ScopeAdminRead
+	for access, want := range map[string]string{
+		"":                "api",
+		storage.AdminRead: "api " + ScopeAdminRead,
+		storage.AdminFull: req,
+	} {
+		if got := strings.Join(ccScopes(req, storage.Client{AdminAccess: access}), " "); got != want {
+			t.Fatalf("admin access %q: ccScopes = %q, want %q", access, got, want)
+		}
 	}
 	for _, s := range []string{"plain", `quo"te`, "back\\slash", "ctl\x01", "ünï"} {
 		var back string

@@ -67,5 +67,16 @@
 //	GET|POST /end_session                   zitadel, then 302 to Options.LogoutPath?id=…
 //	POST /device_authorization              zitadel (RFC 8628); the user enters the
 //	                                        code at Options.DevicePath (login UI)
-//	GET  /healthz, /ready                   zitadel (Health)
+//
+// /healthz and /ready are the server's (cmd/latchkey), which asks SigningKey
+// whether keys are loaded.
+//
+// # Operations
+//
+// The provider counts token grants by type and result and refresh-token
+// reuse through Options.Metrics, an interface of its own (cmd wires
+// Prometheus; op never imports it). Client mistakes (unknown client,
+// bad redirect URI, failed client authentication — never the secret) are
+// logged at INFO or WARN with the request's context, so they carry its
+// request id; faults of ours at ERROR.
 package op

@@ -48,6 +48,8 @@ type keySet struct {
 	public    []zop.Key
 	jwks      *staticDoc // precomputed /keys response
 	nextCheck time.Time  // when a rotation may be due
+	// signingSince: when the signing key began to sign (its NotBefore).
+	signingSince time.Time
 }
 
 type signingKey struct {
@@ -339,7 +341,8 @@ func (m *keyManager) snapshot(keys []storage.SigningKey, now time.Time) (*keySet
 	if err != nil {
 		return nil, err
 	}
-	ks := &keySet{signing: &signingKey{id: act.ID, alg: jose.SignatureAlgorithm(act.Algorithm), key: signer, header: hdr}}
+	ks := &keySet{signing: &signingKey{id: act.ID, alg: jose.SignatureAlgorithm(act.Algorithm), key: signer, header: hdr},
+		signingSince: act.NotBefore}
 	jwks := jose.JSONWebKeySet{}
 	nextCheck := act.RetireAt.Add(-m.publishLead())
 	// Newest first, so clients that take the first key take the right one.

@@ -72,7 +72,27 @@ type Options struct {
 	// clock whenever Now is the wall clock.
 	TokenNow func() time.Time
 	Logger   *slog.Logger
+	// Metrics counts token grants and refresh-token reuse for the
+	// operator (cmd wires Prometheus; op never imports it). Nil: none.
+	Metrics Metrics
 }
+
+// Metrics is what the provider counts.
+type Metrics interface {
+	// TokenGrant counts one token request: grant is the grant_type
+	// (one we serve, else "other"), result "ok", "invalid_client"
+	// (authentication failed), "refused" (another client error) or
+	// "error" (ours).
+	TokenGrant(grant, result string)
+	// RefreshReuse counts a rotated refresh token presented again (the
+	// whole grant is revoked).
+	RefreshReuse()
+}
+
+type noMetrics struct{}
+
+func (noMetrics) TokenGrant(string, string) {}
+func (noMetrics) RefreshReuse()             {}
 
 // OP is the OpenID provider: zitadel's op.Provider on our storage, behind
 // our own discovery, JWKS and request hygiene.
@@ -103,6 +123,9 @@ func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Ke
 	}
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = 64 << 10
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = noMetrics{}
 	}
 	for _, p := range []*string{&opts.LoginPath, &opts.LogoutPath, &opts.DevicePath} {
 		if *p == "" {
@@ -186,6 +209,17 @@ func (o *OP) Handler() http.Handler { return o.handler }
 
 // Provider is zitadel's provider, for the login UI's issuer interceptor.
 func (o *OP) Provider() *zop.Provider { return o.provider }
+
+// SigningKey names the key tokens are signed with now and since when it
+// signs; ok is false before the keys are loaded. It reads the cached
+// snapshot: no I/O.
+func (o *OP) SigningKey() (kid string, since time.Time, ok bool) {
+	ks := o.storage.keys.cur.Load()
+	if ks == nil || ks.signing == nil {
+		return "", time.Time{}, false
+	}
+	return ks.signing.id, ks.signingSince, true
+}
 
 // RotateKeys is a planned rotation: a new key is published now on every
 // instance and signs after the publish lead; the current key signs until
@@ -320,6 +354,9 @@ func (o *OP) wrap(next http.Handler) http.Handler {
 		if r.URL.Path == "/oauth/token" {
 			switch r.Method {
 			case http.MethodPost:
+				sw := &statusWriter{ResponseWriter: w}
+				defer func() { o.opts.Metrics.TokenGrant(grantLabel(r.PostForm.Get("grant_type")), grantResult(sw.status)) }()
+				w = sw
 				switch r.PostForm.Get("grant_type") {
 				case string(oidc.GrantTypeClientCredentials):
 					o.clientCredentials(w, r)
@@ -349,6 +386,51 @@ func (o *OP) wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// statusWriter remembers the status of a response (token-grant metrics).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// grantLabel bounds the grant_type label to the grants we serve.
+func grantLabel(g string) string {
+	switch g {
+	case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+		return g
+	case GrantDeviceCode:
+		return "device_code"
+	}
+	return "other"
+}
+
+// grantResult maps a token response's status onto the grant metric's
+// result.
+func grantResult(status int) string {
+	switch {
+	case status == 0 || status == http.StatusOK:
+		return "ok"
+	case status == http.StatusUnauthorized:
+		return "invalid_client"
+	case status < 500:
+		return "refused"
+	}
+	return "error"
 }
 
 // basicChallenge adds to zitadel's 401 answers the challenge RFC 6749
@@ -411,6 +493,10 @@ func (o *OP) authorize(w http.ResponseWriter, r *http.Request, next http.Handler
 	rec := &errorCatcher{ResponseWriter: w}
 	next.ServeHTTP(rec, r)
 	if rec.caught {
+		// A client's mistake (unknown client, unregistered redirect URI):
+		// logged for the operator, not an error of ours.
+		o.opts.Logger.InfoContext(r.Context(), "authorize request refused", "status", rec.status,
+			"client_id", r.FormValue("client_id"), "reason", strings.TrimSpace(rec.body.String()))
 		o.page(w, r, rec.status, "The application sent an invalid sign-in request: "+strings.TrimSpace(rec.body.String()))
 	}
 }

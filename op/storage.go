@@ -83,9 +83,14 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (zop.Cli
 func (s *opStorage) authenticate(ctx context.Context, id, secret string) (*client, error) {
 	c, err := s.client(ctx, id)
 	if err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) && oe.ErrorType == oidc.InvalidClient {
+			s.logger.WarnContext(ctx, "client authentication failed", "client_id", id, "reason", oe.Description)
+		}
 		return nil, err
 	}
 	if !secretMatches(s.kr, c.c, secret) {
+		s.logger.WarnContext(ctx, "client authentication failed", "client_id", id, "reason", "wrong or missing secret")
 		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
 	return c, nil
@@ -114,8 +119,12 @@ func (r *ccRequest) GetSubject() string    { return r.clientID }
 func (r *ccRequest) GetAudience() []string { return []string{r.clientID} }
 func (r *ccRequest) GetScopes() []string   { return r.scopes }
 
-func (s *opStorage) ClientCredentialsTokenRequest(_ context.Context, clientID string, scopes []string) (zop.TokenRequest, error) {
-	return &ccRequest{clientID: clientID, scopes: slices.DeleteFunc(slices.Clone(scopes), userScope)}, nil
+func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (zop.TokenRequest, error) {
+	c, err := s.client(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	return &ccRequest{clientID: clientID, scopes: ccScopes(strings.Join(scopes, " "), c.c)}, nil
 }
 
 // --- auth requests ---
@@ -439,6 +448,8 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 }
 
 func (s *opStorage) reuseDetected(ctx context.Context, rt storage.RefreshToken, now time.Time) {
+	s.opts.Metrics.RefreshReuse()
+	s.logger.WarnContext(ctx, "refresh token reused: grant revoked", "client_id", rt.ClientID, "user", rt.UserID)
 	if err := s.store.RevokeRefreshFamily(ctx, rt.FamilyID, now); err != nil {
 		s.logger.Error("revoke reused refresh family", "err", err, "family", rt.FamilyID)
 	}

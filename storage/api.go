@@ -31,6 +31,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -41,10 +42,24 @@ type ListOptions struct {
 	Offset int
 }
 
-// AuditFilter selects audit events.
+// AuditFilter selects audit events, newest first.
 type AuditFilter struct {
 	UserID string
-	Limit  int // default 100, newest first
+	// Events keeps only these event types (exact names); empty keeps all.
+	Events []string
+	// Since and Until bound the event time (inclusive); zero: unbounded.
+	Since, Until time.Time
+	// Before continues a previous page: events strictly older than it in
+	// the list's order (time, then id).
+	Before *AuditCursor
+	Limit  int // default 100
+}
+
+// AuditCursor is a position in the audit trail: the time and id of the
+// last event of a page.
+type AuditCursor struct {
+	At time.Time
+	ID int64
 }
 
 // The methods of *Store, grouped. Implementations are in the other files of
@@ -57,6 +72,15 @@ type api interface {
 	Health(ctx context.Context) error
 	// Dialect is "sqlite" or "postgres".
 	Dialect() string
+	// SchemaVersion is the newest migration applied to the database, ""
+	// when it has none (a new, empty database); compare LatestMigration.
+	SchemaVersion(ctx context.Context) (string, error)
+	// PoolStats are the connection pools' statistics by name ("writer"
+	// and "reader" on SQLite, "primary" on PostgreSQL).
+	PoolStats() map[string]sql.DBStats
+	// Backup writes a consistent copy of a SQLite database to path (VACUUM
+	// INTO, online); on PostgreSQL it is an error (use pg_dump).
+	Backup(ctx context.Context, path string) error
 
 	// --- users ---
 	// CreateUser inserts u; ID is generated when empty, CreatedAt/UpdatedAt
@@ -67,6 +91,9 @@ type api interface {
 	// GetUserByEmail matches case-insensitively.
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	ListUsers(ctx context.Context, opts ListOptions) ([]User, error)
+	// SearchUsers pages through users by email (case-insensitive order),
+	// optionally by email prefix.
+	SearchUsers(ctx context.Context, q UserQuery) ([]User, error)
 	// UpdateUser runs fn on the current row inside one transaction and
 	// saves what fn leaves (ID is immutable). An error from fn aborts and is
 	// returned unchanged. ErrConflict if the new email is taken.
@@ -77,6 +104,8 @@ type api interface {
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient: read-modify-write in one transaction (as UpdateUser).
+	UpdateClient(ctx context.Context, id string, fn func(*Client) error) (Client, error)
 	DeleteClient(ctx context.Context, id string) error
 	// SyncClients makes the rows with Source==source exactly cs (upsert each
 	// by id, delete the others of that source) in one transaction. A client
@@ -251,8 +280,27 @@ type api interface {
 	UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*DeviceAuthorization) error) (DeviceAuthorization, error)
 
 	// --- audit ---
+	// CreateAuditEvent appends e; when the store was opened with
+	// Options.QueueEvent and it accepts e.Event, a delivery of e to the
+	// security-event webhook is queued in the same transaction.
 	CreateAuditEvent(ctx context.Context, e AuditEvent) error
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
+	// --- security-event deliveries (the webhook's durable queue) ---
+	// ClaimEventDeliveries takes up to n due deliveries (oldest first)
+	// that no other worker holds, for lease: each claimed row's Attempts
+	// counts this attempt. Concurrent claimers never get the same row
+	// (FOR UPDATE SKIP LOCKED on PostgreSQL).
+	ClaimEventDeliveries(ctx context.Context, now time.Time, lease time.Duration, n int) ([]EventDelivery, error)
+	// FinishEventDelivery marks a delivery done: delivered, or given up
+	// (failed) with the last error. ErrNotFound if it does not exist.
+	FinishEventDelivery(ctx context.Context, id int64, now time.Time, failed bool, lastErr string) error
+	// RetryEventDelivery releases a claimed delivery for another attempt
+	// at next. ErrNotFound if it does not exist.
+	RetryEventDelivery(ctx context.Context, id int64, next time.Time, lastErr string) error
+	// EventQueueStats counts deliveries not yet done and the creation
+	// time of the oldest (zero when none).
+	EventQueueStats(ctx context.Context) (pending int, oldest time.Time, err error)
 
 	// --- throttles ---
 	// GetThrottle: ErrNotFound when there is no row (a zero Throttle).
@@ -332,6 +380,13 @@ type SweepPolicy struct {
 	// revocation (0: deleted at the next sweep).
 	RefreshIdle    time.Duration
 	AuditRetention time.Duration // 0 keeps audit events forever
+	// OnAbandoned, when set, is told how many sign-ins the sweep finds
+	// expired unfinished after an email was entered (abandoned sign-ins,
+	// for metrics), before it deletes them.
+	OnAbandoned func(n int)
+	// EventDeliveryKeep: webhook deliveries done (delivered or given up)
+	// longer ago than this are deleted (0 means 7 days).
+	EventDeliveryKeep time.Duration
 	// ThrottleIdle: throttles not blocked and without a failure for this
 	// long are deleted (0 means 24h).
 	ThrottleIdle time.Duration

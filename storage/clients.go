@@ -43,6 +43,13 @@ func (s *Store) ListClients(ctx context.Context) ([]Client, error) {
 	return out, nil
 }
 
+// UpdateClient is a read-modify-write of one client (the id is immutable).
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*Client) error) (Client, error) {
+	return updateRow(s, ctx, "update client", "id = ?", []any{id},
+		clientRow.domain, clientToRow, fn,
+		func(old Client, v *Client) { v.ID = old.ID })
+}
+
 // DeleteClient deletes one client; ErrNotFound if absent. Tokens issued to
 // it are left to expire (the OP refuses tokens of unknown clients).
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
@@ -65,7 +72,7 @@ func (s *Store) SyncClients(ctx context.Context, source string, cs []Client) err
 		DoUpdates: clause.AssignmentColumns([]string{
 			"name", "secret_hash", "public", "redirect_uris", "post_logout_redirect_uris",
 			"grant_types", "app_type", "access_token_format", "access_token_lifetime_ms",
-			"id_token_lifetime_ms", "refresh_token_lifetime_ms", "default_acr", "source", "updated_at",
+			"id_token_lifetime_ms", "refresh_token_lifetime_ms", "default_acr", "admin_access", "source", "updated_at",
 		}),
 	}
 	err := s.inTx(ctx, func(tx *gorm.DB) error {

@@ -17,6 +17,12 @@
 //     count picks exactly one winner among concurrent callers.
 //   - Housekeeping: Sweep deletes expired rows in small batches, safe on
 //     every instance at once.
+//   - The security-event webhook's durable queue (events.go): a delivery
+//     row written in the transaction of its audit event, claimed by one
+//     worker at a time (FOR UPDATE SKIP LOCKED on PostgreSQL), retried and
+//     finished by the caller. What to send and how is the caller's.
+//   - The operator's reads: SchemaVersion (readiness, "is there a
+//     database"), PoolStats (metrics), Backup (VACUUM INTO on SQLite).
 //
 // # What it must not do
 //

@@ -13,3 +13,7 @@ func RowKeys(ctx context.Context, s *Store, table, pk string) ([]string, error) 
 	slices.Sort(keys)
 	return keys, err
 }
+
+// SetQueueEvent sets Options.QueueEvent on an open store (the suite's
+// stores are opened by storagetest without options).
+func SetQueueEvent(s *Store, f func(string) bool) { s.queueEvent = f }

@@ -90,6 +90,39 @@ func migrations(dialect string) []*gormigrate.Migration {
 		{ID: "0001_initial", Migrate: execAll(dialect, schema0001()), Rollback: noRollback},
 		{ID: "0002_passkeys", Migrate: execAll(dialect, schema0002Passkeys()), Rollback: noRollback},
 		{ID: "0003_change_notify", Migrate: postgresOnly(dialect, changeTriggers()), Rollback: noRollback},
+		{ID: "0004_operations", Migrate: execAll(dialect, schema0004Operations()), Rollback: noRollback},
+	}
+}
+
+// LatestMigration is the id of the newest migration this build knows.
+func LatestMigration() string {
+	ms := migrations(DialectSQLite)
+	return ms[len(ms)-1].ID
+}
+
+// schema0004Operations: the admin API's access level of a client, the security-event
+// webhook's delivery queue, and indexes for the admin API's searches.
+func schema0004Operations() []string {
+	return []string{
+		`ALTER TABLE clients ADD COLUMN admin_access TEXT NOT NULL DEFAULT ''`,
+		// One row per audit event to deliver; the event itself stays in
+		// audit_events. Claimed by a worker (locked_until), retried at
+		// next_attempt_at, finished by delivered_at or failed_at.
+		`CREATE TABLE event_deliveries (
+			id {autoid},
+			audit_event_id BIGINT NOT NULL,
+			created_at BIGINT NOT NULL DEFAULT 0,
+			attempts INTEGER NOT NULL DEFAULT 0,
+			next_attempt_at BIGINT NOT NULL DEFAULT 0,
+			locked_until BIGINT NOT NULL DEFAULT 0,
+			delivered_at BIGINT NOT NULL DEFAULT 0,
+			failed_at BIGINT NOT NULL DEFAULT 0,
+			last_error TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE INDEX event_deliveries_due ON event_deliveries (next_attempt_at, id) WHERE delivered_at = 0 AND failed_at = 0`,
+		`CREATE INDEX event_deliveries_done ON event_deliveries (delivered_at, failed_at)`,
+		// Audit search by type and time (the admin API, audit list --type).
+		`CREATE INDEX audit_events_event_at ON audit_events (event, at)`,
 	}
 }
 

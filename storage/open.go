@@ -46,6 +46,9 @@ type Options struct {
 	// process (the CLI next to a running server) to release the write
 	// lock before failing (default 5s).
 	BusyTimeout time.Duration
+	// QueueEvent, when set, says which audit events (by name) are also
+	// queued for the security-event webhook (see CreateAuditEvent).
+	QueueEvent func(event string) bool
 }
 
 // Store is the one persistent store of Latchkey. It is safe for concurrent
@@ -71,6 +74,8 @@ type Store struct {
 	// dsn is the PostgreSQL URL, for the change listener's own
 	// connection (notify.go); "" on SQLite.
 	dsn string
+	// queueEvent: Options.QueueEvent.
+	queueEvent func(event string) bool
 }
 
 // NewID returns a fresh random identifier: 128 bits of crypto/rand as 26
@@ -127,14 +132,22 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	var s *Store
+	var err error
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
-		return openSQLite(ctx, strings.TrimPrefix(url, "sqlite:"), opts, log)
+		s, err = openSQLite(ctx, strings.TrimPrefix(url, "sqlite:"), opts, log)
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return openPostgres(ctx, url, opts, log)
+		s, err = openPostgres(ctx, url, opts, log)
+	default:
+		// Do not echo the URL: it may carry a password.
+		return nil, errors.New("storage: unsupported database URL (want sqlite:PATH or postgres://…)")
 	}
-	// Do not echo the URL: it may carry a password.
-	return nil, errors.New("storage: unsupported database URL (want sqlite:PATH or postgres://…)")
+	if err != nil {
+		return nil, err
+	}
+	s.queueEvent = opts.QueueEvent
+	return s, nil
 }
 
 // gormConfig is shared by every connection pool. PrepareStmt caches

@@ -21,6 +21,16 @@ import (
 //	RevokeSSOConversion      all              all                         all                   removed
 //	RevokeAccountReplaced    all              all                         all                   removed
 //	RevokeUserDisabled       all              all                         all                   kept
+//	RevokeSecondStepReset    all              all                         all                   removed
+//	RevokeAdminSignOut       all              all                         all                   kept
+//	RevokeUserDeleted        all              all                         all                   removed, and the user
+//
+// RevokeSecondStepReset is an administrator's "reset 2-step" for a user
+// who lost their phone: the next sign-in uses email codes.
+// RevokeAdminSignOut is an administrator's "sign out everywhere".
+// RevokeUserDeleted also deletes the user row and everything else that
+// is theirs (access tokens, email codes, one-time links, links to an
+// organisation's identities); the audit trail keeps their history.
 //
 // "Keep" is the browser that made the change (Keep.SessionIDs: its
 // session and the earlier sessions of the same browser that a
@@ -40,6 +50,9 @@ const (
 	RevokeSSOConversion     RevokeCause = "sso_conversion"
 	RevokeAccountReplaced   RevokeCause = "account_replaced"
 	RevokeUserDisabled      RevokeCause = "user_disabled"
+	RevokeSecondStepReset   RevokeCause = "second_step_reset"
+	RevokeAdminSignOut      RevokeCause = "admin_sign_out"
+	RevokeUserDeleted       RevokeCause = "user_deleted"
 )
 
 // revokeRule is one row of the table above.
@@ -47,6 +60,7 @@ type revokeRule struct {
 	keepBrowser bool // sessions/refresh tokens of Keep survive
 	keepDevice  bool // Keep.DeviceID survives
 	factors     bool // authenticator, backup code and passkeys go too
+	deleteUser  bool // the user row and all that is theirs go too
 }
 
 var revokeRules = map[RevokeCause]revokeRule{
@@ -57,6 +71,9 @@ var revokeRules = map[RevokeCause]revokeRule{
 	RevokeSSOConversion:     {factors: true},
 	RevokeAccountReplaced:   {factors: true},
 	RevokeUserDisabled:      {},
+	RevokeSecondStepReset:   {factors: true},
+	RevokeAdminSignOut:      {},
+	RevokeUserDeleted:       {factors: true, deleteUser: true},
 }
 
 // Revocation is one RevokeUserGrants call.
@@ -86,7 +103,8 @@ type Revoked struct {
 // RevokeUserGrants ends the user's grants as the cause's row of the table
 // on RevokeCause says, with r.User's change of the user row, in one
 // transaction: either everything listed goes, or nothing does.
-// ErrNotFound if r.User is set and the user does not exist.
+// ErrNotFound if r.User is set, or the cause deletes the user, and the
+// user does not exist.
 func (s *Store) RevokeUserGrants(ctx context.Context, userID string, r Revocation, now time.Time) (Revoked, error) {
 	rule, ok := revokeRules[r.Cause]
 	if !ok || userID == "" {
@@ -149,7 +167,25 @@ func (s *Store) RevokeUserGrants(ctx context.Context, userID string, r Revocatio
 		if err := tx.Where("user_id = ?", userID).Delete(&passkeyRow{}).Error; err != nil {
 			return err
 		}
-		return tx.Where("user_id = ?", userID).Delete(&backupCodeRow{}).Error
+		if err := tx.Where("user_id = ?", userID).Delete(&backupCodeRow{}).Error; err != nil {
+			return err
+		}
+		if !rule.deleteUser {
+			return nil
+		}
+		for _, table := range []string{"access_tokens", "refresh_tokens", "email_codes", "action_tokens", "federated_identities"} {
+			if err := tx.Exec("DELETE FROM "+table+" WHERE user_id = ?", userID).Error; err != nil {
+				return err
+			}
+		}
+		res := tx.Where("id = ?", userID).Delete(&userRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		return nil
 	})
 	if err != nil {
 		return Revoked{}, fail("revoke user grants", err)

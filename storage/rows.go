@@ -206,6 +206,7 @@ type clientRow struct {
 	IDTokenLifetimeMs      int64  `gorm:"column:id_token_lifetime_ms"`
 	RefreshTokenLifetimeMs int64  `gorm:"column:refresh_token_lifetime_ms"`
 	DefaultACR             string `gorm:"column:default_acr"`
+	AdminAccess            string `gorm:"column:admin_access"`
 	Source                 string `gorm:"column:source"`
 	CreatedMs              int64  `gorm:"column:created_at"`
 	UpdatedMs              int64  `gorm:"column:updated_at"`
@@ -223,7 +224,7 @@ func clientToRow(c Client) clientRow {
 		AccessTokenLifetimeMs:  durMs(c.AccessTokenLifetime),
 		IDTokenLifetimeMs:      durMs(c.IDTokenLifetime),
 		RefreshTokenLifetimeMs: durMs(c.RefreshTokenLifetime),
-		DefaultACR:             c.DefaultACR, Source: c.Source,
+		DefaultACR:             c.DefaultACR, Source: c.Source, AdminAccess: c.AdminAccess,
 		CreatedMs: ms(c.CreatedAt), UpdatedMs: ms(c.UpdatedAt),
 	}
 }
@@ -239,7 +240,7 @@ func (r clientRow) domain() (Client, error) {
 		AccessTokenLifetime:  msDur(r.AccessTokenLifetimeMs),
 		IDTokenLifetime:      msDur(r.IDTokenLifetimeMs),
 		RefreshTokenLifetime: msDur(r.RefreshTokenLifetimeMs),
-		DefaultACR:           r.DefaultACR, Source: r.Source,
+		DefaultACR:           r.DefaultACR, Source: r.Source, AdminAccess: r.AdminAccess,
 		CreatedAt: tm(r.CreatedMs), UpdatedAt: tm(r.UpdatedMs),
 	}
 	return c, d.err

@@ -153,7 +153,7 @@ func TestRowsMatchSchema(t *testing.T) {
 		&emailCodeRow{}, &totpRow{}, &backupCodeRow{}, &refreshTokenRow{}, &accessTokenRow{},
 		&signingKeyRow{}, &deviceAuthorizationRow{}, &auditEventRow{}, &throttleRow{},
 		&actionTokenRow{}, &logoutRequestRow{}, &organizationRow{}, &organizationDomainRow{},
-		&federatedIdentityRow{}, &upstreamStateRow{}, &passkeyRow{}, &passkeyChallengeRow{},
+		&federatedIdentityRow{}, &upstreamStateRow{}, &passkeyRow{}, &passkeyChallengeRow{}, &eventDeliveryRow{},
 	}
 	var tables []string
 	if err := s.read(t.Context()).Raw(

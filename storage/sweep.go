@@ -64,6 +64,16 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 		table, pk, where string
 		args             []any
 	}
+	if p.OnAbandoned != nil {
+		var cnt int64
+		if err := db.Raw("SELECT COUNT(*) FROM auth_requests WHERE expires_at < ? AND code_expires_at < ? AND done = ? AND user_id <> ''",
+			n, n, false).Scan(&cnt).Error; err != nil {
+			return err
+		}
+		if cnt > 0 {
+			p.OnAbandoned(int(cnt))
+		}
+	}
 	jobs := []job{
 		{"auth_requests", "id", "expires_at < ? AND code_expires_at < ?", []any{n, n}},
 		{"email_codes", "id", "expires_at < ?", []any{n}},
@@ -99,6 +109,13 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	jobs = append(jobs, job{"refresh_tokens", "id",
 		"family_id IN (SELECT family_id FROM refresh_tokens WHERE last_used_at < ? AND revoked_at <> 0 AND revoked_at < ?)",
 		[]any{keep, keep}})
+	deliveryKeep := p.EventDeliveryKeep
+	if deliveryKeep <= 0 {
+		deliveryKeep = 7 * 24 * time.Hour
+	}
+	jobs = append(jobs, job{"event_deliveries", "id",
+		"(delivered_at > 0 AND delivered_at < ?) OR (failed_at > 0 AND failed_at < ?)",
+		[]any{before(deliveryKeep), before(deliveryKeep)}})
 	if p.AuditRetention > 0 {
 		jobs = append(jobs, job{"audit_events", "id", "at < ?", []any{before(p.AuditRetention)}})
 	}

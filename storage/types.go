@@ -77,12 +77,21 @@ type Client struct {
 	IDTokenLifetime        time.Duration
 	RefreshTokenLifetime   time.Duration // absolute cap of a refresh family; 0 = none
 	DefaultACR             string        // required acr when the request names none
+	// AdminAccess grants the admin API to the client's client_credentials
+	// tokens: AdminRead, AdminFull or "" (none).
+	AdminAccess string
 	// Source says who manages the row: "config" (synced from the config
 	// file), "cli", or "builtin" (the demo and account clients).
 	Source    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// Admin API access levels (Client.AdminAccess).
+const (
+	AdminRead = "read"
+	AdminFull = "full"
+)
 
 // AuthRequest is one /authorize request and the progress of its sign-in.
 type AuthRequest struct {
@@ -363,6 +372,15 @@ type AuditEvent struct {
 	UserAgent string
 	Reason    string
 	Details   map[string]string
+}
+
+// EventDelivery is one audit event waiting for (or being) delivered to
+// the security-event webhook.
+type EventDelivery struct {
+	ID        int64
+	Event     AuditEvent
+	CreatedAt time.Time
+	Attempts  int // including the current one, once claimed
 }
 
 // Throttle counts failures for one key ("pwd:acct:<id>", "pwd:ip:<ip>", …).

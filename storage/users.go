@@ -61,3 +61,40 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*User) error)
 		noErr(userRow.domain), userToRow, fn,
 		func(old User, v *User) { v.ID = old.ID })
 }
+
+// UserQuery selects users for SearchUsers.
+type UserQuery struct {
+	// EmailPrefix matches the start of the email, case-insensitively.
+	EmailPrefix string
+	// After continues a previous page: the email of its last user.
+	After string
+	Limit int // default 100
+}
+
+// SearchUsers pages through users in email order (case-insensitive),
+// optionally those whose email starts with a prefix. It reads the unique
+// index on the lower-cased email as a range, so a prefix search costs a
+// few pages whatever the number of users.
+func (s *Store) SearchUsers(ctx context.Context, q UserQuery) ([]User, error) {
+	db := s.read(ctx)
+	if p := emailKey(q.EmailPrefix); p != "" {
+		// email_key >= p AND email_key < p with its last byte incremented
+		// (a prefix as a range; a last byte of 0xff runs to the end).
+		db = db.Where("email_key >= ?", p)
+		if last := p[len(p)-1]; last < 0xff {
+			db = db.Where("email_key < ?", p[:len(p)-1]+string([]byte{last + 1}))
+		}
+	}
+	if q.After != "" {
+		db = db.Where("email_key > ?", emailKey(q.After))
+	}
+	var rows []userRow
+	if err := db.Order("email_key").Limit(limit(q.Limit)).Find(&rows).Error; err != nil {
+		return nil, fail("search users", err)
+	}
+	out := make([]User, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}

@@ -1,20 +1,19 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/admin"
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/keyring"
 )
 
 // multiFlag collects a repeated (or comma-separated) string flag.
@@ -43,12 +42,43 @@ func readSecret(r io.Reader) (string, error) {
 	return s, nil
 }
 
+// adminErr maps the administrative actions' errors onto exit codes.
+func adminErr(err error) error {
+	var ie *admin.InvalidError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie):
+		return usageErr("%s", ie.Msg)
+	case errors.Is(err, admin.ErrNotFound):
+		return notFoundErr("%s", strings.TrimSuffix(err.Error(), ": "+admin.ErrNotFound.Error()))
+	case errors.Is(err, admin.ErrConflict):
+		return conflictErr("%s", strings.TrimSuffix(err.Error(), ": "+admin.ErrConflict.Error()))
+	}
+	return err
+}
+
+// subcommand splits "group sub args…"; "group", "group --help" and
+// "group help" print the group's usage (exit 0 for help).
+func subcommand(env *cmdEnv, group string, args []string, subs string) (string, []string, error) {
+	if len(args) == 0 {
+		return "", nil, usageErr("%s: expected %s", group, subs)
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintf(env.stdout, "Usage: latchkey %s %s [flags]; latchkey %s SUBCOMMAND --help lists a subcommand's flags.\n", group, subs, group)
+		return "", nil, errHelp
+	}
+	return args[0], args[1:], nil
+}
+
 func cmdMigrate(env *cmdEnv, args []string) error {
 	fs := newFlags("migrate", env)
 	configPath := fs.String("config", "", "configuration file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	env.createDB = true
 	a, err := openApp(env, *configPath, false)
 	if err != nil {
 		return err
@@ -59,12 +89,16 @@ func cmdMigrate(env *cmdEnv, args []string) error {
 }
 
 func cmdConfig(env *cmdEnv, args []string) error {
-	if len(args) == 0 || args[0] != "print" {
+	sub, args, err := subcommand(env, "config", args, "print")
+	if err != nil {
+		return err
+	}
+	if sub != "print" {
 		return usageErr("config: expected 'print'")
 	}
 	fs := newFlags("config print", env)
 	configPath := fs.String("config", "", "configuration file")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, _, err := loadConfig(env, *configPath, false)
@@ -82,30 +116,83 @@ func cmdConfig(env *cmdEnv, args []string) error {
 // --- users ---
 
 func cmdUser(env *cmdEnv, args []string) error {
-	if len(args) == 0 {
-		return usageErr("user: expected create, list, disable or enable")
+	sub, args, err := subcommand(env, "user", args, "create|list|show|disable|enable|delete|reset-2fa|send-reset")
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags("user "+sub, env)
 	configPath := fs.String("config", "", "configuration file")
+	// open loads the app and the administrative actions (with a mailer
+	// when the action mails).
+	open := func(withMail bool) (*app, *admin.Service, error) {
+		a, err := openApp(env, *configPath, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		var svc *admin.Service
+		if withMail {
+			m, merr := newMailer(a)
+			if merr != nil {
+				a.close()
+				return nil, nil, merr
+			}
+			svc, err = a.service(time.Now, m, nil)
+		} else {
+			svc, err = a.service(time.Now, nil, nil)
+		}
+		if err != nil {
+			a.close()
+			return nil, nil, err
+		}
+		return a, svc, nil
+	}
 	switch sub {
 	case "create":
 		email := fs.String("email", "", "email address (required)")
 		name := fs.String("name", "", "display name")
 		region := fs.String("region", "", "region (e.g. EU, APAC) for the rollout of the email code")
 		pwStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+		sendLink := fs.Bool("send-link", false, "without --password-stdin: mail the set-password link to the user instead of printing it")
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
 		if *email == "" {
 			return usageErr("user create: --email is required")
 		}
-		a, err := openApp(env, *configPath, false)
+		pw := ""
+		if *pwStdin {
+			if pw, err = readSecret(env.stdin); err != nil {
+				return err
+			}
+			if pw == "" {
+				return usageErr("user create: --password-stdin: standard input is empty")
+			}
+		}
+		a, svc, err := open(*sendLink)
 		if err != nil {
 			return err
 		}
 		defer a.close()
-		return a.createUser(env, *email, *name, *region, *pwStdin)
+		u, err := svc.CreateUser(env.ctx, admin.CommandLine, admin.NewUser{Email: *email, Name: *name, Region: *region, Password: pw})
+		if err != nil {
+			return adminErr(err)
+		}
+		fmt.Fprintf(env.stdout, "created user %s (id %s)\n", u.Email, u.ID)
+		switch {
+		case *pwStdin:
+		case *sendLink:
+			if _, err := svc.SendSetPasswordLink(env.ctx, admin.CommandLine, u.ID); err != nil {
+				return adminErr(err)
+			}
+			fmt.Fprintf(env.stdout, "mailed %s a one-time link to set a password (valid 7 days)\n", u.Email)
+		default:
+			link, err := svc.SetPasswordLink(env.ctx, u)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "the user sets a password with this one-time link (valid 7 days):\n%s\n", link)
+		}
+		return nil
 	case "list":
 		if err := parseFlags(fs, args); err != nil {
 			return err
@@ -122,19 +209,37 @@ func cmdUser(env *cmdEnv, args []string) error {
 		tw := newTable(env.stdout)
 		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tREGION\tSTATUS\tCREATED")
 		for _, u := range users {
-			status := "active"
-			switch {
-			case u.Disabled:
-				status = "disabled"
-			case u.OrgID != "":
-				status = "sso"
-			case u.PasswordHash == "":
-				status = "no-password"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, u.Region, status, u.CreatedAt.UTC().Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, u.Region, userStatus(u), u.CreatedAt.UTC().Format(time.RFC3339))
 		}
 		return tw.Flush()
-	case "disable", "enable":
+	case "show":
+		email := fs.String("email", "", "email address (required)")
+		asJSON := fs.Bool("json", false, "print JSON (as the admin API's GET /admin/v1/users/{id})")
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		if *email == "" {
+			return usageErr("user show: --email is required")
+		}
+		a, svc, err := open(false)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		u, err := svc.UserByEmail(env.ctx, *email)
+		if err != nil {
+			return adminErr(err)
+		}
+		d, err := svc.Detail(env.ctx, u)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(env.stdout, admin.DetailJSON(d))
+		}
+		printUser(env.stdout, d)
+		return nil
+	case "disable", "enable", "delete", "reset-2fa", "send-reset":
 		email := fs.String("email", "", "email address (required)")
 		if err := parseFlags(fs, args); err != nil {
 			return err
@@ -142,91 +247,132 @@ func cmdUser(env *cmdEnv, args []string) error {
 		if *email == "" {
 			return usageErr("user %s: --email is required", sub)
 		}
-		a, err := openApp(env, *configPath, false)
+		a, svc, err := open(sub == "reset-2fa" || sub == "send-reset")
 		if err != nil {
 			return err
 		}
 		defer a.close()
-		u, err := a.userByEmail(env.ctx, *email)
+		u, err := svc.UserByEmail(env.ctx, *email)
 		if err != nil {
-			return err
+			return adminErr(err)
 		}
-		disable := sub == "disable"
-		now := time.Now()
-		set := func(x *storage.User) error {
-			x.Disabled, x.UpdatedAt = disable, now
-			return nil
-		}
-		if disable {
-			// A disabled user's sessions, grants and trusted browsers end
-			// with the change, in one transaction.
-			_, err = a.store.RevokeUserGrants(env.ctx, u.ID, storage.Revocation{Cause: storage.RevokeUserDisabled, User: set}, now)
-		} else {
-			_, err = a.store.UpdateUser(env.ctx, u.ID, set)
-		}
-		if err != nil {
-			return err
-		}
-		_ = a.store.CreateAuditEvent(env.ctx, storage.AuditEvent{At: now, UserID: u.ID, Email: u.Email, Event: "user." + sub + "d", Reason: "command line"})
-		fmt.Fprintf(env.stdout, "user %s %sd\n", u.Email, sub)
-		return nil
+		return adminErr(userAction(env, svc, sub, u))
 	}
 	return usageErr("user: unknown subcommand %q", sub)
 }
 
-func (a *app) createUser(env *cmdEnv, email, name, region string, pwStdin bool) error {
-	now := time.Now()
-	u := storage.User{Email: email, Name: name, Region: region, NeedsBackupCode: true, CreatedAt: now, UpdatedAt: now}
-	if pwStdin {
-		pw, err := readSecret(env.stdin)
+// userAction runs one of the support desk's actions on u and says what
+// it did.
+func userAction(env *cmdEnv, svc *admin.Service, sub string, u storage.User) error {
+	ctx, w := env.ctx, env.stdout
+	switch sub {
+	case "disable", "enable":
+		if _, err := svc.SetDisabled(ctx, admin.CommandLine, u.ID, sub == "disable"); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "user %s %sd\n", u.Email, sub)
+	case "delete":
+		if _, err := svc.DeleteUser(ctx, admin.CommandLine, u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "deleted user %s and everything that was theirs (their audit trail stays)\n", u.Email)
+	case "reset-2fa":
+		_, mailed, err := svc.ResetSecondStep(ctx, admin.CommandLine, u.ID)
 		if err != nil {
 			return err
 		}
-		if err := factor.CheckNewPassword(pw, email); err != nil {
-			return usageErr("user create: password refused: %v", err)
+		fmt.Fprintf(w, "reset 2-step verification of %s: authenticator app and backup code removed, sessions, product grants and trusted browsers ended; the next sign-in uses email codes\n", u.Email)
+		if mailed {
+			fmt.Fprintf(w, "notified %s by mail\n", u.Email)
+		} else {
+			fmt.Fprintf(env.stderr, "latchkey: warning: the notification mail to %s could not be sent\n", u.Email)
 		}
-		if u.PasswordHash, err = factor.NewPasswordHasher(factor.DefaultPasswordParams).Hash(pw); err != nil {
+	case "send-reset":
+		if _, err := svc.SendSetPasswordLink(ctx, admin.CommandLine, u.ID); err != nil {
 			return err
 		}
-		u.PasswordChangedAt = now
-	}
-	u, err := a.store.CreateUser(env.ctx, u)
-	if errors.Is(err, storage.ErrConflict) {
-		return conflictErr("a user with email %s exists already", email)
-	} else if err != nil {
-		return err
-	}
-	_ = a.store.CreateAuditEvent(env.ctx, storage.AuditEvent{At: now, UserID: u.ID, Email: u.Email, Event: "user.created", Reason: "command line"})
-	fmt.Fprintf(env.stdout, "created user %s (id %s)\n", u.Email, u.ID)
-	if !pwStdin {
-		link, err := a.setPasswordLink(env, u, now)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.stdout, "the user sets a password with this one-time link (valid 7 days):\n%s\n", link)
+		fmt.Fprintf(w, "mailed %s a one-time link to set a new password (valid 7 days)\n", u.Email)
 	}
 	return nil
 }
 
-// setPasswordLink makes a one-time link to the set-password page.
-func (a *app) setPasswordLink(env *cmdEnv, u storage.User, now time.Time) (string, error) {
-	tok := keyring.NewToken()
-	if _, err := a.store.CreateActionToken(env.ctx, storage.ActionToken{
-		TokenHash: a.kr.MACString(keyring.PurposeAction, tok), UserID: u.ID, Purpose: "set-password",
-		CreatedAt: now, ExpiresAt: now.Add(7 * 24 * time.Hour),
-	}); err != nil {
-		return "", err
+func userStatus(u storage.User) string {
+	switch {
+	case u.Disabled:
+		return "disabled"
+	case u.OrgID != "":
+		return "sso"
+	case u.PasswordHash == "":
+		return "no-password"
 	}
-	return a.cfg.Issuer + "/account/set-password?token=" + url.QueryEscape(tok), nil
+	return "active"
+}
+
+// printUser is "user show": what the support desk needs on one screen.
+func printUser(w io.Writer, d admin.UserDetail) {
+	u := d.User
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	region := u.Region
+	if region == "" {
+		region = "(default)"
+	}
+	fmt.Fprintf(w, "user:        %s (id %s)\nname:        %s\nregion:      %s\nstatus:      %s\ncreated:     %s\n",
+		u.Email, u.ID, u.Name, region, userStatus(u), when(u.CreatedAt))
+	last := "never"
+	if d.LastSignIn != nil {
+		last = when(d.LastSignIn.At)
+		if d.LastSignIn.ClientID != "" {
+			last += " (" + d.LastSignIn.ClientID + ")"
+		}
+	}
+	fmt.Fprintf(w, "last sign-in: %s\n", last)
+	second := "email code"
+	if d.Authenticator {
+		second = "authenticator app (email code as the fallback)"
+	}
+	if u.OrgID != "" {
+		second = "none here: the organisation's identity provider"
+	}
+	fmt.Fprintf(w, "methods:     password %s, authenticator app %s, backup code %s; second step: %s\n",
+		yes(d.Password), yes(d.Authenticator), yes(d.BackupCode), second)
+	fmt.Fprintf(w, "\nsessions (%d):\n", len(d.Sessions))
+	for _, s := range d.Sessions {
+		fmt.Fprintf(w, "  %s  last seen %s  from %s  %s\n", s.ID, when(s.LastSeenAt), s.IP, s.UserAgent)
+	}
+	fmt.Fprintf(w, "trusted browsers (%d):\n", len(d.TrustedBrowsers))
+	for _, b := range d.TrustedBrowsers {
+		fmt.Fprintf(w, "  %s  until %s  last used %s  %s\n", b.ID, when(b.ExpiresAt), when(b.LastUsedAt), b.UserAgent)
+	}
+	fmt.Fprintf(w, "product grants (%d):\n", len(d.Grants))
+	for _, g := range d.Grants {
+		fmt.Fprintf(w, "  %s  %s  last used %s\n", g.FamilyID, g.ClientID, when(g.LastUsedAt))
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // --- clients ---
 
 func cmdClient(env *cmdEnv, args []string) error {
-	if len(args) == 0 {
-		return usageErr("client: expected create, list or delete")
+	sub, args, err := subcommand(env, "client", args, "create|list|delete|rotate-secret")
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags("client "+sub, env)
 	configPath := fs.String("config", "", "configuration file")
 	switch sub {
@@ -238,6 +384,8 @@ func cmdClient(env *cmdEnv, args []string) error {
 		typ := fs.String("type", "", "web, native or user-agent (default web; native when --public)")
 		format := fs.String("access-token-format", "", "opaque or jwt (default: tokens.access_token_format)")
 		defaultACR := fs.String("default-acr", "", "acr required when the product asks for none (e.g. urn:latchkey:acr:mfa:fresh)")
+		adminFull := fs.Bool("admin", false, "grant the admin API (scope latchkey:admin) to the client's client_credentials tokens")
+		adminRead := fs.Bool("admin-read", false, "grant the read-only admin API (scope latchkey:admin:read)")
 		var redirects, postLogout, grants multiFlag
 		fs.Var(&redirects, "redirect-uri", "redirect URI (repeat)")
 		fs.Var(&postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeat)")
@@ -245,13 +393,57 @@ func cmdClient(env *cmdEnv, args []string) error {
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
+		access := ""
+		switch {
+		case *adminFull && *adminRead:
+			return usageErr("client create: --admin or --admin-read, not both")
+		case *adminFull:
+			access = config.AdminFull
+		case *adminRead:
+			access = config.AdminRead
+		}
+		if access != "" && len(grants) == 0 {
+			grants = multiFlag{config.GrantClientCredentials} // the admin API takes client_credentials tokens
+		}
+		secret := ""
+		if *secretStdin {
+			if *public {
+				return usageErr("client create: a public client has no secret")
+			}
+			if secret, err = readSecret(env.stdin); err != nil {
+				return err
+			}
+			if secret == "" {
+				return usageErr("client create: --secret-stdin: standard input is empty")
+			}
+		}
 		a, err := openApp(env, *configPath, false)
 		if err != nil {
 			return err
 		}
 		defer a.close()
-		return a.createClient(env, clientSpec{id: *id, name: *name, public: *public, secretStdin: *secretStdin, typ: *typ,
-			format: *format, defaultACR: *defaultACR, redirects: redirects, postLogout: postLogout, grants: grants})
+		svc, err := a.service(time.Now, nil, nil)
+		if err != nil {
+			return err
+		}
+		c, generated, err := svc.CreateClient(env.ctx, admin.CommandLine, config.Client{ID: *id, Name: *name, Secret: secret,
+			Public: *public, Type: *typ, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
+			AccessTokenFormat: *format, DefaultACR: *defaultACR, Admin: access})
+		if err != nil {
+			return adminErr(err)
+		}
+		fmt.Fprintf(env.stdout, "created client %s (%s, grants %s)\n", c.ID, c.AppType, strings.Join(c.GrantTypes, ","))
+		if c.AdminAccess != "" {
+			scope := op.ScopeAdminRead
+			if c.AdminAccess == config.AdminFull {
+				scope = op.ScopeAdmin
+			}
+			fmt.Fprintf(env.stdout, "admin API: ask for a client_credentials token with scope %s\n", scope)
+		}
+		if generated != "" {
+			fmt.Fprintf(env.stdout, "client secret (shown once, store it now): %s\n", generated)
+		}
+		return nil
 	case "list":
 		if err := parseFlags(fs, args); err != nil {
 			return err
@@ -266,98 +458,68 @@ func cmdClient(env *cmdEnv, args []string) error {
 			return err
 		}
 		tw := newTable(env.stdout)
-		fmt.Fprintln(tw, "ID\tTYPE\tPUBLIC\tGRANTS\tREDIRECT URIS\tSOURCE")
+		fmt.Fprintln(tw, "ID\tTYPE\tPUBLIC\tGRANTS\tREDIRECT URIS\tADMIN\tSOURCE")
 		for _, c := range cs {
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", c.ID, c.AppType, c.Public, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "), c.Source)
+			access := c.AdminAccess
+			if access == "" {
+				access = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", c.ID, c.AppType, c.Public, strings.Join(c.GrantTypes, ","),
+				strings.Join(c.RedirectURIs, " "), access, c.Source)
 		}
 		return tw.Flush()
-	case "delete":
+	case "delete", "rotate-secret":
 		id := fs.String("id", "", "client id (required)")
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
 		if *id == "" {
-			return usageErr("client delete: --id is required")
+			return usageErr("client %s: --id is required", sub)
 		}
 		a, err := openApp(env, *configPath, false)
 		if err != nil {
 			return err
 		}
 		defer a.close()
-		if err := a.store.DeleteClient(env.ctx, *id); errors.Is(err, storage.ErrNotFound) {
-			return notFoundErr("no client %s", *id)
-		} else if err != nil {
+		svc, err := a.service(time.Now, nil, nil)
+		if err != nil {
 			return err
 		}
+		if sub == "rotate-secret" {
+			secret, err := svc.RotateClientSecret(env.ctx, admin.CommandLine, *id)
+			if err != nil {
+				return adminErr(err)
+			}
+			fmt.Fprintf(env.stdout, "new secret of client %s (shown once; the old one no longer works): %s\n", *id, secret)
+			return nil
+		}
+		c, err := svc.DeleteClient(env.ctx, admin.CommandLine, *id)
+		if err != nil {
+			return adminErr(err)
+		}
 		fmt.Fprintf(env.stdout, "deleted client %s\n", *id)
+		if c.Source == "config" {
+			fmt.Fprintln(env.stdout, "note: it comes from the configuration file and returns at the next start unless you remove it there")
+		}
 		return nil
 	}
 	return usageErr("client: unknown subcommand %q", sub)
 }
 
-type clientSpec struct {
-	id, name, typ, format, defaultACR string
-	public, secretStdin               bool
-	redirects, postLogout, grants     []string
-}
-
-// createClient validates like the config file does (same rules, one place:
-// config.Validate), then stores the client.
-func (a *app) createClient(env *cmdEnv, s clientSpec) error {
-	secret := ""
-	generated := false
-	if !s.public {
-		if s.secretStdin {
-			var err error
-			if secret, err = readSecret(env.stdin); err != nil {
-				return err
-			}
-		} else {
-			secret, generated = keyring.NewToken(), true
-		}
-	} else if s.secretStdin {
-		return usageErr("client create: a public client has no secret")
-	}
-	typ := s.typ
-	if typ == "" {
-		typ = config.ClientWeb
-		if s.public {
-			typ = config.ClientNative
-		}
-	}
-	// Validate also fills the defaults (name, grants, token format and
-	// lifetimes) and expands the short grant name device_code.
-	cc := config.Client{ID: s.id, Name: s.name, Secret: secret, Public: s.public, Type: typ, RedirectURIs: s.redirects,
-		PostLogoutRedirectURIs: s.postLogout, GrantTypes: s.grants, AccessTokenFormat: s.format, DefaultACR: s.defaultACR}
-	check := *a.cfg
-	check.Clients = []config.Client{cc}
-	check.Organizations = nil
-	if err := check.Validate(); err != nil {
-		return usageErr("client create: %v", err)
-	}
-	c := clientFromConfig(a, check.Clients[0], "cli", time.Now())
-	if err := a.store.CreateClient(env.ctx, c); errors.Is(err, storage.ErrConflict) {
-		return conflictErr("client %s exists already", c.ID)
-	} else if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "created client %s (%s, grants %s)\n", c.ID, c.AppType, strings.Join(c.GrantTypes, ","))
-	if generated {
-		fmt.Fprintf(env.stdout, "client secret (shown once, store it now): %s\n", secret)
-	}
-	return nil
-}
-
 // --- keys ---
 
 func cmdKeys(env *cmdEnv, args []string) error {
-	if len(args) == 0 || args[0] != "rotate" {
+	sub, args, err := subcommand(env, "keys", args, "rotate")
+	if err != nil {
+		return err
+	}
+	if sub != "rotate" {
 		return usageErr("keys: expected 'rotate'")
 	}
 	fs := newFlags("keys rotate", env)
 	configPath := fs.String("config", "", "configuration file")
 	now := fs.Bool("now", false, "emergency: the new key signs at once and every other key is withdrawn from JWKS (a compromised key)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	a, err := openApp(env, *configPath, false)
@@ -369,11 +531,11 @@ func cmdKeys(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	rotate := provider.RotateKeys
-	if *now {
-		rotate = provider.RotateKeysNow
+	svc, err := a.service(time.Now, nil, provider)
+	if err != nil {
+		return err
 	}
-	if err := rotate(env.ctx); err != nil {
+	if err := svc.RotateKeys(env.ctx, admin.CommandLine, *now); err != nil {
 		return err
 	}
 	keys, err := a.store.ListSigningKeys(env.ctx)
@@ -403,22 +565,36 @@ that cached JWKS sees an unknown key id and must fetch JWKS again (most librarie
 // --- audit ---
 
 func cmdAudit(env *cmdEnv, args []string) error {
-	if len(args) == 0 || args[0] != "list" {
+	sub, args, err := subcommand(env, "audit", args, "list")
+	if err != nil {
+		return err
+	}
+	if sub != "list" {
 		return usageErr("audit: expected 'list'")
 	}
 	fs := newFlags("audit list", env)
 	configPath := fs.String("config", "", "configuration file")
 	email := fs.String("user", "", "only this user's events (email)")
 	limit := fs.Int("limit", 100, "at most this many events, newest first")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	types := fs.String("type", "", "only these event types, comma-separated (e.g. signin.failure,refresh.reused)")
+	since := fs.String("since", "", "from this time on (RFC 3339 or YYYY-MM-DD)")
+	until := fs.String("until", "", "up to this time (RFC 3339 or YYYY-MM-DD)")
+	asJSON := fs.Bool("json", false, "one JSON object per line (as the admin API's audit events)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *limit < 1 {
+		return usageErr("audit list: --limit must be at least 1")
+	}
+	f, err := admin.AuditQuery("", *types, *since, *until, "", *limit)
+	if err != nil {
+		return usageErr("audit list: %v", err)
 	}
 	a, err := openApp(env, *configPath, false)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	f := storage.AuditFilter{Limit: *limit}
 	if *email != "" {
 		u, err := a.userByEmail(env.ctx, *email)
 		if err != nil {
@@ -429,6 +605,15 @@ func cmdAudit(env *cmdEnv, args []string) error {
 	events, err := a.store.ListAuditEvents(env.ctx, f)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.stdout)
+		for _, e := range events {
+			if err := enc.Encode(admin.ViewAudit(e)); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	tw := newTable(env.stdout)
 	fmt.Fprintln(tw, "TIME\tEVENT\tUSER\tCLIENT\tADDRESS\tREASON\tUSER AGENT\tDETAILS")

@@ -13,9 +13,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/access"
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/admin"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/account"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -28,6 +31,16 @@ type cmdEnv struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	environ []string
+
+	// verbose (-v): say which configuration and database are used, and
+	// print the configuration's warnings.
+	verbose *bool
+	// createDB: the command may create the database (serve, migrate);
+	// every other command needs an existing one.
+	createDB bool
+	// serving: the command is serve, whose start-up warnings are printed
+	// (once); other commands print them only with -v.
+	serving bool
 }
 
 // app is what most commands need: configuration, logger, store, keyring.
@@ -40,15 +53,27 @@ type app struct {
 	closer func()
 }
 
-// newFlags makes a flag set that reports errors instead of exiting.
+// newFlags makes a flag set that reports errors instead of exiting, with
+// the flag every command has: -v.
 func newFlags(name string, env *cmdEnv) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs.SetOutput(helpOutput{Writer: env.stderr, out: env.stdout})
+	fs.Usage = func() {} // parseFlags prints the help
+	env.verbose = fs.Bool("v", false, "say which configuration file and database the command uses, and print the configuration's warnings")
 	return fs
 }
 
+// errHelp: --help was asked for and printed; the command exits 0.
+var errHelp = errors.New("help shown")
+
+// parseFlags parses a command's flags. --help (or -h) prints every flag
+// of the command to stdout and ends it with exit code 0.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printFlags(fs)
+			return errHelp
+		}
 		return usageErr("%s: %v", fs.Name(), err)
 	}
 	if fs.NArg() > 0 {
@@ -57,21 +82,50 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// loadConfig reads the configuration and prints its warnings.
+// printFlags writes a command's usage and every flag to stdout.
+func printFlags(fs *flag.FlagSet) {
+	w := fs.Output()
+	if o, ok := w.(interface{ stdout() io.Writer }); ok {
+		w = o.stdout()
+	}
+	fmt.Fprintf(w, "Usage: latchkey %s [flags]\n\nFlags:\n", fs.Name())
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// helpOutput is a flag set's output that knows where help goes (stdout)
+// while errors go to stderr.
+type helpOutput struct {
+	io.Writer
+	out io.Writer
+}
+
+func (h helpOutput) stdout() io.Writer { return h.out }
+
+// loadConfig reads the configuration. Its warnings are printed by serve
+// (once, at start-up) and by other commands only with -v: a user list
+// need not repeat that mail goes to the log.
 func loadConfig(env *cmdEnv, path string, demo bool) (*config.Config, *slog.Logger, error) {
 	cfg, warnings, err := config.Load(path, env.environ)
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration:\n%w", err)
 	}
 	logger := newLogger(env.stderr, cfg.Log)
+	if !env.serving && !env.isVerbose() {
+		return cfg, logger, nil
+	}
 	for _, w := range warnings {
-		if demo && w == config.WarnNoSMTP {
-			continue // --demo prints codes to the log on purpose
+		if w == config.WarnNoSMTP && (demo || env.serving) {
+			// serve's mailer says it once ("log sink in use"); --demo
+			// prints codes to the log on purpose.
+			continue
 		}
 		logger.Warn(w)
 	}
 	return cfg, logger, nil
 }
+
+func (env *cmdEnv) isVerbose() bool { return env.verbose != nil && *env.verbose }
 
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	var level slog.Level
@@ -84,20 +138,44 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 		level = slog.LevelError
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	// Every line written with a request's context carries its id.
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(access.Handler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(access.Handler(slog.NewTextHandler(w, opts)))
 }
 
 // openApp loads the configuration, the secret key and the database
-// (migrated). Every command but version goes through it.
+// (migrated). Every command that reads or writes the database goes
+// through it. Unless env.createDB (serve, migrate), the database must
+// exist: a command run with another configuration, or from another
+// directory, fails here rather than quietly making a new, empty database
+// (and a new development secret key).
 func openApp(env *cmdEnv, configPath string, demo bool) (*app, error) {
 	cfg, logger, err := loadConfig(env, configPath, demo)
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.EnsureSecretKey(logger); err != nil {
+	if env.isVerbose() {
+		src := configPath
+		if src == "" {
+			src = "none (defaults and LATCHKEY_* variables)"
+		}
+		fmt.Fprintf(env.stderr, "latchkey: configuration file: %s\nlatchkey: database: %s\n", src, config.RedactURL(cfg.DatabaseURL))
+	}
+	if path, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite:"); ok && !env.createDB {
+		path = strings.TrimPrefix(path, "//")
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no database at %s: run 'latchkey migrate' (or serve) with this configuration first, "+
+				"or give the server's configuration (--config FILE, LATCHKEY_DATA_DIR or LATCHKEY_DATABASE_URL); see -v", path)
+		}
+	}
+	// The development key's warning is serve's to print (or -v's).
+	keyLog := logger
+	if !env.serving && !env.isVerbose() {
+		keyLog = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.EnsureSecretKey(keyLog); err != nil {
 		return nil, err
 	}
 	kr, err := keyring.New(cfg.SecretKey.Bytes())
@@ -109,9 +187,18 @@ func openApp(env *cmdEnv, configPath string, demo bool) (*app, error) {
 			return nil, fmt.Errorf("data folder: %w", err)
 		}
 	}
-	store, err := storage.Open(env.ctx, cfg.DatabaseURL, storage.Options{Logger: logger})
+	store, err := storage.Open(env.ctx, cfg.DatabaseURL, storage.Options{Logger: logger, QueueEvent: webhookEvents(cfg)})
 	if err != nil {
 		return nil, err
+	}
+	if !env.createDB {
+		if v, err := store.SchemaVersion(env.ctx); err != nil || v == "" {
+			store.Close()
+			if err == nil {
+				err = fmt.Errorf("the database at %s has no Latchkey schema: run 'latchkey migrate' (or serve) with this configuration first", config.RedactURL(cfg.DatabaseURL))
+			}
+			return nil, err
+		}
 	}
 	if err := store.Migrate(env.ctx); err != nil {
 		store.Close()
@@ -171,20 +258,10 @@ func (a *app) builtinSecret(clientID string) string {
 	return hex.EncodeToString(k[:])
 }
 
-// clientFromConfig maps a validated config client (its defaults filled
-// in by config.Validate) onto the stored one, hashing its secret.
-func clientFromConfig(a *app, c config.Client, source string, now time.Time) storage.Client {
-	sc := storage.Client{
-		ID: c.ID, Name: c.Name, Public: c.Public, AppType: c.Type, RedirectURIs: c.RedirectURIs,
-		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
-		AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifetime: c.AccessTokenLifetime.Std(),
-		IDTokenLifetime: c.IDTokenLifetime.Std(), DefaultACR: c.DefaultACR, Source: source,
-		CreatedAt: now, UpdatedAt: now,
-	}
-	if !c.Public {
-		sc.SecretHash = op.HashClientSecret(a.kr, c.Secret)
-	}
-	return sc
+// service is the administrative actions over this app's store (the CLI
+// and the admin API share them); mailer nil refuses the actions that mail.
+func (a *app) service(now func() time.Time, mailer mail.Mailer, keys admin.Keys) (*admin.Service, error) {
+	return admin.New(admin.Deps{Store: a.store, Keyring: a.kr, Keys: keys, Mailer: mailer, Config: a.cfg, Now: now, Logger: a.log})
 }
 
 // syncClients makes the database match the config file's clients and the
@@ -192,7 +269,7 @@ func clientFromConfig(a *app, c config.Client, source string, now time.Time) sto
 func (a *app) syncClients(ctx context.Context, now time.Time) error {
 	var cs []storage.Client
 	for _, c := range a.cfg.Clients {
-		cs = append(cs, clientFromConfig(a, c, "config", now))
+		cs = append(cs, admin.ClientFromConfig(a.kr, c, "config", now))
 	}
 	if err := a.store.SyncClients(ctx, "config", cs); err != nil {
 		return fmt.Errorf("sync clients from the config file: %w", err)

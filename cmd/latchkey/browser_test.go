@@ -229,12 +229,17 @@ func passkeysInChromium(t *testing.T, bin string, d storagetest.Dialect) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Chromium did not start within 30 s")
 	}
-	actx, acancel := context.WithTimeout(ctx, step)
-	defer acancel()
-	if _, err := chromedp.Call(actx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+	// Each call gets its own deadline (a slow machine may take longer than
+	// one step for the whole test).
+	actx := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, step)
+		t.Cleanup(cancel)
+		return c
+	}
+	if _, err := chromedp.Call(actx(), webauthn.Enable, webauthn.EnableParams{}); err != nil {
 		t.Fatalf("WebAuthn.enable: %v", err)
 	}
-	auth, err := chromedp.Call(actx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+	auth, err := chromedp.Call(actx(), webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
 		Options: &webauthn.VirtualAuthenticatorOptions{
 			Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
 			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
@@ -262,7 +267,7 @@ func passkeysInChromium(t *testing.T, bin string, d storagetest.Dialect) {
 	if err != nil || len(pks) != 1 || pks[0].Name != "Chromium" || !pks[0].UserVerified {
 		t.Fatalf("stored passkeys: %+v %v", pks, err)
 	}
-	creds, err := chromedp.Call(actx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: auth.AuthenticatorID})
+	creds, err := chromedp.Call(actx(), webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: auth.AuthenticatorID})
 	if err != nil || len(creds.Credentials) != 1 || !creds.Credentials[0].IsResidentCredential ||
 		string(creds.Credentials[0].CredentialID) != string(pks[0].CredentialID) {
 		t.Fatalf("the authenticator's credentials: %+v %v", creds, err)
@@ -295,7 +300,7 @@ func passkeysInChromium(t *testing.T, bin string, d storagetest.Dialect) {
 	// stays pending), then the button aborts that request and asks again.
 	presence := func(on bool) {
 		t.Helper()
-		if _, err := chromedp.Call(actx, webauthn.SetAutomaticPresenceSimulation, webauthn.SetAutomaticPresenceSimulationParams{
+		if _, err := chromedp.Call(actx(), webauthn.SetAutomaticPresenceSimulation, webauthn.SetAutomaticPresenceSimulationParams{
 			AuthenticatorID: auth.AuthenticatorID, Enabled: on}); err != nil {
 			t.Fatalf("WebAuthn.setAutomaticPresenceSimulation: %v", err)
 		}

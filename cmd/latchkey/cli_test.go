@@ -45,6 +45,9 @@ func TestCLIUsersAndExitCodes(t *testing.T) {
 		stdout string // substring
 	}{
 		{"no command", "", nil, exitUsage, ""},
+		// No database yet: a command fails instead of making an empty one.
+		{"no database yet", "", []string{"user", "list"}, exitFailure, ""},
+		{"migrate makes it", "", []string{"migrate"}, exitOK, "up to date"},
 		{"unknown command", "", []string{"frobnicate"}, exitUsage, ""},
 		{"version", "", []string{"version"}, exitOK, "latchkey"},
 		{"create with password", "a long enough password\n", []string{"user", "create", "--email", "ada@example.com", "--name", "Ada", "--region", "EU", "--password-stdin"}, exitOK, "created user ada@example.com"},
@@ -78,7 +81,7 @@ func TestCLIUsersAndExitCodes(t *testing.T) {
 func TestCLIClientWhileServing(t *testing.T) {
 	t.Parallel()
 	env := cliEnviron(t)
-	a, err := openApp(&cmdEnv{ctx: context.Background(), stderr: &bytes.Buffer{}, environ: env}, "", false)
+	a, err := openApp(&cmdEnv{ctx: context.Background(), stderr: &bytes.Buffer{}, environ: env, createDB: true}, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}

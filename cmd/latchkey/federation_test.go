@@ -852,6 +852,9 @@ func TestOrganizationsFromConfig(t *testing.T) {
 func TestCLIOrg(t *testing.T) {
 	t.Parallel()
 	env := cliEnviron(t)
+	if code, out, errOut := cli(t, env, "", "migrate"); code != exitOK {
+		t.Fatalf("migrate: %d %s %s", code, out, errOut)
+	}
 	create := []string{"org", "create", "--name", "Corp", "--domain", "corp.example", "--domain", "Corp.Test",
 		"--issuer", "https://idp.corp.example", "--client-id", "lk", "--client-secret-stdin",
 		"--claim-groups", "roles", "--trust-upstream-mfa", "--no-jit", "--scope", "openid", "--scope", "email"}
@@ -887,7 +890,7 @@ func TestCLIOrg(t *testing.T) {
 			}
 		})
 	}
-	a, err := openApp(&cmdEnv{ctx: context.Background(), stderr: &strings.Builder{}, environ: env}, "", false)
+	a, err := openApp(&cmdEnv{ctx: context.Background(), stderr: &strings.Builder{}, environ: env, createDB: true}, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -82,6 +81,14 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, d storagetest.Dialect)) 
 
 func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...envOption) *testEnv {
 	t.Helper()
+	return newTestEnvLog(t, d, nil, opts...)
+}
+
+// newTestEnvLog is newTestEnv with the server's log also written to logw
+// (nil: only under -v), at debug level, through the same handler chain
+// as serve's (request ids included).
+func newTestEnvLog(t testing.TB, d storagetest.Dialect, logw io.Writer, opts ...envOption) *testEnv {
+	t.Helper()
 	sink, err := mailsink.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -109,12 +116,28 @@ func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...envOption) *testEnv
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := d.Open(t)
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(&testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var store *storage.Store
+	if cfg.Events.WebhookURL == "" {
+		store = d.Open(t)
+	} else {
+		// The webhook's queue is filled by the store (as openApp opens it).
+		if store, err = storage.Open(context.Background(), d.URL(t), storage.Options{QueueEvent: webhookEvents(cfg)}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		if err := store.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	var ws []io.Writer
+	if logw != nil {
+		ws = append(ws, logw)
+	}
+	if testing.Verbose() {
+		ws = append(ws, &testLogWriter{t})
+	}
+	logger := newLogger(io.MultiWriter(ws...), config.Log{Level: "debug", Format: "text"})
 	a := &app{cfg: cfg, log: logger, store: store, kr: kr, closer: func() {}}
 	srv, err := newServer(context.Background(), a, clk.Now)
 	if err != nil {

@@ -50,24 +50,36 @@ const usage = `latchkey — an OpenID Connect identity provider
 
 Usage:
   latchkey serve [--config FILE] [--demo] [--pprof ADDR]   run the server
-  latchkey migrate [--config FILE]                          apply database migrations
-  latchkey user create --email E [--name N] [--region R] [--password-stdin]
-  latchkey user list | user disable --email E | user enable --email E
-  latchkey client create --id ID [--public] [--secret-stdin] --redirect-uri U …
+  latchkey migrate [--config FILE]                          create or upgrade the database
+  latchkey health [--config FILE] [--url URL]               exit 0 if the server answers /ready, else 1
+  latchkey backup [--config FILE] FILE                      copy the SQLite database to FILE (online)
+  latchkey user create --email E [--name N] [--region R] [--password-stdin | --send-link]
+  latchkey user list
+  latchkey user show --email E [--json]                     methods, sessions, trusted browsers, grants, last sign-in
+  latchkey user disable --email E | user enable --email E
+  latchkey user delete --email E                            the user and everything that is theirs
+  latchkey user reset-2fa --email E                         lost phone: remove authenticator and backup code, end
+                                                            sessions and trusted browsers, tell the user by mail
+  latchkey user send-reset --email E                        mail a one-time link to set a new password
+  latchkey client create --id ID [--name N] [--public] [--secret-stdin] --redirect-uri U …
                          [--post-logout-redirect-uri U …] [--grant G …] [--type web|native|user-agent]
-  latchkey client list | client delete --id ID
+                         [--access-token-format opaque|jwt] [--default-acr ACR] [--admin | --admin-read]
+  latchkey client list | client delete --id ID | client rotate-secret --id ID
   latchkey org create --name N --domain D … --issuer URL --client-id ID --client-secret-stdin
                       [--scope S …] [--claim-email C] [--claim-name C] [--claim-groups C]
                       [--trust-upstream-mfa] [--no-jit]
   latchkey org list | org delete --name N
-  latchkey keys rotate
-  latchkey audit list [--user EMAIL] [--limit N]
-  latchkey policy explain --email E [--client C] [--at TIME]
+  latchkey keys rotate [--now]
+  latchkey audit list [--user EMAIL] [--type T,…] [--since TIME] [--until TIME] [--limit N] [--json]
+  latchkey policy explain --email E [--client C] [--acr ACR] [--at TIME]
   latchkey config print [--config FILE]                     the effective configuration, secrets redacted
   latchkey version
 
-Every command reads the same configuration as serve (--config and LATCHKEY_*
-variables), so it works on the same database, also while serve runs.
+Every command takes --config FILE (and reads LATCHKEY_* variables) like
+serve, so it works on the server's database, also while serve runs; -v
+says which configuration file and database it uses. Commands other than
+serve and migrate refuse a database that does not exist. --help after any
+command lists its flags.
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 already exists.
 `
 
@@ -105,6 +117,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdPolicy(env, args[1:])
 	case "config":
 		err = cmdConfig(env, args[1:])
+	case "health":
+		err = cmdHealth(env, args[1:])
+	case "backup":
+		err = cmdBackup(env, args[1:])
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "latchkey", version)
 	case "help", "--help", "-h":
@@ -112,7 +128,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	default:
 		err = usageErr("unknown command %q (see latchkey help)", args[0])
 	}
-	if err == nil {
+	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
 	var ce *cliError

@@ -9,18 +9,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/admin"
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/federation"
 	"github.com/latchkey/latchkey/storage"
 )
 
 // --- organisations (single sign-on, SPEC 4) ---
 
 func cmdOrg(env *cmdEnv, args []string) error {
-	if len(args) == 0 {
-		return usageErr("org: expected create, list or delete")
+	sub, args, err := subcommand(env, "org", args, "create|list|delete")
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags("org "+sub, env)
 	configPath := fs.String("config", "", "configuration file")
 	switch sub {
@@ -55,12 +55,23 @@ func cmdOrg(env *cmdEnv, args []string) error {
 			return err
 		}
 		defer a.close()
+		svc, err := a.service(time.Now, nil, nil)
+		if err != nil {
+			return err
+		}
 		jit := !*noJIT
-		return a.createOrg(env, config.Organization{
+		o, err := svc.CreateOrg(env.ctx, admin.CommandLine, config.Organization{
 			Name: *name, Domains: domains, Issuer: *issuer, ClientID: *clientID, ClientSecret: secret,
 			Scopes: scopes, Claims: config.Claims{Email: *claimEmail, Name: *claimName, Groups: *claimGroups},
 			TrustUpstreamMFA: *trustMFA, JIT: &jit,
 		})
+		if err != nil {
+			return adminErr(err)
+		}
+		fmt.Fprintf(env.stdout, "created organisation %s (domains %s, issuer %s)\n", o.Name, strings.Join(o.Domains, ","), o.Issuer)
+		fmt.Fprintf(env.stdout, "register this redirect URI at the organisation's provider: %s/federation/callback\n", a.cfg.Issuer)
+		fmt.Fprintf(env.stdout, "and, for signing out there too, this post-logout redirect URI: %s/logout/done\n", a.cfg.Issuer)
+		return nil
 	case "list":
 		if err := parseFlags(fs, args); err != nil {
 			return err
@@ -94,19 +105,17 @@ func cmdOrg(env *cmdEnv, args []string) error {
 			return err
 		}
 		defer a.close()
-		o, err := a.store.GetOrganizationByName(env.ctx, *name)
-		if errors.Is(err, storage.ErrNotFound) {
-			return notFoundErr("no organisation %s", *name)
-		} else if err != nil {
+		svc, err := a.service(time.Now, nil, nil)
+		if err != nil {
 			return err
 		}
-		if err := a.store.DeleteOrganization(env.ctx, o.ID); errors.Is(err, storage.ErrNotFound) {
-			return notFoundErr("no organisation %s", *name)
-		} else if err != nil {
-			return err
+		o, err := svc.DeleteOrg(env.ctx, admin.CommandLine, *name)
+		if err != nil {
+			if errors.Is(err, admin.ErrNotFound) {
+				return notFoundErr("no organisation %s", *name)
+			}
+			return adminErr(err)
 		}
-		_ = a.store.CreateAuditEvent(env.ctx, storage.AuditEvent{At: time.Now(), Event: "org.deleted", Reason: "command line",
-			Details: map[string]string{"org": o.Name}})
 		fmt.Fprintf(env.stdout, "deleted organisation %s; its users keep their accounts but cannot sign in until it is created again\n", o.Name)
 		if o.Source == "config" {
 			fmt.Fprintln(env.stdout, "note: it comes from the configuration file and returns at the next start unless you remove it there")
@@ -114,46 +123,6 @@ func cmdOrg(env *cmdEnv, args []string) error {
 		return nil
 	}
 	return usageErr("org: unknown subcommand %q", sub)
-}
-
-// createOrg validates like the config file does (config.Validate, one
-// place for the rules), then stores the organisation with its client
-// secret sealed.
-func (a *app) createOrg(env *cmdEnv, co config.Organization) error {
-	check := *a.cfg
-	check.Clients = nil
-	check.Organizations = []config.Organization{co}
-	if err := check.Validate(); err != nil {
-		return usageErr("org create: %v", err)
-	}
-	co = check.Organizations[0]
-	now := time.Now()
-	o := orgFromConfig(a, co, storage.NewID(), now)
-	o.Source = "cli"
-	o, err := a.store.CreateOrganization(env.ctx, o)
-	if errors.Is(err, storage.ErrConflict) {
-		return conflictErr("an organisation named %s, or owning one of the domains %s, exists already", co.Name, strings.Join(co.Domains, ", "))
-	} else if err != nil {
-		return err
-	}
-	_ = a.store.CreateAuditEvent(env.ctx, storage.AuditEvent{At: now, Event: "org.created", Reason: "command line",
-		Details: map[string]string{"org": o.Name, "domains": strings.Join(o.Domains, ",")}})
-	fmt.Fprintf(env.stdout, "created organisation %s (domains %s, issuer %s)\n", o.Name, strings.Join(o.Domains, ","), o.Issuer)
-	fmt.Fprintf(env.stdout, "register this redirect URI at the organisation's provider: %s/federation/callback\n", a.cfg.Issuer)
-	fmt.Fprintf(env.stdout, "and, for signing out there too, this post-logout redirect URI: %s/logout/done\n", a.cfg.Issuer)
-	return nil
-}
-
-// orgFromConfig maps a validated config organisation onto the stored one
-// under id, sealing the client secret with that id.
-func orgFromConfig(a *app, co config.Organization, id string, now time.Time) storage.Organization {
-	return storage.Organization{
-		ID: id, Name: co.Name, Domains: co.Domains, Issuer: co.Issuer, ClientID: co.ClientID,
-		ClientSecretSealed: federation.SealSecret(a.kr, id, co.ClientSecret),
-		Scopes:             co.Scopes, ClaimEmail: co.Claims.Email, ClaimName: co.Claims.Name, ClaimGroups: co.Claims.Groups,
-		TrustUpstreamMFA: co.TrustUpstreamMFA, JITProvisioning: co.JITEnabled(),
-		CreatedAt: now, UpdatedAt: now,
-	}
 }
 
 // configOrgID is the id a new organisation from the config file gets: a
@@ -184,7 +153,7 @@ func (a *app) syncOrganizations(ctx context.Context, now time.Time) error {
 		if !ok {
 			id = configOrgID(co.Name)
 		}
-		orgs = append(orgs, orgFromConfig(a, co, id, now))
+		orgs = append(orgs, admin.OrgFromConfig(a.kr, co, id, now))
 	}
 	if err := a.store.SyncOrganizations(ctx, "config", orgs); err != nil {
 		if errors.Is(err, storage.ErrConflict) {

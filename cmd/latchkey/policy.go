@@ -15,7 +15,11 @@ import (
 // function the sign-in pages use, for a browser that has no session and
 // no trust (the common support question: "why was I asked for a code?").
 func cmdPolicy(env *cmdEnv, args []string) error {
-	if len(args) == 0 || args[0] != "explain" {
+	sub, args, err := subcommand(env, "policy", args, "explain")
+	if err != nil {
+		return err
+	}
+	if sub != "explain" {
 		return usageErr("policy: expected 'explain'")
 	}
 	fs := newFlags("policy explain", env)
@@ -24,7 +28,7 @@ func cmdPolicy(env *cmdEnv, args []string) error {
 	clientID := fs.String("client", "", "the product signing in (its default acr applies)")
 	acr := fs.String("acr", "", "acr_values the product sends (space-separated)")
 	at := fs.String("at", "", "when (RFC 3339 or YYYY-MM-DD; default now)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *email == "" {

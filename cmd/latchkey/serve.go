@@ -17,6 +17,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/access"
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/admin"
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/metrics"
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/webhook"
 	"github.com/latchkey/latchkey/federation"
 	"github.com/latchkey/latchkey/login"
 	"github.com/latchkey/latchkey/login/account"
@@ -57,6 +61,7 @@ func cmdServe(env *cmdEnv, args []string) error {
 			return err
 		}
 	}
+	env.serving, env.createDB = true, true
 	a, err := openApp(env, *configPath, *demo)
 	if err != nil {
 		return err
@@ -115,6 +120,13 @@ type server struct {
 	// watching, if set, is called when the change listener is attached
 	// (tests wait for it).
 	watching func()
+	// metrics are always recorded; served only on metrics.addr.
+	metrics *metrics.Metrics
+	// workers run in the background loop next to the key refresh and the
+	// sweep (each a Run(ctx) that returns when ctx ends).
+	workers []interface{ Run(context.Context) }
+	// webhook delivers security events (nil without events.webhook_url).
+	webhook *webhook.Deliverer
 }
 
 // newServer wires everything. now is the clock (tests pass their own).
@@ -133,6 +145,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	if err != nil {
 		return nil, err
 	}
+	m := metrics.New()
 	lcfg := login.Config{
 		Issuer:            cfg.Issuer,
 		SiteName:          cfg.SiteName,
@@ -144,6 +157,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		Demo:              a.demo,
 	}
 	opts := a.opOptions(now)
+	opts.Metrics = m
 	if opts.ErrorPage, err = login.ErrorPages(lcfg, a.kr, a.log); err != nil {
 		return nil, err
 	}
@@ -155,7 +169,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	hasher := &factor.PasswordHasher{Params: factor.DefaultPasswordParams, Slots: runtime.NumCPU()}
 	lh, err := login.New(lcfg, login.Deps{
 		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer, Hasher: hasher, Now: now, Logger: a.log,
-		Federation: fed,
+		Federation: fed, Metrics: m,
 	})
 	if err != nil {
 		return nil, err
@@ -171,10 +185,17 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		DemoClientSecret:    a.builtinSecret(account.DemoClientID),
 		AccountClientSecret: a.builtinSecret(account.ClientID),
 	}, account.Deps{
-		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer, Hasher: hasher, Now: now, Logger: a.log,
+		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer, Hasher: hasher, Now: now, Logger: a.log, Metrics: m,
 	})
 	if err != nil {
 		return nil, err
+	}
+	m.WatchSigningKey(provider.SigningKey, now)
+	m.WatchDatabase(a.store.PoolStats)
+	// The mail outbox's depth and age, once the mailer is a durable outbox
+	// that can tell (nothing is exported for a mailer that cannot).
+	if ob, ok := mailer.(metrics.OutboxStats); ok {
+		m.WatchOutbox("mail", ob, now)
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -185,23 +206,67 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	e.Use(middleware.Recover())
 	lh.Register(e)
 	ah.Register(e)
-	return &server{app: a, op: provider, handler: rootHandler(provider.Handler(), e), now: now, fed: fed}, nil
+	svc, err := a.service(now, mailer, provider)
+	if err != nil {
+		return nil, err
+	}
+	admin.NewAPI(svc, provider).Register(e)
+	s := &server{app: a, op: provider, now: now, fed: fed, metrics: m}
+	if cfg.Events.WebhookURL != "" {
+		d, err := webhook.New(webhook.Options{URL: cfg.Events.WebhookURL, Secret: cfg.Events.WebhookSecret, Store: a.store,
+			Now: now, Logger: a.log, Metrics: m})
+		if err != nil {
+			return nil, err
+		}
+		s.webhook = d
+		s.workers = append(s.workers, d)
+		m.WatchOutbox("events", d, now)
+	}
+	// The access log and the latency histogram name echo's route
+	// patterns; a path no route matched stays "unmatched".
+	routes := map[string]bool{}
+	for _, rt := range e.Routes() {
+		routes[rt.Path] = true
+	}
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if routes[c.Path()] {
+				access.SetRoute(c.Request(), c.Path())
+			}
+			return next(c)
+		}
+	})
+	s.handler = access.Middleware(access.Options{
+		Logger: a.log,
+		// X-Request-Id is believed only from a trusted proxy. No proxy is
+		// trusted until the configuration can name them (trusted_proxies):
+		// every id is ours.
+		Trusted: access.NeverTrusted,
+		Observe: m.ObserveRequest,
+		Quiet:   map[string]bool{"/healthz": true, "/ready": true},
+	}, rootHandler(provider.Handler(), s.healthHandler(), e))
+	return s, nil
 }
 
 // opPaths are served by the OpenID provider; everything else by echo.
 var opPaths = map[string]bool{
 	"/.well-known/openid-configuration": true, "/keys": true, "/authorize": true, "/authorize/callback": true,
 	"/oauth/token": true, "/oauth/introspect": true, "/userinfo": true, "/revoke": true,
-	"/end_session": true, "/device_authorization": true, "/healthz": true, "/ready": true,
+	"/end_session": true, "/device_authorization": true,
 }
 
-func rootHandler(opHandler, pages http.Handler) http.Handler {
+func rootHandler(opHandler, health, pages http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if opPaths[r.URL.Path] {
+		switch {
+		case opPaths[r.URL.Path]:
+			access.SetRoute(r, r.URL.Path)
 			opHandler.ServeHTTP(w, r)
-			return
+		case r.URL.Path == "/healthz" || r.URL.Path == "/ready":
+			access.SetRoute(r, r.URL.Path)
+			health.ServeHTTP(w, r)
+		default:
+			pages.ServeHTTP(w, r)
 		}
-		pages.ServeHTTP(w, r)
 	})
 }
 
@@ -225,12 +290,27 @@ func newMailer(a *app) (mail.Mailer, error) {
 	return mail.New(u, a.cfg.MailFrom, a.log)
 }
 
-// run serves until ctx ends, then shuts down gracefully.
+// run serves on the configured address until ctx ends, then shuts down
+// gracefully.
 func (s *server) run(ctx context.Context) error {
-	a := s.app
-	ln, err := net.Listen("tcp", a.cfg.Addr)
+	ln, err := net.Listen("tcp", s.app.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+		return fmt.Errorf("listen on %s: %w", s.app.cfg.Addr, err)
+	}
+	return s.serve(ctx, ln)
+}
+
+// serve serves on ln: https with HTTP/2 when tls.cert_file is set (the
+// certificate reloaded when its files change), else plain http.
+func (s *server) serve(ctx context.Context, ln net.Listener) error {
+	a := s.app
+	var certs *certReloader
+	if a.cfg.TLS.Enabled() {
+		var err error
+		if certs, err = newCertReloader(a.cfg.TLS.CertFile, a.cfg.TLS.KeyFile, a.log); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -243,9 +323,23 @@ func (s *server) run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.background(bg)
+	if addr := a.cfg.Metrics.Addr; addr != "" {
+		stop, err := serveMetrics(a, addr, s.metrics.Handler())
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	a.log.Info("Latchkey is running", "issuer", a.cfg.Issuer, "listen", ln.Addr().String(),
+	if certs != nil {
+		hs.TLSConfig = certs.tlsConfig()
+		// ServeTLS with the certificate from GetCertificate; it sets up
+		// HTTP/2 itself.
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
+	a.log.Info("Latchkey is running", "issuer", a.cfg.Issuer, "listen", ln.Addr().String(), "tls", certs != nil,
 		"discovery", a.cfg.Issuer+"/.well-known/openid-configuration")
 	select {
 	case err := <-errc:
@@ -261,10 +355,14 @@ func (s *server) run(ctx context.Context) error {
 	return nil
 }
 
-// background re-reads signing keys (rotating on schedule) and sweeps
-// expired rows. Safe to run on every instance.
+// background re-reads signing keys (rotating on schedule), sweeps
+// expired rows and runs the workers (the webhook's deliveries). Safe to
+// run on every instance.
 func (s *server) background(ctx context.Context) {
 	go s.watch(ctx)
+	for _, w := range s.workers {
+		go w.Run(ctx)
+	}
 	keys := time.NewTicker(op.KeyReloadInterval)
 	sweep := time.NewTicker(10 * time.Minute)
 	defer keys.Stop()
@@ -280,7 +378,8 @@ func (s *server) background(ctx context.Context) {
 		case <-sweep.C:
 			// The longest a session may idle is that of "stay signed in".
 			idle := policyFromConfig(s.app).IdleLimit(true)
-			sp := storage.SweepPolicy{SessionMaxIdle: idle, RefreshIdle: s.app.cfg.Policy.RefreshIdle.Std()}
+			sp := storage.SweepPolicy{SessionMaxIdle: idle, RefreshIdle: s.app.cfg.Policy.RefreshIdle.Std(),
+				OnAbandoned: s.metrics.Abandoned}
 			if err := s.app.store.Sweep(ctx, s.now(), sp); err != nil {
 				s.app.log.Error("sweep expired rows", "err", err)
 			}
@@ -344,6 +443,21 @@ func (a *app) seedDemo(env *cmdEnv, s *server) error {
 
 `, a.cfg.Issuer, demoEmail, password, account.DemoClientID, a.cfg.Issuer, a.cfg.Issuer)
 	return nil
+}
+
+// serveMetrics serves Prometheus metrics on their own listener (never
+// the public one); stop shuts it down.
+func serveMetrics(a *app, addr string, h http.Handler) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	a.log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	return func() { _ = hs.Close() }, nil
 }
 
 // checkPprofAddr accepts only a loopback address: the profiler has no

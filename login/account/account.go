@@ -84,6 +84,16 @@ type Deps struct {
 	Hasher  *factor.PasswordHasher
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// Metrics counts the reconfirmation codes and throttle hits of the
+	// account pages; nil: none.
+	Metrics Metrics
+}
+
+// Metrics is what the account pages count (the email codes of identity
+// reconfirmation, the throttle); cmd wires Prometheus.
+type Metrics interface {
+	EmailCode(purpose, stage string)
+	ThrottleHit(scope string)
 }
 
 // Handler serves the account pages, the demo and the account API.
@@ -116,11 +126,20 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		return nil, err
 	}
 	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer},
-		creds.Deps{Store: d.Store, Keyring: d.Keyring, Mailer: d.Mailer, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger})
+		creds.Deps{Store: d.Store, Keyring: d.Keyring, Mailer: d.Mailer, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger, Metrics: credsMetrics(d.Metrics)})
 	if err != nil {
 		return nil, err
 	}
 	return &Handler{cfg: cfg, store: d.Store, op: d.OP, creds: cs, web: kit, now: d.Now, log: d.Logger}, nil
+}
+
+// credsMetrics passes m on, keeping a nil interface nil (creds then
+// counts nothing).
+func credsMetrics(m Metrics) creds.Metrics {
+	if m == nil {
+		return nil
+	}
+	return m
 }
 
 // Register mounts the routes on e (the sign-in's Register installs the

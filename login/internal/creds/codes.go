@@ -79,6 +79,7 @@ func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID
 	if err != nil {
 		return "", err
 	}
+	s.metrics.EmailCode(purpose, "queued")
 	sctx, cancel := context.WithTimeout(ctx, mailTimeout)
 	defer cancel()
 	// A sign-up has no user yet: its stand-in id stays out of the audit trail.
@@ -87,12 +88,14 @@ func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID
 		auditUser = ""
 	}
 	if err := s.mailer.Send(sctx, msg); err != nil {
-		s.log.Error("send code mail", "err", err, "user", to.ID)
+		s.metrics.EmailCode(purpose, "failed")
+		s.log.ErrorContext(ctx, "send code mail", "err", err, "user", to.ID)
 		s.Audit(ctx, from, storage.AuditEvent{UserID: auditUser, Email: to.Email, Event: "code.send_failed", Reason: purpose})
 		// The code cannot arrive: kill it so it cannot be guessed either.
 		_, _ = s.store.UpdateEmailCode(ctx, ec.ID, func(x *storage.EmailCode) error { x.DeadAt = now; return nil })
 		return "We could not send the email just now. Try again in a moment.", nil
 	}
+	s.metrics.EmailCode(purpose, "sent")
 	s.Audit(ctx, from, storage.AuditEvent{UserID: auditUser, Email: to.Email, Event: "code.sent", Reason: purpose})
 	return "", nil
 }

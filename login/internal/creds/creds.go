@@ -64,6 +64,22 @@ type Config struct {
 	TOTPIssuer   string        // label in authenticator apps (default SiteName)
 }
 
+// Metrics is what the service counts for the operator (cmd wires a
+// Prometheus implementation; the login package passes it on).
+type Metrics interface {
+	// EmailCode counts a code of a purpose at a stage: "queued" (made and
+	// handed to the mailer), "sent" or "failed".
+	EmailCode(purpose, stage string)
+	// ThrottleHit counts an attempt refused by the throttle, by the scope
+	// of its key (Key.Scope).
+	ThrottleHit(scope string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) EmailCode(string, string) {}
+func (noMetrics) ThrottleHit(string)       {}
+
 // Deps are the collaborators.
 type Deps struct {
 	Store   Store
@@ -72,6 +88,7 @@ type Deps struct {
 	Hasher  *factor.PasswordHasher
 	Now     func() time.Time
 	Logger  *slog.Logger
+	Metrics Metrics // nil counts nothing
 }
 
 // Service verifies credentials and spends the budgets that guard them.
@@ -87,6 +104,8 @@ type Service struct {
 	// wa is the WebAuthn relying party (passkeys.go); nil when the issuer
 	// cannot have passkeys.
 	wa *webauthn.WebAuthn
+	// metrics: Deps.Metrics, or a no-op.
+	metrics Metrics
 }
 
 // New builds the service.
@@ -112,12 +131,15 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if cfg.EmailCodeTTL == 0 {
 		cfg.EmailCodeTTL = 10 * time.Minute
 	}
+	if d.Metrics == nil {
+		d.Metrics = noMetrics{}
+	}
 	wa, err := newWebAuthn(cfg.Issuer, cfg.SiteName)
 	if err != nil {
 		return nil, err
 	}
 	return &Service{cfg: cfg, store: d.Store, kr: d.Keyring, mailer: d.Mailer, hasher: d.Hasher, now: d.Now, log: d.Logger,
-		site: mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")}, wa: wa}, nil
+		site: mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")}, wa: wa, metrics: d.Metrics}, nil
 }
 
 // EmailCodeTTL is how long an email code is valid.

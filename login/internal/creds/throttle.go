@@ -71,14 +71,26 @@ func (s *Service) Try(ctx context.Context, keys ...Key) (a Attempt, wait time.Du
 		}
 		wait = max(wait, backoff.Wait(t.Failures, t.LastFailureAt, now))
 	}
+	if wait > 0 && len(keys) > 0 {
+		s.metrics.ThrottleHit(keys[0].Scope())
+	}
 	return Attempt{s: s, keys: keys, now: now}, wait, nil
 }
 
-// Failed counts the attempt as a failure on every key.
-func (a Attempt) Failed(ctx context.Context) {
+// Scope is what a key throttles, for metrics: its prefix ("pwd", "code",
+// "forgot", …), never the account or address it names.
+func (k Key) Scope() string {
+	scope, _, _ := strings.Cut(string(k), ":")
+	return scope
+}
+
+// Failed counts the attempt as a failure on every key. It reports whether
+// this failure is the one that makes the first key (the account's) wait:
+// the moment a lockout begins, which the caller audits.
+func (a Attempt) Failed(ctx context.Context) (locked bool) {
 	ctx = context.WithoutCancel(ctx) // a client that hangs up still spent its try
-	for _, k := range a.keys {
-		if _, err := a.s.store.UpdateThrottle(ctx, string(k), func(t *storage.Throttle) error {
+	for i, k := range a.keys {
+		t, err := a.s.store.UpdateThrottle(ctx, string(k), func(t *storage.Throttle) error {
 			if a.now.Sub(t.LastFailureAt) > forgiveAfter {
 				t.Failures = 0
 			}
@@ -86,10 +98,16 @@ func (a Attempt) Failed(ctx context.Context) {
 			t.LastFailureAt = a.now
 			t.BlockedUntil = backoff.RetryAt(t.Failures, a.now)
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			a.s.log.Error("throttle update", "err", err)
+			continue
+		}
+		if i == 0 && t.Failures == backoff.Free {
+			locked = true
 		}
 	}
+	return locked
 }
 
 // Succeeded clears the first key (the account's); the address keeps its

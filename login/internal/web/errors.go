@@ -93,18 +93,24 @@ func (k *Kit) HandleError(err error, c echo.Context) {
 		status, msg = http.StatusRequestEntityTooLarge, "What you sent is too large."
 	}
 	id := ""
-	if status >= 500 {
+	ctx := c.Request().Context()
+	switch {
+	case status >= 500:
 		id = newErrorID()
-		k.log.Error("request failed", "error_id", id, "path", c.Path(), "err", err)
-	} else {
-		k.log.Info("request refused", "status", status, "path", c.Path(), "err", err)
+		k.log.ErrorContext(ctx, "request failed", "error_id", id, "path", c.Path(), "err", err)
+	case status == http.StatusNotFound:
+		// Say which path (never the query, which may carry a code or a
+		// token).
+		k.log.InfoContext(ctx, "not found", "path", Truncate(c.Request().URL.Path, 200), "err", err)
+	default:
+		k.log.InfoContext(ctx, "request refused", "status", status, "path", c.Path(), "err", err)
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return
 	}
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		// The account API answers in JSON, errors included.
+	if p := c.Request().URL.Path; strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/admin/") {
+		// The account and admin APIs answer in JSON, errors included.
 		code := "invalid_request"
 		if status >= 500 {
 			code = "server_error"
@@ -112,8 +118,9 @@ func (k *Kit) HandleError(err error, c echo.Context) {
 		_ = c.JSON(status, map[string]string{"error": code, "error_description": msg})
 		return
 	}
-	if rerr := k.Render(c, status, "error", Page{Title: "Something went wrong", Data: ErrorData{Message: msg, ErrorID: id}}); rerr != nil {
-		k.log.Error("render error page", "err", rerr)
+	if rerr := k.Render(c, status, "error", Page{Title: "Something went wrong", Data: ErrorData{Message: msg, ErrorID: id,
+		RequestID: RequestID(c.Response().Header())}}); rerr != nil {
+		k.log.ErrorContext(ctx, "render error page", "err", rerr)
 		_ = c.String(status, msg)
 	}
 }
@@ -122,7 +129,17 @@ func (k *Kit) HandleError(err error, c echo.Context) {
 type ErrorData struct {
 	Message string
 	ErrorID string
+	// RequestID is the request's id (the X-Request-Id response header the
+	// server's outer handler set), shown so support can find the logs.
+	RequestID string
 }
+
+// RequestIDHeader carries the request id, set on every response by the
+// server's outermost handler before any page runs.
+const RequestIDHeader = "X-Request-Id"
+
+// RequestID reads the request id from a response's headers ("" if none).
+func RequestID(h http.Header) string { return h.Get(RequestIDHeader) }
 
 // ErrorPage renders an error page outside echo (the OP uses it for bad
 // /authorize requests).
@@ -130,7 +147,7 @@ func (k *Kit) ErrorPage(w http.ResponseWriter, r *http.Request, status int, mess
 	e := echo.New()
 	c := e.NewContext(r, w)
 	_ = k.SecurityHeaders(func(c echo.Context) error {
-		return k.Render(c, status, "error", Page{Title: "Something went wrong", Data: ErrorData{Message: message}})
+		return k.Render(c, status, "error", Page{Title: "Something went wrong", Data: ErrorData{Message: message, RequestID: RequestID(w.Header())}})
 	})(c)
 }
 
