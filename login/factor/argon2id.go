@@ -75,7 +75,9 @@ func argonBlocks(memory uint32, lanes uint8) uint32 {
 // idKey fills out with the argon2id tag of password (len(out) is the tag
 // length T), with secret K and associated data X, over memory KiB, time
 // passes and lanes lanes. It uses a.blocks, growing it when it is too small.
-func (a *argonMem) idKey(out, password, salt, secret, data []byte, time, memory uint32, lanes uint8) {
+// The password is a string so that no []byte copy of it is made: its one
+// copy goes into a.h0in, which is cleared.
+func (a *argonMem) idKey(out []byte, password string, salt, secret, data []byte, time, memory uint32, lanes uint8) {
 	h0 := a.h0(password, salt, secret, data, time, memory, uint32(lanes), uint32(len(out)))
 	m := argonBlocks(memory, lanes)
 	if uint32(cap(a.blocks)) < m {
@@ -92,7 +94,7 @@ func (a *argonMem) idKey(out, password, salt, secret, data []byte, time, memory 
 }
 
 // h0 is H0 of RFC 9106 §3.2 step 1.
-func (a *argonMem) h0(password, salt, secret, data []byte, time, memory, lanes, keyLen uint32) [blake2b.Size]byte {
+func (a *argonMem) h0(password string, salt, secret, data []byte, time, memory, lanes, keyLen uint32) [blake2b.Size]byte {
 	b := a.h0in[:0]
 	b = binary.LittleEndian.AppendUint32(b, lanes)
 	b = binary.LittleEndian.AppendUint32(b, keyLen)
@@ -100,7 +102,9 @@ func (a *argonMem) h0(password, salt, secret, data []byte, time, memory, lanes, 
 	b = binary.LittleEndian.AppendUint32(b, time)
 	b = binary.LittleEndian.AppendUint32(b, argonVersion)
 	b = binary.LittleEndian.AppendUint32(b, argonTypeID)
-	for _, s := range [...][]byte{password, salt, secret, data} {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(password)))
+	b = append(b, password...)
+	for _, s := range [...][]byte{salt, secret, data} {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
 		b = append(b, s...)
 	}

@@ -47,7 +47,7 @@ func TestArgon2idRFC9106(t *testing.T) {
 
 	// Step by step, as idKey does it, on memory full of garbage.
 	a := dirtyMem(t, 64)
-	h0 := a.h0(password, salt, secret, data, time, memory, lanes, tagLen)
+	h0 := a.h0(string(password), salt, secret, data, time, memory, lanes, tagLen)
 	if !bytes.Equal(h0[:], wantH0) {
 		t.Fatalf("H0 = %x\nwant %x", h0, wantH0)
 	}
@@ -71,7 +71,7 @@ func TestArgon2idRFC9106(t *testing.T) {
 
 	// And in one call, on memory left dirty by the run above.
 	clear(tag)
-	a.idKey(tag, password, salt, secret, data, time, memory, lanes)
+	a.idKey(tag, string(password), salt, secret, data, time, memory, lanes)
 	if !bytes.Equal(tag, wantTag) {
 		t.Fatalf("idKey tag = %x\nwant %x", tag, wantTag)
 	}
@@ -112,7 +112,7 @@ func (c argonCase) check(t *testing.T, a *argonMem) {
 	t.Helper()
 	want := argon2.IDKey(c.password, c.salt, c.time, c.memory, c.lanes, c.keyLen)
 	got := make([]byte, c.keyLen)
-	a.idKey(got, c.password, c.salt, nil, nil, c.time, c.memory, c.lanes)
+	a.idKey(got, string(c.password), c.salt, nil, nil, c.time, c.memory, c.lanes)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%v: idKey = %x\nx/crypto IDKey = %x", c, got, want)
 	}
@@ -164,16 +164,16 @@ func TestArgon2idMatchesXCrypto(t *testing.T) {
 func TestArgon2idReusesMemory(t *testing.T) {
 	a := &argonMem{}
 	out := make([]byte, 32)
-	a.idKey(out, []byte("pw"), []byte("saltsalt"), nil, nil, 1, 64, 1)
+	a.idKey(out, "pw", []byte("saltsalt"), nil, nil, 1, 64, 1)
 	first := &a.blocks[:1][0]
 	if cap(a.blocks) != 64 {
 		t.Fatalf("cap = %d blocks, want 64", cap(a.blocks))
 	}
-	a.idKey(out, []byte("pw"), []byte("saltsalt"), nil, nil, 2, 48, 2)
+	a.idKey(out, "pw", []byte("saltsalt"), nil, nil, 2, 48, 2)
 	if &a.blocks[:1][0] != first {
 		t.Fatal("a smaller run took a new array")
 	}
-	a.idKey(out, []byte("pw"), []byte("saltsalt"), nil, nil, 1, 128, 1)
+	a.idKey(out, "pw", []byte("saltsalt"), nil, nil, 1, 128, 1)
 	if cap(a.blocks) != 128 {
 		t.Fatalf("after a larger run cap = %d blocks, want 128", cap(a.blocks))
 	}
@@ -221,7 +221,7 @@ func TestArgon2idBlocks(t *testing.T) {
 func TestArgon2idClearsPassword(t *testing.T) {
 	var a argonMem
 	out := make([]byte, 32)
-	a.idKey(out, []byte("hunter2 hunter2"), []byte("saltsalt"), nil, nil, 1, 8, 1)
+	a.idKey(out, "hunter2 hunter2", []byte("saltsalt"), nil, nil, 1, 8, 1)
 	if len(a.h0in) == 0 || !bytes.Equal(a.h0in[:cap(a.h0in)], make([]byte, cap(a.h0in))) {
 		t.Fatalf("H0 input not cleared: %q", a.h0in[:cap(a.h0in)])
 	}
@@ -245,7 +245,7 @@ func BenchmarkArgon2id(b *testing.B) {
 		var a argonMem
 		out := make([]byte, p.KeyLen)
 		for b.Loop() {
-			a.idKey(out, password, salt, nil, nil, p.Time, p.Memory, p.Threads)
+			a.idKey(out, string(password), salt, nil, nil, p.Time, p.Memory, p.Threads)
 		}
 	})
 }
@@ -266,7 +266,7 @@ func BenchmarkArgon2idInCache(b *testing.B) {
 		var a argonMem
 		out := make([]byte, keyLen)
 		for b.Loop() {
-			a.idKey(out, password, salt, nil, nil, time, memory, lanes)
+			a.idKey(out, string(password), salt, nil, nil, time, memory, lanes)
 		}
 	})
 }
