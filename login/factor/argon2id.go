@@ -200,9 +200,11 @@ func argonSegment(B []argonBlock, n, slice, lane, lanes, time uint32) {
 // reference block in B (RFC 9106 §3.4.2). size is |W|, the number of blocks
 // that may be referenced; start is where W begins in the reference lane.
 func refIndex(rnd uint64, n, slice, lane, index, lanes, laneLen, segLen uint32) uint32 {
-	refLane := uint32(rnd>>32) % lanes
+	var refLane uint32 // a division per block costs, and one lane is the usual case
 	if n == 0 && slice == 0 {
 		refLane = lane // the other lanes have nothing computed yet
+	} else if lanes > 1 {
+		refLane = uint32(rnd>>32) % lanes
 	}
 	var size, start uint32
 	if n == 0 {
@@ -223,8 +225,13 @@ func refIndex(rnd uint64, n, slice, lane, index, lanes, laneLen, segLen uint32) 
 	x := rnd & 0xffffffff
 	x = x * x >> 32
 	y := uint64(size) * x >> 32
-	rel := uint64(size) - 1 - y
-	return refLane*laneLen + uint32((uint64(start)+rel)%uint64(laneLen))
+	// (start + size-1-y) mod laneLen, without a division: start < laneLen
+	// and size ≤ laneLen, so the sum is below 2·laneLen.
+	pos := uint64(start) + uint64(size) - 1 - y
+	if pos >= uint64(laneLen) {
+		pos -= uint64(laneLen)
+	}
+	return refLane*laneLen + uint32(pos)
 }
 
 // argonTag is H'^T of the XOR of the last block of each lane (RFC 9106 §3.2
