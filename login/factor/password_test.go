@@ -366,7 +366,7 @@ func TestPasswordHasherReusesMemory(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("Verify + Verify + DummyVerify allocate %v times per run, want 0", allocs)
 	}
-	if a := slotMem(t, h); &a.blocks[0] != first {
+	if a := slotMem(t, h); len(a.blocks) == 0 || &a.blocks[0] != first {
 		t.Error("the slot's block array was replaced")
 	}
 }
@@ -380,7 +380,11 @@ func TestPasswordHasherOtherStoredParams(t *testing.T) {
 	if _, err := h.Hash("x"); err != nil {
 		t.Fatal(err)
 	}
-	first := &slotMem(t, h).blocks[0]
+	a := slotMem(t, h)
+	if len(a.blocks) == 0 {
+		t.Fatal("no block array kept after Hash")
+	}
+	first := &a.blocks[0]
 	for _, stored := range []PasswordParams{
 		{Memory: 64, Time: 1, Threads: 2, SaltLen: 64, KeyLen: 16},
 		{Memory: 33, Time: 3, Threads: 4, SaltLen: 8, KeyLen: 100},
