@@ -95,6 +95,12 @@ func (a *argonMem) idKey(out []byte, password string, salt, secret, data []byte,
 
 // h0 is H0 of RFC 9106 §3.2 step 1.
 func (a *argonMem) h0(password string, salt, secret, data []byte, time, memory, lanes, keyLen uint32) [blake2b.Size]byte {
+	// Sized up front: growing by append would leave a copy of the password
+	// behind in the old array.
+	n := 6*4 + 4 + len(password) + 4 + len(salt) + 4 + len(secret) + 4 + len(data)
+	if cap(a.h0in) < n {
+		a.h0in = make([]byte, 0, n)
+	}
 	b := a.h0in[:0]
 	b = binary.LittleEndian.AppendUint32(b, lanes)
 	b = binary.LittleEndian.AppendUint32(b, keyLen)

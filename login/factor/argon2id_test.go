@@ -218,13 +218,24 @@ func TestArgon2idBlocks(t *testing.T) {
 	}
 }
 
-// The input of H0 holds the password: it is cleared after use.
+// The input of H0 holds the password: it is cleared after use, and sized
+// up front (no half-filled copy left behind by append). A longer input takes
+// a new array; a shorter one reuses it.
 func TestArgon2idClearsPassword(t *testing.T) {
 	var a argonMem
 	out := make([]byte, 32)
-	a.idKey(out, "hunter2 hunter2", []byte("saltsalt"), nil, nil, 1, 8, 1)
-	if len(a.h0in) == 0 || !bytes.Equal(a.h0in[:cap(a.h0in)], make([]byte, cap(a.h0in))) {
-		t.Fatalf("H0 input not cleared: %q", a.h0in[:cap(a.h0in)])
+	for i, pw := range []string{"hunter2 hunter2", strings.Repeat("long password ", 20), "short"} {
+		a.idKey(out, pw, []byte("saltsalt"), nil, nil, 1, 8, 1)
+		want := 6*4 + 4 + len(pw) + 4 + 8 + 4 + 4
+		if i == 2 {
+			want = 6*4 + 4 + 14*20 + 4 + 8 + 4 + 4
+		}
+		if len(a.h0in) == 0 || cap(a.h0in) != want {
+			t.Fatalf("H0 input for %q: len %d cap %d, want cap %d", pw, len(a.h0in), cap(a.h0in), want)
+		}
+		if !bytes.Equal(a.h0in[:cap(a.h0in)], make([]byte, cap(a.h0in))) {
+			t.Fatalf("H0 input not cleared: %q", a.h0in[:cap(a.h0in)])
+		}
 	}
 }
 
