@@ -8,6 +8,10 @@
 //     dummy verification for unknown accounts (no user enumeration by
 //     timing), and the rules for a new password (length, the embedded list
 //     of most common breached passwords, not the email address);
+//   - argon2id itself (RFC 9106, argon2id.go), over block memory that a
+//     PasswordHasher keeps per slot instead of allocating 19 MiB per check
+//     (x/crypto/argon2 offers no way to pass memory in); the tests hold it
+//     to the RFC's vectors and to x/crypto/argon2;
 //   - TOTP (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step of skew) with the
 //     last-step replay guard, the otpauth:// key URI, the key text for
 //     manual entry and the QR code;
@@ -20,7 +24,8 @@
 // The package is pure. It must not touch I/O: no storage, no HTTP, no
 // logging, no configuration files, no wall clock — the current time is
 // always a parameter. Its only imports outside the standard library are
-// golang.org/x/crypto/argon2, github.com/pquerna/otp (the TOTP codes and
+// golang.org/x/crypto/blake2b (H and H' of argon2id; x/crypto/argon2 is a
+// test dependency, the reference), github.com/pquerna/otp (the TOTP codes and
 // their validation; the tests hold them to the RFC 6238 vectors) and
 // github.com/boombuler/barcode/qr, the QR encoder pquerna/otp uses. Around
 // pquerna/otp stay ours: the step arithmetic, the replay guard (which

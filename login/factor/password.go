@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"golang.org/x/crypto/argon2"
 )
 
 // PasswordParams are the argon2id cost parameters (RFC 9106 §3.1).
@@ -67,13 +65,22 @@ func (p PasswordParams) weakerThan(q PasswordParams) bool {
 // and returns it in the PHC string format:
 //
 //	$argon2id$v=19$m=19456,t=2,p=1$<salt, unpadded base64>$<hash, unpadded base64>
+//
+// It allocates the argon2id memory (Memory KiB) for this one call; a
+// PasswordHasher reuses it.
 func HashPassword(password string, p PasswordParams) (string, error) {
+	return hashPassword(new(argonMem), password, p)
+}
+
+func hashPassword(a *argonMem, password string, p PasswordParams) (string, error) {
 	if err := p.validate(); err != nil {
 		return "", err
 	}
-	salt := make([]byte, p.SaltLen)
+	var saltBuf [maxSaltLen]byte
+	var keyBuf [maxKeyLen]byte
+	salt, key := saltBuf[:p.SaltLen], keyBuf[:p.KeyLen]
 	_, _ = rand.Read(salt) // crypto/rand.Read never fails (Go ≥ 1.24)
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	a.idKey(key, password, salt, nil, nil, p.Time, p.Memory, p.Threads)
 	return formatPHC(p, salt, key), nil
 }
 
@@ -83,12 +90,24 @@ func HashPassword(password string, p PasswordParams) (string, error) {
 // time, salt or key length), so that the caller can store a new hash while
 // it has the plaintext. err is non-nil only for a malformed or out-of-bounds
 // stored string.
+//
+// It allocates the argon2id memory for this one call; a PasswordHasher
+// reuses it.
 func VerifyPassword(phc, password string, p PasswordParams) (ok, needsRehash bool, err error) {
-	stored, salt, key, err := parsePHC(phc)
+	return verifyPassword(new(argonMem), phc, password, p)
+}
+
+// verifyPassword is VerifyPassword on a's memory. Nothing in it allocates
+// unless the stored parameters need more memory than a holds.
+func verifyPassword(a *argonMem, phc, password string, p PasswordParams) (ok, needsRehash bool, err error) {
+	var saltBuf [maxSaltLen]byte
+	var keyBuf, gotBuf [maxKeyLen]byte
+	stored, salt, key, err := parsePHCInto(phc, &saltBuf, &keyBuf)
 	if err != nil {
 		return false, false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, stored.Time, stored.Memory, stored.Threads, stored.KeyLen)
+	got := gotBuf[:stored.KeyLen]
+	a.idKey(got, password, salt, nil, nil, stored.Time, stored.Memory, stored.Threads)
 	ok = subtle.ConstantTimeCompare(got, key) == 1
 	return ok, ok && stored.weakerThan(p), nil
 }
@@ -97,6 +116,14 @@ func VerifyPassword(phc, password string, p PasswordParams) (ok, needsRehash boo
 // keeps the dummy hash that DummyVerify checks against. The zero value uses
 // DefaultPasswordParams. Use it through a pointer; it is safe for concurrent
 // use as long as Params is not changed while it is in use.
+//
+// The hasher keeps the argon2id memory between runs instead of allocating it
+// for each: one block array per slot, grown to what a run needs and kept as
+// long as it is no larger than Params needs (a stored hash with a larger
+// memory cost, at most maxMemoryKiB, gets an array of its own for that run).
+// Bounded (Slots > 0), the hasher holds at most Slots × Params.Memory KiB
+// for good; unbounded, the arrays sit in a sync.Pool, which the garbage
+// collector may empty.
 type PasswordHasher struct {
 	Params PasswordParams
 	// Slots bounds how many hashes run at once (0: unbounded). Each argon2id
@@ -108,7 +135,8 @@ type PasswordHasher struct {
 	dummyFor PasswordParams
 	dummy    string
 	once     sync.Once
-	slots    chan struct{}
+	slots    chan *argonMem // Slots > 0: one token per slot, with its memory
+	pool     sync.Pool      // Slots <= 0: *argonMem
 }
 
 // NewPasswordHasher returns a hasher for p, unbounded.
@@ -116,14 +144,36 @@ func NewPasswordHasher(p PasswordParams) *PasswordHasher {
 	return &PasswordHasher{Params: p}
 }
 
-// acquire takes a slot (when bounded) and returns its release.
-func (h *PasswordHasher) acquire() func() {
+// acquire takes a slot (waiting for one when bounded) and its memory. Hand
+// the memory back with release.
+func (h *PasswordHasher) acquire() *argonMem {
 	if h.Slots <= 0 {
-		return func() {}
+		if a, ok := h.pool.Get().(*argonMem); ok {
+			return a
+		}
+		return new(argonMem)
 	}
-	h.once.Do(func() { h.slots = make(chan struct{}, h.Slots) })
-	h.slots <- struct{}{}
-	return func() { <-h.slots }
+	h.once.Do(func() {
+		h.slots = make(chan *argonMem, h.Slots)
+		for range h.Slots {
+			h.slots <- new(argonMem) // the block arrays come with the first runs
+		}
+	})
+	return <-h.slots
+}
+
+// release returns a slot, keeping its block array unless it grew beyond
+// what the hasher's own parameters need.
+func (h *PasswordHasher) release(a *argonMem) {
+	p := h.costParams()
+	if cap(a.blocks) > int(argonBlocks(p.Memory, p.Threads)) {
+		a.blocks = nil
+	}
+	if h.Slots <= 0 {
+		h.pool.Put(a)
+		return
+	}
+	h.slots <- a
 }
 
 func (h *PasswordHasher) params() PasswordParams {
@@ -133,17 +183,29 @@ func (h *PasswordHasher) params() PasswordParams {
 	return h.Params
 }
 
+// costParams are the parameters whose cost the hasher pays: its own, or the
+// defaults when those are invalid (which is what DummyVerify spends then).
+func (h *PasswordHasher) costParams() PasswordParams {
+	p := h.params()
+	if p.validate() != nil {
+		return DefaultPasswordParams
+	}
+	return p
+}
+
 // Hash is HashPassword with the hasher's parameters.
 func (h *PasswordHasher) Hash(password string) (string, error) {
-	defer h.acquire()()
-	return HashPassword(password, h.params())
+	a := h.acquire()
+	defer h.release(a)
+	return hashPassword(a, password, h.params())
 }
 
 // Verify is VerifyPassword with the hasher's parameters as the target for
 // needsRehash.
 func (h *PasswordHasher) Verify(phc, password string) (ok, needsRehash bool, err error) {
-	defer h.acquire()()
-	return VerifyPassword(phc, password, h.params())
+	a := h.acquire()
+	defer h.release(a)
+	return verifyPassword(a, phc, password, h.params())
 }
 
 // DummyVerify does the work of one Verify — parse, argon2id with the
@@ -158,18 +220,16 @@ func (h *PasswordHasher) Verify(phc, password string) (ok, needsRehash bool, err
 // real one.
 func (h *PasswordHasher) DummyVerify(password string) bool {
 	dummy := h.dummyHash()
-	defer h.acquire()()
-	_, _, _ = VerifyPassword(dummy, password, h.params())
+	a := h.acquire()
+	defer h.release(a)
+	_, _, _ = verifyPassword(a, dummy, password, h.params())
 	return false
 }
 
 func (h *PasswordHasher) dummyHash() string {
-	p := h.params()
-	if p.validate() != nil {
-		// Hash fails for these parameters too; spend the default cost so the
-		// two paths stay alike.
-		p = DefaultPasswordParams
-	}
+	// With invalid parameters Hash fails too; costParams spends the default
+	// cost so that the two paths stay alike.
+	p := h.costParams()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.dummy == "" || h.dummyFor != p {
@@ -190,7 +250,7 @@ func formatPHC(p PasswordParams, salt, key []byte) string {
 	var b strings.Builder
 	b.Grow(64 + b64.EncodedLen(len(salt)) + b64.EncodedLen(len(key)))
 	b.WriteString("$argon2id$v=")
-	b.WriteString(strconv.Itoa(argon2.Version))
+	b.WriteString(strconv.Itoa(argonVersion))
 	b.WriteString("$m=")
 	b.WriteString(strconv.FormatUint(uint64(p.Memory), 10))
 	b.WriteString(",t=")
@@ -209,32 +269,48 @@ func formatPHC(p PasswordParams, salt, key []byte) string {
 // unpadded canonical base64, parameters within the package bounds. The
 // returned params carry the salt and key lengths that were found.
 func parsePHC(s string) (p PasswordParams, salt, key []byte, err error) {
-	fields := strings.Split(s, "$")
-	if len(fields) != 6 || fields[0] != "" || fields[1] != "argon2id" {
+	return parsePHCInto(s, new([maxSaltLen]byte), new([maxKeyLen]byte))
+}
+
+// parsePHCInto is parsePHC decoding the salt and key into saltBuf and keyBuf,
+// so that verification allocates nothing. On error salt and key are nil.
+func parsePHCInto(s string, saltBuf *[maxSaltLen]byte, keyBuf *[maxKeyLen]byte) (p PasswordParams, salt, key []byte, err error) {
+	// Six '$'-separated fields, the first empty: "", "argon2id", v, params,
+	// salt, hash.
+	rest, ok := strings.CutPrefix(s, "$argon2id$")
+	if !ok {
 		return p, nil, nil, ErrMalformedHash
 	}
-	v, ok := phcParam(fields[2], "v")
-	if !ok || v != argon2.Version {
+	var fields [4]string // v, params, salt, hash
+	for i := range 3 {
+		if fields[i], rest, ok = strings.Cut(rest, "$"); !ok {
+			return p, nil, nil, ErrMalformedHash
+		}
+	}
+	if fields[3] = rest; strings.Contains(rest, "$") {
 		return p, nil, nil, ErrMalformedHash
 	}
-	ps := strings.Split(fields[3], ",")
-	if len(ps) != 3 {
+	v, ok := phcParam(fields[0], "v")
+	if !ok || v != argonVersion {
 		return p, nil, nil, ErrMalformedHash
 	}
-	m, okM := phcParam(ps[0], "m")
-	t, okT := phcParam(ps[1], "t")
-	l, okP := phcParam(ps[2], "p")
+	// Three ','-separated parameters; phcParam rejects a ',' left in the
+	// last one.
+	ms, rest, okM := strings.Cut(fields[1], ",")
+	ts, ps, okT := strings.Cut(rest, ",")
+	if !okM || !okT {
+		return p, nil, nil, ErrMalformedHash
+	}
+	m, okM := phcParam(ms, "m")
+	t, okT := phcParam(ts, "t")
+	l, okP := phcParam(ps, "p")
 	if !okM || !okT || !okP || l > 255 {
 		return p, nil, nil, ErrMalformedHash
 	}
-	// encoding/base64 skips '\r' and '\n'; a PHC string holds neither.
-	if strings.ContainsAny(fields[4], "\r\n") || strings.ContainsAny(fields[5], "\r\n") {
+	if salt, ok = decodeB64(saltBuf[:], fields[2]); !ok {
 		return p, nil, nil, ErrMalformedHash
 	}
-	if salt, err = b64.DecodeString(fields[4]); err != nil {
-		return p, nil, nil, ErrMalformedHash
-	}
-	if key, err = b64.DecodeString(fields[5]); err != nil {
+	if key, ok = decodeB64(keyBuf[:], fields[3]); !ok {
 		return p, nil, nil, ErrMalformedHash
 	}
 	p = PasswordParams{
@@ -248,6 +324,20 @@ func parsePHC(s string) (p PasswordParams, salt, key []byte, err error) {
 		return PasswordParams{}, nil, nil, ErrMalformedHash
 	}
 	return p, salt, key, nil
+}
+
+// decodeB64 decodes s (PHC "B64") into buf, failing when it does not fit.
+func decodeB64(buf []byte, s string) ([]byte, bool) {
+	// encoding/base64 skips '\r' and '\n'; a PHC string holds neither.
+	var src [(maxKeyLen*8 + 5) / 6]byte // the longest encoding that fits
+	if len(s) > len(src) || b64.DecodedLen(len(s)) > len(buf) || strings.ContainsAny(s, "\r\n") {
+		return nil, false
+	}
+	n, err := b64.Decode(buf, src[:copy(src[:], s)])
+	if err != nil {
+		return nil, false
+	}
+	return buf[:n], true
 }
 
 // phcParam parses "name=decimal" into a uint32-sized value.

@@ -3,6 +3,7 @@ package factor
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -322,7 +323,140 @@ func TestPasswordHasherSlots(t *testing.T) {
 			t.Fatal("verify under contention failed")
 		}
 	}
-	if len(h.slots) != 0 {
-		t.Fatalf("%d slots still held", len(h.slots))
+	if len(h.slots) != h.Slots {
+		t.Fatalf("%d of %d slots back", len(h.slots), h.Slots)
+	}
+}
+
+// slotMem takes the memory of the only slot of h, for inspection, and puts
+// it back.
+func slotMem(t *testing.T, h *PasswordHasher) *argonMem {
+	t.Helper()
+	if h.Slots != 1 || len(h.slots) != 1 {
+		t.Fatalf("want a one-slot hasher with its slot free, have Slots=%d, %d free", h.Slots, len(h.slots))
+	}
+	a := <-h.slots
+	h.slots <- a
+	return a
+}
+
+// A bounded hasher keeps its slot's block array between runs: after the
+// first run, verification allocates nothing at all.
+func TestPasswordHasherReusesMemory(t *testing.T) {
+	p := PasswordParams{Memory: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	h := &PasswordHasher{Params: p, Slots: 1}
+	phc, err := h.Hash("reuse me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := slotMem(t, h)
+	if len(a.blocks) == 0 || cap(a.blocks) != 256 {
+		t.Fatalf("slot memory after Hash: cap %d blocks, want 256", cap(a.blocks))
+	}
+	first := &a.blocks[0]
+	allocs := testing.AllocsPerRun(20, func() {
+		if ok, _, _ := h.Verify(phc, "reuse me"); !ok {
+			t.Fatal("Verify failed")
+		}
+		if ok, _, _ := h.Verify(phc, "not me"); ok {
+			t.Fatal("wrong password verified")
+		}
+		h.DummyVerify("reuse me")
+	})
+	if allocs != 0 {
+		t.Errorf("Verify + Verify + DummyVerify allocate %v times per run, want 0", allocs)
+	}
+	if a := slotMem(t, h); len(a.blocks) == 0 || &a.blocks[0] != first {
+		t.Error("the slot's block array was replaced")
+	}
+}
+
+// A stored hash that needs less memory than the hasher's parameters runs in
+// the slot's array; one that needs more still verifies, in an array of its
+// own that is dropped afterwards, so that such a hash does not pin memory.
+func TestPasswordHasherOtherStoredParams(t *testing.T) {
+	p := PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	h := &PasswordHasher{Params: p, Slots: 1}
+	if _, err := h.Hash("x"); err != nil {
+		t.Fatal(err)
+	}
+	a := slotMem(t, h)
+	if len(a.blocks) == 0 {
+		t.Fatal("no block array kept after Hash")
+	}
+	first := &a.blocks[0]
+	for _, stored := range []PasswordParams{
+		{Memory: 64, Time: 1, Threads: 2, SaltLen: 64, KeyLen: 16},
+		{Memory: 33, Time: 3, Threads: 4, SaltLen: 8, KeyLen: 100},
+		{Memory: 300, Time: 2, Threads: 3, SaltLen: 16, KeyLen: 32},
+	} {
+		phc, err := HashPassword("stored elsewhere", stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, err := h.Verify(phc, "stored elsewhere"); !ok || err != nil {
+			t.Fatalf("Verify of a %+v hash = %v, %v", stored, ok, err)
+		}
+		if ok, _, _ := h.Verify(phc, "stored elsewhere!"); ok {
+			t.Fatalf("wrong password verified against a %+v hash", stored)
+		}
+		a := slotMem(t, h)
+		if stored.Memory <= p.Memory {
+			if len(a.blocks) == 0 || &a.blocks[0] != first {
+				t.Fatalf("a %d KiB hash did not run in the slot's array", stored.Memory)
+			}
+		} else if cap(a.blocks) != 0 {
+			t.Fatalf("after a %d KiB hash the slot keeps %d blocks", stored.Memory, cap(a.blocks))
+		}
+	}
+}
+
+// Unbounded hashers and bounded ones with several slots, used from many
+// goroutines at once (run with -race): every answer right, every slot back.
+func TestPasswordHasherConcurrent(t *testing.T) {
+	p := PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	phc, err := HashPassword("many at once", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, slots := range []int{0, 1, 3} {
+		h := &PasswordHasher{Params: p, Slots: slots}
+		errs := make(chan string, 64)
+		var wg sync.WaitGroup
+		for i := range 16 {
+			wg.Go(func() {
+				for j := range 8 {
+					switch (i + j) % 4 {
+					case 0:
+						if ok, _, _ := h.Verify(phc, "many at once"); !ok {
+							errs <- "right password rejected"
+						}
+					case 1:
+						if ok, _, _ := h.Verify(phc, "many at twice"); ok {
+							errs <- "wrong password accepted"
+						}
+					case 2:
+						if h.DummyVerify("many at once") {
+							errs <- "DummyVerify true"
+						}
+					case 3:
+						mine, err := h.Hash("mine")
+						if err != nil {
+							errs <- err.Error()
+						} else if ok, _, _ := h.Verify(mine, "mine"); !ok {
+							errs <- "own hash rejected"
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Fatalf("Slots=%d: %s", slots, e)
+		}
+		if slots > 0 && len(h.slots) != slots {
+			t.Fatalf("Slots=%d: %d back", slots, len(h.slots))
+		}
 	}
 }
