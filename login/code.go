@@ -305,9 +305,11 @@ func maskEmail(e string) string {
 	if at <= 0 {
 		return e
 	}
-	local := e[:at]
+	// Cut by characters, not bytes: an address may have a non-ASCII
+	// local part (RFC 6532).
+	local := []rune(e[:at])
 	if len(local) <= 2 {
-		return local[:1] + "…" + e[at:]
+		return string(local[:1]) + "…" + e[at:]
 	}
-	return local[:2] + "…" + e[at:]
+	return string(local[:2]) + "…" + e[at:]
 }

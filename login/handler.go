@@ -157,11 +157,13 @@ func ErrorPages(cfg Config, kr *keyring.Keyring, logger *slog.Logger) (func(w ht
 	return kit.ErrorPage, nil
 }
 
-// Register mounts the routes on e and installs the error handler and the
-// security headers (for every page, the account pages' too).
+// Register mounts the routes on e and installs the error handler, the
+// security headers and the check that refuses text no browser sends (for
+// every page, the account pages' too).
 func (h *Handler) Register(e *echo.Echo) {
 	e.HTTPErrorHandler = h.web.HandleError
 	e.Use(h.web.SecurityHeaders)
+	e.Use(h.web.RejectInvalidText)
 	e.GET("/static/*", echo.WrapHandler(web.Static()))
 
 	e.GET("/login", h.dispatch)
