@@ -235,7 +235,7 @@ func (h *Handler) federationCallback(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	if !web.Equal(st.BrowserHash, h.web.BrowserHash(c)) {
+	if !h.web.HeldBrowser(c, st.BrowserHash) {
 		return h.ssoFail(c, nil, storage.Organization{}, http.StatusForbidden, web.MsgOtherBrowser, "callback in another browser", nil)
 	}
 	s, err := h.load(c, st.AuthRequestID, false)
@@ -327,7 +327,7 @@ func (h *Handler) federationCallback(c echo.Context) error {
 		amr = amr[:maxUpstreamAMR]
 	}
 	before := s.ar.UserID
-	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		if a.Done {
 			return web.BadRequest(web.MsgSigninDone, nil)
 		}
@@ -558,7 +558,7 @@ func (h *Handler) setUpstreamLogout(c echo.Context, u storage.User, org storage.
 // readUpstreamLogout opens the cookie; ok is false when absent or not
 // readable.
 func (h *Handler) readUpstreamLogout(c echo.Context) (userID string, l upstreamLogout, ok bool) {
-	ck, err := c.Cookie(web.CookieUpstream)
+	ck, err := h.web.Cookie(c, web.CookieUpstream)
 	if err != nil || ck.Value == "" || len(ck.Value) > 4096 {
 		return "", l, false
 	}
