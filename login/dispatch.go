@@ -210,16 +210,22 @@ func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
 }
 
 // progress records a step's result on the sign-in and, in the same update,
-// moves the sign-in to a new handle of this browser (web.RotateBrowser):
+// moves the sign-in to a new handle of this browser (web.MoveBrowser):
 // whoever else holds the handle it was bound to (a handle planted in this
 // browser by an attacker who kept a copy) can no longer continue it, and
 // in particular cannot finish what this browser's user proved. The update
-// refuses if the sign-in was rebound meanwhile (compare and set).
+// refuses if the sign-in was rebound meanwhile (compare and set), unless
+// it already is where this step moves it: the same browser's double submit
+// of the same step, which won the race (its result stands; fn is not
+// applied twice).
 func (h *Handler) progress(c echo.Context, s *signin, fn func(*storage.AuthRequest) error) (storage.AuthRequest, error) {
 	bound := s.ar.BrowserHash
-	_, next := h.web.RotateBrowser(c)
+	_, next := h.web.MoveBrowser(c, s.ar.ID+"\x00"+string(s.req.Step))
 	return h.store.UpdateAuthRequest(c.Request().Context(), s.ar.ID, func(a *storage.AuthRequest) error {
-		if !web.Equal(a.BrowserHash, bound) {
+		switch {
+		case web.Equal(a.BrowserHash, next) && !web.Equal(bound, next):
+			return nil
+		case !web.Equal(a.BrowserHash, bound):
 			return web.Forbidden(web.MsgOtherBrowser, errors.New("auth request rebound meanwhile"))
 		}
 		if err := fn(a); err != nil {

@@ -29,6 +29,9 @@ const (
 	PurposeSession     = "session-cookie"
 	PurposeDevice      = "device-cookie"
 	PurposeBrowser     = "browser-handle"
+	// PurposeBrowserMove derives a browser's next handle from its current
+	// one when a sign-in moves on (login/internal/web MoveBrowser).
+	PurposeBrowserMove = "browser-handle-move"
 	PurposeEmailCode   = "email-code"
 	PurposeBackupCode  = "backup-code"
 	PurposeRefresh     = "refresh-token"

@@ -351,6 +351,23 @@ func (k *Kit) RotateBrowser(c echo.Context) (old, new []byte) {
 	return k.rotate(c, st, true)
 }
 
+// MoveBrowser is RotateBrowser for a sign-in that moves on: the new handle
+// is derived from the current one and reason (the sign-in and its step)
+// with a keyed hash, not drawn at random. Two requests the same browser
+// sends for the same step (a double submit) move it to the same handle,
+// so whichever answer the browser keeps, it holds the handle the sign-in
+// is bound to. Only the server can compute it, and only a request that
+// passed the step gets it.
+func (k *Kit) MoveBrowser(c echo.Context, reason string) (old, new []byte) {
+	st := k.state(c)
+	if st.rotated {
+		return k.hashOf(st.sent.H), k.hashOf(st.cur.H)
+	}
+	h := k.BrowserHandle(c)
+	sum := k.kr.MACString(keyring.PurposeBrowserMove, h+"\x00"+reason)
+	return k.rotateTo(c, st, base64.RawURLEncoding.EncodeToString(sum), true)
+}
+
 // ResetBrowser gives this browser a new handle with no history (sign-out:
 // nothing of the old one follows the browser).
 func (k *Kit) ResetBrowser(c echo.Context) {
@@ -359,8 +376,12 @@ func (k *Kit) ResetBrowser(c echo.Context) {
 }
 
 func (k *Kit) rotate(c echo.Context, st *browserState, keep bool) (old, new []byte) {
+	return k.rotateTo(c, st, keyring.NewToken(), keep)
+}
+
+func (k *Kit) rotateTo(c echo.Context, st *browserState, handle string, keep bool) (old, new []byte) {
 	old = k.hashOf(st.cur.H)
-	next := browserHandle{H: keyring.NewToken()}
+	next := browserHandle{H: handle}
 	if keep {
 		if old != nil {
 			next.Prev = append(next.Prev, old)

@@ -243,3 +243,37 @@ func TestBoundCookieFollowsRotation(t *testing.T) {
 		}
 	})
 }
+
+// TestMoveBrowserIsDeterministic: two requests of one browser moving the
+// same sign-in on by the same step (a double submit) get the same new
+// handle; another step, another sign-in or another browser do not; a
+// later step starts from the new handle.
+func TestMoveBrowserIsDeterministic(t *testing.T) {
+	k := testKit(t, "https://id.example.com")
+	held := jar(nil, call(t, nil, nil, func(c echo.Context) { k.BrowserHandle(c) }))
+	other := jar(nil, call(t, nil, nil, func(c echo.Context) { k.BrowserHandle(c) }))
+	move := func(cookies []*http.Cookie, reason string) (old, next []byte, after []*http.Cookie) {
+		after = jar(cookies, call(t, cookies, nil, func(c echo.Context) { old, next = k.MoveBrowser(c, reason) }))
+		return old, next, after
+	}
+	o1, n1, after := move(held, "ar1\x00password")
+	o2, n2, _ := move(held, "ar1\x00password")
+	if !Equal(o1, o2) || !Equal(n1, n2) || Equal(o1, n1) {
+		t.Fatal("a double submit moved to different handles")
+	}
+	for name, cookies := range map[string][]*http.Cookie{"another browser": other} {
+		if _, n, _ := move(cookies, "ar1\x00password"); Equal(n, n1) {
+			t.Errorf("%s: same handle", name)
+		}
+	}
+	if _, n, _ := move(held, "ar1\x00secondfactor"); Equal(n, n1) {
+		t.Error("another step: same handle")
+	}
+	if _, n, _ := move(held, "ar2\x00password"); Equal(n, n1) {
+		t.Error("another sign-in: same handle")
+	}
+	o3, n3, _ := move(after, "ar1\x00password")
+	if !Equal(o3, n1) || Equal(n3, n1) {
+		t.Error("a later move does not start from the moved handle")
+	}
+}
