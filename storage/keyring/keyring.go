@@ -26,9 +26,9 @@ import (
 
 // Purposes. A new purpose is a new constant, never a reused one.
 const (
-	PurposeSession     = "session-cookie"
-	PurposeDevice      = "device-cookie"
-	PurposeBrowser     = "browser-handle"
+	PurposeSession = "session-cookie"
+	PurposeDevice  = "device-cookie"
+	PurposeBrowser = "browser-handle"
 	// PurposeBrowserMove derives a browser's next handle from its current
 	// one when a sign-in moves on (login/internal/web MoveBrowser).
 	PurposeBrowserMove = "browser-handle-move"
