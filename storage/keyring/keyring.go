@@ -26,12 +26,9 @@ import (
 
 // Purposes. A new purpose is a new constant, never a reused one.
 const (
-	PurposeSession = "session-cookie"
-	PurposeDevice  = "device-cookie"
-	PurposeBrowser = "browser-handle"
-	// PurposeBrowserMove derives a browser's next handle from its current
-	// one when a sign-in moves on (login/internal/web MoveBrowser).
-	PurposeBrowserMove = "browser-handle-move"
+	PurposeSession     = "session-cookie"
+	PurposeDevice      = "device-cookie"
+	PurposeBrowser     = "browser-handle"
 	PurposeEmailCode   = "email-code"
 	PurposeBackupCode  = "backup-code"
 	PurposeRefresh     = "refresh-token"
@@ -45,6 +42,9 @@ const (
 	// PurposeIdentifier digests emails into keys that must not reveal them
 	// (throttle keys, stand-in ids of unknown accounts).
 	PurposeIdentifier = "identifier"
+	// PurposeBrowserMove derives a browser's next handle from its current
+	// one when a sign-in moves on (login/internal/web MoveBrowser).
+	PurposeBrowserMove = "browser-handle-move"
 )
 
 // MinSecretLen is the shortest server secret accepted.
