@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -199,4 +202,31 @@ func TestUpstreamSubjectWithNUL(t *testing.T) {
 			t.Fatalf("user: %+v %v", tim, err)
 		}
 	})
+}
+
+// TestAuditListCutsBetweenCharacters: `latchkey audit list` shortens a
+// long User-Agent between characters, never printing half of one.
+func TestAuditListCutsBetweenCharacters(t *testing.T) {
+	t.Parallel()
+	env := cliEnviron(t)
+	if code, out, errOut := cli(t, env, "", "user", "create", "--email", "ua@example.com"); code != exitOK {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	a, err := openApp(&cmdEnv{ctx: context.Background(), stderr: &bytes.Buffer{}, environ: env}, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := a.store.GetUserByEmail(context.Background(), "ua@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ua := strings.Repeat("x", 56) + "€uro and more"
+	if err := a.store.CreateAuditEvent(context.Background(), storage.AuditEvent{UserID: u.ID, Event: "test.ua", UserAgent: ua, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	a.close()
+	code, out, errOut := cli(t, env, "", "audit", "list", "--user", "ua@example.com")
+	if code != exitOK || !strings.Contains(out, strings.Repeat("x", 56)+"...") || !utf8.ValidString(out) {
+		t.Fatalf("exit %d, valid %v:\n%s%s", code, utf8.ValidString(out), out, errOut)
+	}
 }
