@@ -30,7 +30,8 @@ func (k *Kit) RejectInvalidText(next echo.HandlerFunc) echo.HandlerFunc {
 				form, err := c.FormParams()
 				if err != nil {
 					var mbe *http.MaxBytesError
-					if errors.As(err, &mbe) {
+					var he *echo.HTTPError
+					if errors.As(err, &mbe) || errors.As(err, &he) { // too large: the handler's answer (413)
 						return err
 					}
 					return BadRequest(MsgBadText, err)
