@@ -243,8 +243,9 @@ func (k *Kit) openRaw(c echo.Context, name string, ad []byte) ([]byte, error) {
 // What an attacker who can set a cookie for our host can still do is
 // plant a handle the server minted for him. Everything bound to a handle
 // therefore moves to a new one at every step that raises what the
-// browser may do (RotateBrowser): each verified factor of a sign-in, its
-// completion, a password or 2-step change, a reconfirmation, a sign-out.
+// browser may do: each verified factor of a sign-in and its completion
+// (MoveBrowser), a password or 2-step change and a reconfirmation
+// (RotateBrowser), a sign-out (ResetBrowser).
 // A planted handle is left behind at the victim's first step; the
 // attacker cannot read the new one (HttpOnly, sealed).
 type browserHandle struct {
@@ -264,6 +265,7 @@ type browserState struct {
 	sent    browserHandle // the valid handle the request carried (H "" if none)
 	cur     browserHandle // the handle from now on (after a mint or rotation)
 	rotated bool
+	old     []byte // the digest the rotation replaced
 	// sealed holds the plaintext of bound cookies set in this response
 	// (nil: cleared), for reads and a later rotation in the same request.
 	sealed map[string][]byte
@@ -346,7 +348,7 @@ func (k *Kit) HeldBrowser(c echo.Context, h []byte) bool {
 func (k *Kit) RotateBrowser(c echo.Context) (old, new []byte) {
 	st := k.state(c)
 	if st.rotated {
-		return k.hashOf(st.sent.H), k.hashOf(st.cur.H)
+		return st.old, k.hashOf(st.cur.H)
 	}
 	return k.rotate(c, st, true)
 }
@@ -361,7 +363,7 @@ func (k *Kit) RotateBrowser(c echo.Context) (old, new []byte) {
 func (k *Kit) MoveBrowser(c echo.Context, reason string) (old, new []byte) {
 	st := k.state(c)
 	if st.rotated {
-		return k.hashOf(st.sent.H), k.hashOf(st.cur.H)
+		return st.old, k.hashOf(st.cur.H)
 	}
 	h := k.BrowserHandle(c)
 	sum := k.kr.MACString(keyring.PurposeBrowserMove, h+"\x00"+reason)
@@ -402,7 +404,7 @@ func (k *Kit) rotateTo(c echo.Context, st *browserState, handle string, keep boo
 			}
 		}
 	}
-	st.cur, st.rotated = next, true
+	st.cur, st.rotated, st.old = next, true, old
 	k.writeHandle(c, next)
 	for name, raw := range carry {
 		k.setSealedRaw(c, name, raw, boundCookies[name])
