@@ -171,14 +171,14 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		return h.renderCode(c, s, method, http.StatusUnauthorized, msgBadCode, "")
 	}
 	try.Succeeded(ctx)
-	if len(web.CookieValue(c, web.CookieDevice)) < 32 {
+	if len(h.web.CookieValue(c, web.CookieDevice)) < 32 {
 		// The browser has now completed a second step: later sign-ins say
 		// "not trusted" rather than "new" (the cookie alone trusts nothing;
 		// trust is a row, made only by "Trust this device").
 		h.web.SetCookie(c, web.CookieDevice, keyring.NewToken(), web.LongLived)
 	}
 	now := h.now()
-	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		a.SecondFactorAt = now
 		a.SecondFactorMethod = string(method)
 		return nil
@@ -234,7 +234,7 @@ func (h *Handler) rememberSubmit(c echo.Context) error {
 	stay := false
 	switch {
 	case choice == "trust" && s.req.TrustOffered:
-		tok := web.CookieValue(c, web.CookieDevice)
+		tok := h.web.CookieValue(c, web.CookieDevice)
 		if len(tok) < 32 {
 			tok = keyring.NewToken()
 		}
@@ -256,7 +256,7 @@ func (h *Handler) rememberSubmit(c echo.Context) error {
 	default:
 		return web.BadRequest("Choose one of the options.", errors.New("bad remember choice"))
 	}
-	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		a.RememberChosen = true
 		a.StaySignedIn = stay
 		return nil
@@ -316,7 +316,7 @@ func (h *Handler) backupCodeSubmit(c echo.Context) error {
 		return h.renderBackupCode(c, s, canon, http.StatusUnprocessableEntity, "Tick \"I saved my backup code\" to continue.")
 	}
 	ctx := c.Request().Context()
-	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		a.BackupCodeShown = true
 		a.BackupCodeSealed = nil
 		return nil
@@ -337,9 +337,11 @@ func maskEmail(e string) string {
 	if at <= 0 {
 		return e
 	}
-	local := e[:at]
+	// Cut by characters, not bytes: an address may have a non-ASCII
+	// local part (RFC 6532).
+	local := []rune(e[:at])
 	if len(local) <= 2 {
-		return local[:1] + "…" + e[at:]
+		return string(local[:1]) + "…" + e[at:]
 	}
-	return local[:2] + "…" + e[at:]
+	return string(local[:2]) + "…" + e[at:]
 }

@@ -169,7 +169,21 @@ func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
 		if !web.Equal(ar.BrowserHash, bh) {
 			return nil, web.Forbidden(web.MsgOtherBrowser, errors.New("auth request bound by a concurrent browser"))
 		}
-	case len(ar.BrowserHash) == 0 || !web.Equal(ar.BrowserHash, bh):
+	case len(ar.BrowserHash) > 0 && web.Equal(ar.BrowserHash, bh):
+	case len(ar.BrowserHash) > 0 && bh != nil && h.web.HeldBrowser(c, ar.BrowserHash):
+		// Bound to a handle this browser held before a rotation (a sign-in
+		// in another tab moved on): it moves to the current handle.
+		prev := ar.BrowserHash
+		if ar, err = h.store.UpdateAuthRequest(ctx, id, func(a *storage.AuthRequest) error {
+			if !web.Equal(a.BrowserHash, prev) {
+				return web.Forbidden(web.MsgOtherBrowser, errors.New("auth request rebound meanwhile"))
+			}
+			a.BrowserHash = bh
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	default:
 		return nil, web.Forbidden(web.MsgOtherBrowser, errors.New("auth request bound to another browser"))
 	}
 	s := &signin{ar: ar}
@@ -196,6 +210,45 @@ func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// progress records a step's result on the sign-in and, in the same update,
+// moves the sign-in to a new handle of this browser (web.MoveBrowser):
+// whoever else holds the handle it was bound to (a handle planted in this
+// browser by an attacker who kept a copy) can no longer continue it, and
+// in particular cannot finish what this browser's user proved. The update
+// refuses if the sign-in was rebound meanwhile (compare and set), unless
+// it already is where this step moves it: the same browser's double submit
+// of the same step, which won the race (its result stands; fn is not
+// applied twice).
+func (h *Handler) progress(c echo.Context, s *signin, fn func(*storage.AuthRequest) error) (storage.AuthRequest, error) {
+	bound := s.ar.BrowserHash
+	_, next := h.web.MoveBrowser(c, s.ar.ID+"\x00"+string(s.req.Step))
+	return h.store.UpdateAuthRequest(c.Request().Context(), s.ar.ID, func(a *storage.AuthRequest) error {
+		switch {
+		case web.Equal(a.BrowserHash, next) && !web.Equal(bound, next):
+			return nil
+		case !web.Equal(a.BrowserHash, bound):
+			return web.Forbidden(web.MsgOtherBrowser, errors.New("auth request rebound meanwhile"))
+		}
+		if err := fn(a); err != nil {
+			return err
+		}
+		a.BrowserHash = next
+		return nil
+	})
+}
+
+// keep is progress without a new handle: the update still refuses if the
+// sign-in was rebound meanwhile.
+func (h *Handler) keep(c echo.Context, s *signin, fn func(*storage.AuthRequest) error) (storage.AuthRequest, error) {
+	bound := s.ar.BrowserHash
+	return h.store.UpdateAuthRequest(c.Request().Context(), s.ar.ID, func(a *storage.AuthRequest) error {
+		if !web.Equal(a.BrowserHash, bound) {
+			return web.Forbidden(web.MsgOtherBrowser, errors.New("auth request rebound meanwhile"))
+		}
+		return fn(a)
+	})
 }
 
 // sessionUsable is a cheap pre-check used only to pick whose facts to load;
@@ -329,7 +382,7 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 		if err != nil {
 			return err
 		}
-		h.setSessionCookie(c, tok, sess.StaySignedIn)
+		h.web.SetSessionCookie(c, tok, sess.StaySignedIn)
 	default:
 		sess, err = h.store.UpdateSession(ctx, sess.ID, func(x *storage.Session) error {
 			x.LastSeenAt = now
@@ -356,7 +409,17 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 			return err
 		}
 	}
-	ar, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+	// Completing a sign-in that verified something (a new session, a
+	// password, a second step, an upstream sign-in) is a privilege change:
+	// the browser gets a new handle and the request follows it (progress).
+	// A silent sign-in, answered by the session this browser already has,
+	// changes nothing and keeps the handle (and the forms open in other
+	// tabs); it still must come from the browser the request is bound to.
+	record := h.progress
+	if !r.NewSession && s.ar.PasswordAt.IsZero() && s.ar.SecondFactorAt.IsZero() && s.ar.FederatedAt.IsZero() {
+		record = h.keep
+	}
+	ar, err := record(c, s, func(a *storage.AuthRequest) error {
 		if a.Done {
 			return web.BadRequest(web.MsgSigninDone, nil)
 		}
@@ -400,14 +463,6 @@ func secondStepLabel(ar storage.AuthRequest, r flow.Requirement) string {
 		return "session" // a factor presented earlier in this browser session
 	}
 	return "none"
-}
-
-func (h *Handler) setSessionCookie(c echo.Context, tok string, stay bool) {
-	var maxAge time.Duration
-	if stay {
-		maxAge = h.cfg.Policy.StaySignedIn
-	}
-	h.web.SetCookie(c, web.CookieSession, tok, maxAge)
 }
 
 // reasonText joins the reasons into the sentence the pages show.

@@ -28,9 +28,15 @@
 // decision — it never chooses the next step itself. The dispatcher
 // recomputes the decision (login/flow.Decide) from persisted state on
 // every visit, so back buttons, double submits and parallel tabs cannot
-// skip a step. Every step request must come from the browser that started
-// the sign-in: a cookie carries a random handle whose HMAC is stored on
-// the auth request.
+// skip a step. Every step request must come from the browser that holds
+// the sign-in's current handle: a sealed cookie carries the handle, its
+// HMAC is stored on the auth request, and every step that records a
+// verified factor (and the completion of a sign-in that verified one)
+// moves the sign-in to a new handle of this browser in the same update
+// (progress, in dispatch.go). A handle planted in a victim's browser is
+// left behind at her first step, so its planter can neither continue nor
+// finish her sign-in. A sign-in bound to an earlier handle of the same
+// browser (another tab) is taken over by that browser.
 //
 // What it owns and what it leaves to others:
 //   - policy: login/flow (pure), called by the dispatcher only;

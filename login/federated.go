@@ -235,7 +235,7 @@ func (h *Handler) federationCallback(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	if !web.Equal(st.BrowserHash, h.web.BrowserHash(c)) {
+	if !h.web.HeldBrowser(c, st.BrowserHash) {
 		return h.ssoFail(c, nil, storage.Organization{}, http.StatusForbidden, web.MsgOtherBrowser, "callback in another browser", nil)
 	}
 	s, err := h.load(c, st.AuthRequestID, false)
@@ -259,8 +259,8 @@ func (h *Handler) federationCallback(c echo.Context) error {
 	}
 
 	if e := q.Get("error"); e != "" {
-		desc := web.Truncate(q.Get("error_description"), 300)
-		reason := "upstream error: " + web.Truncate(e, 64)
+		desc := web.Truncate(web.CleanText(q.Get("error_description")), 300)
+		reason := "upstream error: " + web.Truncate(web.CleanText(e), 64)
 		if desc != "" {
 			reason += ": " + desc
 		}
@@ -290,6 +290,11 @@ func (h *Handler) federationCallback(c echo.Context) error {
 			return h.ssoFail(c, s, org, http.StatusForbidden, msgSSOInvalid, "invalid id token", err)
 		}
 	}
+	if !storage.ValidText(ident.Subject) || !storage.ValidText(ident.Email) {
+		// An identity we could neither store nor look up again (NUL,
+		// invalid UTF-8): not an answer we can verify.
+		return h.ssoFail(c, s, org, http.StatusForbidden, msgSSOInvalid, "upstream sub or email is not valid text", nil)
+	}
 	if reason := checkUpstreamAuthTime(s.ar, ident, now); reason != "" {
 		return h.ssoFail(c, s, org, http.StatusForbidden, msgSSOReauth, reason, nil)
 	}
@@ -300,7 +305,7 @@ func (h *Handler) federationCallback(c echo.Context) error {
 		// An upstream identity is never linked to an account outside the
 		// organisation's domains, whatever email it claims.
 		return h.ssoFail(c, s, org, http.StatusForbidden, msgSSOWrongDomain,
-			"email outside the organisation's domains: "+web.Truncate(ident.Email, 254), nil)
+			"email outside the organisation's domains: "+web.Truncate(web.CleanText(ident.Email), 254), nil)
 	}
 	if !ident.EmailVerified {
 		return h.ssoFail(c, s, org, http.StatusForbidden, msgSSOUnverified, "upstream says email_verified=false", nil)
@@ -322,7 +327,7 @@ func (h *Handler) federationCallback(c echo.Context) error {
 		amr = amr[:maxUpstreamAMR]
 	}
 	before := s.ar.UserID
-	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		if a.Done {
 			return web.BadRequest(web.MsgSigninDone, nil)
 		}
@@ -405,7 +410,7 @@ func (h *Handler) linkUpstream(c echo.Context, s *signin, org storage.Organizati
 		return storage.User{}, h.ssoFail(c, s, org, http.StatusForbidden, msgSSONoAccess, "no user and just-in-time creation is off", nil)
 	default:
 		u, err = h.store.CreateUser(ctx, storage.User{
-			Email: id.Email, EmailVerified: true, Name: web.Truncate(id.Name, 200), OrgID: org.ID,
+			Email: id.Email, EmailVerified: true, Name: web.Truncate(web.CleanText(id.Name), 200), OrgID: org.ID,
 			CreatedAt: now, UpdatedAt: now,
 		})
 		if errors.Is(err, storage.ErrConflict) {
@@ -452,7 +457,7 @@ func (h *Handler) linkedUser(c echo.Context, s *signin, org storage.Organization
 	if u.OrgID != org.ID {
 		return storage.User{}, h.ssoFail(c, s, org, http.StatusForbidden, msgSSOOtherOrg, "linked user belongs to another organisation", nil)
 	}
-	name := web.Truncate(id.Name, 200)
+	name := web.Truncate(web.CleanText(id.Name), 200)
 	if (name != "" && name != u.Name) || !strings.EqualFold(id.Email, u.Email) {
 		nu, err := h.store.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 			if name != "" {
@@ -554,7 +559,7 @@ func (h *Handler) setUpstreamLogout(c echo.Context, u storage.User, org storage.
 // readUpstreamLogout opens the cookie; ok is false when absent or not
 // readable.
 func (h *Handler) readUpstreamLogout(c echo.Context) (userID string, l upstreamLogout, ok bool) {
-	ck, err := c.Cookie(web.CookieUpstream)
+	ck, err := h.web.Cookie(c, web.CookieUpstream)
 	if err != nil || ck.Value == "" || len(ck.Value) > 4096 {
 		return "", l, false
 	}

@@ -376,7 +376,7 @@ func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
 	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset"})
 	mailed := h.notify(c, u, "Password reset")
 	// Continue the sign-in from the password step, as this user.
-	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		if a.Done {
 			return nil
 		}

@@ -107,11 +107,13 @@ func TestForgotPasswordEmailUser(t *testing.T) {
 		}
 		checkAllRevoked(t, e, app, u, old, rt)
 
-		// The form again (back button): the reset is over, nothing changes.
+		// The form again (back button): the reset is over, nothing changes
+		// (its CSRF token died with the browser handle the password change
+		// replaced).
 		hash := e.user(u.ID).PasswordHash
-		if q := b.submit(pwPage, "/forgot/password", url.Values{"new_password": {"yet another password"}}); !q.at("/forgot") ||
-			!strings.Contains(q.body, `<label for="email">Email</label>`) || e.user(u.ID).PasswordHash != hash {
-			t.Fatalf("replayed reset: %s\n%s", q.url, q.body)
+		if q := b.submit(pwPage, "/forgot/password", url.Values{"new_password": {"yet another password"}}); q.status != http.StatusForbidden ||
+			!strings.Contains(q.body, "The form has expired") || e.user(u.ID).PasswordHash != hash {
+			t.Fatalf("replayed reset: %s %d\n%s", q.url, q.status, q.body)
 		}
 
 		// The sign-in continues from the password step with the new one.
@@ -354,8 +356,15 @@ func TestSetPasswordLink(t *testing.T) {
 		if q := b.get(link); q.status != http.StatusGone || !strings.Contains(q.body, "expired or has already been used") {
 			t.Fatalf("second use: %d\n%s", q.status, q.body)
 		}
-		if q := b.submit(p, "/account/set-password", url.Values{"new_password": {"another new password"}}); q.status != http.StatusGone {
+		// The form again: its CSRF token died with the browser handle the
+		// password change replaced; with a fresh page the link is gone.
+		if q := b.submit(p, "/account/set-password", url.Values{"new_password": {"another new password"}}); q.status != http.StatusForbidden {
 			t.Fatalf("second submit: %d", q.status)
+		}
+		fresh := b.get(e.issuer + "/device") // a form: a token for the new handle
+		if q := b.post(e.issuer+"/account/set-password", url.Values{"csrf": {fresh.csrf(t)}, "token": {p.url.Query().Get("token")},
+			"new_password": {"another new password"}}); q.status != http.StatusGone {
+			t.Fatalf("second submit with a fresh token: %d", q.status)
 		}
 		e.newBrowser().signInRP(app, u.Email, signInOpts{password: newPassword})
 

@@ -162,7 +162,8 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if d.Metrics == nil {
 		d.Metrics = noMetrics{}
 	}
-	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger}, templateFS)
+	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger,
+		StaySignedIn: cfg.Policy.StaySignedIn}, templateFS)
 	if err != nil {
 		return nil, err
 	}
@@ -186,11 +187,13 @@ func ErrorPages(cfg Config, kr *keyring.Keyring, logger *slog.Logger) (func(w ht
 	return kit.ErrorPage, nil
 }
 
-// Register mounts the routes on e and installs the error handler and the
-// security headers (for every page, the account pages' too).
+// Register mounts the routes on e and installs the error handler, the
+// security headers and the check that refuses text no browser sends (for
+// every page, the account pages' too).
 func (h *Handler) Register(e *echo.Echo) {
 	e.HTTPErrorHandler = h.web.HandleError
 	e.Use(h.web.SecurityHeaders)
+	e.Use(h.web.RejectInvalidText)
 	e.GET("/static/*", echo.WrapHandler(web.Static()))
 
 	e.GET("/login", h.dispatch)

@@ -89,6 +89,9 @@ func (h *Handler) signOut(c echo.Context, lr storage.LogoutRequest, sess storage
 		h.audit(c, storage.AuditEvent{UserID: sess.UserID, ClientID: lr.ClientID, Event: "signout"})
 	}
 	h.web.ClearCookie(c, web.CookieSession)
+	// A new handle with no history: nothing bound to the old one (a CSRF
+	// token, a sign-in in flight) follows the browser past its sign-out.
+	h.web.ResetBrowser(c)
 	return h.finishLogout(c, lr, sess)
 }
 

@@ -111,7 +111,7 @@ func (h *Handler) passkeySubmit(c echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	if len(web.CookieValue(c, web.CookieDevice)) < 32 {
+	if len(h.web.CookieValue(c, web.CookieDevice)) < 32 {
 		// As after a code: this browser has completed a second step.
 		h.web.SetCookie(c, web.CookieDevice, keyring.NewToken(), web.LongLived)
 	}

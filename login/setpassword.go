@@ -108,6 +108,7 @@ func (h *Handler) setPasswordSubmit(c echo.Context) error {
 	if _, err := h.creds.Revoke(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}); err != nil {
 		return err
 	}
+	h.web.RotateBrowser(c) // a privilege change: forms made before it die
 	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "password.set", Reason: "set-password link"})
 	mailed := h.notify(c, u, "Password set")
 	msg := ""

@@ -294,7 +294,7 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		if a.Done {
 			return web.BadRequest("This sign-in is already complete. Go back to the application and sign in.", nil)
 		}

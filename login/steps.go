@@ -270,7 +270,7 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		return h.renderPassword(c, s, http.StatusForbidden, msgDisabled)
 	}
 	now := h.now()
-	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		a.UserID = s.user.ID
 		a.PasswordAt = now
 		return nil

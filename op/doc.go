@@ -24,6 +24,10 @@
 //     (refresh.go): the same storage methods zitadel would call, with
 //     fixed-shape JSON and our own JWS signer (signer.go) and opaque-token
 //     sealing (tokencrypto.go).
+//   - Text hygiene (text.go): one filter in front of every endpoint but
+//     /authorize answers a parameter that is not valid UTF-8 or holds a
+//     NUL with invalid_request; /authorize's values are checked in
+//     CreateAuthRequest, so the error goes to a trusted client redirect.
 //   - Discovery (provider.go): zitadel's document, cut down to what we
 //     really serve, with the acr values the sign-in can achieve, served as
 //     fixed bytes with an ETag.

@@ -200,7 +200,7 @@ func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Ke
 	if err := o.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
-	o.handler = o.wrap(provider)
+	o.handler = o.textFilter(o.wrap(provider))
 	return o, nil
 }
 

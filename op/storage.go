@@ -52,8 +52,12 @@ func errInvalidGrant(cause string) error {
 	return oidc.ErrInvalidGrant().WithParent(errors.New(cause))
 }
 
-// serverError marks a genuine fault (answered with 500).
+// serverError marks a genuine fault (answered with 500). Text the
+// database cannot hold is the client's fault: invalid_request (text.go).
 func serverError(err error) error {
+	if errors.Is(err, storage.ErrInvalidText) {
+		return oidc.ErrInvalidRequest().WithDescription(msgInvalidText).WithParent(err)
+	}
 	return oidc.ErrServerError().WithParent(err)
 }
 
@@ -133,6 +137,9 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	c, err := s.client(ctx, req.ClientID)
 	if err != nil {
 		return nil, err
+	}
+	if !validAuthRequestText(req) {
+		return nil, oidc.ErrInvalidRequest().WithDescription(msgInvalidText)
 	}
 	// PKCE policy is ours (zitadel accepts plain and none): S256 only, and
 	// mandatory for public clients (RFC 9700 §2.1.1, RFC 8252 §8.1).

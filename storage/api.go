@@ -9,6 +9,10 @@ package storage
 //   - Errors: ErrNotFound and ErrConflict as documented; any other error is
 //     opaque (a database failure or a call the contract forbids, such as an
 //     empty id where the caller must choose it).
+//   - Text: a string that is not valid UTF-8 or holds a NUL byte is never
+//     sent to the database (text.go). Every method that reads or deletes by
+//     such a value answers ErrNotFound; every method that would write one
+//     answers ErrInvalidText and writes nothing. Both dialects alike.
 //   - IDs: CreateX methods that return the created value generate the ID
 //     with NewID when it is empty and return what was stored. Methods that
 //     return only an error (CreateClient, CreateAuthRequest,

@@ -83,6 +83,11 @@ func (s *Store) bulkInsert(ctx context.Context, table, columns, insert string, r
 	if len(rows) == 0 {
 		return nil
 	}
+	for _, r := range rows { // COPY bypasses gorm's guard (text.go)
+		if !argsValid(r) {
+			return ErrInvalidText
+		}
+	}
 	sdb, err := s.w.DB()
 	if err != nil {
 		return err

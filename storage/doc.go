@@ -10,6 +10,9 @@
 //   - The contract of api.go: every method other packages call, with
 //     ErrNotFound and ErrConflict as the only errors callers branch on.
 //     gorm, pgx and driver types never leave the package, not even wrapped.
+//     Text the database cannot hold (NUL, invalid UTF-8) is refused before
+//     any statement is sent (text.go): ErrNotFound for lookups,
+//     ErrInvalidText for writes, on both dialects.
 //   - Atomicity: read-modify-write updaters run in one transaction (row
 //     lock on PostgreSQL, BEGIN IMMEDIATE on SQLite), and every single-use
 //     secret (auth code, refresh token, TOTP step, action token, upstream

@@ -44,6 +44,8 @@ func fail(op string, err error) error {
 		return ErrConflict
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return ErrNotFound
+	case errors.Is(err, ErrInvalidText):
+		return ErrInvalidText
 	case isUniqueViolation(err):
 		return ErrConflict
 	case errors.Is(err, context.Canceled):

@@ -205,6 +205,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("storage: sqlite: open: %s", err)
 	}
+	guardText(w)
 	wdb, err := w.DB()
 	if err != nil {
 		return nil, fmt.Errorf("storage: sqlite: %s", err)
@@ -237,6 +238,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 		_ = wdb.Close()
 		return nil, fmt.Errorf("storage: sqlite: open reader: %s", err)
 	}
+	guardText(r)
 	rdb, err := r.DB()
 	if err != nil {
 		_ = wdb.Close()
@@ -265,6 +267,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options, log *slog.Logge
 	if err != nil {
 		return nil, opaque("open postgres", err)
 	}
+	guardText(db)
 	sdb, err := db.DB()
 	if err != nil {
 		return nil, opaque("open postgres", err)
@@ -526,6 +529,9 @@ const (
 // lookup as a prepared statement on the read pool (gorm's query building
 // costs more than the query). ErrNotFound when there is no row.
 func (s *Store) hotRow(ctx context.Context, query string, dest []any, args ...any) error {
+	if !argsValid(args) {
+		return ErrNotFound // no row holds a value the database cannot store
+	}
 	st, err := s.hotRead.get(ctx, query)
 	if err != nil {
 		return err

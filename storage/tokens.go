@@ -116,6 +116,13 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 	if at != nil {
 		ar = accessTokenToRow(*at)
 	}
+	// These statements bypass gorm's guard (text.go).
+	if !argsValid([]any{oldID}) {
+		return RefreshToken{}, ErrNotFound
+	}
+	if !argsValid(row.values()) || (at != nil && !argsValid(ar.values())) {
+		return RefreshToken{}, ErrInvalidText
+	}
 	// Prepare outside the transaction: preparing needs a free connection.
 	// (Through the cache even the rare undo: it rebinds ? for PostgreSQL.)
 	var st [6]*sql.Stmt
@@ -299,6 +306,9 @@ func (s *Store) CreateAccessToken(ctx context.Context, at AccessToken) error {
 		return fail("create access token", err)
 	}
 	row := accessTokenToRow(at)
+	if !argsValid(row.values()) { // bypasses gorm's guard (text.go)
+		return ErrInvalidText
+	}
 	// Group-committed with the other token writes (batch.go).
 	return fail("create access token", s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, row.values()...)

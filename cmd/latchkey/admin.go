@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latchkey/latchkey/cmd/latchkey/internal/admin"
 	"github.com/latchkey/latchkey/config"
@@ -629,10 +630,22 @@ func cmdAudit(env *cmdEnv, args []string) error {
 		}
 		ua := e.UserAgent
 		if len(ua) > 60 {
-			ua = ua[:57] + "..."
+			ua = cutText(ua, 57) + "..."
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Event, who, e.ClientID, e.IP,
 			e.Reason, ua, strings.Join(details, " "))
 	}
 	return tw.Flush()
+}
+
+// cutText cuts s to at most n bytes between characters (a cut in the
+// middle of one would print invalid UTF-8).
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -340,3 +340,70 @@ func decodeSegment(t *testing.T, jwt string) string {
 	}
 	return string(b)
 }
+
+// browserCookie is the name and value of the browser-handle cookie in b's
+// jar ("" if none).
+func (b *browser) browserCookie() (name, value string) {
+	u, _ := url.Parse(b.e.issuer)
+	for _, ck := range b.client.Jar.Cookies(u) {
+		if strings.HasSuffix(ck.Name, "lk_browser") {
+			return ck.Name, ck.Value
+		}
+	}
+	return "", ""
+}
+
+// plant writes a cookie into b's jar, as an attacker who can set cookies
+// for the host would.
+func (b *browser) plant(name, value string) {
+	u, _ := url.Parse(b.e.issuer)
+	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+}
+
+// TestCSRFTokenOfPlantedHandleRefused (issue 10 §4): an attacker reads a
+// CSRF token under a handle H the server minted for him and plants H in
+// the victim's browser; the victim signs in to her account pages. The
+// token is refused on her POST /account/privacy: it died with H at her
+// first sign-in step. Planting H again afterwards does not revive it: the
+// account session belongs to her current handle, so with H back nothing
+// is changed either.
+func TestCSRFTokenOfPlantedHandleRefused(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d)
+		u := e.createUser("csrf-victim@example.com")
+		attacker, victim := e.newBrowser(), e.newBrowser()
+
+		token := attacker.get(e.issuer + "/device").csrf(t)
+		name, h := attacker.browserCookie()
+		if h == "" {
+			t.Fatal("no browser handle")
+		}
+		victim.plant(name, h)
+
+		p := victim.account("/account/privacy", u.Email, signInOpts{})
+		if !p.at("/account/privacy") {
+			t.Fatalf("victim's account page: %s (%d)", p.url, p.status)
+		}
+		forged := url.Values{"csrf": {token}, "product_improvement": {"on"}, "personalised_offers": {"on"}}
+		r := victim.post(e.issuer+"/account/privacy", forged)
+		if r.status != http.StatusForbidden || !strings.Contains(r.body, "The form has expired") {
+			t.Fatalf("the attacker's token: %d\n%s", r.status, r.body)
+		}
+		// H planted again over the victim's current handle.
+		victim.plant(name, h)
+		r = victim.post(e.issuer+"/account/privacy", forged)
+		if r.status >= 500 || strings.Contains(r.body, "Your privacy settings are saved.") {
+			t.Fatalf("the attacker's token with H planted again: %d\n%s", r.status, r.body)
+		}
+		if got := e.user(u.ID); got.PrivacyProductImprovement || got.PrivacyPersonalisedOffers {
+			t.Fatalf("the forged post changed the settings: %+v", got)
+		}
+		// Her own form still works (after signing in again, H being gone).
+		p = victim.account("/account/privacy", u.Email, signInOpts{})
+		p = victim.submit(p, "/account/privacy", url.Values{"product_improvement": {"on"}})
+		if !strings.Contains(p.body, "Your privacy settings are saved.") {
+			t.Fatalf("her own form: %d\n%s", p.status, p.body)
+		}
+	})
+}

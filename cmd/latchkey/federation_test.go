@@ -552,6 +552,12 @@ func TestFederationRefusals(t *testing.T) {
 		}
 		id = ar.ID
 		b.stop = nil
+		// The upstream sign-in gave the browser a new handle: the forms of
+		// before it are dead; a page now has a token for the new one.
+		if p = b.post(f.down.issuer+"/login/restart", url.Values{"csrf": {csrf}, "id": {id}}); p.status != http.StatusForbidden {
+			t.Fatalf("a form from before the upstream sign-in: %d", p.status)
+		}
+		csrf = b.get(f.down.issuer + "/device").csrf(t)
 		p = b.post(f.down.issuer+"/login/restart", url.Values{"csrf": {csrf}, "id": {id}})
 		b.stopAt = "/federation/start"
 		p = b.post(f.down.issuer+"/login/identify", url.Values{"csrf": {csrf}, "id": {id}, "email": {dan.Email}})

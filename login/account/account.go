@@ -121,7 +121,8 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if cfg.Reconfirm == 0 {
 		cfg.Reconfirm = 5 * time.Minute
 	}
-	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger}, templateFS)
+	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger,
+		StaySignedIn: cfg.Policy.StaySignedIn}, templateFS)
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +364,7 @@ func (h *Handler) withAccount(fn accountHandler) echo.HandlerFunc {
 			return err
 		}
 		if a == nil {
-			if web.CookieValue(c, web.CookieAccount) != "" {
+			if h.web.CookieValue(c, web.CookieAccount) != "" {
 				h.web.ClearCookie(c, web.CookieAccount)
 			}
 			ret := safeReturn(c.Request().URL.Path)
@@ -451,6 +452,9 @@ func (h *Handler) accountCallback(c echo.Context) error {
 			!authAt.Before(res.Flow.Started.Truncate(time.Second)) && !authAt.After(now.Add(time.Second)) &&
 			(!hadPrior || prior.Sub == cl.Subject)
 		if ok {
+			// A privilege change: a new browser handle, before the account
+			// session is sealed to it below.
+			h.web.RotateBrowser(c)
 			ns.ReconfirmedAt = now
 			h.audit(c, storage.AuditEvent{UserID: cl.Subject, Email: cl.Email, ClientID: ClientID, Event: "account.reconfirmed"})
 		} else {
@@ -483,8 +487,13 @@ func (h *Handler) revokeOthers(c echo.Context, a *account, cause storage.RevokeC
 		return err
 	}
 	keep := storage.Keep{SessionIDs: append([]string{a.sess.ID}, a.s.Prev...), DeviceID: h.thisDevice(c, devs)}
-	_, err = h.creds.Revoke(c.Request().Context(), a.user.ID, storage.Revocation{Cause: cause, Keep: keep, User: change})
-	return err
+	if _, err = h.creds.Revoke(c.Request().Context(), a.user.ID, storage.Revocation{Cause: cause, Keep: keep, User: change}); err != nil {
+		return err
+	}
+	// A privilege change: the browser gets a new handle, the account
+	// session follows it (a bound cookie), forms made before it die.
+	h.web.RotateBrowser(c)
+	return nil
 }
 
 // thisDevice is the id of this browser's trusted-device record among devs

@@ -3,7 +3,6 @@ package account
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -64,6 +63,20 @@ func newTestHandler(t *testing.T, st Store) (*Handler, *keyring.Keyring) {
 	return h, kr
 }
 
+// signedInCookies are the cookies the pages set in a browser signed in to
+// the account pages (its handle, its browser session, the account session
+// sealed for that handle), made by the page machinery itself.
+func signedInCookies(t *testing.T, h *Handler, s accountSession) []*http.Cookie {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec)
+	h.web.SetSessionCookie(c, keyring.NewToken(), false)
+	if err := h.web.SetSealed(c, web.CookieAccount, s, 0); err != nil {
+		t.Fatal(err)
+	}
+	return (&http.Response{Header: rec.Header()}).Cookies()
+}
+
 // TestFormsCheckCSRF: every account form a browser can post is refused
 // without this browser's CSRF token, with a forged one or with another
 // browser's, before anything is changed (the store panics on anything
@@ -84,9 +97,7 @@ func TestFormsCheckCSRF(t *testing.T) {
 		e := echo.New()
 		h.Register(e)
 		e.HTTPErrorHandler = h.web.HandleError
-		browser := &http.Cookie{Name: web.CookieBrowser, Value: keyring.NewToken()}
-		raw, _ := json.Marshal(accountSession{Sub: "u1", SID: "s1", AuthTime: now, ReconfirmedAt: now, Expires: now.Add(time.Hour)})
-		acct := &http.Cookie{Name: web.CookieAccount, Value: web.EncodeSealed(kr.Seal(raw, []byte(web.CookieAccount)))}
+		cookies := signedInCookies(t, h, accountSession{Sub: "u1", SID: "s1", AuthTime: now, ReconfirmedAt: now, Expires: now.Add(time.Hour)})
 		other := hex.EncodeToString(kr.MACString(keyring.PurposeCSRF, keyring.NewToken())[:16])
 		posts := 0
 		for _, r := range e.Routes() {
@@ -102,9 +113,9 @@ func TestFormsCheckCSRF(t *testing.T) {
 					}
 					req := httptest.NewRequest(http.MethodPost, r.Path, strings.NewReader(form.Encode()))
 					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					req.AddCookie(browser)
-					req.AddCookie(acct)
-					req.AddCookie(&http.Cookie{Name: web.CookieSession, Value: keyring.NewToken()})
+					for _, ck := range cookies {
+						req.AddCookie(ck)
+					}
 					rec := httptest.NewRecorder()
 					func() {
 						defer func() {

@@ -284,7 +284,7 @@ func (h *Handler) backupGenerate(c echo.Context, a *account) error {
 // shownBackupCode is the code waiting in this browser's cookie, if it is
 // still the user's current code.
 func (h *Handler) shownBackupCode(c echo.Context, a *account) (string, error) {
-	sealed, err := web.DecodeSealed(web.CookieValue(c, web.CookieBackupShow))
+	sealed, err := web.DecodeSealed(h.web.CookieValue(c, web.CookieBackupShow))
 	if err != nil {
 		return "", nil
 	}

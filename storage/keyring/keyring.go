@@ -44,6 +44,9 @@ const (
 	PurposeIdentifier = "identifier"
 	// PurposePasskeyChallenge digests WebAuthn challenges in flight.
 	PurposePasskeyChallenge = "passkey-challenge"
+	// PurposeBrowserMove derives a browser's next handle from its current
+	// one when a sign-in moves on (login/internal/web MoveBrowser).
+	PurposeBrowserMove = "browser-handle-move"
 )
 
 // MinSecretLen is the shortest server secret accepted.

@@ -1,13 +1,21 @@
 // Package web is the page machinery shared by the sign-in (login) and the
 // account pages (login/account): the renderer (embedded html/template
 // pages over one layout and shared partials, and the CSS), every cookie
-// name and the cookie rules, sealed cookies, the browser handle and CSRF
-// tokens derived from it, the error pages with error ids (echo's error
-// handler, and one for the OP's /authorize errors), the security headers
-// (a page that offers passkeys sets Page.Script: only its CSP allows a
-// script, ours, static/passkey.js),
-// and the request facts pages and mails show (client address, User-Agent
-// in words, dates, the backup code view).
+// name and the cookie rules ("__Host-" names on an https issuer, the
+// legacy names read for one release), sealed cookies, the browser handle
+// (sealed by the server, rotated at privilege changes, with the cookies
+// bound to it) and CSRF tokens derived from it, the error pages with error
+// ids (echo's error handler, and one for the OP's /authorize errors), the
+// security headers (a page that offers passkeys sets Page.Script: only its
+// CSP allows a script, ours, static/passkey.js), the pages' boundary check on text (RejectInvalidText:
+// no NUL or invalid UTF-8 reaches a handler), and the request facts pages
+// and mails show (client address, User-Agent as clean text cut between
+// characters and in words, dates, the backup code view).
+//
+// When the handle rotates is the callers' decision (login: each verified
+// step of a sign-in and its completion, sign-out; login/account: every
+// security change and reconfirmation); what moves with it is this
+// package's (RotateBrowser, MoveBrowser, ResetBrowser in cookies.go).
 //
 // Each page package builds its own Kit over the same keyring, so a CSRF
 // token or sealed cookie one makes is good for the other. It holds no

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // UserError is an error with a message for the user. The cause goes to the
@@ -91,6 +93,11 @@ func (k *Kit) HandleError(err error, c echo.Context) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		status, msg = http.StatusRequestEntityTooLarge, "What you sent is too large."
+	}
+	if errors.Is(err, storage.ErrInvalidText) {
+		// Text the database cannot hold reached a write: the client's
+		// fault, not ours (RejectInvalidText stops most of it earlier).
+		status, msg = http.StatusBadRequest, MsgBadText
 	}
 	id := ""
 	ctx := c.Request().Context()

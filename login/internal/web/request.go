@@ -8,12 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/internal/creds"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // ClientIP is the peer address. X-Forwarded-For is not trusted: a
@@ -26,9 +29,11 @@ func ClientIP(c echo.Context) string {
 	return ip
 }
 
-// UserAgent is the request's User-Agent, bounded.
+// UserAgent is the request's User-Agent as text that can be stored and
+// shown: invalid UTF-8 and control characters replaced, at most 300
+// bytes, cut between characters.
 func UserAgent(c echo.Context) string {
-	return Truncate(c.Request().UserAgent(), 300)
+	return Truncate(CleanText(c.Request().UserAgent()), 300)
 }
 
 // From describes who is asking, for the credential service's mails,
@@ -38,12 +43,39 @@ func (k *Kit) From(c echo.Context) creds.From {
 	return creds.From{BrowserHash: k.BrowserHash(c), IP: ClientIP(c), UserAgent: ua, Browser: DescribeBrowser(ua)}
 }
 
-// Truncate cuts s to at most n bytes.
+// Truncate cuts s to at most n bytes, between characters: a multi-byte
+// character that does not fit is left out whole, so valid UTF-8 stays
+// valid (PostgreSQL refuses the half of a character).
 func Truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	if n <= 0 {
+		return ""
+	}
+	// Back up over continuation bytes (10xxxxxx) to the start of the
+	// character that straddles the cut.
+	i := n
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
+
+// CleanText makes text a client wrote into something that can be stored
+// and shown: invalid UTF-8 becomes U+FFFD and control characters (NUL
+// among them) are dropped. For labels (a browser's User-Agent, a name an
+// identity provider sends), never for values that are compared.
+func CleanText(s string) string {
+	if storage.ValidText(s) && strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // RelativeDay: "today", "yesterday", "3 days ago", then a date.

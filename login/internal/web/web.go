@@ -29,6 +29,8 @@ type Config struct {
 	SiteName string
 	Keyring  *keyring.Keyring
 	Logger   *slog.Logger
+	// StaySignedIn is how long a "Stay signed in" session cookie lives.
+	StaySignedIn time.Duration
 }
 
 // Kit is one package's page machinery: its templates over the shared
@@ -40,8 +42,10 @@ type Kit struct {
 	issuer string
 	kr     *keyring.Keyring
 	log    *slog.Logger
-	secure bool // Secure cookies (the issuer is not plain-http localhost)
+	secure bool // "__Host-" and Secure cookies (the issuer is https; cookies.go)
 	tmpl   map[string]*template.Template
+	// staySignedIn is the lifetime of a stay-signed-in session cookie.
+	staySignedIn time.Duration
 }
 
 // Page is the data every template gets.
@@ -77,7 +81,7 @@ func New(cfg Config, pages fs.FS) (*Kit, error) {
 		cfg.Logger = slog.Default()
 	}
 	k := &Kit{site: cfg.SiteName, issuer: strings.TrimSuffix(cfg.Issuer, "/"), kr: cfg.Keyring, log: cfg.Logger,
-		secure: u.Scheme == "https", tmpl: map[string]*template.Template{}}
+		secure: u.Scheme == "https", tmpl: map[string]*template.Template{}, staySignedIn: cfg.StaySignedIn}
 	funcs := template.FuncMap{
 		"fmtTime": func(t time.Time) string {
 			if t.IsZero() {
