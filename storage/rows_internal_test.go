@@ -131,6 +131,9 @@ func TestRowsCoverEveryField(t *testing.T) {
 	roundTrip(t, organizationToRow, organizationRow.domain, func(o *Organization) { o.Domains = nil })
 	roundTrip(t, federatedIdentityToRow, noErr(federatedIdentityRow.domain), nil)
 	roundTrip(t, upstreamStateToRow, noErr(upstreamStateRow.domain), nil)
+	roundTrip(t, pushedRequestToRow, pushedRequestRow.domain, nil)
+	roundTrip(t, backchannelLogoutToRow, noErr(backchannelLogoutRow.domain), nil)
+	roundTrip(t, consentToRow, consentRow.domain, nil)
 }
 
 // TestRowsMatchSchema: every row struct's columns are exactly the columns
@@ -150,6 +153,7 @@ func TestRowsMatchSchema(t *testing.T) {
 		&signingKeyRow{}, &deviceAuthorizationRow{}, &auditEventRow{}, &throttleRow{},
 		&actionTokenRow{}, &logoutRequestRow{}, &organizationRow{}, &organizationDomainRow{},
 		&federatedIdentityRow{}, &upstreamStateRow{},
+		&usedJTIRow{}, &pushedRequestRow{}, &sessionClientRow{}, &backchannelLogoutRow{}, &consentRow{},
 	}
 	var tables []string
 	if err := s.read(t.Context()).Raw(
