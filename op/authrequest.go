@@ -13,6 +13,9 @@ import (
 // authRequest adapts a stored auth request to zitadel's op.AuthRequest.
 type authRequest struct {
 	ar storage.AuthRequest
+	// accessJKT and refreshJKT bind the tokens of the code exchange to a
+	// DPoP key (RFC 9449); set by the token endpoint.
+	accessJKT, refreshJKT string
 }
 
 var (

@@ -125,20 +125,11 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	if err != nil {
 		return nil, err
 	}
-	// PKCE policy is ours (zitadel accepts plain and none): S256 only, and
-	// mandatory for public clients (RFC 9700 §2.1.1, RFC 8252 §8.1).
-	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
-		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
-	}
-	if c.c.Public && req.CodeChallenge == "" {
-		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE (code_challenge with S256) is required for this client")
-	}
-	if !c.hasGrant(GrantAuthorizationCode) {
-		return nil, oidc.ErrUnauthorizedClient().WithDescription("client may not use the authorization code grant")
-	}
-	if req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery &&
-		req.ResponseMode != oidc.ResponseModeFragment && req.ResponseMode != oidc.ResponseModeFormPost {
-		return nil, oidc.ErrInvalidRequest().WithDescription("unsupported response_mode")
+	// checkAuthRequest (authorize.go) applied every rule before this;
+	// PKCE is checked again here because a request without it must never
+	// be stored for a public client.
+	if err := pkceRule(c, req); err != nil {
+		return nil, err
 	}
 	now := s.now()
 	ar := storage.AuthRequest{
@@ -263,7 +254,7 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 		}
 		return s.newAccessToken(ctx, c, storage.AccessToken{
 			ClientID: r.ar.ClientID, UserID: r.ar.UserID, SessionID: r.ar.SessionID,
-			Scopes: r.ar.Scopes, Audience: r.GetAudience(), FamilyID: r.ar.ID,
+			Scopes: r.ar.Scopes, Audience: r.GetAudience(), FamilyID: r.ar.ID, JKT: r.accessJKT,
 		}, now)
 	case *ccRequest:
 		c, err := s.client(ctx, r.clientID)
@@ -284,9 +275,10 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 		if err != nil {
 			return "", time.Time{}, err
 		}
+		x := s.devices.get(r)
 		return s.newAccessToken(ctx, c, storage.AccessToken{
-			ClientID: r.ClientID, UserID: r.Subject, SessionID: s.devices.get(r).sessionID,
-			Scopes: r.Scopes, Audience: r.GetAudience(),
+			ClientID: r.ClientID, UserID: r.Subject, SessionID: x.sessionID,
+			Scopes: r.Scopes, Audience: r.GetAudience(), JKT: x.accessJKT,
 		}, now)
 	}
 	return "", time.Time{}, oidc.ErrUnsupportedGrantType()
@@ -311,6 +303,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 	)
 	raw := keyring.NewToken()
 	hash := s.kr.MACString(keyring.PurposeRefresh, raw)
+	var accessJKT string
 	switch r := req.(type) {
 	case *authRequest:
 		if err := s.redeem(ctx, r); err != nil {
@@ -323,7 +316,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 			FamilyID: r.ar.ID, ClientID: r.ar.ClientID, UserID: r.ar.UserID, SessionID: r.ar.SessionID,
 			Scopes: r.ar.Scopes, GrantedScopes: r.ar.Scopes, Audience: r.GetAudience(),
 			AMR: r.ar.AMR, ACR: r.ar.ACR, AuthTime: r.ar.AuthTime, SecondFactorAt: r.ar.SecondFactorAt,
+			JKT: r.refreshJKT,
 		}
+		accessJKT = r.accessJKT
 	case *zop.DeviceAuthorizationState:
 		x := s.devices.get(r)
 		if c, err = s.client(ctx, r.ClientID); err != nil {
@@ -334,8 +329,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		first = storage.RefreshToken{
 			FamilyID: storage.NewID(), ClientID: r.ClientID, UserID: r.Subject, SessionID: x.sessionID,
 			Scopes: r.Scopes, GrantedScopes: r.Scopes, Audience: r.GetAudience(),
-			AMR: r.AMR, ACR: x.acr, AuthTime: r.AuthTime,
+			AMR: r.AMR, ACR: x.acr, AuthTime: r.AuthTime, JKT: x.refreshJKT,
 		}
+		accessJKT = x.accessJKT
 	case *refreshRequest:
 		if c, err = s.client(ctx, r.rt.ClientID); err != nil {
 			return "", "", time.Time{}, err
@@ -350,7 +346,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		next.RevokedAt = time.Time{}
 		at := storage.AccessToken{ID: storage.NewSortableID(now), ClientID: next.ClientID, UserID: next.UserID,
 			SessionID: next.SessionID, Scopes: next.Scopes, Audience: next.Audience,
-			CreatedAt: now, ExpiresAt: now.Add(c.accessTokenLifetime())}
+			CreatedAt: now, ExpiresAt: now.Add(c.accessTokenLifetime()), JKT: r.accessJKT}
 		if _, err = s.store.RotateRefreshTokenWithAccess(ctx, r.rt.ID, now, next, at); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				// Lost a race with another use of the same token: reuse.
@@ -377,6 +373,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 	atID, exp, err := s.newAccessToken(ctx, c, storage.AccessToken{
 		ClientID: created.ClientID, UserID: created.UserID, SessionID: created.SessionID,
 		RefreshTokenID: created.ID, FamilyID: created.FamilyID, Scopes: created.Scopes, Audience: created.Audience,
+		JKT: accessJKT,
 	}, now)
 	return atID, raw, exp, err
 }
@@ -386,6 +383,8 @@ type refreshRequest struct {
 	rt     storage.RefreshToken
 	user   storage.User
 	scopes []string
+	// accessJKT binds the new access token to a DPoP key.
+	accessJKT string
 }
 
 var _ zop.RefreshTokenRequest = (*refreshRequest)(nil)
@@ -410,20 +409,12 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		return nil, serverError(err)
 	}
 	now := s.now()
-	switch {
-	case !rt.UsedAt.IsZero():
+	if !rt.UsedAt.IsZero() {
 		s.reuseDetected(ctx, rt, now)
 		return nil, errInvalidGrant("refresh token reused")
-	case !rt.RevokedAt.IsZero():
-		return nil, errInvalidGrant("refresh token revoked")
-	case s.opts.RefreshIdle > 0 && now.Sub(rt.LastUsedAt) > s.opts.RefreshIdle:
-		return nil, errInvalidGrant("refresh token unused too long")
-	case !rt.ExpiresAt.IsZero() && now.After(rt.ExpiresAt):
-		return nil, errInvalidGrant("refresh token expired")
-	case s.opts.ReverifyDue(rt.SecondFactorAt, rt.AuthTime, rt.AMR, now):
-		// The sign-in policy's rule (Options.ReverifyDue): a grant lives
-		// on its second factor, and a time from the future fails closed.
-		return nil, errInvalidGrant("second factor re-verification due")
+	}
+	if why := s.refreshRefusal(rt, now); why != "" {
+		return nil, errInvalidGrant(why)
 	}
 	u, err := s.store.GetUser(ctx, rt.UserID)
 	if err != nil {
@@ -436,6 +427,27 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		return nil, errInvalidGrant("user disabled")
 	}
 	return &refreshRequest{rt: rt, user: u, scopes: rt.Scopes}, nil
+}
+
+// refreshRefusal says why a refresh token may not be used at now ("" if
+// it may): used, revoked, idle, expired, or its second factor due (the
+// grant and introspection share this rule).
+func (s *opStorage) refreshRefusal(rt storage.RefreshToken, now time.Time) string {
+	switch {
+	case !rt.UsedAt.IsZero():
+		return "refresh token reused"
+	case !rt.RevokedAt.IsZero():
+		return "refresh token revoked"
+	case s.opts.RefreshIdle > 0 && now.Sub(rt.LastUsedAt) > s.opts.RefreshIdle:
+		return "refresh token unused too long"
+	case !rt.ExpiresAt.IsZero() && now.After(rt.ExpiresAt):
+		return "refresh token expired"
+	case s.opts.ReverifyDue(rt.SecondFactorAt, rt.AuthTime, rt.AMR, now):
+		// The sign-in policy's rule (Options.ReverifyDue): a grant lives
+		// on its second factor, and a time from the future fails closed.
+		return "second factor re-verification due"
+	}
+	return ""
 }
 
 func (s *opStorage) reuseDetected(ctx context.Context, rt storage.RefreshToken, now time.Time) {
@@ -661,11 +673,26 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 
 // GetPrivateClaimsFromRequest adds scope to JWT access tokens (zitadel
 // leaves it out; RFC 9068 §2.2.3 has it).
+// The cnf claim (RFC 9449 §6.1) binds a DPoP-bound one to its key.
 func (s *opStorage) GetPrivateClaimsFromRequest(_ context.Context, req zop.TokenRequest, _ []string) (map[string]any, error) {
+	claims := map[string]any{}
 	if sc := req.GetScopes(); len(sc) > 0 {
-		return map[string]any{"scope": strings.Join(sc, " ")}, nil
+		claims["scope"] = strings.Join(sc, " ")
 	}
-	return nil, nil
+	var jkt string
+	switch r := req.(type) {
+	case *authRequest:
+		jkt = r.accessJKT
+	case *zop.DeviceAuthorizationState:
+		jkt = s.devices.get(r).accessJKT
+	}
+	if jkt != "" {
+		claims["cnf"] = map[string]any{"jkt": jkt}
+	}
+	if len(claims) == 0 {
+		return nil, nil
+	}
+	return claims, nil
 }
 
 // GetKeyByIDAndClientID serves private_key_jwt and the JWT-bearer grant;

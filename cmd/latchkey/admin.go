@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -238,12 +239,28 @@ func cmdClient(env *cmdEnv, args []string) error {
 		typ := fs.String("type", "", "web, native or user-agent (default web; native when --public)")
 		format := fs.String("access-token-format", "", "opaque or jwt (default: tokens.access_token_format)")
 		defaultACR := fs.String("default-acr", "", "acr required when the product asks for none (e.g. urn:latchkey:acr:mfa:fresh)")
-		var redirects, postLogout, grants multiFlag
+		jwksFile := fs.String("jwks-file", "", "JWK set file of the client's public keys (private_key_jwt; no secret is generated)")
+		jwksURI := fs.String("jwks-uri", "", "URL of the client's JWK set (private_key_jwt; no secret is generated)")
+		bclURI := fs.String("backchannel-logout-uri", "", "where logout tokens are posted when a session ends (OIDC Back-Channel Logout)")
+		bclSID := fs.Bool("backchannel-logout-session-required", false, "logout tokens must carry sid")
+		thirdParty := fs.Bool("third-party", false, "show a consent page (first-party clients never ask)")
+		requirePAR := fs.Bool("require-par", false, "authorization requests only through /par (RFC 9126)")
+		dpopBound := fs.Bool("dpop", false, "every token request must carry a DPoP proof (RFC 9449)")
+		var redirects, postLogout, grants, scopes multiFlag
 		fs.Var(&redirects, "redirect-uri", "redirect URI (repeat)")
 		fs.Var(&postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeat)")
 		fs.Var(&grants, "grant", "grant type (repeat or comma-separate): authorization_code, refresh_token, client_credentials, device_code")
+		fs.Var(&scopes, "scope", "a scope client_credentials may grant (repeat or comma-separate)")
 		if err := parseFlags(fs, args); err != nil {
 			return err
+		}
+		var jwks string
+		if *jwksFile != "" {
+			b, err := os.ReadFile(*jwksFile)
+			if err != nil {
+				return usageErr("client create: --jwks-file: %v", err)
+			}
+			jwks = strings.TrimSpace(string(b))
 		}
 		a, err := openApp(env, *configPath, false)
 		if err != nil {
@@ -251,7 +268,9 @@ func cmdClient(env *cmdEnv, args []string) error {
 		}
 		defer a.close()
 		return a.createClient(env, clientSpec{id: *id, name: *name, public: *public, secretStdin: *secretStdin, typ: *typ,
-			format: *format, defaultACR: *defaultACR, redirects: redirects, postLogout: postLogout, grants: grants})
+			format: *format, defaultACR: *defaultACR, redirects: redirects, postLogout: postLogout, grants: grants,
+			scopes: scopes, jwks: jwks, jwksURI: *jwksURI, bclURI: *bclURI, bclSID: *bclSID,
+			thirdParty: *thirdParty, requirePAR: *requirePAR, dpopBound: *dpopBound})
 	case "list":
 		if err := parseFlags(fs, args); err != nil {
 			return err
@@ -296,9 +315,11 @@ func cmdClient(env *cmdEnv, args []string) error {
 }
 
 type clientSpec struct {
-	id, name, typ, format, defaultACR string
-	public, secretStdin               bool
-	redirects, postLogout, grants     []string
+	id, name, typ, format, defaultACR         string
+	public, secretStdin                       bool
+	redirects, postLogout, grants, scopes     []string
+	jwks, jwksURI, bclURI                     string
+	bclSID, thirdParty, requirePAR, dpopBound bool
 }
 
 // createClient validates like the config file does (same rules, one place:
@@ -307,12 +328,15 @@ func (a *app) createClient(env *cmdEnv, s clientSpec) error {
 	secret := ""
 	generated := false
 	if !s.public {
-		if s.secretStdin {
+		switch {
+		case s.secretStdin:
 			var err error
 			if secret, err = readSecret(env.stdin); err != nil {
 				return err
 			}
-		} else {
+		case s.jwks != "" || s.jwksURI != "":
+			// private_key_jwt: the client's keys are its credential.
+		default:
 			secret, generated = keyring.NewToken(), true
 		}
 	} else if s.secretStdin {
@@ -328,7 +352,10 @@ func (a *app) createClient(env *cmdEnv, s clientSpec) error {
 	// Validate also fills the defaults (name, grants, token format and
 	// lifetimes) and expands the short grant name device_code.
 	cc := config.Client{ID: s.id, Name: s.name, Secret: secret, Public: s.public, Type: typ, RedirectURIs: s.redirects,
-		PostLogoutRedirectURIs: s.postLogout, GrantTypes: s.grants, AccessTokenFormat: s.format, DefaultACR: s.defaultACR}
+		PostLogoutRedirectURIs: s.postLogout, GrantTypes: s.grants, AccessTokenFormat: s.format, DefaultACR: s.defaultACR,
+		Scopes: s.scopes, JWKS: config.JWKS(s.jwks), JWKSURI: s.jwksURI, BackchannelLogoutURI: s.bclURI,
+		BackchannelLogoutSessionRequired: s.bclSID, ThirdParty: s.thirdParty,
+		RequirePushedAuthorizationRequests: s.requirePAR, DPoPBoundAccessTokens: s.dpopBound}
 	check := *a.cfg
 	check.Clients = []config.Client{cc}
 	check.Organizations = nil

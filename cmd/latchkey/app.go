@@ -158,7 +158,8 @@ func (a *app) opOptions(now func() time.Time) op.Options {
 		ReverifyDue: func(secondFactorAt, authTime time.Time, amr []string, at time.Time) bool {
 			return flow.ReverifyDue(c.Policy.Reverify.Std(), secondFactorAt, authTime, amr, at)
 		},
-		ACRValues: flow.SupportedACRs,
+		ACRValues:  flow.SupportedACRs,
+		RequirePAR: c.Protocol.RequirePushedAuthorizationRequests,
 		// zitadel/oidc stamps and checks token times with time.Now.
 		TokenNow: time.Now,
 	}
@@ -179,9 +180,12 @@ func clientFromConfig(a *app, c config.Client, source string, now time.Time) sto
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 		AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifetime: c.AccessTokenLifetime.Std(),
 		IDTokenLifetime: c.IDTokenLifetime.Std(), DefaultACR: c.DefaultACR, Source: source,
+		JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, Scopes: c.Scopes,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		ThirdParty: c.ThirdParty, RequirePAR: c.RequirePushedAuthorizationRequests, DPoPBound: c.DPoPBoundAccessTokens,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	if !c.Public {
+	if !c.Public && c.Secret != "" {
 		sc.SecretHash = op.HashClientSecret(a.kr, c.Secret)
 	}
 	return sc

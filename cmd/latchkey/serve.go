@@ -190,6 +190,7 @@ var opPaths = map[string]bool{
 	"/.well-known/openid-configuration": true, "/keys": true, "/authorize": true, "/authorize/callback": true,
 	"/oauth/token": true, "/oauth/introspect": true, "/userinfo": true, "/revoke": true,
 	"/end_session": true, "/device_authorization": true, "/healthz": true, "/ready": true,
+	"/par": true, "/.well-known/oauth-authorization-server": true,
 }
 
 func rootHandler(opHandler, pages http.Handler) http.Handler {

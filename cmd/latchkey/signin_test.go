@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
@@ -127,7 +128,7 @@ func TestSignInEndToEnd(t *testing.T) {
 func TestClientCredentials(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
 		e := newTestEnv(t, d)
-		app := e.newRP("svc")
+		app := e.newRP("svc", func(c *storage.Client) { c.Scopes = []string{"api"} })
 		cc := clientcredentials.Config{ClientID: "svc", ClientSecret: app.secret, TokenURL: app.provider.Endpoint().TokenURL, Scopes: []string{"api"}}
 		tok, err := cc.Token(context.Background())
 		if err != nil {

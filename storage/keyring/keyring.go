@@ -42,6 +42,10 @@ const (
 	// PurposeIdentifier digests emails into keys that must not reveal them
 	// (throttle keys, stand-in ids of unknown accounts).
 	PurposeIdentifier = "identifier"
+	// PurposePAR digests pushed authorization request_uris (RFC 9126).
+	PurposePAR = "par-request-uri"
+	// PurposeDPoPNonce authenticates the provider's DPoP nonces (RFC 9449 §8).
+	PurposeDPoPNonce = "dpop-nonce"
 )
 
 // MinSecretLen is the shortest server secret accepted.
