@@ -161,7 +161,12 @@ func cmdUser(env *cmdEnv, args []string) error {
 		if disable {
 			// A disabled user's sessions, grants and trusted browsers end
 			// with the change, in one transaction.
-			_, err = a.store.RevokeUserGrants(env.ctx, u.ID, storage.Revocation{Cause: storage.RevokeUserDisabled, User: set}, now)
+			var rv storage.Revoked
+			rv, err = a.store.RevokeUserGrants(env.ctx, u.ID, storage.Revocation{Cause: storage.RevokeUserDisabled, User: set}, now)
+			if err == nil {
+				// Their products hear of it from the background of a running server.
+				_, err = a.store.EnqueueBackchannelLogouts(env.ctx, u.ID, rv.SessionIDs, string(storage.RevokeUserDisabled), now)
+			}
 		} else {
 			_, err = a.store.UpdateUser(env.ctx, u.ID, set)
 		}

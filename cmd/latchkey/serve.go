@@ -241,6 +241,7 @@ func (s *server) run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.background(bg)
+	go s.op.BackchannelWorker().Run(bg) // back-channel logout deliveries (op/backchannel.go)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	a.log.Info("Latchkey is running", "issuer", a.cfg.Issuer, "listen", ln.Addr().String(),

@@ -154,16 +154,25 @@ func Static() http.Handler {
 	}))
 }
 
+// PageCSP is every page's Content-Security-Policy: no scripts, no inline
+// styles, and forms that post to this site only (form-action 'self';
+// issue 10 (c)). The one page that posts elsewhere, the OAuth form_post
+// response, carries its own policy naming that client's redirect origin
+// (op.FormPostCSP); redirects that leave the site after one of our forms
+// go through op.RedirectAway, because Chrome and Safari apply
+// form-action to the redirects that follow a submission too.
+const PageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 // SecurityHeaders sends the headers every page needs (SPEC 9): no
 // framing, no sniffing, no referrer leaks of auth request ids, a strict
-// CSP (the pages use no scripts; inline styles are not used either).
+// CSP (PageCSP).
 func (k *Kit) SecurityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		hd := c.Response().Header()
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' *; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", PageCSP)
 		hd.Set("Cache-Control", "no-store")
 		if k.secure {
 			hd.Set("Strict-Transport-Security", "max-age=31536000")
