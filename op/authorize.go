@@ -82,6 +82,10 @@ func (o *OP) authorize(w http.ResponseWriter, r *http.Request) {
 			// fetched; say so, to the client when its redirect is valid
 			// (a client that put state only in the request object gets no
 			// state back: it is in the object we do not read).
+			if _, p := o.clientAndRedirect(ctx, params); p != nil {
+				o.refuse(w, r, params, p)
+				return
+			}
 			o.refuse(w, r, params, clientProblem("request_uri_not_supported", "only request_uri values from this provider's pushed authorization request endpoint are accepted"))
 			return
 		}
@@ -148,25 +152,9 @@ func (o *OP) refuse(w http.ResponseWriter, r *http.Request, params url.Values, p
 // /authorize, and at /par before the request is stored) and returns the
 // client, the parsed request and the subject of a valid id_token_hint.
 func (o *OP) checkAuthRequest(ctx context.Context, params url.Values, pushed bool) (*client, *oidc.AuthRequest, string, *authProblem) {
-	s := o.storage
-	clientID := params.Get("client_id")
-	if clientID == "" {
-		return nil, nil, "", pageProblem("client_id is missing.")
-	}
-	c, err := s.client(ctx, clientID)
-	if err != nil {
-		var oe *oidc.Error
-		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
-			return nil, nil, "", &authProblem{code: "server_error", description: "the client could not be looked up"}
-		}
-		return nil, nil, "", pageProblem("client_id %q is not a registered application.", clientID)
-	}
-	redirect := params.Get("redirect_uri")
-	switch {
-	case redirect == "":
-		return nil, nil, "", pageProblem("redirect_uri is missing.")
-	case !c.redirectAllowed(redirect):
-		return nil, nil, "", pageProblem("redirect_uri %q is not registered for %q.", redirect, clientID)
+	c, prob := o.clientAndRedirect(ctx, params)
+	if prob != nil {
+		return nil, nil, "", prob
 	}
 	// From here the client and its redirect are known good: errors go back
 	// to it, with its state.
@@ -196,6 +184,7 @@ func (o *OP) checkAuthRequest(ctx context.Context, params url.Values, pushed boo
 	if err := o.provider.Decoder().Decode(req, params); err != nil {
 		return nil, nil, "", clientProblem("invalid_request", "a parameter could not be read (max_age must be a whole number of seconds)")
 	}
+	var err error
 	req.MaxAge, err = zop.ValidateAuthReqPrompt(req.Prompt, req.MaxAge)
 	if err == nil {
 		req.Scopes, err = zop.ValidateAuthReqScopes(c, req.Scopes)
@@ -211,6 +200,31 @@ func (o *OP) checkAuthRequest(ctx context.Context, params url.Values, pushed boo
 		return nil, nil, "", oidcProblem(err)
 	}
 	return c, req, hint, nil
+}
+
+// clientAndRedirect checks what decides where an error may go: a
+// registered client, and a redirect_uri registered for it.
+func (o *OP) clientAndRedirect(ctx context.Context, params url.Values) (*client, *authProblem) {
+	clientID := params.Get("client_id")
+	if clientID == "" {
+		return nil, pageProblem("client_id is missing.")
+	}
+	c, err := o.storage.client(ctx, clientID)
+	if err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+			return nil, &authProblem{code: "server_error", description: "the client could not be looked up"}
+		}
+		return nil, pageProblem("client_id %q is not a registered application.", clientID)
+	}
+	redirect := params.Get("redirect_uri")
+	switch {
+	case redirect == "":
+		return nil, pageProblem("redirect_uri is missing.")
+	case !c.redirectAllowed(redirect):
+		return nil, pageProblem("redirect_uri %q is not registered for %q.", redirect, clientID)
+	}
+	return c, nil
 }
 
 func oidcProblem(err error) *authProblem {

@@ -370,6 +370,9 @@ func (o *OP) wrap(next http.Handler) http.Handler {
 		case revokePath:
 			o.revoke(w, r)
 			return
+		case endSessionPath:
+			o.endSession(w, r, next)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -383,6 +386,71 @@ func (o *OP) wrap(next http.Handler) http.Handler {
 			ours.ServeHTTP(w, r)
 		}
 	})
+}
+
+// endSessionPath is RP-initiated logout (zitadel's handler, our pages).
+const endSessionPath = "/end_session"
+
+// endSession runs zitadel's end_session, turning its JSON error answers
+// (a person's browser is on the other end) into our error page, with the
+// OAuth error in words.
+func (o *OP) endSession(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	rec := &jsonErrorCatcher{ResponseWriter: w}
+	next.ServeHTTP(rec, r)
+	if !rec.caught {
+		return
+	}
+	for k := range w.Header() {
+		if k != "Cache-Control" && k != "Pragma" && k != "X-Content-Type-Options" && !strings.HasPrefix(k, "Access-Control-") {
+			w.Header().Del(k)
+		}
+	}
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	_ = json.Unmarshal([]byte(rec.body.String()), &e)
+	msg := "The application sent an invalid sign-out request"
+	switch {
+	case e.Description != "" && e.Error != "":
+		msg += ": " + e.Description + " (" + e.Error + ")."
+	case e.Error != "":
+		msg += " (" + e.Error + ")."
+	default:
+		msg += "."
+	}
+	status := rec.status
+	if status >= 500 {
+		status = http.StatusBadRequest // zitadel's answer to what it could not parse
+	}
+	o.page(w, r, status, msg)
+}
+
+// jsonErrorCatcher passes responses through, except a 4xx/5xx JSON body,
+// which it keeps to re-render.
+type jsonErrorCatcher struct {
+	http.ResponseWriter
+	caught bool
+	status int
+	body   strings.Builder
+}
+
+func (e *jsonErrorCatcher) WriteHeader(status int) {
+	if status >= 400 && strings.HasPrefix(e.Header().Get("Content-Type"), "application/json") {
+		e.caught, e.status = true, status
+		return
+	}
+	e.ResponseWriter.WriteHeader(status)
+}
+
+func (e *jsonErrorCatcher) Write(b []byte) (int, error) {
+	if e.caught {
+		if e.body.Len() < 4096 {
+			e.body.Write(b)
+		}
+		return len(b), nil
+	}
+	return e.ResponseWriter.Write(b)
 }
 
 // oauthMetadataPath is RFC 8414's well-known URI.
