@@ -35,8 +35,7 @@ func (h *Handler) consentRequired(c echo.Context, s *signin) (bool, error) {
 		return false, err
 	}
 	return flow.ConsentRequired(flow.ConsentFacts{
-		ThirdParty: true, Prompt: s.ar.Prompt, Requested: s.ar.Scopes,
-		Granted: g.Scopes, GrantedAt: g.UpdatedAt, RequestedAt: s.ar.CreatedAt,
+		ThirdParty: true, Prompt: s.ar.Prompt, Requested: s.ar.Scopes, Granted: g.Scopes, AnsweredAt: s.ar.ConsentAt,
 	}), nil
 }
 
@@ -98,7 +97,15 @@ func (h *Handler) consentSubmit(c echo.Context) error {
 	}
 	switch c.FormValue("choice") {
 	case "allow":
-		if _, err := h.store.GrantConsent(c.Request().Context(), s.user.ID, s.client.ID, s.ar.Scopes, h.now()); err != nil {
+		ctx := c.Request().Context()
+		now := h.now()
+		if _, err := h.store.GrantConsent(ctx, s.user.ID, s.client.ID, s.ar.Scopes, now); err != nil {
+			return err
+		}
+		if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
+			a.ConsentAt = now
+			return nil
+		}); err != nil {
 			return err
 		}
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.client.ID, Event: "consent.granted",

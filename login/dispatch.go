@@ -323,6 +323,7 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 		if err != nil {
 			return err
 		}
+		h.creds.SessionReplaced(ctx, s.session, sess)
 		h.setSessionCookie(c, tok, sess.StaySignedIn)
 	default:
 		sess, err = h.store.UpdateSession(ctx, sess.ID, func(x *storage.Session) error {

@@ -299,6 +299,9 @@ type api interface {
 	// RecordSessionClient notes that a client got tokens in a browser
 	// session (idempotent).
 	RecordSessionClient(ctx context.Context, sessionID, clientID, userID string, now time.Time) error
+	// ContinueSession hands the client links of a session to the session
+	// that replaced it in the same browser.
+	ContinueSession(ctx context.Context, from, to string) error
 	// EnqueueBackchannelLogouts queues a delivery for every client with a
 	// back-channel logout URI that got tokens in one of the ended sessions
 	// of userID, and forgets those links, in one transaction; it returns

@@ -2068,6 +2068,19 @@ func testBackchannelQueue(t *testing.T, s *storage.Store) {
 	ok(t, s.RecordSessionClient(ctx, "s3", "web", "u2", at(0)))
 	wantOther(t, s.RecordSessionClient(ctx, "", "web", "u1", at(0)))
 
+	// A session continued by another (a new sign-in in the browser):
+	// its clients are told, with the sid they know, when the new one ends.
+	ok(t, s.RecordSessionClient(ctx, "old", "web", "u1", at(0)))
+	ok(t, s.ContinueSession(ctx, "old", "new"))
+	equal(t, len(must(s.EnqueueBackchannelLogouts(ctx, "u1", []string{"old"}, "signout", at(time.Minute)))(t)), 0)
+	cont := must(s.EnqueueBackchannelLogouts(ctx, "u1", []string{"new"}, "signout", at(time.Minute)))(t)
+	if len(cont) != 1 || cont[0].SessionID != "old" {
+		t.Fatalf("continued session: %+v", cont)
+	}
+	ok(t, s.ContinueSession(ctx, "", "x"))
+	c0 := must(s.ClaimBackchannelLogouts(ctx, at(time.Minute), time.Minute, 10))(t)
+	ok(t, s.FinishBackchannelLogout(ctx, c0[0].ID, c0[0].ClaimToken, storage.BackchannelOutcome{Delivered: true}, at(time.Minute)))
+
 	// Another user's session is not theirs to end; unknown sessions
 	// queue nothing.
 	equal(t, len(must(s.EnqueueBackchannelLogouts(ctx, "u1", []string{"s3", "nope"}, "signout", at(time.Minute)))(t)), 0)
@@ -2099,7 +2112,8 @@ func testBackchannelQueue(t *testing.T, s *storage.Store) {
 	ok(t, s.FinishBackchannelLogout(ctx, c3[0].ID, c3[0].ClaimToken, storage.BackchannelOutcome{Delivered: true}, at(11*time.Minute)))
 	equal(t, len(must(s.ClaimBackchannelLogouts(ctx, at(time.Hour), time.Minute, 10))(t)), 0)
 	l := must(s.ListBackchannelLogouts(ctx, "u1"))(t)
-	if len(l) != 1 || !l[0].DeliveredAt.Equal(at(11*time.Minute)) || l[0].Attempts != 2 || l[0].LastError != "" || l[0].ClaimToken != "" {
+	i := slices.IndexFunc(l, func(b storage.BackchannelLogout) bool { return b.SessionID == "s1" })
+	if len(l) != 2 || i < 0 || !l[i].DeliveredAt.Equal(at(11*time.Minute)) || l[i].Attempts != 2 || l[i].LastError != "" || l[i].ClaimToken != "" {
 		t.Fatalf("delivered: %+v", l)
 	}
 
@@ -2110,10 +2124,10 @@ func testBackchannelQueue(t *testing.T, s *storage.Store) {
 	ok(t, s.FinishBackchannelLogout(ctx, c[0].ID, c[0].ClaimToken, storage.BackchannelOutcome{Error: "gone", GiveUp: true}, at(time.Hour)))
 	equal(t, len(must(s.ClaimBackchannelLogouts(ctx, at(100*time.Hour), time.Minute, 10))(t)), 0)
 	l = must(s.ListBackchannelLogouts(ctx, "u1"))(t)
-	if len(l) != 2 || l[1].ID != q[0].ID || !l[1].FailedAt.Equal(at(time.Hour)) || l[1].LastError != "gone" {
+	if len(l) != 3 || l[2].ID != q[0].ID || !l[2].FailedAt.Equal(at(time.Hour)) || l[2].LastError != "gone" {
 		t.Fatalf("given up: %+v", l)
 	}
-	equal(t, len(must(s.ListBackchannelLogouts(ctx, ""))(t)), 2)
+	equal(t, len(must(s.ListBackchannelLogouts(ctx, ""))(t)), 3)
 	wantOther(t, s.FinishBackchannelLogout(ctx, "", "x", storage.BackchannelOutcome{}, at(0)))
 }
 
@@ -2245,7 +2259,7 @@ func testSweepProtocol(t *testing.T, s *storage.Store) {
 	equal(t, keys(t, s, "pushed_requests", "id"), []string{"p-live"})
 	wantLinks := []string{"gone-new", live.ID}
 	slices.Sort(wantLinks)
-	equal(t, keys(t, s, "session_clients", "session_id"), wantLinks)
+	equal(t, keys(t, s, "session_clients", "live_session_id"), wantLinks)
 	l := must(s.ListBackchannelLogouts(ctx, "u1"))(t)
 	if len(l) != 1 || l[0].SessionID == c[0].SessionID {
 		t.Fatalf("after the sweep: %+v (delivered was %s)", l, c[0].SessionID)

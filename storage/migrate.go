@@ -476,6 +476,9 @@ func schema0002() []string {
 		`ALTER TABLE clients ADD COLUMN require_par BOOLEAN NOT NULL DEFAULT FALSE`,
 		`ALTER TABLE clients ADD COLUMN dpop_bound BOOLEAN NOT NULL DEFAULT FALSE`,
 
+		// When the user answered a consent page in this sign-in.
+		`ALTER TABLE auth_requests ADD COLUMN consent_at BIGINT NOT NULL DEFAULT 0`,
+
 		// DPoP (RFC 9449): the JWK thumbprint a token is bound to ('' = none).
 		`ALTER TABLE access_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE refresh_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT ''`,
@@ -502,16 +505,21 @@ func schema0002() []string {
 		`CREATE UNIQUE INDEX pushed_requests_hash ON pushed_requests (request_uri_hash)`,
 		`CREATE INDEX pushed_requests_expires ON pushed_requests (expires_at)`,
 
-		// Which clients got tokens in which browser session: the
-		// recipients of back-channel logouts when the session ends. Rows
-		// outlive the session row until the logout is queued.
+		// Which clients got tokens in which browser session (session_id,
+		// the sid they know): the recipients of back-channel logouts when
+		// the session ends. live_session_id is the session that carries it
+		// now: a new sign-in in the same browser replaces the session row
+		// but not what the products hold. Rows outlive the session row
+		// until the logout is queued.
 		`CREATE TABLE session_clients (
 			session_id TEXT NOT NULL,
 			client_id TEXT NOT NULL,
+			live_session_id TEXT NOT NULL,
 			user_id TEXT NOT NULL DEFAULT '',
 			created_at BIGINT NOT NULL DEFAULT 0,
 			PRIMARY KEY (session_id, client_id)
 		)`,
+		`CREATE INDEX session_clients_live ON session_clients (live_session_id)`,
 		`CREATE INDEX session_clients_user ON session_clients (user_id)`,
 		`CREATE INDEX session_clients_created ON session_clients (created_at)`,
 

@@ -120,10 +120,11 @@ func (s *Store) RedeemPushedRequest(ctx context.Context, requestURIHash []byte, 
 
 // sessionClientRow is the table's model (written by statements).
 type sessionClientRow struct {
-	SessionID string `gorm:"column:session_id;primaryKey"`
-	ClientID  string `gorm:"column:client_id;primaryKey"`
-	UserID    string `gorm:"column:user_id"`
-	CreatedMs int64  `gorm:"column:created_at"`
+	SessionID     string `gorm:"column:session_id;primaryKey"`
+	ClientID      string `gorm:"column:client_id;primaryKey"`
+	LiveSessionID string `gorm:"column:live_session_id"`
+	UserID        string `gorm:"column:user_id"`
+	CreatedMs     int64  `gorm:"column:created_at"`
 }
 
 func (sessionClientRow) TableName() string { return "session_clients" }
@@ -136,9 +137,21 @@ func (s *Store) RecordSessionClient(ctx context.Context, sessionID, clientID, us
 		return invalid("record session client: empty session or client")
 	}
 	err := s.write(ctx).Exec(
-		`INSERT INTO session_clients (session_id, client_id, user_id, created_at) VALUES (?, ?, ?, ?)
-		 ON CONFLICT DO NOTHING`, sessionID, clientID, userID, ms(now)).Error
+		`INSERT INTO session_clients (session_id, client_id, live_session_id, user_id, created_at) VALUES (?, ?, ?, ?, ?)
+		 ON CONFLICT DO NOTHING`, sessionID, clientID, sessionID, userID, ms(now)).Error
 	return fail("record session client", err)
+}
+
+// ContinueSession hands the client links of browser session from (and of
+// the sessions it continued) to session to, which replaced it in the
+// same browser (a new sign-in there): they end, and are told, when to
+// ends. Nothing to move is not an error.
+func (s *Store) ContinueSession(ctx context.Context, from, to string) error {
+	if from == "" || to == "" || from == to {
+		return nil
+	}
+	err := s.write(ctx).Exec(`UPDATE session_clients SET live_session_id = ? WHERE live_session_id = ?`, to, from).Error
+	return fail("continue session", err)
 }
 
 // ------------------------------------------------ back-channel logouts
@@ -181,7 +194,8 @@ func backchannelLogoutToRow(b BackchannelLogout) backchannelLogoutRow {
 
 // EnqueueBackchannelLogouts queues a logout token for every client with a
 // back-channel logout URI that got tokens in one of the ended sessions
-// of userID, and forgets those sessions' client links, in one
+// of userID (or in a session one of them continued: ContinueSession),
+// with the sid the client knows, and forgets those links, in one
 // transaction. It returns what it queued. Sessions nobody got tokens in,
 // or whose logouts are already queued, queue nothing: calling it twice
 // for one ending queues once.
@@ -198,7 +212,7 @@ func (s *Store) EnqueueBackchannelLogouts(ctx context.Context, userID string, se
 			SessionID string `gorm:"column:session_id"`
 			ClientID  string `gorm:"column:client_id"`
 		}
-		if err := tx.Raw(`DELETE FROM session_clients WHERE user_id = ? AND session_id IN (`+placeholders(len(ids))+`)
+		if err := tx.Raw(`DELETE FROM session_clients WHERE user_id = ? AND live_session_id IN (`+placeholders(len(ids))+`)
 			RETURNING session_id, client_id`, append([]any{userID}, anys(ids)...)...).Scan(&links).Error; err != nil {
 			return err
 		}

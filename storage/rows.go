@@ -300,6 +300,7 @@ type authRequestRow struct {
 	CodeHash            blob   `gorm:"column:code_hash"`
 	CodeExpiresMs       int64  `gorm:"column:code_expires_at"`
 	CodeUsedMs          int64  `gorm:"column:code_used_at"`
+	ConsentMs           int64  `gorm:"column:consent_at"`
 }
 
 func (authRequestRow) TableName() string { return "auth_requests" }
@@ -325,7 +326,7 @@ func authRequestToRow(a AuthRequest) authRequestRow {
 		UpstreamAuthTimeMs: ms(a.UpstreamAuthTime),
 		Done:               a.Done, AMR: encList(a.AMR), ACR: a.ACR, AuthTimeMs: ms(a.AuthTime),
 		SessionID: a.SessionID, CodeHash: a.CodeHash, CodeExpiresMs: ms(a.CodeExpiresAt),
-		CodeUsedMs: ms(a.CodeUsedAt),
+		CodeUsedMs: ms(a.CodeUsedAt), ConsentMs: ms(a.ConsentAt),
 	}
 }
 
@@ -351,7 +352,7 @@ func (r authRequestRow) domain() (AuthRequest, error) {
 		UpstreamAuthTime: tm(r.UpstreamAuthTimeMs),
 		Done:             r.Done, AMR: d.list(r.AMR), ACR: r.ACR, AuthTime: tm(r.AuthTimeMs),
 		SessionID: r.SessionID, CodeHash: bytesOf(r.CodeHash), CodeExpiresAt: tm(r.CodeExpiresMs),
-		CodeUsedAt: tm(r.CodeUsedMs),
+		CodeUsedAt: tm(r.CodeUsedMs), ConsentAt: tm(r.ConsentMs),
 	}
 	return a, d.err
 }

@@ -84,7 +84,7 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 		// landing between a caller's deletion of a session and its
 		// EnqueueBackchannelLogouts (the next statement) would drop that
 		// session's links; the hour spares sessions that just started.
-		{"session_clients", "session_id", "created_at < ? AND session_id NOT IN (SELECT id FROM sessions)", []any{before(time.Hour)}},
+		{"session_clients", "live_session_id", "created_at < ? AND live_session_id NOT IN (SELECT id FROM sessions)", []any{before(time.Hour)}},
 		{"refresh_tokens", "id",
 			"family_id IN (SELECT family_id FROM refresh_tokens WHERE expires_at <> 0 AND expires_at < ?)", []any{n}},
 	}

@@ -154,6 +154,10 @@ type AuthRequest struct {
 	CodeHash      []byte
 	CodeExpiresAt time.Time
 	CodeUsedAt    time.Time
+
+	// ConsentAt: the user answered a third-party consent page for this
+	// request (prompt=consent asks once per request).
+	ConsentAt time.Time
 }
 
 // Session is a browser session (the "sid").

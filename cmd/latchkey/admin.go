@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -159,14 +160,7 @@ func cmdUser(env *cmdEnv, args []string) error {
 			return nil
 		}
 		if disable {
-			// A disabled user's sessions, grants and trusted browsers end
-			// with the change, in one transaction.
-			var rv storage.Revoked
-			rv, err = a.store.RevokeUserGrants(env.ctx, u.ID, storage.Revocation{Cause: storage.RevokeUserDisabled, User: set}, now)
-			if err == nil {
-				// Their products hear of it from the background of a running server.
-				_, err = a.store.EnqueueBackchannelLogouts(env.ctx, u.ID, rv.SessionIDs, string(storage.RevokeUserDisabled), now)
-			}
+			err = a.disableUser(env.ctx, u.ID, set, now)
 		} else {
 			_, err = a.store.UpdateUser(env.ctx, u.ID, set)
 		}
@@ -178,6 +172,19 @@ func cmdUser(env *cmdEnv, args []string) error {
 		return nil
 	}
 	return usageErr("user: unknown subcommand %q", sub)
+}
+
+// disableUser disables a user with set: their sessions, grants and
+// trusted browsers end with the change, in one transaction, and the
+// products that got tokens in those sessions are told (back-channel
+// logout, delivered from the background of a running server).
+func (a *app) disableUser(ctx context.Context, userID string, set func(*storage.User) error, now time.Time) error {
+	rv, err := a.store.RevokeUserGrants(ctx, userID, storage.Revocation{Cause: storage.RevokeUserDisabled, User: set}, now)
+	if err != nil {
+		return err
+	}
+	_, err = a.store.EnqueueBackchannelLogouts(ctx, userID, rv.SessionIDs, string(storage.RevokeUserDisabled), now)
+	return err
 }
 
 func (a *app) createUser(env *cmdEnv, email, name, region string, pwStdin bool) error {

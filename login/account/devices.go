@@ -3,6 +3,7 @@ package account
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -112,7 +113,10 @@ func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
 // the consent page).
 func describeScopes(scopes []string) []string {
 	var out []string
-	for _, s := range scopes {
+	for _, s := range []string{"openid", "profile", "email", "privacy", "offline_access"} {
+		if !slices.Contains(scopes, s) {
+			continue
+		}
 		switch s {
 		case "openid":
 			out = append(out, "confirm who you are")

@@ -13,22 +13,22 @@ type ConsentFacts struct {
 	ThirdParty bool
 	Prompt     []string
 	// Requested are the scopes of this request; Granted what the user
-	// allowed this client before, at GrantedAt (zero: never).
+	// allowed this client before.
 	Requested []string
 	Granted   []string
-	GrantedAt time.Time
-	// RequestedAt is when this authorization request started.
-	RequestedAt time.Time
+	// AnsweredAt: when the user answered the consent page in this
+	// sign-in (zero: not yet).
+	AnsweredAt time.Time
 }
 
 // ConsentRequired: a third-party client asks for something the user has
-// not allowed it yet, or asks again with prompt=consent and the user has
-// not answered since this request started. First-party clients: never.
+// not allowed it yet, or asks with prompt=consent and the user has not
+// answered in this sign-in. First-party clients: never.
 func ConsentRequired(f ConsentFacts) bool {
 	if !f.ThirdParty {
 		return false
 	}
-	if slices.Contains(f.Prompt, "consent") && (f.GrantedAt.IsZero() || f.GrantedAt.Before(f.RequestedAt)) {
+	if slices.Contains(f.Prompt, "consent") && f.AnsweredAt.IsZero() {
 		return true
 	}
 	for _, sc := range f.Requested {

@@ -67,6 +67,22 @@ func (s *Service) Revoke(ctx context.Context, userID string, r storage.Revocatio
 	return rv, err
 }
 
+// SessionReplaced: a new sign-in in this browser replaced session old
+// with next. The same user's products stay with the browser (they are
+// told when next ends); another user's session has ended.
+func (s *Service) SessionReplaced(ctx context.Context, old, next storage.Session) {
+	if old.ID == "" {
+		return
+	}
+	if old.UserID != next.UserID {
+		s.EndedSessions(ctx, old.UserID, []string{old.ID}, "signin_replaced")
+		return
+	}
+	if err := s.store.ContinueSession(context.WithoutCancel(ctx), old.ID, next.ID); err != nil {
+		s.log.Error("continue session", "err", err, "user", old.UserID)
+	}
+}
+
 // EndedSessions tells the products that got tokens in these ended
 // sessions of userID: it queues their back-channel logouts (delivered in
 // the background by op.BackchannelWorker). The sessions are gone

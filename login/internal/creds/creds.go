@@ -41,6 +41,7 @@ type Store interface {
 
 	RevokeUserGrants(ctx context.Context, userID string, r storage.Revocation, now time.Time) (storage.Revoked, error)
 	EnqueueBackchannelLogouts(ctx context.Context, userID string, sessionIDs []string, cause string, now time.Time) ([]storage.BackchannelLogout, error)
+	ContinueSession(ctx context.Context, from, to string) error
 
 	CreateAuditEvent(ctx context.Context, e storage.AuditEvent) error
 }
