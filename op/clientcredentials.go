@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zitadel/oidc/v3/pkg/oidc"
-
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -91,17 +89,6 @@ func ccScopes(requested string, allowed []string) ([]string, bool) {
 		}
 	}
 	return out, true
-}
-
-// userScope: a scope about a user, meaningless in a client_credentials
-// token.
-func userScope(sc string) bool {
-	switch sc {
-	case oidc.ScopeOpenID, oidc.ScopeOfflineAccess, oidc.ScopeProfile, oidc.ScopeEmail,
-		oidc.ScopePhone, oidc.ScopeAddress, ScopePrivacy:
-		return true
-	}
-	return false
 }
 
 // atClaims is a JWT access token's payload: the RFC 9068 claims as

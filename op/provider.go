@@ -456,18 +456,6 @@ func (e *jsonErrorCatcher) Write(b []byte) (int, error) {
 // oauthMetadataPath is RFC 8414's well-known URI.
 const oauthMetadataPath = "/.well-known/oauth-authorization-server"
 
-// basicChallenge adds to zitadel's 401 answers the challenge RFC 6749
-// §5.2 requires when the client tried HTTP Basic (our own grant handlers
-// add it in tokenError).
-type basicChallenge struct{ http.ResponseWriter }
-
-func (b basicChallenge) WriteHeader(status int) {
-	if status == http.StatusUnauthorized {
-		b.Header().Set("WWW-Authenticate", `Basic realm="token"`)
-	}
-	b.ResponseWriter.WriteHeader(status)
-}
-
 // parseForm parses urlencoded bodies before zitadel does: its end_session
 // answers a parse error with a 500.
 func parseForm(r *http.Request) error {

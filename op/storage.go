@@ -40,7 +40,6 @@ type opStorage struct {
 
 var (
 	_ zop.Storage                        = (*opStorage)(nil)
-	_ zop.ClientCredentialsStorage       = (*opStorage)(nil)
 	_ zop.CanSetUserinfoFromRequest      = (*opStorage)(nil)
 	_ zop.CanGetPrivateClaimsFromRequest = (*opStorage)(nil)
 	_ zop.CanTerminateSessionFromRequest = (*opStorage)(nil)
@@ -94,28 +93,6 @@ func (s *opStorage) authenticate(ctx context.Context, id, secret string) (*clien
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
 	_, err := s.authenticate(ctx, id, secret)
 	return err
-}
-
-func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (zop.Client, error) {
-	c, err := s.authenticate(ctx, id, secret)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// ccRequest is a client_credentials token request: the client is the subject.
-type ccRequest struct {
-	clientID string
-	scopes   []string
-}
-
-func (r *ccRequest) GetSubject() string    { return r.clientID }
-func (r *ccRequest) GetAudience() []string { return []string{r.clientID} }
-func (r *ccRequest) GetScopes() []string   { return r.scopes }
-
-func (s *opStorage) ClientCredentialsTokenRequest(_ context.Context, clientID string, scopes []string) (zop.TokenRequest, error) {
-	return &ccRequest{clientID: clientID, scopes: slices.DeleteFunc(slices.Clone(scopes), userScope)}, nil
 }
 
 // --- auth requests ---
@@ -255,20 +232,6 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 		return s.newAccessToken(ctx, c, storage.AccessToken{
 			ClientID: r.ar.ClientID, UserID: r.ar.UserID, SessionID: r.ar.SessionID,
 			Scopes: r.ar.Scopes, Audience: r.GetAudience(), FamilyID: r.ar.ID, JKT: r.accessJKT,
-		}, now)
-	case *ccRequest:
-		c, err := s.client(ctx, r.clientID)
-		if err != nil {
-			return "", time.Time{}, err
-		}
-		exp := now.Add(c.accessTokenLifetime())
-		if c.format() == storage.TokenFormatJWT {
-			// Nothing to store: the JWT carries everything, and a revoked
-			// one is recorded by id (see RevokeToken).
-			return ccJWTPrefix + storage.NewID(), exp, nil
-		}
-		return s.newAccessToken(ctx, c, storage.AccessToken{
-			ClientID: r.clientID, UserID: r.clientID, Scopes: r.scopes, Audience: r.GetAudience(),
 		}, now)
 	case *zop.DeviceAuthorizationState:
 		c, err := s.client(ctx, r.ClientID)
