@@ -244,7 +244,7 @@ func (o *OP) verifyAssertion(ctx context.Context, creds clientCreds, endpoint st
 	}
 	iss := o.opts.Issuer
 	audOK := slices.ContainsFunc(claims.Audience, func(a string) bool {
-		return a == iss || a == iss+tokenPath || a == iss+endpoint
+		return a == iss || a == o.endpointURL(tokenPath) || a == o.endpointURL(endpoint)
 	})
 	if !audOK {
 		return nil, errors.New("aud must be the issuer or the endpoint's URL")
