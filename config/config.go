@@ -39,6 +39,8 @@ type Config struct {
 	Policy Policy `yaml:"policy"`
 	TOTP   TOTP   `yaml:"totp"`
 	Signup Signup `yaml:"signup"`
+	// Protocol holds provider-wide OAuth requirements.
+	Protocol Protocol `yaml:"protocol"`
 
 	// Metrics serves Prometheus metrics on a listener of their own.
 	Metrics Metrics `yaml:"metrics"`
@@ -136,6 +138,13 @@ type Signup struct {
 	Enabled bool `yaml:"enabled"`
 }
 
+// Protocol holds provider-wide OAuth requirements.
+type Protocol struct {
+	// RequirePushedAuthorizationRequests: every client must send its
+	// authorization requests through /par first (RFC 9126 §5).
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
+}
+
 // Client is a relying party declared in the configuration.
 type Client struct {
 	ID   string `yaml:"id"`
@@ -160,6 +169,26 @@ type Client struct {
 	// tokens: "read" (scope latchkey:admin:read) or "full" (latchkey:admin
 	// too); empty grants nothing.
 	Admin string `yaml:"admin"`
+	// JWKS (inline) or JWKSURI (fetched) hold the client's public keys
+	// for private_key_jwt (RFC 7523 §2.2); with one of them a
+	// confidential client needs no secret.
+	JWKS    JWKS   `yaml:"jwks"`
+	JWKSURI string `yaml:"jwks_uri"`
+	// Scopes are what the client_credentials grant may give (anything
+	// else is invalid_scope).
+	Scopes []string `yaml:"scopes"`
+	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel
+	// Logout 1.0); BackchannelLogoutSessionRequired asks for sid in them.
+	BackchannelLogoutURI             string `yaml:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `yaml:"backchannel_logout_session_required"`
+	// ThirdParty clients show a consent page; first-party ones never do.
+	ThirdParty bool `yaml:"third_party"`
+	// RequirePushedAuthorizationRequests: this client's authorization
+	// requests must come through /par (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
+	// DPoPBoundAccessTokens: every token request must carry a DPoP proof
+	// (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
 }
 
 // Admin API access levels (clients[].admin).

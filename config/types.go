@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -202,6 +203,43 @@ func (d *Date) UnmarshalText(b []byte) error {
 
 // MarshalText implements encoding.TextMarshaler.
 func (d Date) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// JWKS is a JSON Web Key Set (RFC 7517 §5) written inline: in YAML as a
+// mapping ({keys: [...]}) or as a JSON string. It holds the JSON text.
+type JWKS string
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (j *JWKS) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*j = JWKS(strings.TrimSpace(n.Value))
+		return nil
+	case yaml.MappingNode:
+		var m map[string]any
+		if err := n.Decode(&m); err != nil {
+			return err
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("a JWK set must be plain JSON values: %w", err)
+		}
+		*j = JWKS(b)
+		return nil
+	}
+	return errors.New(`expected a JWK set: {keys: [...]}`)
+}
+
+// MarshalYAML implements yaml.Marshaler: the set as a mapping.
+func (j JWKS) MarshalYAML() (any, error) {
+	if j == "" {
+		return "", nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(j), &m); err != nil {
+		return string(j), nil
+	}
+	return m, nil
+}
 
 // MinSecretKeyLen is the shortest secret_key accepted, in decoded bytes.
 const MinSecretKeyLen = 32

@@ -372,9 +372,9 @@ func (c *Config) checkClients(p *problems) {
 		switch {
 		case cl.Public && cl.Secret != "":
 			p.add(at+".secret", "must be empty for a public client")
-		case !cl.Public && cl.Secret == "":
-			p.add(at+".secret", "required for a confidential client (or set public: true)")
-		case !cl.Public && len(cl.Secret) < 32:
+		case !cl.Public && cl.Secret == "" && cl.JWKS == "" && cl.JWKSURI == "":
+			p.add(at+".secret", "required for a confidential client (or set public: true, or give jwks or jwks_uri for private_key_jwt)")
+		case !cl.Public && cl.Secret != "" && len(cl.Secret) < 32:
 			p.add(at+".secret", "must be at least 32 characters, got %d", len(cl.Secret))
 		}
 		if cl.Public && cl.Type == ClientWeb {
@@ -425,7 +425,72 @@ func (c *Config) checkClients(p *problems) {
 				p.add(at+".admin", "needs a confidential client with the client_credentials grant")
 			}
 		}
+		c.checkClientProtocol(p, at, cl)
 	}
+}
+
+// checkClientProtocol checks a client's keys, scopes and back-channel
+// logout URI (issue 12).
+func (c *Config) checkClientProtocol(p *problems, at string, cl Client) {
+	switch {
+	case cl.JWKS != "" && cl.JWKSURI != "":
+		p.add(at+".jwks_uri", "give jwks or jwks_uri, not both")
+	case (cl.JWKS != "" || cl.JWKSURI != "") && cl.Public:
+		p.add(at+".jwks", "a public client has no keys (it authenticates with PKCE alone)")
+	case cl.JWKS != "":
+		if msg := CheckJWKS([]byte(cl.JWKS)); msg != "" {
+			p.add(at+".jwks", "%s", msg)
+		}
+	case cl.JWKSURI != "":
+		if msg := checkHTTPSURL(cl.JWKSURI); msg != "" {
+			p.add(at+".jwks_uri", "%q %s", cl.JWKSURI, msg)
+		}
+	}
+	for j, sc := range cl.Scopes {
+		if !validScopeToken(sc) {
+			p.add(fmt.Sprintf("%s.scopes[%d]", at, j), "%q is not a scope (RFC 6749 §3.3: printable ASCII, no spaces, quotes or backslashes)", sc)
+		}
+	}
+	if cl.BackchannelLogoutURI != "" {
+		if msg := checkHTTPSURL(cl.BackchannelLogoutURI); msg != "" {
+			p.add(at+".backchannel_logout_uri", "%q %s", cl.BackchannelLogoutURI, msg)
+		}
+	} else if cl.BackchannelLogoutSessionRequired {
+		p.add(at+".backchannel_logout_session_required", "needs backchannel_logout_uri")
+	}
+}
+
+// checkHTTPSURL returns what is wrong with a URL the provider calls (a
+// client's JWKS or back-channel logout endpoint), or "".
+func checkHTTPSURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		return "is not an absolute URL"
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "must not have a fragment"
+	case u.User != nil:
+		return "must not carry credentials"
+	case u.Scheme == "https":
+		return ""
+	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+		return ""
+	}
+	return "must use https unless the host is localhost, 127.0.0.1 or [::1]"
+}
+
+// validScopeToken: RFC 6749 §3.3 scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // checkRedirectURI returns what is wrong with a redirect URI, or "".

@@ -109,6 +109,9 @@ func (h *Handler) next(c echo.Context, s *signin) error {
 		h.op.RespondError(c.Response(), c.Request(), s.ar, s.req.Error, failDescription(s.req.Error))
 		return nil
 	case flow.StepDone:
+		if asked, err := h.consentStep(c, s); asked || err != nil {
+			return err
+		}
 		return h.finish(c, s)
 	}
 	return errors.New("login: unknown step " + string(s.req.Step))
@@ -382,6 +385,7 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 		if err != nil {
 			return err
 		}
+		h.creds.SessionReplaced(ctx, s.session, sess)
 		h.web.SetSessionCookie(c, tok, sess.StaySignedIn)
 	default:
 		sess, err = h.store.UpdateSession(ctx, sess.ID, func(x *storage.Session) error {
@@ -443,8 +447,6 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 	if isDeviceRequest(ar) {
 		return c.Redirect(http.StatusSeeOther, deviceConfirmURL(ar.ID))
 	}
-	// zitadel's form_post page submits itself with an inline script.
-	c.Response().Header().Del("Content-Security-Policy")
 	h.op.Respond(c.Response(), c.Request(), ar)
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/latchkey/latchkey/federation"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/internal/web"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -204,7 +205,8 @@ func (h *Handler) federationStart(c echo.Context) error {
 		v := int(*s.ar.MaxAge)
 		opts.MaxAge = &v
 	}
-	return c.Redirect(http.StatusSeeOther, conn.AuthURL(state, nonce, verifier, opts))
+	op.RedirectAway(c.Response(), c.Request(), conn.AuthURL(state, nonce, verifier, opts), http.StatusSeeOther)
+	return nil
 }
 
 func verifierAD(stateID string) []byte { return []byte("upstream-verifier:" + stateID) }

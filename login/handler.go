@@ -32,6 +32,8 @@ type Store interface {
 	CreateUser(ctx context.Context, u storage.User) (storage.User, error)
 
 	GetClient(ctx context.Context, id string) (storage.Client, error)
+	GetConsent(ctx context.Context, userID, clientID string) (storage.Consent, error)
+	GrantConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) (storage.Consent, error)
 
 	CreateAuthRequest(ctx context.Context, ar storage.AuthRequest) error
 	GetAuthRequest(ctx context.Context, id string) (storage.AuthRequest, error)
@@ -210,6 +212,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.POST("/login/remember", h.rememberSubmit)
 	e.GET("/login/backup-code", h.backupCodePage)
 	e.POST("/login/backup-code", h.backupCodeSubmit)
+	e.GET("/login/consent", h.consentPage)
+	e.POST("/login/consent", h.consentSubmit)
 
 	e.GET("/device", h.devicePage)
 	e.POST("/device", h.deviceSubmit)

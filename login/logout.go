@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/internal/web"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -81,6 +82,7 @@ func (h *Handler) signOut(c echo.Context, lr storage.LogoutRequest, sess storage
 		if err := h.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
+		h.creds.EndedSessions(ctx, sess.UserID, []string{sess.ID}, "signout")
 		if lr.ClientID != "" {
 			if err := h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{SessionID: sess.ID, ClientID: lr.ClientID}, now); err != nil {
 				return err
@@ -104,7 +106,8 @@ func (h *Handler) finishLogout(c echo.Context, lr storage.LogoutRequest, sess st
 			h.web.ClearCookie(c, web.CookieUpstream)
 			// Validated by the OP against the client's registered
 			// post_logout_redirect_uris (state appended).
-			return c.Redirect(http.StatusSeeOther, lr.RedirectURI)
+			op.RedirectAway(c.Response(), c.Request(), lr.RedirectURI, http.StatusSeeOther)
+			return nil
 		}
 	}
 	if userID, _, ok := h.readUpstreamLogout(c); ok && userID != sess.UserID {

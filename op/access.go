@@ -3,6 +3,7 @@ package op
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -18,53 +19,35 @@ type AccessTokenInfo struct {
 	ClientID  string
 	Scopes    []string
 	SessionID string
+	// Scheme is how the token must be presented: "Bearer", or "DPoP" for a
+	// DPoP-bound token.
+	Scheme string
 }
 
 // ErrInvalidToken: the token is unknown, expired, revoked, or not ours.
 var ErrInvalidToken = errors.New("op: invalid access token")
 
-// VerifyAccessToken checks an access token (opaque or JWT) the way
-// userinfo does: it must decrypt or verify, exist unrevoked in storage
-// (JWTs of users are stored too), be unexpired, and belong to a user
-// that is still enabled. Client-credentials tokens have no user and are
+// VerifyAccessToken checks a bearer access token (opaque or JWT) the
+// way userinfo does: it must decrypt or verify, exist unrevoked in
+// storage (JWTs of users are stored too), be unexpired, and belong to a
+// user that is still enabled. Client-credentials tokens have no user and
+// DPoP-bound tokens need their proof (AuthenticateResource): both are
 // refused.
 func (o *OP) VerifyAccessToken(ctx context.Context, token string) (AccessTokenInfo, error) {
-	if token == "" || len(token) > 4096 {
-		return AccessTokenInfo{}, ErrInvalidToken
-	}
-	ctx = zop.ContextWithIssuer(ctx, o.opts.Issuer)
-	var id, sub string
-	if plain, err := o.provider.Crypto().Decrypt(token); err == nil {
-		var ok bool
-		if id, sub, ok = strings.Cut(plain, ":"); !ok || strings.Contains(sub, ":") {
-			return AccessTokenInfo{}, ErrInvalidToken
-		}
-	} else {
-		claims, err := zop.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, o.provider.AccessTokenVerifier(ctx))
-		if err != nil {
-			return AccessTokenInfo{}, ErrInvalidToken
-		}
-		id, sub = claims.JWTID, claims.Subject
-	}
-	if strings.HasPrefix(id, ccJWTPrefix) {
-		return AccessTokenInfo{}, ErrInvalidToken
-	}
-	at, err := o.storage.liveAccessToken(ctx, id, sub)
+	at, err := o.lookupAccessToken(ctx, token)
 	if err != nil {
-		var oe *oidc.Error
-		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
-			return AccessTokenInfo{}, err
-		}
-		return AccessTokenInfo{}, ErrInvalidToken
+		return AccessTokenInfo{}, err
 	}
-	if at.UserID == at.ClientID && at.FamilyID == "" && at.SessionID == "" {
+	// A client-credentials token has no user; a DPoP-bound token is
+	// worthless without its proof, which only AuthenticateResource sees.
+	if (at.UserID == at.ClientID && at.FamilyID == "" && at.SessionID == "") || at.JKT != "" {
 		return AccessTokenInfo{}, ErrInvalidToken
 	}
 	u, err := o.storage.store.GetUser(ctx, at.UserID)
 	if err != nil || u.Disabled {
 		return AccessTokenInfo{}, ErrInvalidToken
 	}
-	return AccessTokenInfo{Subject: at.UserID, ClientID: at.ClientID, Scopes: at.Scopes, SessionID: at.SessionID}, nil
+	return AccessTokenInfo{Subject: at.UserID, ClientID: at.ClientID, Scopes: at.Scopes, SessionID: at.SessionID, Scheme: tokenTypeBearer}, nil
 }
 
 // Scopes of the admin API (cmd/latchkey's /admin/v1). A client_credentials
@@ -76,15 +59,17 @@ const (
 	ScopeAdminRead = "latchkey:admin:read" // read only
 )
 
-// adminScopeAllowed: whether a client_credentials token of c may carry sc.
-func adminScopeAllowed(c storage.Client, sc string) bool {
-	switch sc {
-	case ScopeAdmin:
-		return c.AdminAccess == storage.AdminFull
-	case ScopeAdminRead:
-		return c.AdminAccess == storage.AdminFull || c.AdminAccess == storage.AdminRead
+// ccAllowedScopes are the scopes client_credentials may give this client:
+// its configured scopes, and the admin API's as its AdminAccess grants.
+func (c *client) ccAllowedScopes() []string {
+	out := slices.Clone(c.c.Scopes)
+	switch c.c.AdminAccess {
+	case storage.AdminFull:
+		out = append(out, ScopeAdmin, ScopeAdminRead)
+	case storage.AdminRead:
+		out = append(out, ScopeAdminRead)
 	}
-	return true
+	return out
 }
 
 // ClientTokenInfo is what an API for services (the admin API) learns from
@@ -120,10 +105,13 @@ func (o *OP) VerifyClientToken(ctx context.Context, token string) (ClientTokenIn
 		if at.UserID != at.ClientID || at.FamilyID != "" || at.SessionID != "" || at.RefreshTokenID != "" {
 			return ClientTokenInfo{}, ErrInvalidToken // a user's token
 		}
+		if at.JKT != "" {
+			return ClientTokenInfo{}, ErrInvalidToken // DPoP-bound: worthless as a bearer token
+		}
 		info = ClientTokenInfo{ClientID: at.ClientID, Scopes: at.Scopes}
 	} else {
 		claims, err := zop.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, o.provider.AccessTokenVerifier(ctx))
-		if err != nil || !strings.HasPrefix(claims.JWTID, ccJWTPrefix) || claims.Subject != claims.ClientID {
+		if err != nil || !strings.HasPrefix(claims.JWTID, ccJWTPrefix) || claims.Subject != claims.ClientID || claims.Claims["cnf"] != nil {
 			return ClientTokenInfo{}, ErrInvalidToken
 		}
 		// A revoked client_credentials JWT is recorded by its id.

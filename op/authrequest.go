@@ -13,6 +13,9 @@ import (
 // authRequest adapts a stored auth request to zitadel's op.AuthRequest.
 type authRequest struct {
 	ar storage.AuthRequest
+	// accessJKT and refreshJKT bind the tokens of the code exchange to a
+	// DPoP key (RFC 9449); set by the token endpoint.
+	accessJKT, refreshJKT string
 }
 
 var (
@@ -61,17 +64,3 @@ func (a *authRequest) LogValue() slog.Value {
 		slog.Bool("done", a.ar.Done),
 	)
 }
-
-// ErrorRequest is enough of an auth request to redirect an error to the
-// client (login uses it for prompt=none failures and access_denied).
-type ErrorRequest struct {
-	RedirectURI  string
-	ResponseType string
-	ResponseMode string
-	State        string
-}
-
-func (e ErrorRequest) GetRedirectURI() string             { return e.RedirectURI }
-func (e ErrorRequest) GetResponseType() oidc.ResponseType { return oidc.ResponseType(e.ResponseType) }
-func (e ErrorRequest) GetState() string                   { return e.State }
-func (e ErrorRequest) GetResponseMode() oidc.ResponseMode { return oidc.ResponseMode(e.ResponseMode) }

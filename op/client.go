@@ -59,8 +59,11 @@ func (c *client) ApplicationType() zop.ApplicationType {
 // AuthMethod: public clients authenticate with PKCE alone; confidential
 // ones with the secret, by Basic or form (zitadel accepts both for Basic).
 func (c *client) AuthMethod() oidc.AuthMethod {
-	if c.c.Public {
+	switch {
+	case c.c.Public:
 		return oidc.AuthMethodNone
+	case len(c.c.SecretHash) == 0 && c.hasKeys():
+		return oidc.AuthMethodPrivateKeyJWT
 	}
 	return oidc.AuthMethodBasic
 }
@@ -196,16 +199,6 @@ func secretMatches(kr *keyring.Keyring, c storage.Client, secret string) bool {
 		return false
 	}
 	return kr.Verify(keyring.PurposeClient, []byte(secret), c.SecretHash)
-}
-
-// authenticates: whether secret proves that the request comes from this
-// client. A public client has none: publicOK says whether its client_id
-// alone will do (a secret it sends is refused, as zitadel refuses it).
-func (c *client) authenticates(kr *keyring.Keyring, secret string, publicOK bool) bool {
-	if c.c.Public {
-		return publicOK && secret == ""
-	}
-	return secretMatches(kr, c.c, secret)
 }
 
 // HashClientSecret is what the CLI and the config sync store for a secret.

@@ -2,14 +2,11 @@ package op
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
-	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/latchkey/latchkey/storage"
 )
@@ -24,18 +21,20 @@ import (
 // ours for the same reason (refresh.go); codes and the device grant stay
 // zitadel's.
 //
-// Parity with zitadel's handler (and RFC 6749): client_secret_basic (URL-
-// decoded) or client_secret_post, never both; only confidential clients
-// with the grant; user scopes are dropped; the access token is a JWT or an
-// opaque token by the client's format; errors are RFC 6749 §5.2 JSON.
+// The client is authenticated by the token endpoint (token.go: secret or
+// private_key_jwt; only confidential clients with the grant); the scopes
+// are the client's allowed ones (ccScopes); the access token is a JWT or
+// an opaque token by the client's format, DPoP-bound when the request
+// carried a proof; errors are RFC 6749 §5.2 JSON.
 
-func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
-	c := o.tokenClient(w, r, GrantClientCredentials, false)
-	if c == nil {
+func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request, c *client, proof *dpopProof) {
+	s := o.storage
+	scopes, ok := ccScopes(r.PostForm.Get("scope"), c.ccAllowedScopes(), c.c.Scopes)
+	if !ok {
+		tokenError(w, http.StatusBadRequest, "invalid_scope", "the client may not ask for these scopes", false)
 		return
 	}
-	s := o.storage
-	scopes := ccScopes(r.PostForm.Get("scope"), c.c)
+	jkt, _ := bindings(c, proof)
 	life := c.accessTokenLifetime()
 	var token string
 	if c.format() == storage.TokenFormatJWT {
@@ -48,7 +47,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 		// iat and exp on the token clock (Options.TokenNow), which
 		// zitadel verifies them against at /oauth/introspect.
 		iat := o.opts.TokenNow()
-		token, err = ks.signing.signJWT(atClaims(o.opts.Issuer, c.c.ID, nil, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, iat, iat.Add(life)))
+		token, err = ks.signing.signJWT(atClaims(o.opts.Issuer, c.c.ID, nil, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, jkt, iat, iat.Add(life)))
 		if err != nil {
 			o.opts.Logger.Error("client_credentials: sign", "err", err)
 			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
@@ -56,7 +55,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		atID, _, err := s.newAccessToken(r.Context(), c, storage.AccessToken{
-			ClientID: c.c.ID, UserID: c.c.ID, Scopes: scopes, Audience: []string{c.c.ID},
+			ClientID: c.c.ID, UserID: c.c.ID, Scopes: scopes, Audience: []string{c.c.ID}, JKT: jkt,
 		}, s.now())
 		if err != nil {
 			o.opts.Logger.Error("client_credentials: store token", "err", err)
@@ -68,104 +67,35 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeTokenResponse(w, token, "", "", life, scopes)
+	writeTokenResponse(w, token, tokenType(jkt), "", "", life, scopes)
 }
 
-// tokenClient authenticates the client of a request to one of our grant
-// handlers and checks that it may use grant. A public client has no
-// secret: where publicOK (refresh, RFC 6749 §6) its client_id alone names
-// it, elsewhere it cannot authenticate. On failure tokenClient has
-// answered (RFC 6749 §5.2) and returns nil.
-func (o *OP) tokenClient(w http.ResponseWriter, r *http.Request, grant string, publicOK bool) *client {
-	id, secret, basic, err := clientAuth(r)
-	if err != nil {
-		o.opts.Logger.InfoContext(r.Context(), "token request refused", "reason", err.Error())
-		tokenError(w, http.StatusBadRequest, "invalid_request", err.Error(), false)
-		return nil
+// ccScopes are the scopes of a client_credentials token: what the client
+// asked for, each among its allowed scopes (SPEC 8: "only the scopes a
+// client is allowed"; anything else is invalid_scope), or the defaults
+// when it asked for none (RFC 6749 §3.3: a pre-defined default — the
+// client's configured scopes; the admin API's only when asked for).
+func ccScopes(requested string, allowed, defaults []string) ([]string, bool) {
+	want := strings.Fields(requested)
+	if len(want) == 0 {
+		return slices.Clone(defaults), true
 	}
-	s := o.storage
-	c, err := s.client(r.Context(), id)
-	if err != nil {
-		var oe *oidc.Error
-		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
-			o.opts.Logger.Error("token: client lookup", "err", err)
-			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
-			return nil
-		}
-	}
-	if err != nil || !c.authenticates(s.kr, secret, publicOK) {
-		// Logged without the secret: which client, how, and why.
-		reason := "wrong or missing secret"
-		if err != nil {
-			reason = "unknown client"
-		}
-		method := "client_secret_post"
-		if basic {
-			method = "client_secret_basic"
-		}
-		o.opts.Logger.WarnContext(r.Context(), "client authentication failed", "client_id", id, "method", method, "reason", reason)
-		tokenError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed", basic)
-		return nil
-	}
-	if !c.hasGrant(grant) {
-		tokenError(w, http.StatusBadRequest, "unauthorized_client", "the client may not use this grant", false)
-		return nil
-	}
-	return c
-}
-
-// clientAuth reads client_secret_basic or client_secret_post credentials
-// (RFC 6749 §2.3.1): exactly one method.
-func clientAuth(r *http.Request) (id, secret string, basic bool, err error) {
-	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	if r.PostForm.Get("client_assertion") != "" {
-		return "", "", false, errors.New("private_key_jwt is not supported")
-	}
-	if u, p, ok := r.BasicAuth(); ok {
-		if formSecret != "" {
-			return "", "", true, errors.New("use one client authentication method, not two")
-		}
-		if id, err = url.QueryUnescape(u); err != nil {
-			return "", "", true, errors.New("malformed basic credentials")
-		}
-		if secret, err = url.QueryUnescape(p); err != nil {
-			return "", "", true, errors.New("malformed basic credentials")
-		}
-		if formID != "" && formID != id {
-			return "", "", true, errors.New("client_id does not match the credentials")
-		}
-		return id, secret, true, nil
-	}
-	return formID, formSecret, false, nil
-}
-
-// ccScopes keeps the requested scopes that make sense without a user and
-// that the client may have (the admin API's only when granted).
-func ccScopes(s string, c storage.Client) []string {
 	var out []string
-	for _, sc := range strings.Fields(s) {
-		if !userScope(sc) && adminScopeAllowed(c, sc) {
+	for _, sc := range want {
+		if !slices.Contains(allowed, sc) {
+			return nil, false
+		}
+		if !slices.Contains(out, sc) {
 			out = append(out, sc)
 		}
 	}
-	return out
-}
-
-// userScope: a scope about a user, meaningless in a client_credentials
-// token.
-func userScope(sc string) bool {
-	switch sc {
-	case oidc.ScopeOpenID, oidc.ScopeOfflineAccess, oidc.ScopeProfile, oidc.ScopeEmail,
-		oidc.ScopePhone, oidc.ScopeAddress, ScopePrivacy:
-		return true
-	}
-	return false
+	return out, true
 }
 
 // atClaims is a JWT access token's payload: the RFC 9068 claims as
 // zitadel issues them, plus scope (which zitadel leaves out). The
 // audience is aud and the client.
-func atClaims(issuer, sub string, aud []string, clientID, jti string, scopes []string, iat, exp time.Time) []byte {
+func atClaims(issuer, sub string, aud []string, clientID, jti string, scopes []string, jkt string, iat, exp time.Time) []byte {
 	b := make([]byte, 0, 320)
 	b = append(b, `{"iss":`...)
 	b = appendJSONString(b, issuer)
@@ -180,16 +110,23 @@ func atClaims(issuer, sub string, aud []string, clientID, jti string, scopes []s
 	b = append(b, `,"jti":`...)
 	b = appendJSONString(b, jti)
 	b = appendScope(b, scopes)
+	if jkt != "" {
+		// RFC 9449 §6.1: the key the token is bound to.
+		b = append(b, `,"cnf":{"jkt":`...)
+		b = appendJSONString(b, jkt)
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 
 // writeTokenResponse writes a successful token response (RFC 6749 §5.1);
 // an empty refresh or ID token is left out.
-func writeTokenResponse(w http.ResponseWriter, accessToken, refreshToken, idToken string, life time.Duration, scopes []string) {
+func writeTokenResponse(w http.ResponseWriter, accessToken, tokenType, refreshToken, idToken string, life time.Duration, scopes []string) {
 	b := make([]byte, 0, len(accessToken)+len(refreshToken)+len(idToken)+160)
 	b = append(b, `{"access_token":`...)
 	b = appendJSONString(b, accessToken)
-	b = append(b, `,"token_type":"Bearer"`...)
+	b = append(b, `,"token_type":`...)
+	b = appendJSONString(b, tokenType)
 	if refreshToken != "" {
 		b = append(b, `,"refresh_token":`...)
 		b = appendJSONString(b, refreshToken)

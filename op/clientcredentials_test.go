@@ -18,14 +18,18 @@ func TestClientAuth(t *testing.T) {
 		form       url.Values
 		id, secret string
 		wantErr    bool
-		wantBasic  bool
+		method     string
 	}{
-		{name: "basic", basic: [2]string{"svc", "s%3Acret"}, id: "svc", secret: "s:cret", wantBasic: true},
-		{name: "post", form: url.Values{"client_id": {"svc"}, "client_secret": {"x"}}, id: "svc", secret: "x"},
+		{name: "basic", basic: [2]string{"svc", "s%3Acret"}, id: "svc", secret: "s:cret", method: authSecretBasic},
+		{name: "post", form: url.Values{"client_id": {"svc"}, "client_secret": {"x"}}, id: "svc", secret: "x", method: authSecretPost},
 		{name: "both", basic: [2]string{"svc", "x"}, form: url.Values{"client_secret": {"x"}}, wantErr: true},
 		{name: "mismatched id", basic: [2]string{"svc", "x"}, form: url.Values{"client_id": {"other"}}, wantErr: true},
 		{name: "bad escape", basic: [2]string{"svc", "%zz"}, wantErr: true},
-		{name: "assertion", form: url.Values{"client_assertion": {"a.b.c"}}, wantErr: true},
+		{name: "assertion without type", form: url.Values{"client_assertion": {"a.b.c"}}, wantErr: true},
+		{name: "assertion of the wrong type", form: url.Values{"client_assertion": {"a.b.c"}, "client_assertion_type": {"urn:x"}}, wantErr: true},
+		{name: "assertion", form: url.Values{"client_assertion": {"a.b.c"}, "client_assertion_type": {assertionType}}, id: "", method: authPrivateKeyJWT},
+		{name: "assertion and basic", basic: [2]string{"svc", "x"}, form: url.Values{"client_assertion": {"a.b.c"}, "client_assertion_type": {assertionType}}, wantErr: true},
+		{name: "none", form: url.Values{"client_id": {"pub"}}, id: "pub", method: authNone},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(tc.form.Encode()))
@@ -36,30 +40,38 @@ func TestClientAuth(t *testing.T) {
 			if err := r.ParseForm(); err != nil {
 				t.Fatal(err)
 			}
-			id, secret, basic, err := clientAuth(r)
+			cr, err := readClientCreds(r)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v", err)
 			}
-			if err == nil && (id != tc.id || secret != tc.secret || basic != tc.wantBasic) {
-				t.Fatalf("got %q %q %v", id, secret, basic)
+			if err == nil && (cr.id != tc.id || cr.secret != tc.secret || cr.method != tc.method) {
+				t.Fatalf("got %+v", cr)
 			}
 		})
 	}
 }
 
 func TestCCScopesAndJSON(t *testing.T) {
-	if got := strings.Join(ccScopes("openid api offline_access read privacy email", storage.Client{}), " "); got != "api read" {
-		t.Fatalf("ccScopes = %q", got)
+	allowed := []string{"api", "read"}
+	for req, want := range map[string]string{"": "api read", "read": "read", "read read api": "read api", "openid": "!", "api write": "!"} {
+		got, ok := ccScopes(req, allowed, allowed)
+		if s := strings.Join(got, " "); (!ok && want != "!") || (ok && s != want) {
+			t.Errorf("ccScopes(%q) = %q %v, want %q", req, s, ok, want)
+		}
 	}
 	// The admin API's scopes only for the clients granted them.
-	req := "api " + ScopeAdmin + " " + ScopeAdminRead
 	for access, want := range map[string]string{
 		"":                "api",
 		storage.AdminRead: "api " + ScopeAdminRead,
-		storage.AdminFull: req,
+		storage.AdminFull: "api " + ScopeAdmin + " " + ScopeAdminRead,
 	} {
-		if got := strings.Join(ccScopes(req, storage.Client{AdminAccess: access}), " "); got != want {
-			t.Fatalf("admin access %q: ccScopes = %q, want %q", access, got, want)
+		c := &client{c: storage.Client{Scopes: []string{"api"}, AdminAccess: access}}
+		if got := strings.Join(c.ccAllowedScopes(), " "); got != want {
+			t.Fatalf("admin access %q: allowed = %q, want %q", access, got, want)
+		}
+		// Asking for nothing gives the configured scopes, never the admin API's.
+		if got, _ := ccScopes("", c.ccAllowedScopes(), c.c.Scopes); strings.Join(got, " ") != "api" {
+			t.Fatalf("admin access %q: default scopes %v", access, got)
 		}
 	}
 	for _, s := range []string{"plain", `quo"te`, "back\\slash", "ctl\x01", "ünï"} {

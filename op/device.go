@@ -58,7 +58,10 @@ func (s *opStorage) StoreDeviceAuthorization(ctx context.Context, clientID, devi
 func (s *opStorage) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*zop.DeviceAuthorizationState, error) {
 	d, err := s.store.GetDeviceAuthorizationByDeviceCode(ctx, s.kr.MACString(keyring.PurposeDeviceCode, deviceCode))
 	if err != nil || d.ClientID != clientID {
-		return nil, fmt.Errorf("op: unknown device code")
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		return nil, errDeviceUnknown
 	}
 	now := s.now()
 	var out storage.DeviceAuthorization
@@ -99,7 +102,10 @@ func (s *opStorage) GetDeviceAuthorizatonState(ctx context.Context, clientID, de
 	return st, nil
 }
 
-var errDeviceUsed = errors.New("op: device code already used")
+var (
+	errDeviceUsed    = errors.New("op: device code already used")
+	errDeviceUnknown = errors.New("op: unknown device code")
+)
 
 // deviceExtra carries what zitadel's DeviceAuthorizationState has no room
 // for (acr, the browser session) from the poll to token creation, which
@@ -108,6 +114,8 @@ type deviceExtra struct {
 	acr       string
 	sessionID string
 	at        time.Time
+	// DPoP bindings of the tokens (RFC 9449), set by the token endpoint.
+	accessJKT, refreshJKT string
 }
 
 type deviceExtras struct {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,13 @@ type Options struct {
 	LoginPath  string // where zitadel sends the browser: "/login"
 	LogoutPath string // our end-session page: "/logout"
 	DevicePath string // RFC 8628 verification page: "/device"
+
+	// RequirePAR: every client must push its authorization requests to
+	// /par first (RFC 9126 §5; clients can also require it one by one).
+	RequirePAR bool
+	// HTTPClient fetches clients' jwks_uri and delivers back-channel
+	// logout tokens; nil: a client with a 10 s timeout.
+	HTTPClient *http.Client
 
 	// MaxBodyBytes bounds every request body (forms, tokens); default 64 KiB.
 	MaxBodyBytes int64
@@ -97,11 +105,13 @@ func (noMetrics) RefreshReuse()             {}
 // OP is the OpenID provider: zitadel's op.Provider on our storage, behind
 // our own discovery, JWKS and request hygiene.
 type OP struct {
-	opts      Options
-	provider  *zop.Provider
-	storage   *opStorage
-	handler   http.Handler
-	discovery *staticDoc
+	opts       Options
+	provider   *zop.Provider
+	storage    *opStorage
+	handler    http.Handler
+	discovery  *staticDoc
+	clientKeys *clientKeyring
+	cors       *cors.Cors
 }
 
 // New builds the provider. It loads (or creates) the signing keys, so a
@@ -126,6 +136,9 @@ func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Ke
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = noMetrics{}
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	for _, p := range []*string{&opts.LoginPath, &opts.LogoutPath, &opts.DevicePath} {
 		if *p == "" {
@@ -176,16 +189,18 @@ func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Ke
 	if err != nil {
 		return nil, err
 	}
+	// Token endpoints take no cookies, so any origin may call them
+	// (SPAs), but never with credentials.
+	corsOpts := cors.Options{
+		AllowedOrigins:   []string{"*"},
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept", dpopHeader},
+		ExposedHeaders:   []string{dpopNonceHeader, "WWW-Authenticate"},
+		AllowCredentials: false,
+	}
 	zopts := []zop.Option{
 		zop.WithCrypto(tc),
-		// Token endpoints take no cookies, so any origin may call them
-		// (SPAs), but never with credentials.
-		zop.WithCORSOptions(&cors.Options{
-			AllowedOrigins:   []string{"*"},
-			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept"},
-			AllowCredentials: false,
-		}),
+		zop.WithCORSOptions(&corsOpts),
 		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
 		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(algs...)),
 	}
@@ -196,7 +211,8 @@ func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Ke
 	if err != nil {
 		return nil, fmt.Errorf("op: %w", err)
 	}
-	o := &OP{opts: opts, provider: provider, storage: s}
+	o := &OP{opts: opts, provider: provider, storage: s, cors: cors.New(corsOpts),
+		clientKeys: &clientKeyring{http: opts.HTTPClient, now: opts.Now, logger: opts.Logger}}
 	if err := o.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
@@ -248,34 +264,40 @@ func (o *OP) RefreshKeys(ctx context.Context) error {
 
 // Respond finishes a sign-in: the request must be Done. It issues the
 // authorization code and sends it to the client (query, fragment or
-// form_post). The login UI calls this directly, so there is no public
-// callback URL that could mint a code for whoever knows a request id.
+// form_post, with iss: RFC 9207). The login UI calls this directly, so
+// there is no public callback URL that could mint a code for whoever
+// knows a request id.
 func (o *OP) Respond(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
-	r = r.WithContext(zop.ContextWithIssuer(r.Context(), o.opts.Issuer))
-	zop.AuthResponse(&authRequest{ar: ar}, o.provider, w, r)
+	if !ar.Done {
+		o.RespondError(w, r, ar, "interaction_required", "the sign-in is not finished")
+		return
+	}
+	code := keyring.NewToken()
+	if err := o.storage.SaveAuthCode(r.Context(), ar.ID, code); err != nil {
+		o.opts.Logger.Error("respond: save code", "err", err, "auth_request", ar.ID)
+		o.sendAuthResponse(w, r, ar.RedirectURI, ar.ResponseMode, url.Values{
+			"error": {string(oidc.ServerError)}, "error_description": {"the sign-in could not be completed"}, "state": {ar.State}})
+		return
+	}
+	o.sendAuthResponse(w, r, ar.RedirectURI, ar.ResponseMode, url.Values{"code": {code}, "state": {ar.State}})
 }
 
 // RespondError sends an OAuth error for an auth request to its client
-// (OIDC Core 3.1.2.6), e.g. login_required for prompt=none. code is one of
-// the standard names login_required, interaction_required,
-// consent_required or access_denied; anything else is sent as
-// access_denied.
+// (OIDC Core 3.1.2.6), e.g. login_required for prompt=none, the way the
+// request asked for its response (form_post included) and with iss.
+// code is one of the standard names login_required,
+// interaction_required, consent_required or access_denied; anything else
+// is sent as access_denied.
 func (o *OP) RespondError(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, code, description string) {
-	r = r.WithContext(zop.ContextWithIssuer(r.Context(), o.opts.Issuer))
-	var e *oidc.Error
 	switch code {
-	case "login_required":
-		e = oidc.ErrLoginRequired()
-	case "interaction_required":
-		e = oidc.ErrInteractionRequired()
-	case "consent_required":
-		e = &oidc.Error{ErrorType: "consent_required"} // zitadel has no constructor for it
+	case "login_required", "interaction_required", "consent_required", "access_denied":
 	default:
 		// access_denied (RFC 6749 §4.1.2.1), and whatever else: an unknown
 		// code must not reach the client as something weaker.
-		e = oidc.ErrAccessDenied()
+		code = "access_denied"
 	}
-	zop.AuthRequestError(w, r, &authRequest{ar: ar}, e.WithDescription("%s", description), o.provider)
+	o.sendAuthResponse(w, r, ar.RedirectURI, ar.ResponseMode, url.Values{
+		"error": {code}, "error_description": {description}, "state": {ar.State}})
 }
 
 // buildDiscovery precomputes the discovery document: it changes only with
@@ -295,22 +317,42 @@ func (o *OP) buildDiscovery(ctx context.Context) error {
 	}
 	d.ACRValuesSupported = slices.Clone(o.opts.ACRValues)
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
-	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
-	d.TokenEndpointAuthSigningAlgValuesSupported = nil
-	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic}
-	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
-	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
-	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
+	clientAlgs := make([]string, len(assertionAlgs))
+	for i, a := range assertionAlgs {
+		clientAlgs[i] = string(a)
+	}
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{authSecretBasic, authSecretPost, authPrivateKeyJWT, authNone}
+	d.TokenEndpointAuthSigningAlgValuesSupported = clientAlgs
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{authSecretBasic, authSecretPost, authPrivateKeyJWT}
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = clientAlgs
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{authSecretBasic, authSecretPost, authPrivateKeyJWT, authNone}
+	d.RevocationEndpointAuthSigningAlgValuesSupported = clientAlgs
 	d.RequestObjectSigningAlgValuesSupported = nil
 	d.CheckSessionIframe = ""
 	d.RequestParameterSupported = false
+	d.BackChannelLogoutSupported = true
+	d.BackChannelLogoutSessionSupported = true
+	dpopAlgNames := make([]string, len(dpopAlgs))
+	for i, a := range dpopAlgs {
+		dpopAlgNames[i] = string(a)
+	}
 	body, err := json.Marshal(struct {
 		*oidc.DiscoveryConfiguration
-		// Not in zitadel's struct: RFC 9207 is not implemented, so say so.
-		AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
-		ClaimsParameterSupported                   bool `json:"claims_parameter_supported"`
-		RequestURIParameterSupported               bool `json:"request_uri_parameter_supported"`
-	}{DiscoveryConfiguration: d})
+		// Not in zitadel's struct (or, for request_uri, overriding it:
+		// only our own PAR request_uris are accepted, none fetched).
+		AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+		ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+		RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+		PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+		RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
+		DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
+	}{
+		DiscoveryConfiguration:                     d,
+		AuthorizationResponseIssParameterSupported: true,
+		PushedAuthorizationRequestEndpoint:         o.endpointURL(parPath),
+		RequirePushedAuthorizationRequests:         o.opts.RequirePAR,
+		DPoPSigningAlgValuesSupported:              dpopAlgNames,
+	})
 	if err != nil {
 		return err
 	}
@@ -318,11 +360,13 @@ func (o *OP) buildDiscovery(ctx context.Context) error {
 	return nil
 }
 
-// wrap puts our request hygiene in front of zitadel's router.
+// wrap puts our endpoints and request hygiene in front of zitadel's
+// router, which keeps end_session, device_authorization and the probes.
 func (o *OP) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ours := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case oidc.DiscoveryEndpoint:
+		case oidc.DiscoveryEndpoint, oauthMetadataPath:
+			// RFC 8414 metadata is the same document.
 			o.discovery.serve(w, r)
 			return
 		case "/keys":
@@ -338,8 +382,8 @@ func (o *OP) wrap(next http.Handler) http.Handler {
 			// Sign-ins finish through the login UI (OP.Respond), never here.
 			http.NotFound(w, r)
 			return
-		case "/authorize":
-			o.authorize(w, r, next)
+		case authorizePath:
+			o.authorize(w, r)
 			return
 		}
 		h := w.Header()
@@ -351,40 +395,50 @@ func (o *OP) wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if r.URL.Path == "/oauth/token" {
-			switch r.Method {
-			case http.MethodPost:
-				sw := &statusWriter{ResponseWriter: w}
-				defer func() { o.opts.Metrics.TokenGrant(grantLabel(r.PostForm.Get("grant_type")), grantResult(sw.status)) }()
-				w = sw
-				switch r.PostForm.Get("grant_type") {
-				case string(oidc.GrantTypeClientCredentials):
-					o.clientCredentials(w, r)
-					return
-				case string(oidc.GrantTypeRefreshToken):
-					o.refreshGrant(w, r)
-					return
-				}
-			case http.MethodOptions: // CORS preflight: zitadel's CORS handler
-			default:
-				// RFC 6749 §3.2: POST only. zitadel would serve a GET, with
-				// the client's secret and the grant in the URL.
-				h.Set("Allow", "POST")
-				tokenError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint takes POST", false)
-				return
-			}
-		}
 		// RFC 6749 §5.1: token responses must not be cached; the same holds
 		// for userinfo and introspection answers.
 		h.Set("Cache-Control", "no-store")
 		h.Set("Pragma", "no-cache")
 		switch r.URL.Path {
-		case "/oauth/token", "/oauth/introspect", "/revoke":
-			if _, _, ok := r.BasicAuth(); ok {
-				w = basicChallenge{w}
+		case tokenPath:
+			if r.Method != http.MethodPost {
+				// RFC 6749 §3.2: POST only. A GET would carry the client's
+				// secret and the grant in the URL.
+				h.Set("Allow", "POST")
+				tokenError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint takes POST", false)
+				return
 			}
+			sw := &statusWriter{ResponseWriter: w}
+			o.token(sw, r)
+			o.opts.Metrics.TokenGrant(grantLabel(r.PostForm.Get("grant_type")), grantResult(sw.status))
+			return
+		case parPath:
+			o.par(w, r)
+			return
+		case userinfoPath:
+			o.userinfo(w, r)
+			return
+		case introspectPath:
+			o.introspect(w, r)
+			return
+		case revokePath:
+			o.revoke(w, r)
+			return
+		case endSessionPath:
+			o.endSession(w, r, next)
+			return
 		}
 		next.ServeHTTP(w, r)
+	})
+	withCORS := o.cors.Handler(ours)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case tokenPath, parPath, userinfoPath, introspectPath, revokePath:
+			// Browser apps call these (CORS, preflights included).
+			withCORS.ServeHTTP(w, r)
+		default:
+			ours.ServeHTTP(w, r)
+		}
 	})
 }
 
@@ -433,17 +487,73 @@ func grantResult(status int) string {
 	return "error"
 }
 
-// basicChallenge adds to zitadel's 401 answers the challenge RFC 6749
-// §5.2 requires when the client tried HTTP Basic (our own grant handlers
-// add it in tokenError).
-type basicChallenge struct{ http.ResponseWriter }
+// endSessionPath is RP-initiated logout (zitadel's handler, our pages).
+const endSessionPath = "/end_session"
 
-func (b basicChallenge) WriteHeader(status int) {
-	if status == http.StatusUnauthorized {
-		b.Header().Set("WWW-Authenticate", `Basic realm="token"`)
+// endSession runs zitadel's end_session, turning its JSON error answers
+// (a person's browser is on the other end) into our error page, with the
+// OAuth error in words.
+func (o *OP) endSession(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	rec := &jsonErrorCatcher{ResponseWriter: w}
+	next.ServeHTTP(rec, r)
+	if !rec.caught {
+		return
 	}
-	b.ResponseWriter.WriteHeader(status)
+	for k := range w.Header() {
+		if k != "Cache-Control" && k != "Pragma" && k != "X-Content-Type-Options" && !strings.HasPrefix(k, "Access-Control-") {
+			w.Header().Del(k)
+		}
+	}
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	_ = json.Unmarshal([]byte(rec.body.String()), &e)
+	msg := "The application sent an invalid sign-out request"
+	switch {
+	case e.Description != "" && e.Error != "":
+		msg += ": " + e.Description + " (" + e.Error + ")."
+	case e.Error != "":
+		msg += " (" + e.Error + ")."
+	default:
+		msg += "."
+	}
+	status := rec.status
+	if status >= 500 {
+		status = http.StatusBadRequest // zitadel's answer to what it could not parse
+	}
+	o.page(w, r, status, msg)
 }
+
+// jsonErrorCatcher passes responses through, except a 4xx/5xx JSON body,
+// which it keeps to re-render.
+type jsonErrorCatcher struct {
+	http.ResponseWriter
+	caught bool
+	status int
+	body   strings.Builder
+}
+
+func (e *jsonErrorCatcher) WriteHeader(status int) {
+	if status >= 400 && strings.HasPrefix(e.Header().Get("Content-Type"), "application/json") {
+		e.caught, e.status = true, status
+		return
+	}
+	e.ResponseWriter.WriteHeader(status)
+}
+
+func (e *jsonErrorCatcher) Write(b []byte) (int, error) {
+	if e.caught {
+		if e.body.Len() < 4096 {
+			e.body.Write(b)
+		}
+		return len(b), nil
+	}
+	return e.ResponseWriter.Write(b)
+}
+
+// oauthMetadataPath is RFC 8414's well-known URI.
+const oauthMetadataPath = "/.well-known/oauth-authorization-server"
 
 // parseForm parses urlencoded bodies before zitadel does: its end_session
 // answers a parse error with a 500.
@@ -475,65 +585,12 @@ func (o *OP) badForm(w http.ResponseWriter, r *http.Request, err error) {
 	tokenError(w, status, "invalid_request", "malformed request body", false)
 }
 
-// authorize runs zitadel's /authorize, turning its plain-text error
-// answers (bad client, bad redirect_uri: errors that must not be
-// redirected) into our error page.
-func (o *OP) authorize(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, o.opts.MaxBodyBytes)
-		if err := parseForm(r); err != nil {
-			o.page(w, r, http.StatusBadRequest, "The sign-in request could not be read.")
-			return
-		}
-	}
-	if o.opts.ErrorPage == nil {
-		next.ServeHTTP(w, r)
-		return
-	}
-	rec := &errorCatcher{ResponseWriter: w}
-	next.ServeHTTP(rec, r)
-	if rec.caught {
-		// A client's mistake (unknown client, unregistered redirect URI):
-		// logged for the operator, not an error of ours.
-		o.opts.Logger.InfoContext(r.Context(), "authorize request refused", "status", rec.status,
-			"client_id", r.FormValue("client_id"), "reason", strings.TrimSpace(rec.body.String()))
-		o.page(w, r, rec.status, "The application sent an invalid sign-in request: "+strings.TrimSpace(rec.body.String()))
-	}
-}
-
 func (o *OP) page(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if o.opts.ErrorPage != nil {
 		o.opts.ErrorPage(w, r, status, msg)
 		return
 	}
 	http.Error(w, msg, status)
-}
-
-// errorCatcher passes responses through, except a 4xx/5xx plain-text body,
-// which it captures to re-render.
-type errorCatcher struct {
-	http.ResponseWriter
-	caught bool
-	status int
-	body   strings.Builder
-}
-
-func (e *errorCatcher) WriteHeader(status int) {
-	if status >= 400 && strings.HasPrefix(e.Header().Get("Content-Type"), "text/plain") {
-		e.caught, e.status = true, status
-		return
-	}
-	e.ResponseWriter.WriteHeader(status)
-}
-
-func (e *errorCatcher) Write(b []byte) (int, error) {
-	if e.caught {
-		if e.body.Len() < 500 {
-			e.body.Write(b)
-		}
-		return len(b), nil
-	}
-	return e.ResponseWriter.Write(b)
 }
 
 // staticDoc is a JSON document served as fixed bytes (discovery, JWKS),

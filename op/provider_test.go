@@ -1,6 +1,7 @@
 package op
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -83,6 +84,41 @@ func TestNewRequiresTheRules(t *testing.T) {
 		_, err := New(t.Context(), opts, store, testKeyring(t))
 		if (err == nil) != (edit == nil) {
 			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
+
+// TestBackchannelWorkerRunStops: the worker's loop (started by serve's
+// background) ends with its context.
+func TestBackchannelWorkerRunStops(t *testing.T) {
+	e := newTokenEnv(t, storagetest.OpenSQLite(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		e.o.BackchannelWorker().Run(ctx)
+		close(done)
+	}()
+	cancel()
+	<-done
+}
+
+// TestDPoPNonceWindows: a nonce is good in its five-minute window and the
+// next, on every instance (it is an HMAC under the server secret), and
+// nowhere else.
+func TestDPoPNonceWindows(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	store := storagetest.OpenSQLite(t)
+	e := newTokenEnvWith(t, store, func(o *Options) { o.Now = clock })
+	n := e.o.dpopNonce()
+	for d, ok := range map[time.Duration]bool{0: true, 5 * time.Minute: true, 10 * time.Minute: false, -5 * time.Minute: false} {
+		if got := e.o.validDPoPNonce(n, now.Add(d)); got != ok {
+			t.Errorf("%v later: %v, want %v", d, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "x", n[:len(n)-2] + "AA"} {
+		if e.o.validDPoPNonce(bad, now) {
+			t.Errorf("%q accepted", bad)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -24,20 +23,17 @@ import (
 // the same methods zitadel's path calls (TokenRequestByRefreshToken,
 // CreateAccessAndRefreshTokens); only the HTTP and JSON are ours.
 //
-// Parity: client_secret_basic/post for confidential clients, client_id
-// alone for public ones (RFC 6749 §6 — the refresh token is bound to the
-// client); the grant must be allowed; a requested scope must be within
+// Parity: the client is authenticated by the token endpoint (token.go;
+// client_id alone for public ones, RFC 6749 §6 — the refresh token is
+// bound to the client, and to its DPoP key if it has one); the grant must
+// be allowed; a requested scope must be within
 // what was granted (RFC 6749 §6), and narrows this response and the new
 // refresh token; the ID token (when openid is among the scopes) carries
 // auth_time, amr, acr and sid of the original sign-in, at_hash, and the
 // user claims of the scopes — no nonce (OIDC Core §12.2).
 
-func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
+func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request, c *client, proof *dpopProof) {
 	ctx := r.Context()
-	c := o.tokenClient(w, r, GrantRefreshToken, true)
-	if c == nil {
-		return
-	}
 	s := o.storage
 	raw := r.PostForm.Get("refresh_token")
 	if raw == "" {
@@ -53,6 +49,15 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	if rr.rt.ClientID != c.c.ID {
 		tokenError(w, http.StatusBadRequest, "invalid_grant", "", false)
 		return
+	}
+	// A refresh token bound to a DPoP key (RFC 9449 §5) needs a proof
+	// with that key; the new access token is bound to the proof's key.
+	if rr.rt.JKT != "" && (proof == nil || proof.jkt != rr.rt.JKT) {
+		tokenError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is bound to another DPoP key", false)
+		return
+	}
+	if proof != nil {
+		rr.accessJKT = proof.jkt
 	}
 	if want := strings.Fields(r.PostForm.Get("scope")); len(want) > 0 {
 		granted := rr.rt.GrantedScopes
@@ -87,7 +92,7 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	life := exp.Sub(s.now())
 	var at string
 	if c.format() == storage.TokenFormatJWT {
-		at, err = ks.signing.signJWT(atClaims(o.opts.Issuer, rr.rt.UserID, rr.rt.Audience, c.c.ID, atID, rr.scopes, iat, iat.Add(life)))
+		at, err = ks.signing.signJWT(atClaims(o.opts.Issuer, rr.rt.UserID, rr.rt.Audience, c.c.ID, atID, rr.scopes, rr.accessJKT, iat, iat.Add(life)))
 	} else {
 		at, err = o.provider.Crypto().Encrypt(atID + ":" + rr.rt.UserID)
 	}
@@ -102,23 +107,7 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeTokenResponse(w, at, newRT, idt, life, rr.scopes)
-}
-
-// grantError answers the storage adapter's errors (oidc.Error values).
-func (o *OP) grantError(w http.ResponseWriter, r *http.Request, err error) {
-	var oe *oidc.Error
-	if errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
-		o.opts.Logger.Log(r.Context(), oe.LogLevel(), "refresh refused", "oidc_error", oe)
-		status := http.StatusBadRequest
-		if oe.ErrorType == oidc.InvalidClient {
-			status = http.StatusUnauthorized
-		}
-		tokenError(w, status, string(oe.ErrorType), oe.Description, false)
-		return
-	}
-	o.opts.Logger.Error("refresh failed", "err", err)
-	tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+	writeTokenResponse(w, at, tokenType(rr.accessJKT), newRT, idt, life, rr.scopes)
 }
 
 // idTokenClaims: a refreshed ID token (OIDC Core §12.2).

@@ -77,7 +77,7 @@ func TestTokenTimesOnTheTokenClock(t *testing.T) {
 	ctx := context.Background()
 	const jwtSecret = "jwt-secret-0123456789abcdefghijklmnopq"
 	if err := e.store.CreateClient(ctx, storage.Client{
-		ID: "jwtc", SecretHash: HashClientSecret(e.kr, jwtSecret), AccessTokenFormat: storage.TokenFormatJWT,
+		ID: "jwtc", SecretHash: HashClientSecret(e.kr, jwtSecret), AccessTokenFormat: storage.TokenFormatJWT, Scopes: []string{"api"},
 		GrantTypes: []string{GrantRefreshToken, GrantClientCredentials}, RedirectURIs: []string{confRedir},
 		AppType: storage.AppTypeWeb, CreatedAt: behind, UpdatedAt: behind,
 	}); err != nil {

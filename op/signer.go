@@ -37,9 +37,15 @@ func jwsHeader(alg, kid string) ([]byte, error) {
 // signJWT signs a payload as a compact JWS with this key:
 // BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(signature).
 func (k *signingKey) signJWT(payload []byte) (string, error) {
+	return k.signWithHeader(k.header, payload)
+}
+
+// signWithHeader signs payload under another base64url-encoded header of
+// this key (a logout token's typ logout+jwt).
+func (k *signingKey) signWithHeader(header, payload []byte) (string, error) {
 	enc := base64.RawURLEncoding
-	input := make([]byte, 0, len(k.header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
-	input = append(input, k.header...)
+	input := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
+	input = append(input, header...)
 	input = append(input, '.')
 	input = enc.AppendEncode(input, payload)
 	var sig []byte

@@ -32,7 +32,7 @@ func TestSignJWT(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			k := testSigningKey(t, alg)
 			now := time.Unix(1700000000, 0)
-			payload := atClaims("https://id.example", "svc\"1", nil, "svc\"1", "ccjwt_x", []string{"api", "read"}, now, now.Add(time.Hour))
+			payload := atClaims("https://id.example", "svc\"1", nil, "svc\"1", "ccjwt_x", []string{"api", "read"}, "", now, now.Add(time.Hour))
 			tok, err := k.signJWT(payload)
 			if err != nil {
 				t.Fatal(err)
@@ -85,7 +85,7 @@ func TestSignJWT(t *testing.T) {
 //	go test -run x -bench SignJWT ./op/
 func BenchmarkSignJWT(b *testing.B) {
 	now := time.Unix(1700000000, 0)
-	payload := atClaims("https://id.example", "svc", nil, "svc", "ccjwt_x", []string{"api"}, now, now.Add(time.Hour))
+	payload := atClaims("https://id.example", "svc", nil, "svc", "ccjwt_x", []string{"api"}, "", now, now.Add(time.Hour))
 	for _, alg := range []string{AlgRS256, AlgES256, AlgEdDSA} {
 		b.Run(alg, func(b *testing.B) {
 			k := testSigningKey(b, alg)

@@ -40,7 +40,6 @@ type opStorage struct {
 
 var (
 	_ zop.Storage                        = (*opStorage)(nil)
-	_ zop.ClientCredentialsStorage       = (*opStorage)(nil)
 	_ zop.CanSetUserinfoFromRequest      = (*opStorage)(nil)
 	_ zop.CanGetPrivateClaimsFromRequest = (*opStorage)(nil)
 	_ zop.CanTerminateSessionFromRequest = (*opStorage)(nil)
@@ -105,32 +104,6 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret stri
 	return err
 }
 
-func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (zop.Client, error) {
-	c, err := s.authenticate(ctx, id, secret)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// ccRequest is a client_credentials token request: the client is the subject.
-type ccRequest struct {
-	clientID string
-	scopes   []string
-}
-
-func (r *ccRequest) GetSubject() string    { return r.clientID }
-func (r *ccRequest) GetAudience() []string { return []string{r.clientID} }
-func (r *ccRequest) GetScopes() []string   { return r.scopes }
-
-func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (zop.TokenRequest, error) {
-	c, err := s.client(ctx, clientID)
-	if err != nil {
-		return nil, err
-	}
-	return &ccRequest{clientID: clientID, scopes: ccScopes(strings.Join(scopes, " "), c.c)}, nil
-}
-
 // --- auth requests ---
 
 func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (zop.AuthRequest, error) {
@@ -141,20 +114,11 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	if !validAuthRequestText(req) {
 		return nil, oidc.ErrInvalidRequest().WithDescription(msgInvalidText)
 	}
-	// PKCE policy is ours (zitadel accepts plain and none): S256 only, and
-	// mandatory for public clients (RFC 9700 §2.1.1, RFC 8252 §8.1).
-	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
-		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
-	}
-	if c.c.Public && req.CodeChallenge == "" {
-		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE (code_challenge with S256) is required for this client")
-	}
-	if !c.hasGrant(GrantAuthorizationCode) {
-		return nil, oidc.ErrUnauthorizedClient().WithDescription("client may not use the authorization code grant")
-	}
-	if req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery &&
-		req.ResponseMode != oidc.ResponseModeFragment && req.ResponseMode != oidc.ResponseModeFormPost {
-		return nil, oidc.ErrInvalidRequest().WithDescription("unsupported response_mode")
+	// checkAuthRequest (authorize.go) applied every rule before this;
+	// PKCE is checked again here because a request without it must never
+	// be stored for a public client.
+	if err := pkceRule(c, req); err != nil {
+		return nil, err
 	}
 	now := s.now()
 	ar := storage.AuthRequest{
@@ -279,30 +243,17 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest)
 		}
 		return s.newAccessToken(ctx, c, storage.AccessToken{
 			ClientID: r.ar.ClientID, UserID: r.ar.UserID, SessionID: r.ar.SessionID,
-			Scopes: r.ar.Scopes, Audience: r.GetAudience(), FamilyID: r.ar.ID,
-		}, now)
-	case *ccRequest:
-		c, err := s.client(ctx, r.clientID)
-		if err != nil {
-			return "", time.Time{}, err
-		}
-		exp := now.Add(c.accessTokenLifetime())
-		if c.format() == storage.TokenFormatJWT {
-			// Nothing to store: the JWT carries everything, and a revoked
-			// one is recorded by id (see RevokeToken).
-			return ccJWTPrefix + storage.NewID(), exp, nil
-		}
-		return s.newAccessToken(ctx, c, storage.AccessToken{
-			ClientID: r.clientID, UserID: r.clientID, Scopes: r.scopes, Audience: r.GetAudience(),
+			Scopes: r.ar.Scopes, Audience: r.GetAudience(), FamilyID: r.ar.ID, JKT: r.accessJKT,
 		}, now)
 	case *zop.DeviceAuthorizationState:
 		c, err := s.client(ctx, r.ClientID)
 		if err != nil {
 			return "", time.Time{}, err
 		}
+		x := s.devices.get(r)
 		return s.newAccessToken(ctx, c, storage.AccessToken{
-			ClientID: r.ClientID, UserID: r.Subject, SessionID: s.devices.get(r).sessionID,
-			Scopes: r.Scopes, Audience: r.GetAudience(),
+			ClientID: r.ClientID, UserID: r.Subject, SessionID: x.sessionID,
+			Scopes: r.Scopes, Audience: r.GetAudience(), JKT: x.accessJKT,
 		}, now)
 	}
 	return "", time.Time{}, oidc.ErrUnsupportedGrantType()
@@ -327,6 +278,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 	)
 	raw := keyring.NewToken()
 	hash := s.kr.MACString(keyring.PurposeRefresh, raw)
+	var accessJKT string
 	switch r := req.(type) {
 	case *authRequest:
 		if err := s.redeem(ctx, r); err != nil {
@@ -339,7 +291,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 			FamilyID: r.ar.ID, ClientID: r.ar.ClientID, UserID: r.ar.UserID, SessionID: r.ar.SessionID,
 			Scopes: r.ar.Scopes, GrantedScopes: r.ar.Scopes, Audience: r.GetAudience(),
 			AMR: r.ar.AMR, ACR: r.ar.ACR, AuthTime: r.ar.AuthTime, SecondFactorAt: r.ar.SecondFactorAt,
+			JKT: r.refreshJKT,
 		}
+		accessJKT = r.accessJKT
 	case *zop.DeviceAuthorizationState:
 		x := s.devices.get(r)
 		if c, err = s.client(ctx, r.ClientID); err != nil {
@@ -350,8 +304,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		first = storage.RefreshToken{
 			FamilyID: storage.NewID(), ClientID: r.ClientID, UserID: r.Subject, SessionID: x.sessionID,
 			Scopes: r.Scopes, GrantedScopes: r.Scopes, Audience: r.GetAudience(),
-			AMR: r.AMR, ACR: x.acr, AuthTime: r.AuthTime,
+			AMR: r.AMR, ACR: x.acr, AuthTime: r.AuthTime, JKT: x.refreshJKT,
 		}
+		accessJKT = x.accessJKT
 	case *refreshRequest:
 		if c, err = s.client(ctx, r.rt.ClientID); err != nil {
 			return "", "", time.Time{}, err
@@ -366,7 +321,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		next.RevokedAt = time.Time{}
 		at := storage.AccessToken{ID: storage.NewSortableID(now), ClientID: next.ClientID, UserID: next.UserID,
 			SessionID: next.SessionID, Scopes: next.Scopes, Audience: next.Audience,
-			CreatedAt: now, ExpiresAt: now.Add(c.accessTokenLifetime())}
+			CreatedAt: now, ExpiresAt: now.Add(c.accessTokenLifetime()), JKT: r.accessJKT}
 		if _, err = s.store.RotateRefreshTokenWithAccess(ctx, r.rt.ID, now, next, at); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				// Lost a race with another use of the same token: reuse.
@@ -393,6 +348,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 	atID, exp, err := s.newAccessToken(ctx, c, storage.AccessToken{
 		ClientID: created.ClientID, UserID: created.UserID, SessionID: created.SessionID,
 		RefreshTokenID: created.ID, FamilyID: created.FamilyID, Scopes: created.Scopes, Audience: created.Audience,
+		JKT: accessJKT,
 	}, now)
 	return atID, raw, exp, err
 }
@@ -402,6 +358,8 @@ type refreshRequest struct {
 	rt     storage.RefreshToken
 	user   storage.User
 	scopes []string
+	// accessJKT binds the new access token to a DPoP key.
+	accessJKT string
 }
 
 var _ zop.RefreshTokenRequest = (*refreshRequest)(nil)
@@ -426,20 +384,12 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		return nil, serverError(err)
 	}
 	now := s.now()
-	switch {
-	case !rt.UsedAt.IsZero():
+	if !rt.UsedAt.IsZero() {
 		s.reuseDetected(ctx, rt, now)
 		return nil, errInvalidGrant("refresh token reused")
-	case !rt.RevokedAt.IsZero():
-		return nil, errInvalidGrant("refresh token revoked")
-	case s.opts.RefreshIdle > 0 && now.Sub(rt.LastUsedAt) > s.opts.RefreshIdle:
-		return nil, errInvalidGrant("refresh token unused too long")
-	case !rt.ExpiresAt.IsZero() && now.After(rt.ExpiresAt):
-		return nil, errInvalidGrant("refresh token expired")
-	case s.opts.ReverifyDue(rt.SecondFactorAt, rt.AuthTime, rt.AMR, now):
-		// The sign-in policy's rule (Options.ReverifyDue): a grant lives
-		// on its second factor, and a time from the future fails closed.
-		return nil, errInvalidGrant("second factor re-verification due")
+	}
+	if why := s.refreshRefusal(rt, now); why != "" {
+		return nil, errInvalidGrant(why)
 	}
 	u, err := s.store.GetUser(ctx, rt.UserID)
 	if err != nil {
@@ -452,6 +402,27 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		return nil, errInvalidGrant("user disabled")
 	}
 	return &refreshRequest{rt: rt, user: u, scopes: rt.Scopes}, nil
+}
+
+// refreshRefusal says why a refresh token may not be used at now ("" if
+// it may): used, revoked, idle, expired, or its second factor due (the
+// grant and introspection share this rule).
+func (s *opStorage) refreshRefusal(rt storage.RefreshToken, now time.Time) string {
+	switch {
+	case !rt.UsedAt.IsZero():
+		return "refresh token reused"
+	case !rt.RevokedAt.IsZero():
+		return "refresh token revoked"
+	case s.opts.RefreshIdle > 0 && now.Sub(rt.LastUsedAt) > s.opts.RefreshIdle:
+		return "refresh token unused too long"
+	case !rt.ExpiresAt.IsZero() && now.After(rt.ExpiresAt):
+		return "refresh token expired"
+	case s.opts.ReverifyDue(rt.SecondFactorAt, rt.AuthTime, rt.AMR, now):
+		// The sign-in policy's rule (Options.ReverifyDue): a grant lives
+		// on its second factor, and a time from the future fails closed.
+		return "second factor re-verification due"
+	}
+	return ""
 }
 
 func (s *opStorage) reuseDetected(ctx context.Context, rt storage.RefreshToken, now time.Time) {
@@ -679,11 +650,26 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 
 // GetPrivateClaimsFromRequest adds scope to JWT access tokens (zitadel
 // leaves it out; RFC 9068 §2.2.3 has it).
+// The cnf claim (RFC 9449 §6.1) binds a DPoP-bound one to its key.
 func (s *opStorage) GetPrivateClaimsFromRequest(_ context.Context, req zop.TokenRequest, _ []string) (map[string]any, error) {
+	claims := map[string]any{}
 	if sc := req.GetScopes(); len(sc) > 0 {
-		return map[string]any{"scope": strings.Join(sc, " ")}, nil
+		claims["scope"] = strings.Join(sc, " ")
 	}
-	return nil, nil
+	var jkt string
+	switch r := req.(type) {
+	case *authRequest:
+		jkt = r.accessJKT
+	case *zop.DeviceAuthorizationState:
+		jkt = s.devices.get(r).accessJKT
+	}
+	if jkt != "" {
+		claims["cnf"] = map[string]any{"jkt": jkt}
+	}
+	if len(claims) == 0 {
+		return nil, nil
+	}
+	return claims, nil
 }
 
 // GetKeyByIDAndClientID serves private_key_jwt and the JWT-bearer grant;

@@ -358,12 +358,58 @@ type api interface {
 	// TopicOrganizations) announced by a change on this database until
 	// ctx ends; PostgreSQL only (ErrNoNotifications on SQLite).
 	Listen(ctx context.Context, fn func(topic string), ready func()) error
+	// --- single use (client assertions, DPoP proofs) ---
+	// UseOnce records key as used until expiresAt; ErrConflict if it is
+	// recorded and unexpired at now. Exactly one of concurrent calls with
+	// one key succeeds (one statement), across instances.
+	UseOnce(ctx context.Context, key string, now, expiresAt time.Time) error
+
+	// --- pushed authorization requests (RFC 9126) ---
+	// CreatePushedRequest: ID generated when empty; ErrConflict on a
+	// duplicate RequestURIHash.
+	CreatePushedRequest(ctx context.Context, p PushedRequest) (PushedRequest, error)
+	// RedeemPushedRequest marks it used iff unused and unexpired at now
+	// (one winner) and returns it; ErrNotFound otherwise.
+	RedeemPushedRequest(ctx context.Context, requestURIHash []byte, now time.Time) (PushedRequest, error)
+
+	// --- back-channel logout ---
+	// RecordSessionClient notes that a client got tokens in a browser
+	// session (idempotent).
+	RecordSessionClient(ctx context.Context, sessionID, clientID, userID string, now time.Time) error
+	// ContinueSession hands the client links of a session to the session
+	// that replaced it in the same browser.
+	ContinueSession(ctx context.Context, from, to string) error
+	// EnqueueBackchannelLogouts queues a delivery for every client with a
+	// back-channel logout URI that got tokens in one of the ended sessions
+	// of userID, and forgets those links, in one transaction; it returns
+	// what it queued (a second call for the same sessions queues nothing).
+	EnqueueBackchannelLogouts(ctx context.Context, userID string, sessionIDs []string, cause string, now time.Time) ([]BackchannelLogout, error)
+	// ClaimBackchannelLogouts claims up to limit due deliveries for lease
+	// under a fresh claim token; concurrent claimers (any instance) get
+	// disjoint rows.
+	ClaimBackchannelLogouts(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]BackchannelLogout, error)
+	// FinishBackchannelLogout records the outcome of a claimed delivery
+	// and releases it; ErrConflict if the claim was lost.
+	FinishBackchannelLogout(ctx context.Context, id, claimToken string, o BackchannelOutcome, now time.Time) error
+	// ListBackchannelLogouts: a user's deliveries ("" = all), oldest first.
+	ListBackchannelLogouts(ctx context.Context, userID string) ([]BackchannelLogout, error)
+
+	// --- third-party consent ---
+	// GetConsent: ErrNotFound when the user allowed the client nothing.
+	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+	// GrantConsent adds scopes to the consent (creating it), atomically.
+	GrantConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) (Consent, error)
+	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+	// DeleteConsent: ErrNotFound if there is none.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
 
 	// --- housekeeping ---
 	// Sweep deletes rows expired before now (auth requests, codes, sessions
 	// idle longer than maxIdle, device authorizations, upstream states,
 	// logout requests, action tokens, throttles, access tokens, revoked or
-	// expired refresh tokens older than keep). Safe on every instance at once.
+	// expired refresh tokens older than keep, used jtis, pushed requests,
+	// finished back-channel logouts older than a week, links of sessions
+	// that are gone). Safe on every instance at once.
 	Sweep(ctx context.Context, now time.Time, s SweepPolicy) error
 }
 

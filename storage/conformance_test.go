@@ -95,6 +95,16 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"FederatedIdentities", testFederatedIdentities},
 		{"UpstreamStates", testUpstreamStates},
 		{"UpstreamStateConcurrent", testUpstreamStateConcurrent},
+		{"UseOnce", testUseOnce},
+		{"UseOnceConcurrent", testUseOnceConcurrent},
+		{"PushedRequests", testPushedRequests},
+		{"PushedRequestConcurrent", testPushedRequestConcurrent},
+		{"TokenBindings", testTokenBindings},
+		{"BackchannelQueue", testBackchannelQueue},
+		{"BackchannelClaimsDisjoint", testBackchannelClaimsDisjoint},
+		{"BackchannelEnqueueOnce", testBackchannelEnqueueOnce},
+		{"Consents", testConsents},
+		{"SweepProtocol", testSweepProtocol},
 		{"Sweep", testSweep},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"OpaqueErrors", testOpaqueErrors},
@@ -439,6 +449,9 @@ func testClientCRUD(t *testing.T, s *storage.Store) {
 		AccessTokenFormat: storage.TokenFormatOpaque, AccessTokenLifetime: 5 * time.Minute,
 		IDTokenLifetime: time.Hour, RefreshTokenLifetime: 24 * time.Hour, DefaultACR: "urn:x:2fa",
 		Source: "config", CreatedAt: at(0), UpdatedAt: at(time.Second),
+		JWKS: `{"keys":[]}`, JWKSURI: "https://app.example/jwks", Scopes: []string{"api.read", "api.write"},
+		BackchannelLogoutURI: "https://app.example/bcl", BackchannelLogoutSessionRequired: true,
+		ThirdParty: true, RequirePAR: true, DPoPBound: true,
 	}
 	ok(t, s.CreateClient(ctx, c))
 	equal(t, must(s.GetClient(ctx, "app"))(t), c)
@@ -1943,5 +1956,327 @@ func testOpaqueErrors(t *testing.T, s *storage.Store) {
 		if p := typ.PkgPath(); p != "github.com/latchkey/latchkey/storage" && p != "errors" && p != "fmt" {
 			t.Fatalf("error chain exposes %T", e)
 		}
+	}
+}
+
+// ------------------------------------------------------------- protocol
+
+func testUseOnce(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	ok(t, s.UseOnce(ctx, "jti:a", at(0), at(time.Minute)))
+	wantErr(t, s.UseOnce(ctx, "jti:a", at(time.Second), at(2*time.Minute)), storage.ErrConflict)
+	// Still recorded at its expiry (inclusive), reusable after it.
+	wantErr(t, s.UseOnce(ctx, "jti:a", at(time.Minute), at(2*time.Minute)), storage.ErrConflict)
+	ok(t, s.UseOnce(ctx, "jti:a", at(time.Minute+time.Millisecond), at(3*time.Minute)))
+	wantErr(t, s.UseOnce(ctx, "jti:a", at(2*time.Minute), at(4*time.Minute)), storage.ErrConflict)
+	ok(t, s.UseOnce(ctx, "jti:b", at(0), at(time.Minute)))
+	wantOther(t, s.UseOnce(ctx, "", at(0), at(time.Minute)))
+}
+
+// testUseOnceConcurrent: many callers at once, one key: one winner.
+func testUseOnceConcurrent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	for round := range 5 {
+		key := fmt.Sprint("dpop:", round)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins, lost := 0, 0
+		start := make(chan struct{})
+		for range 24 {
+			wg.Go(func() {
+				<-start
+				err := s.UseOnce(ctx, key, at(0), at(time.Minute))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins++
+				case errors.Is(err, storage.ErrConflict):
+					lost++
+				default:
+					t.Errorf("round %d: %v", round, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if wins != 1 || lost != 23 {
+			t.Fatalf("round %d: %d winners, %d losers", round, wins, lost)
+		}
+	}
+}
+
+func testPushedRequests(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	p := storage.PushedRequest{RequestURIHash: digest("uri1"), ClientID: "app",
+		Params: map[string]string{"scope": "openid", "state": "s1"}, CreatedAt: at(0), ExpiresAt: at(time.Minute)}
+	got := must(s.CreatePushedRequest(ctx, p))(t)
+	if got.ID == "" {
+		t.Fatal("id not generated")
+	}
+	p.ID = got.ID
+	equal(t, got, p)
+	_, err := s.CreatePushedRequest(ctx, storage.PushedRequest{RequestURIHash: digest("uri1"), ExpiresAt: at(time.Minute)})
+	wantErr(t, err, storage.ErrConflict)
+	_, err = s.CreatePushedRequest(ctx, storage.PushedRequest{})
+	wantOther(t, err)
+
+	r := must(s.RedeemPushedRequest(ctx, digest("uri1"), at(time.Minute)))(t)
+	p.UsedAt = at(time.Minute)
+	equal(t, r, p)
+	_, err = s.RedeemPushedRequest(ctx, digest("uri1"), at(time.Second))
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.RedeemPushedRequest(ctx, digest("nope"), at(0))
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.RedeemPushedRequest(ctx, nil, at(0))
+	wantErr(t, err, storage.ErrNotFound)
+
+	must(s.CreatePushedRequest(ctx, storage.PushedRequest{RequestURIHash: digest("uri2"), CreatedAt: at(0), ExpiresAt: at(time.Minute)}))(t)
+	_, err = s.RedeemPushedRequest(ctx, digest("uri2"), at(time.Minute+time.Millisecond))
+	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testPushedRequestConcurrent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	race(t, 20, func(i int) func() error {
+		h := digest(fmt.Sprint("par", i))
+		must(s.CreatePushedRequest(ctx, storage.PushedRequest{RequestURIHash: h, CreatedAt: at(0), ExpiresAt: at(time.Minute)}))(t)
+		return func() error {
+			_, err := s.RedeemPushedRequest(ctx, h, at(0))
+			return err
+		}
+	}, is(storage.ErrNotFound))
+}
+
+// testTokenBindings: a DPoP key thumbprint stays with access tokens and
+// with a refresh family through its rotations.
+func testTokenBindings(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	a := storage.AccessToken{ID: "at-bound", ClientID: "app", UserID: "u1", CreatedAt: at(0), ExpiresAt: at(time.Hour), JKT: "thumb"}
+	ok(t, s.CreateAccessToken(ctx, a))
+	equal(t, must(s.GetAccessToken(ctx, "at-bound"))(t), a)
+
+	rt := must(s.CreateRefreshToken(ctx, storage.RefreshToken{TokenHash: digest("rt-bound"), ClientID: "app", UserID: "u1",
+		CreatedAt: at(0), JKT: "thumb"}))(t)
+	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("rt-bound")))(t).JKT, "thumb")
+	next := rt
+	next.ID, next.TokenHash, next.UsedAt = "", digest("rt-bound-2"), time.Time{}
+	must(s.RotateRefreshTokenWithAccess(ctx, rt.ID, at(time.Minute), next,
+		storage.AccessToken{ID: "at-bound-2", ClientID: "app", UserID: "u1", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour), JKT: "thumb"}))(t)
+	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("rt-bound-2")))(t).JKT, "thumb")
+	equal(t, must(s.GetAccessToken(ctx, "at-bound-2"))(t).JKT, "thumb")
+}
+
+func bclClient(t *testing.T, s *storage.Store, id, uri string) {
+	t.Helper()
+	ok(t, s.CreateClient(t.Context(), storage.Client{ID: id, BackchannelLogoutURI: uri, CreatedAt: at(0), UpdatedAt: at(0)}))
+}
+
+func testBackchannelQueue(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	bclClient(t, s, "web", "https://web.example/bcl")
+	bclClient(t, s, "quiet", "") // no back-channel logout URI
+	ok(t, s.RecordSessionClient(ctx, "s1", "web", "u1", at(0)))
+	ok(t, s.RecordSessionClient(ctx, "s1", "web", "u1", at(time.Second))) // idempotent
+	ok(t, s.RecordSessionClient(ctx, "s1", "quiet", "u1", at(0)))
+	ok(t, s.RecordSessionClient(ctx, "s2", "web", "u1", at(0)))
+	ok(t, s.RecordSessionClient(ctx, "s3", "web", "u2", at(0)))
+	wantOther(t, s.RecordSessionClient(ctx, "", "web", "u1", at(0)))
+
+	// A session continued by another (a new sign-in in the browser):
+	// its clients are told, with the sid they know, when the new one ends.
+	ok(t, s.RecordSessionClient(ctx, "old", "web", "u1", at(0)))
+	ok(t, s.ContinueSession(ctx, "old", "new"))
+	equal(t, len(must(s.EnqueueBackchannelLogouts(ctx, "u1", []string{"old"}, "signout", at(time.Minute)))(t)), 0)
+	cont := must(s.EnqueueBackchannelLogouts(ctx, "u1", []string{"new"}, "signout", at(time.Minute)))(t)
+	if len(cont) != 1 || cont[0].SessionID != "old" {
+		t.Fatalf("continued session: %+v", cont)
+	}
+	ok(t, s.ContinueSession(ctx, "", "x"))
+	c0 := must(s.ClaimBackchannelLogouts(ctx, at(time.Minute), time.Minute, 10))(t)
+	ok(t, s.FinishBackchannelLogout(ctx, c0[0].ID, c0[0].ClaimToken, storage.BackchannelOutcome{Delivered: true}, at(time.Minute)))
+
+	// Another user's session is not theirs to end; unknown sessions
+	// queue nothing.
+	equal(t, len(must(s.EnqueueBackchannelLogouts(ctx, "u1", []string{"s3", "nope"}, "signout", at(time.Minute)))(t)), 0)
+	q := must(s.EnqueueBackchannelLogouts(ctx, "u1", []string{"s1"}, "signout", at(time.Minute)))(t)
+	if len(q) != 1 || q[0].ClientID != "web" || q[0].SessionID != "s1" || q[0].UserID != "u1" || q[0].Cause != "signout" ||
+		!q[0].NextAttemptAt.Equal(at(time.Minute)) || q[0].ID == "" {
+		t.Fatalf("queued %+v", q)
+	}
+	// Claimed once for the lease; due again when it runs out.
+	c := must(s.ClaimBackchannelLogouts(ctx, at(time.Minute), time.Minute, 10))(t)
+	if len(c) != 1 || c[0].ID != q[0].ID || c[0].ClaimToken == "" || !c[0].ClaimedUntil.Equal(at(2*time.Minute)) {
+		t.Fatalf("claimed %+v", c)
+	}
+	equal(t, len(must(s.ClaimBackchannelLogouts(ctx, at(time.Minute+time.Second), time.Minute, 10))(t)), 0)
+	c2 := must(s.ClaimBackchannelLogouts(ctx, at(2*time.Minute+time.Millisecond), time.Minute, 10))(t)
+	if len(c2) != 1 || c2[0].ClaimToken == c[0].ClaimToken {
+		t.Fatalf("reclaim after the lease: %+v", c2)
+	}
+	// The first claim's outcome no longer counts.
+	wantErr(t, s.FinishBackchannelLogout(ctx, c[0].ID, c[0].ClaimToken, storage.BackchannelOutcome{Delivered: true}, at(3*time.Minute)), storage.ErrConflict)
+	// A failure: retried at NextAttemptAt.
+	ok(t, s.FinishBackchannelLogout(ctx, c2[0].ID, c2[0].ClaimToken,
+		storage.BackchannelOutcome{Error: "status 503", NextAttemptAt: at(10 * time.Minute)}, at(3*time.Minute)))
+	equal(t, len(must(s.ClaimBackchannelLogouts(ctx, at(10*time.Minute-time.Millisecond), time.Minute, 10))(t)), 0)
+	c3 := must(s.ClaimBackchannelLogouts(ctx, at(10*time.Minute), time.Minute, 10))(t)
+	if len(c3) != 1 || c3[0].Attempts != 1 || c3[0].LastError != "status 503" {
+		t.Fatalf("retry: %+v", c3)
+	}
+	ok(t, s.FinishBackchannelLogout(ctx, c3[0].ID, c3[0].ClaimToken, storage.BackchannelOutcome{Delivered: true}, at(11*time.Minute)))
+	equal(t, len(must(s.ClaimBackchannelLogouts(ctx, at(time.Hour), time.Minute, 10))(t)), 0)
+	l := must(s.ListBackchannelLogouts(ctx, "u1"))(t)
+	i := slices.IndexFunc(l, func(b storage.BackchannelLogout) bool { return b.SessionID == "s1" })
+	if len(l) != 2 || i < 0 || !l[i].DeliveredAt.Equal(at(11*time.Minute)) || l[i].Attempts != 2 || l[i].LastError != "" || l[i].ClaimToken != "" {
+		t.Fatalf("delivered: %+v", l)
+	}
+
+	// Giving up.
+	q = must(s.EnqueueBackchannelLogouts(ctx, "u1", []string{"s2"}, "password_changed", at(time.Hour)))(t)
+	c = must(s.ClaimBackchannelLogouts(ctx, at(time.Hour), time.Minute, 10))(t)
+	equal(t, len(c), 1)
+	ok(t, s.FinishBackchannelLogout(ctx, c[0].ID, c[0].ClaimToken, storage.BackchannelOutcome{Error: "gone", GiveUp: true}, at(time.Hour)))
+	equal(t, len(must(s.ClaimBackchannelLogouts(ctx, at(100*time.Hour), time.Minute, 10))(t)), 0)
+	l = must(s.ListBackchannelLogouts(ctx, "u1"))(t)
+	if len(l) != 3 || l[2].ID != q[0].ID || !l[2].FailedAt.Equal(at(time.Hour)) || l[2].LastError != "gone" {
+		t.Fatalf("given up: %+v", l)
+	}
+	equal(t, len(must(s.ListBackchannelLogouts(ctx, ""))(t)), 3)
+	wantOther(t, s.FinishBackchannelLogout(ctx, "", "x", storage.BackchannelOutcome{}, at(0)))
+}
+
+// testBackchannelClaimsDisjoint: workers claiming at once (several
+// instances) never get the same delivery.
+func testBackchannelClaimsDisjoint(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	bclClient(t, s, "web", "https://web.example/bcl")
+	var sessions []string
+	for i := range 40 {
+		id := fmt.Sprint("s", i)
+		sessions = append(sessions, id)
+		ok(t, s.RecordSessionClient(ctx, id, "web", "u1", at(0)))
+	}
+	equal(t, len(must(s.EnqueueBackchannelLogouts(ctx, "u1", sessions, "user_disabled", at(0)))(t)), 40)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]int{}
+	start := make(chan struct{})
+	for range 8 {
+		wg.Go(func() {
+			<-start
+			for {
+				c, err := s.ClaimBackchannelLogouts(ctx, at(time.Second), time.Minute, 3)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(c) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, b := range c {
+					seen[b.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(seen) != 40 {
+		t.Fatalf("%d deliveries claimed, want 40", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s claimed %d times", id, n)
+		}
+	}
+}
+
+// testBackchannelEnqueueOnce: two places ending the same session at once
+// queue its logout once.
+func testBackchannelEnqueueOnce(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	bclClient(t, s, "web", "https://web.example/bcl")
+	race(t, 10, func(i int) func() error {
+		id := fmt.Sprint("s", i)
+		ok(t, s.RecordSessionClient(ctx, id, "web", "u1", at(0)))
+		return func() error {
+			q, err := s.EnqueueBackchannelLogouts(ctx, "u1", []string{id}, "signout", at(0))
+			if err == nil && len(q) == 0 {
+				return storage.ErrNotFound
+			}
+			return err
+		}
+	}, is(storage.ErrNotFound))
+	equal(t, len(must(s.ListBackchannelLogouts(ctx, "u1"))(t)), 10)
+}
+
+func testConsents(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	_, err := s.GetConsent(ctx, "u1", "app")
+	wantErr(t, err, storage.ErrNotFound)
+	c := must(s.GrantConsent(ctx, "u1", "app", []string{"openid", "email"}, at(0)))(t)
+	equal(t, c, storage.Consent{UserID: "u1", ClientID: "app", Scopes: []string{"email", "openid"}, CreatedAt: at(0), UpdatedAt: at(0)})
+	c = must(s.GrantConsent(ctx, "u1", "app", []string{"openid", "offline_access"}, at(time.Hour)))(t)
+	equal(t, c.Scopes, []string{"email", "offline_access", "openid"})
+	equal(t, c.CreatedAt, at(0))
+	equal(t, must(s.GetConsent(ctx, "u1", "app"))(t), c)
+	must(s.GrantConsent(ctx, "u1", "other", []string{"openid"}, at(0)))(t)
+	must(s.GrantConsent(ctx, "u2", "app", []string{"openid"}, at(0)))(t)
+	l := must(s.ListConsents(ctx, "u1"))(t)
+	if len(l) != 2 || l[0].ClientID != "app" || l[1].ClientID != "other" {
+		t.Fatalf("list: %+v", l)
+	}
+	ok(t, s.DeleteConsent(ctx, "u1", "app"))
+	wantErr(t, s.DeleteConsent(ctx, "u1", "app"), storage.ErrNotFound)
+	_, err = s.GetConsent(ctx, "u1", "app")
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.GrantConsent(ctx, "", "app", nil, at(0))
+	wantOther(t, err)
+
+	// Concurrent first grants both land.
+	var wg sync.WaitGroup
+	for _, sc := range []string{"a", "b", "c", "d"} {
+		wg.Go(func() {
+			if _, err := s.GrantConsent(ctx, "u3", "app", []string{sc}, at(0)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, must(s.GetConsent(ctx, "u3", "app"))(t).Scopes, []string{"a", "b", "c", "d"})
+}
+
+func testSweepProtocol(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	now := at(100 * 24 * time.Hour)
+	ok(t, s.UseOnce(ctx, "old", now.Add(-time.Hour), now.Add(-time.Millisecond)))
+	ok(t, s.UseOnce(ctx, "live", now.Add(-time.Hour), now))
+	must(s.CreatePushedRequest(ctx, storage.PushedRequest{ID: "p-old", RequestURIHash: digest("p-old"), ExpiresAt: now.Add(-time.Millisecond)}))(t)
+	must(s.CreatePushedRequest(ctx, storage.PushedRequest{ID: "p-live", RequestURIHash: digest("p-live"), ExpiresAt: now}))(t)
+
+	bclClient(t, s, "web", "https://web.example/bcl")
+	live := must(s.CreateSession(ctx, storage.Session{UserID: "u1", TokenHash: digest("c1"), CreatedAt: now, LastSeenAt: now}))(t)
+	ok(t, s.RecordSessionClient(ctx, live.ID, "web", "u1", now.Add(-48*time.Hour)))
+	ok(t, s.RecordSessionClient(ctx, "gone-old", "web", "u1", now.Add(-2*time.Hour)))
+	ok(t, s.RecordSessionClient(ctx, "gone-new", "web", "u1", now.Add(-time.Minute)))
+	ok(t, s.RecordSessionClient(ctx, "done", "web", "u1", now.Add(-8*24*time.Hour)))
+	ok(t, s.RecordSessionClient(ctx, "pending", "web", "u1", now.Add(-8*24*time.Hour)))
+	must(s.EnqueueBackchannelLogouts(ctx, "u1", []string{"done"}, "signout", now.Add(-8*24*time.Hour)))(t)
+	must(s.EnqueueBackchannelLogouts(ctx, "u1", []string{"pending"}, "signout", now.Add(-8*24*time.Hour)))(t)
+	c := must(s.ClaimBackchannelLogouts(ctx, now.Add(-8*24*time.Hour), time.Minute, 1))(t)
+	ok(t, s.FinishBackchannelLogout(ctx, c[0].ID, c[0].ClaimToken, storage.BackchannelOutcome{Delivered: true}, now.Add(-8*24*time.Hour)))
+
+	ok(t, s.Sweep(ctx, now, storage.SweepPolicy{}))
+	equal(t, keys(t, s, "used_jtis", "jti_key"), []string{"live"})
+	equal(t, keys(t, s, "pushed_requests", "id"), []string{"p-live"})
+	wantLinks := []string{"gone-new", live.ID}
+	slices.Sort(wantLinks)
+	equal(t, keys(t, s, "session_clients", "live_session_id"), wantLinks)
+	l := must(s.ListBackchannelLogouts(ctx, "u1"))(t)
+	if len(l) != 1 || l[0].SessionID == c[0].SessionID {
+		t.Fatalf("after the sweep: %+v (delivered was %s)", l, c[0].SessionID)
 	}
 }

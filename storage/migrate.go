@@ -91,6 +91,7 @@ func migrations(dialect string) []*gormigrate.Migration {
 		{ID: "0002_passkeys", Migrate: execAll(dialect, schema0002Passkeys()), Rollback: noRollback},
 		{ID: "0003_change_notify", Migrate: postgresOnly(dialect, changeTriggers()), Rollback: noRollback},
 		{ID: "0004_operations", Migrate: execAll(dialect, schema0004Operations()), Rollback: noRollback},
+		{ID: "0005_protocol", Migrate: execAll(dialect, schema0005Protocol()), Rollback: noRollback},
 	}
 }
 
@@ -546,5 +547,103 @@ func schema0002Passkeys() []string {
 		`ALTER TABLE auth_requests ADD COLUMN passkey_at BIGINT NOT NULL DEFAULT 0`,
 		`ALTER TABLE auth_requests ADD COLUMN passkey_user_verified BOOLEAN NOT NULL DEFAULT FALSE`,
 		`ALTER TABLE auth_requests ADD COLUMN passkey_backup_eligible BOOLEAN NOT NULL DEFAULT FALSE`,
+	}
+}
+
+// schema0005Protocol is the protocol surface of issue 12: client keys and
+// capabilities, DPoP bindings, single-use JWT ids, pushed authorization
+// requests, the clients each browser session gave tokens to, the
+// back-channel logout queue, and third-party consents.
+func schema0005Protocol() []string {
+	return []string{
+		// Clients: private_key_jwt keys (inline JWKS document or its URL),
+		// the scopes client_credentials may grant, back-channel logout,
+		// third-party consent, PAR and DPoP requirements.
+		`ALTER TABLE clients ADD COLUMN jwks TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE clients ADD COLUMN jwks_uri TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE clients ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]'`,
+		`ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE clients ADD COLUMN backchannel_logout_session_required BOOLEAN NOT NULL DEFAULT FALSE`,
+		`ALTER TABLE clients ADD COLUMN third_party BOOLEAN NOT NULL DEFAULT FALSE`,
+		`ALTER TABLE clients ADD COLUMN require_par BOOLEAN NOT NULL DEFAULT FALSE`,
+		`ALTER TABLE clients ADD COLUMN dpop_bound BOOLEAN NOT NULL DEFAULT FALSE`,
+
+		// When the user answered a consent page in this sign-in.
+		`ALTER TABLE auth_requests ADD COLUMN consent_at BIGINT NOT NULL DEFAULT 0`,
+
+		// DPoP (RFC 9449): the JWK thumbprint a token is bound to ('' = none).
+		`ALTER TABLE access_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE refresh_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT ''`,
+
+		// A JWT id seen once (client assertions, DPoP proofs): the primary
+		// key makes "first use" one INSERT that exactly one caller wins.
+		`CREATE TABLE used_jtis (
+			jti_key TEXT PRIMARY KEY,
+			expires_at BIGINT NOT NULL DEFAULT 0
+		)`,
+		`CREATE INDEX used_jtis_expires ON used_jtis (expires_at)`,
+
+		// Pushed authorization requests (RFC 9126); the request_uri is
+		// stored as its HMAC.
+		`CREATE TABLE pushed_requests (
+			id TEXT PRIMARY KEY,
+			request_uri_hash {blob} NOT NULL,
+			client_id TEXT NOT NULL DEFAULT '',
+			params TEXT NOT NULL DEFAULT '{}',
+			created_at BIGINT NOT NULL DEFAULT 0,
+			expires_at BIGINT NOT NULL DEFAULT 0,
+			used_at BIGINT NOT NULL DEFAULT 0
+		)`,
+		`CREATE UNIQUE INDEX pushed_requests_hash ON pushed_requests (request_uri_hash)`,
+		`CREATE INDEX pushed_requests_expires ON pushed_requests (expires_at)`,
+
+		// Which clients got tokens in which browser session (session_id,
+		// the sid they know): the recipients of back-channel logouts when
+		// the session ends. live_session_id is the session that carries it
+		// now: a new sign-in in the same browser replaces the session row
+		// but not what the products hold. Rows outlive the session row
+		// until the logout is queued.
+		`CREATE TABLE session_clients (
+			session_id TEXT NOT NULL,
+			client_id TEXT NOT NULL,
+			live_session_id TEXT NOT NULL,
+			user_id TEXT NOT NULL DEFAULT '',
+			created_at BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (session_id, client_id)
+		)`,
+		`CREATE INDEX session_clients_live ON session_clients (live_session_id)`,
+		`CREATE INDEX session_clients_user ON session_clients (user_id)`,
+		`CREATE INDEX session_clients_created ON session_clients (created_at)`,
+
+		// The back-channel logout queue (OIDC Back-Channel Logout 1.0):
+		// claimed by one worker at a time (claim_token, claimed_until),
+		// retried with back-off, kept until swept.
+		`CREATE TABLE backchannel_logouts (
+			id TEXT PRIMARY KEY,
+			client_id TEXT NOT NULL DEFAULT '',
+			user_id TEXT NOT NULL DEFAULT '',
+			session_id TEXT NOT NULL DEFAULT '',
+			cause TEXT NOT NULL DEFAULT '',
+			created_at BIGINT NOT NULL DEFAULT 0,
+			next_attempt_at BIGINT NOT NULL DEFAULT 0,
+			attempts INTEGER NOT NULL DEFAULT 0,
+			claim_token TEXT NOT NULL DEFAULT '',
+			claimed_until BIGINT NOT NULL DEFAULT 0,
+			delivered_at BIGINT NOT NULL DEFAULT 0,
+			failed_at BIGINT NOT NULL DEFAULT 0,
+			last_error TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE INDEX backchannel_logouts_due ON backchannel_logouts (delivered_at, failed_at, next_attempt_at)`,
+		`CREATE INDEX backchannel_logouts_created ON backchannel_logouts (created_at)`,
+
+		// Third-party consent: the scopes a user granted a client.
+		`CREATE TABLE consents (
+			user_id TEXT NOT NULL,
+			client_id TEXT NOT NULL,
+			scopes TEXT NOT NULL DEFAULT '[]',
+			created_at BIGINT NOT NULL DEFAULT 0,
+			updated_at BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (user_id, client_id)
+		)`,
 	}
 }

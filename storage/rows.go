@@ -210,6 +210,14 @@ type clientRow struct {
 	Source                 string `gorm:"column:source"`
 	CreatedMs              int64  `gorm:"column:created_at"`
 	UpdatedMs              int64  `gorm:"column:updated_at"`
+	JWKS                   string `gorm:"column:jwks"`
+	JWKSURI                string `gorm:"column:jwks_uri"`
+	Scopes                 string `gorm:"column:scopes"`
+	BackchannelLogoutURI   string `gorm:"column:backchannel_logout_uri"`
+	BackchannelLogoutSID   bool   `gorm:"column:backchannel_logout_session_required"`
+	ThirdParty             bool   `gorm:"column:third_party"`
+	RequirePAR             bool   `gorm:"column:require_par"`
+	DPoPBound              bool   `gorm:"column:dpop_bound"`
 }
 
 func (clientRow) TableName() string { return "clients" }
@@ -226,6 +234,9 @@ func clientToRow(c Client) clientRow {
 		RefreshTokenLifetimeMs: durMs(c.RefreshTokenLifetime),
 		DefaultACR:             c.DefaultACR, Source: c.Source, AdminAccess: c.AdminAccess,
 		CreatedMs: ms(c.CreatedAt), UpdatedMs: ms(c.UpdatedAt),
+		JWKS: c.JWKS, JWKSURI: c.JWKSURI, Scopes: encList(c.Scopes),
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSID: c.BackchannelLogoutSessionRequired,
+		ThirdParty: c.ThirdParty, RequirePAR: c.RequirePAR, DPoPBound: c.DPoPBound,
 	}
 }
 
@@ -242,6 +253,9 @@ func (r clientRow) domain() (Client, error) {
 		RefreshTokenLifetime: msDur(r.RefreshTokenLifetimeMs),
 		DefaultACR:           r.DefaultACR, Source: r.Source, AdminAccess: r.AdminAccess,
 		CreatedAt: tm(r.CreatedMs), UpdatedAt: tm(r.UpdatedMs),
+		JWKS: r.JWKS, JWKSURI: r.JWKSURI, Scopes: d.list(r.Scopes),
+		BackchannelLogoutURI: r.BackchannelLogoutURI, BackchannelLogoutSessionRequired: r.BackchannelLogoutSID,
+		ThirdParty: r.ThirdParty, RequirePAR: r.RequirePAR, DPoPBound: r.DPoPBound,
 	}
 	return c, d.err
 }
@@ -290,6 +304,7 @@ type authRequestRow struct {
 	CodeHash            blob   `gorm:"column:code_hash"`
 	CodeExpiresMs       int64  `gorm:"column:code_expires_at"`
 	CodeUsedMs          int64  `gorm:"column:code_used_at"`
+	ConsentMs           int64  `gorm:"column:consent_at"`
 }
 
 func (authRequestRow) TableName() string { return "auth_requests" }
@@ -316,7 +331,7 @@ func authRequestToRow(a AuthRequest) authRequestRow {
 		PasskeyMs:          ms(a.PasskeyAt), PasskeyUV: a.PasskeyUserVerified, PasskeyBE: a.PasskeyBackupEligible,
 		Done: a.Done, AMR: encList(a.AMR), ACR: a.ACR, AuthTimeMs: ms(a.AuthTime),
 		SessionID: a.SessionID, CodeHash: a.CodeHash, CodeExpiresMs: ms(a.CodeExpiresAt),
-		CodeUsedMs: ms(a.CodeUsedAt),
+		CodeUsedMs: ms(a.CodeUsedAt), ConsentMs: ms(a.ConsentAt),
 	}
 }
 
@@ -343,7 +358,7 @@ func (r authRequestRow) domain() (AuthRequest, error) {
 		PasskeyAt:        tm(r.PasskeyMs), PasskeyUserVerified: r.PasskeyUV, PasskeyBackupEligible: r.PasskeyBE,
 		Done: r.Done, AMR: d.list(r.AMR), ACR: r.ACR, AuthTime: tm(r.AuthTimeMs),
 		SessionID: r.SessionID, CodeHash: bytesOf(r.CodeHash), CodeExpiresAt: tm(r.CodeExpiresMs),
-		CodeUsedAt: tm(r.CodeUsedMs),
+		CodeUsedAt: tm(r.CodeUsedMs), ConsentAt: tm(r.ConsentMs),
 	}
 	return a, d.err
 }
@@ -608,6 +623,7 @@ type refreshTokenRow struct {
 	ExpiresMs       int64  `gorm:"column:expires_at"`
 	UsedMs          int64  `gorm:"column:used_at"`
 	RevokedMs       int64  `gorm:"column:revoked_at"`
+	JKT             string `gorm:"column:jkt"`
 }
 
 func (refreshTokenRow) TableName() string { return "refresh_tokens" }
@@ -617,25 +633,25 @@ func (refreshTokenRow) TableName() string { return "refresh_tokens" }
 // them against the gorm schema).
 const refreshTokenColumns = `id, token_hash, family_id, client_id, user_id,
 	session_id, scopes, granted_scopes, audience, amr, acr, auth_time, second_factor_at, created_at,
-	family_created_at, last_used_at, expires_at, used_at, revoked_at`
+	family_created_at, last_used_at, expires_at, used_at, revoked_at, jkt`
 
 // refreshTokenInsert inserts a refreshTokenRow without gorm, for the
 // rotation's prepared statements.
 const refreshTokenInsert = `INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT DO NOTHING`
 
 // ptrs are the scan targets of refreshTokenColumns, in order.
 func (r *refreshTokenRow) ptrs() []any {
 	return []any{&r.ID, &r.TokenHash, &r.FamilyID, &r.ClientID, &r.UserID,
 		&r.SessionID, &r.Scopes, &r.GrantedScopes, &r.Audience, &r.AMR, &r.ACR, &r.AuthTimeMs, &r.SecondFactorMs, &r.CreatedMs,
-		&r.FamilyCreatedMs, &r.LastUsedMs, &r.ExpiresMs, &r.UsedMs, &r.RevokedMs}
+		&r.FamilyCreatedMs, &r.LastUsedMs, &r.ExpiresMs, &r.UsedMs, &r.RevokedMs, &r.JKT}
 }
 
 func (r *refreshTokenRow) values() []any {
 	return []any{r.ID, r.TokenHash, r.FamilyID, r.ClientID, r.UserID,
 		r.SessionID, r.Scopes, r.GrantedScopes, r.Audience, r.AMR, r.ACR, r.AuthTimeMs, r.SecondFactorMs, r.CreatedMs,
-		r.FamilyCreatedMs, r.LastUsedMs, r.ExpiresMs, r.UsedMs, r.RevokedMs}
+		r.FamilyCreatedMs, r.LastUsedMs, r.ExpiresMs, r.UsedMs, r.RevokedMs, r.JKT}
 }
 
 func refreshTokenToRow(t RefreshToken) refreshTokenRow {
@@ -646,7 +662,7 @@ func refreshTokenToRow(t RefreshToken) refreshTokenRow {
 		ACR: t.ACR, AuthTimeMs: ms(t.AuthTime), SecondFactorMs: ms(t.SecondFactorAt),
 		CreatedMs: ms(t.CreatedAt), FamilyCreatedMs: ms(t.FamilyCreatedAt),
 		LastUsedMs: ms(t.LastUsedAt), ExpiresMs: ms(t.ExpiresAt), UsedMs: ms(t.UsedAt),
-		RevokedMs: ms(t.RevokedAt),
+		RevokedMs: ms(t.RevokedAt), JKT: t.JKT,
 	}
 }
 
@@ -659,7 +675,7 @@ func (r refreshTokenRow) domain() (RefreshToken, error) {
 		ACR: r.ACR, AuthTime: tm(r.AuthTimeMs), SecondFactorAt: tm(r.SecondFactorMs),
 		CreatedAt: tm(r.CreatedMs), FamilyCreatedAt: tm(r.FamilyCreatedMs),
 		LastUsedAt: tm(r.LastUsedMs), ExpiresAt: tm(r.ExpiresMs), UsedAt: tm(r.UsedMs),
-		RevokedAt: tm(r.RevokedMs),
+		RevokedAt: tm(r.RevokedMs), JKT: r.JKT,
 	}
 	return t, d.err
 }
@@ -678,6 +694,7 @@ type accessTokenRow struct {
 	CreatedMs      int64  `gorm:"column:created_at"`
 	ExpiresMs      int64  `gorm:"column:expires_at"`
 	RevokedMs      int64  `gorm:"column:revoked_at"`
+	JKT            string `gorm:"column:jkt"`
 }
 
 func (accessTokenRow) TableName() string { return "access_tokens" }
@@ -685,23 +702,23 @@ func (accessTokenRow) TableName() string { return "access_tokens" }
 // accessTokenColumns are accessTokenRow's columns in field order
 // (TestHandWrittenInserts checks them against the gorm schema).
 const accessTokenColumns = `id, client_id, user_id, refresh_token_id, family_id,
-	session_id, scopes, audience, created_at, expires_at, revoked_at`
+	session_id, scopes, audience, created_at, expires_at, revoked_at, jkt`
 
 // accessTokenInsert inserts an accessTokenRow without gorm (the token
 // endpoint's hottest write; see CreateAccessToken).
 const accessTokenInsert = `INSERT INTO access_tokens (` + accessTokenColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT DO NOTHING`
 
 func (r *accessTokenRow) values() []any {
 	return []any{r.ID, r.ClientID, r.UserID, r.RefreshTokenID, r.FamilyID,
-		r.SessionID, r.Scopes, r.Audience, r.CreatedMs, r.ExpiresMs, r.RevokedMs}
+		r.SessionID, r.Scopes, r.Audience, r.CreatedMs, r.ExpiresMs, r.RevokedMs, r.JKT}
 }
 
 // ptrs are the scan targets of accessTokenColumns, in order.
 func (r *accessTokenRow) ptrs() []any {
 	return []any{&r.ID, &r.ClientID, &r.UserID, &r.RefreshTokenID, &r.FamilyID,
-		&r.SessionID, &r.Scopes, &r.Audience, &r.CreatedMs, &r.ExpiresMs, &r.RevokedMs}
+		&r.SessionID, &r.Scopes, &r.Audience, &r.CreatedMs, &r.ExpiresMs, &r.RevokedMs, &r.JKT}
 }
 
 func accessTokenToRow(a AccessToken) accessTokenRow {
@@ -709,7 +726,7 @@ func accessTokenToRow(a AccessToken) accessTokenRow {
 		ID: a.ID, ClientID: a.ClientID, UserID: a.UserID, RefreshTokenID: a.RefreshTokenID,
 		FamilyID: a.FamilyID, SessionID: a.SessionID, Scopes: encList(a.Scopes),
 		Audience: encList(a.Audience), CreatedMs: ms(a.CreatedAt), ExpiresMs: ms(a.ExpiresAt),
-		RevokedMs: ms(a.RevokedAt),
+		RevokedMs: ms(a.RevokedAt), JKT: a.JKT,
 	}
 }
 
@@ -719,7 +736,7 @@ func (r accessTokenRow) domain() (AccessToken, error) {
 		ID: r.ID, ClientID: r.ClientID, UserID: r.UserID, RefreshTokenID: r.RefreshTokenID,
 		FamilyID: r.FamilyID, SessionID: r.SessionID, Scopes: d.list(r.Scopes),
 		Audience: d.list(r.Audience), CreatedAt: tm(r.CreatedMs), ExpiresAt: tm(r.ExpiresMs),
-		RevokedAt: tm(r.RevokedMs),
+		RevokedAt: tm(r.RevokedMs), JKT: r.JKT,
 	}
 	return a, d.err
 }

@@ -135,6 +135,9 @@ func TestRowsCoverEveryField(t *testing.T) {
 	roundTrip(t, upstreamStateToRow, noErr(upstreamStateRow.domain), nil)
 	roundTrip(t, passkeyToRow, passkeyRow.domain, nil)
 	roundTrip(t, passkeyChallengeToRow, noErr(passkeyChallengeRow.domain), nil)
+	roundTrip(t, pushedRequestToRow, pushedRequestRow.domain, nil)
+	roundTrip(t, backchannelLogoutToRow, noErr(backchannelLogoutRow.domain), nil)
+	roundTrip(t, consentToRow, consentRow.domain, nil)
 }
 
 // TestRowsMatchSchema: every row struct's columns are exactly the columns
@@ -154,6 +157,7 @@ func TestRowsMatchSchema(t *testing.T) {
 		&signingKeyRow{}, &deviceAuthorizationRow{}, &auditEventRow{}, &throttleRow{},
 		&actionTokenRow{}, &logoutRequestRow{}, &organizationRow{}, &organizationDomainRow{},
 		&federatedIdentityRow{}, &upstreamStateRow{}, &passkeyRow{}, &passkeyChallengeRow{}, &eventDeliveryRow{},
+		&usedJTIRow{}, &pushedRequestRow{}, &sessionClientRow{}, &backchannelLogoutRow{}, &consentRow{},
 	}
 	var tables []string
 	if err := s.read(t.Context()).Raw(

@@ -18,6 +18,9 @@ import (
 
 const sweepBatch = 1000
 
+// backchannelKeep is how long finished back-channel deliveries stay.
+const backchannelKeep = 7 * 24 * time.Hour
+
 // Sweep deletes, as of now:
 //   - auth requests past ExpiresAt whose code (if any) is past CodeExpiresAt
 //     too (a redeemed request is kept until then for reuse detection);
@@ -83,6 +86,16 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 		{"logout_requests", "id", "expires_at < ?", []any{n}},
 		{"action_tokens", "id", "expires_at < ?", []any{n}},
 		{"access_tokens", "id", "expires_at < ?", []any{n}},
+		{"used_jtis", "jti_key", "expires_at < ?", []any{n}},
+		{"pushed_requests", "id", "expires_at < ?", []any{n}},
+		// Finished deliveries: their audit events stay.
+		{"backchannel_logouts", "id", "(delivered_at <> 0 OR failed_at <> 0) AND created_at < ?", []any{before(backchannelKeep)}},
+		// Links of sessions that ended without a back-channel logout being
+		// queued (idle sessions the sweep deleted). Not race-free: a sweep
+		// landing between a caller's deletion of a session and its
+		// EnqueueBackchannelLogouts (the next statement) would drop that
+		// session's links; the hour spares sessions that just started.
+		{"session_clients", "live_session_id", "created_at < ? AND live_session_id NOT IN (SELECT id FROM sessions)", []any{before(time.Hour)}},
 		{"refresh_tokens", "id",
 			"family_id IN (SELECT family_id FROM refresh_tokens WHERE expires_at <> 0 AND expires_at < ?)", []any{n}},
 	}

@@ -80,6 +80,25 @@ type Client struct {
 	// AdminAccess grants the admin API to the client's client_credentials
 	// tokens: AdminRead, AdminFull or "" (none).
 	AdminAccess string
+	// JWKS is an inline JWK Set (JSON) of the client's public keys, and
+	// JWKSURI where to fetch it: either makes private_key_jwt available
+	// (RFC 7523 §2.2, OIDC Core §9).
+	JWKS    string
+	JWKSURI string
+	// Scopes are what the client_credentials grant may give this client
+	// (empty: none beyond the default).
+	Scopes []string
+	// BackchannelLogoutURI receives logout tokens when a session that
+	// gave this client tokens ends (OIDC Back-Channel Logout 1.0 §2.2);
+	// BackchannelLogoutSessionRequired asks for sid in them.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	// ThirdParty clients show a consent page (first-party ones never do).
+	ThirdParty bool
+	// RequirePAR: authorization requests only through /par (RFC 9126 §6).
+	RequirePAR bool
+	// DPoPBound: every access token must be DPoP-bound (RFC 9449 §5.2).
+	DPoPBound bool
 	// Source says who manages the row: "config" (synced from the config
 	// file), "cli", or "builtin" (the demo and account clients).
 	Source    string
@@ -151,6 +170,10 @@ type AuthRequest struct {
 	CodeHash      []byte
 	CodeExpiresAt time.Time
 	CodeUsedAt    time.Time
+
+	// ConsentAt: the user answered a third-party consent page for this
+	// request (prompt=consent asks once per request).
+	ConsentAt time.Time
 }
 
 // Session is a browser session (the "sid").
@@ -302,6 +325,9 @@ type RefreshToken struct {
 	ExpiresAt       time.Time // absolute cap of the family; zero = none
 	UsedAt          time.Time // set when rotated; a second use is reuse
 	RevokedAt       time.Time
+	// JKT binds the family to a DPoP key (RFC 9449 §5: public clients):
+	// the JWK SHA-256 thumbprint; "" for unbound tokens.
+	JKT string
 }
 
 // AccessToken is an opaque access token (JWT access tokens are not stored).
@@ -317,6 +343,9 @@ type AccessToken struct {
 	CreatedAt      time.Time
 	ExpiresAt      time.Time
 	RevokedAt      time.Time
+	// JKT is the DPoP key the token is bound to (RFC 9449 §6), "" for a
+	// bearer token.
+	JKT string
 }
 
 // SigningKey is a JWS signing key, private part sealed.
@@ -453,4 +482,55 @@ type UpstreamState struct {
 	CreatedAt      time.Time
 	ExpiresAt      time.Time
 	UsedAt         time.Time
+}
+
+// PushedRequest is a pushed authorization request (RFC 9126): the
+// parameters a client posted to /par, redeemed once through its
+// request_uri (stored as an HMAC).
+type PushedRequest struct {
+	ID             string
+	RequestURIHash []byte
+	ClientID       string
+	Params         map[string]string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	UsedAt         time.Time
+}
+
+// BackchannelLogout is one queued logout token delivery: client ClientID
+// is told that session SessionID of UserID ended.
+type BackchannelLogout struct {
+	ID        string // also the logout token's jti: a redelivery is recognisable
+	ClientID  string
+	UserID    string
+	SessionID string
+	Cause     string // why the session ended ("signout", "password_changed", …)
+	CreatedAt time.Time
+	// NextAttemptAt: not before this; Attempts so far.
+	NextAttemptAt time.Time
+	Attempts      int
+	// ClaimToken identifies the claim of the worker delivering it now.
+	ClaimToken   string
+	ClaimedUntil time.Time
+	DeliveredAt  time.Time
+	FailedAt     time.Time // given up
+	LastError    string
+}
+
+// BackchannelOutcome is what a worker reports for a claimed delivery.
+type BackchannelOutcome struct {
+	Delivered bool
+	// Otherwise: the error, and either the next attempt or (GiveUp) none.
+	Error         string
+	NextAttemptAt time.Time
+	GiveUp        bool
+}
+
+// Consent is what a user allowed a third-party client (SPEC 8).
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -387,10 +388,18 @@ func cmdClient(env *cmdEnv, args []string) error {
 		defaultACR := fs.String("default-acr", "", "acr required when the product asks for none (e.g. urn:latchkey:acr:mfa:fresh)")
 		adminFull := fs.Bool("admin", false, "grant the admin API (scope latchkey:admin) to the client's client_credentials tokens")
 		adminRead := fs.Bool("admin-read", false, "grant the read-only admin API (scope latchkey:admin:read)")
-		var redirects, postLogout, grants multiFlag
+		jwksFile := fs.String("jwks-file", "", "JWK set file of the client's public keys (private_key_jwt; no secret is generated)")
+		jwksURI := fs.String("jwks-uri", "", "URL of the client's JWK set (private_key_jwt; no secret is generated)")
+		bclURI := fs.String("backchannel-logout-uri", "", "where logout tokens are posted when a session ends (OIDC Back-Channel Logout)")
+		bclSID := fs.Bool("backchannel-logout-session-required", false, "logout tokens must carry sid")
+		thirdParty := fs.Bool("third-party", false, "show a consent page (first-party clients never ask)")
+		requirePAR := fs.Bool("require-par", false, "authorization requests only through /par (RFC 9126)")
+		dpopBound := fs.Bool("dpop", false, "every token request must carry a DPoP proof (RFC 9449)")
+		var redirects, postLogout, grants, scopes multiFlag
 		fs.Var(&redirects, "redirect-uri", "redirect URI (repeat)")
 		fs.Var(&postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeat)")
 		fs.Var(&grants, "grant", "grant type (repeat or comma-separate): authorization_code, refresh_token, client_credentials, device_code")
+		fs.Var(&scopes, "scope", "a scope client_credentials may grant (repeat or comma-separate)")
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
@@ -418,6 +427,14 @@ func cmdClient(env *cmdEnv, args []string) error {
 				return usageErr("client create: --secret-stdin: standard input is empty")
 			}
 		}
+		var jwks string
+		if *jwksFile != "" {
+			b, err := os.ReadFile(*jwksFile)
+			if err != nil {
+				return usageErr("client create: --jwks-file: %v", err)
+			}
+			jwks = strings.TrimSpace(string(b))
+		}
 		a, err := openApp(env, *configPath, false)
 		if err != nil {
 			return err
@@ -429,7 +446,10 @@ func cmdClient(env *cmdEnv, args []string) error {
 		}
 		c, generated, err := svc.CreateClient(env.ctx, admin.CommandLine, config.Client{ID: *id, Name: *name, Secret: secret,
 			Public: *public, Type: *typ, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
-			AccessTokenFormat: *format, DefaultACR: *defaultACR, Admin: access})
+			AccessTokenFormat: *format, DefaultACR: *defaultACR, Admin: access,
+			Scopes: scopes, JWKS: config.JWKS(jwks), JWKSURI: *jwksURI, BackchannelLogoutURI: *bclURI,
+			BackchannelLogoutSessionRequired: *bclSID, ThirdParty: *thirdParty,
+			RequirePushedAuthorizationRequests: *requirePAR, DPoPBoundAccessTokens: *dpopBound})
 		if err != nil {
 			return adminErr(err)
 		}

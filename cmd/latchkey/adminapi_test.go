@@ -97,8 +97,13 @@ func TestAdminAPI(t *testing.T) {
 		full := e.adminToken("ops", storage.AdminFull, "", op.ScopeAdmin)
 		fullJWT := e.adminToken("ops-jwt", storage.AdminFull, storage.TokenFormatJWT, op.ScopeAdmin)
 		reader := e.adminToken("auditor", storage.AdminRead, "", op.ScopeAdminRead)
-		// A client not granted the API asks for the scope and does not get it.
-		plain := e.adminToken("reports", "", "", op.ScopeAdmin)
+		// A client not granted the API: asking for the scope is
+		// invalid_scope; its token (asking for nothing) carries none.
+		plain := e.adminToken("reports", "", "")
+		if _, err := (&clientcredentials.Config{ClientID: "reports", ClientSecret: "s3cret-reports-0123456789abcdefghijklmnop",
+			TokenURL: e.issuer + "/oauth/token", Scopes: []string{op.ScopeAdmin}}).Token(ctx); err == nil || !strings.Contains(err.Error(), "invalid_scope") {
+			t.Fatalf("a client not granted the admin API asked for its scope: %v", err)
+		}
 		// A full client whose token did not ask for the scope.
 		unscoped := e.adminToken("ops2", storage.AdminFull, "")
 

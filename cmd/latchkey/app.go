@@ -245,7 +245,8 @@ func (a *app) opOptions(now func() time.Time) op.Options {
 		ReverifyDue: func(secondFactorAt, authTime time.Time, amr []string, at time.Time) bool {
 			return flow.ReverifyDue(c.Policy.Reverify.Std(), secondFactorAt, authTime, amr, at)
 		},
-		ACRValues: flow.SupportedACRs,
+		ACRValues:  flow.SupportedACRs,
+		RequirePAR: c.Protocol.RequirePushedAuthorizationRequests,
 		// zitadel/oidc stamps and checks token times with time.Now.
 		TokenNow: time.Now,
 	}

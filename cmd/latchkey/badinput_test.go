@@ -122,7 +122,6 @@ func TestAuthorizeErrors(t *testing.T) {
 			"unknown client":        {"client_id": {"nope"}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"}},
 			"unregistered redirect": {"client_id": {"app"}, "redirect_uri": {"http://evil.test/cb"}, "response_type": {"code"}, "scope": {"openid"}},
 			"no redirect":           {"client_id": {"app"}, "response_type": {"code"}, "scope": {"openid"}},
-			"implicit flow":         {"client_id": {"app"}, "redirect_uri": {rpRedirect}, "response_type": {"token"}, "scope": {"openid"}, "state": {"s1"}},
 		} {
 			p := b.get(base + "?" + q.Encode())
 			if p.status != http.StatusBadRequest || p.location != "" || !strings.Contains(p.body, "invalid sign-in request") {
@@ -138,6 +137,8 @@ func TestAuthorizeErrors(t *testing.T) {
 			"public client without PKCE": {url.Values{"client_id": {"native"}, "redirect_uri": {"http://127.0.0.1:51000/callback"}, "response_type": {"code"}, "scope": {"openid"}, "state": {"s1"}}, "invalid_request"},
 			"plain PKCE":                 {url.Values{"client_id": {"app"}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"}, "state": {"s1"}, "code_challenge": {"abc"}, "code_challenge_method": {"plain"}}, "invalid_request"},
 			"prompt none and login":      {url.Values{"client_id": {"app"}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"}, "state": {"s1"}, "prompt": {"none login"}, "code_challenge": {ch}, "code_challenge_method": {"S256"}}, "invalid_request"},
+			// Issue 12 item 5: a valid client asking for the implicit flow.
+			"implicit flow": {url.Values{"client_id": {"app"}, "redirect_uri": {rpRedirect}, "response_type": {"token"}, "scope": {"openid"}, "state": {"s1"}}, "unsupported_response_type"},
 		} {
 			p := b.get(base + "?" + tc.q.Encode())
 			if got := p.rpError(); got != tc.want {

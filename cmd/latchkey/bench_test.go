@@ -22,8 +22,8 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	for _, d := range storagetest.Dialects(b) {
 		for _, alg := range []string{"ES256", "RS256"} {
 			e := newTestEnv(b, d, func(c *config.Config) { c.Keys.Algorithm = alg })
-			app := e.newRP("app")
-			e.newRP("app-jwt", func(c *storage.Client) { c.AccessTokenFormat = storage.TokenFormatJWT })
+			app := e.newRP("app", func(c *storage.Client) { c.Scopes = []string{"api"} })
+			e.newRP("app-jwt", func(c *storage.Client) { c.AccessTokenFormat, c.Scopes = storage.TokenFormatJWT, []string{"api"} })
 			jwt := *app
 			jwt.id = "app-jwt"
 			jwt.secret = "s3cret-app-jwt-0123456789abcdefghijklmnop"

@@ -100,10 +100,12 @@ func TestDeviceGrant(t *testing.T) {
 		if tok2.AccessToken == "" {
 			t.Fatal("device refresh failed")
 		}
-		// The device code is single use.
+		// The device code is single use: a second redemption is
+		// invalid_grant (issue 12 item 6; RFC 8628 §3.5 keeps
+		// access_denied for a user's refusal).
 		e.clock.Advance(5 * time.Second)
-		if got, _ := devicePoll(t, cli, da.DeviceCode); got == "" {
-			t.Fatal("a used device code gave tokens again")
+		if got, _ := devicePoll(t, cli, da.DeviceCode); got != "invalid_grant" {
+			t.Fatalf("a used device code: %q, want invalid_grant", got)
 		}
 
 		// Denial.

@@ -64,6 +64,8 @@ Usage:
   latchkey client create --id ID [--name N] [--public] [--secret-stdin] --redirect-uri U …
                          [--post-logout-redirect-uri U …] [--grant G …] [--type web|native|user-agent]
                          [--access-token-format opaque|jwt] [--default-acr ACR] [--admin | --admin-read]
+                         [--scope S …] [--jwks-file F | --jwks-uri URL] [--third-party] [--require-par] [--dpop]
+                         [--backchannel-logout-uri URL [--backchannel-logout-session-required]]
   latchkey client list | client delete --id ID | client rotate-secret --id ID
   latchkey org create --name N --domain D … --issuer URL --client-id ID --client-secret-stdin
                       [--scope S …] [--claim-email C] [--claim-name C] [--claim-groups C]

@@ -187,7 +187,7 @@ func TestRequestIDs(t *testing.T) {
 	resp.Body.Close()
 	id = resp.Header.Get("X-Request-Id")
 	out := logs.String()
-	if !regexp.MustCompile(`level=WARN msg="client authentication failed" client_id=svc method=client_secret_post reason="wrong or missing secret" request_id=` + id).MatchString(out) {
+	if !regexp.MustCompile(`level=WARN msg="client authentication failed" client_id=svc endpoint=/oauth/token method=client_secret_post reason="wrong or missing secret" request_id=` + id).MatchString(out) {
 		t.Errorf("no WARN line for the failed client authentication:\n%s", out)
 	}
 	if !strings.Contains(out, "route=/oauth/token status=401") {

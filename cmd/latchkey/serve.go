@@ -253,6 +253,7 @@ var opPaths = map[string]bool{
 	"/.well-known/openid-configuration": true, "/keys": true, "/authorize": true, "/authorize/callback": true,
 	"/oauth/token": true, "/oauth/introspect": true, "/userinfo": true, "/revoke": true,
 	"/end_session": true, "/device_authorization": true,
+	"/par": true, "/.well-known/oauth-authorization-server": true,
 }
 
 func rootHandler(opHandler, health, pages http.Handler) http.Handler {
@@ -330,6 +331,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 		}
 		defer stop()
 	}
+	go s.op.BackchannelWorker().Run(bg) // back-channel logout deliveries (op/backchannel.go)
 	errc := make(chan error, 1)
 	if certs != nil {
 		hs.TLSConfig = certs.tlsConfig()

@@ -45,6 +45,9 @@ type Store interface {
 	RevokeRefreshTokens(ctx context.Context, f storage.TokenFilter, now time.Time) error
 	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
 	ListRefreshFamilies(ctx context.Context, userID string) ([]storage.RefreshToken, error)
+
+	ListConsents(ctx context.Context, userID string) ([]storage.Consent, error)
+	DeleteConsent(ctx context.Context, userID, clientID string) error
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -70,9 +73,9 @@ type OP interface {
 	// Handler is the OP's HTTP handler: the pages' relying party calls it
 	// in-process.
 	Handler() http.Handler
-	// VerifyAccessToken checks a user's access token for the account API
-	// (op.ErrInvalidToken when it is not valid).
-	VerifyAccessToken(ctx context.Context, token string) (op.AccessTokenInfo, error)
+	// AuthenticateResource checks the access token of an account API
+	// request, Bearer or DPoP (RFC 6750, RFC 9449), and says how to refuse.
+	AuthenticateResource(r *http.Request) (op.AccessTokenInfo, *op.ResourceError)
 }
 
 // Deps are the collaborators.

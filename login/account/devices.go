@@ -3,6 +3,8 @@ package account
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -26,6 +28,7 @@ type devicesData struct {
 	Devices  []deviceRow
 	Sessions []deviceRow
 	Products []deviceRow
+	Consents []deviceRow
 }
 
 // devicesPage is GET /account/devices.
@@ -90,7 +93,44 @@ func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
 		d.Products = append(d.Products, deviceRow{ID: f.FamilyID, Label: name,
 			Detail: "since " + web.ShortDate(f.FamilyCreatedAt, now) + ", last used " + web.RelativeDay(f.LastUsedAt, now)})
 	}
+	// What the user allowed third-party products (issue 12 item 11).
+	consents, err := h.store.ListConsents(ctx, a.user.ID)
+	if err != nil {
+		return d, err
+	}
+	for _, cs := range consents {
+		name := cs.ClientID
+		if cl, err := h.store.GetClient(ctx, cs.ClientID); err == nil && cl.Name != "" {
+			name = cl.Name
+		}
+		d.Consents = append(d.Consents, deviceRow{ID: cs.ClientID, Label: name,
+			Detail: "allowed to " + strings.Join(describeScopes(cs.Scopes), ", ") + " since " + web.ShortDate(cs.CreatedAt, now)})
+	}
 	return d, nil
+}
+
+// describeScopes says in words what a product was allowed (the words of
+// the consent page).
+func describeScopes(scopes []string) []string {
+	var out []string
+	for _, s := range []string{"openid", "profile", "email", "privacy", "offline_access"} {
+		if !slices.Contains(scopes, s) {
+			continue
+		}
+		switch s {
+		case "openid":
+			out = append(out, "confirm who you are")
+		case "email":
+			out = append(out, "see your email address")
+		case "profile":
+			out = append(out, "see your name")
+		case "offline_access":
+			out = append(out, "stay signed in until you remove it")
+		case "privacy":
+			out = append(out, "read and change your privacy settings")
+		}
+	}
+	return out
 }
 
 // devicesRemove is POST /account/devices/remove (kind, id).
@@ -133,6 +173,7 @@ func (h *Handler) devicesRemove(c echo.Context, a *account) error {
 		if err := h.store.DeleteSession(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
+		h.creds.EndedSessions(ctx, a.user.ID, []string{id}, "session_removed")
 		if err := h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: a.user.ID, SessionID: id}, now); err != nil {
 			return err
 		}
@@ -153,6 +194,19 @@ func (h *Handler) devicesRemove(c echo.Context, a *account) error {
 			return err
 		}
 		event, change, done = "grant.removed", "Product access removed", "product"
+	case "consent":
+		// Taking a consent back also signs the product out: its refresh
+		// tokens go, and the next sign-in asks again.
+		if err := h.store.DeleteConsent(ctx, a.user.ID, id); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return gone
+			}
+			return err
+		}
+		if err := h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: a.user.ID, ClientID: id}, now); err != nil {
+			return err
+		}
+		event, change, done = "consent.revoked", "Product permission removed", "product"
 	default:
 		return web.BadRequest("Choose something to remove.", errors.New("remove: bad kind"))
 	}

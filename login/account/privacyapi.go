@@ -2,6 +2,7 @@ package account
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
@@ -33,23 +34,20 @@ func (h *Handler) privacyAPI(c echo.Context) error {
 		c.Response().Header().Set("Allow", "GET, PUT")
 		return apiError(c, http.StatusMethodNotAllowed, "invalid_request", "use GET or PUT")
 	}
-	tok, ok := bearerToken(r)
-	if !ok {
-		// RFC 6750 §3.1: no credentials, no error code in the challenge.
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="`+h.web.Issuer()+`"`)
-		return apiError(c, http.StatusUnauthorized, "invalid_token", "send the user's access token: Authorization: Bearer <token>")
+	// The OP checks the token, Bearer or DPoP-bound, and writes the
+	// challenge (RFC 6750 §3, RFC 9449 §7.1).
+	info, rerr := h.op.AuthenticateResource(r)
+	if rerr != nil {
+		rerr.SetHeaders(c.Response().Header())
+		desc := rerr.Description
+		if rerr.Code == "" {
+			desc = "send the user's access token: Authorization: Bearer <token> (or DPoP with a proof)"
+		}
+		return apiError(c, rerr.Status, cmp.Or(rerr.Code, "invalid_token"), desc)
 	}
 	ctx := r.Context()
-	info, err := h.op.VerifyAccessToken(ctx, tok)
-	if err != nil {
-		if errors.Is(err, op.ErrInvalidToken) {
-			return h.invalidToken(c)
-		}
-		h.log.Error("privacy api: verify access token", "err", err)
-		return apiError(c, http.StatusInternalServerError, "server_error", "try again later")
-	}
 	if !slices.Contains(info.Scopes, op.ScopePrivacy) {
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="`+h.web.Issuer()+`", error="insufficient_scope", scope="privacy"`)
+		c.Response().Header().Set("WWW-Authenticate", info.Scheme+` realm="`+h.web.Issuer()+`", error="insufficient_scope", scope="privacy"`)
 		return apiError(c, http.StatusForbidden, "insufficient_scope", "the access token lacks the privacy scope")
 	}
 	u, err := h.store.GetUser(ctx, info.Subject)
@@ -81,18 +79,6 @@ func (h *Handler) invalidToken(c echo.Context) error {
 
 func apiError(c echo.Context, status int, code, desc string) error {
 	return c.JSON(status, map[string]string{"error": code, "error_description": desc})
-}
-
-// bearerToken reads "Authorization: Bearer <token>" (scheme
-// case-insensitive, RFC 6750 §2.1).
-func bearerToken(r *http.Request) (string, bool) {
-	v := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(v, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != "" // VerifyAccessToken bounds the size
 }
 
 // readPrivacyBody parses {"product_improvement": bool, "personalised_offers":

@@ -47,6 +47,10 @@ const (
 	// PurposeBrowserMove derives a browser's next handle from its current
 	// one when a sign-in moves on (login/internal/web MoveBrowser).
 	PurposeBrowserMove = "browser-handle-move"
+	// PurposePAR digests pushed authorization request_uris (RFC 9126).
+	PurposePAR = "par-request-uri"
+	// PurposeDPoPNonce authenticates the provider's DPoP nonces (RFC 9449 §8).
+	PurposeDPoPNonce = "dpop-nonce"
 )
 
 // MinSecretLen is the shortest server secret accepted.

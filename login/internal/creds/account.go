@@ -62,7 +62,35 @@ func (s *Service) NewPassword(password string, verified bool) (func(*storage.Use
 // Revoke ends the user's grants as storage.RevokeCause's table says for
 // r.Cause, with r.User's change of the user row, in one transaction.
 func (s *Service) Revoke(ctx context.Context, userID string, r storage.Revocation) (storage.Revoked, error) {
-	return s.store.RevokeUserGrants(ctx, userID, r, s.now())
+	rv, err := s.store.RevokeUserGrants(ctx, userID, r, s.now())
+	s.EndedSessions(ctx, userID, rv.SessionIDs, string(r.Cause))
+	return rv, err
+}
+
+// SessionReplaced: a new sign-in in this browser replaced session old
+// with next. The same user's products stay with the browser (they are
+// told when next ends); another user's session has ended.
+func (s *Service) SessionReplaced(ctx context.Context, old, next storage.Session) {
+	if old.ID == "" {
+		return
+	}
+	if old.UserID != next.UserID {
+		s.EndedSessions(ctx, old.UserID, []string{old.ID}, "signin_replaced")
+		return
+	}
+	if err := s.store.ContinueSession(context.WithoutCancel(ctx), old.ID, next.ID); err != nil {
+		s.log.Error("continue session", "err", err, "user", old.UserID)
+	}
+}
+
+// EndedSessions tells the products that got tokens in these ended
+// sessions of userID: it queues their back-channel logouts (delivered in
+// the background by op.BackchannelWorker). The sessions are gone
+// already, so a failure is logged, not returned.
+func (s *Service) EndedSessions(ctx context.Context, userID string, sessionIDs []string, cause string) {
+	if _, err := s.store.EnqueueBackchannelLogouts(context.WithoutCancel(ctx), userID, sessionIDs, cause, s.now()); err != nil {
+		s.log.Error("queue back-channel logouts", "err", err, "user", userID, "cause", cause)
+	}
 }
 
 // Notify sends the mandatory notification of a security change. A mail

@@ -50,6 +50,8 @@ type Store interface {
 	DeleteThrottle(ctx context.Context, key string) error
 
 	RevokeUserGrants(ctx context.Context, userID string, r storage.Revocation, now time.Time) (storage.Revoked, error)
+	EnqueueBackchannelLogouts(ctx context.Context, userID string, sessionIDs []string, cause string, now time.Time) ([]storage.BackchannelLogout, error)
+	ContinueSession(ctx context.Context, from, to string) error
 
 	CreateAuditEvent(ctx context.Context, e storage.AuditEvent) error
 }

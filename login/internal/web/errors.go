@@ -149,12 +149,15 @@ const RequestIDHeader = "X-Request-Id"
 func RequestID(h http.Header) string { return h.Get(RequestIDHeader) }
 
 // ErrorPage renders an error page outside echo (the OP uses it for bad
-// /authorize requests).
+// /authorize and /end_session requests), with an error id that is logged
+// with the message, so a developer or the support desk can find it.
 func (k *Kit) ErrorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+	id := newErrorID()
+	k.log.Info("request refused", "status", status, "path", r.URL.Path, "error_id", id, "message", message)
 	e := echo.New()
 	c := e.NewContext(r, w)
 	_ = k.SecurityHeaders(func(c echo.Context) error {
-		return k.Render(c, status, "error", Page{Title: "Something went wrong", Data: ErrorData{Message: message, RequestID: RequestID(w.Header())}})
+		return k.Render(c, status, "error", Page{Title: "Something went wrong", Data: ErrorData{Message: message, ErrorID: id, RequestID: RequestID(w.Header())}})
 	})(c)
 }
 

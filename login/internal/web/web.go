@@ -143,7 +143,7 @@ func (k *Kit) Render(c echo.Context, status int, name string, p Page) error {
 	}
 	p.Site = k.site
 	if p.Script != "" {
-		c.Response().Header().Set("Content-Security-Policy", cspScripts)
+		c.Response().Header().Set("Content-Security-Policy", pageCSPScripts)
 	}
 	if p.CSRF == "" {
 		p.CSRF = k.CSRFToken(c)
@@ -165,25 +165,30 @@ func Static() http.Handler {
 	}))
 }
 
-// The content security policies. Pages use no inline scripts or styles;
-// a page that offers passkeys (Page.Script) loads one script from our own
-// origin, and only that page's policy allows it.
+// PageCSP is every page's Content-Security-Policy: no inline scripts or
+// styles, and forms that post to this site only (form-action 'self';
+// issue 10 (c)). The one page that posts elsewhere, the OAuth form_post
+// response, carries its own policy naming that client's redirect origin
+// (op.FormPostCSP); redirects that leave the site after one of our forms
+// go through op.RedirectAway, because Chrome and Safari apply
+// form-action to the redirects that follow a submission too. A page that
+// offers passkeys (Page.Script) loads one script from our own origin, and
+// only that page's policy (pageCSPScripts) allows it.
 const (
-	csp        = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' *; frame-ancestors 'none'; base-uri 'none'"
-	cspScripts = csp + "; script-src 'self'"
+	PageCSP        = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	pageCSPScripts = PageCSP + "; script-src 'self'"
 )
 
 // SecurityHeaders sends the headers every page needs (SPEC 9): no
 // framing, no sniffing, no referrer leaks of auth request ids, a strict
-// CSP (no scripts, except from our origin on the pages that set
-// Page.Script; no inline styles either).
+// CSP (PageCSP; pageCSPScripts on the pages that set Page.Script).
 func (k *Kit) SecurityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		hd := c.Response().Header()
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Content-Security-Policy", csp)
+		hd.Set("Content-Security-Policy", PageCSP)
 		hd.Set("Cache-Control", "no-store")
 		if k.secure {
 			hd.Set("Strict-Transport-Security", "max-age=31536000")

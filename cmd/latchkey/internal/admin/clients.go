@@ -23,9 +23,13 @@ func ClientFromConfig(kr *keyring.Keyring, c config.Client, source string, now t
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 		AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifetime: c.AccessTokenLifetime.Std(),
 		IDTokenLifetime: c.IDTokenLifetime.Std(), DefaultACR: c.DefaultACR, AdminAccess: c.Admin, Source: source,
+		JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, Scopes: c.Scopes,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		ThirdParty: c.ThirdParty, RequirePAR: c.RequirePushedAuthorizationRequests, DPoPBound: c.DPoPBoundAccessTokens,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	if !c.Public {
+	if !c.Public && c.Secret != "" {
+		// A client with only keys (private_key_jwt) stores no secret.
 		sc.SecretHash = op.HashClientSecret(kr, c.Secret)
 	}
 	return sc
@@ -37,8 +41,11 @@ func configOf(c storage.Client) config.Client {
 	cc := config.Client{ID: c.ID, Name: c.Name, Public: c.Public, Type: c.AppType, RedirectURIs: c.RedirectURIs,
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes, AccessTokenFormat: c.AccessTokenFormat,
 		AccessTokenLifetime: config.Duration(c.AccessTokenLifetime), IDTokenLifetime: config.Duration(c.IDTokenLifetime),
-		DefaultACR: c.DefaultACR, Admin: c.AdminAccess}
-	if !c.Public {
+		DefaultACR: c.DefaultACR, Admin: c.AdminAccess,
+		JWKS: config.JWKS(c.JWKS), JWKSURI: c.JWKSURI, Scopes: c.Scopes,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		ThirdParty: c.ThirdParty, RequirePushedAuthorizationRequests: c.RequirePAR, DPoPBoundAccessTokens: c.DPoPBound}
+	if !c.Public && len(c.SecretHash) > 0 {
 		cc.Secret = strings.Repeat("x", 32)
 	}
 	return cc
@@ -60,7 +67,8 @@ func (s *Service) validateClient(cc config.Client) (config.Client, error) {
 // without a secret gets a generated one, returned once.
 func (s *Service) CreateClient(ctx context.Context, a Actor, cc config.Client) (storage.Client, string, error) {
 	generated := ""
-	if !cc.Public && cc.Secret == "" {
+	if !cc.Public && cc.Secret == "" && cc.JWKS == "" && cc.JWKSURI == "" {
+		// A client with keys (private_key_jwt) needs no secret.
 		cc.Secret = keyring.NewToken()
 		generated = cc.Secret
 	}

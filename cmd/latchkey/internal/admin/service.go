@@ -25,6 +25,7 @@ type Store interface {
 	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (storage.User, error)
 	SearchUsers(ctx context.Context, q storage.UserQuery) ([]storage.User, error)
 	RevokeUserGrants(ctx context.Context, userID string, r storage.Revocation, now time.Time) (storage.Revoked, error)
+	EnqueueBackchannelLogouts(ctx context.Context, userID string, sessionIDs []string, cause string, now time.Time) ([]storage.BackchannelLogout, error)
 
 	ListSessions(ctx context.Context, userID string) ([]storage.Session, error)
 	DeleteSession(ctx context.Context, id string) error
@@ -282,6 +283,26 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id string, ch UserCha
 	return u, nil
 }
 
+// revoke ends a user's grants (storage.RevokeUserGrants) and tells the
+// products that got tokens in the ended sessions (back-channel logout,
+// delivered from a running server's background).
+func (s *Service) revoke(ctx context.Context, id string, r storage.Revocation, now time.Time) (storage.Revoked, error) {
+	rv, err := s.d.Store.RevokeUserGrants(ctx, id, r, now)
+	if err != nil {
+		return rv, err
+	}
+	s.endedSessions(ctx, id, rv.SessionIDs, string(r.Cause))
+	return rv, nil
+}
+
+// endedSessions queues the back-channel logouts of ended sessions; a
+// failure is logged (the sessions have ended either way).
+func (s *Service) endedSessions(ctx context.Context, userID string, sessionIDs []string, cause string) {
+	if _, err := s.d.Store.EnqueueBackchannelLogouts(context.WithoutCancel(ctx), userID, sessionIDs, cause, s.d.Now()); err != nil {
+		s.d.Logger.Error("queue back-channel logouts", "err", err, "user", userID)
+	}
+}
+
 // SetDisabled disables (ending every session, grant and trusted browser
 // with the change, in one transaction) or enables a user.
 func (s *Service) SetDisabled(ctx context.Context, a Actor, id string, disabled bool) (storage.User, error) {
@@ -294,7 +315,7 @@ func (s *Service) SetDisabled(ctx context.Context, a Actor, id string, disabled 
 	}
 	var err error
 	if disabled {
-		_, err = s.d.Store.RevokeUserGrants(ctx, id, storage.Revocation{Cause: storage.RevokeUserDisabled, User: set}, now)
+		_, err = s.revoke(ctx, id, storage.Revocation{Cause: storage.RevokeUserDisabled, User: set}, now)
 	} else {
 		out, err = s.d.Store.UpdateUser(ctx, id, set)
 	}
@@ -316,7 +337,7 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id string) (storage.U
 	if err != nil {
 		return storage.User{}, storeErr(err, "user "+id)
 	}
-	if _, err := s.d.Store.RevokeUserGrants(ctx, id, storage.Revocation{Cause: storage.RevokeUserDeleted}, s.d.Now()); err != nil {
+	if _, err := s.revoke(ctx, id, storage.Revocation{Cause: storage.RevokeUserDeleted}, s.d.Now()); err != nil {
 		return storage.User{}, storeErr(err, "user "+id)
 	}
 	s.audit(ctx, a, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "user.deleted"})
@@ -337,7 +358,7 @@ func (s *Service) ResetSecondStep(ctx context.Context, a Actor, id string) (u st
 		return u, false, invalid("%s signs in through their organisation's identity provider: there is no 2-step setting here to reset", u.Email)
 	}
 	now := s.d.Now()
-	if _, err := s.d.Store.RevokeUserGrants(ctx, id, storage.Revocation{Cause: storage.RevokeSecondStepReset,
+	if _, err := s.revoke(ctx, id, storage.Revocation{Cause: storage.RevokeSecondStepReset,
 		User: func(x *storage.User) error { x.UpdatedAt = now; return nil }}, now); err != nil {
 		return u, false, storeErr(err, "user "+id)
 	}
@@ -467,7 +488,7 @@ func (s *Service) RevokeSessions(ctx context.Context, a Actor, id string) (int, 
 	if err != nil {
 		return 0, storeErr(err, "user "+id)
 	}
-	r, err := s.d.Store.RevokeUserGrants(ctx, id, storage.Revocation{Cause: storage.RevokeAdminSignOut}, s.d.Now())
+	r, err := s.revoke(ctx, id, storage.Revocation{Cause: storage.RevokeAdminSignOut}, s.d.Now())
 	if err != nil {
 		return 0, storeErr(err, "user "+id)
 	}
@@ -497,6 +518,7 @@ func (s *Service) RevokeSession(ctx context.Context, a Actor, userID, sessionID 
 	if err := s.d.Store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: userID, SessionID: sessionID}, now); err != nil {
 		return err
 	}
+	s.endedSessions(ctx, userID, []string{sessionID}, "admin_session_revoked")
 	s.audit(ctx, a, storage.AuditEvent{UserID: userID, Event: "user.session_revoked", Details: map[string]string{"sid": sessionID}})
 	return nil
 }
