@@ -92,6 +92,7 @@ func migrations(dialect string) []*gormigrate.Migration {
 		{ID: "0003_change_notify", Migrate: postgresOnly(dialect, changeTriggers()), Rollback: noRollback},
 		{ID: "0004_operations", Migrate: execAll(dialect, schema0004Operations()), Rollback: noRollback},
 		{ID: "0005_protocol", Migrate: execAll(dialect, schema0005Protocol()), Rollback: noRollback},
+		{ID: "0006_languages", Migrate: execAll(dialect, schema0006Languages()), Rollback: noRollback},
 	}
 }
 
@@ -124,6 +125,15 @@ func schema0004Operations() []string {
 		`CREATE INDEX event_deliveries_done ON event_deliveries (delivered_at, failed_at)`,
 		// Audit search by type and time (the admin API, audit list --type).
 		`CREATE INDEX audit_events_event_at ON audit_events (event, at)`,
+	}
+}
+
+// schema0006Languages: the language and time zone a user chose for pages
+// and mails (issue 14). Empty: the browser's language, and UTC.
+func schema0006Languages() []string {
+	return []string{
+		`ALTER TABLE users ADD COLUMN language TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE users ADD COLUMN time_zone TEXT NOT NULL DEFAULT ''`,
 	}
 }
 
