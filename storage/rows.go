@@ -176,7 +176,7 @@ func userToRow(u User) userRow {
 		PrivacyUpdatedMs:          ms(u.PrivacyUpdatedAt),
 		PasswordChangedMs:         ms(u.PasswordChangedAt),
 		CreatedMs:                 ms(u.CreatedAt), UpdatedMs: ms(u.UpdatedAt),
-		Language:                  u.Language, TimeZone: u.TimeZone,
+		Language: u.Language, TimeZone: u.TimeZone,
 	}
 }
 
@@ -190,7 +190,7 @@ func (r userRow) domain() User {
 		PrivacyUpdatedAt:          tm(r.PrivacyUpdatedMs),
 		PasswordChangedAt:         tm(r.PasswordChangedMs),
 		CreatedAt:                 tm(r.CreatedMs), UpdatedAt: tm(r.UpdatedMs),
-		Language:                  r.Language, TimeZone: r.TimeZone,
+		Language: r.Language, TimeZone: r.TimeZone,
 	}
 }
 
