@@ -33,7 +33,7 @@ func (o *OP) sendAuthResponse(w http.ResponseWriter, r *http.Request, redirectUR
 		// Registered and checked before; a stored value that no longer
 		// parses is our fault, not the user's.
 		o.opts.Logger.Error("auth response: redirect_uri unparsable", "err", err)
-		o.page(w, r, http.StatusInternalServerError, "The sign-in could not be sent back to the application.")
+		o.page(w, r, http.StatusInternalServerError, pageMsg("error.authorize.respond_failed"))
 		return
 	}
 	switch oidc.ResponseMode(mode) {

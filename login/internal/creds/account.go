@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -93,20 +94,22 @@ func (s *Service) EndedSessions(ctx context.Context, userID string, sessionIDs [
 	}
 }
 
-// Notify sends the mandatory notification of a security change. A mail
-// that cannot be sent does not undo the change; it reports false and the
-// caller tells the user.
-func (s *Service) Notify(ctx context.Context, u storage.User, change string, from From) bool {
-	msg, err := mail.NoticeMail{Site: s.site, To: u.Email, Name: u.Name, Change: change, At: s.now(),
-		Browser: from.Browser, IP: from.IP}.Message()
+// Notify sends the mandatory notification of a security change (a
+// message of the catalogue: "Password changed"). A mail that cannot be
+// sent does not undo the change; it reports false and the caller tells
+// the user.
+func (s *Service) Notify(ctx context.Context, u storage.User, change i18n.Msg, from From) bool {
+	l, loc := s.mailLanguage(u.Language, u.TimeZone, from)
+	msg, err := mail.NoticeMail{Site: s.site, To: u.Email, Name: u.Name, Change: l.Msg(change), At: s.now(),
+		Browser: l.Msg(from.Browser), IP: from.IP, Lang: l.Lang(), Location: loc}.Message()
 	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, mailTimeout)
 		defer cancel()
 		err = s.mailer.Send(sctx, msg)
 	}
 	if err != nil {
-		s.log.Error("send notice mail", "err", err, "user", u.ID, "change", change)
-		s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: change})
+		s.log.Error("send notice mail", "err", err, "user", u.ID, "change", change.ID)
+		s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: change.ID})
 		return false
 	}
 	return true
@@ -135,7 +138,10 @@ func (s *Service) NotifySignupAttempt(ctx context.Context, u storage.User, from 
 	if !send {
 		return
 	}
-	msg, err := mail.SignupExistsMail{Site: s.site, To: u.Email, Name: u.Name, At: now, Browser: from.Browser, IP: from.IP}.Message()
+	// The owner's language, not the asker's (who may be someone else).
+	l, loc := s.mailLanguage(u.Language, u.TimeZone, From{Langs: i18n.Prefs{Account: u.Language}})
+	msg, err := mail.SignupExistsMail{Site: s.site, To: u.Email, Name: u.Name, At: now, Browser: l.Msg(from.Browser), IP: from.IP,
+		Lang: l.Lang(), Location: loc}.Message()
 	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, mailTimeout)
 		defer cancel()
@@ -147,3 +153,18 @@ func (s *Service) NotifySignupAttempt(ctx context.Context, u storage.User, from 
 	}
 	s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "signup.exists_notified"})
 }
+
+// mailLanguage is the language and time zone of a mail to an account
+// (or, with language and zone "", to an address without one): the
+// request's ui_locales, the recipient's saved language, the request's
+// browser, the default; the recipient's time zone, else UTC. A mail goes
+// to the owner of the address, so the account's language tells the asker
+// nothing.
+func (s *Service) mailLanguage(language, zone string, from From) (*i18n.Localizer, *time.Location) {
+	p := from.Langs
+	p.Account = language
+	return s.cfg.Languages.Localizer(p), i18n.Location(zone)
+}
+
+// Languages is the service's language chooser.
+func (s *Service) Languages() *i18n.Chooser { return s.cfg.Languages }

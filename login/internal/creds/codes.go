@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/login/factor"
-	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -32,19 +32,23 @@ const (
 )
 
 // Recipient is whom a code is for: a user, or a stand-in (StandIn) for an
-// address without an account yet.
+// address without an account yet. Language and TimeZone are the user's
+// (storage.User), for the mail.
 type Recipient struct {
-	ID, Email, Name string
+	ID, Email, Name    string
+	Language, TimeZone string
 }
 
 // RecipientOf is the recipient of a user.
-func RecipientOf(u storage.User) Recipient { return Recipient{ID: u.ID, Email: u.Email, Name: u.Name} }
+func RecipientOf(u storage.User) Recipient {
+	return Recipient{ID: u.ID, Email: u.Email, Name: u.Name, Language: u.Language, TimeZone: u.TimeZone}
+}
 
 // SendCode mails a new code for (to, purpose, contextID), bound to the
 // asking browser, after the resend gap and the send budget. wording says
 // how the mail puts it (a purpose; "" = purpose). It returns a message for
-// the user when it did not send.
-func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID, wording string, from From) (string, error) {
+// the user when it did not send (the zero Msg when it did).
+func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID, wording string, from From) (i18n.Msg, error) {
 	now := s.now()
 	if wording == "" {
 		wording = purpose
@@ -53,14 +57,14 @@ func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID
 	if err == nil && now.Sub(last.CreatedAt) < ResendGap {
 		return MsgJustSent(ResendGap - now.Sub(last.CreatedAt)), nil
 	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return "", err
+		return i18n.Msg{}, err
 	}
 	n, err := s.store.CountEmailCodesSince(ctx, to.ID, now.Add(-sendBudgetWindow))
 	if err != nil {
-		return "", err
+		return i18n.Msg{}, err
 	}
 	if n >= sendBudget {
-		return "Too many codes were sent to this address. Try again in a few minutes.", nil
+		return i18n.M("code.too_many_sent"), nil
 	}
 	code := factor.NewEmailCode()
 	ec, err := s.store.CreateEmailCode(ctx, storage.EmailCode{
@@ -70,14 +74,16 @@ func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID
 		CreatedAt:   now, ExpiresAt: now.Add(s.cfg.EmailCodeTTL),
 	})
 	if err != nil {
-		return "", err
+		return i18n.Msg{}, err
 	}
+	l, loc := s.mailLanguage(to.Language, to.TimeZone, from)
 	msg, err := mail.CodeMail{
 		Site: s.site, To: to.Email, Name: to.Name, Code: code, ValidFor: s.cfg.EmailCodeTTL,
-		RequestedAt: now, Browser: from.Browser, IP: from.IP, Purpose: wording,
+		RequestedAt: now, Browser: l.Msg(from.Browser), IP: from.IP, Purpose: wording,
+		Lang: l.Lang(), Location: loc,
 	}.Message()
 	if err != nil {
-		return "", err
+		return i18n.Msg{}, err
 	}
 	s.metrics.EmailCode(purpose, "queued")
 	sctx, cancel := context.WithTimeout(ctx, mailTimeout)
@@ -93,16 +99,16 @@ func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID
 		s.Audit(ctx, from, storage.AuditEvent{UserID: auditUser, Email: to.Email, Event: "code.send_failed", Reason: purpose})
 		// The code cannot arrive: kill it so it cannot be guessed either.
 		_, _ = s.store.UpdateEmailCode(ctx, ec.ID, func(x *storage.EmailCode) error { x.DeadAt = now; return nil })
-		return "We could not send the email just now. Try again in a moment.", nil
+		return i18n.M("code.send_failed"), nil
 	}
 	s.metrics.EmailCode(purpose, "sent")
 	s.Audit(ctx, from, storage.AuditEvent{UserID: auditUser, Email: to.Email, Event: "code.sent", Reason: purpose})
-	return "", nil
+	return i18n.Msg{}, nil
 }
 
 // MsgJustSent answers a resend asked for within ResendGap of the last code.
-func MsgJustSent(wait time.Duration) string {
-	return "We just sent a code. Wait " + flow.HumanDuration(wait) + " before asking for another."
+func MsgJustSent(wait time.Duration) i18n.Msg {
+	return i18n.M("code.just_sent", "Wait", wait)
 }
 
 // HasCode reports whether a code was ever sent for (userID, purpose,
