@@ -48,7 +48,7 @@ type Bundle struct {
 // Load, which cmd calls at start-up, and every test).
 func Load() (*Bundle, error) { return loadOnce() }
 
-var loadOnce = sync.OnceValues(func() (*Bundle, error) { return parse(localeFS, "locales") })
+var loadOnce = sync.OnceValues(func() (*Bundle, error) { return parseLocales(localeFS, "locales") })
 
 // MustLoad is Load for callers that cannot fail (the mail renderer's
 // English default); the catalogue's tests make sure it does not panic.
@@ -75,7 +75,7 @@ func Languages() []string {
 func Supported(lang string) bool { return slices.Contains(Languages(), lang) }
 
 // parse reads dir/*.toml of fsys: one file per language, named by its tag.
-func parse(fsys fs.FS, dir string) (*Bundle, error) {
+func parseLocales(fsys fs.FS, dir string) (*Bundle, error) {
 	b := &Bundle{b: goi18n.NewBundle(language.English), files: map[string]*goi18n.MessageFile{},
 		self: map[string]string{}, loc: map[string]*Localizer{}}
 	b.b.RegisterUnmarshalFunc("toml", toml.Unmarshal)

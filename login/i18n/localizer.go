@@ -29,7 +29,7 @@ func (l *Localizer) Lang() string { return l.lang }
 
 // parser executes messages; a placeholder the caller did not give is an
 // error (shown as the id), not "<no value>".
-var parser = &gotemplate.TextParser{Option: "missingkey=error"}
+var msgParser = &gotemplate.TextParser{Option: "missingkey=error"}
 
 // HTMLSuffix marks the ids of messages that contain HTML markup (a
 // <code>, a link): their arguments are escaped, and pages take the result
@@ -79,7 +79,7 @@ func (l *Localizer) render(id string, count *int, args []any) string {
 	if len(args)%2 != 0 {
 		return missing(id)
 	}
-	cfg := &goi18n.LocalizeConfig{MessageID: id, TemplateData: data, TemplateParser: parser}
+	cfg := &goi18n.LocalizeConfig{MessageID: id, TemplateData: data, TemplateParser: msgParser}
 	if count != nil {
 		data["Count"] = *count
 		cfg.PluralCount = *count

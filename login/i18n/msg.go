@@ -27,6 +27,12 @@ func M(id string, args ...any) Msg { return Msg{ID: id, Args: args} }
 // language); the template sees n as {{.Count}}.
 func N(id string, n int, args ...any) Msg { return Msg{ID: id, Args: args, Count: n, Plural: true} }
 
+// With is m with more arguments (name, value pairs).
+func (m Msg) With(args ...any) Msg {
+	m.Args = append(append([]any(nil), m.Args...), args...)
+	return m
+}
+
 // IsZero reports whether m is no message at all.
 func (m Msg) IsZero() bool { return m.ID == "" }
 

@@ -121,18 +121,19 @@ type SignupExistsMail struct {
 func (m SignupExistsMail) Message() (Message, error) {
 	v := baseView(m.Site, m.Name, m.Lang, m.Location, m.At)
 	v.Heading = v.l.T("mail.signup_exists.heading")
-	v.Requested = v.requested("mail.signup_exists.tried", "mail.signup_exists.tried_ip", m.Browser, m.IP)
+	v.Requested = v.requested(i18n.M("mail.signup_exists.tried"), i18n.M("mail.signup_exists.tried_ip"), m.Browser, m.IP)
 	return render("signup_exists", m.To, v.l.T("mail.signup_exists.subject", "Site", v.SiteName), v)
 }
 
-// codeWording is the message ids of one purpose of a code mail.
-type codeWording struct{ subject, heading, intro string }
+// codeWording is the messages of one purpose of a code mail (the
+// subject gets the site's name as {{.Site}}).
+type codeWording struct{ subject, heading, intro i18n.Msg }
 
 var codeWordings = map[string]codeWording{
-	PurposeSignIn:    {"mail.code.signin.subject", "mail.code.signin.heading", "mail.code.signin.intro"},
-	PurposeReconfirm: {"mail.code.reconfirm.subject", "mail.code.reconfirm.heading", "mail.code.reconfirm.intro"},
-	PurposeSignUp:    {"mail.code.signup.subject", "mail.code.signup.heading", "mail.code.signup.intro"},
-	PurposeReset:     {"mail.code.reset.subject", "mail.code.reset.heading", "mail.code.reset.intro"},
+	PurposeSignIn:    {i18n.M("mail.code.signin.subject"), i18n.M("mail.code.signin.heading"), i18n.M("mail.code.signin.intro")},
+	PurposeReconfirm: {i18n.M("mail.code.reconfirm.subject"), i18n.M("mail.code.reconfirm.heading"), i18n.M("mail.code.reconfirm.intro")},
+	PurposeSignUp:    {i18n.M("mail.code.signup.subject"), i18n.M("mail.code.signup.heading"), i18n.M("mail.code.signup.intro")},
+	PurposeReset:     {i18n.M("mail.code.reset.subject"), i18n.M("mail.code.reset.heading"), i18n.M("mail.code.reset.intro")},
 }
 
 // mailView is the data every template sees.
@@ -181,12 +182,12 @@ func (c CodeMail) Message() (Message, error) {
 	}
 	v := baseView(c.Site, c.Name, c.Lang, c.Location, c.RequestedAt)
 	v.Purpose = purpose
-	v.Heading = v.l.T(w.heading)
-	v.Intro = v.l.T(w.intro)
+	v.Heading = v.l.Msg(w.heading)
+	v.Intro = v.l.Msg(w.intro)
 	v.Code = c.Code
 	v.ValidFor = c.ValidFor
-	v.Requested = v.requested("mail.code.requested", "mail.code.requested_ip", c.Browser, c.IP)
-	return render("code", c.To, v.l.T(w.subject, "Site", v.SiteName), v)
+	v.Requested = v.requested(i18n.M("mail.code.requested"), i18n.M("mail.code.requested_ip"), c.Browser, c.IP)
+	return render("code", c.To, v.l.Msg(w.subject.With("Site", v.SiteName)), v)
 }
 
 // Message renders the security notice.
@@ -252,15 +253,15 @@ func baseView(s Site, name, lang string, loc *time.Location, at time.Time) mailV
 
 // requested is the sentence saying when and from which browser (and
 // address) something was asked: the message plain, or withIP.
-func (v mailView) requested(plain, withIP, browser, ip string) string {
+func (v mailView) requested(plain, withIP i18n.Msg, browser, ip string) string {
 	browser = strings.TrimSpace(browser)
 	if browser == "" {
 		browser = v.l.T("mail.unknown_browser")
 	}
 	if ip != "" {
-		return v.l.T(withIP, "When", v.When, "Browser", browser, "IP", ip, "Site", v.SiteName)
+		return v.l.Msg(withIP.With("When", v.When, "Browser", browser, "IP", ip, "Site", v.SiteName))
 	}
-	return v.l.T(plain, "When", v.When, "Browser", browser, "Site", v.SiteName)
+	return v.l.Msg(plain.With("When", v.When, "Browser", browser, "Site", v.SiteName))
 }
 
 // FormatTime formats t the way mails show times to a user without a time
