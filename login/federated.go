@@ -24,7 +24,6 @@ import (
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
-	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -206,7 +205,7 @@ func (h *Handler) federationStart(c echo.Context) error {
 		v := int(*s.ar.MaxAge)
 		opts.MaxAge = &v
 	}
-	op.RedirectAway(c.Response(), c.Request(), conn.AuthURL(state, nonce, verifier, opts), http.StatusSeeOther)
+	h.redirectAway(c, conn.AuthURL(state, nonce, verifier, opts))
 	return nil
 }
 

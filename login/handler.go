@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -217,6 +218,30 @@ func ErrorPages(cfg Config, kr *keyring.Keyring, logger *slog.Logger) (func(w ht
 		return nil, err
 	}
 	return kit.ErrorPage, nil
+}
+
+// PageWords gives the OP the words of its own two pages (the form_post
+// response, the page that leaves the site after a form) in the language
+// of a request (its browser's, or the default).
+func PageWords(cfg Config) (func(r *http.Request) op.PageWords, error) {
+	langs, err := cfg.Languages()
+	if err != nil {
+		return nil, err
+	}
+	return func(r *http.Request) op.PageWords {
+		return pageWords(langs.Localizer(i18n.Prefs{Accept: r.Header.Get("Accept-Language")}))
+	}, nil
+}
+
+func pageWords(l *i18n.Localizer) op.PageWords {
+	return op.PageWords{FormPostTitle: l.T("away.form_post_title"), FormPostText: l.T("away.form_post_text"),
+		FormPostButton: l.T("button.continue"), AwayTitle: l.T("away.title"), AwayLink: l.T("away.link"), Lang: l.Lang()}
+}
+
+// redirectAway is op.RedirectAway with its page in this request's
+// language.
+func (h *Handler) redirectAway(c echo.Context, target string) {
+	op.RedirectAwayWords(c.Response(), c.Request(), target, http.StatusSeeOther, pageWords(h.web.Localizer(c)))
 }
 
 // Register mounts the routes on e and installs the error handler, the

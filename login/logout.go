@@ -9,7 +9,6 @@ import (
 
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
-	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -107,7 +106,7 @@ func (h *Handler) finishLogout(c echo.Context, lr storage.LogoutRequest, sess st
 			h.web.ClearCookie(c, web.CookieUpstream)
 			// Validated by the OP against the client's registered
 			// post_logout_redirect_uris (state appended).
-			op.RedirectAway(c.Response(), c.Request(), lr.RedirectURI, http.StatusSeeOther)
+			h.redirectAway(c, lr.RedirectURI)
 			return nil
 		}
 	}

@@ -67,6 +67,9 @@ type Options struct {
 	// catalogue (login/i18n, wired by cmd; op never imports it), args are
 	// its name/value pairs. Nil: the message id as plain text.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, msgID string, args ...string)
+	// PageWords are the words of op's own two pages (the form_post
+	// response, RedirectAway's) in the language of a request; nil: English.
+	PageWords func(r *http.Request) PageWords
 	// UILocales are the languages of the pages and mails (BCP 47 tags),
 	// advertised in discovery as ui_locales_supported and
 	// claims_locales_supported (OIDC Discovery 1.0 §3). Nil: English.

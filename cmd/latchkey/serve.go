@@ -166,6 +166,9 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	if opts.ErrorPage, err = login.ErrorPages(lcfg, a.kr, a.log); err != nil {
 		return nil, err
 	}
+	if opts.PageWords, err = login.PageWords(lcfg); err != nil {
+		return nil, err
+	}
 	provider, err := op.New(ctx, opts, a.store, a.kr)
 	if err != nil {
 		return nil, err
