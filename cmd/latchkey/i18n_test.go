@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -460,3 +461,166 @@ func TestPseudoLocaleSweep(t *testing.T) {
 	t.Logf("%d pages and mails checked; templates seen: %v", s.checked, s.pages)
 }
 
+
+// langTransport sends an Accept-Language header with every request.
+type langTransport string
+
+func (l langTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if l != "" {
+		r.Header.Set("Accept-Language", string(l))
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// langBrowser is a browser whose Accept-Language is accept.
+func (e *testEnv) langBrowser(accept string) *browser {
+	b := e.newBrowser()
+	b.client.Transport = langTransport(accept)
+	return b
+}
+
+// lang is a page's <html lang>.
+func (p response) lang() string {
+	if m := htmlLangRe.FindStringSubmatch(p.body); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// TestLanguageChoice: a page's language is the product's ui_locales, then
+// the account's saved language (once the person has shown who they are,
+// so that the language never tells whether an address has an account),
+// then the browser's Accept-Language, then default_language; mails follow
+// the same order with the recipient's own language, and show times in the
+// recipient's time zone (UTC, said so, without one). Discovery lists the
+// languages; sign-up keeps the browser's; the account page changes both.
+func TestLanguageChoice(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d, pseudoLocale)
+		ctx := context.Background()
+		app := e.newRP("shop")
+		xa := i18n.Pseudo
+
+		// Discovery advertises the catalogue's languages (not the
+		// pseudo-locale).
+		var disc struct {
+			UI     []string `json:"ui_locales_supported"`
+			Claims []string `json:"claims_locales_supported"`
+		}
+		resp, err := http.Get(e.issuer + "/.well-known/openid-configuration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&disc)
+		resp.Body.Close()
+		if err != nil || !slices.Equal(disc.UI, i18n.Languages()) || !slices.Equal(disc.Claims, i18n.Languages()) {
+			t.Fatalf("discovery: %+v (%v), want %v", disc, err, i18n.Languages())
+		}
+
+		// Nothing asked: the default. The browser's language when it is
+		// one we have (by its q-values).
+		if p := e.langBrowser("").start(app); p.lang() != "en" {
+			t.Errorf("no preference: %q", p.lang())
+		}
+		if p := e.langBrowser("tlh, en-XA;q=0.8, en;q=0.5").start(app); p.lang() != xa || !strings.Contains(p.body, "⟦") {
+			t.Errorf("browser: %q", p.lang())
+		}
+		// The product's ui_locales win over the browser, for the whole
+		// sign-in, and its error pages.
+		b := e.langBrowser("en")
+		p := b.start(app, oauth2.SetAuthURLParam("ui_locales", "tlh en-XA"))
+		if p.lang() != xa {
+			t.Errorf("ui_locales: %q", p.lang())
+		}
+		if p = b.submit(p, "/login/identify", url.Values{"email": {"nobody@example.com"}}); !p.at("/login/password") || p.lang() != xa {
+			t.Errorf("ui_locales on the next page: %s %q", p.url, p.lang())
+		}
+		if p = b.get(e.issuer + "/authorize?client_id=nobody&ui_locales=en-XA"); p.status != http.StatusBadRequest || p.lang() != xa {
+			t.Errorf("the OP's error page: %d %q", p.status, p.lang())
+		}
+
+		// The account's language: not before the password (an unknown
+		// address gets the same page), from the password on; and in the
+		// mails.
+		u := e.createUser("xa@example.com", func(u *storage.User) { u.Language = xa })
+		b = e.langBrowser("en")
+		p = b.submit(b.start(app), "/login/identify", url.Values{"email": {u.Email}})
+		if !p.at("/login/password") || p.lang() != "en" {
+			t.Errorf("before the password, the account's language shows: %s %q", p.url, p.lang())
+		}
+		p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
+		if !p.at("/login/code") || p.lang() != xa {
+			t.Errorf("after the password: %s %q", p.url, p.lang())
+		}
+		m, _ := e.sink.Last(u.Email)
+		if !strings.HasPrefix(m.Subject, i18n.PseudoOpen) || !strings.Contains(m.HTML, `<html lang="en-XA">`) || !strings.Contains(m.Text, " UTC") {
+			t.Errorf("code mail not in the account's language, or without UTC: %q\n%s", m.Subject, m.Text)
+		}
+		// ui_locales still win over the account.
+		b = e.langBrowser("en")
+		p = b.submit(b.start(app, oauth2.SetAuthURLParam("ui_locales", "en")), "/login/identify", url.Values{"email": {u.Email}})
+		if p = b.submit(p, "/login/password", url.Values{"password": {testPassword}}); !p.at("/login/code") || p.lang() != "en" {
+			t.Errorf("ui_locales against the account: %s %q", p.url, p.lang())
+		}
+		if m, _ := e.sink.Last(u.Email); strings.HasPrefix(m.Subject, i18n.PseudoOpen) {
+			t.Errorf("the mail of a sign-in with ui_locales=en: %q", m.Subject)
+		}
+
+		// Sign-up keeps the browser's language (one we have, or none).
+		for accept, want := range map[string]string{"en-XA, en;q=0.5": xa, "tlh": ""} {
+			email := "new-" + strings.ToLower(strings.Fields(strings.NewReplacer(",", " ", ";", " ").Replace(accept))[0]) + "@example.com"
+			b := e.langBrowser(accept)
+			p := b.start(app)
+			p = b.get(e.issuer + "/signup?id=" + authRequestID(t, p))
+			p = b.submit(p, "/signup", url.Values{"email": {email}, "name": {"New"}, "password": {testPassword}})
+			b.drive(b.submit(p, "/signup/code", url.Values{"code": {e.mailCode(email)}}), email, signInOpts{})
+			nu, err := e.store.GetUserByEmail(ctx, email)
+			if err != nil || nu.Language != want {
+				t.Errorf("sign-up with %q: language %q (%v), want %q", accept, nu.Language, err, want)
+			}
+		}
+
+		// The language page: in the account's language; it saves the
+		// language and the time zone, refusing what it does not offer.
+		b = e.langBrowser("en")
+		p = b.account("/account/language", u.Email, signInOpts{})
+		if !p.at("/account/language") || p.lang() != xa || !strings.Contains(p.body, `<option value="en-XA" lang="en-XA" selected>`) {
+			t.Fatalf("language page: %s %q\n%s", p.url, p.lang(), p.body)
+		}
+		for _, bad := range []url.Values{{"language": {"tlh"}}, {"time_zone": {"Mars/Olympus"}}, {"time_zone": {"Local"}}} {
+			if q := b.submit(p, "/account/language", bad); q.status != http.StatusUnprocessableEntity {
+				t.Errorf("%v: %d", bad, q.status)
+			}
+		}
+		if got := e.user(u.ID); got.Language != xa || got.TimeZone != "" {
+			t.Fatalf("changed by a refused form: %+v", got)
+		}
+		p = b.submit(p, "/account/language", url.Values{"language": {""}, "time_zone": {"Asia/Tokyo"}})
+		if !p.at("/account/language") || p.lang() != "en" || !strings.Contains(p.body, "Your language and time zone are saved.") ||
+			!strings.Contains(p.body, `<option value="Asia/Tokyo" selected>`) {
+			t.Fatalf("after saving: %s %q\n%s", p.url, p.lang(), p.body)
+		}
+		if got := e.user(u.ID); got.Language != "" || got.TimeZone != "Asia/Tokyo" {
+			t.Fatalf("saved: %+v", got)
+		}
+		if evs := e.auditEvents(u.ID); !slices.Contains(evs, "account.language_changed") {
+			t.Errorf("audit: %v", evs)
+		}
+		// Mails now show the user's time.
+		b = e.langBrowser("en")
+		b.toCodePage(app.authURLOnly(), u.Email)
+		m, _ = e.sink.Last(u.Email)
+		tokyo := e.clock.Now().In(i18n.Location("Asia/Tokyo"))
+		if want := tokyo.Format("15:04") + " JST"; !strings.Contains(m.Text, want) || strings.Contains(m.Text, " UTC") {
+			t.Errorf("code mail lacks %q:\n%s", want, m.Text)
+		}
+	})
+}
+
+// authURLOnly is a fresh authorization URL of r.
+func (r *rp) authURLOnly() string {
+	u, _, _, _ := r.authorizeURL()
+	return u
+}
