@@ -8,7 +8,11 @@
 // goes), passkeys (the WebAuthn ceremonies on go-webauthn, passkeys.go:
 // challenges single use and bound like email codes, counters), the throttle with every parameter, "revoke everything of a
 // user" (storage.RevokeUserGrants with its per-cause table) and the
-// notification mails.
+// notification mails — each in the language and time zone of its
+// recipient (mailLanguage: the request's ui_locales, the recipient's
+// saved language, the request's browser, the default; the recipient's
+// time zone or UTC). What it tells the user comes back as i18n.Msg
+// (a message id and arguments), never as text.
 //
 // It is the one place these rules live; handlers parse and render. The
 // verifiers' arithmetic is in login/factor (pure), persistence in storage
