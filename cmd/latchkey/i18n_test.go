@@ -461,7 +461,6 @@ func TestPseudoLocaleSweep(t *testing.T) {
 	t.Logf("%d pages and mails checked; templates seen: %v", s.checked, s.pages)
 }
 
-
 // langTransport sends an Accept-Language header with every request.
 type langTransport string
 
