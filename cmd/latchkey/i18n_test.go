@@ -588,6 +588,11 @@ func TestLanguageChoice(t *testing.T) {
 		if !p.at("/account/language") || p.lang() != xa || !strings.Contains(p.body, `<option value="en-XA" lang="en-XA" selected>`) {
 			t.Fatalf("language page: %s %q\n%s", p.url, p.lang(), p.body)
 		}
+		// A reconfirmation asks in the account pages' language from its
+		// first page on.
+		if q := b.get(e.issuer + "/account/security/totp"); !q.at("/login/password") || q.lang() != xa {
+			t.Errorf("reconfirmation: %s %q", q.url, q.lang())
+		}
 		for _, bad := range []url.Values{{"language": {"tlh"}}, {"time_zone": {"Mars/Olympus"}}, {"time_zone": {"Local"}}} {
 			if q := b.submit(p, "/account/language", bad); q.status != http.StatusUnprocessableEntity {
 				t.Errorf("%v: %d", bad, q.status)

@@ -417,12 +417,14 @@ func (h *Handler) fresh(a *account) bool {
 
 // startReconfirm sends the browser to reconfirm its identity: a new
 // authorization request of the account client asking for a new password
-// sign-in and a fresh second factor. ret is where to come back.
+// sign-in and a fresh second factor, in the account pages' language. ret
+// is where to come back.
 func (h *Handler) startReconfirm(c echo.Context, a *account, ret string) error {
 	return h.accountRP().start(c, rpFlow{Return: safeReturn(ret), Reconfirm: true},
 		oauth2.SetAuthURLParam("prompt", "login"),
 		oauth2.SetAuthURLParam("acr_values", flow.ACRMFAFresh),
-		oauth2.SetAuthURLParam("login_hint", a.user.Email))
+		oauth2.SetAuthURLParam("login_hint", a.user.Email),
+		oauth2.SetAuthURLParam("ui_locales", h.web.Lang(c)))
 }
 
 type reconfirmData struct {

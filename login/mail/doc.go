@@ -22,7 +22,7 @@
 //     html/template for the HTML part, so user-provided names are
 //     escaped) in the mail's Lang, every word from login/i18n's catalogue
 //     (the templates' t and tn functions; a message whose id ends in _html
-//     only in the HTML part). Times are shown in the mail's Location with
+//     only in the HTML part). Times are shown in the mail's TimeZone with
 //     the zone's name (UTC, said so, when the user has none), durations
 //     in words. Which language and zone is the caller's decision
 //     (login/internal/creds: the request's ui_locales, the recipient's

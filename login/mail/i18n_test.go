@@ -15,22 +15,19 @@ import (
 // names, addresses, links and codes aside), says its language, and shows
 // times in its location.
 func TestMailsInTheirLanguage(t *testing.T) {
-	tokyo, err := time.LoadLocation("Asia/Tokyo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	const tokyo = "Asia/Tokyo"
 	xa := i18n.Pseudo
 	ps := i18n.MustLoad().Localizer(xa)
 	browser := ps.Msg(i18n.M("browser.on", "Browser", "Firefox", "OS", "Windows"))
 	mails := map[string]interface{ Message() (Message, error) }{
 		"link":          LinkMail{Site: testSite, To: "a@example.com", Name: "Ada", Link: "https://id.example.com/account/set-password?token=x", ValidFor: 7 * 24 * time.Hour, Lang: xa},
-		"notice":        NoticeMail{Site: testSite, To: "a@example.com", Name: "Ada", Change: ps.T("notice.password_changed"), At: testAt, Browser: browser, IP: "203.0.113.7", Lang: xa, Location: tokyo},
+		"notice":        NoticeMail{Site: testSite, To: "a@example.com", Name: "Ada", Change: ps.T("notice.password_changed"), At: testAt, Browser: browser, IP: "203.0.113.7", Lang: xa, TimeZone: tokyo},
 		"notice, bare":  NoticeMail{Site: testSite, To: "a@example.com", Change: ps.T("notice.totp_off"), At: testAt, Lang: xa},
-		"signup_exists": SignupExistsMail{Site: testSite, To: "a@example.com", Name: "Ada", At: testAt, Browser: browser, IP: "203.0.113.7", Lang: xa, Location: tokyo},
+		"signup_exists": SignupExistsMail{Site: testSite, To: "a@example.com", Name: "Ada", At: testAt, Browser: browser, IP: "203.0.113.7", Lang: xa, TimeZone: tokyo},
 	}
 	for _, p := range []string{PurposeSignIn, PurposeReconfirm, PurposeSignUp, PurposeReset} {
 		mails["code "+p] = CodeMail{Site: testSite, To: "a@example.com", Name: "Ada", Code: "493817", ValidFor: 10 * time.Minute,
-			RequestedAt: testAt, Browser: browser, IP: "203.0.113.7", Purpose: p, Lang: xa, Location: tokyo}
+			RequestedAt: testAt, Browser: browser, IP: "203.0.113.7", Purpose: p, Lang: xa, TimeZone: tokyo}
 	}
 	marked := regexp.MustCompile(`⟦[^⟦⟧]*⟧`)
 	dynamic := regexp.MustCompile(`https?://\S+|[a-z]+@example\.com|Latchkey|Ada|<[^>]*>|&[a-z#0-9]+;`)

@@ -57,7 +57,9 @@ const (
 )
 
 // Every mail is rendered in its Lang (a language of login/i18n; "" is
-// English) with times in its Location (nil is UTC, and says "UTC"). The
+// English) with times in its TimeZone (an IANA name the account page
+// offers, login/i18n.TimeZones; "" is UTC, and says "UTC"). Both are
+// plain strings, so a mail can wait in a queue and be rendered later. The
 // words are the catalogue's; fields that are text (Browser, Change) are
 // given in the mail's language by the caller.
 
@@ -75,7 +77,7 @@ type CodeMail struct {
 	IP          string
 	Purpose     string // PurposeSignIn ("" too), PurposeReconfirm, PurposeSignUp, PurposeReset
 	Lang        string
-	Location    *time.Location
+	TimeZone    string
 }
 
 // NoticeMail is the mandatory notification of a security change
@@ -90,7 +92,7 @@ type NoticeMail struct {
 	Browser  string
 	IP       string
 	Lang     string
-	Location *time.Location
+	TimeZone string
 }
 
 // LinkMail carries a one-time link (e.g. to set a password) and its
@@ -114,12 +116,12 @@ type SignupExistsMail struct {
 	Browser  string
 	IP       string
 	Lang     string
-	Location *time.Location
+	TimeZone string
 }
 
 // Message renders the mail.
 func (m SignupExistsMail) Message() (Message, error) {
-	v := baseView(m.Site, m.Name, m.Lang, m.Location, m.At)
+	v := baseView(m.Site, m.Name, m.Lang, m.TimeZone, m.At)
 	v.Heading = v.l.T("mail.signup_exists.heading")
 	v.Requested = v.requested(i18n.M("mail.signup_exists.tried"), i18n.M("mail.signup_exists.tried_ip"), m.Browser, m.IP)
 	return render("signup_exists", m.To, v.l.T("mail.signup_exists.subject", "Site", v.SiteName), v)
@@ -180,7 +182,7 @@ func (c CodeMail) Message() (Message, error) {
 	if c.ValidFor <= 0 {
 		return Message{}, errors.New("mail: code mail without a validity")
 	}
-	v := baseView(c.Site, c.Name, c.Lang, c.Location, c.RequestedAt)
+	v := baseView(c.Site, c.Name, c.Lang, c.TimeZone, c.RequestedAt)
 	v.Purpose = purpose
 	v.Heading = v.l.Msg(w.heading)
 	v.Intro = v.l.Msg(w.intro)
@@ -195,7 +197,7 @@ func (n NoticeMail) Message() (Message, error) {
 	if strings.TrimSpace(n.Change) == "" {
 		return Message{}, errors.New("mail: notice mail without a change")
 	}
-	v := baseView(n.Site, n.Name, n.Lang, n.Location, n.At)
+	v := baseView(n.Site, n.Name, n.Lang, n.TimeZone, n.At)
 	v.Change = n.Change
 	v.Heading = v.l.T("mail.notice.heading", "Change", n.Change)
 	browser := strings.TrimSpace(n.Browser)
@@ -224,7 +226,7 @@ func (l LinkMail) Message() (Message, error) {
 	if l.ValidFor <= 0 {
 		return Message{}, errors.New("mail: link mail without a validity")
 	}
-	v := baseView(l.Site, l.Name, l.Lang, nil, time.Time{})
+	v := baseView(l.Site, l.Name, l.Lang, "", time.Time{})
 	v.Purpose = purpose
 	v.Heading = v.l.T("mail.link.heading")
 	v.Link = l.Link
@@ -232,13 +234,11 @@ func (l LinkMail) Message() (Message, error) {
 	return render("link", l.To, v.l.T("mail.link.subject", "Site", v.SiteName), v)
 }
 
-func baseView(s Site, name, lang string, loc *time.Location, at time.Time) mailView {
+func baseView(s Site, name, lang, zone string, at time.Time) mailView {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	if loc == nil {
-		loc = time.UTC
-	}
+	loc := i18n.Location(zone)
 	l := i18n.MustLoad().Localizer(lang)
 	return mailView{
 		l:           l,

@@ -99,9 +99,9 @@ func (s *Service) EndedSessions(ctx context.Context, userID string, sessionIDs [
 // sent does not undo the change; it reports false and the caller tells
 // the user.
 func (s *Service) Notify(ctx context.Context, u storage.User, change i18n.Msg, from From) bool {
-	l, loc := s.mailLanguage(u.Language, u.TimeZone, from)
+	l := s.mailLanguage(u.Language, from)
 	msg, err := mail.NoticeMail{Site: s.site, To: u.Email, Name: u.Name, Change: l.Msg(change), At: s.now(),
-		Browser: l.Msg(from.Browser), IP: from.IP, Lang: l.Lang(), Location: loc}.Message()
+		Browser: l.Msg(from.Browser), IP: from.IP, Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
 	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, mailTimeout)
 		defer cancel()
@@ -139,9 +139,9 @@ func (s *Service) NotifySignupAttempt(ctx context.Context, u storage.User, from 
 		return
 	}
 	// The owner's language, not the asker's (who may be someone else).
-	l, loc := s.mailLanguage(u.Language, u.TimeZone, From{Langs: i18n.Prefs{Account: u.Language}})
+	l := s.mailLanguage(u.Language, From{})
 	msg, err := mail.SignupExistsMail{Site: s.site, To: u.Email, Name: u.Name, At: now, Browser: l.Msg(from.Browser), IP: from.IP,
-		Lang: l.Lang(), Location: loc}.Message()
+		Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
 	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, mailTimeout)
 		defer cancel()
@@ -154,16 +154,16 @@ func (s *Service) NotifySignupAttempt(ctx context.Context, u storage.User, from 
 	s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "signup.exists_notified"})
 }
 
-// mailLanguage is the language and time zone of a mail to an account
-// (or, with language and zone "", to an address without one): the
-// request's ui_locales, the recipient's saved language, the request's
-// browser, the default; the recipient's time zone, else UTC. A mail goes
-// to the owner of the address, so the account's language tells the asker
-// nothing.
-func (s *Service) mailLanguage(language, zone string, from From) (*i18n.Localizer, *time.Location) {
+// mailLanguage is the language of a mail to an account (or, with language
+// "", to an address without one): the request's ui_locales, the
+// recipient's saved language, the request's browser, the default. A mail
+// goes to the owner of the address, so the account's language tells the
+// asker nothing. Its times are in the recipient's time zone
+// (mail.*.TimeZone, "" is UTC).
+func (s *Service) mailLanguage(language string, from From) *i18n.Localizer {
 	p := from.Langs
 	p.Account = language
-	return s.cfg.Languages.Localizer(p), i18n.Location(zone)
+	return s.cfg.Languages.Localizer(p)
 }
 
 // Languages is the service's language chooser.

@@ -76,11 +76,11 @@ func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID
 	if err != nil {
 		return i18n.Msg{}, err
 	}
-	l, loc := s.mailLanguage(to.Language, to.TimeZone, from)
+	l := s.mailLanguage(to.Language, from)
 	msg, err := mail.CodeMail{
 		Site: s.site, To: to.Email, Name: to.Name, Code: code, ValidFor: s.cfg.EmailCodeTTL,
 		RequestedAt: now, Browser: l.Msg(from.Browser), IP: from.IP, Purpose: wording,
-		Lang: l.Lang(), Location: loc,
+		Lang: l.Lang(), TimeZone: to.TimeZone,
 	}.Message()
 	if err != nil {
 		return i18n.Msg{}, err

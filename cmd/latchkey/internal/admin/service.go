@@ -369,19 +369,18 @@ func (s *Service) ResetSecondStep(ctx context.Context, a Actor, id string) (u st
 	return u, mailed, nil
 }
 
-// mailLanguage is the language and time zone of a mail to u, who is not
-// the one asking: their saved language, else the configured default; their
-// time zone, else UTC.
-func (s *Service) mailLanguage(u storage.User) (*i18n.Localizer, *time.Location, error) {
+// mailLanguage is the language of a mail to u, who is not the one
+// asking: their saved language, else the configured default.
+func (s *Service) mailLanguage(u storage.User) (*i18n.Localizer, error) {
 	b, err := i18n.Load()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c, err := i18n.NewChooser(b, s.d.Config.DefaultLanguage, s.d.Config.PseudoLocale)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return c.Localizer(i18n.Prefs{Account: u.Language}), i18n.Location(u.TimeZone), nil
+	return c.Localizer(i18n.Prefs{Account: u.Language}), nil
 }
 
 // notify sends the mandatory notice of a security change.
@@ -389,11 +388,11 @@ func (s *Service) notify(ctx context.Context, u storage.User, change i18n.Msg) b
 	if s.d.Mailer == nil {
 		return false
 	}
-	l, loc, err := s.mailLanguage(u)
+	l, err := s.mailLanguage(u)
 	var msg mail.Message
 	if err == nil {
 		msg, err = mail.NoticeMail{Site: s.site(), To: u.Email, Name: u.Name, Change: l.Msg(change), At: s.d.Now(),
-			Lang: l.Lang(), Location: loc}.Message()
+			Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
 	}
 	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -440,7 +439,7 @@ func (s *Service) SendSetPasswordLink(ctx context.Context, a Actor, id string) (
 	if err != nil {
 		return u, err
 	}
-	l, _, err := s.mailLanguage(u)
+	l, err := s.mailLanguage(u)
 	if err != nil {
 		return u, err
 	}
