@@ -230,6 +230,11 @@ func (h *Handler) progress(c echo.Context, s *signin, fn func(*storage.AuthReque
 	return h.store.UpdateAuthRequest(c.Request().Context(), s.ar.ID, func(a *storage.AuthRequest) error {
 		switch {
 		case web.Equal(a.BrowserHash, next) && !web.Equal(bound, next):
+			if a.Done && !isDeviceRequest(*a) {
+				// The twin finished the sign-in: its code was issued
+				// once and is not issued again (nor audited twice).
+				return web.BadRequest(web.MsgSigninDone, nil)
+			}
 			return nil
 		case !web.Equal(a.BrowserHash, bound):
 			return web.Forbidden(web.MsgOtherBrowser, errors.New("auth request rebound meanwhile"))
