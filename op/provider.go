@@ -33,6 +33,9 @@ type Options struct {
 	AccessTokenLifetime  time.Duration
 	IDTokenLifetime      time.Duration
 	RefreshTokenLifetime time.Duration // absolute cap; 0 = none
+	// RefreshReuseGrace: a refresh token presented again within this time
+	// of its first use gets a sibling successor (RFC 9700 §4.14.2); 0: none.
+	RefreshReuseGrace time.Duration
 	AuthCodeLifetime     time.Duration
 	AuthRequestLifetime  time.Duration
 	AccessTokenFormat    string // default for clients: opaque or jwt
