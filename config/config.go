@@ -34,6 +34,7 @@ type Config struct {
 	SiteName string `yaml:"site_name"`
 
 	Log    Log    `yaml:"log"`
+	Audit  Audit  `yaml:"audit"`
 	Keys   Keys   `yaml:"keys"`
 	Tokens Tokens `yaml:"tokens"`
 	Policy Policy `yaml:"policy"`
@@ -57,6 +58,13 @@ type Config struct {
 	origin map[string]string
 }
 
+// Audit configures the audit trail.
+type Audit struct {
+	// Retention: audit events older than this are deleted (0 keeps them
+	// forever).
+	Retention Duration `yaml:"retention"`
+}
+
 // Log configures the process logger.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
@@ -78,6 +86,10 @@ type Tokens struct {
 	RefreshTokenLifetime Duration `yaml:"refresh_token_lifetime"`
 	AuthCodeLifetime     Duration `yaml:"auth_code_lifetime"` // at most 10m (RFC 6749 §4.1.2)
 	AuthRequestLifetime  Duration `yaml:"auth_request_lifetime"`
+	// RefreshReuseGrace: a refresh token presented again this soon after
+	// its rotation (a lost answer retried, two refreshes at once) gets a
+	// sibling successor instead of revoking the grant (RFC 9700 §4.14.2).
+	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
 	// AccessTokenFormat is the default for clients that set none.
 	AccessTokenFormat string `yaml:"access_token_format"` // opaque | jwt
 }
@@ -274,12 +286,14 @@ func Default() *Config {
 		Addr:     ":8080",
 		SiteName: "Latchkey",
 		Log:      Log{Level: "info", Format: "text"},
+		Audit:    Audit{Retention: Duration(365 * day)},
 		Keys:     Keys{Algorithm: "RS256", RotationPeriod: Duration(30 * day)},
 		Tokens: Tokens{
 			AccessTokenLifetime: Duration(15 * time.Minute),
 			IDTokenLifetime:     Duration(time.Hour),
 			AuthCodeLifetime:    Duration(60 * time.Second),
 			AuthRequestLifetime: Duration(30 * time.Minute),
+			RefreshReuseGrace:   Duration(10 * time.Second),
 			AccessTokenFormat:   AccessTokenOpaque,
 		},
 		Policy: Policy{

@@ -196,6 +196,11 @@ func (c *Config) check(p *problems) {
 	oneOf(p, "keys.algorithm", c.Keys.Algorithm, KnownAlgorithms...)
 	between(p, "keys.rotation_period", c.Keys.RotationPeriod, time.Hour, 0)
 
+	// An audit trail shorter than a day would be no trail.
+	if c.Audit.Retention != 0 {
+		between(p, "audit.retention", c.Audit.Retention, 24*time.Hour, 0)
+	}
+
 	t := c.Tokens
 	between(p, "tokens.access_token_lifetime", t.AccessTokenLifetime, time.Second, 0)
 	between(p, "tokens.id_token_lifetime", t.IDTokenLifetime, time.Second, 0)
@@ -204,6 +209,9 @@ func (c *Config) check(p *problems) {
 	// minutes is RECOMMENDED."
 	between(p, "tokens.auth_code_lifetime", t.AuthCodeLifetime, time.Second, 10*time.Minute)
 	between(p, "tokens.auth_request_lifetime", t.AuthRequestLifetime, time.Minute, 0)
+	// Longer than a retry needs would let a stolen token's replay pass as
+	// a retry for longer.
+	between(p, "tokens.refresh_reuse_grace", t.RefreshReuseGrace, 0, 2*time.Minute)
 	oneOf(p, "tokens.access_token_format", t.AccessTokenFormat, AccessTokenOpaque, AccessTokenJWT)
 
 	pol := c.Policy

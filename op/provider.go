@@ -33,10 +33,13 @@ type Options struct {
 	AccessTokenLifetime  time.Duration
 	IDTokenLifetime      time.Duration
 	RefreshTokenLifetime time.Duration // absolute cap; 0 = none
-	AuthCodeLifetime     time.Duration
-	AuthRequestLifetime  time.Duration
-	AccessTokenFormat    string // default for clients: opaque or jwt
-	RefreshIdle          time.Duration
+	// RefreshReuseGrace: a refresh token presented again within this time
+	// of its first use gets a sibling successor (RFC 9700 §4.14.2); 0: none.
+	RefreshReuseGrace   time.Duration
+	AuthCodeLifetime    time.Duration
+	AuthRequestLifetime time.Duration
+	AccessTokenFormat   string // default for clients: opaque or jwt
+	RefreshIdle         time.Duration
 
 	// ReverifyDue is the re-verification rule (SPEC 6): whether a refresh
 	// grant, signed in with these times and methods, must go back to the

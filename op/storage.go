@@ -276,8 +276,6 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		first storage.RefreshToken
 		err   error
 	)
-	raw := keyring.NewToken()
-	hash := s.kr.MACString(keyring.PurposeRefresh, raw)
 	var accessJKT string
 	switch r := req.(type) {
 	case *authRequest:
@@ -311,9 +309,10 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		if c, err = s.client(ctx, r.rt.ClientID); err != nil {
 			return "", "", time.Time{}, err
 		}
+		raw := newRefreshToken(r.rt.FamilyID)
 		next := r.rt
 		next.ID = storage.NewSortableID(now)
-		next.TokenHash = hash
+		next.TokenHash = s.kr.MACString(keyring.PurposeRefresh, raw)
 		next.Scopes = r.scopes
 		next.CreatedAt = now
 		next.LastUsedAt = now
@@ -322,7 +321,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		at := storage.AccessToken{ID: storage.NewSortableID(now), ClientID: next.ClientID, UserID: next.UserID,
 			SessionID: next.SessionID, Scopes: next.Scopes, Audience: next.Audience,
 			CreatedAt: now, ExpiresAt: now.Add(c.accessTokenLifetime()), JKT: r.accessJKT}
-		if _, err = s.store.RotateRefreshTokenWithAccess(ctx, r.rt.ID, now, next, at); err != nil {
+		if _, err = s.store.RotateRefreshTokenWithAccess(ctx, r.rt.ID, now, s.opts.RefreshReuseGrace, next, at); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				// Lost a race with another use of the same token: reuse.
 				s.reuseDetected(ctx, r.rt, now)
@@ -335,8 +334,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 	default:
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
+	raw := newRefreshToken(first.FamilyID)
 	first.ID = storage.NewSortableID(now)
-	first.TokenHash = hash
+	first.TokenHash = s.kr.MACString(keyring.PurposeRefresh, raw)
 	first.CreatedAt, first.FamilyCreatedAt, first.LastUsedAt = now, now, now
 	if s.opts.RefreshTokenLifetime > 0 {
 		first.ExpiresAt = now.Add(s.opts.RefreshTokenLifetime)
@@ -377,14 +377,23 @@ func (r *refreshRequest) SetCurrentScopes(sc []string) { r.scopes = sc }
 // answer invalid_grant (the library maps every error to it).
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) (zop.RefreshTokenRequest, error) {
 	rt, err := s.store.GetRefreshTokenByHash(ctx, s.kr.MACString(keyring.PurposeRefresh, raw))
+	now := s.now()
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
+			// Used tokens are compacted away (storage.Sweep); a token of a
+			// live family that is no longer stored was rotated away long
+			// ago: reuse all the same.
+			if head, ferr := s.store.LiveRefreshFamily(ctx, refreshFamilyOf(raw)); ferr == nil {
+				s.reuseDetected(ctx, head, now)
+				return nil, errInvalidGrant("refresh token reused")
+			} else if !errors.Is(ferr, storage.ErrNotFound) {
+				return nil, serverError(ferr)
+			}
 			return nil, errInvalidGrant("unknown refresh token")
 		}
 		return nil, serverError(err)
 	}
-	now := s.now()
-	if !rt.UsedAt.IsZero() {
+	if !rt.UsedAt.IsZero() && !s.withinReuseGrace(rt, now) {
 		s.reuseDetected(ctx, rt, now)
 		return nil, errInvalidGrant("refresh token reused")
 	}
@@ -409,7 +418,7 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 // grant and introspection share this rule).
 func (s *opStorage) refreshRefusal(rt storage.RefreshToken, now time.Time) string {
 	switch {
-	case !rt.UsedAt.IsZero():
+	case !rt.UsedAt.IsZero() && !s.withinReuseGrace(rt, now):
 		return "refresh token reused"
 	case !rt.RevokedAt.IsZero():
 		return "refresh token revoked"
@@ -423,6 +432,30 @@ func (s *opStorage) refreshRefusal(rt storage.RefreshToken, now time.Time) strin
 		return "second factor re-verification due"
 	}
 	return ""
+}
+
+// withinReuseGrace: a used token presented again within the grace of its
+// first use (RFC 9700 §4.14.2) — a retry after a lost answer, or two
+// refreshes at once — rotates again into a sibling instead of revoking
+// the grant. The store decides it again, atomically, at the rotation.
+func (s *opStorage) withinReuseGrace(rt storage.RefreshToken, now time.Time) bool {
+	g := s.opts.RefreshReuseGrace
+	return g > 0 && rt.RevokedAt.IsZero() && !rt.UsedAt.IsZero() && !rt.UsedAt.After(now) && now.Sub(rt.UsedAt) <= g
+}
+
+// newRefreshToken is a refresh token of family: "<family>.<random>". Only
+// its HMAC is stored; the family id in front lets a token that was
+// rotated away and compacted out of storage still be recognised as reuse.
+func newRefreshToken(family string) string { return family + "." + keyring.NewToken() }
+
+// refreshFamilyOf is the family a presented refresh token names ("" for
+// tokens issued before the prefix, and for garbage).
+func refreshFamilyOf(raw string) string {
+	fam, _, ok := strings.Cut(raw, ".")
+	if !ok || len(fam) == 0 || len(fam) > 64 {
+		return ""
+	}
+	return fam
 }
 
 func (s *opStorage) reuseDetected(ctx context.Context, rt storage.RefreshToken, now time.Time) {

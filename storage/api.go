@@ -249,7 +249,12 @@ type api interface {
 	RotateRefreshToken(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error)
 	// RotateRefreshTokenWithAccess also inserts the access token minted
 	// with next (RefreshTokenID and FamilyID filled in), atomically.
-	RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, next RefreshToken, at AccessToken) (RefreshToken, error)
+	// grace: a token used at most grace ago rotates again into a sibling
+	// (same family) instead of ErrConflict (RFC 9700 §4.14.2).
+	RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, grace time.Duration, next RefreshToken, at AccessToken) (RefreshToken, error)
+	// LiveRefreshFamily returns an unrevoked token of the family (an unused
+	// head first); ErrNotFound if none.
+	LiveRefreshFamily(ctx context.Context, familyID string) (RefreshToken, error)
 	// RevokeRefreshFamily revokes every token of the family and deletes or
 	// revokes its access tokens.
 	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
@@ -428,8 +433,11 @@ type SweepPolicy struct {
 	// RefreshIdle: refresh families whose head is unused this long are
 	// deleted (0: no idle limit). Revoked families are kept this long after
 	// revocation (0: deleted at the next sweep).
-	RefreshIdle    time.Duration
-	AuditRetention time.Duration // 0 keeps audit events forever
+	RefreshIdle time.Duration
+	// RefreshUsedKeep: used (rotated) refresh tokens are deleted this long
+	// after their use (0: a minute); keep at least the reuse grace.
+	RefreshUsedKeep time.Duration
+	AuditRetention  time.Duration // 0 keeps audit events forever
 	// OnAbandoned, when set, is told how many sign-ins the sweep finds
 	// expired unfinished after an email was entered (abandoned sign-ins,
 	// for metrics), before it deletes them.

@@ -71,6 +71,7 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"RevokeUserGrants", testRevokeUserGrants},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshRotationConcurrent", testRefreshRotationConcurrent},
+		{"RefreshReuseGrace", testRefreshReuseGrace},
 		{"RefreshRevocation", testRefreshRevocation},
 		{"ListRefreshFamilies", testListRefreshFamilies},
 		{"AccessTokens", testAccessTokens},
@@ -1234,6 +1235,70 @@ func testRefreshRotationConcurrent(t *testing.T, s *storage.Store) {
 	equal(t, len(fams), 20)
 }
 
+// testRefreshReuseGrace: within the grace a used token rotates again into
+// a sibling (a lost answer retried, two refreshes at once: both succeed);
+// after it, a second use is reuse; a revoked token never rotates.
+func testRefreshReuseGrace(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	grace := 10 * time.Second
+	head := newFamily(t, s, "g", "u1", "s1", "app")
+	access := func(id string) storage.AccessToken {
+		return storage.AccessToken{ID: id, ClientID: "app", UserID: "u1", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
+	}
+	next := func(name string) storage.RefreshToken {
+		return storage.RefreshToken{TokenHash: digest(name), UserID: "u1"}
+	}
+	first := must(s.RotateRefreshTokenWithAccess(ctx, head.ID, at(time.Minute), grace, next("g-1"), access("at1")))(t)
+	// The retry 10 s later (the client never got the answer): a sibling.
+	sib := must(s.RotateRefreshTokenWithAccess(ctx, head.ID, at(time.Minute+grace), grace, next("g-1b"), access("at2")))(t)
+	equal(t, sib.FamilyID, first.FamilyID)
+	// Its used_at stays the first use: 10 s + 1 ms after it, reuse.
+	_, err := s.RotateRefreshTokenWithAccess(ctx, head.ID, at(time.Minute+grace+time.Millisecond), grace, next("g-1c"), access("at3"))
+	wantErr(t, err, storage.ErrConflict)
+	// Both successors work.
+	must(s.RotateRefreshTokenWithAccess(ctx, first.ID, at(2*time.Minute), grace, next("g-2"), access("at4")))(t)
+	must(s.RotateRefreshTokenWithAccess(ctx, sib.ID, at(2*time.Minute), grace, next("g-2b"), access("at5")))(t)
+	// Without grace a second use is reuse at once.
+	_, err = s.RotateRefreshTokenWithAccess(ctx, first.ID, at(2*time.Minute), 0, next("g-3"), access("at6"))
+	wantErr(t, err, storage.ErrConflict)
+	// A revoked family rotates nothing, grace or not.
+	ok(t, s.RevokeRefreshFamily(ctx, first.FamilyID, at(3*time.Minute)))
+	_, err = s.RotateRefreshTokenWithAccess(ctx, sib.ID, at(2*time.Minute+time.Second), grace, next("g-4"), access("at7"))
+	wantErr(t, err, storage.ErrConflict)
+
+	// Many refreshes of one token at once within the grace: all succeed,
+	// all in its family.
+	h2 := newFamily(t, s, "g2", "u1", "s1", "app")
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = s.RotateRefreshTokenWithAccess(ctx, h2.ID, at(time.Minute), grace, next(fmt.Sprint("g2-next-", i)), access(fmt.Sprint("g2at", i)))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent refresh %d within the grace: %v", i, err)
+		}
+	}
+
+	// A sibling nobody used goes idle on its own; the lineage in use stays.
+	h3 := newFamily(t, s, "g3", "u3", "s3", "app")
+	a := must(s.RotateRefreshTokenWithAccess(ctx, h3.ID, at(time.Minute), grace, next("g3-a"), access("g3at1")))(t)
+	must(s.RotateRefreshTokenWithAccess(ctx, h3.ID, at(time.Minute+time.Second), grace, next("g3-b"), access("g3at2")))(t)
+	must(s.RotateRefreshTokenWithAccess(ctx, a.ID, at(40*time.Hour), grace, next("g3-a2"), access("g3at3")))(t)
+	ok(t, s.Sweep(ctx, at(48*time.Hour), storage.SweepPolicy{RefreshIdle: 24 * time.Hour}))
+	if a2, err := s.GetRefreshTokenByHash(ctx, digest("g3-a2")); err != nil || !a2.UsedAt.IsZero() {
+		t.Fatalf("the head in use after the sweep: %+v %v", a2, err)
+	}
+	_, err = s.GetRefreshTokenByHash(ctx, digest("g3-b"))
+	wantErr(t, err, storage.ErrNotFound) // the idle sibling
+	_, err = s.GetRefreshTokenByHash(ctx, digest("g3-a"))
+	wantErr(t, err, storage.ErrNotFound) // used long ago: compacted
+	must(s.LiveRefreshFamily(ctx, a.FamilyID))(t)
+}
+
 func testRefreshRevocation(t *testing.T, s *storage.Store) {
 	ctx := t.Context()
 	f1 := newFamily(t, s, "f1", "u1", "s1", "app")
@@ -1846,7 +1911,7 @@ func testSweep(t *testing.T, s *storage.Store) {
 	fam("rt-idle", ago(50*time.Hour), ago(24*time.Hour+ms), time.Time{})
 	fam("rt-idle-boundary", ago(50*time.Hour), ago(24*time.Hour), time.Time{})
 	live := fam("rt-live", ago(50*time.Hour), ago(50*time.Hour), time.Time{})
-	rotate(t, s, live, "rt-live-1", ago(time.Hour)) // old link idle, head active: all kept
+	rotate(t, s, live, "rt-live-1", ago(time.Hour)) // rotated an hour ago: the used token is compacted, the head kept
 	fam("rt-revoked-old", ago(50*time.Hour), ago(49*time.Hour), time.Time{})
 	ok(t, s.RevokeRefreshFamily(ctx, "rt-revoked-old", ago(48*time.Hour)))
 	fam("rt-revoked-new", ago(50*time.Hour), ago(2*time.Hour), time.Time{})
@@ -1877,7 +1942,7 @@ func testSweep(t *testing.T, s *storage.Store) {
 		equal(t, keys(t, s, "sessions", "id"), []string{"s-active", "s-boundary"})
 		equal(t, keys(t, s, "trusted_devices", "id"), []string{"td-live", "td-recent"})
 		equal(t, keys(t, s, "throttles", "throttle_key"), []string{"th-blocked", "th-recent"})
-		equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-cap-boundary", "rt-idle-boundary", "rt-live", "rt-live-1", "rt-revoked-new"})
+		equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-cap-boundary", "rt-idle-boundary", "rt-live-1", "rt-revoked-new"})
 		evs := must(s.ListAuditEvents(ctx, storage.AuditFilter{}))(t)
 		equal(t, len(evs), 1)
 		equal(t, evs[0].Event, "boundary")
@@ -1904,7 +1969,7 @@ func testSweep(t *testing.T, s *storage.Store) {
 	ok(t, s.Sweep(ctx, now.Add(time.Hour), storage.SweepPolicy{}))
 	equal(t, keys(t, s, "sessions", "id"), []string{"s-active", "s-boundary"})
 	equal(t, keys(t, s, "trusted_devices", "id"), []string{"td-live", "td-recent"})
-	equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-idle-boundary", "rt-live", "rt-live-1"})
+	equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-idle-boundary", "rt-live-1"})
 	equal(t, len(must(s.ListAuditEvents(ctx, storage.AuditFilter{}))(t)), 1)
 }
 
@@ -2061,7 +2126,7 @@ func testTokenBindings(t *testing.T, s *storage.Store) {
 	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("rt-bound")))(t).JKT, "thumb")
 	next := rt
 	next.ID, next.TokenHash, next.UsedAt = "", digest("rt-bound-2"), time.Time{}
-	must(s.RotateRefreshTokenWithAccess(ctx, rt.ID, at(time.Minute), next,
+	must(s.RotateRefreshTokenWithAccess(ctx, rt.ID, at(time.Minute), 0, next,
 		storage.AccessToken{ID: "at-bound-2", ClientID: "app", UserID: "u1", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour), JKT: "thumb"}))(t)
 	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("rt-bound-2")))(t).JKT, "thumb")
 	equal(t, must(s.GetAccessToken(ctx, "at-bound-2"))(t).JKT, "thumb")

@@ -92,6 +92,12 @@ func migrations(dialect string) []*gormigrate.Migration {
 		{ID: "0003_change_notify", Migrate: postgresOnly(dialect, changeTriggers()), Rollback: noRollback},
 		{ID: "0004_operations", Migrate: execAll(dialect, schema0004Operations()), Rollback: noRollback},
 		{ID: "0005_protocol", Migrate: execAll(dialect, schema0005Protocol()), Rollback: noRollback},
+		{ID: "0006_refresh_compaction", Migrate: execAll(dialect, []string{
+			// The sweep's compaction of used refresh tokens (sweep.go):
+			// only used tokens are in it, and a head is added once, when it
+			// is used.
+			`CREATE INDEX refresh_tokens_used ON refresh_tokens (used_at) WHERE used_at <> 0`,
+		}), Rollback: noRollback},
 	}
 }
 

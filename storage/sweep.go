@@ -30,9 +30,10 @@ const backchannelKeep = 7 * 24 * time.Hour
 //   - trusted devices expired for longer than TrustedDeviceGrace (0: none:
 //     the re-verification rule may still read expired records);
 //   - throttles neither blocked nor failed for ThrottleIdle (0: 24h);
-//   - refresh families past their cap (ExpiresAt), families whose head is
-//     unused for RefreshIdle (0: none), and revoked families revoked for
-//     longer than RefreshIdle (0: at once);
+//   - refresh families past their cap (ExpiresAt), heads unused for
+//     RefreshIdle (0: none), used tokens used longer than RefreshUsedKeep
+//     ago (0: a minute), and revoked families revoked for longer than
+//     RefreshIdle (0: at once);
 //   - audit events older than AuditRetention (0: none).
 func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 	if !s.postgres() {
@@ -112,10 +113,23 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	jobs = append(jobs, job{"throttles", "throttle_key", "blocked_until < ? AND last_failure_at < ?",
 		[]any{n, before(throttleIdle)}})
 	if p.RefreshIdle > 0 {
-		jobs = append(jobs, job{"refresh_tokens", "id",
-			"family_id IN (SELECT family_id FROM refresh_tokens WHERE last_used_at < ? AND used_at = 0 AND revoked_at = 0)",
+		// Idle heads, each on its own: a family may have two (a sibling
+		// issued within the reuse grace), and one idle head must not take
+		// a live one with it. A family left with no head is then only
+		// used tokens, which the next rule removes.
+		jobs = append(jobs, job{"refresh_tokens", "id", "last_used_at < ? AND used_at = 0 AND revoked_at = 0",
 			[]any{before(p.RefreshIdle)}})
 	}
+	// Used refresh tokens: reuse detection needs only the heads (and,
+	// within the reuse grace, the token just rotated); a token rotated
+	// away longer ago is still recognised by the family its value names
+	// (op). So used tokens go once RefreshUsedKeep has passed, and a
+	// family's rows stay bounded however often it rotates.
+	usedKeep := p.RefreshUsedKeep
+	if usedKeep <= 0 {
+		usedKeep = time.Minute
+	}
+	jobs = append(jobs, job{"refresh_tokens", "id", "used_at <> 0 AND used_at < ? AND revoked_at = 0", []any{before(usedKeep)}})
 	// Revocation never precedes the family's last use, so the
 	// last_used_at condition is implied and lets the index do the work.
 	keep := before(max(p.RefreshIdle, 0))

@@ -232,6 +232,7 @@ func (a *app) opOptions(now func() time.Time) op.Options {
 		AccessTokenLifetime:  c.Tokens.AccessTokenLifetime.Std(),
 		IDTokenLifetime:      c.Tokens.IDTokenLifetime.Std(),
 		RefreshTokenLifetime: c.Tokens.RefreshTokenLifetime.Std(),
+		RefreshReuseGrace:    c.Tokens.RefreshReuseGrace.Std(),
 		AuthCodeLifetime:     c.Tokens.AuthCodeLifetime.Std(),
 		AuthRequestLifetime:  c.Tokens.AuthRequestLifetime.Std(),
 		AccessTokenFormat:    c.Tokens.AccessTokenFormat,

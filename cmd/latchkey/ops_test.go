@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -87,11 +88,13 @@ func TestMetricsScrape(t *testing.T) {
 		tok, _, claims := r.exchange(p.code(t, state), verifier, nonce)
 		acr, _ := claims["acr"].(string)
 
-		// A refresh token used twice: the second is reuse.
+		// A refresh token used twice, past the reuse grace: the second is
+		// reuse.
 		ctx := context.Background()
 		if _, err := r.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
 			t.Fatal(err)
 		}
+		e.clock.Advance(e.app.cfg.Tokens.RefreshReuseGrace.Std() + time.Second)
 		if _, err := r.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
 			t.Fatal("a used refresh token was accepted")
 		}

@@ -381,7 +381,11 @@ func (s *server) background(ctx context.Context) {
 			// The longest a session may idle is that of "stay signed in".
 			idle := policyFromConfig(s.app).IdleLimit(true)
 			sp := storage.SweepPolicy{SessionMaxIdle: idle, RefreshIdle: s.app.cfg.Policy.RefreshIdle.Std(),
-				OnAbandoned: s.metrics.Abandoned}
+				// Used refresh tokens: kept through the reuse grace, then
+				// compacted (reuse of older ones is still detected).
+				RefreshUsedKeep: max(s.app.cfg.Tokens.RefreshReuseGrace.Std(), time.Minute),
+				AuditRetention:  s.app.cfg.Audit.Retention.Std(),
+				OnAbandoned:     s.metrics.Abandoned}
 			if err := s.app.store.Sweep(ctx, s.now(), sp); err != nil {
 				s.app.log.Error("sweep expired rows", "err", err)
 			}
