@@ -112,7 +112,7 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	method := h.pickMethod(s, c.FormValue("method"))
-	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(s.user.ID), creds.CodeAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.CodeLimits(s.user.ID, web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -133,18 +133,14 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		return err
 	}
 	if !valid {
-		try.Failed(ctx)
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID,
 			Event: "secondfactor.failure", Reason: string(method)})
 		return h.renderCode(c, s, method, http.StatusUnauthorized, msgBadCode, "")
 	}
 	try.Succeeded(ctx)
-	if len(web.CookieValue(c, web.CookieDevice)) < 32 {
-		// The browser has now completed a second step: later sign-ins say
-		// "not trusted" rather than "new" (the cookie alone trusts nothing;
-		// trust is a row, made only by "Trust this device").
-		h.web.SetCookie(c, web.CookieDevice, keyring.NewToken(), web.LongLived)
-	}
+	// The browser has now completed a second step: later sign-ins say
+	// "not trusted" rather than "new".
+	h.deviceCookie(c)
 	now := h.now()
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		a.SecondFactorAt = now

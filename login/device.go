@@ -48,7 +48,7 @@ func (h *Handler) deviceSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := h.now()
 	raw := c.FormValue("user_code")
-	try, wait, err := h.creds.Try(ctx, creds.DeviceAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.DeviceLimits(web.ClientIP(c), false)...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -63,10 +63,10 @@ func (h *Handler) deviceSubmit(c echo.Context) error {
 		}
 	}
 	if !ok || err != nil || d.State != storage.DevicePending || now.After(d.ExpiresAt) {
-		try.Failed(ctx)
 		return h.render(c, http.StatusUnprocessableEntity, "device", web.Page{Title: "Connect a device",
 			Error: "That code is not right, or it has expired. Check the code on your device.", Data: deviceData{UserCode: raw}})
 	}
+	try.Succeeded(ctx)
 	ar := storage.AuthRequest{
 		ID: storage.NewID(), ClientID: d.ClientID, Scopes: d.Scopes, ResponseType: responseTypeDevice,
 		State: d.ID, CreatedAt: now, ExpiresAt: d.ExpiresAt,

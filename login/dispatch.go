@@ -347,6 +347,11 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 			return err
 		}
 	}
+	// This browser has now signed in as the user: failures from elsewhere
+	// will not delay it (creds.Known).
+	if err := h.creds.RememberBrowser(ctx, s.user.ID, h.deviceCookie(c)); err != nil {
+		return err
+	}
 	ar, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		if a.Done {
 			return web.BadRequest(web.MsgSigninDone, nil)
@@ -374,6 +379,19 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 	c.Response().Header().Del("Content-Security-Policy")
 	h.op.Respond(c.Response(), c.Request(), ar)
 	return nil
+}
+
+// deviceCookie is the digest of this browser's device cookie, made now if
+// the browser has none. The cookie alone trusts nothing: trust is a
+// trusted-device row ("Trust this device"), being known a known-browser
+// row.
+func (h *Handler) deviceCookie(c echo.Context) []byte {
+	if len(web.CookieValue(c, web.CookieDevice)) < 32 {
+		tok := keyring.NewToken()
+		h.web.SetCookie(c, web.CookieDevice, tok, web.LongLived)
+		return h.kr.MACString(keyring.PurposeDevice, tok)
+	}
+	return h.web.DeviceCookieMAC(c)
 }
 
 func (h *Handler) setSessionCookie(c echo.Context, tok string, stay bool) {

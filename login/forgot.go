@@ -130,14 +130,13 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 		return h.render(c, http.StatusUnprocessableEntity, "forgot", web.Page{Title: "Reset your password",
 			Error: "Enter a valid email address.", Data: forgotData{ID: s.ar.ID, Email: web.Truncate(c.FormValue("email"), 254)}})
 	}
-	try, wait, err := h.creds.Try(ctx, creds.ForgotAddressKey(web.ClientIP(c)))
+	_, wait, err := h.creds.Try(ctx, creds.ForgotLimits(web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
 		return h.render(c, http.StatusTooManyRequests, "forgot", web.Page{Title: "Reset your password",
 			Error: web.TooMany(wait), Data: forgotData{ID: s.ar.ID, Email: email}})
 	}
-	try.Failed(ctx) // every request counts against the address (mail bombing)
 	u, err := h.store.GetUserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
@@ -222,7 +221,7 @@ func (h *Handler) forgotCodeSubmit(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(h.resetSubject(rf)), creds.CodeAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.CodeLimits(h.resetSubject(rf), web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -235,7 +234,6 @@ func (h *Handler) forgotCodeSubmit(c echo.Context) error {
 		}
 	}
 	if !valid {
-		try.Failed(ctx)
 		if rf.tok.UserID != "" {
 			h.audit(c, storage.AuditEvent{UserID: rf.tok.UserID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: "email code"})
 		}
@@ -296,7 +294,7 @@ func (h *Handler) forgotSecondSubmit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	userID := rf.tok.UserID
-	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(userID), creds.CodeAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.CodeLimits(userID, web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -321,7 +319,6 @@ func (h *Handler) forgotSecondSubmit(c echo.Context) error {
 		return err
 	}
 	if !valid {
-		try.Failed(ctx)
 		h.audit(c, storage.AuditEvent{UserID: userID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: string(method)})
 		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, "")
 	}

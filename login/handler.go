@@ -107,6 +107,9 @@ type Deps struct {
 	// Federation opens organisations' identity providers (single
 	// sign-on); nil turns SSO off (an SSO user gets a clear error page).
 	Federation Federation
+	// Verifier does the checks a guess pays for (argon2id, TOTP, code
+	// digests); nil: login/factor's over Hasher. Tests count its calls.
+	Verifier creds.Verifier
 }
 
 // Handler serves the sign-in pages.
@@ -138,7 +141,8 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		return nil, err
 	}
 	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer},
-		creds.Deps{Store: d.Store, Keyring: d.Keyring, Mailer: d.Mailer, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger})
+		creds.Deps{Store: d.Store, Keyring: d.Keyring, Mailer: d.Mailer, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger,
+			Verifier: d.Verifier})
 	if err != nil {
 		return nil, err
 	}

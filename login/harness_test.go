@@ -33,6 +33,7 @@ import (
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/login/mail/mailsink"
 	"github.com/latchkey/latchkey/storage"
@@ -113,7 +114,19 @@ func testPolicy() flow.Policy {
 		RolloutRegions: map[string]time.Time{"EU": time.Date(2025, 4, 9, 0, 0, 0, 0, time.UTC), "APAC": time.Date(2025, 4, 16, 0, 0, 0, 0, time.UTC)}}
 }
 
+// envSetup is what a test may put in place of the harness's defaults.
+type envSetup struct {
+	verifier creds.Verifier             // nil: login/factor's
+	wrap     func(*storage.Store) Store // what the handler sees of the store (nil: the store)
+	dbStore  *storage.Store             // the database (nil: a fresh one of the dialect)
+}
+
 func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...func(*Config)) *testEnv {
+	t.Helper()
+	return newTestEnvWith(t, d, envSetup{}, opts...)
+}
+
+func newTestEnvWith(t testing.TB, d storagetest.Dialect, setup envSetup, opts ...func(*Config)) *testEnv {
 	t.Helper()
 	sink, err := mailsink.Start("127.0.0.1:0")
 	if err != nil {
@@ -139,11 +152,18 @@ func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...func(*Config)) *tes
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := d.Open(t)
+	store := setup.dbStore
+	if store == nil {
+		store = d.Open(t)
+	}
+	var st Store = store
+	if setup.wrap != nil {
+		st = setup.wrap(store)
+	}
 	clk := &clock{now: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
 	op := &fakeOP{finished: map[string]storage.AuthRequest{}}
-	h, err := New(cfg, Deps{Store: store, Keyring: kr, OP: op, Mailer: mailer, Now: clk.Now, Logger: logger,
-		Hasher: factor.NewPasswordHasher(testHashParams)})
+	h, err := New(cfg, Deps{Store: st, Keyring: kr, OP: op, Mailer: mailer, Now: clk.Now, Logger: logger,
+		Hasher: factor.NewPasswordHasher(testHashParams), Verifier: setup.verifier})
 	if err != nil {
 		t.Fatal(err)
 	}

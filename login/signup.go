@@ -131,15 +131,14 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	try, wait, err := h.creds.Try(ctx, creds.SignupAddressKey(web.ClientIP(c)))
+	// Every sign-up counts against the address it comes from (mail
+	// bombing, mass creation); the back-off forgives after a day.
+	_, wait, err := h.creds.Try(ctx, creds.SignupLimits(web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
 		return h.renderSignup(c, http.StatusTooManyRequests, web.TooMany(wait), d)
 	}
-	// Every sign-up counts against the address it comes from (mail
-	// bombing, mass creation); the back-off forgives after a day.
-	try.Failed(ctx)
 
 	// Hash in every case: the answer takes the same time whether or not
 	// the address has an account.
@@ -272,7 +271,7 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := h.now()
 	subject := h.signupSubject(f).ID
-	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(subject), creds.CodeAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.CodeLimits(subject, web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -285,7 +284,6 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 		}
 	}
 	if !valid {
-		try.Failed(ctx)
 		return h.renderSignupCode(c, f, http.StatusUnauthorized, msgBadCode, "")
 	}
 	try.Succeeded(ctx)

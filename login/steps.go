@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/flow"
-	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -229,8 +228,14 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		email = s.user.Email
 	}
 	// Throttle by the typed account (known or not: no enumeration) and by
-	// the client address.
-	try, wait, err := h.creds.Try(ctx, h.creds.PasswordAccountKey(email), creds.PasswordAddressKey(web.ClientIP(c)))
+	// the client address — or, for a browser that has signed in as this
+	// user before, by this browser alone: failures from elsewhere never
+	// delay it.
+	browser, err := h.creds.Known(ctx, s.ar.UserID, h.web.DeviceCookieMAC(c))
+	if err != nil {
+		return err
+	}
+	try, wait, err := h.creds.Try(ctx, h.creds.PasswordLimits(email, web.ClientIP(c), browser)...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -241,7 +246,6 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		u = &s.user
 	}
 	if !h.creds.CheckPassword(ctx, u, c.FormValue("password")) {
-		try.Failed(ctx)
 		if s.hasUser {
 			h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.failure", Reason: "wrong password"})
 		}

@@ -128,6 +128,11 @@ type api interface {
 	// DeleteTrustedDevice deletes one device of this user (ErrNotFound if
 	// it is not theirs).
 	DeleteTrustedDevice(ctx context.Context, userID, id string) error
+	// TouchKnownBrowser records a sign-in of the user in the browser
+	// (upsert: FirstSeen kept, SeenAt and ExpiresAt only move forward).
+	TouchKnownBrowser(ctx context.Context, k KnownBrowser) error
+	// GetKnownBrowser finds the record, expired or not.
+	GetKnownBrowser(ctx context.Context, userID string, tokenHash []byte) (KnownBrowser, error)
 
 	// --- email codes ---
 	// CreateEmailCode inserts c and, in the same transaction, kills
@@ -143,6 +148,13 @@ type api interface {
 	// UpdateEmailCode: read-modify-write of one code in a transaction; two
 	// concurrent updaters are serialised (row lock on PostgreSQL).
 	UpdateEmailCode(ctx context.Context, id string, fn func(*EmailCode) error) (EmailCode, error)
+	// TakeEmailCodeAttempt counts an attempt on a live code (not dead,
+	// unexpired at now, fewer than max attempts) and returns it, in one
+	// statement; ErrNotFound otherwise. Call it before comparing.
+	TakeEmailCodeAttempt(ctx context.Context, id string, now time.Time, max int) (EmailCode, error)
+	// UseEmailCode kills a live code (DeadAt=now); ErrConflict if it is
+	// already dead. Exactly one of two concurrent calls succeeds.
+	UseEmailCode(ctx context.Context, id string, now time.Time) error
 
 	// --- TOTP ---
 	CreateTOTP(ctx context.Context, c TOTPCredential) (TOTPCredential, error)
@@ -238,6 +250,16 @@ type api interface {
 	// set when none exists) and saves it, in one transaction.
 	UpdateThrottle(ctx context.Context, key string, fn func(*Throttle) error) (Throttle, error)
 	DeleteThrottle(ctx context.Context, key string) error
+	// TakeThrottles counts one attempt on every key (a missing key starts
+	// at zero) unless one of them is blocked at now by its rule: then it
+	// counts nothing and returns the latest BlockedUntil of the blocked
+	// keys. Zero time: taken. All keys or none, atomically: of any number
+	// of concurrent callers (on any number of instances) exactly as many
+	// are taken as the rules let through one by one.
+	TakeThrottles(ctx context.Context, now time.Time, takes ...ThrottleTake) (time.Time, error)
+	// ReturnThrottle gives back one attempt (count − 1; the wait goes when
+	// the count falls below the rule's free attempts). Absent is fine.
+	ReturnThrottle(ctx context.Context, key string, rule ThrottleRule) error
 
 	// --- action tokens ---
 	CreateActionToken(ctx context.Context, t ActionToken) (ActionToken, error)

@@ -74,3 +74,35 @@ func (s *Store) UpdateEmailCode(ctx context.Context, id string, fn func(*EmailCo
 		noErr(emailCodeRow.domain), emailCodeToRow, fn,
 		func(old EmailCode, v *EmailCode) { v.ID = old.ID })
 }
+
+// TakeEmailCodeAttempt counts one attempt on the code and returns it, in
+// one statement, before the caller compares anything: the code must be
+// live (not dead, not expired at now) and have made fewer than max
+// attempts, else ErrNotFound. Of concurrent callers at most max ever get
+// the code back, on any number of instances.
+func (s *Store) TakeEmailCodeAttempt(ctx context.Context, id string, now time.Time, max int) (EmailCode, error) {
+	var rows []emailCodeRow
+	err := s.write(ctx).Raw(`UPDATE email_codes SET attempts = attempts + 1
+		WHERE id = ? AND dead_at = 0 AND expires_at >= ? AND attempts < ?
+		RETURNING *`, id, ms(now), max).Scan(&rows).Error
+	if err != nil {
+		return EmailCode{}, fail("take email code attempt", err)
+	}
+	if len(rows) == 0 {
+		return EmailCode{}, ErrNotFound
+	}
+	return rows[0].domain(), nil
+}
+
+// UseEmailCode marks a live code used (DeadAt=now). ErrConflict if it is
+// dead already (used concurrently, superseded): one winner.
+func (s *Store) UseEmailCode(ctx context.Context, id string, now time.Time) error {
+	res := s.write(ctx).Exec(`UPDATE email_codes SET dead_at = ? WHERE id = ? AND dead_at = 0`, usedMs(now), id)
+	if res.Error != nil {
+		return fail("use email code", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrConflict
+	}
+	return nil
+}

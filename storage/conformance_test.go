@@ -55,9 +55,12 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"AuthCodeConcurrent", testAuthCodeConcurrent},
 		{"Sessions", testSessions},
 		{"TrustedDevices", testTrustedDevices},
+		{"KnownBrowsers", testKnownBrowsers},
 		{"EmailCodes", testEmailCodes},
 		{"EmailCodeUpdatesSerialised", testEmailCodeUpdatesSerialised},
 		{"EmailCodeCreateConcurrent", testEmailCodeCreateConcurrent},
+		{"EmailCodeAttempts", testEmailCodeAttempts},
+		{"EmailCodeAttemptsConcurrent", testEmailCodeAttemptsConcurrent},
 		{"TOTP", testTOTP},
 		{"TOTPConcurrent", testTOTPConcurrent},
 		{"BackupCode", testBackupCode},
@@ -74,6 +77,8 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"DeviceAuthorizations", testDeviceAuthorizations},
 		{"Audit", testAudit},
 		{"Throttles", testThrottles},
+		{"ThrottleTake", testThrottleTake},
+		{"ThrottleTakeConcurrent", testThrottleTakeConcurrent},
 		{"ActionTokens", testActionTokens},
 		{"ActionTokenConcurrent", testActionTokenConcurrent},
 		{"LogoutRequests", testLogoutRequests},
@@ -731,6 +736,30 @@ func testTrustedDevices(t *testing.T, s *storage.Store) {
 	equal(t, len(must(s.ListTrustedDevices(ctx, "u2"))(t)), 1)
 }
 
+// testKnownBrowsers: the first sign-in inserts, later ones only move the
+// times forward; the record is per (user, browser); Sweep drops expired
+// ones.
+func testKnownBrowsers(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	_, err := s.GetKnownBrowser(ctx, "u1", digest("b1"))
+	wantErr(t, err, storage.ErrNotFound)
+	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(0), ExpiresAt: at(time.Hour)}))
+	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(time.Minute), ExpiresAt: at(2 * time.Hour)}))
+	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(-time.Minute), ExpiresAt: at(time.Minute)}))
+	equal(t, must(s.GetKnownBrowser(ctx, "u1", digest("b1")))(t),
+		storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), FirstSeen: at(0), SeenAt: at(time.Minute), ExpiresAt: at(2 * time.Hour)})
+	_, err = s.GetKnownBrowser(ctx, "u2", digest("b1"))
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.GetKnownBrowser(ctx, "u1", nil)
+	wantErr(t, err, storage.ErrNotFound)
+	wantOther(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1"}))
+	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u2", TokenHash: digest("b1"), SeenAt: at(0), ExpiresAt: at(3 * time.Hour)}))
+	ok(t, s.Sweep(ctx, at(2*time.Hour+time.Millisecond), storage.SweepPolicy{}))
+	_, err = s.GetKnownBrowser(ctx, "u1", digest("b1"))
+	wantErr(t, err, storage.ErrNotFound)
+	must(s.GetKnownBrowser(ctx, "u2", digest("b1")))(t)
+}
+
 // ---------------------------------------------------------- email codes
 
 func testEmailCodes(t *testing.T, s *storage.Store) {
@@ -804,6 +833,59 @@ func testEmailCodeUpdatesSerialised(t *testing.T, s *storage.Store) {
 	}
 	wg.Wait()
 	equal(t, must(s.LatestEmailCode(ctx, "u1", "signin", ""))(t).Attempts, n)
+}
+
+// testEmailCodeAttempts: an attempt is counted before the caller sees the
+// code; a dead, expired or exhausted code is not handed out; using it
+// kills it once.
+func testEmailCodeAttempts(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	c := must(s.CreateEmailCode(ctx, storage.EmailCode{UserID: "u1", Purpose: "signin", CodeHash: digest("x"),
+		CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}))(t)
+	for i := 1; i <= 3; i++ {
+		got := must(s.TakeEmailCodeAttempt(ctx, c.ID, at(time.Minute), 3))(t)
+		equal(t, got.Attempts, i)
+		equal(t, got.CodeHash, digest("x"))
+	}
+	_, err := s.TakeEmailCodeAttempt(ctx, c.ID, at(time.Minute), 3)
+	wantErr(t, err, storage.ErrNotFound) // exhausted
+	_, err = s.TakeEmailCodeAttempt(ctx, c.ID, at(time.Minute), 4)
+	ok(t, err)
+	_, err = s.TakeEmailCodeAttempt(ctx, c.ID, at(10*time.Minute+time.Millisecond), 9)
+	wantErr(t, err, storage.ErrNotFound)                              // expired
+	must(s.TakeEmailCodeAttempt(ctx, c.ID, at(10*time.Minute), 9))(t) // inclusive
+	ok(t, s.UseEmailCode(ctx, c.ID, at(2*time.Minute)))
+	wantErr(t, s.UseEmailCode(ctx, c.ID, at(2*time.Minute)), storage.ErrConflict)
+	_, err = s.TakeEmailCodeAttempt(ctx, c.ID, at(time.Minute), 9)
+	wantErr(t, err, storage.ErrNotFound) // dead
+	_, err = s.TakeEmailCodeAttempt(ctx, "nope", at(time.Minute), 9)
+	wantErr(t, err, storage.ErrNotFound)
+	wantErr(t, s.UseEmailCode(ctx, "nope", at(0)), storage.ErrConflict)
+}
+
+// testEmailCodeAttemptsConcurrent: of many concurrent attempts on one code
+// exactly max get it.
+func testEmailCodeAttemptsConcurrent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	c := must(s.CreateEmailCode(ctx, storage.EmailCode{UserID: "u1", Purpose: "signin", CodeHash: digest("x"),
+		CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}))(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := 0
+	for range 50 {
+		wg.Go(func() {
+			_, err := s.TakeEmailCodeAttempt(ctx, c.ID, at(time.Minute), 5)
+			if err == nil {
+				mu.Lock()
+				got++
+				mu.Unlock()
+			} else if !errors.Is(err, storage.ErrNotFound) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, got, 5)
 }
 
 // testEmailCodeCreateConcurrent: however many codes of one scope are
@@ -1501,6 +1583,110 @@ func testThrottles(t *testing.T, s *storage.Store) {
 	ok(t, s.DeleteThrottle(ctx, "pwd:acct:u1"))
 	_, err = s.GetThrottle(ctx, "pwd:acct:u1")
 	wantErr(t, err, storage.ErrNotFound)
+}
+
+// ThrottleTake: the rule's arithmetic in SQL matches ThrottleRule.Delay;
+// a blocked key counts nothing and says until when; several keys are
+// taken all or none; ReturnThrottle gives one back.
+func testThrottleTake(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	rule := storage.ThrottleRule{Free: 3, Base: time.Second, Max: 10 * time.Second, Forget: time.Hour}
+	now := at(0)
+	take := func(keys ...string) time.Time {
+		t.Helper()
+		var tk []storage.ThrottleTake
+		for _, k := range keys {
+			tk = append(tk, storage.ThrottleTake{Key: k, Rule: rule})
+		}
+		return must(s.TakeThrottles(ctx, now, tk...))(t)
+	}
+	// Three free attempts, the third already sets the first wait.
+	for i := 1; i <= 3; i++ {
+		if b := take("k"); !b.IsZero() {
+			t.Fatalf("attempt %d blocked until %v", i, b)
+		}
+		th := must(s.GetThrottle(ctx, "k"))(t)
+		equal(t, th.Failures, i)
+		equal(t, th.BlockedUntil, now.Add(rule.Delay(i)))
+	}
+	equal(t, rule.Delay(3), time.Second)
+	if b := take("k"); !b.Equal(now.Add(time.Second)) {
+		t.Fatalf("4th attempt: blocked until %v, want now+1s", b)
+	}
+	equal(t, must(s.GetThrottle(ctx, "k"))(t).Failures, 3) // not counted
+	// At the instant the wait ends the next attempt is taken; the waits
+	// double up to the cap, computed by the database.
+	for n := 4; n <= 9; n++ {
+		now = must(s.GetThrottle(ctx, "k"))(t).BlockedUntil
+		if b := take("k"); !b.IsZero() {
+			t.Fatalf("attempt %d at its retry time blocked until %v", n, b)
+		}
+		th := must(s.GetThrottle(ctx, "k"))(t)
+		equal(t, th.Failures, n)
+		equal(t, th.BlockedUntil.Sub(now), rule.Delay(n))
+	}
+	equal(t, rule.Delay(9), 10*time.Second) // capped
+	// A key with a block refuses the others too, and they keep their count.
+	if b := take("fresh", "k"); b.IsZero() {
+		t.Fatal("a blocked key let the attempt through")
+	}
+	_, err := s.GetThrottle(ctx, "fresh")
+	wantErr(t, err, storage.ErrNotFound)
+	// Giving back: the count drops; under Free the wait goes too.
+	ok(t, s.ReturnThrottle(ctx, "k", rule))
+	equal(t, must(s.GetThrottle(ctx, "k"))(t).Failures, 8)
+	ok(t, s.ReturnThrottle(ctx, "absent", rule))
+	take("r")
+	take("r")
+	take("r") // 3: blocked for 1s
+	ok(t, s.ReturnThrottle(ctx, "r", rule))
+	th := must(s.GetThrottle(ctx, "r"))(t)
+	equal(t, th.Failures, 2)
+	equal(t, th.BlockedUntil, time.Time{})
+	// After Forget without an attempt the count starts again.
+	now = now.Add(2 * time.Hour)
+	if b := take("k"); !b.IsZero() {
+		t.Fatalf("after forget: blocked until %v", b)
+	}
+	equal(t, must(s.GetThrottle(ctx, "k"))(t).Failures, 1)
+	// A rule without a cap never waits past Free... and without a base
+	// never waits at all.
+	free := storage.ThrottleRule{Free: 1}
+	for range 5 {
+		if b := must(s.TakeThrottles(ctx, now, storage.ThrottleTake{Key: "nobase", Rule: free}))(t); !b.IsZero() {
+			t.Fatal("a rule without a base blocked")
+		}
+	}
+}
+
+// ThrottleTakeConcurrent: many concurrent attempts on one key get exactly
+// as many through as the rule allows in a row; a second key taken with it
+// is counted for exactly those.
+func testThrottleTakeConcurrent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	rule := storage.ThrottleRule{Free: 5, Base: time.Second, Max: time.Minute, Forget: time.Hour}
+	other := storage.ThrottleRule{Free: 1000, Base: time.Second, Max: time.Minute, Forget: time.Hour}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	taken := 0
+	for range 60 {
+		wg.Go(func() {
+			b, err := s.TakeThrottles(ctx, at(0), storage.ThrottleTake{Key: "acct", Rule: rule}, storage.ThrottleTake{Key: "ip", Rule: other})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if b.IsZero() {
+				mu.Lock()
+				taken++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, taken, 5)
+	equal(t, must(s.GetThrottle(ctx, "acct"))(t).Failures, 5)
+	equal(t, must(s.GetThrottle(ctx, "ip"))(t).Failures, 5)
 }
 
 // -------------------------------------------------------- action tokens

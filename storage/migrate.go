@@ -88,6 +88,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 func migrations(dialect string) []*gormigrate.Migration {
 	return []*gormigrate.Migration{
 		{ID: "0001_initial", Migrate: execAll(dialect, schema0001()), Rollback: noRollback},
+		{ID: "0002_limits_outbox", Migrate: execAll(dialect, schema0002()), Rollback: noRollback},
 	}
 }
 
@@ -454,5 +455,22 @@ func schema0001() []string {
 		)`,
 		`CREATE UNIQUE INDEX upstream_states_state_hash ON upstream_states (state_hash)`,
 		`CREATE INDEX upstream_states_expires ON upstream_states (expires_at)`,
+	}
+}
+
+// schema0002: browsers known per user (the throttle's exemption), device
+// user codes stored as an HMAC with a per-authorization guess count,
+// email codes' budget and delivery state, and the mail outbox.
+func schema0002() []string {
+	return []string{
+		`CREATE TABLE known_browsers (
+			user_id TEXT NOT NULL,
+			token_hash {blob} NOT NULL,
+			first_seen_at BIGINT NOT NULL DEFAULT 0,
+			last_seen_at BIGINT NOT NULL DEFAULT 0,
+			expires_at BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (user_id, token_hash)
+		)`,
+		`CREATE INDEX known_browsers_expires ON known_browsers (expires_at)`,
 	}
 }

@@ -424,6 +424,28 @@ func (r trustedDeviceRow) domain() TrustedDevice {
 	}
 }
 
+// ------------------------------------------------------ known browsers
+
+type knownBrowserRow struct {
+	UserID      string `gorm:"column:user_id;primaryKey"`
+	TokenHash   blob   `gorm:"column:token_hash;primaryKey"`
+	FirstSeenMs int64  `gorm:"column:first_seen_at"`
+	LastSeenMs  int64  `gorm:"column:last_seen_at"`
+	ExpiresMs   int64  `gorm:"column:expires_at"`
+}
+
+func (knownBrowserRow) TableName() string { return "known_browsers" }
+
+func knownBrowserToRow(k KnownBrowser) knownBrowserRow {
+	return knownBrowserRow{UserID: k.UserID, TokenHash: k.TokenHash, FirstSeenMs: ms(k.FirstSeen),
+		LastSeenMs: ms(k.SeenAt), ExpiresMs: ms(k.ExpiresAt)}
+}
+
+func (r knownBrowserRow) domain() KnownBrowser {
+	return KnownBrowser{UserID: r.UserID, TokenHash: bytesOf(r.TokenHash), FirstSeen: tm(r.FirstSeenMs),
+		SeenAt: tm(r.LastSeenMs), ExpiresAt: tm(r.ExpiresMs)}
+}
+
 // ---------------------------------------------------------- email codes
 
 type emailCodeRow struct {

@@ -131,6 +131,7 @@ func TestRowsCoverEveryField(t *testing.T) {
 	roundTrip(t, organizationToRow, organizationRow.domain, func(o *Organization) { o.Domains = nil })
 	roundTrip(t, federatedIdentityToRow, noErr(federatedIdentityRow.domain), nil)
 	roundTrip(t, upstreamStateToRow, noErr(upstreamStateRow.domain), nil)
+	roundTrip(t, knownBrowserToRow, noErr(knownBrowserRow.domain), nil)
 }
 
 // TestRowsMatchSchema: every row struct's columns are exactly the columns
@@ -149,7 +150,7 @@ func TestRowsMatchSchema(t *testing.T) {
 		&emailCodeRow{}, &totpRow{}, &backupCodeRow{}, &refreshTokenRow{}, &accessTokenRow{},
 		&signingKeyRow{}, &deviceAuthorizationRow{}, &auditEventRow{}, &throttleRow{},
 		&actionTokenRow{}, &logoutRequestRow{}, &organizationRow{}, &organizationDomainRow{},
-		&federatedIdentityRow{}, &upstreamStateRow{},
+		&federatedIdentityRow{}, &upstreamStateRow{}, &knownBrowserRow{},
 	}
 	var tables []string
 	if err := s.read(t.Context()).Raw(

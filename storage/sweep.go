@@ -22,7 +22,7 @@ const sweepBatch = 1000
 //   - auth requests past ExpiresAt whose code (if any) is past CodeExpiresAt
 //     too (a redeemed request is kept until then for reuse detection);
 //   - email codes, device authorizations, upstream states, logout requests,
-//     action tokens and access tokens past ExpiresAt;
+//     action tokens, access tokens and known browsers past ExpiresAt;
 //   - sessions unseen for SessionMaxIdle (0: none);
 //   - trusted devices expired for longer than TrustedDeviceGrace (0: none:
 //     the re-verification rule may still read expired records);
@@ -72,6 +72,7 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 		{"logout_requests", "id", "expires_at < ?", []any{n}},
 		{"action_tokens", "id", "expires_at < ?", []any{n}},
 		{"access_tokens", "id", "expires_at < ?", []any{n}},
+		{"known_browsers", "user_id, token_hash", "expires_at < ?", []any{n}},
 		{"refresh_tokens", "id",
 			"family_id IN (SELECT family_id FROM refresh_tokens WHERE expires_at <> 0 AND expires_at < ?)", []any{n}},
 	}
@@ -104,7 +105,7 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 
 	for _, j := range jobs {
 		var total int64
-		sql := "DELETE FROM " + j.table + " WHERE " + j.pk + " IN (SELECT " + j.pk + " FROM " + j.table +
+		sql := "DELETE FROM " + j.table + " WHERE (" + j.pk + ") IN (SELECT " + j.pk + " FROM " + j.table +
 			" WHERE " + j.where + " LIMIT " + strconv.Itoa(sweepBatch) + ")"
 		for {
 			res := db.Exec(sql, j.args...)

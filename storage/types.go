@@ -304,6 +304,17 @@ type AuditEvent struct {
 	Details   map[string]string
 }
 
+// KnownBrowser records that a browser (the digest of its device cookie)
+// has signed in as a user: it is not delayed by failures that came from
+// elsewhere. Lighter than a TrustedDevice, which skips the second step.
+type KnownBrowser struct {
+	UserID    string
+	TokenHash []byte
+	FirstSeen time.Time // the first sign-in (set by the store)
+	SeenAt    time.Time // the latest sign-in
+	ExpiresAt time.Time
+}
+
 // Throttle counts failures for one key ("pwd:acct:<id>", "pwd:ip:<ip>", …).
 type Throttle struct {
 	Key           string

@@ -149,7 +149,7 @@ func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
 	if st.Cred.ID == "" {
 		return web.BadRequest(msgSetupExpired, errors.New("no such pending totp credential"))
 	}
-	try, wait, err := h.creds.Try(ctx, creds.TOTPSetupKey(a.user.ID), creds.CodeAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.TOTPSetupLimits(a.user.ID, web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -162,7 +162,6 @@ func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
 	case err != nil:
 		return err
 	case !ok:
-		try.Failed(ctx)
 		return h.renderTOTPSetup(c, a, st, http.StatusUnprocessableEntity,
 			"That code is not right. Enter the newest 6-digit code your app shows for this account.")
 	}
@@ -349,14 +348,13 @@ func (h *Handler) renderPasswordChange(c echo.Context, a *account, status int, e
 func (h *Handler) passwordChangeSubmit(c echo.Context, a *account) error {
 	ctx := c.Request().Context()
 	current, next := c.FormValue("password"), c.FormValue("new_password")
-	try, wait, err := h.creds.Try(ctx, h.creds.PasswordAccountKey(a.user.Email), creds.PasswordAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, h.creds.PasswordLimits(a.user.Email, web.ClientIP(c), "session-"+a.sess.ID)...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
 		return h.renderPasswordChange(c, a, http.StatusTooManyRequests, web.TooMany(wait))
 	}
 	if !h.creds.CheckPassword(ctx, &a.user, current) {
-		try.Failed(ctx)
 		h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "password.change_failed", Reason: "wrong current password"})
 		return h.renderPasswordChange(c, a, http.StatusUnauthorized, "Your current password is not right.")
 	}

@@ -139,3 +139,11 @@ func adminDB(t testing.TB, base string) *sql.DB {
 	}
 	return db
 }
+
+// OpenURL opens (and migrates) a store on an existing database URL, e.g.
+// one from Dialect.URL: several stores on one URL are several instances
+// of Latchkey sharing a database.
+func OpenURL(t testing.TB, u string) *storage.Store {
+	t.Helper()
+	return open(t, u)
+}

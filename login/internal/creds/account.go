@@ -17,10 +17,10 @@ import (
 // upgraded after a successful check.
 func (s *Service) CheckPassword(ctx context.Context, u *storage.User, password string) bool {
 	if u == nil || u.PasswordHash == "" || len(password) > factor.MaxPasswordBytes {
-		s.hasher.DummyVerify(password)
+		s.verify.DummyPassword(password)
 		return false
 	}
-	ok, rehash, err := s.hasher.Verify(u.PasswordHash, password)
+	ok, rehash, err := s.verify.Password(u.PasswordHash, password)
 	if err != nil {
 		s.log.Error("stored password hash unreadable", "user", u.ID, "err", err)
 	}

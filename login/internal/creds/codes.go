@@ -131,24 +131,25 @@ func (s *Service) VerifyEmailCode(ctx context.Context, userID, purpose, contextI
 		}
 		return false, err
 	}
+	// The attempt is counted (one UPDATE, at most MaxCodeAttempts ever
+	// succeed) before the code is compared.
 	now := s.now()
-	digest := s.kr.MACString(keyring.PurposeEmailCode, code)
-	valid := false
-	_, err = s.store.UpdateEmailCode(ctx, ec.ID, func(x *storage.EmailCode) error {
-		valid = false
-		if !x.DeadAt.IsZero() || now.After(x.ExpiresAt) || x.Attempts >= MaxCodeAttempts {
-			return nil
+	ec, err = s.store.TakeEmailCodeAttempt(ctx, ec.ID, now, MaxCodeAttempts)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return false, nil // dead, expired or out of tries
 		}
-		if factor.Equal(x.CodeHash, digest) && len(browser) > 0 && factor.Equal(x.BrowserHash, browser) {
-			x.DeadAt = now
-			valid = true
-			return nil
+		return false, err
+	}
+	if !s.verify.Digest(ec.CodeHash, s.kr.MACString(keyring.PurposeEmailCode, code)) ||
+		len(browser) == 0 || !factor.Equal(ec.BrowserHash, browser) {
+		return false, nil
+	}
+	if err := s.store.UseEmailCode(ctx, ec.ID, now); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return false, nil // used concurrently
 		}
-		x.Attempts++
-		if x.Attempts >= MaxCodeAttempts {
-			x.DeadAt = now
-		}
-		return nil
-	})
-	return valid, err
+		return false, err
+	}
+	return true, nil
 }

@@ -24,6 +24,8 @@ type Store interface {
 	LatestEmailCode(ctx context.Context, userID, purpose, contextID string) (storage.EmailCode, error)
 	CountEmailCodesSince(ctx context.Context, userID string, since time.Time) (int, error)
 	UpdateEmailCode(ctx context.Context, id string, fn func(*storage.EmailCode) error) (storage.EmailCode, error)
+	TakeEmailCodeAttempt(ctx context.Context, id string, now time.Time, max int) (storage.EmailCode, error)
+	UseEmailCode(ctx context.Context, id string, now time.Time) error
 
 	CreateTOTP(ctx context.Context, c storage.TOTPCredential) (storage.TOTPCredential, error)
 	ListTOTP(ctx context.Context, userID string) ([]storage.TOTPCredential, error)
@@ -35,9 +37,14 @@ type Store interface {
 	SetBackupCode(ctx context.Context, b storage.BackupCode, show storage.BackupCodeShow) error
 	ReplaceBackupCode(ctx context.Context, userID string, oldHash []byte, next storage.BackupCode, show storage.BackupCodeShow) error
 
-	GetThrottle(ctx context.Context, key string) (storage.Throttle, error)
 	UpdateThrottle(ctx context.Context, key string, fn func(*storage.Throttle) error) (storage.Throttle, error)
 	DeleteThrottle(ctx context.Context, key string) error
+	TakeThrottles(ctx context.Context, now time.Time, takes ...storage.ThrottleTake) (time.Time, error)
+	ReturnThrottle(ctx context.Context, key string, rule storage.ThrottleRule) error
+
+	GetKnownBrowser(ctx context.Context, userID string, tokenHash []byte) (storage.KnownBrowser, error)
+	TouchKnownBrowser(ctx context.Context, k storage.KnownBrowser) error
+	GetTrustedDevice(ctx context.Context, userID string, tokenHash []byte) (storage.TrustedDevice, error)
 
 	RevokeUserGrants(ctx context.Context, userID string, r storage.Revocation, now time.Time) (storage.Revoked, error)
 
@@ -62,7 +69,41 @@ type Deps struct {
 	Hasher  *factor.PasswordHasher
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// Verifier does the checks a guess pays for; nil: login/factor's (over
+	// Hasher). Tests count its calls.
+	Verifier Verifier
 }
+
+// Verifier does the expensive or secret-revealing checks: the argon2id of
+// a password, a TOTP window, the comparison of a code's digest. Every
+// call comes after the attempt was counted (Try, and for email codes
+// storage.TakeEmailCodeAttempt).
+type Verifier interface {
+	Password(phc, password string) (ok, rehash bool, err error)
+	DummyPassword(password string)
+	TOTP(seed []byte, input string, now time.Time, lastStep int64) (step int64, ok bool)
+	// Digest compares a stored digest with a presented one in constant time.
+	Digest(stored, presented []byte) bool
+}
+
+// FactorVerifier is the production Verifier: login/factor's checks.
+type FactorVerifier struct{ Hasher *factor.PasswordHasher }
+
+// Password verifies with argon2id.
+func (v FactorVerifier) Password(phc, password string) (bool, bool, error) {
+	return v.Hasher.Verify(phc, password)
+}
+
+// DummyPassword spends the time of a verification.
+func (v FactorVerifier) DummyPassword(password string) { v.Hasher.DummyVerify(password) }
+
+// TOTP checks a code in the ±1 step window, after lastStep.
+func (v FactorVerifier) TOTP(seed []byte, input string, now time.Time, lastStep int64) (int64, bool) {
+	return factor.VerifyTOTP(seed, input, now, lastStep)
+}
+
+// Digest compares in constant time.
+func (FactorVerifier) Digest(stored, presented []byte) bool { return factor.Equal(stored, presented) }
 
 // Service verifies credentials and spends the budgets that guard them.
 type Service struct {
@@ -71,6 +112,7 @@ type Service struct {
 	kr     *keyring.Keyring
 	mailer mail.Mailer
 	hasher *factor.PasswordHasher
+	verify Verifier
 	now    func() time.Time
 	log    *slog.Logger
 	site   mail.Site
@@ -90,6 +132,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Hasher == nil {
 		d.Hasher = factor.NewPasswordHasher(factor.DefaultPasswordParams)
 	}
+	if d.Verifier == nil {
+		d.Verifier = FactorVerifier{Hasher: d.Hasher}
+	}
 	if cfg.SiteName == "" {
 		cfg.SiteName = "Latchkey"
 	}
@@ -99,7 +144,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if cfg.EmailCodeTTL == 0 {
 		cfg.EmailCodeTTL = 10 * time.Minute
 	}
-	return &Service{cfg: cfg, store: d.Store, kr: d.Keyring, mailer: d.Mailer, hasher: d.Hasher, now: d.Now, log: d.Logger,
+	return &Service{cfg: cfg, store: d.Store, kr: d.Keyring, mailer: d.Mailer, hasher: d.Hasher, verify: d.Verifier, now: d.Now, log: d.Logger,
 		site: mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")}}, nil
 }
 

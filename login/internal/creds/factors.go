@@ -42,7 +42,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, input string) (bool, e
 	if err != nil {
 		return false, err
 	}
-	step, ok := factor.VerifyTOTP(seed, input, s.now(), cr.LastStep)
+	step, ok := s.verify.TOTP(seed, input, s.now(), cr.LastStep)
 	if !ok {
 		return false, nil
 	}
@@ -149,7 +149,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID string, pending storag
 	if err != nil {
 		return false, err
 	}
-	step, ok := factor.VerifyTOTP(seed, input, now, pending.LastStep)
+	step, ok := s.verify.TOTP(seed, input, now, pending.LastStep)
 	if !ok {
 		return false, nil
 	}
@@ -181,7 +181,7 @@ func (s *Service) UseBackupCode(ctx context.Context, userID, input, authRequestI
 		}
 		return false, err
 	}
-	if !factor.Equal(cur.CodeHash, s.kr.MACString(keyring.PurposeBackupCode, canonical)) {
+	if !s.verify.Digest(cur.CodeHash, s.kr.MACString(keyring.PurposeBackupCode, canonical)) {
 		return false, nil
 	}
 	next := newBackupCode()
