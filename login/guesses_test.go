@@ -85,6 +85,9 @@ func (b *browser) storm(p response, action string, fields url.Values, n int) map
 			req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("User-Agent", b.ua)
+			if b.ip != "" {
+				req.Header.Set("X-Forwarded-For", b.ip)
+			}
 			resp, err := b.client.Do(req)
 			if err != nil {
 				b.e.t.Error(err)

@@ -318,6 +318,7 @@ type browser struct {
 	e      *testEnv
 	client *http.Client
 	ua     string
+	ip     string // the client address the requests come from ("" : 127.0.0.1)
 }
 
 func (e *testEnv) newBrowser() *browser {
@@ -347,6 +348,11 @@ type response struct {
 func (b *browser) do(req *http.Request) response {
 	b.e.t.Helper()
 	req.Header.Set("User-Agent", b.ua)
+	if b.ip != "" {
+		// The harness's echo has no IPExtractor, so it reads this header
+		// (cmd wires the trusted-proxy rule; see its tests).
+		req.Header.Set("X-Forwarded-For", b.ip)
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.e.t.Fatalf("%s %s: %v", req.Method, req.URL, err)

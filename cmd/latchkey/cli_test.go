@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +134,28 @@ func TestCLIClientWhileServing(t *testing.T) {
 	_, out, _ = cli(t, env, "", "client", "list")
 	if !strings.Contains(out, "urn:ietf:params:oauth:grant-type:device_code") || strings.Contains(out, "\nweb ") {
 		t.Fatalf("client list:\n%s", out)
+	}
+}
+
+// TestServeRefusesHTTPSWithoutSMTP: an https issuer without smtp_url would
+// write sign-in codes to the log; serve refuses to start unless smtp_url
+// says "log:" on purpose.
+func TestServeRefusesHTTPSWithoutSMTP(t *testing.T) {
+	t.Parallel()
+	env := slices.DeleteFunc(cliEnviron(t), func(kv string) bool { return strings.HasPrefix(kv, "LATCHKEY_SMTP_URL=") })
+	env = append(env, "LATCHKEY_ISSUER=https://id.example.com", "LATCHKEY_ADDR=127.0.0.1:0")
+	// A cancelled context: were the configuration accepted, serve would
+	// stop at once instead of serving forever.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var outb, errb bytes.Buffer
+	code := run(ctx, []string{"serve"}, strings.NewReader(""), &outb, &errb, env)
+	out, errOut := outb.String(), errb.String()
+	if code == exitOK || !strings.Contains(errOut, "smtp_url: required when the issuer is https") {
+		t.Fatalf("serve with an https issuer and no smtp_url: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// Chosen on purpose, the log is accepted (the same validation as serve's).
+	if code, _, errOut := cli(t, append(env, "LATCHKEY_SMTP_URL=log:"), "", "config", "print"); code != exitOK {
+		t.Fatalf("smtp_url log: with an https issuer: exit %d: %s", code, errOut)
 	}
 }

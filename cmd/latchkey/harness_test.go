@@ -241,6 +241,7 @@ type browser struct {
 	e      *testEnv
 	client *http.Client
 	ua     string
+	xff    string // an X-Forwarded-For header to send ("": none)
 }
 
 func (e *testEnv) newBrowser() *browser {
@@ -270,6 +271,9 @@ type response struct {
 func (b *browser) do(req *http.Request) response {
 	b.e.t.Helper()
 	req.Header.Set("User-Agent", b.ua)
+	if b.xff != "" {
+		req.Header.Set("X-Forwarded-For", b.xff)
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.e.t.Fatalf("%s %s: %v", req.Method, req.URL, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/federation"
 	"github.com/latchkey/latchkey/login"
 	"github.com/latchkey/latchkey/login/account"
@@ -112,6 +113,10 @@ type server struct {
 	now     func() time.Time
 	// fed opens organisations' identity providers (single sign-on).
 	fed *federation.Registry
+	// clientIP is the one rule for "which address is this request from"
+	// (trusted_proxies): echo's IPExtractor, hence the throttle, the audit
+	// log and the mails; request logs use it too.
+	clientIP func(*http.Request) string
 }
 
 // newServer wires everything. now is the clock (tests pass their own).
@@ -175,14 +180,16 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	// The peer address, not X-Forwarded-For: throttling must not trust a
-	// header the client writes.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// The peer address, or behind a trusted proxy the rightmost address
+	// it did not add itself: throttling must not trust a header the
+	// client writes.
+	clientIP := clientip.New(cfg.TrustedProxyPrefixes())
+	e.IPExtractor = clientIP
 	e.Use(middleware.BodyLimit("64K"))
 	e.Use(middleware.Recover())
 	lh.Register(e)
 	ah.Register(e)
-	return &server{app: a, op: provider, handler: rootHandler(provider.Handler(), e), now: now, fed: fed}, nil
+	return &server{app: a, op: provider, handler: rootHandler(provider.Handler(), e), now: now, fed: fed, clientIP: clientIP}, nil
 }
 
 // opPaths are served by the OpenID provider; everything else by echo.
