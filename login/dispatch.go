@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
@@ -69,7 +70,7 @@ func (h *Handler) dispatchID(c echo.Context, id string) error {
 	// login_hint names the account: skip the identifier page (OIDC Core
 	// 3.1.2.1), unless the product asked to pick an account.
 	if s.req.Step == flow.StepIdentify && s.ar.UserID == "" && !slices.Contains(s.ar.Prompt, "select_account") {
-		if email, ok := normalizeEmail(s.ar.LoginHint); ok {
+		if email, ok := factor.NormalizeEmail(s.ar.LoginHint); ok {
 			if err := h.identify(c, s, email); err != nil {
 				return err
 			}

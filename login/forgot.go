@@ -96,7 +96,7 @@ func (h *Handler) forgotPage(c echo.Context) error {
 	} else if rf != nil {
 		return h.renderReset(c, rf, http.StatusOK, "", "")
 	}
-	email, _ := normalizeEmail(s.ar.LoginHint)
+	email, _ := factor.NormalizeEmail(s.ar.LoginHint)
 	return h.render(c, http.StatusOK, "forgot", web.Page{Title: "Reset your password", Data: forgotData{ID: s.ar.ID, Email: email}})
 }
 
@@ -125,7 +125,7 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	now := h.now()
-	email, ok := normalizeEmail(c.FormValue("email"))
+	email, ok := factor.NormalizeEmail(c.FormValue("email"))
 	if !ok {
 		return h.render(c, http.StatusUnprocessableEntity, "forgot", web.Page{Title: "Reset your password",
 			Error: "Enter a valid email address.", Data: forgotData{ID: s.ar.ID, Email: web.Truncate(c.FormValue("email"), 254)}})

@@ -91,7 +91,7 @@ func (h *Handler) signupPage(c echo.Context) error {
 		return err
 	}
 	email := ""
-	if e, ok := normalizeEmail(s.ar.LoginHint); ok {
+	if e, ok := factor.NormalizeEmail(s.ar.LoginHint); ok {
 		email = e
 	}
 	return h.renderSignup(c, http.StatusOK, "", signupData{ID: s.ar.ID, Email: email})
@@ -114,7 +114,7 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	now := h.now()
 	rawEmail, name, password := c.FormValue("email"), strings.TrimSpace(c.FormValue("name")), c.FormValue("password")
 	d := signupData{ID: s.ar.ID, Email: web.Truncate(rawEmail, 254), Name: web.Truncate(name, 4*maxNameRunes)}
-	email, ok := normalizeEmail(rawEmail)
+	email, ok := factor.NormalizeEmail(rawEmail)
 	if !ok {
 		return h.renderSignup(c, http.StatusUnprocessableEntity, "Enter a valid email address.", d)
 	}

@@ -3,13 +3,12 @@ package login
 import (
 	"errors"
 	"net/http"
-	"net/mail"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
@@ -106,7 +105,7 @@ func (h *Handler) identifySubmit(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	email, valid := normalizeEmail(c.FormValue("email"))
+	email, valid := factor.NormalizeEmail(c.FormValue("email"))
 	if !valid {
 		return h.renderIdentify(c, s, http.StatusUnprocessableEntity, "Enter a valid email address.", c.FormValue("email"))
 	}
@@ -170,20 +169,6 @@ func appendOnce(xs []string, v string) []string {
 		}
 	}
 	return append(xs, v)
-}
-
-// normalizeEmail trims and validates an address; the comparison key is
-// case-insensitive in storage.
-func normalizeEmail(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" || len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>\"") {
-		return "", false
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
-		return "", false
-	}
-	return s, true
 }
 
 // --- password ---

@@ -175,6 +175,12 @@ func cmdUser(env *cmdEnv, args []string) error {
 }
 
 func (a *app) createUser(env *cmdEnv, email, name, region string, pwStdin bool) error {
+	// The same rule as the sign-up and sign-in forms: an address goes into
+	// mail headers, pages and logs as it is.
+	email, ok := factor.NormalizeEmail(email)
+	if !ok {
+		return usageErr("user create: --email must be a plain address such as ada@example.com")
+	}
 	now := time.Now()
 	u := storage.User{Email: email, Name: name, Region: region, NeedsBackupCode: true, CreatedAt: now, UpdatedAt: now}
 	if pwStdin {

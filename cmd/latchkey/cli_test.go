@@ -52,6 +52,8 @@ func TestCLIUsersAndExitCodes(t *testing.T) {
 		{"duplicate, other case", "a long enough password\n", []string{"user", "create", "--email", "ADA@example.com", "--password-stdin"}, exitConflict, ""},
 		{"common password refused", "password123\n", []string{"user", "create", "--email", "bob@example.com", "--password-stdin"}, exitUsage, ""},
 		{"missing email", "", []string{"user", "create"}, exitUsage, ""},
+		{"header injection in the email", "", []string{"user", "create", "--email", "evil@example.com\r\nBcc: x@example.com"}, exitUsage, ""},
+		{"markup in the email", "", []string{"user", "create", "--email", "<script>@example.com"}, exitUsage, ""},
 		{"bad flag", "", []string{"user", "create", "--nope"}, exitUsage, ""},
 		{"without password: a link", "", []string{"user", "create", "--email", "carol@example.com"}, exitOK, "/account/set-password?token="},
 		{"list", "", []string{"user", "list"}, exitOK, "ada@example.com"},
