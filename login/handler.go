@@ -64,7 +64,6 @@ type Store interface {
 	RedeemUpstreamState(ctx context.Context, stateHash []byte, now time.Time) (storage.UpstreamState, error)
 
 	GetDeviceAuthorization(ctx context.Context, id string) (storage.DeviceAuthorization, error)
-	GetDeviceAuthorizationByUserCode(ctx context.Context, userCode string) (storage.DeviceAuthorization, error)
 	UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*storage.DeviceAuthorization) error) (storage.DeviceAuthorization, error)
 }
 

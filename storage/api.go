@@ -231,11 +231,16 @@ type api interface {
 	UpdateSigningKeys(ctx context.Context, fn func(current []SigningKey) (add []SigningKey, remove []string, err error)) error
 
 	// --- device authorizations (RFC 8628) ---
-	// CreateDeviceAuthorization: ErrConflict if the user code is taken by a
-	// live (unexpired at d.CreatedAt) row.
+	// CreateDeviceAuthorization: ErrConflict if the user code (its digest)
+	// is taken by a live (unexpired at d.CreatedAt) row.
 	CreateDeviceAuthorization(ctx context.Context, d DeviceAuthorization) (DeviceAuthorization, error)
 	GetDeviceAuthorization(ctx context.Context, id string) (DeviceAuthorization, error)
-	GetDeviceAuthorizationByUserCode(ctx context.Context, userCode string) (DeviceAuthorization, error)
+	// GuessDeviceUserCode counts a guess against the pending live
+	// authorizations whose user code's first half digests to half (those
+	// with fewer than max guesses) and returns them, in one statement.
+	GuessDeviceUserCode(ctx context.Context, half []byte, now time.Time, max int) ([]DeviceAuthorization, error)
+	// GetDeviceAuthorizationByUserCodeHash: the newest row with the code.
+	GetDeviceAuthorizationByUserCodeHash(ctx context.Context, hash []byte) (DeviceAuthorization, error)
 	GetDeviceAuthorizationByDeviceCode(ctx context.Context, deviceCodeHash []byte) (DeviceAuthorization, error)
 	UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*DeviceAuthorization) error) (DeviceAuthorization, error)
 

@@ -1437,64 +1437,110 @@ func testSigningKeysSerialised(t *testing.T, s *storage.Store) {
 
 func testDeviceAuthorizations(t *testing.T, s *storage.Store) {
 	ctx := t.Context()
+	code := func(c string) ([]byte, []byte) { return digest("full:" + c), digest("half:" + c[:4]) }
+	full, half := code("BCDF-GHJK")
 	d := storage.DeviceAuthorization{
-		DeviceCodeHash: digest("dc1"), UserCode: "BCDFGHJK", ClientID: "tv", Scopes: []string{"openid"},
+		DeviceCodeHash: digest("dc1"), UserCodeHash: full, UserCodeHalf: half, ClientID: "tv", Scopes: []string{"openid"},
 		CreatedAt: at(0), ExpiresAt: at(10 * time.Minute),
 	}
 	got := must(s.CreateDeviceAuthorization(ctx, d))(t)
 	d.ID, d.State = got.ID, storage.DevicePending
 	equal(t, got, d)
-	equal(t, must(s.GetDeviceAuthorizationByUserCode(ctx, "BCDFGHJK"))(t), d)
+	equal(t, must(s.GetDeviceAuthorizationByUserCodeHash(ctx, full))(t), d)
 	equal(t, must(s.GetDeviceAuthorizationByDeviceCode(ctx, digest("dc1")))(t), d)
-	_, err := s.GetDeviceAuthorizationByUserCode(ctx, "XXXXXXXX")
+	_, err := s.GetDeviceAuthorizationByUserCodeHash(ctx, digest("nope"))
 	wantErr(t, err, storage.ErrNotFound)
 	_, err = s.GetDeviceAuthorizationByDeviceCode(ctx, digest("nope"))
 	wantErr(t, err, storage.ErrNotFound)
+	wantOther(t, func() error {
+		_, err := s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{DeviceCodeHash: digest("x"), CreatedAt: at(0)})
+		return err
+	}())
 
 	// The user code is unique among rows live at the new row's CreatedAt.
 	_, err = s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
-		DeviceCodeHash: digest("dc2"), UserCode: "BCDFGHJK", CreatedAt: at(10*time.Minute - time.Millisecond), ExpiresAt: at(time.Hour),
+		DeviceCodeHash: digest("dc2"), UserCodeHash: full, UserCodeHalf: half, CreatedAt: at(10*time.Minute - time.Millisecond), ExpiresAt: at(time.Hour),
 	})
 	wantErr(t, err, storage.ErrConflict)
 	// Expired at exactly ExpiresAt: the code may be reused.
 	d3 := must(s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
-		DeviceCodeHash: digest("dc3"), UserCode: "BCDFGHJK", CreatedAt: at(10 * time.Minute), ExpiresAt: at(20 * time.Minute),
+		DeviceCodeHash: digest("dc3"), UserCodeHash: full, UserCodeHalf: half, CreatedAt: at(10 * time.Minute), ExpiresAt: at(20 * time.Minute),
 	}))(t)
-	equal(t, must(s.GetDeviceAuthorizationByUserCode(ctx, "BCDFGHJK"))(t).ID, d3.ID) // the newest
+	equal(t, must(s.GetDeviceAuthorizationByUserCodeHash(ctx, full))(t).ID, d3.ID) // the newest
 	// Device code digests are unique.
+	zf, zh := code("ZZZZ-ZZZZ")
 	_, err = s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
-		DeviceCodeHash: digest("dc3"), UserCode: "ZZZZZZZZ", CreatedAt: at(0), ExpiresAt: at(time.Hour),
+		DeviceCodeHash: digest("dc3"), UserCodeHash: zf, UserCodeHalf: zh, CreatedAt: at(0), ExpiresAt: at(time.Hour),
 	})
 	wantErr(t, err, storage.ErrConflict)
 
+	// Guesses: each one counts against the live pending rows sharing the
+	// half, which come back; at max guesses a row is out of reach.
+	for i := 1; i <= 3; i++ {
+		cands := must(s.GuessDeviceUserCode(ctx, half, at(15*time.Minute), 3))(t)
+		if len(cands) != 1 || cands[0].ID != d3.ID || cands[0].WrongGuesses != i {
+			t.Fatalf("guess %d: %+v", i, cands)
+		}
+	}
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, half, at(15*time.Minute), 3))(t)), 0)
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, half, at(15*time.Minute), 4))(t)), 1)
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, half, at(20*time.Minute+time.Millisecond), 9))(t)), 0) // expired
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, digest("other"), at(15*time.Minute), 9))(t)), 0)
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, nil, at(15*time.Minute), 9))(t)), 0)
+
 	upd := must(s.UpdateDeviceAuthorization(ctx, d3.ID, func(v *storage.DeviceAuthorization) error {
-		v.ID, v.UserCode, v.DeviceCodeHash = "x", "Y", digest("y")
+		v.ID, v.UserCodeHash, v.DeviceCodeHash = "x", digest("y"), digest("y")
 		v.State, v.UserID, v.AMR, v.ACR = storage.DeviceApproved, "u1", []string{"pwd"}, "urn:x:1fa"
 		v.AuthTime, v.SessionID, v.LastPollAt = at(11*time.Minute), "s1", at(12*time.Minute)
 		return nil
 	}))(t)
-	equal(t, []string{upd.ID, upd.UserCode}, []string{d3.ID, "BCDFGHJK"})
+	equal(t, upd.ID, d3.ID)
+	equal(t, upd.UserCodeHash, full)
 	equal(t, must(s.GetDeviceAuthorizationByDeviceCode(ctx, digest("dc3")))(t), upd)
 	equal(t, upd.State, storage.DeviceApproved)
+	// Answered: guesses no longer reach it.
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, half, at(15*time.Minute), 9))(t)), 0)
 	_, err = s.UpdateDeviceAuthorization(ctx, "nope", func(*storage.DeviceAuthorization) error { return nil })
 	wantErr(t, err, storage.ErrNotFound)
 
 	// Concurrent creations with the same user code: one winner.
 	race(t, 10, func(i int) func() error {
-		code := fmt.Sprintf("RACE%04d", i)
+		f, h := code(fmt.Sprintf("RACE%04d", i))
 		var mu sync.Mutex
 		k := 0
 		return func() error {
 			mu.Lock()
 			k++
-			dc := digest(fmt.Sprint(code, k))
+			dc := digest(fmt.Sprint(i, "/", k))
 			mu.Unlock()
 			_, err := s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
-				DeviceCodeHash: dc, UserCode: code, CreatedAt: at(0), ExpiresAt: at(time.Hour),
+				DeviceCodeHash: dc, UserCodeHash: f, UserCodeHalf: h, CreatedAt: at(0), ExpiresAt: at(time.Hour),
 			})
 			return err
 		}
 	}, is(storage.ErrConflict))
+
+	// Concurrent guesses on one row: exactly max get it.
+	gf, gh := code("GUES-SING")
+	must(s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
+		DeviceCodeHash: digest("dcg"), UserCodeHash: gf, UserCodeHalf: gh, CreatedAt: at(0), ExpiresAt: at(time.Hour),
+	}))(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	hits := 0
+	for range 40 {
+		wg.Go(func() {
+			c, err := s.GuessDeviceUserCode(ctx, gh, at(time.Minute), 5)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			hits += len(c)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	equal(t, hits, 5)
 }
 
 // ---------------------------------------------------------------- audit
@@ -1963,7 +2009,7 @@ func testSweep(t *testing.T, s *storage.Store) {
 		exp    time.Time
 	}{{"expired", ago(ms)}, {"boundary", now}, {"live", now.Add(time.Hour)}} {
 		must(s.CreateEmailCode(ctx, storage.EmailCode{ID: "ec-" + v.suffix, UserID: "u1", Purpose: "p", ContextID: v.suffix, ExpiresAt: v.exp}))(t)
-		must(s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{ID: "da-" + v.suffix, DeviceCodeHash: digest("da" + v.suffix), UserCode: v.suffix, CreatedAt: ago(24 * time.Hour), ExpiresAt: v.exp}))(t)
+		must(s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{ID: "da-" + v.suffix, DeviceCodeHash: digest("da" + v.suffix), UserCodeHash: digest("uc" + v.suffix), UserCodeHalf: digest("uh" + v.suffix), CreatedAt: ago(24 * time.Hour), ExpiresAt: v.exp}))(t)
 		must(s.CreateUpstreamState(ctx, storage.UpstreamState{ID: "us-" + v.suffix, StateHash: digest("us" + v.suffix), ExpiresAt: v.exp}))(t)
 		must(s.CreateLogoutRequest(ctx, storage.LogoutRequest{ID: "lr-" + v.suffix, ExpiresAt: v.exp}))(t)
 		must(s.CreateActionToken(ctx, storage.ActionToken{ID: "act-" + v.suffix, TokenHash: digest("act" + v.suffix), ExpiresAt: v.exp}))(t)

@@ -29,8 +29,8 @@ const (
 	lockSweep       = 2
 	lockSyncClients = 3
 	lockSyncOrgs    = 4
-	// (lockClassUserCode, hashtext(user_code)) serialises creations of
-	// device authorizations with the same user code.
+	// (lockClassUserCode, hashtext(hex(user_code_hash))) serialises
+	// creations of device authorizations with the same user code.
 	lockClassUserCode = 0x4c55 // "LU"
 	// (lockClassEmailCode, hashtext(user, purpose, context)) serialises
 	// creations of email codes of one scope.
@@ -472,5 +472,16 @@ func schema0002() []string {
 			PRIMARY KEY (user_id, token_hash)
 		)`,
 		`CREATE INDEX known_browsers_expires ON known_browsers (expires_at)`,
+
+		// User codes only as HMACs. Rows of the old shape are at most
+		// ten minutes old; their plain codes go, so a pending one can no
+		// longer be entered and simply expires.
+		`DROP INDEX device_authorizations_user_code`,
+		`ALTER TABLE device_authorizations DROP COLUMN user_code`,
+		`ALTER TABLE device_authorizations ADD COLUMN user_code_hash {blob}`,
+		`ALTER TABLE device_authorizations ADD COLUMN user_code_half {blob}`,
+		`ALTER TABLE device_authorizations ADD COLUMN wrong_guesses INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX device_authorizations_user_code ON device_authorizations (user_code_hash, expires_at)`,
+		`CREATE INDEX device_authorizations_user_code_half ON device_authorizations (user_code_half, expires_at)`,
 	}
 }

@@ -699,7 +699,9 @@ func (r signingKeyRow) domain() SigningKey {
 type deviceAuthorizationRow struct {
 	ID             string `gorm:"column:id;primaryKey"`
 	DeviceCodeHash blob   `gorm:"column:device_code_hash"`
-	UserCode       string `gorm:"column:user_code"`
+	UserCodeHash   blob   `gorm:"column:user_code_hash"`
+	UserCodeHalf   blob   `gorm:"column:user_code_half"`
+	WrongGuesses   int    `gorm:"column:wrong_guesses"`
 	ClientID       string `gorm:"column:client_id"`
 	Scopes         string `gorm:"column:scopes"`
 	CreatedMs      int64  `gorm:"column:created_at"`
@@ -717,7 +719,8 @@ func (deviceAuthorizationRow) TableName() string { return "device_authorizations
 
 func deviceAuthorizationToRow(d DeviceAuthorization) deviceAuthorizationRow {
 	return deviceAuthorizationRow{
-		ID: d.ID, DeviceCodeHash: d.DeviceCodeHash, UserCode: d.UserCode, ClientID: d.ClientID,
+		ID: d.ID, DeviceCodeHash: d.DeviceCodeHash, UserCodeHash: d.UserCodeHash, UserCodeHalf: d.UserCodeHalf,
+		WrongGuesses: d.WrongGuesses, ClientID: d.ClientID,
 		Scopes: encList(d.Scopes), CreatedMs: ms(d.CreatedAt), ExpiresMs: ms(d.ExpiresAt),
 		State: d.State, UserID: d.UserID, AMR: encList(d.AMR), ACR: d.ACR,
 		AuthTimeMs: ms(d.AuthTime), SessionID: d.SessionID, LastPollMs: ms(d.LastPollAt),
@@ -727,7 +730,8 @@ func deviceAuthorizationToRow(d DeviceAuthorization) deviceAuthorizationRow {
 func (r deviceAuthorizationRow) domain() (DeviceAuthorization, error) {
 	var dec decoder
 	d := DeviceAuthorization{
-		ID: r.ID, DeviceCodeHash: bytesOf(r.DeviceCodeHash), UserCode: r.UserCode, ClientID: r.ClientID,
+		ID: r.ID, DeviceCodeHash: bytesOf(r.DeviceCodeHash), UserCodeHash: bytesOf(r.UserCodeHash),
+		UserCodeHalf: bytesOf(r.UserCodeHalf), WrongGuesses: r.WrongGuesses, ClientID: r.ClientID,
 		Scopes: dec.list(r.Scopes), CreatedAt: tm(r.CreatedMs), ExpiresAt: tm(r.ExpiresMs),
 		State: r.State, UserID: r.UserID, AMR: dec.list(r.AMR), ACR: r.ACR,
 		AuthTime: tm(r.AuthTimeMs), SessionID: r.SessionID, LastPollAt: tm(r.LastPollMs),

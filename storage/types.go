@@ -276,18 +276,23 @@ const (
 type DeviceAuthorization struct {
 	ID             string
 	DeviceCodeHash []byte
-	UserCode       string // normalised (upper case, no dashes); unique among live rows
-	ClientID       string
-	Scopes         []string
-	CreatedAt      time.Time
-	ExpiresAt      time.Time
-	State          string
-	UserID         string
-	AMR            []string
-	ACR            string
-	AuthTime       time.Time
-	SessionID      string
-	LastPollAt     time.Time
+	// UserCodeHash is the HMAC of the user code ("XXXX-XXXX"), unique
+	// among live rows; UserCodeHalf the HMAC of its first half, which
+	// brings wrong guesses that share it home to this row (RFC 8628 §5.1).
+	UserCodeHash []byte
+	UserCodeHalf []byte
+	WrongGuesses int
+	ClientID     string
+	Scopes       []string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	State        string
+	UserID       string
+	AMR          []string
+	ACR          string
+	AuthTime     time.Time
+	SessionID    string
+	LastPollAt   time.Time
 }
 
 // AuditEvent is one line of the audit trail.

@@ -48,6 +48,8 @@ type Store interface {
 
 	RevokeUserGrants(ctx context.Context, userID string, r storage.Revocation, now time.Time) (storage.Revoked, error)
 
+	GuessDeviceUserCode(ctx context.Context, half []byte, now time.Time, max int) ([]storage.DeviceAuthorization, error)
+
 	CreateAuditEvent(ctx context.Context, e storage.AuditEvent) error
 }
 

@@ -262,3 +262,33 @@ func (s *Service) BackupCodeCreatedAt(ctx context.Context, userID string) (time.
 	}
 	return bc.CreatedAt, nil
 }
+
+// --- device user codes (RFC 8628) ---
+
+// MaxUserCodeGuesses: wrong guesses that share a device authorization's
+// first half (someone who saw part of the code) before it is out of
+// reach.
+const MaxUserCodeGuesses = 5
+
+// FindDeviceAuthorization finds the pending, live device authorization
+// whose user code is typed (any case, dash optional). The guess is
+// counted against the authorizations it could aim at (storage
+// .GuessDeviceUserCode, one statement) before the full code is compared;
+// the caller has taken the throttle's attempt (DeviceLimits) before.
+func (s *Service) FindDeviceAuthorization(ctx context.Context, typed string) (storage.DeviceAuthorization, bool, error) {
+	code, ok := factor.NormalizeUserCode(typed)
+	if !ok {
+		return storage.DeviceAuthorization{}, false, nil
+	}
+	full, half := s.kr.UserCodeDigests(code)
+	cands, err := s.store.GuessDeviceUserCode(ctx, half, s.now(), MaxUserCodeGuesses)
+	if err != nil {
+		return storage.DeviceAuthorization{}, false, err
+	}
+	for _, d := range cands {
+		if s.verify.Digest(d.UserCodeHash, full) {
+			return d, true, nil
+		}
+	}
+	return storage.DeviceAuthorization{}, false, nil
+}
