@@ -152,6 +152,11 @@ type api interface {
 	// unexpired at now, fewer than max attempts) and returns it, in one
 	// statement; ErrNotFound otherwise. Call it before comparing.
 	TakeEmailCodeAttempt(ctx context.Context, id string, now time.Time, max int) (EmailCode, error)
+	// IssueEmailCode creates a code with the mail that carries it, in one
+	// transaction, if the rule's gap and budget allow (else CodeIssue
+	// says which refused and until when); the scope's live codes die and
+	// their unsent mails are superseded. Serialised per user.
+	IssueEmailCode(ctx context.Context, c EmailCode, m OutboxMessage, r CodeRule) (CodeIssue, error)
 	// UseEmailCode kills a live code (DeadAt=now); ErrConflict if it is
 	// already dead. Exactly one of two concurrent calls succeeds.
 	UseEmailCode(ctx context.Context, id string, now time.Time) error
@@ -244,6 +249,22 @@ type api interface {
 	GetDeviceAuthorizationByDeviceCode(ctx context.Context, deviceCodeHash []byte) (DeviceAuthorization, error)
 	UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*DeviceAuthorization) error) (DeviceAuthorization, error)
 
+	// --- mail outbox ---
+	// EnqueueMail writes one message to the outbox.
+	EnqueueMail(ctx context.Context, m OutboxMessage) (OutboxMessage, error)
+	// ClaimOutbox claims up to limit due messages for lease (one
+	// statement; never one row to two concurrent callers, on any number
+	// of instances).
+	ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]OutboxMessage, error)
+	// FinishOutbox records an attempt's outcome if claim still holds the
+	// message (ErrConflict otherwise); a code's MailState follows.
+	FinishOutbox(ctx context.Context, id, claim string, r OutboxResult) error
+	// ExpireOutbox fails the unsent messages past GiveUpAt and returns them.
+	ExpireOutbox(ctx context.Context, now time.Time) ([]OutboxMessage, error)
+	// ListOutbox lists messages newest first, never with Sealed.
+	ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxMessage, error)
+	GetOutboxMessage(ctx context.Context, id string) (OutboxMessage, error)
+
 	// --- audit ---
 	CreateAuditEvent(ctx context.Context, e AuditEvent) error
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
@@ -333,6 +354,9 @@ type SweepPolicy struct {
 	// ThrottleIdle: throttles not blocked and without a failure for this
 	// long are deleted (0 means 24h).
 	ThrottleIdle time.Duration
+	// OutboxKeep: outbox messages done for longer than this are deleted
+	// (0 means 7 days); `latchkey mail list` shows them until then.
+	OutboxKeep time.Duration
 	// TrustedDeviceGrace: trusted-device records expired for longer than
 	// this are deleted (0 keeps expired records: the re-verification rule
 	// may read them).

@@ -61,6 +61,10 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"EmailCodeCreateConcurrent", testEmailCodeCreateConcurrent},
 		{"EmailCodeAttempts", testEmailCodeAttempts},
 		{"EmailCodeAttemptsConcurrent", testEmailCodeAttemptsConcurrent},
+		{"IssueEmailCode", testIssueEmailCode},
+		{"IssueEmailCodeConcurrent", testIssueEmailCodeConcurrent},
+		{"Outbox", testOutbox},
+		{"OutboxClaimConcurrent", testOutboxClaimConcurrent},
 		{"TOTP", testTOTP},
 		{"TOTPConcurrent", testTOTPConcurrent},
 		{"BackupCode", testBackupCode},
@@ -886,6 +890,241 @@ func testEmailCodeAttemptsConcurrent(t *testing.T, s *storage.Store) {
 	}
 	wg.Wait()
 	equal(t, got, 5)
+}
+
+func mailFor(to string, at time.Time) storage.OutboxMessage {
+	return storage.OutboxMessage{Kind: "code", Purpose: "signin", Recipient: to, Sealed: []byte("sealed:" + to),
+		CreatedAt: at, GiveUpAt: at.Add(10 * time.Minute)}
+}
+
+func codeFor(user, purpose, ctxID string, created time.Time) storage.EmailCode {
+	return storage.EmailCode{UserID: user, Purpose: purpose, ContextID: ctxID, CodeHash: digest(created.String()),
+		CreatedAt: created, ExpiresAt: created.Add(10 * time.Minute)}
+}
+
+// testIssueEmailCode: a code and its mail are written together; the gap
+// and the budget refuse with the instant they allow again; a code whose
+// mail failed or was superseded does not count; a newer code supersedes
+// the scope's unsent mail.
+func testIssueEmailCode(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	rule := storage.CodeRule{Budget: "signin", Max: 3, Window: 15 * time.Minute, Gap: 30 * time.Second}
+	issue := func(ctxID string, at time.Time, r storage.CodeRule) storage.CodeIssue {
+		t.Helper()
+		return must(s.IssueEmailCode(ctx, codeFor("u1", "signin", ctxID, at), mailFor("u1@example.com", at), r))(t)
+	}
+	first := issue("ar1", at(0), rule)
+	if first.Refused != "" || first.Code.ID == "" || first.Code.Budget != "signin" || first.Code.MailState != storage.MailQueued {
+		t.Fatalf("first issue: %+v", first)
+	}
+	pending := must(s.ListOutbox(ctx, storage.OutboxFilter{}))(t)
+	if len(pending) != 1 || pending[0].EmailCodeID != first.Code.ID || pending[0].State != storage.OutboxPending || pending[0].Sealed != nil {
+		t.Fatalf("outbox after one code: %+v", pending)
+	}
+	equal(t, must(s.GetOutboxMessage(ctx, pending[0].ID))(t).Sealed, []byte("sealed:u1@example.com"))
+
+	// The gap: 30 s per scope.
+	gap := issue("ar1", at(29*time.Second), rule)
+	equal(t, gap.Refused, storage.RefusedGap)
+	equal(t, gap.RetryAt, at(30*time.Second))
+	second := issue("ar1", at(30*time.Second), rule)
+	equal(t, second.Refused, "")
+	// The first code died, its mail was superseded and dropped.
+	old := must(s.UpdateEmailCode(ctx, first.Code.ID, func(*storage.EmailCode) error { return nil }))(t)
+	equal(t, old.DeadAt, at(30*time.Second))
+	equal(t, old.MailState, storage.MailSuperseded)
+	m := must(s.GetOutboxMessage(ctx, pending[0].ID))(t)
+	equal(t, m.State, storage.OutboxSuperseded)
+	equal(t, m.Sealed, []byte(nil))
+
+	// Another scope, same budget: a superseded code gave its place back.
+	issue("ar2", at(time.Minute), rule)
+	third := issue("ar3", at(2*time.Minute), rule)
+	equal(t, third.Refused, "")
+	over := issue("ar4", at(3*time.Minute), rule)
+	equal(t, over.Refused, storage.RefusedBudget)
+	equal(t, over.RetryAt, at(30*time.Second+15*time.Minute)) // when the oldest counted code leaves the window
+	// Another budget is not affected.
+	other := rule
+	other.Budget = "reset"
+	equal(t, must(s.IssueEmailCode(ctx, codeFor("u1", "reset", "f1", at(3*time.Minute)), mailFor("u1@example.com", at(3*time.Minute)), other))(t).Refused, "")
+
+	// A code whose mail failed is given back, and does not hold the gap.
+	claimed := must(s.ClaimOutbox(ctx, at(4*time.Minute), time.Minute, 10))(t)
+	for _, c := range claimed {
+		if c.EmailCodeID == third.Code.ID {
+			ok(t, s.FinishOutbox(ctx, c.ID, c.Claim, storage.OutboxResult{Error: "550 no such user", At: at(4 * time.Minute)}))
+		}
+	}
+	dead := must(s.UpdateEmailCode(ctx, third.Code.ID, func(*storage.EmailCode) error { return nil }))(t)
+	equal(t, dead.MailState, storage.MailFailed)
+	equal(t, dead.DeadAt, at(4*time.Minute))
+	equal(t, issue("ar3", at(4*time.Minute), rule).Refused, "")
+
+	// A void mail (a stand-in's code): counted, never delivered.
+	void := mailFor("", at(5*time.Minute))
+	void.State = storage.OutboxVoid
+	vi := must(s.IssueEmailCode(ctx, codeFor("~rs1", "reset", "f2", at(5*time.Minute)), void, other))(t)
+	equal(t, vi.Code.MailState, storage.MailVoid)
+	for _, c := range must(s.ClaimOutbox(ctx, at(time.Hour), time.Minute, 100))(t) {
+		if c.EmailCodeID == vi.Code.ID {
+			t.Fatal("a void mail was claimed")
+		}
+	}
+}
+
+// testIssueEmailCodeConcurrent: many concurrent requests for codes of one
+// user, in different scopes, never issue more than the budget.
+func testIssueEmailCodeConcurrent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	rule := storage.CodeRule{Budget: "signin", Max: 5, Window: 15 * time.Minute, Gap: 30 * time.Second}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	issued := 0
+	for i := range 40 {
+		wg.Go(func() {
+			r, err := s.IssueEmailCode(ctx, codeFor("u1", "signin", fmt.Sprint("ar", i), at(0)), mailFor("u1@example.com", at(0)), rule)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if r.Refused == "" {
+				mu.Lock()
+				issued++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, issued, 5)
+	equal(t, len(must(s.ListOutbox(ctx, storage.OutboxFilter{States: []string{storage.OutboxPending}}))(t)), 5)
+}
+
+// testOutbox: claims, leases, retries, giving up, listing without the
+// content, the mail of a revocation, sweeping.
+func testOutbox(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	a := must(s.EnqueueMail(ctx, mailFor("a@example.com", at(0))))(t)
+	b := must(s.EnqueueMail(ctx, mailFor("b@example.com", at(time.Second))))(t)
+	equal(t, a.State, storage.OutboxPending)
+	equal(t, a.NextAt, at(0))
+	wantOther(t, func() error { _, err := s.EnqueueMail(ctx, storage.OutboxMessage{CreatedAt: at(0)}); return err }())
+
+	// Oldest first, up to the limit; a claimed message is not claimed again
+	// while its lease holds.
+	c1 := must(s.ClaimOutbox(ctx, at(2*time.Second), time.Minute, 1))(t)
+	if len(c1) != 1 || c1[0].ID != a.ID || c1[0].State != storage.OutboxSending || c1[0].Attempts != 1 ||
+		c1[0].LeaseUntil != at(time.Minute+2*time.Second) || c1[0].Claim == "" || string(c1[0].Sealed) != "sealed:a@example.com" {
+		t.Fatalf("claim: %+v", c1)
+	}
+	c2 := must(s.ClaimOutbox(ctx, at(2*time.Second), time.Minute, 10))(t)
+	if len(c2) != 1 || c2[0].ID != b.ID {
+		t.Fatalf("second claim: %+v", c2)
+	}
+	equal(t, len(must(s.ClaimOutbox(ctx, at(3*time.Second), time.Minute, 10))(t)), 0)
+
+	// A retry: pending again, due at Retry, content kept.
+	ok(t, s.FinishOutbox(ctx, a.ID, c1[0].Claim, storage.OutboxResult{Retry: at(time.Minute), Error: "421 busy", At: at(3 * time.Second)}))
+	wantErr(t, s.FinishOutbox(ctx, a.ID, c1[0].Claim, storage.OutboxResult{Sent: true, At: at(3 * time.Second)}), storage.ErrConflict)
+	got := must(s.GetOutboxMessage(ctx, a.ID))(t)
+	if got.State != storage.OutboxPending || got.NextAt != at(time.Minute) || got.LastError != "421 busy" || got.Sealed == nil {
+		t.Fatalf("after a retry: %+v", got)
+	}
+	equal(t, len(must(s.ClaimOutbox(ctx, at(time.Minute-time.Millisecond), time.Minute, 10))(t)), 0)
+	c3 := must(s.ClaimOutbox(ctx, at(time.Minute), time.Minute, 10))(t)
+	if len(c3) != 1 || c3[0].Attempts != 2 {
+		t.Fatalf("claim after the retry time: %+v", c3)
+	}
+	// Sent: the content is dropped.
+	ok(t, s.FinishOutbox(ctx, a.ID, c3[0].Claim, storage.OutboxResult{Sent: true, At: at(time.Minute)}))
+	got = must(s.GetOutboxMessage(ctx, a.ID))(t)
+	if got.State != storage.OutboxSent || got.Sealed != nil || got.DoneAt != at(time.Minute) {
+		t.Fatalf("after sending: %+v", got)
+	}
+
+	// A worker that died: its lease runs out and another claims the
+	// message; the dead worker's claim no longer finishes it.
+	c4 := must(s.ClaimOutbox(ctx, at(2*time.Minute+2*time.Second+time.Millisecond), time.Minute, 10))(t)
+	if len(c4) != 1 || c4[0].ID != b.ID || c4[0].Claim == c2[0].Claim || c4[0].Attempts != 2 {
+		t.Fatalf("reclaim after the lease: %+v", c4)
+	}
+	wantErr(t, s.FinishOutbox(ctx, b.ID, c2[0].Claim, storage.OutboxResult{Sent: true, At: at(3 * time.Minute)}), storage.ErrConflict)
+
+	// Giving up: past GiveUpAt a message fails and loses its content.
+	late := must(s.ExpireOutbox(ctx, at(10*time.Minute+time.Second)))(t)
+	equal(t, len(late), 0) // b's lease (until 3m2s) ran out, but b gives up only at 10m1s
+	late = must(s.ExpireOutbox(ctx, at(10*time.Minute+time.Second+time.Millisecond)))(t)
+	if len(late) != 1 || late[0].ID != b.ID || late[0].State != storage.OutboxFailed || late[0].Sealed != nil {
+		t.Fatalf("expired: %+v", late)
+	}
+	equal(t, must(s.GetOutboxMessage(ctx, b.ID))(t).Sealed, []byte(nil))
+	equal(t, len(must(s.ClaimOutbox(ctx, at(time.Hour), time.Minute, 10))(t)), 0)
+
+	// Listing: by state, newest first, never the content.
+	pend := must(s.EnqueueMail(ctx, mailFor("c@example.com", at(time.Hour))))(t)
+	all := must(s.ListOutbox(ctx, storage.OutboxFilter{}))(t)
+	if len(all) != 3 || all[0].ID != pend.ID || all[0].Sealed != nil {
+		t.Fatalf("list: %+v", all)
+	}
+	failed := must(s.ListOutbox(ctx, storage.OutboxFilter{States: []string{storage.OutboxFailed, storage.OutboxPending}}))(t)
+	equal(t, len(failed), 2)
+
+	// A revocation's notice commits with it.
+	u := newUser(t, s, "rev@example.com")
+	must(s.RevokeUserGrants(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordChanged,
+		Mail: []storage.OutboxMessage{{Kind: "notice", Recipient: u.Email, Sealed: []byte("n"), CreatedAt: at(time.Hour), GiveUpAt: at(2 * time.Hour)}}}, at(time.Hour)))(t)
+	equal(t, len(must(s.ListOutbox(ctx, storage.OutboxFilter{States: []string{storage.OutboxPending}}))(t)), 2)
+	_, err := s.RevokeUserGrants(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordChanged,
+		User: func(*storage.User) error { return errSentinel },
+		Mail: []storage.OutboxMessage{{Kind: "notice", Recipient: u.Email, CreatedAt: at(time.Hour)}}}, at(time.Hour))
+	wantErr(t, err, errSentinel)
+	equal(t, len(must(s.ListOutbox(ctx, storage.OutboxFilter{States: []string{storage.OutboxPending}}))(t)), 2)
+
+	// Sweep: done messages go after OutboxKeep.
+	ok(t, s.Sweep(ctx, at(time.Minute+7*24*time.Hour+time.Millisecond), storage.SweepPolicy{}))
+	_, err = s.GetOutboxMessage(ctx, a.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	must(s.GetOutboxMessage(ctx, b.ID))(t) // done at 10m1s: kept a little longer
+	must(s.GetOutboxMessage(ctx, pend.ID))(t)
+}
+
+// testOutboxClaimConcurrent: concurrent claims never hand one message to
+// two callers.
+func testOutboxClaimConcurrent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	const n = 60
+	for i := range n {
+		must(s.EnqueueMail(ctx, mailFor(fmt.Sprintf("m%d@example.com", i), at(time.Duration(i)*time.Millisecond))))(t)
+	}
+	seen := map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				got, err := s.ClaimOutbox(ctx, at(time.Second), time.Minute, 3)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, m := range got {
+					seen[m.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, len(seen), n)
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("%s claimed %d times", id, k)
+		}
+	}
 }
 
 // testEmailCodeCreateConcurrent: however many codes of one scope are

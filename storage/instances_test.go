@@ -71,3 +71,54 @@ func TestThrottleAcrossInstances(t *testing.T) {
 		})
 	}
 }
+
+// TestOutboxClaimsAcrossInstances: three instances claiming from one
+// outbox at once hand every message out exactly once.
+func TestOutboxClaimsAcrossInstances(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			t.Parallel()
+			ss := instances(t, d, 3)
+			now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+			const n = 90
+			for i := range n {
+				if _, err := ss[0].EnqueueMail(t.Context(), storage.OutboxMessage{Kind: "notice", Recipient: "x@example.com",
+					Sealed: []byte("m"), CreatedAt: now.Add(time.Duration(i) * time.Millisecond), GiveUpAt: now.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var mu sync.Mutex
+			seen := map[string]int{}
+			var wg sync.WaitGroup
+			for i := range 9 {
+				s := ss[i%len(ss)]
+				wg.Go(func() {
+					for {
+						got, err := s.ClaimOutbox(t.Context(), now.Add(time.Second), time.Minute, 2)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if len(got) == 0 {
+							return
+						}
+						mu.Lock()
+						for _, m := range got {
+							seen[m.ID]++
+						}
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if len(seen) != n {
+				t.Fatalf("%d messages claimed, want %d", len(seen), n)
+			}
+			for id, k := range seen {
+				if k != 1 {
+					t.Errorf("%s claimed %d times across instances", id, k)
+				}
+			}
+		})
+	}
+}

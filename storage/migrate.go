@@ -483,5 +483,37 @@ func schema0002() []string {
 		`ALTER TABLE device_authorizations ADD COLUMN wrong_guesses INTEGER NOT NULL DEFAULT 0`,
 		`CREATE INDEX device_authorizations_user_code ON device_authorizations (user_code_hash, expires_at)`,
 		`CREATE INDEX device_authorizations_user_code_half ON device_authorizations (user_code_half, expires_at)`,
+
+		// Email codes: which send budget they spend, how their mail is
+		// doing (a code whose mail failed is given back).
+		`ALTER TABLE email_codes ADD COLUMN budget TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE email_codes ADD COLUMN mail_state TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX email_codes_budget ON email_codes (user_id, budget, created_at)`,
+
+		// The durable mail outbox. sealed holds the message (AES-GCM) until
+		// it is sent, has failed or is superseded, then NULL.
+		`CREATE TABLE mail_outbox (
+			id TEXT PRIMARY KEY,
+			kind TEXT NOT NULL DEFAULT '',
+			purpose TEXT NOT NULL DEFAULT '',
+			recipient TEXT NOT NULL DEFAULT '',
+			user_id TEXT NOT NULL DEFAULT '',
+			email_code_id TEXT NOT NULL DEFAULT '',
+			sealed {blob},
+			state TEXT NOT NULL,
+			attempts INTEGER NOT NULL DEFAULT 0,
+			created_at BIGINT NOT NULL DEFAULT 0,
+			next_at BIGINT NOT NULL DEFAULT 0,
+			lease_until BIGINT NOT NULL DEFAULT 0,
+			give_up_at BIGINT NOT NULL DEFAULT 0,
+			done_at BIGINT NOT NULL DEFAULT 0,
+			claim TEXT NOT NULL DEFAULT '',
+			last_error TEXT NOT NULL DEFAULT ''
+		)`,
+		// Claims look for due pending rows and expired leases.
+		`CREATE INDEX mail_outbox_due ON mail_outbox (state, next_at)`,
+		`CREATE INDEX mail_outbox_lease ON mail_outbox (state, lease_until)`,
+		`CREATE INDEX mail_outbox_code ON mail_outbox (email_code_id)`,
+		`CREATE INDEX mail_outbox_done ON mail_outbox (done_at)`,
 	}
 }

@@ -459,6 +459,8 @@ type emailCodeRow struct {
 	ExpiresMs   int64  `gorm:"column:expires_at"`
 	Attempts    int    `gorm:"column:attempts"`
 	DeadMs      int64  `gorm:"column:dead_at"`
+	Budget      string `gorm:"column:budget"`
+	MailState   string `gorm:"column:mail_state"`
 }
 
 func (emailCodeRow) TableName() string { return "email_codes" }
@@ -468,6 +470,7 @@ func emailCodeToRow(c EmailCode) emailCodeRow {
 		ID: c.ID, UserID: c.UserID, Purpose: c.Purpose, ContextID: c.ContextID,
 		BrowserHash: c.BrowserHash, CodeHash: c.CodeHash, CreatedMs: ms(c.CreatedAt),
 		ExpiresMs: ms(c.ExpiresAt), Attempts: c.Attempts, DeadMs: ms(c.DeadAt),
+		Budget: c.Budget, MailState: c.MailState,
 	}
 }
 
@@ -476,6 +479,56 @@ func (r emailCodeRow) domain() EmailCode {
 		ID: r.ID, UserID: r.UserID, Purpose: r.Purpose, ContextID: r.ContextID,
 		BrowserHash: bytesOf(r.BrowserHash), CodeHash: bytesOf(r.CodeHash), CreatedAt: tm(r.CreatedMs),
 		ExpiresAt: tm(r.ExpiresMs), Attempts: r.Attempts, DeadAt: tm(r.DeadMs),
+		Budget: r.Budget, MailState: r.MailState,
+	}
+}
+
+// ------------------------------------------------------------- outbox
+
+type outboxRow struct {
+	ID          string `gorm:"column:id;primaryKey"`
+	Kind        string `gorm:"column:kind"`
+	Purpose     string `gorm:"column:purpose"`
+	Recipient   string `gorm:"column:recipient"`
+	UserID      string `gorm:"column:user_id"`
+	EmailCodeID string `gorm:"column:email_code_id"`
+	Sealed      blob   `gorm:"column:sealed"`
+	State       string `gorm:"column:state"`
+	Attempts    int    `gorm:"column:attempts"`
+	CreatedMs   int64  `gorm:"column:created_at"`
+	NextMs      int64  `gorm:"column:next_at"`
+	LeaseMs     int64  `gorm:"column:lease_until"`
+	GiveUpMs    int64  `gorm:"column:give_up_at"`
+	DoneMs      int64  `gorm:"column:done_at"`
+	Claim       string `gorm:"column:claim"`
+	LastError   string `gorm:"column:last_error"`
+}
+
+func (outboxRow) TableName() string { return "mail_outbox" }
+
+const outboxColumns = `id, kind, purpose, recipient, user_id, email_code_id, sealed, state, attempts,
+	created_at, next_at, lease_until, give_up_at, done_at, claim, last_error`
+
+func outboxToRow(m OutboxMessage) outboxRow {
+	return outboxRow{
+		ID: m.ID, Kind: m.Kind, Purpose: m.Purpose, Recipient: m.Recipient, UserID: m.UserID,
+		EmailCodeID: m.EmailCodeID, Sealed: m.Sealed, State: m.State, Attempts: m.Attempts,
+		CreatedMs: ms(m.CreatedAt), NextMs: ms(m.NextAt), LeaseMs: ms(m.LeaseUntil), GiveUpMs: ms(m.GiveUpAt),
+		DoneMs: ms(m.DoneAt), Claim: m.Claim, LastError: m.LastError,
+	}
+}
+
+func (r outboxRow) values() []any {
+	return []any{r.ID, r.Kind, r.Purpose, r.Recipient, r.UserID, r.EmailCodeID, r.Sealed, r.State, r.Attempts,
+		r.CreatedMs, r.NextMs, r.LeaseMs, r.GiveUpMs, r.DoneMs, r.Claim, r.LastError}
+}
+
+func (r outboxRow) domain() OutboxMessage {
+	return OutboxMessage{
+		ID: r.ID, Kind: r.Kind, Purpose: r.Purpose, Recipient: r.Recipient, UserID: r.UserID,
+		EmailCodeID: r.EmailCodeID, Sealed: bytesOf(r.Sealed), State: r.State, Attempts: r.Attempts,
+		CreatedAt: tm(r.CreatedMs), NextAt: tm(r.NextMs), LeaseUntil: tm(r.LeaseMs), GiveUpAt: tm(r.GiveUpMs),
+		DoneAt: tm(r.DoneMs), Claim: r.Claim, LastError: r.LastError,
 	}
 }
 

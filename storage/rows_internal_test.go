@@ -132,6 +132,7 @@ func TestRowsCoverEveryField(t *testing.T) {
 	roundTrip(t, federatedIdentityToRow, noErr(federatedIdentityRow.domain), nil)
 	roundTrip(t, upstreamStateToRow, noErr(upstreamStateRow.domain), nil)
 	roundTrip(t, knownBrowserToRow, noErr(knownBrowserRow.domain), nil)
+	roundTrip(t, outboxToRow, noErr(outboxRow.domain), nil)
 }
 
 // TestRowsMatchSchema: every row struct's columns are exactly the columns
@@ -150,7 +151,7 @@ func TestRowsMatchSchema(t *testing.T) {
 		&emailCodeRow{}, &totpRow{}, &backupCodeRow{}, &refreshTokenRow{}, &accessTokenRow{},
 		&signingKeyRow{}, &deviceAuthorizationRow{}, &auditEventRow{}, &throttleRow{},
 		&actionTokenRow{}, &logoutRequestRow{}, &organizationRow{}, &organizationDomainRow{},
-		&federatedIdentityRow{}, &upstreamStateRow{}, &knownBrowserRow{},
+		&federatedIdentityRow{}, &upstreamStateRow{}, &knownBrowserRow{}, &outboxRow{},
 	}
 	var tables []string
 	if err := s.read(t.Context()).Raw(

@@ -30,7 +30,9 @@ const sweepBatch = 1000
 //   - refresh families past their cap (ExpiresAt), families whose head is
 //     unused for RefreshIdle (0: none), and revoked families revoked for
 //     longer than RefreshIdle (0: at once);
-//   - audit events older than AuditRetention (0: none).
+//   - audit events older than AuditRetention (0: none);
+//   - outbox messages done (sent, failed, superseded, void) for longer
+//     than OutboxKeep (0: 7 days); their content went when they were done.
 func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 	if !s.postgres() {
 		return fail("sweep", s.sweep(s.write(ctx), now, p))
@@ -59,6 +61,10 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 
 func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	n := ms(now)
+	outboxKeep := p.OutboxKeep
+	if outboxKeep <= 0 {
+		outboxKeep = 7 * 24 * time.Hour
+	}
 	before := func(d time.Duration) int64 { return ms(now.Add(-d)) }
 	type job struct {
 		table, pk, where string
@@ -73,6 +79,7 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 		{"action_tokens", "id", "expires_at < ?", []any{n}},
 		{"access_tokens", "id", "expires_at < ?", []any{n}},
 		{"known_browsers", "user_id, token_hash", "expires_at < ?", []any{n}},
+		{"mail_outbox", "id", "done_at <> 0 AND done_at < ?", []any{before(outboxKeep)}},
 		{"refresh_tokens", "id",
 			"family_id IN (SELECT family_id FROM refresh_tokens WHERE expires_at <> 0 AND expires_at < ?)", []any{n}},
 	}
