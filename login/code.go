@@ -23,6 +23,10 @@ import (
 type codeData struct {
 	ID, Email, MaskedEmail, Method, Reasons, TTL, RetryAt string
 	HasTOTP                                               bool
+	// Delivery is how the mail of the live email code is doing
+	// (creds.Delivery…): the page says "we sent" only when one is on its
+	// way or arrived, and says so when it could not be delivered.
+	Delivery string
 }
 
 // codePage is the second step. With the email method, the first visit of a
@@ -67,6 +71,12 @@ func (h *Handler) renderCode(c echo.Context, s *signin, m flow.Method, status in
 		ID: s.ar.ID, Email: s.user.Email, MaskedEmail: maskEmail(s.user.Email), Method: string(m),
 		Reasons: h.reasonText(s.req.Reasons), TTL: flow.HumanDuration(h.creds.EmailCodeTTL()), HasTOTP: s.hasTOTP,
 	}
+	if m == flow.MethodEmail {
+		var err error
+		if d.Delivery, err = h.creds.CodeDelivery(c.Request().Context(), s.user.ID, creds.PurposeSignin, s.ar.ID); err != nil {
+			return err
+		}
+	}
 	return h.render(c, status, "code", web.Page{Title: "Confirm it's you", Error: errMsg, Notice: notice, Data: d})
 }
 
@@ -87,7 +97,7 @@ func (h *Handler) codeSend(c echo.Context) error {
 	if msg != "" {
 		return h.renderCode(c, s, flow.MethodEmail, http.StatusTooManyRequests, msg, "")
 	}
-	return h.renderCode(c, s, flow.MethodEmail, http.StatusOK, "", "We sent you a new code.")
+	return h.renderCode(c, s, flow.MethodEmail, http.StatusOK, "", "We are sending you a new code.")
 }
 
 // sendSigninCode mails the code of a sign-in, bound to this browser. A

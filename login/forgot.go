@@ -152,16 +152,18 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 	if at, err = h.store.CreateActionToken(ctx, at); err != nil {
 		return err
 	}
-	if eligible {
-		// A refusal (resend gap, send budget, mail down) is not shown: it
-		// would say that the account exists.
-		if msg, err := h.sendCode(c, creds.RecipientOf(u), creds.PurposeReset, at.ID, ""); err != nil {
-			return err
-		} else if msg != "" {
-			h.log.Info("reset code not sent", "user", u.ID, "reason", msg)
-		}
-		h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset_started"})
+	// Both sides write the same rows (a code, a mail in the outbox — for
+	// an address without an eligible account one that never leaves) and
+	// an audit event, so neither the answer nor its timing says which.
+	// A refusal (resend gap, budget) is not shown: it would tell too.
+	if err := h.sendResetCode(c, rf0(at, email), u, eligible); err != nil {
+		return err
 	}
+	ev := storage.AuditEvent{Email: email, ClientID: s.ar.ClientID, Event: "password.reset_requested", Reason: "no such account"}
+	if eligible {
+		ev = storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset_started"}
+	}
+	h.audit(c, ev)
 	if err := h.web.SetSealed(c, web.CookieReset, resetCookie{Token: tok, Email: email, AR: s.ar.ID, SentAt: now}, resetLifetime); err != nil {
 		return err
 	}
@@ -203,6 +205,29 @@ func (h *Handler) advance(c echo.Context, rf *resetFlow, next string) error {
 	ck := rf.ck
 	ck.Token = tok
 	return h.web.SetSealed(c, web.CookieReset, ck, resetLifetime)
+}
+
+// rf0 is the reset a new action token starts.
+func rf0(at storage.ActionToken, email string) *resetFlow {
+	return &resetFlow{ck: resetCookie{Email: email}, tok: at, stage: stageResetCode}
+}
+
+// sendResetCode queues the reset code of rf: to the user when eligible,
+// otherwise the same rows for the address's stand-in, which no mail
+// carries.
+func (h *Handler) sendResetCode(c echo.Context, rf *resetFlow, u storage.User, eligible bool) error {
+	var msg string
+	var err error
+	if eligible {
+		msg, err = h.creds.SendCode(c.Request().Context(), creds.RecipientOf(u), creds.PurposeReset, rf.tok.ID, "", h.boundFrom(c))
+	} else {
+		msg, err = h.creds.SendStandInCode(c.Request().Context(), creds.Recipient{ID: h.creds.StandIn("rs", rf.ck.Email)},
+			creds.PurposeReset, rf.tok.ID, h.boundFrom(c))
+	}
+	if msg != "" {
+		h.log.Info("reset code not queued", "reason", msg)
+	}
+	return err
 }
 
 // resetSubject is the throttle key of a reset: the user, or a stand-in
@@ -265,18 +290,18 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 	if gap := now.Sub(rf.ck.SentAt); gap < creds.ResendGap && gap >= 0 {
 		return h.renderReset(c, rf, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), "")
 	}
+	var u storage.User
+	eligible := false
 	if rf.tok.UserID != "" {
-		u, err := h.store.GetUser(c.Request().Context(), rf.tok.UserID)
+		var err error
+		u, err = h.store.GetUser(c.Request().Context(), rf.tok.UserID)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
-		if err == nil {
-			if msg, err := h.sendCode(c, creds.RecipientOf(u), creds.PurposeReset, rf.tok.ID, ""); err != nil {
-				return err
-			} else if msg != "" {
-				h.log.Info("reset code not sent", "user", u.ID, "reason", msg)
-			}
-		}
+		eligible = err == nil
+	}
+	if err := h.sendResetCode(c, rf, u, eligible); err != nil {
+		return err
 	}
 	rf.ck.SentAt = now
 	if err := h.web.SetSealed(c, web.CookieReset, rf.ck, resetLifetime); err != nil {
@@ -366,12 +391,12 @@ func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.creds.Revoke(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}); err != nil {
+	if _, err := h.creds.RevokeAndNotify(ctx, u, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}, "Password reset", h.web.From(c)); err != nil {
 		return err
 	}
 	h.web.ClearCookie(c, web.CookieSession)
 	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset"})
-	mailed := h.notify(c, u, "Password reset")
+	mailed := true
 	// Continue the sign-in from the password step, as this user.
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {
 		if a.Done {

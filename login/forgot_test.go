@@ -267,7 +267,7 @@ func TestForgotPasswordUnknownEmail(t *testing.T) {
 	if known.status != unknown.status || strip(known.body, u.Email) != strip(unknown.body, "nobody@example.com") {
 		t.Fatalf("the pages differ:\n%s\n----\n%s", known.body, unknown.body)
 	}
-	if e.sink.Count("nobody@example.com") != 0 {
+	if e.sent().Count("nobody@example.com") != 0 {
 		t.Fatal("mail to an unknown address")
 	}
 	for _, code := range []string{"000000", "123456"} {

@@ -36,6 +36,7 @@ import (
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/login/mail/mailsink"
+	"github.com/latchkey/latchkey/login/mail/outbox"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -90,6 +91,10 @@ type testEnv struct {
 	store  *storage.Store
 	kr     *keyring.Keyring
 	op     *fakeOP
+	// mail delivers the outbox when the test says (deliver): the
+	// harness runs no background worker, so what was queued is visible.
+	mail     *outbox.Worker
+	holdMail bool
 	// arLifetime is how long the auth requests the fake OP creates live.
 	arLifetime time.Duration
 }
@@ -119,6 +124,7 @@ type envSetup struct {
 	verifier creds.Verifier             // nil: login/factor's
 	wrap     func(*storage.Store) Store // what the handler sees of the store (nil: the store)
 	dbStore  *storage.Store             // the database (nil: a fresh one of the dialect)
+	holdMail bool                       // no delivery after each request: the test calls deliver
 }
 
 func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...func(*Config)) *testEnv {
@@ -148,7 +154,7 @@ func newTestEnvWith(t testing.TB, d storagetest.Dialect, setup envSetup, opts ..
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(&testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	mailer, err := mail.New(sink.URL(), "noreply@localhost", logger)
+	mailer, err := mail.NewWithOptions(sink.URL(), "noreply@localhost", logger, mail.Options{Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +168,11 @@ func newTestEnvWith(t testing.TB, d storagetest.Dialect, setup envSetup, opts ..
 	}
 	clk := &clock{now: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
 	op := &fakeOP{finished: map[string]storage.AuthRequest{}}
-	h, err := New(cfg, Deps{Store: st, Keyring: kr, OP: op, Mailer: mailer, Now: clk.Now, Logger: logger,
+	worker, err := outbox.New(outbox.Config{}, outbox.Deps{Store: store, Keyring: kr, Mailer: mailer, Now: clk.Now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(cfg, Deps{Store: st, Keyring: kr, OP: op, Outbox: worker, Now: clk.Now, Logger: logger,
 		Hasher: factor.NewPasswordHasher(testHashParams), Verifier: setup.verifier})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +182,8 @@ func newTestEnvWith(t testing.TB, d storagetest.Dialect, setup envSetup, opts ..
 	hs.Config.Handler = e
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &testEnv{t: t, h: h, http: hs, issuer: issuer, clock: clk, sink: sink, store: store, kr: kr, op: op, arLifetime: 30 * time.Minute}
+	return &testEnv{t: t, h: h, http: hs, issuer: issuer, clock: clk, sink: sink, store: store, kr: kr, op: op, mail: worker,
+		holdMail: setup.holdMail, arLifetime: 30 * time.Minute}
 }
 
 // testHashParams keep argon2id cheap in tests (the real parameters have
@@ -359,6 +370,11 @@ func (b *browser) do(req *http.Request) response {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	// The instance's worker delivers what the request queued at once (it
+	// is kicked); the harness does it here, between requests.
+	if !b.e.holdMail {
+		b.e.deliver()
+	}
 	return response{status: resp.StatusCode, url: resp.Request.URL, body: string(body), location: resp.Header.Get("Location")}
 }
 
@@ -440,22 +456,39 @@ func (p response) rpError() string {
 	return u.Query().Get("error")
 }
 
-// mailCode reads the newest code mailed to addr.
+// deliver runs the outbox worker once, as a background worker would.
+func (e *testEnv) deliver() {
+	e.t.Helper()
+	if _, err := e.mail.DeliverDue(context.Background()); err != nil {
+		e.t.Fatalf("deliver mail: %v", err)
+	}
+}
+
+// sent delivers the outbox and returns the mail sink: what a reader of
+// the mailboxes would see.
+func (e *testEnv) sent() *mailsink.Sink {
+	e.t.Helper()
+	e.deliver()
+	return e.sink
+}
+
+// mailCode reads the newest code mailed to addr (delivering the outbox
+// first).
 func (e *testEnv) mailCode(addr string) string {
 	e.t.Helper()
-	m, ok := e.sink.Last(addr)
+	e.deliver()
+	m, code, ok := e.sink.LastCode(addr)
 	if !ok {
-		e.t.Fatalf("no mail to %s", addr)
+		last, _ := e.sink.Last(addr)
+		e.t.Fatalf("no code in mail to %s: %q", addr, last.Text)
 	}
-	code, ok := mailsink.Code(m)
-	if !ok {
-		e.t.Fatalf("no code in mail to %s: %q", addr, m.Text)
-	}
+	_ = m
 	return code
 }
 
 // lastSubject is the subject of the newest mail to addr ("" if none).
 func (e *testEnv) lastSubject(addr string) string {
+	e.deliver()
 	m, ok := e.sink.Last(addr)
 	if !ok {
 		return ""

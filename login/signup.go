@@ -157,17 +157,28 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 		phc = "" // the "exists" path
 	}
 	f := signupFlow{Flow: storage.NewID(), AR: s.ar.ID, Email: email, Name: name, PHC: phc, SentAt: now, Expires: now.Add(signupLifetime)}
+	var owner *storage.User
 	if f.exists() {
-		h.creds.NotifySignupAttempt(ctx, existing, h.web.From(c))
-	} else if msg, err := h.sendCode(c, h.signupSubject(f), creds.PurposeSignup, f.Flow, ""); err != nil {
+		owner = &existing
+	}
+	if err := h.sendSignupCode(c, f, owner); err != nil {
 		return err
-	} else if msg != "" {
-		h.log.Info("sign-up code not sent", "reason", msg)
 	}
 	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/signup/code?id="+s.ar.ID)
+}
+
+// sendSignupCode queues the sign-up's code, or, for an address with an
+// account (owner), the same rows with the owner's warning instead: the
+// page and its timing say the same either way.
+func (h *Handler) sendSignupCode(c echo.Context, f signupFlow, owner *storage.User) error {
+	msg, err := h.creds.SendSignupCode(c.Request().Context(), h.signupSubject(f), f.Flow, owner, h.boundFrom(c))
+	if msg != "" {
+		h.log.Info("sign-up code not queued", "reason", msg)
+	}
+	return err
 }
 
 // replaceable: an account nobody ever proved the address of, old enough
@@ -245,14 +256,16 @@ func (h *Handler) signupCodeSend(c echo.Context) error {
 	if gap := now.Sub(f.SentAt); gap < creds.ResendGap && gap >= 0 {
 		return h.renderSignupCode(c, f, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), "")
 	}
+	var owner *storage.User
 	if f.exists() {
-		if u, err := h.store.GetUserByEmail(c.Request().Context(), f.Email); err == nil {
-			h.creds.NotifySignupAttempt(c.Request().Context(), u, h.web.From(c))
+		u, err := h.store.GetUserByEmail(c.Request().Context(), f.Email)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
 		}
-	} else if msg, err := h.sendCode(c, h.signupSubject(f), creds.PurposeSignup, f.Flow, ""); err != nil {
+		owner = &u // gone meanwhile: the same rows, to nobody
+	}
+	if err := h.sendSignupCode(c, f, owner); err != nil {
 		return err
-	} else if msg != "" {
-		h.log.Info("sign-up code not sent", "reason", msg)
 	}
 	f.SentAt = now
 	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {

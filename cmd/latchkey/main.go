@@ -62,6 +62,7 @@ Usage:
   latchkey org list | org delete --name N
   latchkey keys rotate
   latchkey audit list [--user EMAIL] [--limit N]
+  latchkey mail list [--state pending,sending,failed|all] [--limit N]   the mail outbox, without the mails
   latchkey policy explain --email E [--client C] [--at TIME]
   latchkey config print [--config FILE]                     the effective configuration, secrets redacted
   latchkey version
@@ -101,6 +102,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdKeys(env, args[1:])
 	case "audit":
 		err = cmdAudit(env, args[1:])
+	case "mail":
+		err = cmdMail(env, args[1:])
 	case "policy":
 		err = cmdPolicy(env, args[1:])
 	case "config":

@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/config"
@@ -59,6 +60,9 @@ func TestTrustedProxySeparatesClients(t *testing.T) {
 			t.Fatalf("audit: %v %v", evs, err)
 		}
 		for _, ev := range evs {
+			if ev.IP == "" && strings.HasSuffix(ev.Event, ".sent") {
+				continue // the outbox worker's, not a request's
+			}
 			if ev.IP != "203.0.113.10" {
 				t.Errorf("audit %s from %q, want the forwarded address 203.0.113.10", ev.Event, ev.IP)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/login/mail/outbox"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -117,6 +118,8 @@ type server struct {
 	// (trusted_proxies): echo's IPExtractor, hence the throttle, the audit
 	// log and the mails; request logs use it too.
 	clientIP func(*http.Request) string
+	// mail delivers the outbox (every instance runs one).
+	mail *outbox.Worker
 }
 
 // newServer wires everything. now is the clock (tests pass their own).
@@ -132,6 +135,10 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		Keyring: a.kr, RedirectURL: cfg.Issuer + "/federation/callback", Now: now, Logger: a.log,
 	})
 	mailer, err := newMailer(a)
+	if err != nil {
+		return nil, err
+	}
+	mw, err := outbox.New(outbox.Config{}, outbox.Deps{Store: a.store, Keyring: a.kr, Mailer: mailer, Now: now, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +163,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	// One argon2id run per CPU: more would add 19 MiB each, not speed.
 	hasher := &factor.PasswordHasher{Params: factor.DefaultPasswordParams, Slots: runtime.NumCPU()}
 	lh, err := login.New(lcfg, login.Deps{
-		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer, Hasher: hasher, Now: now, Logger: a.log,
+		Store: a.store, Keyring: a.kr, OP: provider, Outbox: mw, Hasher: hasher, Now: now, Logger: a.log,
 		Federation: fed,
 	})
 	if err != nil {
@@ -173,7 +180,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		DemoClientSecret:    a.builtinSecret(account.DemoClientID),
 		AccountClientSecret: a.builtinSecret(account.ClientID),
 	}, account.Deps{
-		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer, Hasher: hasher, Now: now, Logger: a.log,
+		Store: a.store, Keyring: a.kr, OP: provider, Outbox: mw, Hasher: hasher, Now: now, Logger: a.log,
 	})
 	if err != nil {
 		return nil, err
@@ -189,7 +196,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	e.Use(middleware.Recover())
 	lh.Register(e)
 	ah.Register(e)
-	return &server{app: a, op: provider, handler: rootHandler(provider.Handler(), e), now: now, fed: fed, clientIP: clientIP}, nil
+	return &server{app: a, op: provider, handler: rootHandler(provider.Handler(), e), now: now, fed: fed, clientIP: clientIP, mail: mw}, nil
 }
 
 // opPaths are served by the OpenID provider; everything else by echo.
@@ -226,7 +233,8 @@ func newMailer(a *app) (mail.Mailer, error) {
 	if u == "" {
 		u = "log:"
 	}
-	return mail.New(u, a.cfg.MailFrom, a.log)
+	// One attempt per delivery: the outbox retries, with back-off.
+	return mail.NewWithOptions(u, a.cfg.MailFrom, a.log, mail.Options{Attempts: 1})
 }
 
 // run serves until ctx ends, then shuts down gracefully.
@@ -265,9 +273,11 @@ func (s *server) run(ctx context.Context) error {
 	return nil
 }
 
-// background re-reads signing keys (rotating on schedule) and sweeps
-// expired rows. Safe to run on every instance.
+// background re-reads signing keys (rotating on schedule), sweeps
+// expired rows and delivers the mail outbox. Safe to run on every
+// instance.
 func (s *server) background(ctx context.Context) {
+	go func() { _ = s.mail.Run(ctx) }()
 	keys := time.NewTicker(time.Minute)
 	sweep := time.NewTicker(10 * time.Minute)
 	defer keys.Stop()

@@ -166,16 +166,15 @@ func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
 			"That code is not right. Enter the newest 6-digit code your app shows for this account.")
 	}
 	try.Succeeded(ctx)
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
-		return err
-	}
 	event, change, done := "totp.enabled", "Authenticator app turned on", "totp-on"
 	if st.Update {
 		event, change, done = "totp.updated", "Authenticator app updated", "totp-updated"
 	}
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, change); err != nil {
+		return err
+	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: event})
-	mailed := h.notify(c, a.user, change)
-	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", done, mailed))
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", done, true))
 }
 
 const msgSetupExpired = "This set-up page has expired. Start again from your security page."
@@ -224,12 +223,11 @@ func (h *Handler) totpOffSubmit(c echo.Context, a *account) error {
 	if err := h.creds.DisableTOTP(ctx, a.user.ID); err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, "Authenticator app turned off"); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "totp.disabled"})
-	mailed := h.notify(c, a.user, "Authenticator app turned off")
-	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", "totp-off", mailed))
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", "totp-off", true))
 }
 
 // --- backup code ---
@@ -258,17 +256,12 @@ func (h *Handler) backupGenerate(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, "Backup code generated"); err != nil {
 		return err
 	}
 	h.web.SetCookie(c, web.CookieBackupShow, web.EncodeSealed(sealed), backupShowFor)
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "backupcode.generated", Reason: "account page"})
-	mailed := h.notify(c, a.user, "Backup code generated")
-	u := "/account/security/backup-code/show"
-	if !mailed {
-		u += "?mail=failed"
-	}
-	return c.Redirect(http.StatusSeeOther, u)
+	return c.Redirect(http.StatusSeeOther, "/account/security/backup-code/show")
 }
 
 // shownBackupCode is the code waiting in this browser's cookie, if it is
@@ -369,10 +362,9 @@ func (h *Handler) passwordChangeSubmit(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokePasswordChanged, set); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokePasswordChanged, set, "Password changed"); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "password.changed"})
-	mailed := h.notify(c, a.user, "Password changed")
-	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", "password", mailed))
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", "password", true))
 }

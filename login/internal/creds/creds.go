@@ -20,10 +20,8 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (storage.User, error)
 	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (storage.User, error)
 
-	CreateEmailCode(ctx context.Context, c storage.EmailCode) (storage.EmailCode, error)
+	IssueEmailCode(ctx context.Context, c storage.EmailCode, m storage.OutboxMessage, r storage.CodeRule) (storage.CodeIssue, error)
 	LatestEmailCode(ctx context.Context, userID, purpose, contextID string) (storage.EmailCode, error)
-	CountEmailCodesSince(ctx context.Context, userID string, since time.Time) (int, error)
-	UpdateEmailCode(ctx context.Context, id string, fn func(*storage.EmailCode) error) (storage.EmailCode, error)
 	TakeEmailCodeAttempt(ctx context.Context, id string, now time.Time, max int) (storage.EmailCode, error)
 	UseEmailCode(ctx context.Context, id string, now time.Time) error
 
@@ -47,6 +45,7 @@ type Store interface {
 	GetTrustedDevice(ctx context.Context, userID string, tokenHash []byte) (storage.TrustedDevice, error)
 
 	RevokeUserGrants(ctx context.Context, userID string, r storage.Revocation, now time.Time) (storage.Revoked, error)
+	EnqueueMail(ctx context.Context, m storage.OutboxMessage) (storage.OutboxMessage, error)
 
 	GuessDeviceUserCode(ctx context.Context, half []byte, now time.Time, max int) ([]storage.DeviceAuthorization, error)
 
@@ -63,14 +62,20 @@ type Config struct {
 	TOTPIssuer   string        // label in authenticator apps (default SiteName)
 }
 
+// Kicker wakes the mail worker after something was queued (the outbox
+// worker of this instance; the others find it when they next look).
+type Kicker interface{ Kick() }
+
 // Deps are the collaborators.
 type Deps struct {
 	Store   Store
 	Keyring *keyring.Keyring
-	Mailer  mail.Mailer
-	Hasher  *factor.PasswordHasher
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Outbox is woken when mail is queued; nil: the worker finds it when
+	// it next looks.
+	Outbox Kicker
+	Hasher *factor.PasswordHasher
+	Now    func() time.Time
+	Logger *slog.Logger
 	// Verifier does the checks a guess pays for; nil: login/factor's (over
 	// Hasher). Tests count its calls.
 	Verifier Verifier
@@ -112,7 +117,7 @@ type Service struct {
 	cfg    Config
 	store  Store
 	kr     *keyring.Keyring
-	mailer mail.Mailer
+	outbox Kicker
 	hasher *factor.PasswordHasher
 	verify Verifier
 	now    func() time.Time
@@ -122,8 +127,8 @@ type Service struct {
 
 // New builds the service.
 func New(cfg Config, d Deps) (*Service, error) {
-	if d.Store == nil || d.Keyring == nil || d.Mailer == nil {
-		return nil, errors.New("creds: store, keyring and mailer are required")
+	if d.Store == nil || d.Keyring == nil {
+		return nil, errors.New("creds: store and keyring are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -146,8 +151,15 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if cfg.EmailCodeTTL == 0 {
 		cfg.EmailCodeTTL = 10 * time.Minute
 	}
-	return &Service{cfg: cfg, store: d.Store, kr: d.Keyring, mailer: d.Mailer, hasher: d.Hasher, verify: d.Verifier, now: d.Now, log: d.Logger,
+	return &Service{cfg: cfg, store: d.Store, kr: d.Keyring, outbox: d.Outbox, hasher: d.Hasher, verify: d.Verifier, now: d.Now, log: d.Logger,
 		site: mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")}}, nil
+}
+
+// kick wakes the mail worker, if there is one to wake.
+func (s *Service) kick() {
+	if s.outbox != nil {
+		s.outbox.Kick()
+	}
 }
 
 // EmailCodeTTL is how long an email code is valid.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/login/factor"
-	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -55,13 +54,9 @@ func newFixture(t *testing.T, d storagetest.Dialect, v Verifier) *fixture {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m, err := mail.New("log:", "noreply@localhost", log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := d.Open(t)
 	clk := &testClock{now: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
-	s, err := New(Config{Issuer: "http://localhost"}, Deps{Store: st, Keyring: kr, Mailer: m, Now: clk.Now, Logger: log,
+	s, err := New(Config{Issuer: "http://localhost"}, Deps{Store: st, Keyring: kr, Now: clk.Now, Logger: log,
 		Hasher: factor.NewPasswordHasher(factor.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}), Verifier: v})
 	if err != nil {
 		t.Fatal(err)
