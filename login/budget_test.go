@@ -273,3 +273,33 @@ func sameText(body, email string) string {
 }
 
 var idRe = regexp.MustCompile(`value="[^"]*"|id=[a-z0-9]{26}`)
+
+// TestSignupCodesLimitedPerAddress: sign-ups for one address get three
+// codes an hour, however many browsers ask; the fourth page says so and
+// does not claim a code went out — the same for an address that has an
+// account (its owner gets at most one warning an hour).
+func TestSignupCodesLimitedPerAddress(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, sqlite(t))
+	owner := e.createUser("owned@example.com")
+	app := e.newRP("app")
+	for _, email := range []string{"flood@example.com", owner.Email} {
+		var p response
+		for i := range 4 {
+			b := e.newBrowser()
+			b.ip = fmt.Sprintf("198.51.100.%d", i+1)
+			p = b.get(first(app.authorizeURL()))
+			p = b.get(e.issuer + "/signup?id=" + url.QueryEscape(p.url.Query().Get("id")))
+			p = b.submit(p, "/signup", url.Values{"email": {email}, "name": {"Someone"}, "password": {"a fine long passphrase"}})
+		}
+		if p.status != http.StatusTooManyRequests || !strings.Contains(p.body, "Too many codes") || strings.Contains(p.body, "We sent a code") {
+			t.Errorf("%s: the fourth sign-up in an hour: %d\n%s", email, p.status, mainText(p.body))
+		}
+	}
+	if n := e.sent().Count("flood@example.com"); n != 3 {
+		t.Errorf("%d sign-up codes to one address, want 3", n)
+	}
+	if n := e.sent().Count(owner.Email); n != 1 {
+		t.Errorf("%d warnings to the owner, want 1", n)
+	}
+}

@@ -155,7 +155,9 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 	// Both sides write the same rows (a code, a mail in the outbox — for
 	// an address without an eligible account one that never leaves) and
 	// an audit event, so neither the answer nor its timing says which.
-	// A refusal (resend gap, budget) is not shown: it would tell too.
+	// A refusal (resend gap, budget) is not shown — an address's budget
+	// may have been spent by its owner — and the page says that only so
+	// many codes go out an hour.
 	if err := h.sendResetCode(c, rf0(at, email), u, eligible); err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func TestForgotPasswordEmailUser(t *testing.T) {
 
 		b := e.newBrowser()
 		p, id, state := b.forgotStart(app, u.Email)
-		if !p.at("/forgot") || !strings.Contains(p.body, "If an account exists for this address, we sent it a code.") {
+		if !p.at("/forgot") || !strings.Contains(p.body, "If an account exists for this address, we sent it a code") {
 			t.Fatalf("after the email: %s\n%s", p.url, p.body)
 		}
 		if s := e.lastSubject(u.Email); !strings.Contains(s, "password reset code") {

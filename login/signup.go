@@ -161,24 +161,34 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	if f.exists() {
 		owner = &existing
 	}
-	if err := h.sendSignupCode(c, f, owner); err != nil {
+	refused, err := h.sendSignupCode(c, f, owner)
+	if err != nil {
 		return err
 	}
 	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {
 		return err
+	}
+	if refused != "" {
+		// The budget of the address's stand-in is the same whether or not
+		// it has an account: saying so tells nothing, and the page must
+		// not claim a code that was not sent.
+		return h.renderSignupCodeRefused(c, f, refused)
 	}
 	return c.Redirect(http.StatusSeeOther, "/signup/code?id="+s.ar.ID)
 }
 
 // sendSignupCode queues the sign-up's code, or, for an address with an
 // account (owner), the same rows with the owner's warning instead: the
-// page and its timing say the same either way.
-func (h *Handler) sendSignupCode(c echo.Context, f signupFlow, owner *storage.User) error {
-	msg, err := h.creds.SendSignupCode(c.Request().Context(), h.signupSubject(f), f.Flow, owner, h.boundFrom(c))
-	if msg != "" {
-		h.log.Info("sign-up code not queued", "reason", msg)
-	}
-	return err
+// page and its timing say the same either way. It returns the refusal
+// (resend gap, budget) to show, if any.
+func (h *Handler) sendSignupCode(c echo.Context, f signupFlow, owner *storage.User) (string, error) {
+	return h.creds.SendSignupCode(c.Request().Context(), h.signupSubject(f), f.Flow, owner, h.boundFrom(c))
+}
+
+// renderSignupCodeRefused is the code page when no code went out.
+func (h *Handler) renderSignupCodeRefused(c echo.Context, f signupFlow, msg string) error {
+	return h.render(c, http.StatusTooManyRequests, "signup_code", web.Page{Title: "Confirm your email address", Error: msg,
+		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: flow.HumanDuration(h.creds.EmailCodeTTL()), NotSent: true}})
 }
 
 // replaceable: an account nobody ever proved the address of, old enough
@@ -213,6 +223,7 @@ func (h *Handler) readSignupFlow(c echo.Context, id string) (signupFlow, bool) {
 
 type signupCodeData struct {
 	ID, Email, TTL string
+	NotSent        bool // no code went out (refused): the page must not say one did
 }
 
 func (h *Handler) renderSignupCode(c echo.Context, f signupFlow, status int, errMsg, notice string) error {
@@ -264,8 +275,10 @@ func (h *Handler) signupCodeSend(c echo.Context) error {
 		}
 		owner = &u // gone meanwhile: the same rows, to nobody
 	}
-	if err := h.sendSignupCode(c, f, owner); err != nil {
+	if refused, err := h.sendSignupCode(c, f, owner); err != nil {
 		return err
+	} else if refused != "" {
+		return h.renderSignupCodeRefused(c, f, refused)
 	}
 	f.SentAt = now
 	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {
