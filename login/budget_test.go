@@ -303,3 +303,23 @@ func TestSignupCodesLimitedPerAddress(t *testing.T) {
 		t.Errorf("%d warnings to the owner, want 1", n)
 	}
 }
+
+// TestRetryingMailDoesNotHoldTheGap: while the mail server is down, the
+// page says the code is delayed, and "Get code by email" does not answer
+// "we just sent a code, wait": it replaces the stuck code at once.
+func TestRetryingMailDoesNotHoldTheGap(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, sqlite(t))
+	u := e.createUser("stuck@example.com")
+	app := e.newRP("app")
+	e.sink.Close()
+	b := e.newBrowser()
+	p := b.toCodePage(first(app.authorizeURL()), u.Email)
+	p = b.get(p.url.String())
+	if !strings.Contains(p.body, "We are having trouble sending the code") {
+		t.Fatalf("with the server down:\n%s", mainText(p.body))
+	}
+	if q := b.submit(p, "/login/code/send", nil); q.status != http.StatusOK || strings.Contains(q.body, "We just sent a code") {
+		t.Fatalf("asking again while the first mail is stuck: %d %s", q.status, mainText(q.body))
+	}
+}

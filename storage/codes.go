@@ -111,8 +111,8 @@ func (s *Store) UseEmailCode(ctx context.Context, id string, now time.Time) erro
 
 // IssueEmailCode creates the code c together with the mail m that
 // carries it (m.EmailCodeID is set to c's id), if r allows: no code of the
-// same scope (user, purpose, context) whose mail did not fail was made
-// within r.Gap, and fewer than r.Max codes of the user and r.Budget whose
+// same scope (user, purpose, context) whose mail is queued or sent was
+// made within r.Gap, and fewer than r.Max codes of the user and r.Budget whose
 // mail did not fail or get superseded were made within r.Window. Live
 // codes of the scope die; their mails still waiting are superseded (never
 // sent, the secret dropped). One transaction, serialised per user (an
@@ -151,9 +151,11 @@ func (s *Store) IssueEmailCode(ctx context.Context, c EmailCode, m OutboxMessage
 			return CodeIssue{}, fail("issue email code", err)
 		}
 	}
-	// The gap, from the newest code of the scope whose mail did not fail.
+	// The gap, from the newest code of the scope whose mail is on its way
+	// or arrived (one that failed, or is being retried, is no reason to
+	// wait: nothing reached the mailbox).
 	var last int64
-	err = st(issueLast).QueryRowContext(ctx, c.UserID, c.Purpose, c.ContextID, MailFailed).Scan(&last)
+	err = st(issueLast).QueryRowContext(ctx, c.UserID, c.Purpose, c.ContextID, MailFailed, MailRetrying).Scan(&last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return CodeIssue{}, fail("issue email code", err)
 	}
@@ -203,7 +205,7 @@ const (
 )
 
 var issueSQL = []string{
-	issueLast: `SELECT created_at FROM email_codes WHERE user_id = ? AND purpose = ? AND context_id = ? AND mail_state <> ?
+	issueLast: `SELECT created_at FROM email_codes WHERE user_id = ? AND purpose = ? AND context_id = ? AND mail_state <> ? AND mail_state <> ?
 		ORDER BY created_at DESC LIMIT 1`,
 	issueCount: `SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM email_codes
 		WHERE user_id = ? AND budget = ? AND created_at >= ? AND mail_state <> ? AND mail_state <> ?`,

@@ -214,8 +214,8 @@ type CodeRule struct {
 	Max    int
 	Window time.Duration
 	// Gap: at least this long between two codes of one scope (user,
-	// purpose, context), counted from the last code whose mail did not
-	// fail.
+	// purpose, context), counted from the last code whose mail is queued
+	// or sent (not failed or being retried).
 	Gap time.Duration
 }
 
