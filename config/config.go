@@ -2,8 +2,11 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/latchkey/latchkey/clientip"
 )
 
 // Config is the whole configuration of one Latchkey issuer. The yaml names
@@ -14,6 +17,10 @@ type Config struct {
 	Issuer string `yaml:"issuer"`
 	// Addr is the listen address.
 	Addr string `yaml:"addr"`
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// X-Forwarded-For / Forwarded headers name the client (rightmost
+	// untrusted hop; package clientip). Empty: the headers are ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// DatabaseURL is "sqlite:PATH" or "postgres://…"; default
 	// "sqlite:<data_dir>/latchkey.db".
 	DatabaseURL string `yaml:"database_url"`
@@ -26,7 +33,8 @@ type Config struct {
 	// unless the issuer is on localhost (see EnsureSecretKey).
 	SecretKey Secret `yaml:"secret_key"`
 	// SMTPURL is "smtp://user:pass@host:587", "smtps://…" or "log:"; empty
-	// writes mail to the log.
+	// writes mail to the log, which an https issuer refuses: there it
+	// must be set, to log: explicitly if that is what the operator wants.
 	SMTPURL string `yaml:"smtp_url"`
 	// MailFrom is the sender address; default "noreply@<issuer host>".
 	MailFrom string `yaml:"mail_from"`
@@ -311,6 +319,18 @@ func Default() *Config {
 		},
 		Signup: Signup{Enabled: true},
 	}
+}
+
+// TrustedProxyPrefixes is trusted_proxies parsed (Validate has checked
+// every entry; one that does not parse is left out).
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, e := range c.TrustedProxies {
+		if p, err := clientip.ParseEntry(e); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // IsLocalIssuer reports whether the issuer's host is localhost, 127.0.0.1

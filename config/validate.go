@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/clientip"
 )
 
 // Problem is one thing wrong with the configuration.
@@ -174,6 +176,11 @@ func (c *Config) check(p *problems) {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		p.add("addr", "port %q is not a number from 0 to 65535", port)
 	}
+	for i, e := range c.TrustedProxies {
+		if _, err := clientip.ParseEntry(e); err != nil {
+			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or a CIDR such as 10.0.0.0/8", e)
+		}
+	}
 	if c.DataDir == "" {
 		p.add("data_dir", "required")
 	}
@@ -336,6 +343,12 @@ func (c *Config) checkDatabaseURL(p *problems) {
 
 func (c *Config) checkSMTPURL(p *problems) {
 	if c.SMTPURL == "" {
+		// Without smtp_url the codes go to the log: fine on a developer's
+		// machine, an outage (or worse) in production, so a public
+		// issuer must say so (log:) or name a server.
+		if u, err := url.Parse(c.Issuer); err == nil && u.Scheme == "https" {
+			p.add("smtp_url", "required when the issuer is https: set smtp://… or smtps://…, or \"log:\" to write every mail, codes included, to the log")
+		}
 		return
 	}
 	u, err := url.Parse(c.SMTPURL)

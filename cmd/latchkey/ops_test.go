@@ -125,9 +125,13 @@ func TestMetricsScrape(t *testing.T) {
 				t.Errorf("no %s in the scrape", name)
 			}
 		}
-		// No outbox provides its stats here: no outbox metric at all.
-		if strings.Contains(text, "latchkey_outbox_") {
-			t.Error("outbox metrics without an outbox")
+		// The mail outbox reports its backlog; without a webhook there is
+		// no events queue.
+		if !strings.Contains(text, "\n"+`latchkey_outbox_pending{queue="mail"}`) || !strings.Contains(text, "\n"+`latchkey_outbox_oldest_age_seconds{queue="mail"}`) {
+			t.Error("no mail outbox metrics in the scrape")
+		}
+		if strings.Contains(text, `queue="events"`) {
+			t.Error("events queue metrics without a webhook")
 		}
 		// Never on the public port.
 		if resp := e.newBrowser().get(e.issuer + "/metrics"); resp.status != http.StatusNotFound {
