@@ -53,7 +53,10 @@ func (s *opStorage) StoreDeviceAuthorization(ctx context.Context, clientID, devi
 	if errors.Is(err, storage.ErrConflict) {
 		return zop.ErrDuplicateUserCode
 	}
-	return err
+	if err != nil {
+		return serverError(ctx, err)
+	}
+	return nil
 }
 
 // GetDeviceAuthorizatonState answers a device's poll. An approved

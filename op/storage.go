@@ -53,7 +53,8 @@ func errInvalidGrant(cause string) error {
 
 // serverError marks a genuine fault (answered with 500). Text the
 // database cannot hold is the client's fault: invalid_request (text.go).
-func serverError(err error) error {
+func serverError(ctx context.Context, err error) error {
+	noteUnavailable(ctx, err)
 	if errors.Is(err, storage.ErrInvalidText) {
 		return oidc.ErrInvalidRequest().WithDescription(msgInvalidText).WithParent(err)
 	}
@@ -73,7 +74,7 @@ func (s *opStorage) client(ctx context.Context, id string) (*client, error) {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return &client{c: c, loginURL: s.loginURL, lifetimes: s.life}, nil
 }
@@ -147,7 +148,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		ar.UILocales = append(ar.UILocales, l.String())
 	}
 	if err := s.store.CreateAuthRequest(ctx, ar); err != nil {
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return &authRequest{ar: ar}, nil
 }
@@ -158,7 +159,7 @@ func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (zop.AuthReq
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired sign-in request")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	if s.now().After(ar.ExpiresAt) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired sign-in request")
@@ -171,7 +172,7 @@ func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (zop.AuthReq
 func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	hash := s.kr.MACString(keyring.PurposeAuthCode, code)
 	if err := s.store.SaveAuthCode(ctx, id, hash, s.now().Add(s.opts.AuthCodeLifetime)); err != nil {
-		return serverError(err)
+		return serverError(ctx, err)
 	}
 	return nil
 }
@@ -186,7 +187,7 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Aut
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, errInvalidGrant("unknown code")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	now := s.now()
 	if !ar.CodeUsedAt.IsZero() {
@@ -212,7 +213,7 @@ func (s *opStorage) redeem(ctx context.Context, a *authRequest) error {
 	case errors.Is(err, storage.ErrNotFound):
 		return errInvalidGrant("code expired")
 	}
-	return serverError(err)
+	return serverError(ctx, err)
 }
 
 // revokeIssuedFrom revokes the refresh family (and its access tokens) that
@@ -264,7 +265,7 @@ func (s *opStorage) newAccessToken(ctx context.Context, c *client, at storage.Ac
 	at.CreatedAt = now
 	at.ExpiresAt = now.Add(c.accessTokenLifetime())
 	if err := s.store.CreateAccessToken(ctx, at); err != nil {
-		return "", time.Time{}, serverError(err)
+		return "", time.Time{}, serverError(ctx, err)
 	}
 	return at.ID, at.ExpiresAt, nil
 }
@@ -327,7 +328,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 				s.reuseDetected(ctx, r.rt, now)
 				return "", "", time.Time{}, errInvalidGrant("refresh token reused")
 			}
-			return "", "", time.Time{}, serverError(err)
+			return "", "", time.Time{}, serverError(ctx, err)
 		}
 		atID, exp := at.ID, at.ExpiresAt
 		return atID, raw, exp, err
@@ -343,7 +344,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 	}
 	created, err := s.store.CreateRefreshToken(ctx, first)
 	if err != nil {
-		return "", "", time.Time{}, serverError(err)
+		return "", "", time.Time{}, serverError(ctx, err)
 	}
 	atID, exp, err := s.newAccessToken(ctx, c, storage.AccessToken{
 		ClientID: created.ClientID, UserID: created.UserID, SessionID: created.SessionID,
@@ -387,11 +388,11 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 				s.reuseDetected(ctx, head, now)
 				return nil, errInvalidGrant("refresh token reused")
 			} else if !errors.Is(ferr, storage.ErrNotFound) {
-				return nil, serverError(ferr)
+				return nil, serverError(ctx, ferr)
 			}
 			return nil, errInvalidGrant("unknown refresh token")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	if !rt.UsedAt.IsZero() && !s.withinReuseGrace(rt, now) {
 		s.reuseDetected(ctx, rt, now)
@@ -405,7 +406,7 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, errInvalidGrant("user gone")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	if u.Disabled {
 		return nil, errInvalidGrant("user disabled")
@@ -482,13 +483,16 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.En
 		CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute),
 	})
 	if err != nil {
-		return "", serverError(err)
+		return "", serverError(ctx, err)
 	}
 	return zop.IssuerFromContext(ctx) + s.opts.LogoutPath + "?id=" + l.ID, nil
 }
 
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, raw string) (string, string, error) {
 	rt, err := s.store.GetRefreshTokenByHash(ctx, s.kr.MACString(keyring.PurposeRefresh, raw))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return "", "", serverError(ctx, err)
+	}
 	if err != nil || rt.ClientID != clientID {
 		// Unknown, or another client's token: not ours to revoke (RFC 7009
 		// §2.1 says answer as if it were invalid).
@@ -504,6 +508,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 		// client; filtering by client again keeps a forged "rt_…" string
 		// from another client harmless.
 		if err := s.store.RevokeRefreshTokens(ctx, storage.TokenFilter{FamilyID: id, ClientID: clientID}, now); err != nil {
+			noteUnavailable(ctx, err)
 			return oidc.ErrServerError().WithParent(err)
 		}
 		s.audit(ctx, storage.AuditEvent{UserID: userID, ClientID: clientID, Event: "token.revoked", Reason: "refresh token revoked by the client"})
@@ -517,15 +522,22 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 		err := s.store.CreateAccessToken(ctx, storage.AccessToken{ID: tokenOrID, ClientID: clientID, UserID: clientID,
 			CreatedAt: now, ExpiresAt: now.Add(s.life.accessToken * 4), RevokedAt: now})
 		if err != nil && !errors.Is(err, storage.ErrConflict) {
+			noteUnavailable(ctx, err)
 			return oidc.ErrServerError().WithParent(err)
 		}
 		return nil
 	}
 	at, err := s.store.GetAccessToken(ctx, tokenOrID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		// Not "unknown": the revocation must not be reported done.
+		noteUnavailable(ctx, err)
+		return oidc.ErrServerError().WithParent(err)
+	}
 	if err != nil || at.ClientID != clientID {
 		return nil // unknown tokens are not an error (RFC 7009 §2.2)
 	}
 	if err := s.store.RevokeAccessToken(ctx, at.ID, now); err != nil {
+		noteUnavailable(ctx, err)
 		return oidc.ErrServerError().WithParent(err)
 	}
 	return nil
@@ -536,7 +548,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 func (s *opStorage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
 	ks, err := s.keys.get(ctx)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return ks.signing, nil
 }
@@ -544,7 +556,7 @@ func (s *opStorage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
 func (s *opStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
 	ks, err := s.keys.get(ctx)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return []jose.SignatureAlgorithm{ks.signing.alg}, nil
 }
@@ -552,7 +564,7 @@ func (s *opStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAl
 func (s *opStorage) KeySet(ctx context.Context) ([]zop.Key, error) {
 	ks, err := s.keys.get(ctx)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return ks.public, nil
 }
@@ -581,14 +593,14 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 		}
 	case *authRequest:
 		if u, err = s.store.GetUser(ctx, r.ar.UserID); err != nil {
-			return serverError(err)
+			return serverError(ctx, err)
 		}
 		if r.ar.SessionID != "" {
 			ui.AppendClaims("sid", r.ar.SessionID)
 		}
 	case *zop.DeviceAuthorizationState:
 		if u, err = s.store.GetUser(ctx, r.Subject); err != nil {
-			return serverError(err)
+			return serverError(ctx, err)
 		}
 		x := s.devices.get(r)
 		ui.AppendClaims("acr", x.acr)
@@ -598,7 +610,7 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 		s.devices.forget(r) // the ID token is the last thing made
 	default:
 		if u, err = s.store.GetUser(ctx, req.GetSubject()); err != nil {
-			return serverError(err)
+			return serverError(ctx, err)
 		}
 	}
 	setUserClaims(ui, u, scopes)
@@ -639,7 +651,7 @@ func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string
 		if errors.Is(err, storage.ErrNotFound) {
 			return storage.AccessToken{}, invalid
 		}
-		return storage.AccessToken{}, serverError(err)
+		return storage.AccessToken{}, serverError(ctx, err)
 	}
 	if at.UserID != subject || !at.RevokedAt.IsZero() || now.After(at.ExpiresAt) {
 		return storage.AccessToken{}, invalid

@@ -89,6 +89,13 @@ func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...envOption) *testEnv
 // as serve's (request ids included).
 func newTestEnvLog(t testing.TB, d storagetest.Dialect, logw io.Writer, opts ...envOption) *testEnv {
 	t.Helper()
+	return newTestEnvStore(t, d, logw, nil, opts...)
+}
+
+// newTestEnvStore is newTestEnvLog on a store of the test's own (nil: a
+// fresh one of the dialect), e.g. one opened with a storage.Fault.
+func newTestEnvStore(t testing.TB, d storagetest.Dialect, logw io.Writer, store *storage.Store, opts ...envOption) *testEnv {
+	t.Helper()
 	sink, err := mailsink.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -116,10 +123,11 @@ func newTestEnvLog(t testing.TB, d storagetest.Dialect, logw io.Writer, opts ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	var store *storage.Store
-	if cfg.Events.WebhookURL == "" {
+	switch {
+	case store != nil:
+	case cfg.Events.WebhookURL == "":
 		store = d.Open(t)
-	} else {
+	default:
 		// The webhook's queue is filled by the store (as openApp opens it).
 		if store, err = storage.Open(context.Background(), d.URL(t), storage.Options{QueueEvent: webhookEvents(cfg)}); err != nil {
 			t.Fatal(err)

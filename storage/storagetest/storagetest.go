@@ -112,9 +112,15 @@ func OpenPostgres(t testing.TB, base string) *storage.Store {
 
 func open(t testing.TB, u string) *storage.Store {
 	t.Helper()
+	return OpenURLWith(t, u, storage.Options{})
+}
+
+// OpenURLWith is OpenURL with options (e.g. a storage.Fault).
+func OpenURLWith(t testing.TB, u string, opts storage.Options) *storage.Store {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := storage.Open(ctx, u, storage.Options{})
+	s, err := storage.Open(ctx, u, opts)
 	if err != nil {
 		t.Fatalf("storagetest: open: %v", err)
 	}
