@@ -2,8 +2,11 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/latchkey/latchkey/clientip"
 )
 
 // Config is the whole configuration of one Latchkey issuer. The yaml names
@@ -14,6 +17,10 @@ type Config struct {
 	Issuer string `yaml:"issuer"`
 	// Addr is the listen address.
 	Addr string `yaml:"addr"`
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// X-Forwarded-For / Forwarded headers name the client (rightmost
+	// untrusted hop; package clientip). Empty: the headers are ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// DatabaseURL is "sqlite:PATH" or "postgres://…"; default
 	// "sqlite:<data_dir>/latchkey.db".
 	DatabaseURL string `yaml:"database_url"`
@@ -26,7 +33,8 @@ type Config struct {
 	// unless the issuer is on localhost (see EnsureSecretKey).
 	SecretKey Secret `yaml:"secret_key"`
 	// SMTPURL is "smtp://user:pass@host:587", "smtps://…" or "log:"; empty
-	// writes mail to the log.
+	// writes mail to the log, which an https issuer refuses: there it
+	// must be set, to log: explicitly if that is what the operator wants.
 	SMTPURL string `yaml:"smtp_url"`
 	// MailFrom is the sender address; default "noreply@<issuer host>".
 	MailFrom string `yaml:"mail_from"`
@@ -41,6 +49,7 @@ type Config struct {
 	PseudoLocale bool `yaml:"-"`
 
 	Log    Log    `yaml:"log"`
+	Audit  Audit  `yaml:"audit"`
 	Keys   Keys   `yaml:"keys"`
 	Tokens Tokens `yaml:"tokens"`
 	Policy Policy `yaml:"policy"`
@@ -64,6 +73,13 @@ type Config struct {
 	origin map[string]string
 }
 
+// Audit configures the audit trail.
+type Audit struct {
+	// Retention: audit events older than this are deleted (0 keeps them
+	// forever).
+	Retention Duration `yaml:"retention"`
+}
+
 // Log configures the process logger.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
@@ -85,6 +101,10 @@ type Tokens struct {
 	RefreshTokenLifetime Duration `yaml:"refresh_token_lifetime"`
 	AuthCodeLifetime     Duration `yaml:"auth_code_lifetime"` // at most 10m (RFC 6749 §4.1.2)
 	AuthRequestLifetime  Duration `yaml:"auth_request_lifetime"`
+	// RefreshReuseGrace: a refresh token presented again this soon after
+	// its rotation (a lost answer retried, two refreshes at once) gets a
+	// sibling successor instead of revoking the grant (RFC 9700 §4.14.2).
+	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
 	// AccessTokenFormat is the default for clients that set none.
 	AccessTokenFormat string `yaml:"access_token_format"` // opaque | jwt
 }
@@ -283,12 +303,14 @@ func Default() *Config {
 		// The default language.
 		DefaultLanguage: "en",
 		Log:             Log{Level: "info", Format: "text"},
+		Audit:           Audit{Retention: Duration(365 * day)},
 		Keys:            Keys{Algorithm: "RS256", RotationPeriod: Duration(30 * day)},
 		Tokens: Tokens{
 			AccessTokenLifetime: Duration(15 * time.Minute),
 			IDTokenLifetime:     Duration(time.Hour),
 			AuthCodeLifetime:    Duration(60 * time.Second),
 			AuthRequestLifetime: Duration(30 * time.Minute),
+			RefreshReuseGrace:   Duration(10 * time.Second),
 			AccessTokenFormat:   AccessTokenOpaque,
 		},
 		Policy: Policy{
@@ -306,6 +328,18 @@ func Default() *Config {
 		},
 		Signup: Signup{Enabled: true},
 	}
+}
+
+// TrustedProxyPrefixes is trusted_proxies parsed (Validate has checked
+// every entry; one that does not parse is left out).
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, e := range c.TrustedProxies {
+		if p, err := clientip.ParseEntry(e); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // IsLocalIssuer reports whether the issuer's host is localhost, 127.0.0.1

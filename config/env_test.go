@@ -44,6 +44,7 @@ func TestEnvOverrides(t *testing.T) {
 			file: file,
 			environ: []string{
 				"LATCHKEY_ISSUER=https://id.example.com", "LATCHKEY_SECRET_KEY=" + hexKey,
+				"LATCHKEY_SMTP_URL=smtp://mail.example.com:587", "LATCHKEY_TRUSTED_PROXIES=[10.0.0.0/8, 192.0.2.1]",
 				"LATCHKEY_POLICY_SESSION_IDLE=2d", "LATCHKEY_SITE_NAME=Env: \"quoted\" # kept",
 				"LATCHKEY_KEYS_ALGORITHM=EdDSA", "LATCHKEY_TOTP_ISSUER=Env TOTP",
 				"LATCHKEY_POLICY_ROLLOUT_DEFAULT=2026-01-01",
@@ -63,6 +64,9 @@ func TestEnvOverrides(t *testing.T) {
 				}
 				if len(c.SecretKey) != 32 || c.Policy.Rollout.Default.String() != "2026-01-01" {
 					t.Errorf("secret %d bytes, rollout %v", len(c.SecretKey), c.Policy.Rollout.Default)
+				}
+				if ps := c.TrustedProxyPrefixes(); len(ps) != 2 || ps[1].String() != "192.0.2.1/32" {
+					t.Errorf("trusted proxies %v", ps)
 				}
 			},
 		},
@@ -210,7 +214,7 @@ func TestLoadErrors(t *testing.T) {
 	if _, _, err := Load(writeFile(t, "a: 1\n---\nb: 2\n"), nil); err == nil || !strings.Contains(err.Error(), "single YAML document") {
 		t.Errorf("two documents: %v", err)
 	}
-	_, _, err := Load(writeFile(t, "issuer: https://id.example.com\nlog:\n  level: loud\n"), nil)
+	_, _, err := Load(writeFile(t, "issuer: https://id.example.com\nlog:\n  level: loud\nsmtp_url: \"log:\"\n"), nil)
 	var ve *ValidationError
 	if !errors.As(err, &ve) || len(ve.Problems) != 2 {
 		t.Fatalf("want a *ValidationError with 2 problems, got %#v", err)

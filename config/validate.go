@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/login/i18n"
+	"github.com/latchkey/latchkey/clientip"
 )
 
 // Problem is one thing wrong with the configuration.
@@ -176,6 +177,11 @@ func (c *Config) check(p *problems) {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		p.add("addr", "port %q is not a number from 0 to 65535", port)
 	}
+	for i, e := range c.TrustedProxies {
+		if _, err := clientip.ParseEntry(e); err != nil {
+			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or a CIDR such as 10.0.0.0/8", e)
+		}
+	}
 	if c.DataDir == "" {
 		p.add("data_dir", "required")
 	}
@@ -204,6 +210,11 @@ func (c *Config) check(p *problems) {
 	oneOf(p, "keys.algorithm", c.Keys.Algorithm, KnownAlgorithms...)
 	between(p, "keys.rotation_period", c.Keys.RotationPeriod, time.Hour, 0)
 
+	// An audit trail shorter than a day would be no trail.
+	if c.Audit.Retention != 0 {
+		between(p, "audit.retention", c.Audit.Retention, 24*time.Hour, 0)
+	}
+
 	t := c.Tokens
 	between(p, "tokens.access_token_lifetime", t.AccessTokenLifetime, time.Second, 0)
 	between(p, "tokens.id_token_lifetime", t.IDTokenLifetime, time.Second, 0)
@@ -212,6 +223,9 @@ func (c *Config) check(p *problems) {
 	// minutes is RECOMMENDED."
 	between(p, "tokens.auth_code_lifetime", t.AuthCodeLifetime, time.Second, 10*time.Minute)
 	between(p, "tokens.auth_request_lifetime", t.AuthRequestLifetime, time.Minute, 0)
+	// Longer than a retry needs would let a stolen token's replay pass as
+	// a retry for longer.
+	between(p, "tokens.refresh_reuse_grace", t.RefreshReuseGrace, 0, 2*time.Minute)
 	oneOf(p, "tokens.access_token_format", t.AccessTokenFormat, AccessTokenOpaque, AccessTokenJWT)
 
 	pol := c.Policy
@@ -336,6 +350,12 @@ func (c *Config) checkDatabaseURL(p *problems) {
 
 func (c *Config) checkSMTPURL(p *problems) {
 	if c.SMTPURL == "" {
+		// Without smtp_url the codes go to the log: fine on a developer's
+		// machine, an outage (or worse) in production, so a public
+		// issuer must say so (log:) or name a server.
+		if u, err := url.Parse(c.Issuer); err == nil && u.Scheme == "https" {
+			p.add("smtp_url", "required when the issuer is https: set smtp://… or smtps://…, or \"log:\" to write every mail, codes included, to the log")
+		}
 		return
 	}
 	u, err := url.Parse(c.SMTPURL)

@@ -35,6 +35,10 @@ type codeData struct {
 	// for a passkey, nothing else is offered.
 	HasPasskey, PasskeyOnly bool
 	Passkey                 string
+	// Delivery is how the mail of the live email code is doing
+	// (creds.Delivery…): the page says "we sent" only when one is on its
+	// way or arrived, and says so when it could not be delivered.
+	Delivery string
 }
 
 // codePage is the second step. With the email method, the first visit of a
@@ -92,8 +96,14 @@ func (h *Handler) renderCode(c echo.Context, s *signin, m flow.Method, status in
 		HasPasskey: s.hasPasskey, PasskeyOnly: s.req.PasskeyRequired,
 	}
 	page := web.Page{Title: i18n.M("code.title"), Error: errMsg, Notice: notice, Data: &d}
-	if m == flow.MethodPasskey {
+	switch m {
+	case flow.MethodPasskey:
 		if err := h.offerPasskey(c, s, creds.PasskeySecondStep, &d.Passkey, &page); err != nil {
+			return err
+		}
+	case flow.MethodEmail:
+		var err error
+		if d.Delivery, err = h.creds.CodeDelivery(c.Request().Context(), s.user.ID, creds.PurposeSignin, s.ar.ID); err != nil {
 			return err
 		}
 	}
@@ -120,7 +130,7 @@ func (h *Handler) codeSend(c echo.Context) error {
 	if !msg.IsZero() {
 		return h.renderCode(c, s, flow.MethodEmail, http.StatusTooManyRequests, msg, i18n.Msg{})
 	}
-	return h.renderCode(c, s, flow.MethodEmail, http.StatusOK, i18n.Msg{}, i18n.M("code.sent_new"))
+	return h.renderCode(c, s, flow.MethodEmail, http.StatusOK, i18n.Msg{}, i18n.M("code.sending_new"))
 }
 
 // sendSigninCode mails the code of a sign-in, bound to this browser. A
@@ -149,7 +159,7 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		// A passkey answers at /login/passkey; no code is checked here.
 		return c.Redirect(http.StatusSeeOther, "/login/code?id="+url.QueryEscape(s.ar.ID)+"&method=passkey")
 	}
-	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(s.user.ID), creds.CodeAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.CodeLimits(s.user.ID, web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -171,7 +181,7 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		return err
 	}
 	if !valid {
-		if try.Failed(ctx) {
+		if try.Locks() {
 			h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.locked",
 				Reason: "too many wrong codes: further attempts wait"})
 		}
@@ -181,12 +191,9 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		return h.renderCode(c, s, method, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
 	try.Succeeded(ctx)
-	if len(h.web.CookieValue(c, web.CookieDevice)) < 32 {
-		// The browser has now completed a second step: later sign-ins say
-		// "not trusted" rather than "new" (the cookie alone trusts nothing;
-		// trust is a row, made only by "Trust this device").
-		h.web.SetCookie(c, web.CookieDevice, keyring.NewToken(), web.LongLived)
-	}
+	// The browser has now completed a second step: later sign-ins say
+	// "not trusted" rather than "new".
+	h.deviceCookie(c)
 	now := h.now()
 	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		a.SecondFactorAt = now

@@ -1,8 +1,6 @@
 package login
 
 import (
-	"github.com/latchkey/latchkey/login/factor"
-
 	"errors"
 	"net/http"
 	"net/url"
@@ -19,7 +17,8 @@ import (
 // types it here (case-insensitive, dashes optional), signs in through the
 // ordinary dispatcher — the same policy, second step included — then sees
 // which product asks and for what, and approves or denies. Guessing user
-// codes is throttled per address.
+// codes is throttled per address, for everybody without a session at
+// once, and per device authorization (creds.FindDeviceAuthorization).
 //
 // The sign-in is an auth request of the device's client whose
 // ResponseType is "device" and whose State holds the device authorization
@@ -51,25 +50,31 @@ func (h *Handler) deviceSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := h.now()
 	raw := c.FormValue("user_code")
-	try, wait, err := h.creds.Try(ctx, creds.DeviceAddressKey(web.ClientIP(c)))
+	// A signed-in browser is not held up by guesses from everybody else
+	// (the global limit), so nobody can lock users out of this page.
+	sess, err := h.currentSession(c)
+	if err != nil {
+		return err
+	}
+	try, wait, err := h.creds.Try(ctx, creds.DeviceLimits(web.ClientIP(c), sess.ID != "")...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.render(c, http.StatusTooManyRequests, "device", web.Page{Title: msgDeviceTitle, Error: web.TooMany(wait), Data: deviceData{UserCode: raw}})
-	}
-	code, ok := factor.NormalizeUserCode(raw)
-	var d storage.DeviceAuthorization
-	if ok {
-		d, err = h.store.GetDeviceAuthorizationByUserCode(ctx, code)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return err
+		msg := web.TooMany(wait)
+		if sess.ID == "" {
+			msg = i18n.M("device.too_many_sign_in", "Wait", msg.Args[1])
 		}
+		return h.render(c, http.StatusTooManyRequests, "device", web.Page{Title: msgDeviceTitle, Error: msg, Data: deviceData{UserCode: raw}})
 	}
-	if !ok || err != nil || d.State != storage.DevicePending || now.After(d.ExpiresAt) {
-		try.Failed(ctx)
+	d, found, err := h.creds.FindDeviceAuthorization(ctx, raw)
+	if err != nil {
+		return err
+	}
+	if !found || now.After(d.ExpiresAt) {
 		return h.render(c, http.StatusUnprocessableEntity, "device", web.Page{Title: msgDeviceTitle,
 			Error: i18n.M("device.wrong"), Data: deviceData{UserCode: raw}})
 	}
+	try.Succeeded(ctx)
 	ar := storage.AuthRequest{
 		ID: storage.NewID(), ClientID: d.ClientID, Scopes: d.Scopes, ResponseType: responseTypeDevice,
 		State: d.ID, CreatedAt: now, ExpiresAt: d.ExpiresAt,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
@@ -73,7 +74,7 @@ func (h *Handler) dispatchID(c echo.Context, id string) error {
 	// login_hint names the account: skip the identifier page (OIDC Core
 	// 3.1.2.1), unless the product asked to pick an account.
 	if s.req.Step == flow.StepIdentify && s.ar.UserID == "" && !slices.Contains(s.ar.Prompt, "select_account") {
-		if email, ok := normalizeEmail(s.ar.LoginHint); ok {
+		if email, ok := factor.NormalizeEmail(s.ar.LoginHint); ok {
 			if err := h.identify(c, s, email); err != nil {
 				return err
 			}
@@ -248,6 +249,11 @@ func (h *Handler) progress(c echo.Context, s *signin, fn func(*storage.AuthReque
 	return h.store.UpdateAuthRequest(c.Request().Context(), s.ar.ID, func(a *storage.AuthRequest) error {
 		switch {
 		case web.Equal(a.BrowserHash, next) && !web.Equal(bound, next):
+			if a.Done && !isDeviceRequest(*a) {
+				// The twin finished the sign-in: its code was issued
+				// once and is not issued again (nor audited twice).
+				return web.BadRequest(web.MsgSigninDone, nil)
+			}
 			return nil
 		case !web.Equal(a.BrowserHash, bound):
 			return web.Forbidden(web.MsgOtherBrowser, errors.New("auth request rebound meanwhile"))
@@ -444,6 +450,11 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 			return err
 		}
 	}
+	// This browser has now signed in as the user: failures from elsewhere
+	// will not delay it (creds.Known).
+	if err := h.creds.RememberBrowser(ctx, s.user.ID, h.deviceCookie(c)); err != nil {
+		return err
+	}
 	// Completing a sign-in that verified something (a new session, a
 	// password, a second step, an upstream sign-in) is a privilege change:
 	// the browser gets a new handle and the request follows it (progress).
@@ -496,4 +507,17 @@ func secondStepLabel(ar storage.AuthRequest, r flow.Requirement) string {
 		return "session" // a factor presented earlier in this browser session
 	}
 	return "none"
+}
+
+// deviceCookie is the digest of this browser's device cookie, made now if
+// the browser has none. The cookie alone trusts nothing: trust is a
+// trusted-device row ("Trust this device"), being known a known-browser
+// row.
+func (h *Handler) deviceCookie(c echo.Context) []byte {
+	if len(h.web.CookieValue(c, web.CookieDevice)) < 32 {
+		tok := keyring.NewToken()
+		h.web.SetCookie(c, web.CookieDevice, tok, web.LongLived)
+		return h.kr.MACString(keyring.PurposeDevice, tok)
+	}
+	return h.web.DeviceCookieMAC(c)
 }

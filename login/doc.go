@@ -49,9 +49,12 @@
 // What it owns and what it leaves to others:
 //   - policy: login/flow (pure), called by the dispatcher only;
 //   - what a credential is worth and the budgets that guard it (email
-//     codes, TOTP steps, backup codes, passwords, the throttle, "revoke
-//     everything of a user" and the notification mails):
-//     login/internal/creds;
+//     codes, TOTP steps, backup codes, device user codes, passwords, the
+//     throttle and the known browsers it exempts, "revoke everything of a
+//     user" and the notification mails): login/internal/creds;
+//   - sending mail: nothing here waits for a mail server; codes and
+//     notices go to the durable outbox with what they belong to, and the
+//     instance's worker (login/mail/outbox, Deps.Outbox) is kicked;
 //   - the page machinery (templates, cookies, the browser handle, CSRF,
 //     error pages, security headers): login/internal/web;
 //   - the account pages, the demo and the account API: login/account, a

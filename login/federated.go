@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/federation"
+	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
@@ -303,7 +304,7 @@ func (h *Handler) federationCallback(c echo.Context) error {
 	if ident.Email == "" {
 		return h.ssoFail(c, s, org, http.StatusForbidden, msgSSONoEmail, "no email claim ("+org.ClaimEmail+")", nil)
 	}
-	if _, ok := normalizeEmail(ident.Email); !ok || !slices.Contains(org.Domains, emailDomain(ident.Email)) {
+	if _, ok := factor.NormalizeEmail(ident.Email); !ok || !slices.Contains(org.Domains, emailDomain(ident.Email)) {
 		// An upstream identity is never linked to an account outside the
 		// organisation's domains, whatever email it claims.
 		return h.ssoFail(c, s, org, http.StatusForbidden, msgSSOWrongDomain,

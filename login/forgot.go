@@ -98,7 +98,7 @@ func (h *Handler) forgotPage(c echo.Context) error {
 	} else if rf != nil {
 		return h.renderReset(c, rf, http.StatusOK, i18n.Msg{}, i18n.Msg{})
 	}
-	email, _ := normalizeEmail(s.ar.LoginHint)
+	email, _ := factor.NormalizeEmail(s.ar.LoginHint)
 	return h.render(c, http.StatusOK, "forgot", web.Page{Title: msgForgotTitle, Data: forgotData{ID: s.ar.ID, Email: email}})
 }
 
@@ -129,19 +129,18 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	now := h.now()
-	email, ok := normalizeEmail(c.FormValue("email"))
+	email, ok := factor.NormalizeEmail(c.FormValue("email"))
 	if !ok {
 		return h.render(c, http.StatusUnprocessableEntity, "forgot", web.Page{Title: msgForgotTitle,
 			Error: i18n.M("identify.invalid_email"), Data: forgotData{ID: s.ar.ID, Email: web.Truncate(c.FormValue("email"), 254)}})
 	}
-	try, wait, err := h.creds.Try(ctx, creds.ForgotAddressKey(web.ClientIP(c)))
+	_, wait, err := h.creds.Try(ctx, creds.ForgotLimits(web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
 		return h.render(c, http.StatusTooManyRequests, "forgot", web.Page{Title: msgForgotTitle,
 			Error: web.TooMany(wait), Data: forgotData{ID: s.ar.ID, Email: email}})
 	}
-	try.Failed(ctx) // every request counts against the address (mail bombing)
 	u, err := h.store.GetUserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
@@ -157,16 +156,20 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 	if at, err = h.store.CreateActionToken(ctx, at); err != nil {
 		return err
 	}
-	if eligible {
-		// A refusal (resend gap, send budget, mail down) is not shown: it
-		// would say that the account exists.
-		if msg, err := h.sendCode(c, creds.RecipientOf(u), creds.PurposeReset, at.ID, ""); err != nil {
-			return err
-		} else if !msg.IsZero() {
-			h.log.Info("reset code not sent", "user", u.ID, "reason", msg.ID)
-		}
-		h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset_started"})
+	// Both sides write the same rows (a code, a mail in the outbox — for
+	// an address without an eligible account one that never leaves) and
+	// an audit event, so neither the answer nor its timing says which.
+	// A refusal (resend gap, budget) is not shown — an address's budget
+	// may have been spent by its owner — and the page says that only so
+	// many codes go out an hour.
+	if err := h.sendResetCode(c, rf0(at, email), u, eligible); err != nil {
+		return err
 	}
+	ev := storage.AuditEvent{Email: email, ClientID: s.ar.ClientID, Event: "password.reset_requested", Reason: "no such account"}
+	if eligible {
+		ev = storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset_started"}
+	}
+	h.audit(c, ev)
 	if err := h.web.SetSealed(c, web.CookieReset, resetCookie{Token: tok, Email: email, AR: s.ar.ID, SentAt: now}, resetLifetime); err != nil {
 		return err
 	}
@@ -210,6 +213,29 @@ func (h *Handler) advance(c echo.Context, rf *resetFlow, next string) error {
 	return h.web.SetSealed(c, web.CookieReset, ck, resetLifetime)
 }
 
+// rf0 is the reset a new action token starts.
+func rf0(at storage.ActionToken, email string) *resetFlow {
+	return &resetFlow{ck: resetCookie{Email: email}, tok: at, stage: stageResetCode}
+}
+
+// sendResetCode queues the reset code of rf: to the user when eligible,
+// otherwise the same rows for the address's stand-in, which no mail
+// carries.
+func (h *Handler) sendResetCode(c echo.Context, rf *resetFlow, u storage.User, eligible bool) error {
+	var msg i18n.Msg
+	var err error
+	if eligible {
+		msg, err = h.creds.SendCode(c.Request().Context(), creds.RecipientOf(u), creds.PurposeReset, rf.tok.ID, "", h.boundFrom(c))
+	} else {
+		msg, err = h.creds.SendStandInCode(c.Request().Context(), creds.Recipient{ID: h.creds.StandIn("rs", rf.ck.Email)},
+			creds.PurposeReset, rf.tok.ID, h.boundFrom(c))
+	}
+	if !msg.IsZero() {
+		h.log.Info("reset code not queued", "reason", msg.ID)
+	}
+	return err
+}
+
 // resetSubject is the throttle key of a reset: the user, or a stand-in
 // for an unknown address.
 func (h *Handler) resetSubject(rf *resetFlow) string {
@@ -226,7 +252,7 @@ func (h *Handler) forgotCodeSubmit(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(h.resetSubject(rf)), creds.CodeAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.CodeLimits(h.resetSubject(rf), web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -239,7 +265,6 @@ func (h *Handler) forgotCodeSubmit(c echo.Context) error {
 		}
 	}
 	if !valid {
-		try.Failed(ctx)
 		if rf.tok.UserID != "" {
 			h.audit(c, storage.AuditEvent{UserID: rf.tok.UserID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: "email code"})
 		}
@@ -271,18 +296,18 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 	if gap := now.Sub(rf.ck.SentAt); gap < creds.ResendGap && gap >= 0 {
 		return h.renderReset(c, rf, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), i18n.Msg{})
 	}
+	var u storage.User
+	eligible := false
 	if rf.tok.UserID != "" {
-		u, err := h.store.GetUser(c.Request().Context(), rf.tok.UserID)
+		var err error
+		u, err = h.store.GetUser(c.Request().Context(), rf.tok.UserID)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
-		if err == nil {
-			if msg, err := h.sendCode(c, creds.RecipientOf(u), creds.PurposeReset, rf.tok.ID, ""); err != nil {
-				return err
-			} else if !msg.IsZero() {
-				h.log.Info("reset code not sent", "user", u.ID, "reason", msg.ID)
-			}
-		}
+		eligible = err == nil
+	}
+	if err := h.sendResetCode(c, rf, u, eligible); err != nil {
+		return err
 	}
 	rf.ck.SentAt = now
 	if err := h.web.SetSealed(c, web.CookieReset, rf.ck, resetLifetime); err != nil {
@@ -300,7 +325,7 @@ func (h *Handler) forgotSecondSubmit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	userID := rf.tok.UserID
-	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(userID), creds.CodeAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.CodeLimits(userID, web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -325,7 +350,6 @@ func (h *Handler) forgotSecondSubmit(c echo.Context) error {
 		return err
 	}
 	if !valid {
-		try.Failed(ctx)
 		h.audit(c, storage.AuditEvent{UserID: userID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: string(method)})
 		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
@@ -373,12 +397,12 @@ func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.creds.Revoke(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}); err != nil {
+	if _, err := h.creds.RevokeAndNotify(ctx, u, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}, i18n.M("notice.password_reset"), h.web.From(c)); err != nil {
 		return err
 	}
 	h.web.ClearCookie(c, web.CookieSession)
 	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, ClientID: s.ar.ClientID, Event: "password.reset"})
-	mailed := h.notify(c, u, i18n.M("notice.password_reset"))
+	mailed := true
 	// Continue the sign-in from the password step, as this user.
 	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		if a.Done {

@@ -15,7 +15,6 @@ import (
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
-	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -68,7 +67,6 @@ type Store interface {
 	RedeemUpstreamState(ctx context.Context, stateHash []byte, now time.Time) (storage.UpstreamState, error)
 
 	GetDeviceAuthorization(ctx context.Context, id string) (storage.DeviceAuthorization, error)
-	GetDeviceAuthorizationByUserCode(ctx context.Context, userCode string) (storage.DeviceAuthorization, error)
 	UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*storage.DeviceAuthorization) error) (storage.DeviceAuthorization, error)
 }
 
@@ -145,15 +143,20 @@ type Deps struct {
 	Store   Store
 	Keyring *keyring.Keyring
 	OP      OP
-	Mailer  mail.Mailer
-	Hasher  *factor.PasswordHasher
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Outbox is woken when mail is queued (the instance's outbox worker,
+	// login/mail/outbox); nil: the worker finds it when it next looks.
+	Outbox interface{ Kick() }
+	Hasher *factor.PasswordHasher
+	Now    func() time.Time
+	Logger *slog.Logger
 	// Federation opens organisations' identity providers (single
 	// sign-on); nil turns SSO off (an SSO user gets a clear error page).
 	Federation Federation
 	// Metrics counts sign-ins, codes and throttle hits; nil: none.
 	Metrics Metrics
+	// Verifier does the checks a guess pays for (argon2id, TOTP, code
+	// digests); nil: login/factor's over Hasher. Tests count its calls.
+	Verifier creds.Verifier
 }
 
 // Handler serves the sign-in pages.
@@ -173,8 +176,8 @@ type Handler struct {
 
 // New builds the handler. A broken template fails here.
 func New(cfg Config, d Deps) (*Handler, error) {
-	if d.Store == nil || d.Keyring == nil || d.OP == nil || d.Mailer == nil {
-		return nil, errors.New("login: store, keyring, OP and mailer are required")
+	if d.Store == nil || d.Keyring == nil || d.OP == nil {
+		return nil, errors.New("login: store, keyring and OP are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -196,7 +199,8 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer,
 		Languages: langs},
-		creds.Deps{Store: d.Store, Keyring: d.Keyring, Mailer: d.Mailer, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger, Metrics: d.Metrics})
+		creds.Deps{Store: d.Store, Keyring: d.Keyring, Outbox: d.Outbox, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger,
+			Metrics: d.Metrics, Verifier: d.Verifier})
 	if err != nil {
 		return nil, err
 	}
@@ -322,16 +326,22 @@ func (h *Handler) home(c echo.Context) error {
 	return h.render(c, http.StatusOK, "home", web.Page{Title: i18n.M("home.title"), Data: homeData{Demo: h.cfg.Demo}})
 }
 
-// sendCode mails a code for (to, purpose, contextID) bound to this
+// sendCode queues a code for (to, purpose, contextID) bound to this
 // browser; wording "" words the mail as purpose. It returns a message for
-// the user when it did not send.
+// the user when it did not.
 func (h *Handler) sendCode(c echo.Context, to creds.Recipient, purpose, contextID, wording string) (i18n.Msg, error) {
-	from := h.web.From(c)
-	from.BrowserHash = h.web.BoundBrowserHash(c)
-	return h.creds.SendCode(c.Request().Context(), to, purpose, contextID, wording, from)
+	return h.creds.SendCode(c.Request().Context(), to, purpose, contextID, wording, h.boundFrom(c))
 }
 
-// notify sends the notification mail of a security change.
+// boundFrom is who is asking, with this browser's handle (made now if
+// missing) to bind a code to.
+func (h *Handler) boundFrom(c echo.Context) creds.From {
+	from := h.web.From(c)
+	from.BrowserHash = h.web.BoundBrowserHash(c)
+	return from
+}
+
+// notify queues the notification mail of a security change.
 func (h *Handler) notify(c echo.Context, u storage.User, change i18n.Msg) bool {
 	return h.creds.Notify(c.Request().Context(), u, change, h.web.From(c))
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
-	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
 
@@ -26,7 +25,7 @@ import (
 type (
 	untouchedStore  struct{ Store }
 	untouchedOP     struct{ OP }
-	untouchedMailer struct{ mail.Mailer }
+	untouchedOutbox struct{ Kicker interface{ Kick() } }
 )
 
 func newTestHandler(t *testing.T) *Handler {
@@ -36,7 +35,7 @@ func newTestHandler(t *testing.T) *Handler {
 		t.Fatal(err)
 	}
 	h, err := New(Config{Issuer: "https://id.example.com", SignupEnabled: true, Demo: true},
-		Deps{Store: untouchedStore{}, Keyring: kr, OP: untouchedOP{}, Mailer: untouchedMailer{},
+		Deps{Store: untouchedStore{}, Keyring: kr, OP: untouchedOP{}, Outbox: untouchedOutbox{},
 			Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -138,3 +137,6 @@ func TestTemplates(t *testing.T) {
 		})
 	}
 }
+
+// Kick panics: nothing may be queued.
+func (u untouchedOutbox) Kick() { u.Kicker.Kick() }

@@ -33,8 +33,10 @@ import (
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/login/mail/mailsink"
+	"github.com/latchkey/latchkey/login/mail/outbox"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -89,6 +91,10 @@ type testEnv struct {
 	store  *storage.Store
 	kr     *keyring.Keyring
 	op     *fakeOP
+	// mail delivers the outbox when the test says (deliver): the
+	// harness runs no background worker, so what was queued is visible.
+	mail     *outbox.Worker
+	holdMail bool
 	// arLifetime is how long the auth requests the fake OP creates live.
 	arLifetime time.Duration
 }
@@ -113,7 +119,20 @@ func testPolicy() flow.Policy {
 		RolloutRegions: map[string]time.Time{"EU": time.Date(2025, 4, 9, 0, 0, 0, 0, time.UTC), "APAC": time.Date(2025, 4, 16, 0, 0, 0, 0, time.UTC)}}
 }
 
+// envSetup is what a test may put in place of the harness's defaults.
+type envSetup struct {
+	verifier creds.Verifier             // nil: login/factor's
+	wrap     func(*storage.Store) Store // what the handler sees of the store (nil: the store)
+	dbStore  *storage.Store             // the database (nil: a fresh one of the dialect)
+	holdMail bool                       // no delivery after each request: the test calls deliver
+}
+
 func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...func(*Config)) *testEnv {
+	t.Helper()
+	return newTestEnvWith(t, d, envSetup{}, opts...)
+}
+
+func newTestEnvWith(t testing.TB, d storagetest.Dialect, setup envSetup, opts ...func(*Config)) *testEnv {
 	t.Helper()
 	sink, err := mailsink.Start("127.0.0.1:0")
 	if err != nil {
@@ -135,15 +154,26 @@ func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...func(*Config)) *tes
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(&testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	mailer, err := mail.New(sink.URL(), "noreply@localhost", logger)
+	mailer, err := mail.NewWithOptions(sink.URL(), "noreply@localhost", logger, mail.Options{Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := d.Open(t)
+	store := setup.dbStore
+	if store == nil {
+		store = d.Open(t)
+	}
+	var st Store = store
+	if setup.wrap != nil {
+		st = setup.wrap(store)
+	}
 	clk := &clock{now: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
 	op := &fakeOP{finished: map[string]storage.AuthRequest{}}
-	h, err := New(cfg, Deps{Store: store, Keyring: kr, OP: op, Mailer: mailer, Now: clk.Now, Logger: logger,
-		Hasher: factor.NewPasswordHasher(testHashParams)})
+	worker, err := outbox.New(outbox.Config{}, outbox.Deps{Store: store, Keyring: kr, Mailer: mailer, Now: clk.Now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(cfg, Deps{Store: st, Keyring: kr, OP: op, Outbox: worker, Now: clk.Now, Logger: logger,
+		Hasher: factor.NewPasswordHasher(testHashParams), Verifier: setup.verifier})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +182,8 @@ func newTestEnv(t testing.TB, d storagetest.Dialect, opts ...func(*Config)) *tes
 	hs.Config.Handler = e
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &testEnv{t: t, h: h, http: hs, issuer: cfg.Issuer, clock: clk, sink: sink, store: store, kr: kr, op: op, arLifetime: 30 * time.Minute}
+	return &testEnv{t: t, h: h, http: hs, issuer: cfg.Issuer, clock: clk, sink: sink, store: store, kr: kr, op: op, mail: worker,
+		holdMail: setup.holdMail, arLifetime: 30 * time.Minute}
 }
 
 // testHashParams keep argon2id cheap in tests (the real parameters have
@@ -298,6 +329,7 @@ type browser struct {
 	e      *testEnv
 	client *http.Client
 	ua     string
+	ip     string // the client address the requests come from ("" : 127.0.0.1)
 }
 
 func (e *testEnv) newBrowser() *browser {
@@ -327,12 +359,22 @@ type response struct {
 func (b *browser) do(req *http.Request) response {
 	b.e.t.Helper()
 	req.Header.Set("User-Agent", b.ua)
+	if b.ip != "" {
+		// The harness's echo has no IPExtractor, so it reads this header
+		// (cmd wires the trusted-proxy rule; see its tests).
+		req.Header.Set("X-Forwarded-For", b.ip)
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.e.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	// The instance's worker delivers what the request queued at once (it
+	// is kicked); the harness does it here, between requests.
+	if !b.e.holdMail {
+		b.e.deliver()
+	}
 	return response{status: resp.StatusCode, url: resp.Request.URL, body: string(body), location: resp.Header.Get("Location")}
 }
 
@@ -414,22 +456,39 @@ func (p response) rpError() string {
 	return u.Query().Get("error")
 }
 
-// mailCode reads the newest code mailed to addr.
+// deliver runs the outbox worker once, as a background worker would.
+func (e *testEnv) deliver() {
+	e.t.Helper()
+	if _, err := e.mail.DeliverDue(context.Background()); err != nil {
+		e.t.Fatalf("deliver mail: %v", err)
+	}
+}
+
+// sent delivers the outbox and returns the mail sink: what a reader of
+// the mailboxes would see.
+func (e *testEnv) sent() *mailsink.Sink {
+	e.t.Helper()
+	e.deliver()
+	return e.sink
+}
+
+// mailCode reads the newest code mailed to addr (delivering the outbox
+// first).
 func (e *testEnv) mailCode(addr string) string {
 	e.t.Helper()
-	m, ok := e.sink.Last(addr)
+	e.deliver()
+	m, code, ok := e.sink.LastCode(addr)
 	if !ok {
-		e.t.Fatalf("no mail to %s", addr)
+		last, _ := e.sink.Last(addr)
+		e.t.Fatalf("no code in mail to %s: %q", addr, last.Text)
 	}
-	code, ok := mailsink.Code(m)
-	if !ok {
-		e.t.Fatalf("no code in mail to %s: %q", addr, m.Text)
-	}
+	_ = m
 	return code
 }
 
 // lastSubject is the subject of the newest mail to addr ("" if none).
 func (e *testEnv) lastSubject(addr string) string {
+	e.deliver()
 	m, ok := e.sink.Last(addr)
 	if !ok {
 		return ""

@@ -12,7 +12,6 @@ import (
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/keyring"
 )
 
 // Passkeys in the sign-in (SPEC 1.3): "Sign in with a passkey" on the
@@ -112,10 +111,8 @@ func (h *Handler) passkeySubmit(c echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	if len(h.web.CookieValue(c, web.CookieDevice)) < 32 {
-		// As after a code: this browser has completed a second step.
-		h.web.SetCookie(c, web.CookieDevice, keyring.NewToken(), web.LongLived)
-	}
+	// As after a code: this browser has completed a second step.
+	h.deviceCookie(c)
 	u := s.user
 	if kind == creds.PasskeyPasswordless {
 		if u, err = h.store.GetUser(ctx, res.UserID); err != nil {

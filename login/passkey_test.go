@@ -354,6 +354,9 @@ func TestPasskeyAnswerRace(t *testing.T) {
 			}
 		}
 		if done != 1 {
+			for _, q := range results {
+				t.Logf("%d %s location=%q", q.status, q.url, q.location)
+			}
 			t.Fatalf("%d of %d identical answers finished the sign-in, want 1", done, n)
 		}
 	})

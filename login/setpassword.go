@@ -106,15 +106,10 @@ func (h *Handler) setPasswordSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.creds.Revoke(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}); err != nil {
+	if _, err := h.creds.RevokeAndNotify(ctx, u, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}, i18n.M("notice.password_set"), h.web.From(c)); err != nil {
 		return err
 	}
 	h.web.RotateBrowser(c) // a privilege change: forms made before it die
 	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "password.set", Reason: "set-password link"})
-	mailed := h.notify(c, u, i18n.M("notice.password_set"))
-	var msg i18n.Msg
-	if !mailed {
-		msg = i18n.M("setpassword.mail_failed")
-	}
-	return h.renderSetPassword(c, http.StatusOK, msg, setPasswordData{Done: true, Email: u.Email})
+	return h.renderSetPassword(c, http.StatusOK, i18n.Msg{}, setPasswordData{Done: true, Email: u.Email})
 }

@@ -92,7 +92,7 @@ func (h *Handler) signupPage(c echo.Context) error {
 		return err
 	}
 	email := ""
-	if e, ok := normalizeEmail(s.ar.LoginHint); ok {
+	if e, ok := factor.NormalizeEmail(s.ar.LoginHint); ok {
 		email = e
 	}
 	return h.renderSignup(c, http.StatusOK, i18n.Msg{}, signupData{ID: s.ar.ID, Email: email})
@@ -115,7 +115,7 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	now := h.now()
 	rawEmail, name, password := c.FormValue("email"), strings.TrimSpace(c.FormValue("name")), c.FormValue("password")
 	d := signupData{ID: s.ar.ID, Email: web.Truncate(rawEmail, 254), Name: web.Truncate(name, 4*maxNameRunes)}
-	email, ok := normalizeEmail(rawEmail)
+	email, ok := factor.NormalizeEmail(rawEmail)
 	if !ok {
 		return h.renderSignup(c, http.StatusUnprocessableEntity, i18n.M("identify.invalid_email"), d)
 	}
@@ -131,15 +131,14 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	try, wait, err := h.creds.Try(ctx, creds.SignupAddressKey(web.ClientIP(c)))
+	// Every sign-up counts against the address it comes from (mail
+	// bombing, mass creation); the back-off forgives after a day.
+	_, wait, err := h.creds.Try(ctx, creds.SignupLimits(web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
 		return h.renderSignup(c, http.StatusTooManyRequests, web.TooMany(wait), d)
 	}
-	// Every sign-up counts against the address it comes from (mail
-	// bombing, mass creation); the back-off forgives after a day.
-	try.Failed(ctx)
 
 	// Hash in every case: the answer takes the same time whether or not
 	// the address has an account.
@@ -158,17 +157,38 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 		phc = "" // the "exists" path
 	}
 	f := signupFlow{Flow: storage.NewID(), AR: s.ar.ID, Email: email, Name: name, PHC: phc, SentAt: now, Expires: now.Add(signupLifetime)}
+	var owner *storage.User
 	if f.exists() {
-		h.creds.NotifySignupAttempt(ctx, existing, h.web.From(c))
-	} else if msg, err := h.sendCode(c, h.signupSubject(f), creds.PurposeSignup, f.Flow, ""); err != nil {
+		owner = &existing
+	}
+	refused, err := h.sendSignupCode(c, f, owner)
+	if err != nil {
 		return err
-	} else if !msg.IsZero() {
-		h.log.Info("sign-up code not sent", "reason", msg.ID)
 	}
 	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {
 		return err
 	}
+	if !refused.IsZero() {
+		// The budget of the address's stand-in is the same whether or not
+		// it has an account: saying so tells nothing, and the page must
+		// not claim a code that was not sent.
+		return h.renderSignupCodeRefused(c, f, refused)
+	}
 	return c.Redirect(http.StatusSeeOther, "/signup/code?id="+s.ar.ID)
+}
+
+// sendSignupCode queues the sign-up's code, or, for an address with an
+// account (owner), the same rows with the owner's warning instead: the
+// page and its timing say the same either way. It returns the refusal
+// (resend gap, budget) to show, if any.
+func (h *Handler) sendSignupCode(c echo.Context, f signupFlow, owner *storage.User) (i18n.Msg, error) {
+	return h.creds.SendSignupCode(c.Request().Context(), h.signupSubject(f), f.Flow, owner, h.boundFrom(c))
+}
+
+// renderSignupCodeRefused is the code page when no code went out.
+func (h *Handler) renderSignupCodeRefused(c echo.Context, f signupFlow, msg i18n.Msg) error {
+	return h.render(c, http.StatusTooManyRequests, "signup_code", web.Page{Title: i18n.M("signup.code.title"), Error: msg,
+		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: h.creds.EmailCodeTTL(), NotSent: true}})
 }
 
 // replaceable: an account nobody ever proved the address of, old enough
@@ -204,6 +224,7 @@ func (h *Handler) readSignupFlow(c echo.Context, id string) (signupFlow, bool) {
 type signupCodeData struct {
 	ID, Email string
 	TTL       time.Duration
+	NotSent   bool // no code went out (refused): the page must not say one did
 }
 
 func (h *Handler) renderSignupCode(c echo.Context, f signupFlow, status int, errMsg, notice i18n.Msg) error {
@@ -247,14 +268,18 @@ func (h *Handler) signupCodeSend(c echo.Context) error {
 	if gap := now.Sub(f.SentAt); gap < creds.ResendGap && gap >= 0 {
 		return h.renderSignupCode(c, f, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), i18n.Msg{})
 	}
+	var owner *storage.User
 	if f.exists() {
-		if u, err := h.store.GetUserByEmail(c.Request().Context(), f.Email); err == nil {
-			h.creds.NotifySignupAttempt(c.Request().Context(), u, h.web.From(c))
+		u, err := h.store.GetUserByEmail(c.Request().Context(), f.Email)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
 		}
-	} else if msg, err := h.sendCode(c, h.signupSubject(f), creds.PurposeSignup, f.Flow, ""); err != nil {
+		owner = &u // gone meanwhile: the same rows, to nobody
+	}
+	if refused, err := h.sendSignupCode(c, f, owner); err != nil {
 		return err
-	} else if !msg.IsZero() {
-		h.log.Info("sign-up code not sent", "reason", msg.ID)
+	} else if !refused.IsZero() {
+		return h.renderSignupCodeRefused(c, f, refused)
 	}
 	f.SentAt = now
 	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {
@@ -273,7 +298,7 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := h.now()
 	subject := h.signupSubject(f).ID
-	try, wait, err := h.creds.Try(ctx, creds.CodeAccountKey(subject), creds.CodeAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.CodeLimits(subject, web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -286,7 +311,6 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 		}
 	}
 	if !valid {
-		try.Failed(ctx)
 		return h.renderSignupCode(c, f, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
 	try.Succeeded(ctx)

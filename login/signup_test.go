@@ -65,7 +65,7 @@ func TestSignupEndToEnd(t *testing.T) {
 				t.Fatalf("%+v: %d\n%s", c, p.status, p.body)
 			}
 		}
-		if e.sink.Count("grace@example.com") != 0 {
+		if e.sent().Count("grace@example.com") != 0 {
 			t.Fatal("mail sent for a refused form")
 		}
 
@@ -136,7 +136,7 @@ func TestSignupExistingEmailNotRevealed(t *testing.T) {
 		if !taken.at("/signup/code") || taken.status != fresh.status || strip(taken.body, owner.Email) != strip(fresh.body, "free@example.com") {
 			t.Fatalf("the pages differ:\n%s\n----\n%s", taken.body, fresh.body)
 		}
-		m, ok := e.sink.Last(owner.Email)
+		m, ok := e.sent().Last(owner.Email)
 		if !ok || !strings.Contains(m.Subject, "Someone tried to create") || !strings.Contains(m.Text, "Forgot password?") {
 			t.Fatalf("owner's mail = %+v", m)
 		}
@@ -153,12 +153,12 @@ func TestSignupExistingEmailNotRevealed(t *testing.T) {
 			}
 		}
 		// The resend looks the same too, and the owner is not mail-bombed.
-		before := e.sink.Count(owner.Email)
+		before := e.sent().Count(owner.Email)
 		e.clock.Advance(31 * time.Second)
 		if q := b.submit(p, "/signup/code/send", nil); q.status != http.StatusOK || !strings.Contains(q.body, "We sent you a new code.") {
 			t.Fatalf("resend: %d", q.status)
 		}
-		if e.sink.Count(owner.Email) != before {
+		if e.sent().Count(owner.Email) != before {
 			t.Error("the owner got another mail within the hour")
 		}
 		got := e.user(owner.ID)
@@ -275,7 +275,7 @@ func TestSignupBadInput(t *testing.T) {
 	if q.status != http.StatusUnprocessableEntity {
 		t.Errorf("oversized: %d", q.status)
 	}
-	if e.sink.Total() != 0 {
-		t.Errorf("%d mails sent by bad input", e.sink.Total())
+	if e.sent().Total() != 0 {
+		t.Errorf("%d mails sent by bad input", e.sent().Total())
 	}
 }

@@ -3,13 +3,12 @@ package login
 import (
 	"errors"
 	"net/http"
-	"net/mail"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
@@ -118,7 +117,7 @@ func (h *Handler) identifySubmit(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	email, valid := normalizeEmail(c.FormValue("email"))
+	email, valid := factor.NormalizeEmail(c.FormValue("email"))
 	if !valid {
 		return h.renderIdentify(c, s, http.StatusUnprocessableEntity, i18n.M("identify.invalid_email"), c.FormValue("email"))
 	}
@@ -186,20 +185,6 @@ func appendOnce(xs []string, v string) []string {
 	return append(xs, v)
 }
 
-// normalizeEmail trims and validates an address; the comparison key is
-// case-insensitive in storage.
-func normalizeEmail(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" || len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>\"") {
-		return "", false
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
-		return "", false
-	}
-	return s, true
-}
-
 // --- password ---
 
 type passwordData struct {
@@ -242,8 +227,14 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		email = s.user.Email
 	}
 	// Throttle by the typed account (known or not: no enumeration) and by
-	// the client address.
-	try, wait, err := h.creds.Try(ctx, h.creds.PasswordAccountKey(email), creds.PasswordAddressKey(web.ClientIP(c)))
+	// the client address — or, for a browser that has signed in as this
+	// user before, by this browser alone: failures from elsewhere never
+	// delay it.
+	browser, err := h.creds.Known(ctx, s.ar.UserID, h.web.DeviceCookieMAC(c))
+	if err != nil {
+		return err
+	}
+	try, wait, err := h.creds.Try(ctx, h.creds.PasswordLimits(email, web.ClientIP(c), browser)...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -255,7 +246,7 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		u = &s.user
 	}
 	if !h.creds.CheckPassword(ctx, u, c.FormValue("password")) {
-		locked := try.Failed(ctx)
+		locked := try.Locks()
 		h.metrics.SignIn("wrong_password", "", "")
 		if s.hasUser {
 			h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.failure", Reason: "wrong password"})

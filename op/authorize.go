@@ -91,6 +91,11 @@ func (o *OP) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 		pr, err := o.storage.store.RedeemPushedRequest(ctx, o.storage.kr.MACString(keyring.PurposePAR, ru), o.opts.Now())
 		if err != nil {
+			if unavailable(err) {
+				o.opts.Logger.ErrorContext(ctx, "authorize: redeem pushed request: database unavailable", "err", err)
+				o.unavailablePage(w, r)
+				return
+			}
 			if !errors.Is(err, storage.ErrNotFound) {
 				o.opts.Logger.Error("authorize: redeem pushed request", "err", err)
 				o.page(w, r, http.StatusInternalServerError, pageMsg("error.authorize.start_failed"))
@@ -117,6 +122,12 @@ func (o *OP) authorize(w http.ResponseWriter, r *http.Request) {
 	ar, err := o.storage.CreateAuthRequest(ctx, req, hint)
 	if err != nil {
 		var oe *oidc.Error
+		if unavailable(err) {
+			// RFC 6749 §4.1.2.1: the client learns it, and may retry.
+			o.opts.Logger.ErrorContext(ctx, "authorize: create auth request: database unavailable", "err", err)
+			o.refuse(w, r, params, clientProblem(codeUnavailable, descUnavailable))
+			return
+		}
 		if errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
 			o.refuse(w, r, params, clientProblem(string(oe.ErrorType), "%s", oe.Description))
 			return
@@ -142,7 +153,11 @@ func (o *OP) refuse(w http.ResponseWriter, r *http.Request, params url.Values, p
 		return
 	}
 	status := http.StatusBadRequest
-	if p.code == "server_error" {
+	switch p.code {
+	case codeUnavailable:
+		o.unavailablePage(w, r)
+		return
+	case "server_error":
 		status = http.StatusInternalServerError
 	}
 	o.page(w, r, status, pageMsg("error.authorize.invalid", "Detail", p.description))
@@ -217,6 +232,11 @@ func (o *OP) clientAndRedirect(ctx context.Context, params url.Values) (*client,
 	c, err := o.storage.client(ctx, clientID)
 	if err != nil {
 		var oe *oidc.Error
+		if unavailable(err) {
+			// Whether the client exists cannot be known: a page, 503.
+			o.opts.Logger.ErrorContext(ctx, "authorize: client lookup: database unavailable", "err", err)
+			return nil, &authProblem{code: codeUnavailable, description: descUnavailable}
+		}
 		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
 			return nil, &authProblem{code: "server_error", description: "the client could not be looked up"}
 		}
@@ -233,6 +253,9 @@ func (o *OP) clientAndRedirect(ctx context.Context, params url.Values) (*client,
 }
 
 func oidcProblem(err error) *authProblem {
+	if unavailable(err) {
+		return clientProblem(codeUnavailable, descUnavailable)
+	}
 	var oe *oidc.Error
 	if errors.As(err, &oe) {
 		return clientProblem(string(oe.ErrorType), "%s", oe.Description)
@@ -360,8 +383,12 @@ func (o *OP) par(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, _, _, prob := o.checkAuthRequest(ctx, params, true); prob != nil {
 		status := http.StatusBadRequest
-		if prob.code == "server_error" {
+		switch prob.code {
+		case "server_error":
 			status = http.StatusInternalServerError
+		case codeUnavailable:
+			status = http.StatusServiceUnavailable
+			setRetryAfter(w.Header())
 		}
 		tokenError(w, status, prob.code, prob.description, false)
 		return
@@ -376,8 +403,7 @@ func (o *OP) par(w http.ResponseWriter, r *http.Request) {
 		RequestURIHash: o.storage.kr.MACString(keyring.PurposePAR, uri), ClientID: c.c.ID, Params: flat,
 		CreatedAt: now, ExpiresAt: now.Add(parLifetime),
 	}); err != nil {
-		o.opts.Logger.Error("par: store", "err", err)
-		tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+		o.internalError(w, r, "par: store", err)
 		return
 	}
 	setNoStoreJSON(w.Header())

@@ -112,7 +112,22 @@ type authFailure struct {
 }
 
 func (f *authFailure) write(w http.ResponseWriter) {
+	if f.status == http.StatusServiceUnavailable {
+		setRetryAfter(w.Header())
+	}
 	tokenError(w, f.status, f.code, f.description, f.basic)
+}
+
+// internalAuthFailure is a failure of ours while authenticating a client:
+// 503 temporarily_unavailable when the database is out of reach (never
+// invalid_client), else 500.
+func (o *OP) internalAuthFailure(ctx context.Context, what string, err error) *authFailure {
+	if unavailable(err) {
+		o.opts.Logger.ErrorContext(ctx, what+": database unavailable", "err", err)
+		return &authFailure{status: http.StatusServiceUnavailable, code: codeUnavailable, description: descUnavailable}
+	}
+	o.opts.Logger.ErrorContext(ctx, what, "err", err)
+	return &authFailure{status: http.StatusInternalServerError, code: "server_error"}
 }
 
 // authenticateClient authenticates the client of r at endpoint (its path).
@@ -136,9 +151,8 @@ func (o *OP) authenticateClient(ctx context.Context, r *http.Request, endpoint s
 		c, err := o.verifyAssertion(ctx, creds, endpoint)
 		if err != nil {
 			var oe *oidc.Error
-			if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
-				o.opts.Logger.Error("client assertion", "err", err)
-				return nil, &authFailure{status: http.StatusInternalServerError, code: "server_error"}
+			if unavailable(err) || errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+				return nil, o.internalAuthFailure(ctx, "client assertion", err)
 			}
 			refused.description = "client assertion refused: " + err.Error()
 			refused.logReason = refused.description
@@ -149,9 +163,8 @@ func (o *OP) authenticateClient(ctx context.Context, r *http.Request, endpoint s
 	c, err := o.storage.client(ctx, creds.id)
 	if err != nil {
 		var oe *oidc.Error
-		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
-			o.opts.Logger.Error("client lookup", "err", err)
-			return nil, &authFailure{status: http.StatusInternalServerError, code: "server_error"}
+		if unavailable(err) || errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+			return nil, o.internalAuthFailure(ctx, "client lookup", err)
 		}
 		refused.logReason = "unknown client"
 		return nil, refused
@@ -197,7 +210,7 @@ func (o *OP) verifyAssertion(ctx context.Context, creds clientCreds, endpoint st
 	c, err := o.storage.client(ctx, id)
 	if err != nil {
 		var oe *oidc.Error
-		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+		if unavailable(err) || errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
 			return nil, err
 		}
 		return nil, errors.New("unknown client")
@@ -211,7 +224,7 @@ func (o *OP) verifyAssertion(ctx context.Context, creds clientCreds, endpoint st
 	for refresh := range 2 {
 		keys, err := o.clientKeys.keys(ctx, c.c, refresh == 1)
 		if err != nil {
-			return nil, serverError(err)
+			return nil, serverError(ctx, err)
 		}
 		found := false
 		for _, k := range keys {
@@ -265,7 +278,7 @@ func (o *OP) verifyAssertion(ctx context.Context, creds clientCreds, endpoint st
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, errors.New("jti already used")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return c, nil
 }

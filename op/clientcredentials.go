@@ -40,8 +40,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request, c *client
 	if c.format() == storage.TokenFormatJWT {
 		ks, err := s.keys.get(r.Context())
 		if err != nil {
-			o.opts.Logger.Error("client_credentials: signing key", "err", err)
-			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+			o.internalError(w, r, "client_credentials: signing key", err)
 			return
 		}
 		// iat and exp on the token clock (Options.TokenNow), which
@@ -49,8 +48,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request, c *client
 		iat := o.opts.TokenNow()
 		token, err = ks.signing.signJWT(atClaims(o.opts.Issuer, c.c.ID, nil, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, jkt, iat, iat.Add(life)))
 		if err != nil {
-			o.opts.Logger.Error("client_credentials: sign", "err", err)
-			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+			o.internalError(w, r, "client_credentials: sign", err)
 			return
 		}
 	} else {
@@ -58,8 +56,7 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request, c *client
 			ClientID: c.c.ID, UserID: c.c.ID, Scopes: scopes, Audience: []string{c.c.ID}, JKT: jkt,
 		}, s.now())
 		if err != nil {
-			o.opts.Logger.Error("client_credentials: store token", "err", err)
-			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+			o.internalError(w, r, "client_credentials: store token", err)
 			return
 		}
 		if token, err = o.provider.Crypto().Encrypt(atID + ":" + c.c.ID); err != nil {

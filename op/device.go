@@ -41,15 +41,22 @@ func (s *opStorage) StoreDeviceAuthorization(ctx context.Context, clientID, devi
 		}
 	}
 	now := s.now()
+	// The user code is stored as HMACs only (the whole, and its first half
+	// for counting the guesses aimed at it): a database read does not hand
+	// out codes that approve devices.
+	full, half := s.kr.UserCodeDigests(userCode)
 	_, err := s.store.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
 		DeviceCodeHash: s.kr.MACString(keyring.PurposeDeviceCode, deviceCode),
-		UserCode:       userCode, ClientID: clientID, Scopes: keep,
+		UserCodeHash:   full, UserCodeHalf: half, ClientID: clientID, Scopes: keep,
 		CreatedAt: now, ExpiresAt: now.Add(deviceLifetime), State: storage.DevicePending,
 	})
 	if errors.Is(err, storage.ErrConflict) {
 		return zop.ErrDuplicateUserCode
 	}
-	return err
+	if err != nil {
+		return serverError(ctx, err)
+	}
+	return nil
 }
 
 // GetDeviceAuthorizatonState answers a device's poll. An approved

@@ -33,10 +33,13 @@ type Options struct {
 	AccessTokenLifetime  time.Duration
 	IDTokenLifetime      time.Duration
 	RefreshTokenLifetime time.Duration // absolute cap; 0 = none
-	AuthCodeLifetime     time.Duration
-	AuthRequestLifetime  time.Duration
-	AccessTokenFormat    string // default for clients: opaque or jwt
-	RefreshIdle          time.Duration
+	// RefreshReuseGrace: a refresh token presented again within this time
+	// of its first use gets a sibling successor (RFC 9700 §4.14.2); 0: none.
+	RefreshReuseGrace   time.Duration
+	AuthCodeLifetime    time.Duration
+	AuthRequestLifetime time.Duration
+	AccessTokenFormat   string // default for clients: opaque or jwt
+	RefreshIdle         time.Duration
 
 	// ReverifyDue is the re-verification rule (SPEC 6): whether a refresh
 	// grant, signed in with these times and methods, must go back to the
@@ -284,8 +287,12 @@ func (o *OP) Respond(w http.ResponseWriter, r *http.Request, ar storage.AuthRequ
 	code := keyring.NewToken()
 	if err := o.storage.SaveAuthCode(r.Context(), ar.ID, code); err != nil {
 		o.opts.Logger.Error("respond: save code", "err", err, "auth_request", ar.ID)
+		e, desc := string(oidc.ServerError), "the sign-in could not be completed"
+		if unavailable(err) {
+			e, desc = codeUnavailable, descUnavailable
+		}
 		o.sendAuthResponse(w, r, ar.RedirectURI, ar.ResponseMode, url.Values{
-			"error": {string(oidc.ServerError)}, "error_description": {"the sign-in could not be completed"}, "state": {ar.State}})
+			"error": {e}, "error_description": {desc}, "state": {ar.State}})
 		return
 	}
 	o.sendAuthResponse(w, r, ar.RedirectURI, ar.ResponseMode, url.Values{"code": {code}, "state": {ar.State}})
@@ -445,7 +452,7 @@ func (o *OP) wrap(next http.Handler) http.Handler {
 			o.endSession(w, r, next)
 			return
 		}
-		next.ServeHTTP(w, r)
+		o.zitadel(w, r, next)
 	})
 	withCORS := o.cors.Handler(ours)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -511,6 +518,7 @@ const endSessionPath = "/end_session"
 // (a person's browser is on the other end) into our error page, with the
 // OAuth error in words.
 func (o *OP) endSession(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	r, probe := withOutageProbe(r)
 	rec := &jsonErrorCatcher{ResponseWriter: w}
 	next.ServeHTTP(rec, r)
 	if !rec.caught {
@@ -520,6 +528,10 @@ func (o *OP) endSession(w http.ResponseWriter, r *http.Request, next http.Handle
 		if k != "Cache-Control" && k != "Pragma" && k != "X-Content-Type-Options" && !strings.HasPrefix(k, "Access-Control-") {
 			w.Header().Del(k)
 		}
+	}
+	if probe.hit.Load() {
+		o.unavailablePage(w, r)
+		return
 	}
 	var e struct {
 		Error       string `json:"error"`
@@ -537,6 +549,27 @@ func (o *OP) endSession(w http.ResponseWriter, r *http.Request, next http.Handle
 		o.page(w, r, status, pageMsg("error.end_session.invalid_code", "Error", e.Error))
 	default:
 		o.page(w, r, status, pageMsg("error.end_session.invalid"))
+	}
+}
+
+// zitadel serves what is still zitadel's (the device authorization
+// endpoint, its probes): an error of ours it answered is corrected — 503
+// temporarily_unavailable when the database was out of reach, and a bare
+// server_error otherwise (zitadel would tell the client our error's text).
+func (o *OP) zitadel(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	r, probe := withOutageProbe(r)
+	rec := &jsonErrorCatcher{ResponseWriter: w}
+	next.ServeHTTP(rec, r)
+	switch {
+	case !rec.caught:
+	case probe.hit.Load():
+		setRetryAfter(w.Header())
+		tokenError(w, http.StatusServiceUnavailable, codeUnavailable, descUnavailable, false)
+	case rec.status >= 500:
+		tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+	default:
+		w.WriteHeader(rec.status)
+		_, _ = w.Write([]byte(rec.body.String()))
 	}
 }
 

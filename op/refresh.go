@@ -76,8 +76,7 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request, c *client, pro
 	// its grant.
 	ks, err := s.keys.get(ctx)
 	if err != nil {
-		o.opts.Logger.Error("refresh: signing key", "err", err)
-		tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+		o.internalError(w, r, "refresh: signing key", err)
 		return
 	}
 	atID, newRT, exp, err := s.CreateAccessAndRefreshTokens(ctx, rr, raw)

@@ -44,6 +44,15 @@ func (e *ResourceError) Error() string { return e.Code + ": " + e.Description }
 // SetHeaders sets the WWW-Authenticate challenges (and DPoP-Nonce).
 // Without an error code both schemes are offered (RFC 9449 §7.1).
 func (e *ResourceError) SetHeaders(h http.Header) {
+	if e.Status >= 500 {
+		// Our failure, not a challenge: nothing about the token (a
+		// relying party must not take it for an invalid one).
+		if e.Status == http.StatusServiceUnavailable {
+			setRetryAfter(h)
+		}
+		h.Set("Cache-Control", "no-store")
+		return
+	}
 	bearer := `Bearer realm="` + e.realm + `"`
 	dpop := `DPoP realm="` + e.realm + `", algs="` + algList(dpopAlgs) + `"`
 	if e.Code != "" {
@@ -117,8 +126,7 @@ func (o *OP) authenticateResource(r *http.Request, formOK bool) (AccessTokenInfo
 	at, err := o.lookupAccessToken(ctx, token)
 	if err != nil {
 		if !errors.Is(err, ErrInvalidToken) {
-			o.opts.Logger.Error("access token lookup", "err", err)
-			return AccessTokenInfo{}, o.resourceError(http.StatusInternalServerError, "server_error", "", false)
+			return AccessTokenInfo{}, o.internalResourceError(r, "access token lookup", err)
 		}
 		return AccessTokenInfo{}, o.resourceError(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", scheme == tokenTypeDPoP)
 	}
@@ -134,8 +142,7 @@ func (o *OP) authenticateResource(r *http.Request, formOK bool) (AccessTokenInfo
 		nonce := o.dpopNonce()
 		proof, derr, err := o.checkDPoP(ctx, r, o.endpointURL(r.URL.Path), token)
 		if err != nil {
-			o.opts.Logger.Error("resource: DPoP proof", "err", err)
-			return AccessTokenInfo{}, o.resourceError(http.StatusInternalServerError, "server_error", "", false)
+			return AccessTokenInfo{}, o.internalResourceError(r, "resource: DPoP proof", err)
 		}
 		if derr != nil {
 			e := o.resourceError(http.StatusUnauthorized, derr.code, derr.description, true)
@@ -151,8 +158,7 @@ func (o *OP) authenticateResource(r *http.Request, formOK bool) (AccessTokenInfo
 	u, err := o.storage.store.GetUser(ctx, at.UserID)
 	if err != nil || u.Disabled {
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			o.opts.Logger.Error("resource: user", "err", err)
-			return AccessTokenInfo{}, o.resourceError(http.StatusInternalServerError, "server_error", "", false)
+			return AccessTokenInfo{}, o.internalResourceError(r, "resource: user", err)
 		}
 		return AccessTokenInfo{}, o.resourceError(http.StatusUnauthorized, "invalid_token", "the access token is no longer valid", at.JKT != "")
 	}
@@ -216,8 +222,7 @@ func (o *OP) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := o.storage.store.GetUser(r.Context(), info.Subject)
 	if err != nil {
-		o.opts.Logger.Error("userinfo: user", "err", err)
-		writeResourceError(w, o.resourceError(http.StatusInternalServerError, "server_error", "", false))
+		writeResourceError(w, o.internalResourceError(r, "userinfo: user", err))
 		return
 	}
 	ui := new(oidc.UserInfo)
@@ -270,8 +275,7 @@ func (o *OP) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := o.introspectToken(ctx, c, token, r.PostForm.Get("token_type_hint"))
 	if err != nil {
-		o.opts.Logger.Error("introspect", "err", err)
-		tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+		o.internalError(w, r, "introspect", err)
 		return
 	}
 	b, err := json.Marshal(resp)
@@ -398,8 +402,7 @@ func (o *OP) revoke(w http.ResponseWriter, r *http.Request) {
 			at, err := s.store.GetAccessToken(ctx, id)
 			if err != nil {
 				if !errors.Is(err, storage.ErrNotFound) {
-					o.opts.Logger.Error("revoke: access token", "err", err)
-					tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+					o.internalError(w, r, "revoke: access token", err)
 					return
 				}
 				w.WriteHeader(http.StatusOK)
@@ -412,8 +415,7 @@ func (o *OP) revoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if oe := s.RevokeToken(ctx, id, sub, c.c.ID); oe != nil {
-			o.opts.Logger.Error("revoke: access token", "err", oe)
-			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+			o.internalError(w, r, "revoke: access token", oe)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
@@ -423,16 +425,14 @@ func (o *OP) revoke(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
-		o.opts.Logger.Error("revoke: refresh token", "err", err)
-		tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+		o.internalError(w, r, "revoke: refresh token", err)
 		return
 	case rt.ClientID != c.c.ID:
 		notYours()
 		return
 	default:
 		if err := s.store.RevokeRefreshTokens(ctx, storage.TokenFilter{FamilyID: rt.FamilyID, ClientID: c.c.ID}, now); err != nil {
-			o.opts.Logger.Error("revoke: refresh family", "err", err)
-			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+			o.internalError(w, r, "revoke: refresh family", err)
 			return
 		}
 		s.audit(ctx, storage.AuditEvent{UserID: rt.UserID, ClientID: c.c.ID, Event: "token.revoked", Reason: "refresh token revoked by the client"})

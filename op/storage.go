@@ -53,7 +53,8 @@ func errInvalidGrant(cause string) error {
 
 // serverError marks a genuine fault (answered with 500). Text the
 // database cannot hold is the client's fault: invalid_request (text.go).
-func serverError(err error) error {
+func serverError(ctx context.Context, err error) error {
+	noteUnavailable(ctx, err)
 	if errors.Is(err, storage.ErrInvalidText) {
 		return oidc.ErrInvalidRequest().WithDescription(msgInvalidText).WithParent(err)
 	}
@@ -73,7 +74,7 @@ func (s *opStorage) client(ctx context.Context, id string) (*client, error) {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return &client{c: c, loginURL: s.loginURL, lifetimes: s.life}, nil
 }
@@ -147,7 +148,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		ar.UILocales = append(ar.UILocales, l.String())
 	}
 	if err := s.store.CreateAuthRequest(ctx, ar); err != nil {
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return &authRequest{ar: ar}, nil
 }
@@ -158,7 +159,7 @@ func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (zop.AuthReq
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired sign-in request")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	if s.now().After(ar.ExpiresAt) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired sign-in request")
@@ -171,7 +172,7 @@ func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (zop.AuthReq
 func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	hash := s.kr.MACString(keyring.PurposeAuthCode, code)
 	if err := s.store.SaveAuthCode(ctx, id, hash, s.now().Add(s.opts.AuthCodeLifetime)); err != nil {
-		return serverError(err)
+		return serverError(ctx, err)
 	}
 	return nil
 }
@@ -186,7 +187,7 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Aut
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, errInvalidGrant("unknown code")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	now := s.now()
 	if !ar.CodeUsedAt.IsZero() {
@@ -212,7 +213,7 @@ func (s *opStorage) redeem(ctx context.Context, a *authRequest) error {
 	case errors.Is(err, storage.ErrNotFound):
 		return errInvalidGrant("code expired")
 	}
-	return serverError(err)
+	return serverError(ctx, err)
 }
 
 // revokeIssuedFrom revokes the refresh family (and its access tokens) that
@@ -264,7 +265,7 @@ func (s *opStorage) newAccessToken(ctx context.Context, c *client, at storage.Ac
 	at.CreatedAt = now
 	at.ExpiresAt = now.Add(c.accessTokenLifetime())
 	if err := s.store.CreateAccessToken(ctx, at); err != nil {
-		return "", time.Time{}, serverError(err)
+		return "", time.Time{}, serverError(ctx, err)
 	}
 	return at.ID, at.ExpiresAt, nil
 }
@@ -276,8 +277,6 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		first storage.RefreshToken
 		err   error
 	)
-	raw := keyring.NewToken()
-	hash := s.kr.MACString(keyring.PurposeRefresh, raw)
 	var accessJKT string
 	switch r := req.(type) {
 	case *authRequest:
@@ -311,9 +310,10 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		if c, err = s.client(ctx, r.rt.ClientID); err != nil {
 			return "", "", time.Time{}, err
 		}
+		raw := newRefreshToken(r.rt.FamilyID)
 		next := r.rt
 		next.ID = storage.NewSortableID(now)
-		next.TokenHash = hash
+		next.TokenHash = s.kr.MACString(keyring.PurposeRefresh, raw)
 		next.Scopes = r.scopes
 		next.CreatedAt = now
 		next.LastUsedAt = now
@@ -322,28 +322,29 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		at := storage.AccessToken{ID: storage.NewSortableID(now), ClientID: next.ClientID, UserID: next.UserID,
 			SessionID: next.SessionID, Scopes: next.Scopes, Audience: next.Audience,
 			CreatedAt: now, ExpiresAt: now.Add(c.accessTokenLifetime()), JKT: r.accessJKT}
-		if _, err = s.store.RotateRefreshTokenWithAccess(ctx, r.rt.ID, now, next, at); err != nil {
+		if _, err = s.store.RotateRefreshTokenWithAccess(ctx, r.rt.ID, now, s.opts.RefreshReuseGrace, next, at); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				// Lost a race with another use of the same token: reuse.
 				s.reuseDetected(ctx, r.rt, now)
 				return "", "", time.Time{}, errInvalidGrant("refresh token reused")
 			}
-			return "", "", time.Time{}, serverError(err)
+			return "", "", time.Time{}, serverError(ctx, err)
 		}
 		atID, exp := at.ID, at.ExpiresAt
 		return atID, raw, exp, err
 	default:
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
+	raw := newRefreshToken(first.FamilyID)
 	first.ID = storage.NewSortableID(now)
-	first.TokenHash = hash
+	first.TokenHash = s.kr.MACString(keyring.PurposeRefresh, raw)
 	first.CreatedAt, first.FamilyCreatedAt, first.LastUsedAt = now, now, now
 	if s.opts.RefreshTokenLifetime > 0 {
 		first.ExpiresAt = now.Add(s.opts.RefreshTokenLifetime)
 	}
 	created, err := s.store.CreateRefreshToken(ctx, first)
 	if err != nil {
-		return "", "", time.Time{}, serverError(err)
+		return "", "", time.Time{}, serverError(ctx, err)
 	}
 	atID, exp, err := s.newAccessToken(ctx, c, storage.AccessToken{
 		ClientID: created.ClientID, UserID: created.UserID, SessionID: created.SessionID,
@@ -377,14 +378,23 @@ func (r *refreshRequest) SetCurrentScopes(sc []string) { r.scopes = sc }
 // answer invalid_grant (the library maps every error to it).
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) (zop.RefreshTokenRequest, error) {
 	rt, err := s.store.GetRefreshTokenByHash(ctx, s.kr.MACString(keyring.PurposeRefresh, raw))
+	now := s.now()
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
+			// Used tokens are compacted away (storage.Sweep); a token of a
+			// live family that is no longer stored was rotated away long
+			// ago: reuse all the same.
+			if head, ferr := s.store.LiveRefreshFamily(ctx, refreshFamilyOf(raw)); ferr == nil {
+				s.reuseDetected(ctx, head, now)
+				return nil, errInvalidGrant("refresh token reused")
+			} else if !errors.Is(ferr, storage.ErrNotFound) {
+				return nil, serverError(ctx, ferr)
+			}
 			return nil, errInvalidGrant("unknown refresh token")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
-	now := s.now()
-	if !rt.UsedAt.IsZero() {
+	if !rt.UsedAt.IsZero() && !s.withinReuseGrace(rt, now) {
 		s.reuseDetected(ctx, rt, now)
 		return nil, errInvalidGrant("refresh token reused")
 	}
@@ -396,7 +406,7 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, errInvalidGrant("user gone")
 		}
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	if u.Disabled {
 		return nil, errInvalidGrant("user disabled")
@@ -409,7 +419,7 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 // grant and introspection share this rule).
 func (s *opStorage) refreshRefusal(rt storage.RefreshToken, now time.Time) string {
 	switch {
-	case !rt.UsedAt.IsZero():
+	case !rt.UsedAt.IsZero() && !s.withinReuseGrace(rt, now):
 		return "refresh token reused"
 	case !rt.RevokedAt.IsZero():
 		return "refresh token revoked"
@@ -423,6 +433,30 @@ func (s *opStorage) refreshRefusal(rt storage.RefreshToken, now time.Time) strin
 		return "second factor re-verification due"
 	}
 	return ""
+}
+
+// withinReuseGrace: a used token presented again within the grace of its
+// first use (RFC 9700 §4.14.2) — a retry after a lost answer, or two
+// refreshes at once — rotates again into a sibling instead of revoking
+// the grant. The store decides it again, atomically, at the rotation.
+func (s *opStorage) withinReuseGrace(rt storage.RefreshToken, now time.Time) bool {
+	g := s.opts.RefreshReuseGrace
+	return g > 0 && rt.RevokedAt.IsZero() && !rt.UsedAt.IsZero() && !rt.UsedAt.After(now) && now.Sub(rt.UsedAt) <= g
+}
+
+// newRefreshToken is a refresh token of family: "<family>.<random>". Only
+// its HMAC is stored; the family id in front lets a token that was
+// rotated away and compacted out of storage still be recognised as reuse.
+func newRefreshToken(family string) string { return family + "." + keyring.NewToken() }
+
+// refreshFamilyOf is the family a presented refresh token names ("" for
+// tokens issued before the prefix, and for garbage).
+func refreshFamilyOf(raw string) string {
+	fam, _, ok := strings.Cut(raw, ".")
+	if !ok || len(fam) == 0 || len(fam) > 64 {
+		return ""
+	}
+	return fam
 }
 
 func (s *opStorage) reuseDetected(ctx context.Context, rt storage.RefreshToken, now time.Time) {
@@ -449,13 +483,16 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.En
 		CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute),
 	})
 	if err != nil {
-		return "", serverError(err)
+		return "", serverError(ctx, err)
 	}
 	return zop.IssuerFromContext(ctx) + s.opts.LogoutPath + "?id=" + l.ID, nil
 }
 
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, raw string) (string, string, error) {
 	rt, err := s.store.GetRefreshTokenByHash(ctx, s.kr.MACString(keyring.PurposeRefresh, raw))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return "", "", serverError(ctx, err)
+	}
 	if err != nil || rt.ClientID != clientID {
 		// Unknown, or another client's token: not ours to revoke (RFC 7009
 		// §2.1 says answer as if it were invalid).
@@ -471,6 +508,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 		// client; filtering by client again keeps a forged "rt_…" string
 		// from another client harmless.
 		if err := s.store.RevokeRefreshTokens(ctx, storage.TokenFilter{FamilyID: id, ClientID: clientID}, now); err != nil {
+			noteUnavailable(ctx, err)
 			return oidc.ErrServerError().WithParent(err)
 		}
 		s.audit(ctx, storage.AuditEvent{UserID: userID, ClientID: clientID, Event: "token.revoked", Reason: "refresh token revoked by the client"})
@@ -484,15 +522,22 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 		err := s.store.CreateAccessToken(ctx, storage.AccessToken{ID: tokenOrID, ClientID: clientID, UserID: clientID,
 			CreatedAt: now, ExpiresAt: now.Add(s.life.accessToken * 4), RevokedAt: now})
 		if err != nil && !errors.Is(err, storage.ErrConflict) {
+			noteUnavailable(ctx, err)
 			return oidc.ErrServerError().WithParent(err)
 		}
 		return nil
 	}
 	at, err := s.store.GetAccessToken(ctx, tokenOrID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		// Not "unknown": the revocation must not be reported done.
+		noteUnavailable(ctx, err)
+		return oidc.ErrServerError().WithParent(err)
+	}
 	if err != nil || at.ClientID != clientID {
 		return nil // unknown tokens are not an error (RFC 7009 §2.2)
 	}
 	if err := s.store.RevokeAccessToken(ctx, at.ID, now); err != nil {
+		noteUnavailable(ctx, err)
 		return oidc.ErrServerError().WithParent(err)
 	}
 	return nil
@@ -503,7 +548,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 func (s *opStorage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
 	ks, err := s.keys.get(ctx)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return ks.signing, nil
 }
@@ -511,7 +556,7 @@ func (s *opStorage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
 func (s *opStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
 	ks, err := s.keys.get(ctx)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return []jose.SignatureAlgorithm{ks.signing.alg}, nil
 }
@@ -519,7 +564,7 @@ func (s *opStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAl
 func (s *opStorage) KeySet(ctx context.Context) ([]zop.Key, error) {
 	ks, err := s.keys.get(ctx)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, serverError(ctx, err)
 	}
 	return ks.public, nil
 }
@@ -548,14 +593,14 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 		}
 	case *authRequest:
 		if u, err = s.store.GetUser(ctx, r.ar.UserID); err != nil {
-			return serverError(err)
+			return serverError(ctx, err)
 		}
 		if r.ar.SessionID != "" {
 			ui.AppendClaims("sid", r.ar.SessionID)
 		}
 	case *zop.DeviceAuthorizationState:
 		if u, err = s.store.GetUser(ctx, r.Subject); err != nil {
-			return serverError(err)
+			return serverError(ctx, err)
 		}
 		x := s.devices.get(r)
 		ui.AppendClaims("acr", x.acr)
@@ -565,7 +610,7 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 		s.devices.forget(r) // the ID token is the last thing made
 	default:
 		if u, err = s.store.GetUser(ctx, req.GetSubject()); err != nil {
-			return serverError(err)
+			return serverError(ctx, err)
 		}
 	}
 	setUserClaims(ui, u, scopes)
@@ -606,7 +651,7 @@ func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string
 		if errors.Is(err, storage.ErrNotFound) {
 			return storage.AccessToken{}, invalid
 		}
-		return storage.AccessToken{}, serverError(err)
+		return storage.AccessToken{}, serverError(ctx, err)
 	}
 	if at.UserID != subject || !at.RevokedAt.IsZero() || now.After(at.ExpiresAt) {
 		return storage.AccessToken{}, invalid

@@ -83,8 +83,7 @@ func (o *OP) tokenDPoP(w http.ResponseWriter, r *http.Request, c *client) (*dpop
 	w.Header().Set(dpopNonceHeader, o.dpopNonce())
 	proof, derr, err := o.checkDPoP(r.Context(), r, o.endpointURL(tokenPath), "")
 	if err != nil {
-		o.opts.Logger.Error("token: DPoP proof", "err", err)
-		tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+		o.internalError(w, r, "token: DPoP proof", err)
 		return nil, false
 	}
 	if derr != nil {
@@ -235,6 +234,10 @@ func writeJSONToken(w http.ResponseWriter, resp *oidc.AccessTokenResponse) {
 // grantError answers the storage adapter's and zitadel's errors
 // (oidc.Error values) as RFC 6749 §5.2 says.
 func (o *OP) grantError(w http.ResponseWriter, r *http.Request, err error) {
+	if unavailable(err) {
+		o.internalError(w, r, "token request failed", err)
+		return
+	}
 	var oe *oidc.Error
 	if errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
 		o.opts.Logger.Log(r.Context(), oe.LogLevel(), "token request refused", "oidc_error", oe)
@@ -249,8 +252,7 @@ func (o *OP) grantError(w http.ResponseWriter, r *http.Request, err error) {
 		tokenError(w, status, string(oe.ErrorType), desc, false)
 		return
 	}
-	o.opts.Logger.Error("token request failed", "err", err)
-	tokenError(w, http.StatusInternalServerError, "server_error", "", false)
+	o.internalError(w, r, "token request failed", err)
 }
 
 // scopesWithin: every scope of want is in have.

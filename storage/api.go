@@ -161,6 +161,11 @@ type api interface {
 	// DeleteTrustedDevice deletes one device of this user (ErrNotFound if
 	// it is not theirs).
 	DeleteTrustedDevice(ctx context.Context, userID, id string) error
+	// TouchKnownBrowser records a sign-in of the user in the browser
+	// (upsert: FirstSeen kept, SeenAt and ExpiresAt only move forward).
+	TouchKnownBrowser(ctx context.Context, k KnownBrowser) error
+	// GetKnownBrowser finds the record, expired or not.
+	GetKnownBrowser(ctx context.Context, userID string, tokenHash []byte) (KnownBrowser, error)
 
 	// --- email codes ---
 	// CreateEmailCode inserts c and, in the same transaction, kills
@@ -176,6 +181,18 @@ type api interface {
 	// UpdateEmailCode: read-modify-write of one code in a transaction; two
 	// concurrent updaters are serialised (row lock on PostgreSQL).
 	UpdateEmailCode(ctx context.Context, id string, fn func(*EmailCode) error) (EmailCode, error)
+	// TakeEmailCodeAttempt counts an attempt on a live code (not dead,
+	// unexpired at now, fewer than max attempts) and returns it, in one
+	// statement; ErrNotFound otherwise. Call it before comparing.
+	TakeEmailCodeAttempt(ctx context.Context, id string, now time.Time, max int) (EmailCode, error)
+	// IssueEmailCode creates a code with the mail that carries it, in one
+	// transaction, if the rule's gap and budget allow (else CodeIssue
+	// says which refused and until when); the scope's live codes die and
+	// their unsent mails are superseded. Serialised per user.
+	IssueEmailCode(ctx context.Context, c EmailCode, m OutboxMessage, r CodeRule) (CodeIssue, error)
+	// UseEmailCode kills a live code (DeadAt=now); ErrConflict if it is
+	// already dead. Exactly one of two concurrent calls succeeds.
+	UseEmailCode(ctx context.Context, id string, now time.Time) error
 
 	// --- TOTP ---
 	CreateTOTP(ctx context.Context, c TOTPCredential) (TOTPCredential, error)
@@ -249,7 +266,12 @@ type api interface {
 	RotateRefreshToken(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error)
 	// RotateRefreshTokenWithAccess also inserts the access token minted
 	// with next (RefreshTokenID and FamilyID filled in), atomically.
-	RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, next RefreshToken, at AccessToken) (RefreshToken, error)
+	// grace: a token used at most grace ago rotates again into a sibling
+	// (same family) instead of ErrConflict (RFC 9700 §4.14.2).
+	RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, grace time.Duration, next RefreshToken, at AccessToken) (RefreshToken, error)
+	// LiveRefreshFamily returns an unrevoked token of the family (an unused
+	// head first); ErrNotFound if none.
+	LiveRefreshFamily(ctx context.Context, familyID string) (RefreshToken, error)
 	// RevokeRefreshFamily revokes every token of the family and deletes or
 	// revokes its access tokens.
 	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
@@ -275,13 +297,34 @@ type api interface {
 	UpdateSigningKeys(ctx context.Context, fn func(current []SigningKey) (add []SigningKey, remove []string, err error)) error
 
 	// --- device authorizations (RFC 8628) ---
-	// CreateDeviceAuthorization: ErrConflict if the user code is taken by a
-	// live (unexpired at d.CreatedAt) row.
+	// CreateDeviceAuthorization: ErrConflict if the user code (its digest)
+	// is taken by a live (unexpired at d.CreatedAt) row.
 	CreateDeviceAuthorization(ctx context.Context, d DeviceAuthorization) (DeviceAuthorization, error)
 	GetDeviceAuthorization(ctx context.Context, id string) (DeviceAuthorization, error)
-	GetDeviceAuthorizationByUserCode(ctx context.Context, userCode string) (DeviceAuthorization, error)
+	// GuessDeviceUserCode counts a guess against the pending live
+	// authorizations whose user code's first half digests to half (those
+	// with fewer than max guesses) and returns them, in one statement.
+	GuessDeviceUserCode(ctx context.Context, half []byte, now time.Time, max int) ([]DeviceAuthorization, error)
+	// GetDeviceAuthorizationByUserCodeHash: the newest row with the code.
+	GetDeviceAuthorizationByUserCodeHash(ctx context.Context, hash []byte) (DeviceAuthorization, error)
 	GetDeviceAuthorizationByDeviceCode(ctx context.Context, deviceCodeHash []byte) (DeviceAuthorization, error)
 	UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*DeviceAuthorization) error) (DeviceAuthorization, error)
+
+	// --- mail outbox ---
+	// EnqueueMail writes one message to the outbox.
+	EnqueueMail(ctx context.Context, m OutboxMessage) (OutboxMessage, error)
+	// ClaimOutbox claims up to limit due messages for lease (one
+	// statement; never one row to two concurrent callers, on any number
+	// of instances).
+	ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]OutboxMessage, error)
+	// FinishOutbox records an attempt's outcome if claim still holds the
+	// message (ErrConflict otherwise); a code's MailState follows.
+	FinishOutbox(ctx context.Context, id, claim string, r OutboxResult) error
+	// ExpireOutbox fails the unsent messages past GiveUpAt and returns them.
+	ExpireOutbox(ctx context.Context, now time.Time) ([]OutboxMessage, error)
+	// ListOutbox lists messages newest first, never with Sealed.
+	ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxMessage, error)
+	GetOutboxMessage(ctx context.Context, id string) (OutboxMessage, error)
 
 	// --- audit ---
 	// CreateAuditEvent appends e; when the store was opened with
@@ -305,6 +348,9 @@ type api interface {
 	// EventQueueStats counts deliveries not yet done and the creation
 	// time of the oldest (zero when none).
 	EventQueueStats(ctx context.Context) (pending int, oldest time.Time, err error)
+	// MailQueueStats counts outbox messages pending or being sent and the
+	// creation time of the oldest.
+	MailQueueStats(ctx context.Context) (pending int, oldest time.Time, err error)
 
 	// --- throttles ---
 	// GetThrottle: ErrNotFound when there is no row (a zero Throttle).
@@ -313,6 +359,17 @@ type api interface {
 	// set when none exists) and saves it, in one transaction.
 	UpdateThrottle(ctx context.Context, key string, fn func(*Throttle) error) (Throttle, error)
 	DeleteThrottle(ctx context.Context, key string) error
+	// TakeThrottles counts one attempt on every key (a missing key starts
+	// at zero) unless one of them is blocked at now by its rule: then it
+	// counts nothing and returns the latest BlockedUntil of the blocked
+	// keys. Zero time: taken. All keys or none, atomically: of any number
+	// of concurrent callers (on any number of instances) exactly as many
+	// are taken as the rules let through one by one.
+	TakeThrottles(ctx context.Context, now time.Time, takes ...ThrottleTake) (time.Time, error)
+	TakeThrottlesCounted(ctx context.Context, now time.Time, takes ...ThrottleTake) (time.Time, int, error)
+	// ReturnThrottle gives back one attempt (count − 1; the wait goes when
+	// the count falls below the rule's free attempts). Absent is fine.
+	ReturnThrottle(ctx context.Context, key string, rule ThrottleRule) error
 
 	// --- action tokens ---
 	CreateActionToken(ctx context.Context, t ActionToken) (ActionToken, error)
@@ -428,8 +485,11 @@ type SweepPolicy struct {
 	// RefreshIdle: refresh families whose head is unused this long are
 	// deleted (0: no idle limit). Revoked families are kept this long after
 	// revocation (0: deleted at the next sweep).
-	RefreshIdle    time.Duration
-	AuditRetention time.Duration // 0 keeps audit events forever
+	RefreshIdle time.Duration
+	// RefreshUsedKeep: used (rotated) refresh tokens are deleted this long
+	// after their use (0: a minute); keep at least the reuse grace.
+	RefreshUsedKeep time.Duration
+	AuditRetention  time.Duration // 0 keeps audit events forever
 	// OnAbandoned, when set, is told how many sign-ins the sweep finds
 	// expired unfinished after an email was entered (abandoned sign-ins,
 	// for metrics), before it deletes them.
@@ -440,6 +500,9 @@ type SweepPolicy struct {
 	// ThrottleIdle: throttles not blocked and without a failure for this
 	// long are deleted (0 means 24h).
 	ThrottleIdle time.Duration
+	// OutboxKeep: outbox messages done for longer than this are deleted
+	// (0 means 7 days); `latchkey mail list` shows them until then.
+	OutboxKeep time.Duration
 	// TrustedDeviceGrace: trusted-device records expired for longer than
 	// this are deleted (0 keeps expired records: the re-verification rule
 	// may read them).

@@ -79,7 +79,7 @@ func TestRotateWithAccess(t *testing.T) {
 				t.Fatal(err)
 			}
 			next := storage.RefreshToken{TokenHash: []byte("h2"), ClientID: "c", UserID: "u"}
-			got, err := s.RotateRefreshTokenWithAccess(ctx, first.ID, now, next, storage.AccessToken{ID: "at1", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			got, err := s.RotateRefreshTokenWithAccess(ctx, first.ID, now, 0, next, storage.AccessToken{ID: "at1", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,7 @@ func TestRotateWithAccess(t *testing.T) {
 			if err != nil || at.RefreshTokenID != got.ID || at.FamilyID != first.FamilyID {
 				t.Fatalf("access token %+v %v", at, err)
 			}
-			_, err = s.RotateRefreshTokenWithAccess(ctx, first.ID, now, storage.RefreshToken{TokenHash: []byte("h3"), ClientID: "c", UserID: "u"},
+			_, err = s.RotateRefreshTokenWithAccess(ctx, first.ID, now, 0, storage.RefreshToken{TokenHash: []byte("h3"), ClientID: "c", UserID: "u"},
 				storage.AccessToken{ID: "at2", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
 			if !errors.Is(err, storage.ErrConflict) {
 				t.Fatalf("reuse: %v", err)
@@ -106,7 +106,7 @@ func TestRotateWithAccess(t *testing.T) {
 				}
 			}
 			// The new hash is taken (ErrConflict, compensated in the job).
-			_, err = s.RotateRefreshTokenWithAccess(ctx, got.ID, now, storage.RefreshToken{TokenHash: []byte("h1"), ClientID: "c", UserID: "u"},
+			_, err = s.RotateRefreshTokenWithAccess(ctx, got.ID, now, 0, storage.RefreshToken{TokenHash: []byte("h1"), ClientID: "c", UserID: "u"},
 				storage.AccessToken{ID: "at3", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
 			if !errors.Is(err, storage.ErrConflict) {
 				t.Fatalf("taken hash: %v", err)
@@ -116,7 +116,7 @@ func TestRotateWithAccess(t *testing.T) {
 			if err := s.CreateAccessToken(ctx, storage.AccessToken{ID: "taken", ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
-			_, err = s.RotateRefreshTokenWithAccess(ctx, got.ID, now, storage.RefreshToken{TokenHash: []byte("h4"), ClientID: "c", UserID: "u"},
+			_, err = s.RotateRefreshTokenWithAccess(ctx, got.ID, now, 0, storage.RefreshToken{TokenHash: []byte("h4"), ClientID: "c", UserID: "u"},
 				storage.AccessToken{ID: "taken", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
 			if err == nil {
 				t.Fatal("rotation with a taken access token id succeeded")
@@ -132,7 +132,7 @@ func TestRotateWithAccess(t *testing.T) {
 				t.Fatal("a failed rotation stored its access token")
 			}
 			// Still rotatable.
-			if _, err := s.RotateRefreshTokenWithAccess(ctx, got.ID, now, storage.RefreshToken{TokenHash: []byte("h5"), ClientID: "c", UserID: "u"},
+			if _, err := s.RotateRefreshTokenWithAccess(ctx, got.ID, now, 0, storage.RefreshToken{TokenHash: []byte("h5"), ClientID: "c", UserID: "u"},
 				storage.AccessToken{ID: "at5", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}

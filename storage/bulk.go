@@ -99,6 +99,9 @@ func (s *Store) bulkInsert(ctx context.Context, table, columns, insert string, r
 		}
 		defer conn.Close()
 		return conn.Raw(func(dc any) error {
+			if fc, ok := dc.(*faultConn); ok {
+				dc = fc.unwrapConn()
+			}
 			sc, ok := dc.(*stdlib.Conn)
 			if !ok {
 				return errors.New("bulk insert: not a pgx connection")

@@ -55,9 +55,16 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"AuthCodeConcurrent", testAuthCodeConcurrent},
 		{"Sessions", testSessions},
 		{"TrustedDevices", testTrustedDevices},
+		{"KnownBrowsers", testKnownBrowsers},
 		{"EmailCodes", testEmailCodes},
 		{"EmailCodeUpdatesSerialised", testEmailCodeUpdatesSerialised},
 		{"EmailCodeCreateConcurrent", testEmailCodeCreateConcurrent},
+		{"EmailCodeAttempts", testEmailCodeAttempts},
+		{"EmailCodeAttemptsConcurrent", testEmailCodeAttemptsConcurrent},
+		{"IssueEmailCode", testIssueEmailCode},
+		{"IssueEmailCodeConcurrent", testIssueEmailCodeConcurrent},
+		{"Outbox", testOutbox},
+		{"OutboxClaimConcurrent", testOutboxClaimConcurrent},
 		{"TOTP", testTOTP},
 		{"TOTPConcurrent", testTOTPConcurrent},
 		{"BackupCode", testBackupCode},
@@ -71,6 +78,7 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"RevokeUserGrants", testRevokeUserGrants},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshRotationConcurrent", testRefreshRotationConcurrent},
+		{"RefreshReuseGrace", testRefreshReuseGrace},
 		{"RefreshRevocation", testRefreshRevocation},
 		{"ListRefreshFamilies", testListRefreshFamilies},
 		{"AccessTokens", testAccessTokens},
@@ -87,6 +95,8 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"SchemaAndStats", testSchemaAndStats},
 		{"SweepCountsAbandoned", testSweepCountsAbandoned},
 		{"Throttles", testThrottles},
+		{"ThrottleTake", testThrottleTake},
+		{"ThrottleTakeConcurrent", testThrottleTakeConcurrent},
 		{"ActionTokens", testActionTokens},
 		{"ActionTokenConcurrent", testActionTokenConcurrent},
 		{"LogoutRequests", testLogoutRequests},
@@ -760,6 +770,30 @@ func testTrustedDevices(t *testing.T, s *storage.Store) {
 	equal(t, len(must(s.ListTrustedDevices(ctx, "u2"))(t)), 1)
 }
 
+// testKnownBrowsers: the first sign-in inserts, later ones only move the
+// times forward; the record is per (user, browser); Sweep drops expired
+// ones.
+func testKnownBrowsers(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	_, err := s.GetKnownBrowser(ctx, "u1", digest("b1"))
+	wantErr(t, err, storage.ErrNotFound)
+	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(0), ExpiresAt: at(time.Hour)}))
+	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(time.Minute), ExpiresAt: at(2 * time.Hour)}))
+	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(-time.Minute), ExpiresAt: at(time.Minute)}))
+	equal(t, must(s.GetKnownBrowser(ctx, "u1", digest("b1")))(t),
+		storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), FirstSeen: at(0), SeenAt: at(time.Minute), ExpiresAt: at(2 * time.Hour)})
+	_, err = s.GetKnownBrowser(ctx, "u2", digest("b1"))
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.GetKnownBrowser(ctx, "u1", nil)
+	wantErr(t, err, storage.ErrNotFound)
+	wantOther(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1"}))
+	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u2", TokenHash: digest("b1"), SeenAt: at(0), ExpiresAt: at(3 * time.Hour)}))
+	ok(t, s.Sweep(ctx, at(2*time.Hour+time.Millisecond), storage.SweepPolicy{}))
+	_, err = s.GetKnownBrowser(ctx, "u1", digest("b1"))
+	wantErr(t, err, storage.ErrNotFound)
+	must(s.GetKnownBrowser(ctx, "u2", digest("b1")))(t)
+}
+
 // ---------------------------------------------------------- email codes
 
 func testEmailCodes(t *testing.T, s *storage.Store) {
@@ -833,6 +867,294 @@ func testEmailCodeUpdatesSerialised(t *testing.T, s *storage.Store) {
 	}
 	wg.Wait()
 	equal(t, must(s.LatestEmailCode(ctx, "u1", "signin", ""))(t).Attempts, n)
+}
+
+// testEmailCodeAttempts: an attempt is counted before the caller sees the
+// code; a dead, expired or exhausted code is not handed out; using it
+// kills it once.
+func testEmailCodeAttempts(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	c := must(s.CreateEmailCode(ctx, storage.EmailCode{UserID: "u1", Purpose: "signin", CodeHash: digest("x"),
+		CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}))(t)
+	for i := 1; i <= 3; i++ {
+		got := must(s.TakeEmailCodeAttempt(ctx, c.ID, at(time.Minute), 3))(t)
+		equal(t, got.Attempts, i)
+		equal(t, got.CodeHash, digest("x"))
+	}
+	_, err := s.TakeEmailCodeAttempt(ctx, c.ID, at(time.Minute), 3)
+	wantErr(t, err, storage.ErrNotFound) // exhausted
+	_, err = s.TakeEmailCodeAttempt(ctx, c.ID, at(time.Minute), 4)
+	ok(t, err)
+	_, err = s.TakeEmailCodeAttempt(ctx, c.ID, at(10*time.Minute+time.Millisecond), 9)
+	wantErr(t, err, storage.ErrNotFound)                              // expired
+	must(s.TakeEmailCodeAttempt(ctx, c.ID, at(10*time.Minute), 9))(t) // inclusive
+	ok(t, s.UseEmailCode(ctx, c.ID, at(2*time.Minute)))
+	wantErr(t, s.UseEmailCode(ctx, c.ID, at(2*time.Minute)), storage.ErrConflict)
+	_, err = s.TakeEmailCodeAttempt(ctx, c.ID, at(time.Minute), 9)
+	wantErr(t, err, storage.ErrNotFound) // dead
+	_, err = s.TakeEmailCodeAttempt(ctx, "nope", at(time.Minute), 9)
+	wantErr(t, err, storage.ErrNotFound)
+	wantErr(t, s.UseEmailCode(ctx, "nope", at(0)), storage.ErrConflict)
+}
+
+// testEmailCodeAttemptsConcurrent: of many concurrent attempts on one code
+// exactly max get it.
+func testEmailCodeAttemptsConcurrent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	c := must(s.CreateEmailCode(ctx, storage.EmailCode{UserID: "u1", Purpose: "signin", CodeHash: digest("x"),
+		CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}))(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := 0
+	for range 50 {
+		wg.Go(func() {
+			_, err := s.TakeEmailCodeAttempt(ctx, c.ID, at(time.Minute), 5)
+			if err == nil {
+				mu.Lock()
+				got++
+				mu.Unlock()
+			} else if !errors.Is(err, storage.ErrNotFound) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, got, 5)
+}
+
+func mailFor(to string, at time.Time) storage.OutboxMessage {
+	return storage.OutboxMessage{Kind: "code", Purpose: "signin", Recipient: to, Sealed: []byte("sealed:" + to),
+		CreatedAt: at, GiveUpAt: at.Add(10 * time.Minute)}
+}
+
+func codeFor(user, purpose, ctxID string, created time.Time) storage.EmailCode {
+	return storage.EmailCode{UserID: user, Purpose: purpose, ContextID: ctxID, CodeHash: digest(created.String()),
+		CreatedAt: created, ExpiresAt: created.Add(10 * time.Minute)}
+}
+
+// testIssueEmailCode: a code and its mail are written together; the gap
+// and the budget refuse with the instant they allow again; a code whose
+// mail failed or was superseded does not count; a newer code supersedes
+// the scope's unsent mail.
+func testIssueEmailCode(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	rule := storage.CodeRule{Budget: "signin", Max: 3, Window: 15 * time.Minute, Gap: 30 * time.Second}
+	issue := func(ctxID string, at time.Time, r storage.CodeRule) storage.CodeIssue {
+		t.Helper()
+		return must(s.IssueEmailCode(ctx, codeFor("u1", "signin", ctxID, at), mailFor("u1@example.com", at), r))(t)
+	}
+	first := issue("ar1", at(0), rule)
+	if first.Refused != "" || first.Code.ID == "" || first.Code.Budget != "signin" || first.Code.MailState != storage.MailQueued {
+		t.Fatalf("first issue: %+v", first)
+	}
+	pending := must(s.ListOutbox(ctx, storage.OutboxFilter{}))(t)
+	if len(pending) != 1 || pending[0].EmailCodeID != first.Code.ID || pending[0].State != storage.OutboxPending || pending[0].Sealed != nil {
+		t.Fatalf("outbox after one code: %+v", pending)
+	}
+	equal(t, must(s.GetOutboxMessage(ctx, pending[0].ID))(t).Sealed, []byte("sealed:u1@example.com"))
+
+	// The gap: 30 s per scope.
+	gap := issue("ar1", at(29*time.Second), rule)
+	equal(t, gap.Refused, storage.RefusedGap)
+	equal(t, gap.RetryAt, at(30*time.Second))
+	second := issue("ar1", at(30*time.Second), rule)
+	equal(t, second.Refused, "")
+	// The first code died, its mail was superseded and dropped.
+	old := must(s.UpdateEmailCode(ctx, first.Code.ID, func(*storage.EmailCode) error { return nil }))(t)
+	equal(t, old.DeadAt, at(30*time.Second))
+	equal(t, old.MailState, storage.MailSuperseded)
+	m := must(s.GetOutboxMessage(ctx, pending[0].ID))(t)
+	equal(t, m.State, storage.OutboxSuperseded)
+	equal(t, m.Sealed, []byte(nil))
+
+	// Another scope, same budget: a superseded code gave its place back.
+	issue("ar2", at(time.Minute), rule)
+	third := issue("ar3", at(2*time.Minute), rule)
+	equal(t, third.Refused, "")
+	over := issue("ar4", at(3*time.Minute), rule)
+	equal(t, over.Refused, storage.RefusedBudget)
+	equal(t, over.RetryAt, at(30*time.Second+15*time.Minute)) // when the oldest counted code leaves the window
+	// Another budget is not affected.
+	other := rule
+	other.Budget = "reset"
+	equal(t, must(s.IssueEmailCode(ctx, codeFor("u1", "reset", "f1", at(3*time.Minute)), mailFor("u1@example.com", at(3*time.Minute)), other))(t).Refused, "")
+
+	// A code whose mail failed is given back, and does not hold the gap.
+	claimed := must(s.ClaimOutbox(ctx, at(4*time.Minute), time.Minute, 10))(t)
+	for _, c := range claimed {
+		if c.EmailCodeID == third.Code.ID {
+			ok(t, s.FinishOutbox(ctx, c.ID, c.Claim, storage.OutboxResult{Error: "550 no such user", At: at(4 * time.Minute)}))
+		}
+	}
+	dead := must(s.UpdateEmailCode(ctx, third.Code.ID, func(*storage.EmailCode) error { return nil }))(t)
+	equal(t, dead.MailState, storage.MailFailed)
+	equal(t, dead.DeadAt, at(4*time.Minute))
+	equal(t, issue("ar3", at(4*time.Minute), rule).Refused, "")
+
+	// A void mail (a stand-in's code): counted, never delivered.
+	void := mailFor("", at(5*time.Minute))
+	void.State = storage.OutboxVoid
+	vi := must(s.IssueEmailCode(ctx, codeFor("~rs1", "reset", "f2", at(5*time.Minute)), void, other))(t)
+	equal(t, vi.Code.MailState, storage.MailVoid)
+	for _, c := range must(s.ClaimOutbox(ctx, at(time.Hour), time.Minute, 100))(t) {
+		if c.EmailCodeID == vi.Code.ID {
+			t.Fatal("a void mail was claimed")
+		}
+	}
+}
+
+// testIssueEmailCodeConcurrent: many concurrent requests for codes of one
+// user, in different scopes, never issue more than the budget.
+func testIssueEmailCodeConcurrent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	rule := storage.CodeRule{Budget: "signin", Max: 5, Window: 15 * time.Minute, Gap: 30 * time.Second}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	issued := 0
+	for i := range 40 {
+		wg.Go(func() {
+			r, err := s.IssueEmailCode(ctx, codeFor("u1", "signin", fmt.Sprint("ar", i), at(0)), mailFor("u1@example.com", at(0)), rule)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if r.Refused == "" {
+				mu.Lock()
+				issued++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, issued, 5)
+	equal(t, len(must(s.ListOutbox(ctx, storage.OutboxFilter{States: []string{storage.OutboxPending}}))(t)), 5)
+}
+
+// testOutbox: claims, leases, retries, giving up, listing without the
+// content, the mail of a revocation, sweeping.
+func testOutbox(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	a := must(s.EnqueueMail(ctx, mailFor("a@example.com", at(0))))(t)
+	b := must(s.EnqueueMail(ctx, mailFor("b@example.com", at(time.Second))))(t)
+	equal(t, a.State, storage.OutboxPending)
+	equal(t, a.NextAt, at(0))
+	wantOther(t, func() error { _, err := s.EnqueueMail(ctx, storage.OutboxMessage{CreatedAt: at(0)}); return err }())
+
+	// Oldest first, up to the limit; a claimed message is not claimed again
+	// while its lease holds.
+	c1 := must(s.ClaimOutbox(ctx, at(2*time.Second), time.Minute, 1))(t)
+	if len(c1) != 1 || c1[0].ID != a.ID || c1[0].State != storage.OutboxSending || c1[0].Attempts != 1 ||
+		c1[0].LeaseUntil != at(time.Minute+2*time.Second) || c1[0].Claim == "" || string(c1[0].Sealed) != "sealed:a@example.com" {
+		t.Fatalf("claim: %+v", c1)
+	}
+	c2 := must(s.ClaimOutbox(ctx, at(2*time.Second), time.Minute, 10))(t)
+	if len(c2) != 1 || c2[0].ID != b.ID {
+		t.Fatalf("second claim: %+v", c2)
+	}
+	equal(t, len(must(s.ClaimOutbox(ctx, at(3*time.Second), time.Minute, 10))(t)), 0)
+
+	// A retry: pending again, due at Retry, content kept.
+	ok(t, s.FinishOutbox(ctx, a.ID, c1[0].Claim, storage.OutboxResult{Retry: at(time.Minute), Error: "421 busy", At: at(3 * time.Second)}))
+	wantErr(t, s.FinishOutbox(ctx, a.ID, c1[0].Claim, storage.OutboxResult{Sent: true, At: at(3 * time.Second)}), storage.ErrConflict)
+	got := must(s.GetOutboxMessage(ctx, a.ID))(t)
+	if got.State != storage.OutboxPending || got.NextAt != at(time.Minute) || got.LastError != "421 busy" || got.Sealed == nil {
+		t.Fatalf("after a retry: %+v", got)
+	}
+	equal(t, len(must(s.ClaimOutbox(ctx, at(time.Minute-time.Millisecond), time.Minute, 10))(t)), 0)
+	c3 := must(s.ClaimOutbox(ctx, at(time.Minute), time.Minute, 10))(t)
+	if len(c3) != 1 || c3[0].Attempts != 2 {
+		t.Fatalf("claim after the retry time: %+v", c3)
+	}
+	// Sent: the content is dropped.
+	ok(t, s.FinishOutbox(ctx, a.ID, c3[0].Claim, storage.OutboxResult{Sent: true, At: at(time.Minute)}))
+	got = must(s.GetOutboxMessage(ctx, a.ID))(t)
+	if got.State != storage.OutboxSent || got.Sealed != nil || got.DoneAt != at(time.Minute) {
+		t.Fatalf("after sending: %+v", got)
+	}
+
+	// A worker that died: its lease runs out and another claims the
+	// message; the dead worker's claim no longer finishes it.
+	c4 := must(s.ClaimOutbox(ctx, at(2*time.Minute+2*time.Second+time.Millisecond), time.Minute, 10))(t)
+	if len(c4) != 1 || c4[0].ID != b.ID || c4[0].Claim == c2[0].Claim || c4[0].Attempts != 2 {
+		t.Fatalf("reclaim after the lease: %+v", c4)
+	}
+	wantErr(t, s.FinishOutbox(ctx, b.ID, c2[0].Claim, storage.OutboxResult{Sent: true, At: at(3 * time.Minute)}), storage.ErrConflict)
+
+	// Giving up: past GiveUpAt a message fails and loses its content.
+	late := must(s.ExpireOutbox(ctx, at(10*time.Minute+time.Second)))(t)
+	equal(t, len(late), 0) // b's lease (until 3m2s) ran out, but b gives up only at 10m1s
+	late = must(s.ExpireOutbox(ctx, at(10*time.Minute+time.Second+time.Millisecond)))(t)
+	if len(late) != 1 || late[0].ID != b.ID || late[0].State != storage.OutboxFailed || late[0].Sealed != nil {
+		t.Fatalf("expired: %+v", late)
+	}
+	equal(t, must(s.GetOutboxMessage(ctx, b.ID))(t).Sealed, []byte(nil))
+	equal(t, len(must(s.ClaimOutbox(ctx, at(time.Hour), time.Minute, 10))(t)), 0)
+
+	// Listing: by state, newest first, never the content.
+	pend := must(s.EnqueueMail(ctx, mailFor("c@example.com", at(time.Hour))))(t)
+	all := must(s.ListOutbox(ctx, storage.OutboxFilter{}))(t)
+	if len(all) != 3 || all[0].ID != pend.ID || all[0].Sealed != nil {
+		t.Fatalf("list: %+v", all)
+	}
+	failed := must(s.ListOutbox(ctx, storage.OutboxFilter{States: []string{storage.OutboxFailed, storage.OutboxPending}}))(t)
+	equal(t, len(failed), 2)
+
+	// A revocation's notice commits with it.
+	u := newUser(t, s, "rev@example.com")
+	must(s.RevokeUserGrants(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordChanged,
+		Mail: []storage.OutboxMessage{{Kind: "notice", Recipient: u.Email, Sealed: []byte("n"), CreatedAt: at(time.Hour), GiveUpAt: at(2 * time.Hour)}}}, at(time.Hour)))(t)
+	equal(t, len(must(s.ListOutbox(ctx, storage.OutboxFilter{States: []string{storage.OutboxPending}}))(t)), 2)
+	_, err := s.RevokeUserGrants(ctx, u.ID, storage.Revocation{Cause: storage.RevokePasswordChanged,
+		User: func(*storage.User) error { return errSentinel },
+		Mail: []storage.OutboxMessage{{Kind: "notice", Recipient: u.Email, CreatedAt: at(time.Hour)}}}, at(time.Hour))
+	wantErr(t, err, errSentinel)
+	equal(t, len(must(s.ListOutbox(ctx, storage.OutboxFilter{States: []string{storage.OutboxPending}}))(t)), 2)
+
+	// Sweep: done messages go after OutboxKeep.
+	ok(t, s.Sweep(ctx, at(time.Minute+7*24*time.Hour+time.Millisecond), storage.SweepPolicy{}))
+	_, err = s.GetOutboxMessage(ctx, a.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	must(s.GetOutboxMessage(ctx, b.ID))(t) // done at 10m1s: kept a little longer
+	must(s.GetOutboxMessage(ctx, pend.ID))(t)
+}
+
+// testOutboxClaimConcurrent: concurrent claims never hand one message to
+// two callers.
+func testOutboxClaimConcurrent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	const n = 60
+	for i := range n {
+		must(s.EnqueueMail(ctx, mailFor(fmt.Sprintf("m%d@example.com", i), at(time.Duration(i)*time.Millisecond))))(t)
+	}
+	seen := map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				got, err := s.ClaimOutbox(ctx, at(time.Second), time.Minute, 3)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, m := range got {
+					seen[m.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, len(seen), n)
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("%s claimed %d times", id, k)
+		}
+	}
 }
 
 // testEmailCodeCreateConcurrent: however many codes of one scope are
@@ -1237,6 +1559,70 @@ func testRefreshRotationConcurrent(t *testing.T, s *storage.Store) {
 	equal(t, len(fams), 20)
 }
 
+// testRefreshReuseGrace: within the grace a used token rotates again into
+// a sibling (a lost answer retried, two refreshes at once: both succeed);
+// after it, a second use is reuse; a revoked token never rotates.
+func testRefreshReuseGrace(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	grace := 10 * time.Second
+	head := newFamily(t, s, "g", "u1", "s1", "app")
+	access := func(id string) storage.AccessToken {
+		return storage.AccessToken{ID: id, ClientID: "app", UserID: "u1", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
+	}
+	next := func(name string) storage.RefreshToken {
+		return storage.RefreshToken{TokenHash: digest(name), UserID: "u1"}
+	}
+	first := must(s.RotateRefreshTokenWithAccess(ctx, head.ID, at(time.Minute), grace, next("g-1"), access("at1")))(t)
+	// The retry 10 s later (the client never got the answer): a sibling.
+	sib := must(s.RotateRefreshTokenWithAccess(ctx, head.ID, at(time.Minute+grace), grace, next("g-1b"), access("at2")))(t)
+	equal(t, sib.FamilyID, first.FamilyID)
+	// Its used_at stays the first use: 10 s + 1 ms after it, reuse.
+	_, err := s.RotateRefreshTokenWithAccess(ctx, head.ID, at(time.Minute+grace+time.Millisecond), grace, next("g-1c"), access("at3"))
+	wantErr(t, err, storage.ErrConflict)
+	// Both successors work.
+	must(s.RotateRefreshTokenWithAccess(ctx, first.ID, at(2*time.Minute), grace, next("g-2"), access("at4")))(t)
+	must(s.RotateRefreshTokenWithAccess(ctx, sib.ID, at(2*time.Minute), grace, next("g-2b"), access("at5")))(t)
+	// Without grace a second use is reuse at once.
+	_, err = s.RotateRefreshTokenWithAccess(ctx, first.ID, at(2*time.Minute), 0, next("g-3"), access("at6"))
+	wantErr(t, err, storage.ErrConflict)
+	// A revoked family rotates nothing, grace or not.
+	ok(t, s.RevokeRefreshFamily(ctx, first.FamilyID, at(3*time.Minute)))
+	_, err = s.RotateRefreshTokenWithAccess(ctx, sib.ID, at(2*time.Minute+time.Second), grace, next("g-4"), access("at7"))
+	wantErr(t, err, storage.ErrConflict)
+
+	// Many refreshes of one token at once within the grace: all succeed,
+	// all in its family.
+	h2 := newFamily(t, s, "g2", "u1", "s1", "app")
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = s.RotateRefreshTokenWithAccess(ctx, h2.ID, at(time.Minute), grace, next(fmt.Sprint("g2-next-", i)), access(fmt.Sprint("g2at", i)))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent refresh %d within the grace: %v", i, err)
+		}
+	}
+
+	// A sibling nobody used goes idle on its own; the lineage in use stays.
+	h3 := newFamily(t, s, "g3", "u3", "s3", "app")
+	a := must(s.RotateRefreshTokenWithAccess(ctx, h3.ID, at(time.Minute), grace, next("g3-a"), access("g3at1")))(t)
+	must(s.RotateRefreshTokenWithAccess(ctx, h3.ID, at(time.Minute+time.Second), grace, next("g3-b"), access("g3at2")))(t)
+	must(s.RotateRefreshTokenWithAccess(ctx, a.ID, at(40*time.Hour), grace, next("g3-a2"), access("g3at3")))(t)
+	ok(t, s.Sweep(ctx, at(48*time.Hour), storage.SweepPolicy{RefreshIdle: 24 * time.Hour}))
+	if a2, err := s.GetRefreshTokenByHash(ctx, digest("g3-a2")); err != nil || !a2.UsedAt.IsZero() {
+		t.Fatalf("the head in use after the sweep: %+v %v", a2, err)
+	}
+	_, err = s.GetRefreshTokenByHash(ctx, digest("g3-b"))
+	wantErr(t, err, storage.ErrNotFound) // the idle sibling
+	_, err = s.GetRefreshTokenByHash(ctx, digest("g3-a"))
+	wantErr(t, err, storage.ErrNotFound) // used long ago: compacted
+	must(s.LiveRefreshFamily(ctx, a.FamilyID))(t)
+}
+
 func testRefreshRevocation(t *testing.T, s *storage.Store) {
 	ctx := t.Context()
 	f1 := newFamily(t, s, "f1", "u1", "s1", "app")
@@ -1390,64 +1776,110 @@ func testSigningKeysSerialised(t *testing.T, s *storage.Store) {
 
 func testDeviceAuthorizations(t *testing.T, s *storage.Store) {
 	ctx := t.Context()
+	code := func(c string) ([]byte, []byte) { return digest("full:" + c), digest("half:" + c[:4]) }
+	full, half := code("BCDF-GHJK")
 	d := storage.DeviceAuthorization{
-		DeviceCodeHash: digest("dc1"), UserCode: "BCDFGHJK", ClientID: "tv", Scopes: []string{"openid"},
+		DeviceCodeHash: digest("dc1"), UserCodeHash: full, UserCodeHalf: half, ClientID: "tv", Scopes: []string{"openid"},
 		CreatedAt: at(0), ExpiresAt: at(10 * time.Minute),
 	}
 	got := must(s.CreateDeviceAuthorization(ctx, d))(t)
 	d.ID, d.State = got.ID, storage.DevicePending
 	equal(t, got, d)
-	equal(t, must(s.GetDeviceAuthorizationByUserCode(ctx, "BCDFGHJK"))(t), d)
+	equal(t, must(s.GetDeviceAuthorizationByUserCodeHash(ctx, full))(t), d)
 	equal(t, must(s.GetDeviceAuthorizationByDeviceCode(ctx, digest("dc1")))(t), d)
-	_, err := s.GetDeviceAuthorizationByUserCode(ctx, "XXXXXXXX")
+	_, err := s.GetDeviceAuthorizationByUserCodeHash(ctx, digest("nope"))
 	wantErr(t, err, storage.ErrNotFound)
 	_, err = s.GetDeviceAuthorizationByDeviceCode(ctx, digest("nope"))
 	wantErr(t, err, storage.ErrNotFound)
+	wantOther(t, func() error {
+		_, err := s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{DeviceCodeHash: digest("x"), CreatedAt: at(0)})
+		return err
+	}())
 
 	// The user code is unique among rows live at the new row's CreatedAt.
 	_, err = s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
-		DeviceCodeHash: digest("dc2"), UserCode: "BCDFGHJK", CreatedAt: at(10*time.Minute - time.Millisecond), ExpiresAt: at(time.Hour),
+		DeviceCodeHash: digest("dc2"), UserCodeHash: full, UserCodeHalf: half, CreatedAt: at(10*time.Minute - time.Millisecond), ExpiresAt: at(time.Hour),
 	})
 	wantErr(t, err, storage.ErrConflict)
 	// Expired at exactly ExpiresAt: the code may be reused.
 	d3 := must(s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
-		DeviceCodeHash: digest("dc3"), UserCode: "BCDFGHJK", CreatedAt: at(10 * time.Minute), ExpiresAt: at(20 * time.Minute),
+		DeviceCodeHash: digest("dc3"), UserCodeHash: full, UserCodeHalf: half, CreatedAt: at(10 * time.Minute), ExpiresAt: at(20 * time.Minute),
 	}))(t)
-	equal(t, must(s.GetDeviceAuthorizationByUserCode(ctx, "BCDFGHJK"))(t).ID, d3.ID) // the newest
+	equal(t, must(s.GetDeviceAuthorizationByUserCodeHash(ctx, full))(t).ID, d3.ID) // the newest
 	// Device code digests are unique.
+	zf, zh := code("ZZZZ-ZZZZ")
 	_, err = s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
-		DeviceCodeHash: digest("dc3"), UserCode: "ZZZZZZZZ", CreatedAt: at(0), ExpiresAt: at(time.Hour),
+		DeviceCodeHash: digest("dc3"), UserCodeHash: zf, UserCodeHalf: zh, CreatedAt: at(0), ExpiresAt: at(time.Hour),
 	})
 	wantErr(t, err, storage.ErrConflict)
 
+	// Guesses: each one counts against the live pending rows sharing the
+	// half, which come back; at max guesses a row is out of reach.
+	for i := 1; i <= 3; i++ {
+		cands := must(s.GuessDeviceUserCode(ctx, half, at(15*time.Minute), 3))(t)
+		if len(cands) != 1 || cands[0].ID != d3.ID || cands[0].WrongGuesses != i {
+			t.Fatalf("guess %d: %+v", i, cands)
+		}
+	}
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, half, at(15*time.Minute), 3))(t)), 0)
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, half, at(15*time.Minute), 4))(t)), 1)
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, half, at(20*time.Minute+time.Millisecond), 9))(t)), 0) // expired
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, digest("other"), at(15*time.Minute), 9))(t)), 0)
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, nil, at(15*time.Minute), 9))(t)), 0)
+
 	upd := must(s.UpdateDeviceAuthorization(ctx, d3.ID, func(v *storage.DeviceAuthorization) error {
-		v.ID, v.UserCode, v.DeviceCodeHash = "x", "Y", digest("y")
+		v.ID, v.UserCodeHash, v.DeviceCodeHash = "x", digest("y"), digest("y")
 		v.State, v.UserID, v.AMR, v.ACR = storage.DeviceApproved, "u1", []string{"pwd"}, "urn:x:1fa"
 		v.AuthTime, v.SessionID, v.LastPollAt = at(11*time.Minute), "s1", at(12*time.Minute)
 		return nil
 	}))(t)
-	equal(t, []string{upd.ID, upd.UserCode}, []string{d3.ID, "BCDFGHJK"})
+	equal(t, upd.ID, d3.ID)
+	equal(t, upd.UserCodeHash, full)
 	equal(t, must(s.GetDeviceAuthorizationByDeviceCode(ctx, digest("dc3")))(t), upd)
 	equal(t, upd.State, storage.DeviceApproved)
+	// Answered: guesses no longer reach it.
+	equal(t, len(must(s.GuessDeviceUserCode(ctx, half, at(15*time.Minute), 9))(t)), 0)
 	_, err = s.UpdateDeviceAuthorization(ctx, "nope", func(*storage.DeviceAuthorization) error { return nil })
 	wantErr(t, err, storage.ErrNotFound)
 
 	// Concurrent creations with the same user code: one winner.
 	race(t, 10, func(i int) func() error {
-		code := fmt.Sprintf("RACE%04d", i)
+		f, h := code(fmt.Sprintf("RACE%04d", i))
 		var mu sync.Mutex
 		k := 0
 		return func() error {
 			mu.Lock()
 			k++
-			dc := digest(fmt.Sprint(code, k))
+			dc := digest(fmt.Sprint(i, "/", k))
 			mu.Unlock()
 			_, err := s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
-				DeviceCodeHash: dc, UserCode: code, CreatedAt: at(0), ExpiresAt: at(time.Hour),
+				DeviceCodeHash: dc, UserCodeHash: f, UserCodeHalf: h, CreatedAt: at(0), ExpiresAt: at(time.Hour),
 			})
 			return err
 		}
 	}, is(storage.ErrConflict))
+
+	// Concurrent guesses on one row: exactly max get it.
+	gf, gh := code("GUES-SING")
+	must(s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{
+		DeviceCodeHash: digest("dcg"), UserCodeHash: gf, UserCodeHalf: gh, CreatedAt: at(0), ExpiresAt: at(time.Hour),
+	}))(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	hits := 0
+	for range 40 {
+		wg.Go(func() {
+			c, err := s.GuessDeviceUserCode(ctx, gh, at(time.Minute), 5)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			hits += len(c)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	equal(t, hits, 5)
 }
 
 // ---------------------------------------------------------------- audit
@@ -1536,6 +1968,110 @@ func testThrottles(t *testing.T, s *storage.Store) {
 	ok(t, s.DeleteThrottle(ctx, "pwd:acct:u1"))
 	_, err = s.GetThrottle(ctx, "pwd:acct:u1")
 	wantErr(t, err, storage.ErrNotFound)
+}
+
+// ThrottleTake: the rule's arithmetic in SQL matches ThrottleRule.Delay;
+// a blocked key counts nothing and says until when; several keys are
+// taken all or none; ReturnThrottle gives one back.
+func testThrottleTake(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	rule := storage.ThrottleRule{Free: 3, Base: time.Second, Max: 10 * time.Second, Forget: time.Hour}
+	now := at(0)
+	take := func(keys ...string) time.Time {
+		t.Helper()
+		var tk []storage.ThrottleTake
+		for _, k := range keys {
+			tk = append(tk, storage.ThrottleTake{Key: k, Rule: rule})
+		}
+		return must(s.TakeThrottles(ctx, now, tk...))(t)
+	}
+	// Three free attempts, the third already sets the first wait.
+	for i := 1; i <= 3; i++ {
+		if b := take("k"); !b.IsZero() {
+			t.Fatalf("attempt %d blocked until %v", i, b)
+		}
+		th := must(s.GetThrottle(ctx, "k"))(t)
+		equal(t, th.Failures, i)
+		equal(t, th.BlockedUntil, now.Add(rule.Delay(i)))
+	}
+	equal(t, rule.Delay(3), time.Second)
+	if b := take("k"); !b.Equal(now.Add(time.Second)) {
+		t.Fatalf("4th attempt: blocked until %v, want now+1s", b)
+	}
+	equal(t, must(s.GetThrottle(ctx, "k"))(t).Failures, 3) // not counted
+	// At the instant the wait ends the next attempt is taken; the waits
+	// double up to the cap, computed by the database.
+	for n := 4; n <= 9; n++ {
+		now = must(s.GetThrottle(ctx, "k"))(t).BlockedUntil
+		if b := take("k"); !b.IsZero() {
+			t.Fatalf("attempt %d at its retry time blocked until %v", n, b)
+		}
+		th := must(s.GetThrottle(ctx, "k"))(t)
+		equal(t, th.Failures, n)
+		equal(t, th.BlockedUntil.Sub(now), rule.Delay(n))
+	}
+	equal(t, rule.Delay(9), 10*time.Second) // capped
+	// A key with a block refuses the others too, and they keep their count.
+	if b := take("fresh", "k"); b.IsZero() {
+		t.Fatal("a blocked key let the attempt through")
+	}
+	_, err := s.GetThrottle(ctx, "fresh")
+	wantErr(t, err, storage.ErrNotFound)
+	// Giving back: the count drops; under Free the wait goes too.
+	ok(t, s.ReturnThrottle(ctx, "k", rule))
+	equal(t, must(s.GetThrottle(ctx, "k"))(t).Failures, 8)
+	ok(t, s.ReturnThrottle(ctx, "absent", rule))
+	take("r")
+	take("r")
+	take("r") // 3: blocked for 1s
+	ok(t, s.ReturnThrottle(ctx, "r", rule))
+	th := must(s.GetThrottle(ctx, "r"))(t)
+	equal(t, th.Failures, 2)
+	equal(t, th.BlockedUntil, time.Time{})
+	// After Forget without an attempt the count starts again.
+	now = now.Add(2 * time.Hour)
+	if b := take("k"); !b.IsZero() {
+		t.Fatalf("after forget: blocked until %v", b)
+	}
+	equal(t, must(s.GetThrottle(ctx, "k"))(t).Failures, 1)
+	// A rule without a cap never waits past Free... and without a base
+	// never waits at all.
+	free := storage.ThrottleRule{Free: 1}
+	for range 5 {
+		if b := must(s.TakeThrottles(ctx, now, storage.ThrottleTake{Key: "nobase", Rule: free}))(t); !b.IsZero() {
+			t.Fatal("a rule without a base blocked")
+		}
+	}
+}
+
+// ThrottleTakeConcurrent: many concurrent attempts on one key get exactly
+// as many through as the rule allows in a row; a second key taken with it
+// is counted for exactly those.
+func testThrottleTakeConcurrent(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	rule := storage.ThrottleRule{Free: 5, Base: time.Second, Max: time.Minute, Forget: time.Hour}
+	other := storage.ThrottleRule{Free: 1000, Base: time.Second, Max: time.Minute, Forget: time.Hour}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	taken := 0
+	for range 60 {
+		wg.Go(func() {
+			b, err := s.TakeThrottles(ctx, at(0), storage.ThrottleTake{Key: "acct", Rule: rule}, storage.ThrottleTake{Key: "ip", Rule: other})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if b.IsZero() {
+				mu.Lock()
+				taken++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, taken, 5)
+	equal(t, must(s.GetThrottle(ctx, "acct"))(t).Failures, 5)
+	equal(t, must(s.GetThrottle(ctx, "ip"))(t).Failures, 5)
 }
 
 // -------------------------------------------------------- action tokens
@@ -1812,7 +2348,7 @@ func testSweep(t *testing.T, s *storage.Store) {
 		exp    time.Time
 	}{{"expired", ago(ms)}, {"boundary", now}, {"live", now.Add(time.Hour)}} {
 		must(s.CreateEmailCode(ctx, storage.EmailCode{ID: "ec-" + v.suffix, UserID: "u1", Purpose: "p", ContextID: v.suffix, ExpiresAt: v.exp}))(t)
-		must(s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{ID: "da-" + v.suffix, DeviceCodeHash: digest("da" + v.suffix), UserCode: v.suffix, CreatedAt: ago(24 * time.Hour), ExpiresAt: v.exp}))(t)
+		must(s.CreateDeviceAuthorization(ctx, storage.DeviceAuthorization{ID: "da-" + v.suffix, DeviceCodeHash: digest("da" + v.suffix), UserCodeHash: digest("uc" + v.suffix), UserCodeHalf: digest("uh" + v.suffix), CreatedAt: ago(24 * time.Hour), ExpiresAt: v.exp}))(t)
 		must(s.CreateUpstreamState(ctx, storage.UpstreamState{ID: "us-" + v.suffix, StateHash: digest("us" + v.suffix), ExpiresAt: v.exp}))(t)
 		must(s.CreateLogoutRequest(ctx, storage.LogoutRequest{ID: "lr-" + v.suffix, ExpiresAt: v.exp}))(t)
 		must(s.CreateActionToken(ctx, storage.ActionToken{ID: "act-" + v.suffix, TokenHash: digest("act" + v.suffix), ExpiresAt: v.exp}))(t)
@@ -1849,7 +2385,7 @@ func testSweep(t *testing.T, s *storage.Store) {
 	fam("rt-idle", ago(50*time.Hour), ago(24*time.Hour+ms), time.Time{})
 	fam("rt-idle-boundary", ago(50*time.Hour), ago(24*time.Hour), time.Time{})
 	live := fam("rt-live", ago(50*time.Hour), ago(50*time.Hour), time.Time{})
-	rotate(t, s, live, "rt-live-1", ago(time.Hour)) // old link idle, head active: all kept
+	rotate(t, s, live, "rt-live-1", ago(time.Hour)) // rotated an hour ago: the used token is compacted, the head kept
 	fam("rt-revoked-old", ago(50*time.Hour), ago(49*time.Hour), time.Time{})
 	ok(t, s.RevokeRefreshFamily(ctx, "rt-revoked-old", ago(48*time.Hour)))
 	fam("rt-revoked-new", ago(50*time.Hour), ago(2*time.Hour), time.Time{})
@@ -1880,7 +2416,7 @@ func testSweep(t *testing.T, s *storage.Store) {
 		equal(t, keys(t, s, "sessions", "id"), []string{"s-active", "s-boundary"})
 		equal(t, keys(t, s, "trusted_devices", "id"), []string{"td-live", "td-recent"})
 		equal(t, keys(t, s, "throttles", "throttle_key"), []string{"th-blocked", "th-recent"})
-		equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-cap-boundary", "rt-idle-boundary", "rt-live", "rt-live-1", "rt-revoked-new"})
+		equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-cap-boundary", "rt-idle-boundary", "rt-live-1", "rt-revoked-new"})
 		evs := must(s.ListAuditEvents(ctx, storage.AuditFilter{}))(t)
 		equal(t, len(evs), 1)
 		equal(t, evs[0].Event, "boundary")
@@ -1907,7 +2443,7 @@ func testSweep(t *testing.T, s *storage.Store) {
 	ok(t, s.Sweep(ctx, now.Add(time.Hour), storage.SweepPolicy{}))
 	equal(t, keys(t, s, "sessions", "id"), []string{"s-active", "s-boundary"})
 	equal(t, keys(t, s, "trusted_devices", "id"), []string{"td-live", "td-recent"})
-	equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-idle-boundary", "rt-live", "rt-live-1"})
+	equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-idle-boundary", "rt-live-1"})
 	equal(t, len(must(s.ListAuditEvents(ctx, storage.AuditFilter{}))(t)), 1)
 }
 
@@ -2064,7 +2600,7 @@ func testTokenBindings(t *testing.T, s *storage.Store) {
 	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("rt-bound")))(t).JKT, "thumb")
 	next := rt
 	next.ID, next.TokenHash, next.UsedAt = "", digest("rt-bound-2"), time.Time{}
-	must(s.RotateRefreshTokenWithAccess(ctx, rt.ID, at(time.Minute), next,
+	must(s.RotateRefreshTokenWithAccess(ctx, rt.ID, at(time.Minute), 0, next,
 		storage.AccessToken{ID: "at-bound-2", ClientID: "app", UserID: "u1", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour), JKT: "thumb"}))(t)
 	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("rt-bound-2")))(t).JKT, "thumb")
 	equal(t, must(s.GetAccessToken(ctx, "at-bound-2"))(t).JKT, "thumb")

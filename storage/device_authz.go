@@ -4,18 +4,20 @@ package storage
 
 import (
 	"context"
+	"encoding/hex"
+	"time"
 
 	"gorm.io/gorm"
 )
 
 // CreateDeviceAuthorization inserts d (ID generated when empty; State
-// defaults to DevicePending). The user code must not belong to a row still
-// live at d.CreatedAt (ExpiresAt > d.CreatedAt): ErrConflict. A unique
-// index cannot say "among live rows", so the check and the insert share a
-// transaction, serialised per user code (an advisory lock on PostgreSQL,
-// the write lock on SQLite).
+// defaults to DevicePending). The user code (UserCodeHash) must not belong
+// to a row still live at d.CreatedAt (ExpiresAt > d.CreatedAt):
+// ErrConflict. A unique index cannot say "among live rows", so the check
+// and the insert share a transaction, serialised per user code (an
+// advisory lock on PostgreSQL, the write lock on SQLite).
 func (s *Store) CreateDeviceAuthorization(ctx context.Context, d DeviceAuthorization) (DeviceAuthorization, error) {
-	if d.UserCode == "" || len(d.DeviceCodeHash) == 0 {
+	if len(d.UserCodeHash) == 0 || len(d.UserCodeHalf) == 0 || len(d.DeviceCodeHash) == 0 {
 		return DeviceAuthorization{}, invalid("create device authorization: empty user or device code")
 	}
 	if d.ID == "" {
@@ -26,12 +28,12 @@ func (s *Store) CreateDeviceAuthorization(ctx context.Context, d DeviceAuthoriza
 	}
 	row := deviceAuthorizationToRow(d)
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		if err := s.pgLockText(tx, lockClassUserCode, d.UserCode); err != nil {
+		if err := s.pgLockText(tx, lockClassUserCode, hex.EncodeToString(d.UserCodeHash)); err != nil {
 			return err
 		}
 		var n int64
 		err := tx.Model(&deviceAuthorizationRow{}).
-			Where("user_code = ? AND expires_at > ?", d.UserCode, ms(d.CreatedAt)).Count(&n).Error
+			Where("user_code_hash = ? AND expires_at > ?", d.UserCodeHash, ms(d.CreatedAt)).Count(&n).Error
 		if err != nil {
 			return err
 		}
@@ -47,11 +49,43 @@ func (s *Store) CreateDeviceAuthorization(ctx context.Context, d DeviceAuthoriza
 	return out, fail("create device authorization", err)
 }
 
-// GetDeviceAuthorizationByUserCode returns the newest authorization with
-// this user code, expired or not (older expired rows may share the code).
-func (s *Store) GetDeviceAuthorizationByUserCode(ctx context.Context, userCode string) (DeviceAuthorization, error) {
+// GuessDeviceUserCode counts one wrong-or-right guess against every
+// pending authorization live at now whose user code's first half digests
+// to half and that has made fewer than max guesses, and returns them, in
+// one statement — before the caller compares the full code's digest with
+// theirs. An authorization guessed at max times is out of reach (its
+// device waits until it expires). Usually none or one row comes back.
+func (s *Store) GuessDeviceUserCode(ctx context.Context, half []byte, now time.Time, max int) ([]DeviceAuthorization, error) {
+	if len(half) == 0 {
+		return nil, nil
+	}
 	var rows []deviceAuthorizationRow
-	err := s.read(ctx).Where("user_code = ?", userCode).Order("created_at DESC, id").Limit(1).Find(&rows).Error
+	err := s.write(ctx).Raw(`UPDATE device_authorizations SET wrong_guesses = wrong_guesses + 1
+		WHERE user_code_half = ? AND state = ? AND expires_at >= ? AND wrong_guesses < ?
+		RETURNING *`, half, DevicePending, ms(now), max).Scan(&rows).Error
+	if err != nil {
+		return nil, fail("guess device user code", err)
+	}
+	out := make([]DeviceAuthorization, 0, len(rows))
+	for _, r := range rows {
+		d, err := r.domain()
+		if err != nil {
+			return nil, fail("guess device user code", err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// GetDeviceAuthorizationByUserCodeHash returns the newest authorization
+// with this user code digest, expired or not (older expired rows may
+// share the code).
+func (s *Store) GetDeviceAuthorizationByUserCodeHash(ctx context.Context, hash []byte) (DeviceAuthorization, error) {
+	if len(hash) == 0 {
+		return DeviceAuthorization{}, ErrNotFound
+	}
+	var rows []deviceAuthorizationRow
+	err := s.read(ctx).Where("user_code_hash = ?", hash).Order("created_at DESC, id").Limit(1).Find(&rows).Error
 	if err != nil {
 		return DeviceAuthorization{}, fail("get device authorization", err)
 	}
@@ -77,12 +111,12 @@ func (s *Store) GetDeviceAuthorizationByDeviceCode(ctx context.Context, deviceCo
 }
 
 // UpdateDeviceAuthorization is a read-modify-write of one authorization
-// (ID, user code and device code are immutable).
+// (ID, user code digests and device code are immutable).
 func (s *Store) UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*DeviceAuthorization) error) (DeviceAuthorization, error) {
 	return updateRow(s, ctx, "update device authorization", "id = ?", []any{id},
 		deviceAuthorizationRow.domain, deviceAuthorizationToRow, fn,
 		func(old DeviceAuthorization, v *DeviceAuthorization) {
-			v.ID, v.UserCode, v.DeviceCodeHash = old.ID, old.UserCode, old.DeviceCodeHash
+			v.ID, v.UserCodeHash, v.UserCodeHalf, v.DeviceCodeHash = old.ID, old.UserCodeHash, old.UserCodeHalf, old.DeviceCodeHash
 		})
 }
 

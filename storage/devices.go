@@ -72,3 +72,32 @@ func (s *Store) DeleteTrustedDevice(ctx context.Context, userID, id string) erro
 	}
 	return nil
 }
+
+// TouchKnownBrowser records that a browser (the digest of its device
+// cookie) signed in as the user: inserted on the first sign-in, SeenAt
+// and ExpiresAt moved forward on later ones (one statement, an upsert).
+func (s *Store) TouchKnownBrowser(ctx context.Context, k KnownBrowser) error {
+	if k.UserID == "" || len(k.TokenHash) == 0 {
+		return invalid("touch known browser: empty user or token hash")
+	}
+	err := s.write(ctx).Exec(`INSERT INTO known_browsers (user_id, token_hash, first_seen_at, last_seen_at, expires_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, token_hash) DO UPDATE SET
+			last_seen_at = CASE WHEN excluded.last_seen_at > known_browsers.last_seen_at THEN excluded.last_seen_at ELSE known_browsers.last_seen_at END,
+			expires_at = CASE WHEN excluded.expires_at > known_browsers.expires_at THEN excluded.expires_at ELSE known_browsers.expires_at END`,
+		k.UserID, k.TokenHash, ms(k.SeenAt), ms(k.SeenAt), ms(k.ExpiresAt)).Error
+	return fail("touch known browser", err)
+}
+
+// GetKnownBrowser returns the record of this user for this browser,
+// expired or not (the caller compares ExpiresAt).
+func (s *Store) GetKnownBrowser(ctx context.Context, userID string, tokenHash []byte) (KnownBrowser, error) {
+	if len(tokenHash) == 0 {
+		return KnownBrowser{}, ErrNotFound
+	}
+	row, err := take[knownBrowserRow](s.read(ctx), "user_id = ? AND token_hash = ?", userID, tokenHash)
+	if err != nil {
+		return KnownBrowser{}, fail("get known browser", err)
+	}
+	return row.domain(), nil
+}

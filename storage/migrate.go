@@ -29,8 +29,8 @@ const (
 	lockSweep       = 2
 	lockSyncClients = 3
 	lockSyncOrgs    = 4
-	// (lockClassUserCode, hashtext(user_code)) serialises creations of
-	// device authorizations with the same user code.
+	// (lockClassUserCode, hashtext(hex(user_code_hash))) serialises
+	// creations of device authorizations with the same user code.
 	lockClassUserCode = 0x4c55 // "LU"
 	// (lockClassEmailCode, hashtext(user, purpose, context)) serialises
 	// creations of email codes of one scope.
@@ -92,7 +92,14 @@ func migrations(dialect string) []*gormigrate.Migration {
 		{ID: "0003_change_notify", Migrate: postgresOnly(dialect, changeTriggers()), Rollback: noRollback},
 		{ID: "0004_operations", Migrate: execAll(dialect, schema0004Operations()), Rollback: noRollback},
 		{ID: "0005_protocol", Migrate: execAll(dialect, schema0005Protocol()), Rollback: noRollback},
-		{ID: "0006_languages", Migrate: execAll(dialect, schema0006Languages()), Rollback: noRollback},
+		{ID: "0006_refresh_compaction", Migrate: execAll(dialect, []string{
+			// The sweep's compaction of used refresh tokens (sweep.go):
+			// only used tokens are in it, and a head is added once, when it
+			// is used.
+			`CREATE INDEX refresh_tokens_used ON refresh_tokens (used_at) WHERE used_at <> 0`,
+		}), Rollback: noRollback},
+		{ID: "0007_limits_outbox", Migrate: execAll(dialect, schema0007LimitsOutbox()), Rollback: noRollback},
+		{ID: "0008_languages", Migrate: execAll(dialect, schema0008Languages()), Rollback: noRollback},
 	}
 }
 
@@ -128,9 +135,9 @@ func schema0004Operations() []string {
 	}
 }
 
-// schema0006Languages: the language and time zone a user chose for pages
+// schema0008Languages: the language and time zone a user chose for pages
 // and mails (issue 14). Empty: the browser's language, and UTC.
-func schema0006Languages() []string {
+func schema0008Languages() []string {
 	return []string{
 		`ALTER TABLE users ADD COLUMN language TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE users ADD COLUMN time_zone TEXT NOT NULL DEFAULT ''`,
@@ -655,5 +662,65 @@ func schema0005Protocol() []string {
 			updated_at BIGINT NOT NULL DEFAULT 0,
 			PRIMARY KEY (user_id, client_id)
 		)`,
+	}
+}
+
+// schema0007LimitsOutbox: browsers known per user (the throttle's exemption), device
+// user codes stored as an HMAC with a per-authorization guess count,
+// email codes' budget and delivery state, and the mail outbox.
+func schema0007LimitsOutbox() []string {
+	return []string{
+		`CREATE TABLE known_browsers (
+			user_id TEXT NOT NULL,
+			token_hash {blob} NOT NULL,
+			first_seen_at BIGINT NOT NULL DEFAULT 0,
+			last_seen_at BIGINT NOT NULL DEFAULT 0,
+			expires_at BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (user_id, token_hash)
+		)`,
+		`CREATE INDEX known_browsers_expires ON known_browsers (expires_at)`,
+
+		// User codes only as HMACs. Rows of the old shape are at most
+		// ten minutes old; their plain codes go, so a pending one can no
+		// longer be entered and simply expires.
+		`DROP INDEX device_authorizations_user_code`,
+		`ALTER TABLE device_authorizations DROP COLUMN user_code`,
+		`ALTER TABLE device_authorizations ADD COLUMN user_code_hash {blob}`,
+		`ALTER TABLE device_authorizations ADD COLUMN user_code_half {blob}`,
+		`ALTER TABLE device_authorizations ADD COLUMN wrong_guesses INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX device_authorizations_user_code ON device_authorizations (user_code_hash, expires_at)`,
+		`CREATE INDEX device_authorizations_user_code_half ON device_authorizations (user_code_half, expires_at)`,
+
+		// Email codes: which send budget they spend, how their mail is
+		// doing (a code whose mail failed is given back).
+		`ALTER TABLE email_codes ADD COLUMN budget TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE email_codes ADD COLUMN mail_state TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX email_codes_budget ON email_codes (user_id, budget, created_at)`,
+
+		// The durable mail outbox. sealed holds the message (AES-GCM) until
+		// it is sent, has failed or is superseded, then NULL.
+		`CREATE TABLE mail_outbox (
+			id TEXT PRIMARY KEY,
+			kind TEXT NOT NULL DEFAULT '',
+			purpose TEXT NOT NULL DEFAULT '',
+			recipient TEXT NOT NULL DEFAULT '',
+			user_id TEXT NOT NULL DEFAULT '',
+			email_code_id TEXT NOT NULL DEFAULT '',
+			sealed {blob},
+			state TEXT NOT NULL,
+			attempts INTEGER NOT NULL DEFAULT 0,
+			created_at BIGINT NOT NULL DEFAULT 0,
+			next_at BIGINT NOT NULL DEFAULT 0,
+			lease_until BIGINT NOT NULL DEFAULT 0,
+			give_up_at BIGINT NOT NULL DEFAULT 0,
+			done_at BIGINT NOT NULL DEFAULT 0,
+			claim TEXT NOT NULL DEFAULT '',
+			last_error TEXT NOT NULL DEFAULT ''
+		)`,
+		// Claims look for due pending rows and expired leases.
+		`CREATE INDEX mail_outbox_due ON mail_outbox (state, next_at)`,
+		`CREATE INDEX mail_outbox_lease ON mail_outbox (state, lease_until)`,
+		`CREATE INDEX mail_outbox_code ON mail_outbox (email_code_id)`,
+		`CREATE INDEX mail_outbox_done ON mail_outbox (done_at)`,
 	}
 }

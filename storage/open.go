@@ -23,7 +23,10 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
+	"modernc.org/sqlite"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/latchkey/latchkey/storage/sqlitedialect"
 )
 
@@ -49,6 +52,9 @@ type Options struct {
 	// QueueEvent, when set, says which audit events (by name) are also
 	// queued for the security-event webhook (see CreateAuditEvent).
 	QueueEvent func(event string) bool
+	// Fault, when set, can make the database unreachable (outage tests:
+	// fault.go). Production leaves it nil.
+	Fault *Fault
 }
 
 // Store is the one persistent store of Latchkey. It is safe for concurrent
@@ -155,12 +161,21 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 // parameters (digests, emails) out of the logs; SkipDefaultTransaction
 // avoids wrapping single statements in BEGIN/COMMIT (they are atomic
 // anyway, and multi-statement methods open their own transaction).
-func gormConfig() *gorm.Config {
+func gormConfig(pool gorm.ConnPool) *gorm.Config {
 	return &gorm.Config{
 		PrepareStmt:            true,
 		SkipDefaultTransaction: true,
 		Logger:                 logger.Discard,
+		ConnPool:               pool, // nil: the dialector opens its own
 	}
+}
+
+// sqliteFaultPool is the SQLite pool behind a Fault (nil without one).
+func sqliteFaultPool(dsn string, f *Fault) gorm.ConnPool {
+	if f == nil {
+		return nil
+	}
+	return sql.OpenDB(faultConnector{inner: dsnConnector{drv: &sqlite.Driver{}, dsn: dsn}, f: f})
 }
 
 func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger) (*Store, error) {
@@ -201,7 +216,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 	}
 	wq.Set("_txlock", "immediate")
 
-	w, err := gorm.Open(sqlitedialect.Open(path+"?"+wq.Encode()), gormConfig())
+	w, err := gorm.Open(sqlitedialect.Open(path+"?"+wq.Encode()), gormConfig(sqliteFaultPool(path+"?"+wq.Encode(), opts.Fault)))
 	if err != nil {
 		return nil, fmt.Errorf("storage: sqlite: open: %s", err)
 	}
@@ -233,7 +248,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 	// A reader never writes; query_only turns a bug into an error rather
 	// than a second writer contending for the lock.
 	rq.Add("_pragma", "query_only(1)")
-	r, err := gorm.Open(sqlitedialect.Open(path+"?"+rq.Encode()), gormConfig())
+	r, err := gorm.Open(sqlitedialect.Open(path+"?"+rq.Encode()), gormConfig(sqliteFaultPool(path+"?"+rq.Encode(), opts.Fault)))
 	if err != nil {
 		_ = wdb.Close()
 		return nil, fmt.Errorf("storage: sqlite: open reader: %s", err)
@@ -263,7 +278,15 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 }
 
 func openPostgres(ctx context.Context, dsn string, opts Options, log *slog.Logger) (*Store, error) {
-	db, err := gorm.Open(postgres.New(postgres.Config{DSN: dsn}), gormConfig())
+	pc := postgres.Config{DSN: dsn}
+	if opts.Fault != nil {
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, opaque("open postgres", err)
+		}
+		pc.Conn = sql.OpenDB(faultConnector{inner: stdlib.GetConnector(*cfg), f: opts.Fault})
+	}
+	db, err := gorm.Open(postgres.New(pc), gormConfig(nil))
 	if err != nil {
 		return nil, opaque("open postgres", err)
 	}

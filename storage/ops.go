@@ -14,6 +14,10 @@ import (
 // SchemaVersion is the newest migration recorded in the database, or ""
 // for a database without Latchkey's schema.
 func (s *Store) SchemaVersion(ctx context.Context) (string, error) {
+	// HasTable cannot tell "no table" from "no database": ask first.
+	if err := s.Health(ctx); err != nil {
+		return "", err
+	}
 	db := s.read(ctx)
 	if !db.Migrator().HasTable(migrationTable) {
 		return "", nil

@@ -85,6 +85,9 @@ type Revocation struct {
 	// what it revokes commit together or not at all. An error from it
 	// aborts everything and is returned unchanged.
 	User func(*User) error
+	// Mail, when set, is written to the outbox in the same transaction
+	// (the change's notice: it goes out if and only if the change stands).
+	Mail []OutboxMessage
 }
 
 // Keep names what of the acting browser survives a revocation (see
@@ -157,6 +160,11 @@ func (s *Store) RevokeUserGrants(ctx context.Context, userID string, r Revocatio
 		}
 		if err := dq.Delete(&trustedDeviceRow{}).Error; err != nil {
 			return err
+		}
+		for _, m := range r.Mail {
+			if err := tx.Exec(outboxInsert, outboxToRow(outboxDefaults(m)).values()...).Error; err != nil {
+				return err
+			}
 		}
 		if !rule.factors {
 			return nil

@@ -449,6 +449,28 @@ func (r trustedDeviceRow) domain() TrustedDevice {
 	}
 }
 
+// ------------------------------------------------------ known browsers
+
+type knownBrowserRow struct {
+	UserID      string `gorm:"column:user_id;primaryKey"`
+	TokenHash   blob   `gorm:"column:token_hash;primaryKey"`
+	FirstSeenMs int64  `gorm:"column:first_seen_at"`
+	LastSeenMs  int64  `gorm:"column:last_seen_at"`
+	ExpiresMs   int64  `gorm:"column:expires_at"`
+}
+
+func (knownBrowserRow) TableName() string { return "known_browsers" }
+
+func knownBrowserToRow(k KnownBrowser) knownBrowserRow {
+	return knownBrowserRow{UserID: k.UserID, TokenHash: k.TokenHash, FirstSeenMs: ms(k.FirstSeen),
+		LastSeenMs: ms(k.SeenAt), ExpiresMs: ms(k.ExpiresAt)}
+}
+
+func (r knownBrowserRow) domain() KnownBrowser {
+	return KnownBrowser{UserID: r.UserID, TokenHash: bytesOf(r.TokenHash), FirstSeen: tm(r.FirstSeenMs),
+		SeenAt: tm(r.LastSeenMs), ExpiresAt: tm(r.ExpiresMs)}
+}
+
 // ---------------------------------------------------------- email codes
 
 type emailCodeRow struct {
@@ -462,6 +484,8 @@ type emailCodeRow struct {
 	ExpiresMs   int64  `gorm:"column:expires_at"`
 	Attempts    int    `gorm:"column:attempts"`
 	DeadMs      int64  `gorm:"column:dead_at"`
+	Budget      string `gorm:"column:budget"`
+	MailState   string `gorm:"column:mail_state"`
 }
 
 func (emailCodeRow) TableName() string { return "email_codes" }
@@ -471,6 +495,7 @@ func emailCodeToRow(c EmailCode) emailCodeRow {
 		ID: c.ID, UserID: c.UserID, Purpose: c.Purpose, ContextID: c.ContextID,
 		BrowserHash: c.BrowserHash, CodeHash: c.CodeHash, CreatedMs: ms(c.CreatedAt),
 		ExpiresMs: ms(c.ExpiresAt), Attempts: c.Attempts, DeadMs: ms(c.DeadAt),
+		Budget: c.Budget, MailState: c.MailState,
 	}
 }
 
@@ -479,6 +504,56 @@ func (r emailCodeRow) domain() EmailCode {
 		ID: r.ID, UserID: r.UserID, Purpose: r.Purpose, ContextID: r.ContextID,
 		BrowserHash: bytesOf(r.BrowserHash), CodeHash: bytesOf(r.CodeHash), CreatedAt: tm(r.CreatedMs),
 		ExpiresAt: tm(r.ExpiresMs), Attempts: r.Attempts, DeadAt: tm(r.DeadMs),
+		Budget: r.Budget, MailState: r.MailState,
+	}
+}
+
+// ------------------------------------------------------------- outbox
+
+type outboxRow struct {
+	ID          string `gorm:"column:id;primaryKey"`
+	Kind        string `gorm:"column:kind"`
+	Purpose     string `gorm:"column:purpose"`
+	Recipient   string `gorm:"column:recipient"`
+	UserID      string `gorm:"column:user_id"`
+	EmailCodeID string `gorm:"column:email_code_id"`
+	Sealed      blob   `gorm:"column:sealed"`
+	State       string `gorm:"column:state"`
+	Attempts    int    `gorm:"column:attempts"`
+	CreatedMs   int64  `gorm:"column:created_at"`
+	NextMs      int64  `gorm:"column:next_at"`
+	LeaseMs     int64  `gorm:"column:lease_until"`
+	GiveUpMs    int64  `gorm:"column:give_up_at"`
+	DoneMs      int64  `gorm:"column:done_at"`
+	Claim       string `gorm:"column:claim"`
+	LastError   string `gorm:"column:last_error"`
+}
+
+func (outboxRow) TableName() string { return "mail_outbox" }
+
+const outboxColumns = `id, kind, purpose, recipient, user_id, email_code_id, sealed, state, attempts,
+	created_at, next_at, lease_until, give_up_at, done_at, claim, last_error`
+
+func outboxToRow(m OutboxMessage) outboxRow {
+	return outboxRow{
+		ID: m.ID, Kind: m.Kind, Purpose: m.Purpose, Recipient: m.Recipient, UserID: m.UserID,
+		EmailCodeID: m.EmailCodeID, Sealed: m.Sealed, State: m.State, Attempts: m.Attempts,
+		CreatedMs: ms(m.CreatedAt), NextMs: ms(m.NextAt), LeaseMs: ms(m.LeaseUntil), GiveUpMs: ms(m.GiveUpAt),
+		DoneMs: ms(m.DoneAt), Claim: m.Claim, LastError: m.LastError,
+	}
+}
+
+func (r outboxRow) values() []any {
+	return []any{r.ID, r.Kind, r.Purpose, r.Recipient, r.UserID, r.EmailCodeID, r.Sealed, r.State, r.Attempts,
+		r.CreatedMs, r.NextMs, r.LeaseMs, r.GiveUpMs, r.DoneMs, r.Claim, r.LastError}
+}
+
+func (r outboxRow) domain() OutboxMessage {
+	return OutboxMessage{
+		ID: r.ID, Kind: r.Kind, Purpose: r.Purpose, Recipient: r.Recipient, UserID: r.UserID,
+		EmailCodeID: r.EmailCodeID, Sealed: bytesOf(r.Sealed), State: r.State, Attempts: r.Attempts,
+		CreatedAt: tm(r.CreatedMs), NextAt: tm(r.NextMs), LeaseUntil: tm(r.LeaseMs), GiveUpAt: tm(r.GiveUpMs),
+		DoneAt: tm(r.DoneMs), Claim: r.Claim, LastError: r.LastError,
 	}
 }
 
@@ -781,7 +856,9 @@ func (r signingKeyRow) domain() SigningKey {
 type deviceAuthorizationRow struct {
 	ID             string `gorm:"column:id;primaryKey"`
 	DeviceCodeHash blob   `gorm:"column:device_code_hash"`
-	UserCode       string `gorm:"column:user_code"`
+	UserCodeHash   blob   `gorm:"column:user_code_hash"`
+	UserCodeHalf   blob   `gorm:"column:user_code_half"`
+	WrongGuesses   int    `gorm:"column:wrong_guesses"`
 	ClientID       string `gorm:"column:client_id"`
 	Scopes         string `gorm:"column:scopes"`
 	CreatedMs      int64  `gorm:"column:created_at"`
@@ -799,7 +876,8 @@ func (deviceAuthorizationRow) TableName() string { return "device_authorizations
 
 func deviceAuthorizationToRow(d DeviceAuthorization) deviceAuthorizationRow {
 	return deviceAuthorizationRow{
-		ID: d.ID, DeviceCodeHash: d.DeviceCodeHash, UserCode: d.UserCode, ClientID: d.ClientID,
+		ID: d.ID, DeviceCodeHash: d.DeviceCodeHash, UserCodeHash: d.UserCodeHash, UserCodeHalf: d.UserCodeHalf,
+		WrongGuesses: d.WrongGuesses, ClientID: d.ClientID,
 		Scopes: encList(d.Scopes), CreatedMs: ms(d.CreatedAt), ExpiresMs: ms(d.ExpiresAt),
 		State: d.State, UserID: d.UserID, AMR: encList(d.AMR), ACR: d.ACR,
 		AuthTimeMs: ms(d.AuthTime), SessionID: d.SessionID, LastPollMs: ms(d.LastPollAt),
@@ -809,7 +887,8 @@ func deviceAuthorizationToRow(d DeviceAuthorization) deviceAuthorizationRow {
 func (r deviceAuthorizationRow) domain() (DeviceAuthorization, error) {
 	var dec decoder
 	d := DeviceAuthorization{
-		ID: r.ID, DeviceCodeHash: bytesOf(r.DeviceCodeHash), UserCode: r.UserCode, ClientID: r.ClientID,
+		ID: r.ID, DeviceCodeHash: bytesOf(r.DeviceCodeHash), UserCodeHash: bytesOf(r.UserCodeHash),
+		UserCodeHalf: bytesOf(r.UserCodeHalf), WrongGuesses: r.WrongGuesses, ClientID: r.ClientID,
 		Scopes: dec.list(r.Scopes), CreatedAt: tm(r.CreatedMs), ExpiresAt: tm(r.ExpiresMs),
 		State: r.State, UserID: r.UserID, AMR: dec.list(r.AMR), ACR: r.ACR,
 		AuthTime: tm(r.AuthTimeMs), SessionID: r.SessionID, LastPollAt: tm(r.LastPollMs),

@@ -138,6 +138,8 @@ func TestRowsCoverEveryField(t *testing.T) {
 	roundTrip(t, pushedRequestToRow, pushedRequestRow.domain, nil)
 	roundTrip(t, backchannelLogoutToRow, noErr(backchannelLogoutRow.domain), nil)
 	roundTrip(t, consentToRow, consentRow.domain, nil)
+	roundTrip(t, knownBrowserToRow, noErr(knownBrowserRow.domain), nil)
+	roundTrip(t, outboxToRow, noErr(outboxRow.domain), nil)
 }
 
 // TestRowsMatchSchema: every row struct's columns are exactly the columns
@@ -158,6 +160,7 @@ func TestRowsMatchSchema(t *testing.T) {
 		&actionTokenRow{}, &logoutRequestRow{}, &organizationRow{}, &organizationDomainRow{},
 		&federatedIdentityRow{}, &upstreamStateRow{}, &passkeyRow{}, &passkeyChallengeRow{}, &eventDeliveryRow{},
 		&usedJTIRow{}, &pushedRequestRow{}, &sessionClientRow{}, &backchannelLogoutRow{}, &consentRow{},
+		&knownBrowserRow{}, &outboxRow{},
 	}
 	var tables []string
 	if err := s.read(t.Context()).Raw(

@@ -24,16 +24,20 @@ const backchannelKeep = 7 * 24 * time.Hour
 // Sweep deletes, as of now:
 //   - auth requests past ExpiresAt whose code (if any) is past CodeExpiresAt
 //     too (a redeemed request is kept until then for reuse detection);
-//   - email codes, passkey challenges, device authorizations, upstream states, logout requests,
-//     action tokens and access tokens past ExpiresAt;
+//   - email codes, passkey challenges, device authorizations, upstream
+//     states, logout requests, action tokens, access tokens and known
+//     browsers past ExpiresAt;
 //   - sessions unseen for SessionMaxIdle (0: none);
 //   - trusted devices expired for longer than TrustedDeviceGrace (0: none:
 //     the re-verification rule may still read expired records);
 //   - throttles neither blocked nor failed for ThrottleIdle (0: 24h);
-//   - refresh families past their cap (ExpiresAt), families whose head is
-//     unused for RefreshIdle (0: none), and revoked families revoked for
-//     longer than RefreshIdle (0: at once);
-//   - audit events older than AuditRetention (0: none).
+//   - refresh families past their cap (ExpiresAt), heads unused for
+//     RefreshIdle (0: none), used tokens used longer than RefreshUsedKeep
+//     ago (0: a minute), and revoked families revoked for longer than
+//     RefreshIdle (0: at once);
+//   - audit events older than AuditRetention (0: none);
+//   - outbox messages done (sent, failed, superseded, void) for longer
+//     than OutboxKeep (0: 7 days); their content went when they were done.
 func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 	if !s.postgres() {
 		return fail("sweep", s.sweep(s.write(ctx), now, p))
@@ -62,6 +66,10 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 
 func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	n := ms(now)
+	outboxKeep := p.OutboxKeep
+	if outboxKeep <= 0 {
+		outboxKeep = 7 * 24 * time.Hour
+	}
 	before := func(d time.Duration) int64 { return ms(now.Add(-d)) }
 	type job struct {
 		table, pk, where string
@@ -96,6 +104,8 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 		// EnqueueBackchannelLogouts (the next statement) would drop that
 		// session's links; the hour spares sessions that just started.
 		{"session_clients", "live_session_id", "created_at < ? AND live_session_id NOT IN (SELECT id FROM sessions)", []any{before(time.Hour)}},
+		{"known_browsers", "user_id, token_hash", "expires_at < ?", []any{n}},
+		{"mail_outbox", "id", "done_at <> 0 AND done_at < ?", []any{before(outboxKeep)}},
 		{"refresh_tokens", "id",
 			"family_id IN (SELECT family_id FROM refresh_tokens WHERE expires_at <> 0 AND expires_at < ?)", []any{n}},
 	}
@@ -112,10 +122,23 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	jobs = append(jobs, job{"throttles", "throttle_key", "blocked_until < ? AND last_failure_at < ?",
 		[]any{n, before(throttleIdle)}})
 	if p.RefreshIdle > 0 {
-		jobs = append(jobs, job{"refresh_tokens", "id",
-			"family_id IN (SELECT family_id FROM refresh_tokens WHERE last_used_at < ? AND used_at = 0 AND revoked_at = 0)",
+		// Idle heads, each on its own: a family may have two (a sibling
+		// issued within the reuse grace), and one idle head must not take
+		// a live one with it. A family left with no head is then only
+		// used tokens, which the next rule removes.
+		jobs = append(jobs, job{"refresh_tokens", "id", "last_used_at < ? AND used_at = 0 AND revoked_at = 0",
 			[]any{before(p.RefreshIdle)}})
 	}
+	// Used refresh tokens: reuse detection needs only the heads (and,
+	// within the reuse grace, the token just rotated); a token rotated
+	// away longer ago is still recognised by the family its value names
+	// (op). So used tokens go once RefreshUsedKeep has passed, and a
+	// family's rows stay bounded however often it rotates.
+	usedKeep := p.RefreshUsedKeep
+	if usedKeep <= 0 {
+		usedKeep = time.Minute
+	}
+	jobs = append(jobs, job{"refresh_tokens", "id", "used_at <> 0 AND used_at < ? AND revoked_at = 0", []any{before(usedKeep)}})
 	// Revocation never precedes the family's last use, so the
 	// last_used_at condition is implied and lets the index do the work.
 	keep := before(max(p.RefreshIdle, 0))
@@ -135,7 +158,7 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 
 	for _, j := range jobs {
 		var total int64
-		sql := "DELETE FROM " + j.table + " WHERE " + j.pk + " IN (SELECT " + j.pk + " FROM " + j.table +
+		sql := "DELETE FROM " + j.table + " WHERE (" + j.pk + ") IN (SELECT " + j.pk + " FROM " + j.table +
 			" WHERE " + j.where + " LIMIT " + strconv.Itoa(sweepBatch) + ")"
 		for {
 			res := db.Exec(sql, j.args...)

@@ -33,7 +33,6 @@ func TestInvalidText(t *testing.T) {
 				_, lookups["UpdateAuthRequest"] = s.UpdateAuthRequest(ctx, bad, func(*storage.AuthRequest) error { return nil })
 				lookups["DeleteAuthRequest"] = s.DeleteAuthRequest(ctx, bad)
 				_, lookups["GetLogoutRequest"] = s.GetLogoutRequest(ctx, bad, at(0))
-				_, lookups["GetDeviceAuthorizationByUserCode"] = s.GetDeviceAuthorizationByUserCode(ctx, bad)
 				_, lookups["GetAccessToken"] = s.GetAccessToken(ctx, bad)
 				_, lookups["GetFederatedIdentity"] = s.GetFederatedIdentity(ctx, "org", bad)
 				_, lookups["GetOrganizationByDomain"] = s.GetOrganizationByDomain(ctx, bad)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -62,14 +63,36 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (Re
 	return out, fail("get refresh token", err)
 }
 
+// LiveRefreshFamily returns a token of the family that is not revoked —
+// an unused head if there is one — or ErrNotFound when the family does not
+// exist (any more) or is revoked. Rotated-away tokens are compacted out of
+// storage (Sweep); this is how one of them, presented again, is still
+// recognised as reuse of a live grant.
+func (s *Store) LiveRefreshFamily(ctx context.Context, familyID string) (RefreshToken, error) {
+	if familyID == "" || !ValidText(familyID) {
+		return RefreshToken{}, ErrNotFound
+	}
+	var row refreshTokenRow
+	err := s.read(ctx).Where("family_id = ? AND revoked_at = 0", familyID).
+		Order("used_at, created_at DESC").Take(&row).Error
+	if err != nil {
+		return RefreshToken{}, fail("live refresh family", err)
+	}
+	out, err := row.domain()
+	return out, fail("live refresh family", err)
+}
+
 // The statements of a rotation, prepared once (see stmtCache).
 const (
-	rotateMarkUsed = `UPDATE refresh_tokens SET used_at = ?
-		WHERE id = ? AND used_at = 0 AND revoked_at = 0
+	// The compare-and-set of a rotation: the token is unused, or was used
+	// within the reuse grace (its first use stays its used_at, so retries
+	// do not stretch the grace). Revoked tokens never rotate.
+	rotateMarkUsed = `UPDATE refresh_tokens SET used_at = CASE WHEN used_at = 0 THEN ? ELSE used_at END
+		WHERE id = ? AND revoked_at = 0 AND (used_at = 0 OR used_at >= ?)
 		RETURNING family_id, family_created_at`
 	rotateExists       = `SELECT count(*) FROM refresh_tokens WHERE id = ?`
 	rotateDeleteAccess = `DELETE FROM access_tokens WHERE refresh_token_id = ?`
-	rotateUndo         = `UPDATE refresh_tokens SET used_at = 0 WHERE id = ?`
+	rotateUndo         = `UPDATE refresh_tokens SET used_at = 0 WHERE id = ? AND used_at = ?`
 )
 
 // RotateRefreshToken: one transaction of a conditional UPDATE … RETURNING
@@ -82,21 +105,26 @@ const (
 // This is the OP's hottest write, so it runs on database/sql with
 // statements prepared once, not through gorm's builder.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error) {
-	return s.rotate(ctx, oldID, now, next, nil)
+	return s.rotate(ctx, oldID, now, 0, next, nil)
 }
 
 // RotateRefreshTokenWithAccess is RotateRefreshToken plus the insert of the
 // access token minted with the new refresh token, in the same job of the
 // group commit (the refresh grant's one write). at.RefreshTokenID and
 // at.FamilyID are filled in from the rotation.
-func (s *Store) RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, next RefreshToken, at AccessToken) (RefreshToken, error) {
+//
+// grace is the reuse grace (RFC 9700 §4.14.2): a token used at most grace
+// ago rotates again into a sibling of its first successor (same family),
+// for a client that lost the answer or sent two refreshes at once; after
+// grace a second use is ErrConflict (reuse). 0: no grace.
+func (s *Store) RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, grace time.Duration, next RefreshToken, at AccessToken) (RefreshToken, error) {
 	if at.ID == "" {
 		return RefreshToken{}, invalid("rotate refresh token: empty access token id")
 	}
-	return s.rotate(ctx, oldID, now, next, &at)
+	return s.rotate(ctx, oldID, now, grace, next, &at)
 }
 
-func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next RefreshToken, at *AccessToken) (RefreshToken, error) {
+func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, grace time.Duration, next RefreshToken, at *AccessToken) (RefreshToken, error) {
 	if len(next.TokenHash) == 0 {
 		return RefreshToken{}, invalid("rotate refresh token: empty token hash")
 	}
@@ -138,7 +166,13 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var famID string
 		var famCreated int64
-		err := tx.StmtContext(ctx, st[0]).QueryRowContext(ctx, usedMs(now), oldID).Scan(&famID, &famCreated)
+		// used_at >= graceFrom: within the grace (0 disables it: used_at of
+		// a used token is never below the sentinel).
+		graceFrom := int64(math.MaxInt64)
+		if grace > 0 {
+			graceFrom = usedMs(now.Add(-grace))
+		}
+		err := tx.StmtContext(ctx, st[0]).QueryRowContext(ctx, usedMs(now), oldID, graceFrom).Scan(&famID, &famCreated)
 		if errors.Is(err, sql.ErrNoRows) {
 			var n int64
 			if err := tx.StmtContext(ctx, st[1]).QueryRowContext(ctx, oldID).Scan(&n); err != nil {
@@ -171,7 +205,7 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, next Re
 		}
 		if err != nil {
 			// Undo the compare-and-set: the old token stays usable.
-			if _, uerr := tx.StmtContext(ctx, st[5]).ExecContext(ctx, oldID); uerr != nil {
+			if _, uerr := tx.StmtContext(ctx, st[5]).ExecContext(ctx, oldID, usedMs(now)); uerr != nil {
 				return abortBatch(uerr)
 			}
 			return err

@@ -232,6 +232,99 @@ type EmailCode struct {
 	Attempts    int
 	// DeadAt is set when the code is used, superseded, or exhausted.
 	DeadAt time.Time
+	// Budget names the send budget the code counts against ("signin",
+	// "reconfirm", "reset", "signup": IssueEmailCode's CodeRule.Budget).
+	Budget string
+	// MailState is how its mail is doing: MailQueued, MailRetrying,
+	// MailSent, MailFailed (the code is dead then), MailSuperseded (a
+	// newer code replaced it before its mail left) or MailVoid (no mail:
+	// a stand-in's code that must look like any other).
+	MailState string
+}
+
+// Mail states of an email code (EmailCode.MailState).
+const (
+	MailQueued     = ""
+	MailRetrying   = "retrying"
+	MailSent       = "sent"
+	MailFailed     = "failed"
+	MailSuperseded = "superseded"
+	MailVoid       = "void"
+)
+
+// CodeRule is the caller's rule for issuing a code (IssueEmailCode).
+type CodeRule struct {
+	// Budget: codes of one user (or stand-in) and budget count together;
+	// at most Max in any Window. A code whose mail failed or was
+	// superseded before it left does not count.
+	Budget string
+	Max    int
+	Window time.Duration
+	// Gap: at least this long between two codes of one scope (user,
+	// purpose, context), counted from the last code whose mail is queued
+	// or sent (not failed or being retried).
+	Gap time.Duration
+}
+
+// CodeIssue is what IssueEmailCode did.
+type CodeIssue struct {
+	Code EmailCode // the new code (zero when refused)
+	// Refused is "" (issued), RefusedGap or RefusedBudget; RetryAt is the
+	// earliest instant the same call can succeed.
+	Refused string
+	RetryAt time.Time
+}
+
+// Refusals of IssueEmailCode.
+const (
+	RefusedGap    = "gap"
+	RefusedBudget = "budget"
+)
+
+// OutboxMessage is one mail waiting in, or done with, the outbox. The
+// message itself is Sealed (AES-GCM under the keyring, by the caller) and
+// dropped once the mail is sent, has failed or is no longer wanted.
+type OutboxMessage struct {
+	ID          string // NewSortableID: claims take the oldest first
+	Kind        string // "code", "notice", "signup-exists", …
+	Purpose     string // in words, for operators (a code's purpose, a notice's change)
+	Recipient   string
+	UserID      string // the account it concerns, if any (audit)
+	EmailCodeID string // the code a code mail carries
+	Sealed      []byte
+	State       string // OutboxPending, OutboxSending, OutboxSent, OutboxFailed, OutboxSuperseded, OutboxVoid
+	Attempts    int
+	CreatedAt   time.Time
+	NextAt      time.Time // the next attempt (pending)
+	LeaseUntil  time.Time // a claim holds until then (sending)
+	GiveUpAt    time.Time // no attempt after this: failed
+	DoneAt      time.Time
+	Claim       string // the current claim's token
+	LastError   string // the last failure, for operators (no secrets)
+}
+
+// Outbox states.
+const (
+	OutboxPending    = "pending"
+	OutboxSending    = "sending"
+	OutboxSent       = "sent"
+	OutboxFailed     = "failed"
+	OutboxSuperseded = "superseded"
+	OutboxVoid       = "void"
+)
+
+// OutboxResult is how an attempt ended (FinishOutbox).
+type OutboxResult struct {
+	Sent  bool
+	Retry time.Time // not sent: try again then; zero: give up (failed)
+	Error string    // why not sent
+	At    time.Time
+}
+
+// OutboxFilter selects messages to list.
+type OutboxFilter struct {
+	States []string // none: every state
+	Limit  int      // default 100, newest first
 }
 
 // TOTP credential states.
@@ -383,18 +476,23 @@ const (
 type DeviceAuthorization struct {
 	ID             string
 	DeviceCodeHash []byte
-	UserCode       string // normalised (upper case, no dashes); unique among live rows
-	ClientID       string
-	Scopes         []string
-	CreatedAt      time.Time
-	ExpiresAt      time.Time
-	State          string
-	UserID         string
-	AMR            []string
-	ACR            string
-	AuthTime       time.Time
-	SessionID      string
-	LastPollAt     time.Time
+	// UserCodeHash is the HMAC of the user code ("XXXX-XXXX"), unique
+	// among live rows; UserCodeHalf the HMAC of its first half, which
+	// brings wrong guesses that share it home to this row (RFC 8628 §5.1).
+	UserCodeHash []byte
+	UserCodeHalf []byte
+	WrongGuesses int
+	ClientID     string
+	Scopes       []string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	State        string
+	UserID       string
+	AMR          []string
+	ACR          string
+	AuthTime     time.Time
+	SessionID    string
+	LastPollAt   time.Time
 }
 
 // AuditEvent is one line of the audit trail.
@@ -418,6 +516,17 @@ type EventDelivery struct {
 	Event     AuditEvent
 	CreatedAt time.Time
 	Attempts  int // including the current one, once claimed
+}
+
+// KnownBrowser records that a browser (the digest of its device cookie)
+// has signed in as a user: it is not delayed by failures that came from
+// elsewhere. Lighter than a TrustedDevice, which skips the second step.
+type KnownBrowser struct {
+	UserID    string
+	TokenHash []byte
+	FirstSeen time.Time // the first sign-in (set by the store)
+	SeenAt    time.Time // the latest sign-in
+	ExpiresAt time.Time
 }
 
 // Throttle counts failures for one key ("pwd:acct:<id>", "pwd:ip:<ip>", …).

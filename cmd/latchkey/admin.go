@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/latchkey/latchkey/cmd/latchkey/internal/admin"
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/login/mail/outbox"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -138,7 +141,15 @@ func cmdUser(env *cmdEnv, args []string) error {
 				a.close()
 				return nil, nil, merr
 			}
-			svc, err = a.service(time.Now, m, nil)
+			// The mail goes through the outbox like any other, and this
+			// command delivers it at once (a running server retries it if
+			// the mail server is down).
+			w, werr := outbox.New(outbox.Config{}, outbox.Deps{Store: a.store, Keyring: a.kr, Mailer: m, Now: time.Now, Logger: a.log})
+			if werr != nil {
+				a.close()
+				return nil, nil, werr
+			}
+			svc, err = a.service(time.Now, outbox.Queue{Store: a.store, Keyring: a.kr, Worker: deliverNow{env.ctx, w, a.log}, Now: time.Now}, nil)
 		} else {
 			svc, err = a.service(time.Now, nil, nil)
 		}
@@ -668,4 +679,18 @@ func cutText(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// deliverNow is a command's outbox worker: a kick delivers what is due
+// at once.
+type deliverNow struct {
+	ctx context.Context
+	w   *outbox.Worker
+	log *slog.Logger
+}
+
+func (d deliverNow) Kick() {
+	if _, err := d.w.DeliverDue(d.ctx); err != nil {
+		d.log.Error("deliver the outbox", "err", err)
+	}
 }

@@ -68,6 +68,7 @@ func (e *testEnv) api(token, method, path string, body string) apiResp {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	e.deliver() // what the call queued, as the server's kicked worker would
 	out := apiResp{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.body); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/latchkey/latchkey/cmd/latchkey/internal/access"
 	"github.com/latchkey/latchkey/cmd/latchkey/internal/admin"
+	"github.com/latchkey/latchkey/cmd/latchkey/internal/ratelog"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/account"
 	"github.com/latchkey/latchkey/login/flow"
@@ -139,11 +140,14 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 		level = slog.LevelError
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	// Every line written with a request's context carries its id.
+	// Every line written with a request's context carries its id; a
+	// warning or error repeated many times (every request during a
+	// database outage) is written once per ratelog.Window, with a count.
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.Format == "json" {
-		return slog.New(access.Handler(slog.NewJSONHandler(w, opts)))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(access.Handler(slog.NewTextHandler(w, opts)))
+	return slog.New(access.Handler(ratelog.New(h, 0, time.Now)))
 }
 
 // openApp loads the configuration, the secret key and the database
@@ -233,6 +237,7 @@ func (a *app) opOptions(now func() time.Time) op.Options {
 		AccessTokenLifetime:  c.Tokens.AccessTokenLifetime.Std(),
 		IDTokenLifetime:      c.Tokens.IDTokenLifetime.Std(),
 		RefreshTokenLifetime: c.Tokens.RefreshTokenLifetime.Std(),
+		RefreshReuseGrace:    c.Tokens.RefreshReuseGrace.Std(),
 		AuthCodeLifetime:     c.Tokens.AuthCodeLifetime.Std(),
 		AuthRequestLifetime:  c.Tokens.AuthRequestLifetime.Std(),
 		AccessTokenFormat:    c.Tokens.AccessTokenFormat,

@@ -6,11 +6,18 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/login/mail/outbox"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
 // cli runs one command line against environ and returns the exit code,
@@ -54,6 +61,8 @@ func TestCLIUsersAndExitCodes(t *testing.T) {
 		{"duplicate, other case", "a long enough password\n", []string{"user", "create", "--email", "ADA@example.com", "--password-stdin"}, exitConflict, ""},
 		{"common password refused", "password123\n", []string{"user", "create", "--email", "bob@example.com", "--password-stdin"}, exitUsage, ""},
 		{"missing email", "", []string{"user", "create"}, exitUsage, ""},
+		{"header injection in the email", "", []string{"user", "create", "--email", "evil@example.com\r\nBcc: x@example.com"}, exitUsage, ""},
+		{"markup in the email", "", []string{"user", "create", "--email", "<script>@example.com"}, exitUsage, ""},
 		{"bad flag", "", []string{"user", "create", "--nope"}, exitUsage, ""},
 		{"without password: a link", "", []string{"user", "create", "--email", "carol@example.com"}, exitOK, "/account/set-password?token="},
 		{"list", "", []string{"user", "list"}, exitOK, "ada@example.com"},
@@ -136,5 +145,92 @@ func TestCLIClientWhileServing(t *testing.T) {
 	_, out, _ = cli(t, env, "", "client", "list")
 	if !strings.Contains(out, "urn:ietf:params:oauth:grant-type:device_code") || strings.Contains(out, "\nweb ") {
 		t.Fatalf("client list:\n%s", out)
+	}
+}
+
+// TestServeRefusesHTTPSWithoutSMTP: an https issuer without smtp_url would
+// write sign-in codes to the log; serve refuses to start unless smtp_url
+// says "log:" on purpose.
+func TestServeRefusesHTTPSWithoutSMTP(t *testing.T) {
+	t.Parallel()
+	env := slices.DeleteFunc(cliEnviron(t), func(kv string) bool { return strings.HasPrefix(kv, "LATCHKEY_SMTP_URL=") })
+	env = append(env, "LATCHKEY_ISSUER=https://id.example.com", "LATCHKEY_ADDR=127.0.0.1:0")
+	// A cancelled context: were the configuration accepted, serve would
+	// stop at once instead of serving forever.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var outb, errb bytes.Buffer
+	code := run(ctx, []string{"serve"}, strings.NewReader(""), &outb, &errb, env)
+	out, errOut := outb.String(), errb.String()
+	if code == exitOK || !strings.Contains(errOut, "smtp_url: required when the issuer is https") {
+		t.Fatalf("serve with an https issuer and no smtp_url: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// Chosen on purpose, the log is accepted (the same validation as serve's).
+	if code, _, errOut := cli(t, append(env, "LATCHKEY_SMTP_URL=log:"), "", "config", "print"); code != exitOK {
+		t.Fatalf("smtp_url log: with an https issuer: exit %d: %s", code, errOut)
+	}
+}
+
+// TestCLIMailList: `latchkey mail list` shows what waits and what failed
+// (and why), never a message's content.
+func TestCLIMailList(t *testing.T) {
+	t.Parallel()
+	env := cliEnviron(t)
+	if code, _, errOut := cli(t, env, "", "migrate"); code != exitOK {
+		t.Fatal(errOut)
+	}
+	var dbURL string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "LATCHKEY_DATABASE_URL="); ok {
+			dbURL = v
+		}
+	}
+	st := storagetest.OpenURL(t, dbURL)
+	kr, err := keyring.New(bytes.Repeat([]byte{0xab}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for i, to := range []string{"waiting@example.com", "bounced@example.com"} {
+		id := storage.NewSortableID(now.Add(time.Duration(i) * time.Millisecond))
+		sealed, err := outbox.Seal(kr, id, mail.Message{To: to, Subject: "Your code", Text: "Your code is 918273.\n"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.EnqueueMail(context.Background(), storage.OutboxMessage{ID: id, Kind: "code", Purpose: "signin",
+			Recipient: to, Sealed: sealed, CreatedAt: now, GiveUpAt: now.Add(10 * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimed, err := st.ClaimOutbox(context.Background(), now, time.Minute, 10)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	for _, m := range claimed {
+		r := storage.OutboxResult{Retry: now.Add(time.Minute), Error: "dial tcp: connection refused", At: now}
+		if m.Recipient == "bounced@example.com" {
+			r = storage.OutboxResult{Error: "550 5.1.1 no such user", At: now}
+		}
+		if err := st.FinishOutbox(context.Background(), m.ID, m.Claim, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := cli(t, env, "", "mail", "list")
+	if code != exitOK {
+		t.Fatalf("mail list: %d %s", code, errOut)
+	}
+	for _, want := range []string{"waiting@example.com", "pending", "connection refused", "bounced@example.com", "failed", "550 5.1.1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("mail list lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "918273") || strings.Contains(out, "Your code") {
+		t.Errorf("mail list shows a message's content:\n%s", out)
+	}
+	if _, out, _ := cli(t, env, "", "mail", "list", "--state", "failed"); strings.Contains(out, "waiting@example.com") {
+		t.Errorf("--state failed shows a pending message:\n%s", out)
+	}
+	if code, _, _ := cli(t, env, "", "mail", "list", "--state", "lost"); code != exitUsage {
+		t.Errorf("--state lost: exit %d, want usage", code)
 	}
 }

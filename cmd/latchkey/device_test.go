@@ -147,7 +147,7 @@ func TestDeviceGrantScopesFiltered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := e.store.GetDeviceAuthorizationByUserCode(context.Background(), da.UserCode)
+	d, err := e.store.GetDeviceAuthorizationByUserCodeHash(context.Background(), first(e.kr.UserCodeDigests(da.UserCode)))
 	if err != nil || !slices.Equal(d.Scopes, []string{"openid"}) {
 		t.Fatalf("stored scopes %v (%v)", d.Scopes, err)
 	}
@@ -218,8 +218,45 @@ func TestDeviceUserCodeSingleUseAndExpiry(t *testing.T) {
 	if p := b.submit(open, "/device/confirm", url.Values{"choice": {"approve"}}); p.status != http.StatusBadRequest || strings.Contains(p.body, "Your device is connected") {
 		t.Errorf("a confirmation after 10 minutes: %d\n%s", p.status, p.body)
 	}
-	d, err := e.store.GetDeviceAuthorizationByUserCode(context.Background(), late.UserCode)
+	d, err := e.store.GetDeviceAuthorizationByUserCodeHash(context.Background(), first(e.kr.UserCodeDigests(late.UserCode)))
 	if err != nil || d.State != storage.DevicePending {
 		t.Fatalf("the late confirmation changed the request: %s %v", d.State, err)
 	}
+}
+
+func first[A, B any](a A, _ B) A { return a }
+
+// TestDeviceUserCodeStoredAsHMAC: after a device authorization, no column
+// of the database holds the user code in the clear (in any spelling), on
+// either database: a read of the database does not hand out codes that
+// approve devices.
+func TestDeviceUserCodeStoredAsHMAC(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		dbURL := d.URL(t)
+		e := newTestEnv(t, storagetest.Dialect{Name: d.Name, Open: func(tb testing.TB) *storage.Store { return storagetest.OpenURL(tb, dbURL) }})
+		cli := e.newRP("cli", func(c *storage.Client) {
+			c.Public, c.AppType = true, storage.AppTypeNative
+			c.RedirectURIs = []string{"http://127.0.0.1/callback"}
+			c.GrantTypes = []string{op.GrantDeviceCode}
+		})
+		da, err := cli.oauth.DeviceAuth(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range storagetest.Dump(t, dbURL, "device_authorizations") {
+			for col, v := range row {
+				for _, spelling := range []string{da.UserCode, strings.ReplaceAll(da.UserCode, "-", ""), strings.ToLower(da.UserCode)} {
+					if strings.Contains(v, spelling) {
+						t.Fatalf("device_authorizations.%s holds the user code %q", col, da.UserCode)
+					}
+				}
+			}
+		}
+		// And the code still works.
+		b := e.newBrowser()
+		if p := b.submit(b.get(e.issuer+"/device"), "/device", url.Values{"user_code": {da.UserCode}}); !p.at("/login/identify") {
+			t.Fatalf("entering the code: %s (%d)", p.url, p.status)
+		}
+	})
 }

@@ -77,6 +77,7 @@ Usage:
   latchkey org list | org delete --name N
   latchkey keys rotate [--now]
   latchkey audit list [--user EMAIL] [--type T,…] [--since TIME] [--until TIME] [--limit N] [--json]
+  latchkey mail list [--state pending,sending,failed|all] [--limit N]   the mail outbox, without the mails
   latchkey policy explain --email E [--client C] [--acr ACR] [--at TIME]
   latchkey config print [--config FILE]                     the effective configuration, secrets redacted
   latchkey version
@@ -119,6 +120,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdKeys(env, args[1:])
 	case "audit":
 		err = cmdAudit(env, args[1:])
+	case "mail":
+		err = cmdMail(env, args[1:])
 	case "policy":
 		err = cmdPolicy(env, args[1:])
 	case "config":

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -87,11 +88,13 @@ func TestMetricsScrape(t *testing.T) {
 		tok, _, claims := r.exchange(p.code(t, state), verifier, nonce)
 		acr, _ := claims["acr"].(string)
 
-		// A refresh token used twice: the second is reuse.
+		// A refresh token used twice, past the reuse grace: the second is
+		// reuse.
 		ctx := context.Background()
 		if _, err := r.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
 			t.Fatal(err)
 		}
+		e.clock.Advance(e.app.cfg.Tokens.RefreshReuseGrace.Std() + time.Second)
 		if _, err := r.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
 			t.Fatal("a used refresh token was accepted")
 		}
@@ -122,9 +125,13 @@ func TestMetricsScrape(t *testing.T) {
 				t.Errorf("no %s in the scrape", name)
 			}
 		}
-		// No outbox provides its stats here: no outbox metric at all.
-		if strings.Contains(text, "latchkey_outbox_") {
-			t.Error("outbox metrics without an outbox")
+		// The mail outbox reports its backlog; without a webhook there is
+		// no events queue.
+		if !strings.Contains(text, "\n"+`latchkey_outbox_pending{queue="mail"}`) || !strings.Contains(text, "\n"+`latchkey_outbox_oldest_age_seconds{queue="mail"}`) {
+			t.Error("no mail outbox metrics in the scrape")
+		}
+		if strings.Contains(text, `queue="events"`) {
+			t.Error("events queue metrics without a webhook")
 		}
 		// Never on the public port.
 		if resp := e.newBrowser().get(e.issuer + "/metrics"); resp.status != http.StatusNotFound {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
@@ -155,6 +157,108 @@ func TestRefreshPolicy(t *testing.T) {
 		e.clock.Advance(7*day + time.Second)
 		if got := refreshErr(t, app, rt); got != "invalid_grant" {
 			t.Fatalf("after refresh_idle: %q", got)
+		}
+	})
+}
+
+// TestRefreshReuseGrace (#11.2): a refresh whose answer was lost (the
+// server committed the rotation, the client never saw it: a crash, a
+// timeout) is retried with the same token within tokens.refresh_reuse_grace
+// and succeeds; two refreshes at once with one token both get usable
+// tokens; after the grace a replay is reuse and revokes the whole grant —
+// also for a token the sweep has already compacted away.
+func TestRefreshReuseGrace(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d)
+		grace := e.app.cfg.Tokens.RefreshReuseGrace.Std()
+		u := e.createUser("grace@example.com")
+		app := e.newRP("app")
+		b := e.newBrowser()
+		authURL, verifier, state, nonce := app.authorizeURL()
+		tok, _, _ := app.exchange(b.signIn(authURL, u.Email, signInOpts{}).code(t, state), verifier, nonce)
+		form := func(rt string) url.Values {
+			return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+		}
+		rtOf := func(body []byte) string {
+			var out struct {
+				RefreshToken string `json:"refresh_token"`
+			}
+			if err := json.Unmarshal(body, &out); err != nil || out.RefreshToken == "" {
+				t.Fatalf("no refresh token in %s", body)
+			}
+			return out.RefreshToken
+		}
+
+		// The rotation commits; the answer is lost on the way.
+		rt0 := tok.RefreshToken
+		if _, st := app.tokenPost(t, form(rt0)); st != 200 {
+			t.Fatalf("first refresh: %d", st)
+		}
+		// The client retries with what it has, within the grace.
+		e.clock.Advance(grace - time.Second)
+		body, st := app.tokenPost(t, form(rt0))
+		if st != 200 {
+			t.Fatalf("retry within the grace: %d %s", st, body)
+		}
+		rt1 := rtOf(body)
+
+		// Two threads refresh with one token at once: both succeed, and
+		// each one's token works afterwards.
+		const n = 6
+		bodies := make([][]byte, n)
+		codes := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { bodies[i], codes[i] = app.tokenPost(t, form(rt1)) })
+		}
+		wg.Wait()
+		var next []string
+		for i := range n {
+			if codes[i] != 200 {
+				t.Fatalf("concurrent refresh %d: %d %s", i, codes[i], bodies[i])
+			}
+			next = append(next, rtOf(bodies[i]))
+		}
+		e.clock.Advance(time.Second)
+		var heads []string
+		for i, rt := range next {
+			body, st := app.tokenPost(t, form(rt))
+			if st != 200 {
+				t.Fatalf("the token of concurrent refresh %d: %d %s", i, st, body)
+			}
+			heads = append(heads, rtOf(body))
+		}
+
+		// After the grace a replay is reuse: the whole grant goes.
+		e.clock.Advance(grace + time.Second)
+		if got := refreshErr(t, app, rt1); got != "invalid_grant" {
+			t.Fatalf("replay after the grace: %q, want invalid_grant", got)
+		}
+		for i, rt := range heads {
+			if got := refreshErr(t, app, rt); got != "invalid_grant" {
+				t.Fatalf("head %d after reuse: %q, want invalid_grant (family revoked)", i, got)
+			}
+		}
+
+		// A token the sweep compacted away is still recognised as reuse of
+		// its (live) grant.
+		authURL, verifier, state, nonce = app.authorizeURL(oauth2.SetAuthURLParam("prompt", "login"))
+		tok, _, _ = app.exchange(b.signIn(authURL, u.Email, signInOpts{}).code(t, state), verifier, nonce)
+		old := tok.RefreshToken
+		head := refresh(t, app, old).RefreshToken
+		e.clock.Advance(time.Hour)
+		if err := e.store.Sweep(context.Background(), e.clock.Now(), storage.SweepPolicy{RefreshUsedKeep: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.GetRefreshTokenByHash(context.Background(), e.kr.MACString(keyring.PurposeRefresh, old)); err == nil {
+			t.Fatal("the used token was not compacted")
+		}
+		if got := refreshErr(t, app, old); got != "invalid_grant" {
+			t.Fatalf("compacted token: %q", got)
+		}
+		if got := refreshErr(t, app, head); got != "invalid_grant" {
+			t.Fatalf("the head after the compacted token's reuse: %q, want invalid_grant", got)
 		}
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/cmd/latchkey/internal/access"
 	"github.com/latchkey/latchkey/cmd/latchkey/internal/admin"
 	"github.com/latchkey/latchkey/cmd/latchkey/internal/metrics"
@@ -28,6 +29,7 @@ import (
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/login/mail/outbox"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -125,9 +127,15 @@ type server struct {
 	metrics *metrics.Metrics
 	// workers run in the background loop next to the key refresh and the
 	// sweep (each a Run(ctx) that returns when ctx ends).
-	workers []interface{ Run(context.Context) }
+	workers []func(context.Context)
 	// webhook delivers security events (nil without events.webhook_url).
 	webhook *webhook.Deliverer
+	// clientIP is the one rule for "which address is this request from"
+	// (trusted_proxies): echo's IPExtractor, hence the throttle, the audit
+	// log and the mails; request logs use it too.
+	clientIP func(*http.Request) string
+	// mail delivers the outbox (every instance runs one).
+	mail *outbox.Worker
 }
 
 // newServer wires everything. now is the clock (tests pass their own).
@@ -147,6 +155,10 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		return nil, err
 	}
 	m := metrics.New()
+	mw, err := outbox.New(outbox.Config{}, outbox.Deps{Store: a.store, Keyring: a.kr, Mailer: mailer, Now: now, Logger: a.log, Metrics: m})
+	if err != nil {
+		return nil, err
+	}
 	lcfg := login.Config{
 		Issuer:            cfg.Issuer,
 		SiteName:          cfg.SiteName,
@@ -176,7 +188,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	// One argon2id run per CPU: more would add 19 MiB each, not speed.
 	hasher := &factor.PasswordHasher{Params: factor.DefaultPasswordParams, Slots: runtime.NumCPU()}
 	lh, err := login.New(lcfg, login.Deps{
-		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer, Hasher: hasher, Now: now, Logger: a.log,
+		Store: a.store, Keyring: a.kr, OP: provider, Outbox: mw, Hasher: hasher, Now: now, Logger: a.log,
 		Federation: fed, Metrics: m,
 	})
 	if err != nil {
@@ -195,33 +207,33 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		DefaultLanguage:     cfg.DefaultLanguage,
 		PseudoLocale:        cfg.PseudoLocale,
 	}, account.Deps{
-		Store: a.store, Keyring: a.kr, OP: provider, Mailer: mailer, Hasher: hasher, Now: now, Logger: a.log, Metrics: m,
+		Store: a.store, Keyring: a.kr, OP: provider, Outbox: mw, Hasher: hasher, Now: now, Logger: a.log, Metrics: m,
 	})
 	if err != nil {
 		return nil, err
 	}
 	m.WatchSigningKey(provider.SigningKey, now)
 	m.WatchDatabase(a.store.PoolStats)
-	// The mail outbox's depth and age, once the mailer is a durable outbox
-	// that can tell (nothing is exported for a mailer that cannot).
-	if ob, ok := mailer.(metrics.OutboxStats); ok {
-		m.WatchOutbox("mail", ob, now)
-	}
+	// The mail outbox's depth and the age of its oldest message.
+	m.WatchOutbox("mail", mw, now)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	// The peer address, not X-Forwarded-For: throttling must not trust a
-	// header the client writes.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// The peer address, or behind a trusted proxy the rightmost address
+	// it did not add itself: throttling must not trust a header the
+	// client writes.
+	clientIP := clientip.New(cfg.TrustedProxyPrefixes())
+	e.IPExtractor = clientIP
 	e.Use(middleware.BodyLimit("64K"))
 	e.Use(middleware.Recover())
 	lh.Register(e)
 	ah.Register(e)
-	svc, err := a.service(now, mailer, provider)
+	svc, err := a.service(now, outbox.Queue{Store: a.store, Keyring: a.kr, Worker: mw, Now: now}, provider)
 	if err != nil {
 		return nil, err
 	}
 	admin.NewAPI(svc, provider).Register(e)
-	s := &server{app: a, op: provider, now: now, fed: fed, metrics: m}
+	s := &server{app: a, op: provider, now: now, fed: fed, metrics: m, clientIP: clientIP, mail: mw}
+	s.workers = append(s.workers, func(ctx context.Context) { _ = mw.Run(ctx) })
 	if cfg.Events.WebhookURL != "" {
 		d, err := webhook.New(webhook.Options{URL: cfg.Events.WebhookURL, Secret: cfg.Events.WebhookSecret, Store: a.store,
 			Now: now, Logger: a.log, Metrics: m})
@@ -229,7 +241,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 			return nil, err
 		}
 		s.webhook = d
-		s.workers = append(s.workers, d)
+		s.workers = append(s.workers, d.Run)
 		m.WatchOutbox("events", d, now)
 	}
 	// The access log and the latency histogram name echo's route
@@ -248,12 +260,13 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 	})
 	s.handler = access.Middleware(access.Options{
 		Logger: a.log,
-		// X-Request-Id is believed only from a trusted proxy. No proxy is
-		// trusted until the configuration can name them (trusted_proxies):
-		// every id is ours.
-		Trusted: access.NeverTrusted,
-		Observe: m.ObserveRequest,
-		Quiet:   map[string]bool{"/healthz": true, "/ready": true},
+		// X-Request-Id is believed only from a trusted proxy
+		// (trusted_proxies), and the logged client address is the one
+		// rule's (clientip).
+		Trusted:    clientip.TrustedPeer(cfg.TrustedProxyPrefixes()),
+		ClientAddr: clientIP,
+		Observe:    m.ObserveRequest,
+		Quiet:      map[string]bool{"/healthz": true, "/ready": true},
 	}, rootHandler(provider.Handler(), s.healthHandler(), e))
 	return s, nil
 }
@@ -298,7 +311,8 @@ func newMailer(a *app) (mail.Mailer, error) {
 	if u == "" {
 		u = "log:"
 	}
-	return mail.New(u, a.cfg.MailFrom, a.log)
+	// One attempt per delivery: the outbox retries, with back-off.
+	return mail.NewWithOptions(u, a.cfg.MailFrom, a.log, mail.Options{Attempts: 1})
 }
 
 // run serves on the configured address until ctx ends, then shuts down
@@ -368,12 +382,12 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 }
 
 // background re-reads signing keys (rotating on schedule), sweeps
-// expired rows and runs the workers (the webhook's deliveries). Safe to
-// run on every instance.
+// expired rows and runs the workers (the mail outbox, the webhook's
+// deliveries). Safe to run on every instance.
 func (s *server) background(ctx context.Context) {
 	go s.watch(ctx)
-	for _, w := range s.workers {
-		go w.Run(ctx)
+	for _, run := range s.workers {
+		go run(ctx)
 	}
 	keys := time.NewTicker(op.KeyReloadInterval)
 	sweep := time.NewTicker(10 * time.Minute)
@@ -391,7 +405,11 @@ func (s *server) background(ctx context.Context) {
 			// The longest a session may idle is that of "stay signed in".
 			idle := policyFromConfig(s.app).IdleLimit(true)
 			sp := storage.SweepPolicy{SessionMaxIdle: idle, RefreshIdle: s.app.cfg.Policy.RefreshIdle.Std(),
-				OnAbandoned: s.metrics.Abandoned}
+				// Used refresh tokens: kept through the reuse grace, then
+				// compacted (reuse of older ones is still detected).
+				RefreshUsedKeep: max(s.app.cfg.Tokens.RefreshReuseGrace.Std(), time.Minute),
+				AuditRetention:  s.app.cfg.Audit.Retention.Std(),
+				OnAbandoned:     s.metrics.Abandoned}
 			if err := s.app.store.Sweep(ctx, s.now(), sp); err != nil {
 				s.app.log.Error("sweep expired rows", "err", err)
 			}

@@ -71,6 +71,9 @@ func TestSignInEndToEnd(t *testing.T) {
 		if _, c2 := app.idClaims(raw2); c2["acr"] != flow.ACRMFAFresh || c2["sid"] != claims["sid"] {
 			t.Errorf("refreshed id token acr/sid = %v %v", c2["acr"], c2["sid"])
 		}
+		// Past the reuse grace (tokens.refresh_reuse_grace) the old token
+		// is reuse.
+		e.clock.Advance(e.app.cfg.Tokens.RefreshReuseGrace.Std() + time.Second)
 		if errCode := refreshErr(t, app, rt1); errCode != "invalid_grant" {
 			t.Fatalf("old refresh token: %q, want invalid_grant", errCode)
 		}

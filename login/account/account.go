@@ -19,7 +19,6 @@ import (
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
-	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -89,10 +88,12 @@ type Deps struct {
 	Store   Store
 	Keyring *keyring.Keyring
 	OP      OP
-	Mailer  mail.Mailer
-	Hasher  *factor.PasswordHasher
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Outbox is woken when mail is queued (the instance's outbox worker);
+	// nil: the worker finds the mail when it next looks.
+	Outbox interface{ Kick() }
+	Hasher *factor.PasswordHasher
+	Now    func() time.Time
+	Logger *slog.Logger
 	// Metrics counts the reconfirmation codes and throttle hits of the
 	// account pages; nil: none.
 	Metrics Metrics
@@ -118,8 +119,8 @@ type Handler struct {
 
 // New builds the handler. A broken template fails here.
 func New(cfg Config, d Deps) (*Handler, error) {
-	if d.Store == nil || d.Keyring == nil || d.OP == nil || d.Mailer == nil {
-		return nil, errors.New("account: store, keyring, OP and mailer are required")
+	if d.Store == nil || d.Keyring == nil || d.OP == nil {
+		return nil, errors.New("account: store, keyring and OP are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -145,7 +146,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer,
 		Languages: langs},
-		creds.Deps{Store: d.Store, Keyring: d.Keyring, Mailer: d.Mailer, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger, Metrics: credsMetrics(d.Metrics)})
+		creds.Deps{Store: d.Store, Keyring: d.Keyring, Outbox: d.Outbox, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger, Metrics: credsMetrics(d.Metrics)})
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +206,8 @@ func (h *Handler) audit(c echo.Context, e storage.AuditEvent) {
 	h.creds.Audit(c.Request().Context(), h.web.From(c), e)
 }
 
-// notify sends the mandatory notification mail of a change.
+// notify queues the mandatory notification mail of a change made on its
+// own (the revocations queue theirs with them: revokeOthers).
 func (h *Handler) notify(c echo.Context, u storage.User, change i18n.Msg) bool {
 	return h.creds.Notify(c.Request().Context(), u, change, h.web.From(c))
 }
@@ -514,14 +516,16 @@ func (h *Handler) accountHome(c echo.Context) error {
 // says, keeping this browser: its session, the products signed in
 // through it (and through the sessions of this browser a reconfirmation
 // replaced), and, for "sign out everywhere else", its trust. change, when
-// set, changes the user row in the same transaction.
-func (h *Handler) revokeOthers(c echo.Context, a *account, cause storage.RevokeCause, change func(*storage.User) error) error {
+// set, changes the user row in the same transaction, and so does the
+// mandatory notification of notice (the words of the change) go to the
+// outbox: it is sent if and only if the change stands.
+func (h *Handler) revokeOthers(c echo.Context, a *account, cause storage.RevokeCause, change func(*storage.User) error, notice i18n.Msg) error {
 	devs, err := h.store.ListTrustedDevices(c.Request().Context(), a.user.ID)
 	if err != nil {
 		return err
 	}
 	keep := storage.Keep{SessionIDs: append([]string{a.sess.ID}, a.s.Prev...), DeviceID: h.thisDevice(c, devs)}
-	if _, err = h.creds.Revoke(c.Request().Context(), a.user.ID, storage.Revocation{Cause: cause, Keep: keep, User: change}); err != nil {
+	if _, err = h.creds.RevokeAndNotify(c.Request().Context(), a.user, storage.Revocation{Cause: cause, Keep: keep, User: change}, notice, h.web.From(c)); err != nil {
 		return err
 	}
 	// A privilege change: the browser gets a new handle, the account

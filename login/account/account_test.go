@@ -18,7 +18,6 @@ import (
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
-	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -30,7 +29,7 @@ import (
 type (
 	untouchedStore  struct{ Store }
 	untouchedOP     struct{ OP }
-	untouchedMailer struct{ mail.Mailer }
+	untouchedOutbox struct{ Kicker interface{ Kick() } }
 )
 
 // sessionStore answers only what resolving an account session asks (this
@@ -57,7 +56,7 @@ func newTestHandler(t *testing.T, st Store) (*Handler, *keyring.Keyring) {
 		t.Fatal(err)
 	}
 	h, err := New(Config{Issuer: "https://id.example.com", Demo: true, Policy: flow.Policy{SessionIdle: 24 * time.Hour}},
-		Deps{Store: st, Keyring: kr, OP: untouchedOP{}, Mailer: untouchedMailer{}, Logger: slog.New(slog.DiscardHandler)})
+		Deps{Store: st, Keyring: kr, OP: untouchedOP{}, Outbox: untouchedOutbox{}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,3 +184,6 @@ func TestTemplates(t *testing.T) {
 		})
 	}
 }
+
+// Kick panics: nothing may be queued.
+func (u untouchedOutbox) Kick() { u.Kicker.Kick() }

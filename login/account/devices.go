@@ -248,10 +248,9 @@ func (h *Handler) devicesSignOutOthers(c echo.Context, a *account) error {
 	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSignOutOthers, nil); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSignOutOthers, nil, i18n.M("notice.signed_out_others")); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "sessions.revoked", Reason: "sign out everywhere else"})
-	mailed := h.notify(c, a.user, i18n.M("notice.signed_out_others"))
-	return c.Redirect(http.StatusSeeOther, doneURL("/account/devices", "others", mailed))
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/devices", "others", true))
 }

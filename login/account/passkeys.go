@@ -91,13 +91,12 @@ func (h *Handler) passkeyAdd(c echo.Context, a *account) error {
 	case err != nil:
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, i18n.M("notice.passkey_added", "Name", pk.Name)); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "passkey.added",
 		Reason: pk.Name, Details: map[string]string{"passkey": pk.ID}})
-	mailed := h.notify(c, a.user, i18n.M("notice.passkey_added", "Name", pk.Name))
-	return c.Redirect(http.StatusSeeOther, doneURL("/account/security/passkeys", "passkey-added", mailed))
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security/passkeys", "passkey-added", true))
 }
 
 // passkeyRemove is POST /account/security/passkeys/remove (id).
@@ -123,11 +122,10 @@ func (h *Handler) passkeyRemove(c echo.Context, a *account) error {
 		}
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, i18n.M("notice.passkey_removed", "Name", name)); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "passkey.removed",
 		Reason: name, Details: map[string]string{"passkey": id}})
-	mailed := h.notify(c, a.user, i18n.M("notice.passkey_removed", "Name", name))
-	return c.Redirect(http.StatusSeeOther, doneURL("/account/security/passkeys", "passkey-removed", mailed))
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security/passkeys", "passkey-removed", true))
 }

@@ -160,7 +160,7 @@ func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
 	if st.Cred.ID == "" {
 		return web.BadRequest(msgSetupExpired, errors.New("no such pending totp credential"))
 	}
-	try, wait, err := h.creds.Try(ctx, creds.TOTPSetupKey(a.user.ID), creds.CodeAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, creds.TOTPSetupLimits(a.user.ID, web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
@@ -173,20 +173,19 @@ func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
 	case err != nil:
 		return err
 	case !ok:
-		try.Failed(ctx)
-		return h.renderTOTPSetup(c, a, st, http.StatusUnprocessableEntity, i18n.M("account.totp.wrong"))
+		return h.renderTOTPSetup(c, a, st, http.StatusUnprocessableEntity,
+			i18n.M("account.totp.wrong"))
 	}
 	try.Succeeded(ctx)
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
-		return err
-	}
 	event, change, done := "totp.enabled", i18n.M("notice.totp_on"), "totp-on"
 	if st.Update {
 		event, change, done = "totp.updated", i18n.M("notice.totp_updated"), "totp-updated"
 	}
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, change); err != nil {
+		return err
+	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: event})
-	mailed := h.notify(c, a.user, change)
-	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", done, mailed))
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", done, true))
 }
 
 var msgSetupExpired = i18n.M("account.totp.expired")
@@ -235,12 +234,11 @@ func (h *Handler) totpOffSubmit(c echo.Context, a *account) error {
 	if err := h.creds.DisableTOTP(ctx, a.user.ID); err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, i18n.M("notice.totp_off")); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "totp.disabled"})
-	mailed := h.notify(c, a.user, i18n.M("notice.totp_off"))
-	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", "totp-off", mailed))
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", "totp-off", true))
 }
 
 // --- backup code ---
@@ -269,17 +267,12 @@ func (h *Handler) backupGenerate(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, i18n.M("notice.backup_generated")); err != nil {
 		return err
 	}
 	h.web.SetCookie(c, web.CookieBackupShow, web.EncodeSealed(sealed), backupShowFor)
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "backupcode.generated", Reason: "account page"})
-	mailed := h.notify(c, a.user, i18n.M("notice.backup_generated"))
-	u := "/account/security/backup-code/show"
-	if !mailed {
-		u += "?mail=failed"
-	}
-	return c.Redirect(http.StatusSeeOther, u)
+	return c.Redirect(http.StatusSeeOther, "/account/security/backup-code/show")
 }
 
 // shownBackupCode is the code waiting in this browser's cookie, if it is
@@ -359,14 +352,13 @@ func (h *Handler) renderPasswordChange(c echo.Context, a *account, status int, e
 func (h *Handler) passwordChangeSubmit(c echo.Context, a *account) error {
 	ctx := c.Request().Context()
 	current, next := c.FormValue("password"), c.FormValue("new_password")
-	try, wait, err := h.creds.Try(ctx, h.creds.PasswordAccountKey(a.user.Email), creds.PasswordAddressKey(web.ClientIP(c)))
+	try, wait, err := h.creds.Try(ctx, h.creds.PasswordLimits(a.user.Email, web.ClientIP(c), "session-"+a.sess.ID)...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
 		return h.renderPasswordChange(c, a, http.StatusTooManyRequests, web.TooMany(wait))
 	}
 	if !h.creds.CheckPassword(ctx, &a.user, current) {
-		try.Failed(ctx)
 		h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "password.change_failed", Reason: "wrong current password"})
 		return h.renderPasswordChange(c, a, http.StatusUnauthorized, i18n.M("account.password.wrong"))
 	}
@@ -381,10 +373,9 @@ func (h *Handler) passwordChangeSubmit(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokePasswordChanged, set); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokePasswordChanged, set, i18n.M("notice.password_changed")); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "password.changed"})
-	mailed := h.notify(c, a.user, i18n.M("notice.password_changed"))
-	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", "password", mailed))
+	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", "password", true))
 }

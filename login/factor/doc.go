@@ -19,6 +19,9 @@
 //     Crockford base32 symbols = 80 bits): generation and normalisation of
 //     what people type; device-flow user codes (RFC 8628 §6.1, issued by
 //     zitadel/oidc): normalisation;
+//   - NormalizeEmail, the one check of an email address for every entry
+//     point (forms, command line): a bare address that can go into a mail
+//     header, a page and a log line as it is;
 //   - Equal, the constant-time comparison of digests.
 //
 // The package is pure. It must not touch I/O: no storage, no HTTP, no

@@ -31,7 +31,10 @@
 //     subject, because lock screens show subjects.
 //
 // It must not touch storage, HTTP or policy: callers decide when to send
-// and what the code is; this package only renders and delivers.
+// and what the code is; this package only renders and delivers. The
+// durable outbox that every mail goes through — written with what it
+// belongs to, delivered by a worker on every instance — is its
+// subpackage outbox, which knows storage.
 //
 // # Delivery
 //

@@ -33,6 +33,18 @@ type Mailer interface {
 // add headers or recipients to the mail.
 var ErrHeaderInjection = errors.New("mail: CR or LF in a header value")
 
+// Permanent reports whether a Send error is one a retry cannot fix: a
+// message that cannot be composed (bad recipient, header injection), a
+// 5xx reply, an unknown host, a TLS or configuration mismatch. Network
+// errors, 4xx replies and deadlines are temporary; so is a cancelled
+// context (the sender was stopped, the mail was not refused).
+func Permanent(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return !isTemporary(err)
+}
+
 // Options tunes NewWithOptions. The zero value gives the production
 // defaults; tests use it to trust a test server's self-signed certificate
 // and to shorten timeouts.
@@ -258,7 +270,7 @@ func (l *LogMailer) Send(ctx context.Context, m Message) error {
 	}
 	c, err := compose(l.from, m, l.now())
 	if err != nil {
-		return err
+		return permanent(err)
 	}
 	attrs := []any{
 		slog.String("from", c.from),

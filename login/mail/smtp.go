@@ -61,7 +61,7 @@ func permanent(err error) error { return &permanentError{err} }
 func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 	c, err := compose(m.from, msg, m.now())
 	if err != nil {
-		return err
+		return permanent(err) // no retry composes it better
 	}
 	backoff := m.backoff
 	for attempt := 1; ; attempt++ {

@@ -26,19 +26,23 @@ import (
 
 // Purposes. A new purpose is a new constant, never a reused one.
 const (
-	PurposeSession     = "session-cookie"
-	PurposeDevice      = "device-cookie"
-	PurposeBrowser     = "browser-handle"
-	PurposeEmailCode   = "email-code"
-	PurposeBackupCode  = "backup-code"
-	PurposeRefresh     = "refresh-token"
-	PurposeAuthCode    = "auth-code"
-	PurposeClient      = "client-secret"
-	PurposeAction      = "action-token"
-	PurposeDeviceCode  = "device-code"
-	PurposeUpstream    = "upstream-state"
-	PurposeCSRF        = "csrf"
-	PurposeAccountSess = "account-session"
+	PurposeSession      = "session-cookie"
+	PurposeDevice       = "device-cookie"
+	PurposeBrowser      = "browser-handle"
+	PurposeEmailCode    = "email-code"
+	PurposeBackupCode   = "backup-code"
+	PurposeRefresh      = "refresh-token"
+	PurposeAuthCode     = "auth-code"
+	PurposeClient       = "client-secret"
+	PurposeAction       = "action-token"
+	PurposeDeviceCode   = "device-code"
+	PurposeUpstream     = "upstream-state"
+	PurposeCSRF         = "csrf"
+	PurposeAccountSess  = "account-session"
+	PurposeUserCode     = "device-user-code"
+	PurposeUserCodeHalf = "device-user-code-half"
+	// PurposeOutbox seals queued mails (AES-GCM associated data prefix).
+	PurposeOutbox = "mail-outbox"
 	// PurposeIdentifier digests emails into keys that must not reveal them
 	// (throttle keys, stand-in ids of unknown accounts).
 	PurposeIdentifier = "identifier"
@@ -138,6 +142,18 @@ func (k *Keyring) MAC(purpose string, data []byte) []byte {
 
 // MACString is MAC of a string.
 func (k *Keyring) MACString(purpose, s string) []byte { return k.MAC(purpose, []byte(s)) }
+
+// UserCodeDigests are what is stored of an RFC 8628 user code (its
+// canonical "XXXX-XXXX" form): the HMAC of the whole code, and the HMAC of
+// its first half, which lets wrong guesses that share it count against
+// the authorization they aim at.
+func (k *Keyring) UserCodeDigests(code string) (full, half []byte) {
+	h := code
+	if i := len(code) / 2; i > 0 {
+		h = code[:i]
+	}
+	return k.MACString(PurposeUserCode, code), k.MACString(PurposeUserCodeHalf, h)
+}
 
 // Verify reports, in constant time, whether mac is the MAC of data.
 func (k *Keyring) Verify(purpose string, data, mac []byte) bool {

@@ -139,7 +139,7 @@ func (m liteMigrator) CurrentDatabase() string { return "main" }
 func (m liteMigrator) HasTable(value interface{}) bool {
 	var n int64
 	_ = m.RunWithValue(value, func(stmt *gorm.Statement) error {
-		return m.DB.Raw("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", stmt.Table).Row().Scan(&n)
+		return m.DB.Raw("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", stmt.Table).Scan(&n).Error
 	})
 	return n > 0
 }
@@ -152,7 +152,7 @@ func (m liteMigrator) HasIndex(value interface{}, name string) bool {
 				name = idx.Name
 			}
 		}
-		return m.DB.Raw("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?", stmt.Table, name).Row().Scan(&n)
+		return m.DB.Raw("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?", stmt.Table, name).Scan(&n).Error
 	})
 	return n > 0
 }
@@ -165,7 +165,7 @@ func (m liteMigrator) HasColumn(value interface{}, name string) bool {
 				name = f.DBName
 			}
 		}
-		return m.DB.Raw("SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", stmt.Table, name).Row().Scan(&n)
+		return m.DB.Raw("SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", stmt.Table, name).Scan(&n).Error
 	})
 	return n > 0
 }

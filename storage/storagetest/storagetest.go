@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,9 +112,15 @@ func OpenPostgres(t testing.TB, base string) *storage.Store {
 
 func open(t testing.TB, u string) *storage.Store {
 	t.Helper()
+	return OpenURLWith(t, u, storage.Options{})
+}
+
+// OpenURLWith is OpenURL with options (e.g. a storage.Fault).
+func OpenURLWith(t testing.TB, u string, opts storage.Options) *storage.Store {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := storage.Open(ctx, u, storage.Options{})
+	s, err := storage.Open(ctx, u, opts)
 	if err != nil {
 		t.Fatalf("storagetest: open: %v", err)
 	}
@@ -138,4 +146,64 @@ func adminDB(t testing.TB, base string) *sql.DB {
 		t.Fatalf("storagetest: %s is set but PostgreSQL is unreachable: %v", EnvDatabaseURL, err)
 	}
 	return db
+}
+
+// OpenURL opens (and migrates) a store on an existing database URL, e.g.
+// one from Dialect.URL: several stores on one URL are several instances
+// of Latchkey sharing a database.
+func OpenURL(t testing.TB, u string) *storage.Store {
+	t.Helper()
+	return open(t, u)
+}
+
+// Dump reads every row of table through a connection of its own, each
+// column as text (bytes as they are), for tests that check what is
+// stored at rest.
+func Dump(t testing.TB, u, table string) []map[string]string {
+	t.Helper()
+	driver, dsn := "pgx", u
+	if strings.HasPrefix(u, "sqlite:") {
+		driver, dsn = "sqlite", strings.TrimPrefix(u, "sqlite:")
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT * FROM " + table)
+	if err != nil {
+		t.Fatalf("storagetest: dump %s: %v", table, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for i, c := range cols {
+			switch v := vals[i].(type) {
+			case []byte:
+				m[c] = string(v)
+			case nil:
+				m[c] = ""
+			default:
+				m[c] = fmt.Sprint(v)
+			}
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

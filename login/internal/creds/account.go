@@ -7,6 +7,7 @@ import (
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/login/mail/outbox"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -18,10 +19,10 @@ import (
 // upgraded after a successful check.
 func (s *Service) CheckPassword(ctx context.Context, u *storage.User, password string) bool {
 	if u == nil || u.PasswordHash == "" || len(password) > factor.MaxPasswordBytes {
-		s.hasher.DummyVerify(password)
+		s.verify.DummyPassword(password)
 		return false
 	}
-	ok, rehash, err := s.hasher.Verify(u.PasswordHash, password)
+	ok, rehash, err := s.verify.Password(u.PasswordHash, password)
 	if err != nil {
 		s.log.Error("stored password hash unreadable", "user", u.ID, "err", err)
 	}
@@ -94,64 +95,58 @@ func (s *Service) EndedSessions(ctx context.Context, userID string, sessionIDs [
 	}
 }
 
-// Notify sends the mandatory notification of a security change (a
-// message of the catalogue: "Password changed"). A mail that cannot be
-// sent does not undo the change; it reports false and the caller tells
-// the user.
-func (s *Service) Notify(ctx context.Context, u storage.User, change i18n.Msg, from From) bool {
+// noticeGiveUp: a notice not delivered within a day is given up (and
+// the failure audited).
+const noticeGiveUp = 24 * time.Hour
+
+// notice renders (in the recipient's language and time zone) and seals
+// the mandatory notification of a security change — a message of the
+// catalogue: "Password changed" — for the outbox.
+func (s *Service) notice(u storage.User, change i18n.Msg, from From) (storage.OutboxMessage, error) {
+	now := s.now()
 	l := s.mailLanguage(u.Language, from)
-	msg, err := mail.NoticeMail{Site: s.site, To: u.Email, Name: u.Name, Change: l.Msg(change), At: s.now(),
+	msg, err := mail.NoticeMail{Site: s.site, To: u.Email, Name: u.Name, Change: l.Msg(change), At: now,
 		Browser: l.Msg(from.Browser), IP: from.IP, Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
+	if err != nil {
+		return storage.OutboxMessage{}, err
+	}
+	m := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: "notice", Purpose: change.ID, Recipient: u.Email,
+		UserID: u.ID, CreatedAt: now, GiveUpAt: now.Add(noticeGiveUp)}
+	m.Sealed, err = outbox.Seal(s.kr, m.ID, msg)
+	return m, err
+}
+
+// RevokeAndNotify ends the user's grants as Revoke does, and writes the
+// change's notification to the outbox in the same transaction: it goes
+// out if and only if the change stands.
+func (s *Service) RevokeAndNotify(ctx context.Context, u storage.User, r storage.Revocation, change i18n.Msg, from From) (storage.Revoked, error) {
+	m, err := s.notice(u, change, from)
+	if err != nil {
+		return storage.Revoked{}, err
+	}
+	r.Mail = append(r.Mail, m)
+	out, err := s.Revoke(ctx, u.ID, r)
 	if err == nil {
-		sctx, cancel := context.WithTimeout(ctx, mailTimeout)
-		defer cancel()
-		err = s.mailer.Send(sctx, msg)
+		s.kick()
+	}
+	return out, err
+}
+
+// Notify queues the mandatory notification of a change made on its own
+// (a browser or product removed). It reports false, and audits, when the
+// mail could not even be queued; the caller tells the user.
+func (s *Service) Notify(ctx context.Context, u storage.User, change i18n.Msg, from From) bool {
+	m, err := s.notice(u, change, from)
+	if err == nil {
+		_, err = s.store.EnqueueMail(ctx, m)
 	}
 	if err != nil {
-		s.log.Error("send notice mail", "err", err, "user", u.ID, "change", change.ID)
+		s.log.Error("queue notice mail", "err", err, "user", u.ID, "change", change.ID)
 		s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: change.ID})
 		return false
 	}
+	s.kick()
 	return true
-}
-
-// signupNoticeEvery: "someone tried to create an account" at most this
-// often per account.
-const signupNoticeEvery = time.Hour
-
-// NotifySignupAttempt tells the owner of an address that someone tried to
-// create an account with it (at most once an hour per account).
-func (s *Service) NotifySignupAttempt(ctx context.Context, u storage.User, from From) {
-	now := s.now()
-	send := false
-	if _, err := s.store.UpdateThrottle(ctx, "signup-notice:"+u.ID, func(t *storage.Throttle) error {
-		send = t.LastFailureAt.IsZero() || now.Sub(t.LastFailureAt) >= signupNoticeEvery || t.LastFailureAt.After(now)
-		if send {
-			t.LastFailureAt = now
-			t.Failures++
-		}
-		return nil
-	}); err != nil {
-		s.log.Error("signup notice throttle", "err", err)
-		return
-	}
-	if !send {
-		return
-	}
-	// The owner's language, not the asker's (who may be someone else).
-	l := s.mailLanguage(u.Language, From{})
-	msg, err := mail.SignupExistsMail{Site: s.site, To: u.Email, Name: u.Name, At: now, Browser: l.Msg(from.Browser), IP: from.IP,
-		Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
-	if err == nil {
-		sctx, cancel := context.WithTimeout(ctx, mailTimeout)
-		defer cancel()
-		err = s.mailer.Send(sctx, msg)
-	}
-	if err != nil {
-		s.log.Error("send signup notice", "err", err, "user", u.ID)
-		return
-	}
-	s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "signup.exists_notified"})
 }
 
 // mailLanguage is the language of a mail to an account (or, with language

@@ -23,10 +23,10 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (storage.User, error)
 	UpdateUser(ctx context.Context, id string, fn func(*storage.User) error) (storage.User, error)
 
-	CreateEmailCode(ctx context.Context, c storage.EmailCode) (storage.EmailCode, error)
+	IssueEmailCode(ctx context.Context, c storage.EmailCode, m storage.OutboxMessage, r storage.CodeRule) (storage.CodeIssue, error)
 	LatestEmailCode(ctx context.Context, userID, purpose, contextID string) (storage.EmailCode, error)
-	CountEmailCodesSince(ctx context.Context, userID string, since time.Time) (int, error)
-	UpdateEmailCode(ctx context.Context, id string, fn func(*storage.EmailCode) error) (storage.EmailCode, error)
+	TakeEmailCodeAttempt(ctx context.Context, id string, now time.Time, max int) (storage.EmailCode, error)
+	UseEmailCode(ctx context.Context, id string, now time.Time) error
 
 	CreateTOTP(ctx context.Context, c storage.TOTPCredential) (storage.TOTPCredential, error)
 	ListTOTP(ctx context.Context, userID string) ([]storage.TOTPCredential, error)
@@ -46,13 +46,21 @@ type Store interface {
 	CreatePasskeyChallenge(ctx context.Context, c storage.PasskeyChallenge) (storage.PasskeyChallenge, error)
 	TakePasskeyChallenge(ctx context.Context, challengeHash []byte, purpose, contextID string, browserHash []byte, now time.Time) (storage.PasskeyChallenge, error)
 
-	GetThrottle(ctx context.Context, key string) (storage.Throttle, error)
 	UpdateThrottle(ctx context.Context, key string, fn func(*storage.Throttle) error) (storage.Throttle, error)
 	DeleteThrottle(ctx context.Context, key string) error
+	TakeThrottlesCounted(ctx context.Context, now time.Time, takes ...storage.ThrottleTake) (time.Time, int, error)
+	ReturnThrottle(ctx context.Context, key string, rule storage.ThrottleRule) error
+
+	GetKnownBrowser(ctx context.Context, userID string, tokenHash []byte) (storage.KnownBrowser, error)
+	TouchKnownBrowser(ctx context.Context, k storage.KnownBrowser) error
+	GetTrustedDevice(ctx context.Context, userID string, tokenHash []byte) (storage.TrustedDevice, error)
 
 	RevokeUserGrants(ctx context.Context, userID string, r storage.Revocation, now time.Time) (storage.Revoked, error)
 	EnqueueBackchannelLogouts(ctx context.Context, userID string, sessionIDs []string, cause string, now time.Time) ([]storage.BackchannelLogout, error)
 	ContinueSession(ctx context.Context, from, to string) error
+	EnqueueMail(ctx context.Context, m storage.OutboxMessage) (storage.OutboxMessage, error)
+
+	GuessDeviceUserCode(ctx context.Context, half []byte, now time.Time, max int) ([]storage.DeviceAuthorization, error)
 
 	CreateAuditEvent(ctx context.Context, e storage.AuditEvent) error
 }
@@ -73,11 +81,11 @@ type Config struct {
 // Metrics is what the service counts for the operator (cmd wires a
 // Prometheus implementation; the login package passes it on).
 type Metrics interface {
-	// EmailCode counts a code of a purpose at a stage: "queued" (made and
-	// handed to the mailer), "sent" or "failed".
+	// EmailCode counts a code mail of a purpose at a stage: "queued" (in
+	// the outbox; the outbox worker counts "sent" and "failed").
 	EmailCode(purpose, stage string)
 	// ThrottleHit counts an attempt refused by the throttle, by the scope
-	// of its key (Key.Scope).
+	// of its first key (Limit.Scope).
 	ThrottleHit(scope string)
 }
 
@@ -86,24 +94,65 @@ type noMetrics struct{}
 func (noMetrics) EmailCode(string, string) {}
 func (noMetrics) ThrottleHit(string)       {}
 
+// Kicker wakes the mail worker after something was queued (the outbox
+// worker of this instance; the others find it when they next look).
+type Kicker interface{ Kick() }
+
 // Deps are the collaborators.
 type Deps struct {
 	Store   Store
 	Keyring *keyring.Keyring
-	Mailer  mail.Mailer
+	// Outbox is woken when mail is queued; nil: the worker finds it when
+	// it next looks.
+	Outbox  Kicker
 	Hasher  *factor.PasswordHasher
 	Now     func() time.Time
 	Logger  *slog.Logger
 	Metrics Metrics // nil counts nothing
+	// Verifier does the checks a guess pays for; nil: login/factor's (over
+	// Hasher). Tests count its calls.
+	Verifier Verifier
 }
+
+// Verifier does the expensive or secret-revealing checks: the argon2id of
+// a password, a TOTP window, the comparison of a code's digest. Every
+// call comes after the attempt was counted (Try, and for email codes
+// storage.TakeEmailCodeAttempt).
+type Verifier interface {
+	Password(phc, password string) (ok, rehash bool, err error)
+	DummyPassword(password string)
+	TOTP(seed []byte, input string, now time.Time, lastStep int64) (step int64, ok bool)
+	// Digest compares a stored digest with a presented one in constant time.
+	Digest(stored, presented []byte) bool
+}
+
+// FactorVerifier is the production Verifier: login/factor's checks.
+type FactorVerifier struct{ Hasher *factor.PasswordHasher }
+
+// Password verifies with argon2id.
+func (v FactorVerifier) Password(phc, password string) (bool, bool, error) {
+	return v.Hasher.Verify(phc, password)
+}
+
+// DummyPassword spends the time of a verification.
+func (v FactorVerifier) DummyPassword(password string) { v.Hasher.DummyVerify(password) }
+
+// TOTP checks a code in the ±1 step window, after lastStep.
+func (v FactorVerifier) TOTP(seed []byte, input string, now time.Time, lastStep int64) (int64, bool) {
+	return factor.VerifyTOTP(seed, input, now, lastStep)
+}
+
+// Digest compares in constant time.
+func (FactorVerifier) Digest(stored, presented []byte) bool { return factor.Equal(stored, presented) }
 
 // Service verifies credentials and spends the budgets that guard them.
 type Service struct {
 	cfg    Config
 	store  Store
 	kr     *keyring.Keyring
-	mailer mail.Mailer
+	outbox Kicker
 	hasher *factor.PasswordHasher
+	verify Verifier
 	now    func() time.Time
 	log    *slog.Logger
 	site   mail.Site
@@ -116,8 +165,8 @@ type Service struct {
 
 // New builds the service.
 func New(cfg Config, d Deps) (*Service, error) {
-	if d.Store == nil || d.Keyring == nil || d.Mailer == nil {
-		return nil, errors.New("creds: store, keyring and mailer are required")
+	if d.Store == nil || d.Keyring == nil {
+		return nil, errors.New("creds: store and keyring are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -127,6 +176,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	if d.Hasher == nil {
 		d.Hasher = factor.NewPasswordHasher(factor.DefaultPasswordParams)
+	}
+	if d.Verifier == nil {
+		d.Verifier = FactorVerifier{Hasher: d.Hasher}
 	}
 	if cfg.SiteName == "" {
 		cfg.SiteName = "Latchkey"
@@ -153,8 +205,15 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: d.Store, kr: d.Keyring, mailer: d.Mailer, hasher: d.Hasher, now: d.Now, log: d.Logger,
+	return &Service{cfg: cfg, store: d.Store, kr: d.Keyring, outbox: d.Outbox, hasher: d.Hasher, verify: d.Verifier, now: d.Now, log: d.Logger,
 		site: mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")}, wa: wa, metrics: d.Metrics}, nil
+}
+
+// kick wakes the mail worker, if there is one to wake.
+func (s *Service) kick() {
+	if s.outbox != nil {
+		s.outbox.Kick()
+	}
 }
 
 // EmailCodeTTL is how long an email code is valid.

@@ -42,7 +42,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, input string) (bool, e
 	if err != nil {
 		return false, err
 	}
-	step, ok := factor.VerifyTOTP(seed, input, s.now(), cr.LastStep)
+	step, ok := s.verify.TOTP(seed, input, s.now(), cr.LastStep)
 	if !ok {
 		return false, nil
 	}
@@ -149,7 +149,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID string, pending storag
 	if err != nil {
 		return false, err
 	}
-	step, ok := factor.VerifyTOTP(seed, input, now, pending.LastStep)
+	step, ok := s.verify.TOTP(seed, input, now, pending.LastStep)
 	if !ok {
 		return false, nil
 	}
@@ -181,7 +181,7 @@ func (s *Service) UseBackupCode(ctx context.Context, userID, input, authRequestI
 		}
 		return false, err
 	}
-	if !factor.Equal(cur.CodeHash, s.kr.MACString(keyring.PurposeBackupCode, canonical)) {
+	if !s.verify.Digest(cur.CodeHash, s.kr.MACString(keyring.PurposeBackupCode, canonical)) {
 		return false, nil
 	}
 	next := newBackupCode()
@@ -261,4 +261,34 @@ func (s *Service) BackupCodeCreatedAt(ctx context.Context, userID string) (time.
 		return time.Time{}, err
 	}
 	return bc.CreatedAt, nil
+}
+
+// --- device user codes (RFC 8628) ---
+
+// MaxUserCodeGuesses: wrong guesses that share a device authorization's
+// first half (someone who saw part of the code) before it is out of
+// reach.
+const MaxUserCodeGuesses = 5
+
+// FindDeviceAuthorization finds the pending, live device authorization
+// whose user code is typed (any case, dash optional). The guess is
+// counted against the authorizations it could aim at (storage
+// .GuessDeviceUserCode, one statement) before the full code is compared;
+// the caller has taken the throttle's attempt (DeviceLimits) before.
+func (s *Service) FindDeviceAuthorization(ctx context.Context, typed string) (storage.DeviceAuthorization, bool, error) {
+	code, ok := factor.NormalizeUserCode(typed)
+	if !ok {
+		return storage.DeviceAuthorization{}, false, nil
+	}
+	full, half := s.kr.UserCodeDigests(code)
+	cands, err := s.store.GuessDeviceUserCode(ctx, half, s.now(), MaxUserCodeGuesses)
+	if err != nil {
+		return storage.DeviceAuthorization{}, false, err
+	}
+	for _, d := range cands {
+		if s.verify.Digest(d.UserCodeHash, full) {
+			return d, true, nil
+		}
+	}
+	return storage.DeviceAuthorization{}, false, nil
 }

@@ -2,6 +2,7 @@ package creds
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -9,115 +10,226 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// The throttle, with every parameter in one place (SPEC 9): a few free
-// failures per key, then an exponentially growing wait, capped; failures
-// older than the forgiveness window are forgotten. There is never a
-// permanent lock that an attacker could use to keep a user out.
-var backoff = Backoff{Free: 5, Base: time.Second, Max: 15 * time.Minute}
+// The throttle, with every parameter in one place (SPEC 9; OWASP ASVS
+// 2.2.1, and its "device cookies" design against lockout).
+//
+// An attempt is taken before the check it guards — "may I try?" and
+// "count this try" are one statement in the database
+// (storage.TakeThrottles), so concurrent guesses on any number of
+// instances are counted one by one and none gets past a key that an
+// earlier one blocked — and given back (or the key cleared) when the
+// check succeeds. Each key lets a few attempts through, then makes the
+// next wait, twice as long each time, up to a cap; a key quiet for its
+// forgiveness window starts again. There is never a permanent lock.
+//
+// Nobody can keep the owner out: a browser that has signed in as the user
+// before (a known browser: Known) is counted on a key of its own and is
+// never delayed by failures that came from elsewhere. Other browsers
+// share the account's key, whose wait is capped at a minute, and a key of
+// their account and address. Per address alone only a loose guard stays
+// (password spraying from one address), so that the many users behind
+// one proxy or NAT address do not share one count.
+var (
+	// ruleStrict: five free, then 1 s, 2 s, … up to 15 minutes; forgotten
+	// after a day without an attempt. Per account and address, per known
+	// browser, per account for codes, per address for sign-ups and resets.
+	ruleStrict = storage.ThrottleRule{Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour}
+	// ruleAccount: a password account's key for browsers not known for it;
+	// capped at a minute, so a storm from elsewhere costs the owner on a
+	// new browser at most that.
+	ruleAccount = storage.ThrottleRule{Free: 5, Base: time.Second, Max: time.Minute, Forget: 24 * time.Hour}
+	// ruleAddress: one address over every account (spraying); loose, and
+	// capped at a minute.
+	ruleAddress = storage.ThrottleRule{Free: 100, Base: time.Second, Max: time.Minute, Forget: time.Hour}
+	// ruleDeviceGlobal: wrong device user codes from every browser that
+	// has no session and is not known (RFC 8628 §5.1): the 8-letter codes
+	// (20^8) then take years to hit at this pace.
+	ruleDeviceGlobal = storage.ThrottleRule{Free: 1000, Base: time.Second, Max: time.Minute, Forget: 10 * time.Minute}
+)
 
-// forgiveAfter: a failure older than this no longer counts (longer than
-// the longest delay).
-const forgiveAfter = 24 * time.Hour
+// onSuccess is what a successful check does to a key.
+type onSuccess int
 
-// Key names one throttle counter.
-type Key string
+const (
+	giveBack onSuccess = iota // the attempt is returned (it was not a failure)
+	clearKey                  // the key starts again (the owner proved who they are)
+	keepKey                   // every request counts (mail bombing, mass sign-up)
+)
 
-// The throttle keys. The account of a password is the typed email (known
-// or not: no enumeration), keyed through the keyring.
-func (s *Service) PasswordAccountKey(email string) Key {
-	return Key("pwd:acct:" + s.digest(strings.ToLower(email)))
+// Limit is one throttle key and its rule.
+type Limit struct {
+	key     string
+	rule    storage.ThrottleRule
+	success onSuccess
 }
 
-// PasswordAddressKey counts wrong passwords from one client address.
-func PasswordAddressKey(ip string) Key { return Key("pwd:ip:" + ip) }
+// Key is the limit's key (for tests and logs).
+func (l Limit) Key() string { return l.key }
 
-// CodeAccountKey counts wrong codes of a user (or a stand-in).
-func CodeAccountKey(subject string) Key { return Key("code:acct:" + subject) }
-
-// CodeAddressKey counts wrong codes from one client address.
-func CodeAddressKey(ip string) Key { return Key("code:ip:" + ip) }
-
-// TOTPSetupKey counts wrong codes while setting up an authenticator.
-func TOTPSetupKey(userID string) Key { return Key("acct-totp:" + userID) }
-
-// ForgotAddressKey counts password-reset requests from one address.
-func ForgotAddressKey(ip string) Key { return Key("forgot:ip:" + ip) }
-
-// SignupAddressKey counts sign-ups from one address.
-func SignupAddressKey(ip string) Key { return Key("signup:ip:" + ip) }
-
-// DeviceAddressKey counts wrong device user codes from one address.
-func DeviceAddressKey(ip string) Key { return Key("device:ip:" + ip) }
-
-// Attempt is one try against a set of throttle keys: take it with Try,
-// then report Failed or Succeeded.
-type Attempt struct {
-	s    *Service
-	keys []Key
-	now  time.Time
-}
-
-// Try asks whether an attempt may be made now against keys. wait > 0:
-// not now (the attempt is not taken); the caller shows the wait.
-func (s *Service) Try(ctx context.Context, keys ...Key) (a Attempt, wait time.Duration, err error) {
-	now := s.now()
-	for _, k := range keys {
-		t, err := s.store.GetThrottle(ctx, string(k))
-		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				continue
-			}
-			return Attempt{}, 0, err
-		}
-		wait = max(wait, backoff.Wait(t.Failures, t.LastFailureAt, now))
-	}
-	if wait > 0 && len(keys) > 0 {
-		s.metrics.ThrottleHit(keys[0].Scope())
-	}
-	return Attempt{s: s, keys: keys, now: now}, wait, nil
-}
-
-// Scope is what a key throttles, for metrics: its prefix ("pwd", "code",
-// "forgot", …), never the account or address it names.
-func (k Key) Scope() string {
-	scope, _, _ := strings.Cut(string(k), ":")
+// Scope is what a limit throttles, for metrics: its key's prefix ("pwd",
+// "code", "forgot", …), never the account or address it names.
+func (l Limit) Scope() string {
+	scope, _, _ := strings.Cut(l.key, ":")
 	return scope
 }
 
-// Failed counts the attempt as a failure on every key. It reports whether
-// this failure is the one that makes the first key (the account's) wait:
-// the moment a lockout begins, which the caller audits.
-func (a Attempt) Failed(ctx context.Context) (locked bool) {
-	ctx = context.WithoutCancel(ctx) // a client that hangs up still spent its try
-	for i, k := range a.keys {
-		t, err := a.s.store.UpdateThrottle(ctx, string(k), func(t *storage.Throttle) error {
-			if a.now.Sub(t.LastFailureAt) > forgiveAfter {
-				t.Failures = 0
-			}
-			t.Failures++
-			t.LastFailureAt = a.now
-			t.BlockedUntil = backoff.RetryAt(t.Failures, a.now)
-			return nil
-		})
-		if err != nil {
-			a.s.log.Error("throttle update", "err", err)
-			continue
-		}
-		if i == 0 && t.Failures == backoff.Free {
-			locked = true
-		}
+// PasswordLimits are the keys a password attempt for the typed email
+// (known or not: no enumeration) takes from address ip. browser is this
+// browser's id for the account when it is known for it (Known), "" when
+// it is not: a known browser answers for its own failures only.
+func (s *Service) PasswordLimits(email, ip, browser string) []Limit {
+	acct := s.digest(strings.ToLower(email))
+	if browser != "" {
+		return []Limit{{key: "pwd:dev:" + acct + ":" + browser, rule: ruleStrict, success: clearKey}}
 	}
-	return locked
+	return []Limit{
+		{key: "pwd:acct:" + acct, rule: ruleAccount, success: clearKey},
+		{key: "pwd:acct-ip:" + acct + ":" + ip, rule: ruleStrict, success: clearKey},
+		{key: "pwd:ip:" + ip, rule: ruleAddress, success: giveBack},
+	}
 }
 
-// Succeeded clears the first key (the account's); the address keeps its
-// count, so one good password does not launder a spray of bad ones.
+// CodeLimits are the keys a second-step code (email, authenticator,
+// backup) of subject (a user or a stand-in) takes from address ip. A code
+// is asked for only after the password (or in a reset, after the mail
+// reached the mailbox), so the account's key is strict.
+func CodeLimits(subject, ip string) []Limit {
+	return []Limit{
+		{key: "code:acct:" + subject, rule: ruleStrict, success: clearKey},
+		{key: "code:ip:" + ip, rule: ruleAddress, success: giveBack},
+	}
+}
+
+// TOTPSetupLimits guard the confirmation code of an authenticator being
+// set up.
+func TOTPSetupLimits(userID, ip string) []Limit {
+	return []Limit{
+		{key: "acct-totp:" + userID, rule: ruleStrict, success: clearKey},
+		{key: "code:ip:" + ip, rule: ruleAddress, success: giveBack},
+	}
+}
+
+// ForgotLimits: every password-reset request counts against its address.
+func ForgotLimits(ip string) []Limit {
+	return []Limit{{key: "forgot:ip:" + ip, rule: ruleStrict, success: keepKey}}
+}
+
+// SignupLimits: every sign-up counts against its address.
+func SignupLimits(ip string) []Limit {
+	return []Limit{{key: "signup:ip:" + ip, rule: ruleStrict, success: keepKey}}
+}
+
+// DeviceLimits are the keys a typed device user code takes: its address,
+// and — unless the browser is signed in or known (exempt), so an attacker
+// cannot lock users out of it — one key for everybody. (Each device
+// authorization counts the guesses aimed at it as well:
+// storage.FindDeviceAuthorizationByUserCode.)
+func DeviceLimits(ip string, exempt bool) []Limit {
+	ls := []Limit{{key: "device:ip:" + ip, rule: ruleStrict, success: giveBack}}
+	if !exempt {
+		ls = append(ls, Limit{key: "device:global", rule: ruleDeviceGlobal, success: giveBack})
+	}
+	return ls
+}
+
+// Attempt is one try taken against a set of limits: report the outcome
+// with Succeeded (a failure needs nothing: it was counted when taken).
+type Attempt struct {
+	s      *Service
+	limits []Limit
+	// locks: this attempt is the one that makes the first limit (the
+	// account's) wait from now on — if it fails, a lockout begins.
+	locks bool
+}
+
+// Locks reports whether this attempt, failed, is the one that starts the
+// first limit's waits: the moment a lockout begins, which the caller
+// audits (once: the next attempt is refused or starts a new count).
+func (a Attempt) Locks() bool { return a.locks }
+
+// Try takes one attempt on every limit, all or none, atomically, before
+// the check it guards. wait > 0: not now, nothing was counted; the caller
+// shows the wait.
+func (s *Service) Try(ctx context.Context, limits ...Limit) (a Attempt, wait time.Duration, err error) {
+	now := s.now()
+	takes := make([]storage.ThrottleTake, len(limits))
+	for i, l := range limits {
+		takes[i] = storage.ThrottleTake{Key: l.key, Rule: l.rule}
+	}
+	// A client that hangs up mid-request still spent its try.
+	until, count, err := s.store.TakeThrottlesCounted(context.WithoutCancel(ctx), now, takes...)
+	if err != nil {
+		return Attempt{}, 0, err
+	}
+	if !until.IsZero() {
+		if len(limits) > 0 {
+			s.metrics.ThrottleHit(limits[0].Scope())
+		}
+		return Attempt{}, max(until.Sub(now), time.Millisecond), nil
+	}
+	a = Attempt{s: s, limits: limits}
+	if len(limits) > 0 {
+		a.locks = count == limits[0].rule.Free && limits[0].rule.Free > 0
+	}
+	return a, 0, nil
+}
+
+// Succeeded reports that the check passed: the account's keys start
+// again, the attempt is given back on the address's.
 func (a Attempt) Succeeded(ctx context.Context) {
-	ctx = context.WithoutCancel(ctx)
-	if len(a.keys) == 0 {
+	if a.s == nil {
 		return
 	}
-	if err := a.s.store.DeleteThrottle(ctx, string(a.keys[0])); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		a.s.log.Error("throttle reset", "err", err)
+	ctx = context.WithoutCancel(ctx)
+	for _, l := range a.limits {
+		var err error
+		switch l.success {
+		case clearKey:
+			err = a.s.store.DeleteThrottle(ctx, l.key)
+		case giveBack:
+			err = a.s.store.ReturnThrottle(ctx, l.key, l.rule)
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			a.s.log.Error("throttle after success", "err", err)
+		}
 	}
+}
+
+// knownBrowserFor: a browser that signed in as a user stays known for
+// this long after its last sign-in.
+const knownBrowserFor = 180 * 24 * time.Hour
+
+// Known reports whether the browser whose device cookie digests to
+// deviceMAC has signed in as the user before (a known-browser record, or
+// a trusted-device record, live or expired), and returns its id for
+// PasswordLimits ("" when it is not known).
+func (s *Service) Known(ctx context.Context, userID string, deviceMAC []byte) (string, error) {
+	if userID == "" || IsStandIn(userID) || len(deviceMAC) == 0 {
+		return "", nil
+	}
+	kb, err := s.store.GetKnownBrowser(ctx, userID, deviceMAC)
+	switch {
+	case err == nil && !s.now().After(kb.ExpiresAt):
+	case err == nil || errors.Is(err, storage.ErrNotFound):
+		if _, err := s.store.GetTrustedDevice(ctx, userID, deviceMAC); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return "", nil
+			}
+			return "", err
+		}
+	default:
+		return "", err
+	}
+	return hex.EncodeToString(deviceMAC[:12]), nil
+}
+
+// RememberBrowser records that the browser whose device cookie digests to
+// deviceMAC signed in as the user (Known from now on, for
+// knownBrowserFor after its latest sign-in).
+func (s *Service) RememberBrowser(ctx context.Context, userID string, deviceMAC []byte) error {
+	if userID == "" || IsStandIn(userID) || len(deviceMAC) == 0 {
+		return nil
+	}
+	now := s.now()
+	return s.store.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: userID, TokenHash: deviceMAC, SeenAt: now, ExpiresAt: now.Add(knownBrowserFor)})
 }

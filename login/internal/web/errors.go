@@ -57,7 +57,12 @@ var (
 	MsgFormExpired  = i18n.M("error.form_expired")
 	MsgNotFound     = i18n.M("error.not_found")
 	MsgTooLarge     = i18n.M("error.too_large")
+	MsgUnavailable  = i18n.M("error.unavailable")
 )
+
+// RetryAfterSeconds is what a client is asked to wait during a database
+// outage (the Retry-After of a 503).
+const RetryAfterSeconds = "10"
 
 // HandleError is echo's central error handler: every handler returns
 // errors and this renders them. 5xx pages carry an error id that is also
@@ -103,9 +108,19 @@ func (k *Kit) HandleError(err error, c echo.Context) {
 		// fault, not ours (RejectInvalidText stops most of it earlier).
 		status, msg = http.StatusBadRequest, MsgBadText
 	}
+	if storage.IsUnavailable(err) {
+		// The database is out of reach: a condition that passes, never the
+		// user's fault, whatever a handler made of it.
+		status, msg = http.StatusServiceUnavailable, MsgUnavailable
+		c.Response().Header().Set("Retry-After", RetryAfterSeconds)
+	}
 	id := ""
 	ctx := c.Request().Context()
 	switch {
+	case status == http.StatusServiceUnavailable:
+		// No error id: the page says what happened, and the line may be
+		// one of many (the log counts repeats).
+		k.log.ErrorContext(ctx, "request failed: database unavailable", "path", c.Path(), "err", err)
 	case status >= 500:
 		id = newErrorID()
 		k.log.ErrorContext(ctx, "request failed", "error_id", id, "path", c.Path(), "err", err)
@@ -123,7 +138,10 @@ func (k *Kit) HandleError(err error, c echo.Context) {
 	if p := c.Request().URL.Path; strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/admin/") {
 		// The account and admin APIs answer in JSON, errors included.
 		code := "invalid_request"
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			code = "temporarily_unavailable"
+		case status >= 500:
 			code = "server_error"
 		}
 		// Programs read these: in English, whatever the page language.

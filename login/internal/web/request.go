@@ -16,8 +16,10 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// ClientIP is the peer address. X-Forwarded-For is not trusted: a
-// deployment behind a proxy sets echo's IPExtractor in cmd.
+// ClientIP is the client's address as echo's IPExtractor says: cmd sets
+// it to package clientip's rule (the peer, or behind a configured trusted
+// proxy the rightmost address it did not add itself), never to a header
+// the client alone writes.
 func ClientIP(c echo.Context) string {
 	ip := c.RealIP()
 	if host, _, err := net.SplitHostPort(ip); err == nil {

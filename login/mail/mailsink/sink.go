@@ -72,6 +72,16 @@ type Sink struct {
 	lru    *list.List // of *rcptEntry, most recently mailed at the back
 	total  int
 	waiter map[string][]chan Received
+	refuse func(rcpt string) bool
+}
+
+// Refuse makes the sink answer RCPT TO with a permanent 550 for every
+// recipient fn reports true for (nil: accept everybody again), for tests
+// of mail that cannot be delivered.
+func (s *Sink) Refuse(fn func(rcpt string) bool) {
+	s.mu.Lock()
+	s.refuse = fn
+	s.mu.Unlock()
 }
 
 type stored struct {
@@ -190,6 +200,25 @@ func (s *Sink) Last(to string) (Received, bool) {
 	}
 	e.unread = false
 	return e.latest.msg, true
+}
+
+// LastCode returns the newest kept message for recipient to that carries
+// a code (see Code), and the code: mail delivered in one batch by an
+// outbox worker may put a notice after the code a test is after.
+func (s *Sink) LastCode(to string) (Received, string, bool) {
+	msgs := s.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		for _, rcpt := range m.To {
+			if key(rcpt) != key(to) {
+				continue
+			}
+			if code, ok := Code(m); ok {
+				return m, code, true
+			}
+		}
+	}
+	return Received{}, "", false
 }
 
 // Count returns how many messages recipient to has received since Start
@@ -366,6 +395,12 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.sink.mu.Lock()
+	refuse := s.sink.refuse
+	s.sink.mu.Unlock()
+	if refuse != nil && refuse(to) {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailsink: recipient refused"}
+	}
 	s.to = append(s.to, to)
 	return nil
 }

@@ -208,6 +208,12 @@ func (a *API) fail(c echo.Context, err error) error {
 	var ae *apiError
 	var ie *InvalidError
 	switch {
+	case storage.IsUnavailable(err):
+		// The database is out of reach: come back, nothing is wrong with
+		// the request or the token.
+		a.svc.d.Logger.ErrorContext(c.Request().Context(), "admin API: database unavailable", "route", c.Path(), "err", err)
+		c.Response().Header().Set("Retry-After", "10")
+		ae = &apiError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the database is temporarily unavailable; retry later"}
 	case errors.As(err, &ae):
 	case errors.As(err, &ie):
 		ae = &apiError{status: http.StatusBadRequest, code: "invalid_request", desc: ie.Msg}

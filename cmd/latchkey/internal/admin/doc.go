@@ -26,8 +26,8 @@
 //   - Every action is audited with the acting client (the API's token's
 //     client, or "command line").
 //   - Mails are composed by login/mail's templates (LinkMail, NoticeMail)
-//     and sent through the Mailer; when the durable outbox lands, the
-//     Mailer given here is the outbox.
+//     and sent through the Mailer, which is the durable outbox
+//     (outbox.Queue): a mail server that is down delays them.
 //   - The API answers JSON only, errors included ({"error", "error_description"}).
 //     Reads need the scope latchkey:admin:read or latchkey:admin, changes
 //     latchkey:admin; the client must still hold that access

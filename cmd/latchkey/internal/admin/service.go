@@ -196,9 +196,11 @@ type NewUser struct {
 // CreateUser creates a user (a first backup code is shown at their first
 // sign-in, as for every new account).
 func (s *Service) CreateUser(ctx context.Context, a Actor, n NewUser) (storage.User, error) {
-	email := strings.TrimSpace(n.Email)
-	if email == "" || strings.ContainsAny(email, " \t\r\n") || !strings.Contains(email, "@") {
-		return storage.User{}, invalid("email: %q is not an email address", n.Email)
+	// The same rule as the sign-up and sign-in forms: an address goes into
+	// mail headers, pages and logs as it is.
+	email, ok := factor.NormalizeEmail(n.Email)
+	if !ok {
+		return storage.User{}, invalid("email: %q is not a plain address such as ada@example.com", n.Email)
 	}
 	if err := checkText("name", n.Name, 200); err != nil {
 		return storage.User{}, err

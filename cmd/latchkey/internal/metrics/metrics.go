@@ -17,7 +17,9 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,10 +31,13 @@ const ns = "latchkey"
 
 // Metrics is the registry and the metrics written from the request paths.
 type Metrics struct {
-	reg       *prometheus.Registry
-	requests  *prometheus.HistogramVec
-	signins   *prometheus.CounterVec
-	codes     *prometheus.CounterVec
+	reg      *prometheus.Registry
+	requests *prometheus.HistogramVec
+	signins  *prometheus.CounterVec
+	codes    *prometheus.CounterVec
+	// outboxes is registered at the first WatchOutbox.
+	outboxMu  sync.Mutex
+	outboxes  *outboxCollector
 	grants    *prometheus.CounterVec
 	reuse     prometheus.Counter
 	throttle  *prometheus.CounterVec
@@ -158,7 +163,13 @@ type OutboxStats interface {
 // labelled queue=name, read at scrape time. Call it only for queues that
 // exist: a queue nobody provides is not exported at all.
 func (m *Metrics) WatchOutbox(name string, q OutboxStats, now func() time.Time) {
-	m.reg.MustRegister(&outboxCollector{name: name, q: q, now: now})
+	m.outboxMu.Lock()
+	defer m.outboxMu.Unlock()
+	if m.outboxes == nil {
+		m.outboxes = &outboxCollector{now: now}
+		m.reg.MustRegister(m.outboxes)
+	}
+	m.outboxes.add(name, q)
 }
 
 var (
@@ -193,10 +204,23 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// outboxCollector reads every watched queue at scrape time (one
+// collector: the queues share their metrics' descriptions).
 type outboxCollector struct {
+	now    func() time.Time
+	mu     sync.Mutex
+	queues []namedQueue
+}
+
+type namedQueue struct {
 	name string
 	q    OutboxStats
-	now  func() time.Time
+}
+
+func (c *outboxCollector) add(name string, q OutboxStats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queues = append(c.queues, namedQueue{name, q})
 }
 
 func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -205,17 +229,22 @@ func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	n, oldest, err := c.q.OutboxStats(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(outboxPending, err)
-		return
+	c.mu.Lock()
+	queues := slices.Clone(c.queues)
+	c.mu.Unlock()
+	for _, nq := range queues {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		n, oldest, err := nq.q.OutboxStats(ctx)
+		cancel()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(outboxPending, err)
+			continue
+		}
+		age := 0.0
+		if !oldest.IsZero() {
+			age = max(c.now().Sub(oldest).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(outboxPending, prometheus.GaugeValue, float64(n), nq.name)
+		ch <- prometheus.MustNewConstMetric(outboxAge, prometheus.GaugeValue, age, nq.name)
 	}
-	age := 0.0
-	if !oldest.IsZero() {
-		age = c.now().Sub(oldest).Seconds()
-	}
-	ch <- prometheus.MustNewConstMetric(outboxPending, prometheus.GaugeValue, float64(n), c.name)
-	ch <- prometheus.MustNewConstMetric(outboxAge, prometheus.GaugeValue, age, c.name)
 }

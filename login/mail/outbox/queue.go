@@ -1,0 +1,65 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
+)
+
+// Queue is a mail.Mailer that writes each message to the outbox, sealed,
+// and wakes a worker: for mail that has no row of its own to be written
+// with (the administrator's notices and set-password links). Send
+// succeeds once the message is queued; the worker delivers it with the
+// same retries and back-off as every other mail.
+type Queue struct {
+	Store interface {
+		EnqueueMail(ctx context.Context, m storage.OutboxMessage) (storage.OutboxMessage, error)
+	}
+	Keyring *keyring.Keyring
+	// Worker is woken after each message; nil: a worker finds it when it
+	// next looks.
+	Worker interface{ Kick() }
+	// Kind names the messages in `latchkey mail list` and the audit
+	// events of their delivery ("admin" when empty).
+	Kind string
+	Now  func() time.Time
+	// GiveUp is how long delivery is tried (default a day).
+	GiveUp time.Duration
+}
+
+// Send queues m.
+func (q Queue) Send(ctx context.Context, m mail.Message) error {
+	if q.Store == nil || q.Keyring == nil {
+		return errors.New("outbox: queue without a store")
+	}
+	now := time.Now()
+	if q.Now != nil {
+		now = q.Now()
+	}
+	giveUp := q.GiveUp
+	if giveUp <= 0 {
+		giveUp = 24 * time.Hour
+	}
+	kind := q.Kind
+	if kind == "" {
+		kind = "admin"
+	}
+	row := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: kind, Purpose: m.Subject, Recipient: m.To,
+		CreatedAt: now, GiveUpAt: now.Add(giveUp)}
+	sealed, err := Seal(q.Keyring, row.ID, m)
+	if err != nil {
+		return err
+	}
+	row.Sealed = sealed
+	if _, err := q.Store.EnqueueMail(ctx, row); err != nil {
+		return err
+	}
+	if q.Worker != nil {
+		q.Worker.Kick()
+	}
+	return nil
+}

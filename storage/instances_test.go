@@ -1,0 +1,124 @@
+package storage_test
+
+// Tests that need several instances (stores with their own connection
+// pools) on one database, as several Latchkey processes behind a load
+// balancer have.
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/storagetest"
+)
+
+// instances opens n stores on one fresh, migrated database of d.
+func instances(t *testing.T, d storagetest.Dialect, n int) []*storage.Store {
+	t.Helper()
+	u := d.URL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*storage.Store
+	for i := range n {
+		s, err := storage.Open(ctx, u, storage.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if i == 0 {
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestThrottleAcrossInstances: three instances taking attempts on one key
+// at once let exactly the rule's free attempts through between them.
+func TestThrottleAcrossInstances(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			t.Parallel()
+			ss := instances(t, d, 3)
+			rule := storage.ThrottleRule{Free: 5, Base: time.Second, Max: time.Minute, Forget: time.Hour}
+			now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			taken := 0
+			for i := range 60 {
+				s := ss[i%len(ss)]
+				wg.Go(func() {
+					b, err := s.TakeThrottles(t.Context(), now, storage.ThrottleTake{Key: "pwd:acct:x", Rule: rule})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if b.IsZero() {
+						mu.Lock()
+						taken++
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if taken != 5 {
+				t.Fatalf("%d attempts taken across instances, want 5", taken)
+			}
+		})
+	}
+}
+
+// TestOutboxClaimsAcrossInstances: three instances claiming from one
+// outbox at once hand every message out exactly once.
+func TestOutboxClaimsAcrossInstances(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			t.Parallel()
+			ss := instances(t, d, 3)
+			now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+			const n = 90
+			for i := range n {
+				if _, err := ss[0].EnqueueMail(t.Context(), storage.OutboxMessage{Kind: "notice", Recipient: "x@example.com",
+					Sealed: []byte("m"), CreatedAt: now.Add(time.Duration(i) * time.Millisecond), GiveUpAt: now.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var mu sync.Mutex
+			seen := map[string]int{}
+			var wg sync.WaitGroup
+			for i := range 9 {
+				s := ss[i%len(ss)]
+				wg.Go(func() {
+					for {
+						got, err := s.ClaimOutbox(t.Context(), now.Add(time.Second), time.Minute, 2)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if len(got) == 0 {
+							return
+						}
+						mu.Lock()
+						for _, m := range got {
+							seen[m.ID]++
+						}
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if len(seen) != n {
+				t.Fatalf("%d messages claimed, want %d", len(seen), n)
+			}
+			for id, k := range seen {
+				if k != 1 {
+					t.Errorf("%s claimed %d times across instances", id, k)
+				}
+			}
+		})
+	}
+}
