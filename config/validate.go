@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/clientip"
+	"github.com/latchkey/latchkey/login/i18n"
 )
 
 // Problem is one thing wrong with the configuration.
