@@ -40,6 +40,13 @@ type Config struct {
 	MailFrom string `yaml:"mail_from"`
 	// SiteName is shown on pages and in mails.
 	SiteName string `yaml:"site_name"`
+	// DefaultLanguage is the language of pages and mails when neither
+	// the product (ui_locales), the account nor the browser names a
+	// supported one: one of login/i18n's languages ("en", "de", …).
+	DefaultLanguage string `yaml:"default_language"`
+	// PseudoLocale offers the pseudo-locale en-XA (every message accented
+	// and marked) to tests and translators. Not a configuration key.
+	PseudoLocale bool `yaml:"-"`
 
 	Log    Log    `yaml:"log"`
 	Audit  Audit  `yaml:"audit"`
@@ -293,9 +300,11 @@ func Default() *Config {
 		Issuer:   "http://localhost:8080",
 		Addr:     ":8080",
 		SiteName: "Latchkey",
-		Log:      Log{Level: "info", Format: "text"},
-		Audit:    Audit{Retention: Duration(365 * day)},
-		Keys:     Keys{Algorithm: "RS256", RotationPeriod: Duration(30 * day)},
+		// The default language.
+		DefaultLanguage: "en",
+		Log:             Log{Level: "info", Format: "text"},
+		Audit:           Audit{Retention: Duration(365 * day)},
+		Keys:            Keys{Algorithm: "RS256", RotationPeriod: Duration(30 * day)},
 		Tokens: Tokens{
 			AccessTokenLifetime: Duration(15 * time.Minute),
 			IDTokenLifetime:     Duration(time.Hour),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/clientip"
+	"github.com/latchkey/latchkey/login/i18n"
 )
 
 // Problem is one thing wrong with the configuration.
@@ -197,6 +198,12 @@ func (c *Config) check(p *problems) {
 	}
 	if strings.TrimSpace(c.SiteName) == "" {
 		p.add("site_name", "required")
+	}
+	if !i18n.Supported(c.DefaultLanguage) {
+		// Not listed: the list grows with each catalogue file (the
+		// README's Languages section and discovery's ui_locales_supported
+		// have it).
+		p.add("default_language", "%q is not a language of the pages (a BCP 47 tag such as en or de; see Languages in the README)", c.DefaultLanguage)
 	}
 	oneOf(p, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(p, "log.format", c.Log.Format, "text", "json")

@@ -6,10 +6,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
@@ -22,8 +24,12 @@ import (
 // login/internal/creds; this file parses and renders.
 
 type codeData struct {
-	ID, Email, MaskedEmail, Method, Reasons, TTL, RetryAt string
-	HasTOTP                                               bool
+	ID, Email, MaskedEmail, Method string
+	// Reasons say why a second step is asked (SPEC 1.5); TTL how long an
+	// email code is valid.
+	Reasons []i18n.Msg
+	TTL     time.Duration
+	HasTOTP bool
 	// HasPasskey: "Use a passkey" is offered; Passkey is its ceremony's
 	// options (JSON) on the passkey page; PasskeyOnly: the product asked
 	// for a passkey, nothing else is offered.
@@ -43,7 +49,7 @@ func (h *Handler) codePage(c echo.Context) error {
 		return err
 	}
 	method := h.pickMethod(s, c.QueryParam("method"))
-	errMsg := ""
+	var errMsg i18n.Msg
 	if method == flow.MethodEmail {
 		sent, err := h.creds.HasCode(c.Request().Context(), s.user.ID, creds.PurposeSignin, s.ar.ID)
 		if err != nil {
@@ -55,7 +61,7 @@ func (h *Handler) codePage(c echo.Context) error {
 			}
 		}
 	}
-	return h.renderCode(c, s, method, http.StatusOK, errMsg, "")
+	return h.renderCode(c, s, method, http.StatusOK, errMsg, i18n.Msg{})
 }
 
 func (h *Handler) pickMethod(s *signin, asked string) flow.Method {
@@ -79,13 +85,17 @@ func (h *Handler) pickMethod(s *signin, asked string) flow.Method {
 	return s.req.Method
 }
 
-func (h *Handler) renderCode(c echo.Context, s *signin, m flow.Method, status int, errMsg, notice string) error {
+func (h *Handler) renderCode(c echo.Context, s *signin, m flow.Method, status int, errMsg, notice i18n.Msg) error {
+	kind := askCode
+	if m == flow.MethodPasskey {
+		kind = askPasskey
+	}
 	d := codeData{
 		ID: s.ar.ID, Email: s.user.Email, MaskedEmail: maskEmail(s.user.Email), Method: string(m),
-		Reasons: h.reasonText(s.req.Reasons), TTL: flow.HumanDuration(h.creds.EmailCodeTTL()), HasTOTP: s.hasTOTP,
+		Reasons: h.reasonMsgs(kind, s.req.Reasons), TTL: h.creds.EmailCodeTTL(), HasTOTP: s.hasTOTP,
 		HasPasskey: s.hasPasskey, PasskeyOnly: s.req.PasskeyRequired,
 	}
-	page := web.Page{Title: "Confirm it's you", Error: errMsg, Notice: notice, Data: &d}
+	page := web.Page{Title: i18n.M("code.title"), Error: errMsg, Notice: notice, Data: &d}
 	switch m {
 	case flow.MethodPasskey:
 		if err := h.offerPasskey(c, s, creds.PasskeySecondStep, &d.Passkey, &page); err != nil {
@@ -117,16 +127,16 @@ func (h *Handler) codeSend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if msg != "" {
-		return h.renderCode(c, s, flow.MethodEmail, http.StatusTooManyRequests, msg, "")
+	if !msg.IsZero() {
+		return h.renderCode(c, s, flow.MethodEmail, http.StatusTooManyRequests, msg, i18n.Msg{})
 	}
-	return h.renderCode(c, s, flow.MethodEmail, http.StatusOK, "", "We are sending you a new code.")
+	return h.renderCode(c, s, flow.MethodEmail, http.StatusOK, i18n.Msg{}, i18n.M("code.sending_new"))
 }
 
 // sendSigninCode mails the code of a sign-in, bound to this browser. A
 // reconfirmation of the account pages (prompt=login for mfa:fresh) is
 // worded as one.
-func (h *Handler) sendSigninCode(c echo.Context, s *signin) (string, error) {
+func (h *Handler) sendSigninCode(c echo.Context, s *signin) (i18n.Msg, error) {
 	wording := creds.PurposeSignin
 	if h.cfg.ReconfirmClientID != "" && s.ar.ClientID == h.cfg.ReconfirmClientID && slices.Contains(s.ar.ACRValues, flow.ACRMFAFresh) {
 		wording = creds.PurposeReconfirm
@@ -154,7 +164,7 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		return err
 	} else if wait > 0 {
 		h.metrics.SignIn("throttled", string(method), "")
-		return h.renderCode(c, s, method, http.StatusTooManyRequests, web.TooMany(wait), "")
+		return h.renderCode(c, s, method, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
 	}
 	input := c.FormValue("code")
 	var valid bool
@@ -178,7 +188,7 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		h.metrics.SignIn("wrong_code", string(method), "")
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID,
 			Event: "secondfactor.failure", Reason: string(method)})
-		return h.renderCode(c, s, method, http.StatusUnauthorized, msgBadCode, "")
+		return h.renderCode(c, s, method, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
 	try.Succeeded(ctx)
 	// The browser has now completed a second step: later sign-ins say
@@ -210,7 +220,7 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 type rememberData struct {
 	ID                string
 	Trust             bool
-	TrustFor, StayFor string
+	TrustFor, StayFor time.Duration
 }
 
 func (h *Handler) rememberPage(c echo.Context) error {
@@ -219,10 +229,10 @@ func (h *Handler) rememberPage(c echo.Context) error {
 		return err
 	}
 	d := rememberData{ID: s.ar.ID, Trust: s.req.TrustOffered,
-		TrustFor: flow.HumanDuration(h.cfg.Policy.TrustedDevice), StayFor: flow.HumanDuration(h.cfg.Policy.StaySignedIn)}
-	title := "Trust this device?"
+		TrustFor: h.cfg.Policy.TrustedDevice, StayFor: h.cfg.Policy.StaySignedIn}
+	title := i18n.M("remember.trust.title")
 	if !d.Trust {
-		title = "Stay signed in?"
+		title = i18n.M("remember.stay.title")
 	}
 	return h.render(c, http.StatusOK, "remember", web.Page{Title: title, Data: d})
 }
@@ -261,7 +271,7 @@ func (h *Handler) rememberSubmit(c echo.Context) error {
 		stay = true
 	case choice == "no":
 	default:
-		return web.BadRequest("Choose one of the options.", errors.New("bad remember choice"))
+		return web.BadRequest(i18n.M("error.choose_option"), errors.New("bad remember choice"))
 	}
 	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		a.RememberChosen = true
@@ -299,11 +309,11 @@ func (h *Handler) backupCodePage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.renderBackupCode(c, s, canon, http.StatusOK, "")
+	return h.renderBackupCode(c, s, canon, http.StatusOK, i18n.Msg{})
 }
 
-func (h *Handler) renderBackupCode(c echo.Context, s *signin, canon string, status int, errMsg string) error {
-	return h.render(c, status, "backupcode", web.Page{Title: "Your backup code", Error: errMsg,
+func (h *Handler) renderBackupCode(c echo.Context, s *signin, canon string, status int, errMsg i18n.Msg) error {
+	return h.render(c, status, "backupcode", web.Page{Title: i18n.M("backup.title"), Error: errMsg,
 		Data: h.web.BackupCode(s.ar.ID, canon, "/login/backup-code", s.ar.SecondFactorMethod == string(flow.MethodBackup))})
 }
 
@@ -320,7 +330,7 @@ func (h *Handler) backupCodeSubmit(c echo.Context) error {
 		if err != nil {
 			return h.toDispatcher(c, s.ar.ID)
 		}
-		return h.renderBackupCode(c, s, canon, http.StatusUnprocessableEntity, "Tick \"I saved my backup code\" to continue.")
+		return h.renderBackupCode(c, s, canon, http.StatusUnprocessableEntity, i18n.M("backup.tick_saved"))
 	}
 	ctx := c.Request().Context()
 	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {

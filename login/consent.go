@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -20,8 +21,9 @@ import (
 // (flow.ConsentRequired).
 
 type consentData struct {
-	ID, Client, Email string
-	Scopes            []string
+	ID, Email string
+	Client    any // clientName
+	Scopes    []i18n.Msg
 }
 
 // consentRequired applies flow.ConsentRequired to a signed-in request.
@@ -79,11 +81,8 @@ func (h *Handler) consentPage(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	name := s.client.Name
-	if name == "" {
-		name = s.client.ID
-	}
-	return h.render(c, http.StatusOK, "consent", web.Page{Title: "Allow " + name + "?", Data: consentData{
+	name := h.clientName(s.client, true)
+	return h.render(c, http.StatusOK, "consent", web.Page{Title: i18n.M("consent.title", "Client", name), Data: consentData{
 		ID: s.ar.ID, Client: name, Email: s.user.Email, Scopes: describeScopes(s.ar.Scopes)}})
 }
 
@@ -117,5 +116,5 @@ func (h *Handler) consentSubmit(c echo.Context) error {
 		h.op.RespondError(c.Response(), c.Request(), s.ar, "access_denied", "the user did not allow the application")
 		return nil
 	}
-	return web.BadRequest("Choose Allow or Deny.", errors.New("consent: bad choice"))
+	return web.BadRequest(i18n.M("error.choose_allow_deny"), errors.New("consent: bad choice"))
 }

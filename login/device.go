@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
@@ -30,13 +31,15 @@ func isDeviceRequest(ar storage.AuthRequest) bool { return ar.ResponseType == re
 type deviceData struct {
 	UserCode string
 	ID       string
-	Client   string
-	Scopes   []string
+	Client   any // clientName
+	Scopes   []i18n.Msg
 	Email    string
 }
 
+var msgDeviceTitle = i18n.M("device.title")
+
 func (h *Handler) devicePage(c echo.Context) error {
-	return h.render(c, http.StatusOK, "device", web.Page{Title: "Connect a device", Data: deviceData{UserCode: c.QueryParam("user_code")}})
+	return h.render(c, http.StatusOK, "device", web.Page{Title: msgDeviceTitle, Data: deviceData{UserCode: c.QueryParam("user_code")}})
 }
 
 // deviceSubmit checks the user code and starts the sign-in for it.
@@ -59,17 +62,17 @@ func (h *Handler) deviceSubmit(c echo.Context) error {
 	} else if wait > 0 {
 		msg := web.TooMany(wait)
 		if sess.ID == "" {
-			msg += " Signed-in browsers are not held up: sign in first if you have an account."
+			msg = i18n.M("device.too_many_sign_in", "Wait", msg.Args[1])
 		}
-		return h.render(c, http.StatusTooManyRequests, "device", web.Page{Title: "Connect a device", Error: msg, Data: deviceData{UserCode: raw}})
+		return h.render(c, http.StatusTooManyRequests, "device", web.Page{Title: msgDeviceTitle, Error: msg, Data: deviceData{UserCode: raw}})
 	}
 	d, found, err := h.creds.FindDeviceAuthorization(ctx, raw)
 	if err != nil {
 		return err
 	}
 	if !found || now.After(d.ExpiresAt) {
-		return h.render(c, http.StatusUnprocessableEntity, "device", web.Page{Title: "Connect a device",
-			Error: "That code is not right, or it has expired. Check the code on your device.", Data: deviceData{UserCode: raw}})
+		return h.render(c, http.StatusUnprocessableEntity, "device", web.Page{Title: msgDeviceTitle,
+			Error: i18n.M("device.wrong"), Data: deviceData{UserCode: raw}})
 	}
 	try.Succeeded(ctx)
 	ar := storage.AuthRequest{
@@ -91,8 +94,9 @@ func (h *Handler) deviceConfirmPage(c echo.Context) error {
 		return err
 	}
 	u, _ := h.store.GetUser(c.Request().Context(), ar.UserID)
-	return h.render(c, http.StatusOK, "device_confirm", web.Page{Title: "Allow " + cl.Name + "?", Data: deviceData{
-		ID: ar.ID, Client: cl.Name, Scopes: describeScopes(d.Scopes), Email: u.Email,
+	name := h.clientName(cl, true)
+	return h.render(c, http.StatusOK, "device_confirm", web.Page{Title: i18n.M("consent.title", "Client", name), Data: deviceData{
+		ID: ar.ID, Client: name, Scopes: describeScopes(d.Scopes), Email: u.Email,
 	}})
 }
 
@@ -106,12 +110,12 @@ func (h *Handler) deviceConfirmSubmit(c echo.Context) error {
 	}
 	approve := c.FormValue("choice") == "approve"
 	if !approve && c.FormValue("choice") != "deny" {
-		return web.BadRequest("Choose Allow or Deny.", nil)
+		return web.BadRequest(i18n.M("error.choose_allow_deny"), nil)
 	}
 	now := h.now()
 	if _, err := h.store.UpdateDeviceAuthorization(c.Request().Context(), d.ID, func(x *storage.DeviceAuthorization) error {
 		if x.State != storage.DevicePending || now.After(x.ExpiresAt) {
-			return web.BadRequest("This device request has expired or was already answered.", nil)
+			return web.BadRequest(i18n.M("device.answered"), nil)
 		}
 		if approve {
 			x.State = storage.DeviceApproved
@@ -123,12 +127,12 @@ func (h *Handler) deviceConfirmSubmit(c echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	event, msg := "device.approved", "Your device is connected. You can go back to it now."
+	event, msg := "device.approved", i18n.M("device.approved")
 	if !approve {
-		event, msg = "device.denied", "You denied the request. Nothing was connected."
+		event, msg = "device.denied", i18n.M("device.denied")
 	}
 	h.audit(c, storage.AuditEvent{UserID: ar.UserID, ClientID: cl.ID, Event: event})
-	return h.render(c, http.StatusOK, "error", web.Page{Title: "Done", Data: web.ErrorData{Message: msg}})
+	return h.render(c, http.StatusOK, "error", web.Page{Title: i18n.M("device.done_title"), Data: web.ErrorData{Message: msg}})
 }
 
 // deviceSignin loads a finished device sign-in of this browser.
@@ -148,23 +152,36 @@ func (h *Handler) deviceSignin(c echo.Context, id string) (storage.AuthRequest, 
 }
 
 // describeScopes says in words what a product will get.
-func describeScopes(scopes []string) []string {
-	var out []string
+func describeScopes(scopes []string) []i18n.Msg {
+	var out []i18n.Msg
 	for _, s := range scopes {
 		switch s {
 		case "openid":
-			out = append(out, "confirm who you are")
+			out = append(out, i18n.M("scope.openid"))
 		case "email":
-			out = append(out, "see your email address")
+			out = append(out, i18n.M("scope.email"))
 		case "profile":
-			out = append(out, "see your name")
+			out = append(out, i18n.M("scope.profile"))
 		case "offline_access":
-			out = append(out, "stay signed in on the device until you remove it")
+			out = append(out, i18n.M("scope.offline_access_device"))
 		case "privacy":
-			out = append(out, "read and change your privacy settings")
+			out = append(out, i18n.M("scope.privacy"))
 		}
 	}
 	return out
+}
+
+// clientName is how a page names a product: its name, the built-in
+// clients' in the page's language (Config.ClientNames), else (orID) its
+// id, or "".
+func (h *Handler) clientName(cl storage.Client, orID bool) any {
+	if m, ok := h.cfg.ClientNames[cl.ID]; ok {
+		return m
+	}
+	if cl.Name == "" && orID {
+		return cl.ID
+	}
+	return cl.Name
 }
 
 func deviceConfirmURL(id string) string { return "/device/confirm?id=" + url.QueryEscape(id) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
@@ -105,7 +106,7 @@ func (h *Handler) next(c echo.Context, s *signin) error {
 		h.audit(c, storage.AuditEvent{UserID: s.req.UserID, ClientID: s.ar.ClientID, Event: "signin.failure",
 			Reason: s.req.Error + reasonsSuffix(s.req.Reasons)})
 		if isDeviceRequest(s.ar) {
-			return web.Forbidden("This sign-in cannot be completed for the device: "+failDescription(s.req.Error)+".", errors.New(s.req.Error))
+			return web.Forbidden(i18n.M("device.cannot_complete", "Reason", failReason(s.req.Error)), errors.New(s.req.Error))
 		}
 		h.op.RespondError(c.Response(), c.Request(), s.ar, s.req.Error, failDescription(s.req.Error))
 		return nil
@@ -118,6 +119,19 @@ func (h *Handler) next(c echo.Context, s *signin) error {
 	return errors.New("login: unknown step " + string(s.req.Step))
 }
 
+// failReason is failDescription for the user, in their language.
+func failReason(code string) i18n.Msg {
+	switch code {
+	case flow.ErrLoginRequired:
+		return i18n.M("device.must_sign_in")
+	case flow.ErrInteractionRequired:
+		return i18n.M("device.must_confirm")
+	}
+	return i18n.M("device.cannot_meet")
+}
+
+// failDescription is the error_description of a sign-in that cannot meet
+// the request (for the product's developers, in English).
 func failDescription(code string) string {
 	switch code {
 	case flow.ErrLoginRequired:
@@ -191,6 +205,7 @@ func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
 		return nil, web.Forbidden(web.MsgOtherBrowser, errors.New("auth request bound to another browser"))
 	}
 	s := &signin{ar: ar}
+	h.web.SetUILocales(c, ar.UILocales)
 	if s.client, err = h.store.GetClient(ctx, ar.ClientID); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, web.BadRequest(web.MsgRequestGone, err)
@@ -208,6 +223,9 @@ func (h *Handler) load(c echo.Context, id string, bind bool) (*signin, error) {
 		if err := h.loadUser(c, s, userID); err != nil {
 			return nil, err
 		}
+	}
+	if s.hasUser && h.proven(s, now) {
+		h.web.SetAccountLanguage(c, s.user.Language)
 	}
 	s.req = flow.Decide(h.cfg.Policy, h.facts(s, now))
 	if err := h.homeRealm(c, s, now); err != nil {
@@ -258,6 +276,19 @@ func (h *Handler) keep(c echo.Context, s *signin, fn func(*storage.AuthRequest) 
 		}
 		return fn(a)
 	})
+}
+
+// proven: the person in this browser has shown they are s.user (a
+// verified step of this sign-in, or this browser's session), so the pages
+// may speak the account's language. Before that, the language must not
+// change with the email typed: it would tell who has an account.
+func (h *Handler) proven(s *signin, now time.Time) bool {
+	ar := s.ar
+	if ar.UserID != s.user.ID {
+		return s.session.UserID == s.user.ID && h.sessionUsable(s.session, now)
+	}
+	return !ar.PasswordAt.IsZero() || !ar.PasskeyAt.IsZero() || !ar.FederatedAt.IsZero() ||
+		(s.session.UserID == s.user.ID && h.sessionUsable(s.session, now))
 }
 
 // sessionUsable is a cheap pre-check used only to pick whose facts to load;
@@ -489,13 +520,4 @@ func (h *Handler) deviceCookie(c echo.Context) []byte {
 		return h.kr.MACString(keyring.PurposeDevice, tok)
 	}
 	return h.web.DeviceCookieMAC(c)
-}
-
-// reasonText joins the reasons into the sentence the pages show.
-func (h *Handler) reasonText(rs []flow.Reason) string {
-	parts := make([]string, 0, len(rs))
-	for _, r := range rs {
-		parts = append(parts, r.Text(h.cfg.Policy))
-	}
-	return strings.Join(parts, " and ")
 }

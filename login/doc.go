@@ -38,6 +38,14 @@
 // finish her sign-in. A sign-in bound to an earlier handle of the same
 // browser (another tab) is taken over by that browser.
 //
+// Language (login/i18n, README "Languages"): load sets the page language's
+// preferences — the sign-in's ui_locales, and the account's saved
+// language only once the person has proven who they are (proven: a
+// verified step or this browser's session), so that the page's language
+// never tells whether an email has an account. Handlers pass message ids
+// (i18n.Msg), never text; sign-up keeps the browser's language on the new
+// account.
+//
 // What it owns and what it leaves to others:
 //   - policy: login/flow (pure), called by the dispatcher only;
 //   - what a credential is worth and the budgets that guard it (email
@@ -68,7 +76,7 @@
 // lines of a request are written with its context, so they carry its
 // request id.
 //
-// It imports storage for its types and its narrow Store interface, never
-// op, config or cmd; nothing below it (op, storage, config, federation)
+// It imports storage for its types and its narrow Store interface, op
+// only for RedirectAway's page and its words, never config or cmd; nothing below it (op, storage, config, federation)
 // imports it.
 package login

@@ -23,8 +23,8 @@ import (
 	"github.com/latchkey/latchkey/federation"
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
-	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -51,21 +51,21 @@ const (
 
 // What the user reads when single sign-on fails. The real cause goes to
 // the log and the audit trail (sso.failure).
-const (
-	msgSSOAccessDenied  = "Your organisation did not let you in. If you think this is wrong, contact your organisation's IT support."
-	msgSSOUpstreamError = "Your organisation's sign-in service reported a problem. Go back to the application and try again."
-	msgSSOUnreachable   = "We could not reach your organisation's sign-in service. Try again in a few minutes."
-	msgSSOInvalid       = "We could not verify the answer from your organisation's sign-in service. Go back to the application and start again."
-	msgSSOStateBad      = "This sign-in link is not valid or has expired. Go back to the application and start again."
-	msgSSOReplay        = "This sign-in link has already been used. Go back to the application and start again."
-	msgSSOWrongDomain   = "Your organisation signed you in with an email address that does not belong to it, so we cannot sign you in. Contact your organisation's IT support."
-	msgSSONoEmail       = "Your organisation did not tell us your email address, so we cannot sign you in. Contact your organisation's IT support."
-	msgSSOUnverified    = "Your organisation has not confirmed your email address, so we cannot sign you in. Contact your organisation's IT support."
-	msgSSONoAccess      = "Your organisation has not given you access here yet. Contact your organisation's IT support."
-	msgSSOOtherOrg      = "This account belongs to another organisation, so we cannot sign you in with this one. Contact your organisation's IT support."
-	msgSSOReauth        = "Your organisation did not confirm your identity again as this application requires. Go back to the application and try again."
-	msgSSONotConfigured = "Single sign-on for your organisation is not set up correctly. Contact your organisation's IT support."
-	msgSSOChanged       = "This sign-in changed in another tab or window. Go back to the application and start again."
+var (
+	msgSSOAccessDenied  = i18n.M("sso.access_denied")
+	msgSSOUpstreamError = i18n.M("sso.upstream_error")
+	msgSSOUnreachable   = i18n.M("sso.unreachable")
+	msgSSOInvalid       = i18n.M("sso.invalid")
+	msgSSOStateBad      = i18n.M("sso.state_bad")
+	msgSSOReplay        = i18n.M("sso.replay")
+	msgSSOWrongDomain   = i18n.M("sso.wrong_domain")
+	msgSSONoEmail       = i18n.M("sso.no_email")
+	msgSSOUnverified    = i18n.M("sso.unverified")
+	msgSSONoAccess      = i18n.M("sso.no_access")
+	msgSSOOtherOrg      = i18n.M("sso.other_org")
+	msgSSOReauth        = i18n.M("sso.reauth")
+	msgSSONotConfigured = i18n.M("sso.not_configured")
+	msgSSOChanged       = i18n.M("sso.changed")
 )
 
 // emailDomain is the lower-cased domain of an address ("" if none).
@@ -131,7 +131,7 @@ func (h *Handler) upstreamOrg(s *signin) (storage.Organization, error) {
 
 // ssoFail audits a failed SSO sign-in (sso.failure with the reason) and
 // returns the page for the user; the cause goes to the log with it.
-func (h *Handler) ssoFail(c echo.Context, s *signin, org storage.Organization, status int, msg, reason string, cause error) error {
+func (h *Handler) ssoFail(c echo.Context, s *signin, org storage.Organization, status int, msg i18n.Msg, reason string, cause error) error {
 	e := storage.AuditEvent{Event: "sso.failure", Reason: reason, Details: map[string]string{}}
 	if s != nil {
 		e.ClientID = s.ar.ClientID
@@ -206,7 +206,7 @@ func (h *Handler) federationStart(c echo.Context) error {
 		v := int(*s.ar.MaxAge)
 		opts.MaxAge = &v
 	}
-	op.RedirectAway(c.Response(), c.Request(), conn.AuthURL(state, nonce, verifier, opts), http.StatusSeeOther)
+	h.redirectAway(c, conn.AuthURL(state, nonce, verifier, opts))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
@@ -59,7 +60,8 @@ type resetFlow struct {
 }
 
 type forgotData struct {
-	ID, Email, TTL, Method string
+	ID, Email, Method string
+	TTL               time.Duration
 }
 
 // readReset finds this browser's reset for the auth request and its stage.
@@ -94,26 +96,28 @@ func (h *Handler) forgotPage(c echo.Context) error {
 	} else if rf, err := h.readReset(c, s.ar.ID); err != nil {
 		return err
 	} else if rf != nil {
-		return h.renderReset(c, rf, http.StatusOK, "", "")
+		return h.renderReset(c, rf, http.StatusOK, i18n.Msg{}, i18n.Msg{})
 	}
 	email, _ := factor.NormalizeEmail(s.ar.LoginHint)
-	return h.render(c, http.StatusOK, "forgot", web.Page{Title: "Reset your password", Data: forgotData{ID: s.ar.ID, Email: email}})
+	return h.render(c, http.StatusOK, "forgot", web.Page{Title: msgForgotTitle, Data: forgotData{ID: s.ar.ID, Email: email}})
 }
 
+var msgForgotTitle = i18n.M("forgot.title")
+
 // renderReset renders the page of a stage.
-func (h *Handler) renderReset(c echo.Context, rf *resetFlow, status int, errMsg, notice string) error {
-	d := forgotData{ID: rf.ck.AR, Email: rf.ck.Email, TTL: flow.HumanDuration(h.creds.EmailCodeTTL())}
+func (h *Handler) renderReset(c echo.Context, rf *resetFlow, status int, errMsg, notice i18n.Msg) error {
+	d := forgotData{ID: rf.ck.AR, Email: rf.ck.Email, TTL: h.creds.EmailCodeTTL()}
 	switch rf.stage {
 	case stageResetSecond:
 		d.Method = string(flow.MethodTOTP)
 		if c.FormValue("method") == string(flow.MethodBackup) || c.QueryParam("method") == string(flow.MethodBackup) {
 			d.Method = string(flow.MethodBackup)
 		}
-		return h.render(c, status, "forgot_second", web.Page{Title: "Confirm it's you", Error: errMsg, Notice: notice, Data: d})
+		return h.render(c, status, "forgot_second", web.Page{Title: i18n.M("code.title"), Error: errMsg, Notice: notice, Data: d})
 	case stageResetPassword:
-		return h.render(c, status, "forgot_password", web.Page{Title: "Choose a new password", Error: errMsg, Notice: notice, Data: d})
+		return h.render(c, status, "forgot_password", web.Page{Title: i18n.M("forgot.password.title"), Error: errMsg, Notice: notice, Data: d})
 	}
-	return h.render(c, status, "forgot_code", web.Page{Title: "Reset your password", Error: errMsg, Notice: notice, Data: d})
+	return h.render(c, status, "forgot_code", web.Page{Title: msgForgotTitle, Error: errMsg, Notice: notice, Data: d})
 }
 
 // forgotSubmit is POST /forgot: the email address. The answer is the same
@@ -127,14 +131,14 @@ func (h *Handler) forgotSubmit(c echo.Context) error {
 	now := h.now()
 	email, ok := factor.NormalizeEmail(c.FormValue("email"))
 	if !ok {
-		return h.render(c, http.StatusUnprocessableEntity, "forgot", web.Page{Title: "Reset your password",
-			Error: "Enter a valid email address.", Data: forgotData{ID: s.ar.ID, Email: web.Truncate(c.FormValue("email"), 254)}})
+		return h.render(c, http.StatusUnprocessableEntity, "forgot", web.Page{Title: msgForgotTitle,
+			Error: i18n.M("identify.invalid_email"), Data: forgotData{ID: s.ar.ID, Email: web.Truncate(c.FormValue("email"), 254)}})
 	}
 	_, wait, err := h.creds.Try(ctx, creds.ForgotLimits(web.ClientIP(c))...)
 	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.render(c, http.StatusTooManyRequests, "forgot", web.Page{Title: "Reset your password",
+		return h.render(c, http.StatusTooManyRequests, "forgot", web.Page{Title: msgForgotTitle,
 			Error: web.TooMany(wait), Data: forgotData{ID: s.ar.ID, Email: email}})
 	}
 	u, err := h.store.GetUserByEmail(ctx, email)
@@ -195,7 +199,7 @@ func (h *Handler) advance(c echo.Context, rf *resetFlow, next string) error {
 	now := h.now()
 	if _, err := h.store.RedeemActionToken(ctx, h.kr.MACString(keyring.PurposeAction, rf.ck.Token), rf.stage, now); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return web.BadRequest("This password reset has already moved on or expired. Start again.", err)
+			return web.BadRequest(i18n.M("forgot.moved_on"), err)
 		}
 		return err
 	}
@@ -218,7 +222,7 @@ func rf0(at storage.ActionToken, email string) *resetFlow {
 // otherwise the same rows for the address's stand-in, which no mail
 // carries.
 func (h *Handler) sendResetCode(c echo.Context, rf *resetFlow, u storage.User, eligible bool) error {
-	var msg string
+	var msg i18n.Msg
 	var err error
 	if eligible {
 		msg, err = h.creds.SendCode(c.Request().Context(), creds.RecipientOf(u), creds.PurposeReset, rf.tok.ID, "", h.boundFrom(c))
@@ -226,8 +230,8 @@ func (h *Handler) sendResetCode(c echo.Context, rf *resetFlow, u storage.User, e
 		msg, err = h.creds.SendStandInCode(c.Request().Context(), creds.Recipient{ID: h.creds.StandIn("rs", rf.ck.Email)},
 			creds.PurposeReset, rf.tok.ID, h.boundFrom(c))
 	}
-	if msg != "" {
-		h.log.Info("reset code not queued", "reason", msg)
+	if !msg.IsZero() {
+		h.log.Info("reset code not queued", "reason", msg.ID)
 	}
 	return err
 }
@@ -252,7 +256,7 @@ func (h *Handler) forgotCodeSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderReset(c, rf, http.StatusTooManyRequests, web.TooMany(wait), "")
+		return h.renderReset(c, rf, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
 	}
 	valid := false
 	if rf.tok.UserID != "" {
@@ -264,7 +268,7 @@ func (h *Handler) forgotCodeSubmit(c echo.Context) error {
 		if rf.tok.UserID != "" {
 			h.audit(c, storage.AuditEvent{UserID: rf.tok.UserID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: "email code"})
 		}
-		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, "")
+		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
 	try.Succeeded(ctx)
 	active, err := h.creds.ActiveTOTP(c.Request().Context(), rf.tok.UserID)
@@ -290,7 +294,7 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 	}
 	now := h.now()
 	if gap := now.Sub(rf.ck.SentAt); gap < creds.ResendGap && gap >= 0 {
-		return h.renderReset(c, rf, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), "")
+		return h.renderReset(c, rf, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), i18n.Msg{})
 	}
 	var u storage.User
 	eligible := false
@@ -309,7 +313,7 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 	if err := h.web.SetSealed(c, web.CookieReset, rf.ck, resetLifetime); err != nil {
 		return err
 	}
-	return h.renderReset(c, rf, http.StatusOK, "", "If an account exists for this address, we sent it a new code.")
+	return h.renderReset(c, rf, http.StatusOK, i18n.Msg{}, i18n.M("forgot.sent_new"))
 }
 
 // forgotSecondSubmit is POST /forgot/second: the authenticator code or the
@@ -325,7 +329,7 @@ func (h *Handler) forgotSecondSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderReset(c, rf, http.StatusTooManyRequests, web.TooMany(wait), "")
+		return h.renderReset(c, rf, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
 	}
 	method := flow.MethodTOTP
 	if c.FormValue("method") == string(flow.MethodBackup) {
@@ -347,7 +351,7 @@ func (h *Handler) forgotSecondSubmit(c echo.Context) error {
 	}
 	if !valid {
 		h.audit(c, storage.AuditEvent{UserID: userID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: string(method)})
-		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, "")
+		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
 	try.Succeeded(ctx)
 	if err := h.advance(c, rf, stageResetPassword); err != nil {
@@ -374,17 +378,17 @@ func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			h.web.ClearCookie(c, web.CookieReset)
-			return web.BadRequest("This password reset has expired. Start again.", err)
+			return web.BadRequest(i18n.M("forgot.expired"), err)
 		}
 		return err
 	}
 	password := c.FormValue("new_password")
-	if msg := web.NewPasswordMessage(factor.CheckNewPassword(password, u.Email)); msg != "" {
-		return h.renderReset(c, rf, http.StatusUnprocessableEntity, msg, "")
+	if msg := web.NewPasswordMessage(factor.CheckNewPassword(password, u.Email)); !msg.IsZero() {
+		return h.renderReset(c, rf, http.StatusUnprocessableEntity, msg, i18n.Msg{})
 	}
 	if _, err := h.store.RedeemActionToken(ctx, h.kr.MACString(keyring.PurposeAction, rf.ck.Token), stageResetPassword, now); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return web.BadRequest("This password reset has already been used or has expired. Start again.", err)
+			return web.BadRequest(i18n.M("forgot.used"), err)
 		}
 		return err
 	}
@@ -393,7 +397,7 @@ func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.creds.RevokeAndNotify(ctx, u, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}, "Password reset", h.web.From(c)); err != nil {
+	if _, err := h.creds.RevokeAndNotify(ctx, u, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}, i18n.M("notice.password_reset"), h.web.From(c)); err != nil {
 		return err
 	}
 	h.web.ClearCookie(c, web.CookieSession)
@@ -412,5 +416,5 @@ func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
 	}); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	return h.render(c, http.StatusOK, "forgot_done", web.Page{Title: "Your password is changed", Data: forgotDoneData{ID: s.ar.ID, Mailed: mailed}})
+	return h.render(c, http.StatusOK, "forgot_done", web.Page{Title: i18n.M("forgot.done.title"), Data: forgotDoneData{ID: s.ar.ID, Mailed: mailed}})
 }

@@ -12,8 +12,10 @@ import (
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -84,6 +86,25 @@ type Config struct {
 	ReconfirmClientID string
 	// Demo: the home page links to /demo.
 	Demo bool
+	// DefaultLanguage is the language of pages and mails when neither the
+	// product (ui_locales), the account nor the browser names one of
+	// login/i18n's ("" = English).
+	DefaultLanguage string
+	// PseudoLocale offers the pseudo-locale en-XA (tests, translators).
+	PseudoLocale bool
+	// ClientNames are the names of built-in clients as messages (the
+	// account pages: "Your account"), shown in the user's language
+	// instead of the client's stored name.
+	ClientNames map[string]i18n.Msg
+}
+
+// Languages is the language chooser of cfg.
+func (cfg Config) Languages() (*i18n.Chooser, error) {
+	b, err := i18n.Load()
+	if err != nil {
+		return nil, err
+	}
+	return i18n.NewChooser(b, cfg.DefaultLanguage, cfg.PseudoLocale)
 }
 
 // OP is what the sign-in needs from the OpenID provider.
@@ -167,12 +188,17 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if d.Metrics == nil {
 		d.Metrics = noMetrics{}
 	}
-	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger,
-		StaySignedIn: cfg.Policy.StaySignedIn}, templateFS)
+	langs, err := cfg.Languages()
 	if err != nil {
 		return nil, err
 	}
-	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer},
+	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger,
+		StaySignedIn: cfg.Policy.StaySignedIn, Languages: langs}, templateFS)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer,
+		Languages: langs},
 		creds.Deps{Store: d.Store, Keyring: d.Keyring, Outbox: d.Outbox, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger,
 			Metrics: d.Metrics, Verifier: d.Verifier})
 	if err != nil {
@@ -183,14 +209,43 @@ func New(cfg Config, d Deps) (*Handler, error) {
 }
 
 // ErrorPages renders error pages outside echo; the OP uses it for bad
-// /authorize requests. It needs nothing but the configuration, so it
-// exists before the OP does.
-func ErrorPages(cfg Config, kr *keyring.Keyring, logger *slog.Logger) (func(w http.ResponseWriter, r *http.Request, status int, message string), error) {
-	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: kr, Logger: logger}, nil)
+// /authorize requests, naming the message by its id in login/i18n's
+// catalogue, with name/value arguments. It needs nothing but the
+// configuration, so it exists before the OP does.
+func ErrorPages(cfg Config, kr *keyring.Keyring, logger *slog.Logger) (func(w http.ResponseWriter, r *http.Request, status int, msgID string, args ...string), error) {
+	langs, err := cfg.Languages()
+	if err != nil {
+		return nil, err
+	}
+	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: kr, Logger: logger, Languages: langs}, nil)
 	if err != nil {
 		return nil, err
 	}
 	return kit.ErrorPage, nil
+}
+
+// PageWords gives the OP the words of its own two pages (the form_post
+// response, the page that leaves the site after a form) in the language
+// of a request (its browser's, or the default).
+func PageWords(cfg Config) (func(r *http.Request) op.PageWords, error) {
+	langs, err := cfg.Languages()
+	if err != nil {
+		return nil, err
+	}
+	return func(r *http.Request) op.PageWords {
+		return pageWords(langs.Localizer(i18n.Prefs{Accept: r.Header.Get("Accept-Language")}))
+	}, nil
+}
+
+func pageWords(l *i18n.Localizer) op.PageWords {
+	return op.PageWords{FormPostTitle: l.T("away.form_post_title"), FormPostText: l.T("away.form_post_text"),
+		FormPostButton: l.T("button.continue"), AwayTitle: l.T("away.title"), AwayLink: l.T("away.link"), Lang: l.Lang()}
+}
+
+// redirectAway is op.RedirectAway with its page in this request's
+// language.
+func (h *Handler) redirectAway(c echo.Context, target string) {
+	op.RedirectAwayWords(c.Response(), c.Request(), target, http.StatusSeeOther, pageWords(h.web.Localizer(c)))
 }
 
 // Register mounts the routes on e and installs the error handler, the
@@ -268,13 +323,13 @@ func (h *Handler) currentSession(c echo.Context) (storage.Session, error) {
 type homeData struct{ Demo bool }
 
 func (h *Handler) home(c echo.Context) error {
-	return h.render(c, http.StatusOK, "home", web.Page{Title: "Welcome", Data: homeData{Demo: h.cfg.Demo}})
+	return h.render(c, http.StatusOK, "home", web.Page{Title: i18n.M("home.title"), Data: homeData{Demo: h.cfg.Demo}})
 }
 
 // sendCode queues a code for (to, purpose, contextID) bound to this
 // browser; wording "" words the mail as purpose. It returns a message for
 // the user when it did not.
-func (h *Handler) sendCode(c echo.Context, to creds.Recipient, purpose, contextID, wording string) (string, error) {
+func (h *Handler) sendCode(c echo.Context, to creds.Recipient, purpose, contextID, wording string) (i18n.Msg, error) {
 	return h.creds.SendCode(c.Request().Context(), to, purpose, contextID, wording, h.boundFrom(c))
 }
 
@@ -284,4 +339,9 @@ func (h *Handler) boundFrom(c echo.Context) creds.From {
 	from := h.web.From(c)
 	from.BrowserHash = h.web.BoundBrowserHash(c)
 	return from
+}
+
+// notify queues the notification mail of a security change.
+func (h *Handler) notify(c echo.Context, u storage.User, change i18n.Msg) bool {
+	return h.creds.Notify(c.Request().Context(), u, change, h.web.From(c))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -96,7 +97,7 @@ func TestTemplates(t *testing.T) {
 	render := func(name string, data any) string {
 		t.Helper()
 		c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
-		if err := h.render(c, http.StatusOK, name, web.Page{Title: "T", CSRF: "c0ffee", Data: data}); err != nil {
+		if err := h.render(c, http.StatusOK, name, web.Page{Title: i18n.M("error.title"), CSRF: "c0ffee", Data: data}); err != nil {
 			t.Fatal(err)
 		}
 		return c.Response().Writer.(*httptest.ResponseRecorder).Body.String()

@@ -7,8 +7,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
-	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -28,7 +28,7 @@ func (h *Handler) logoutPage(c echo.Context) error {
 		var err error
 		if lr, err = h.store.GetLogoutRequest(ctx, id, h.now()); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
-				return web.BadRequest("This sign-out link has expired. You can sign out from your account page.", err)
+				return web.BadRequest(i18n.M("logout.link_expired"), err)
 			}
 			return err
 		}
@@ -48,7 +48,7 @@ func (h *Handler) logoutPage(c echo.Context) error {
 	if u, err := h.store.GetUser(ctx, sess.UserID); err == nil {
 		d.Email = u.Email
 	}
-	return h.render(c, http.StatusOK, "logout", web.Page{Title: "Sign out", Data: d})
+	return h.render(c, http.StatusOK, "logout", web.Page{Title: i18n.M("logout.title"), Data: d})
 }
 
 func (h *Handler) logoutSubmit(c echo.Context) error {
@@ -106,7 +106,7 @@ func (h *Handler) finishLogout(c echo.Context, lr storage.LogoutRequest, sess st
 			h.web.ClearCookie(c, web.CookieUpstream)
 			// Validated by the OP against the client's registered
 			// post_logout_redirect_uris (state appended).
-			op.RedirectAway(c.Response(), c.Request(), lr.RedirectURI, http.StatusSeeOther)
+			h.redirectAway(c, lr.RedirectURI)
 			return nil
 		}
 	}
@@ -130,5 +130,5 @@ func (h *Handler) logoutDone(c echo.Context) error {
 			d = logoutDoneData{UpstreamOrg: l.Org, UpstreamURL: l.URL}
 		}
 	}
-	return h.render(c, http.StatusOK, "logout_done", web.Page{Title: "Signed out", Data: d})
+	return h.render(c, http.StatusOK, "logout_done", web.Page{Title: i18n.M("logout.done.title"), Data: d})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
@@ -22,9 +23,9 @@ import (
 // password too, acr phr, amr) is login/flow's; the ceremony and its
 // checks are login/internal/creds'.
 
-const (
-	msgPasskeyRefused = "That passkey did not work. Try again, or choose another way to sign in."
-	msgPasskeyExpired = "This page has expired. Try your passkey again."
+var (
+	msgPasskeyRefused = i18n.M("passkey.refused")
+	msgPasskeyExpired = i18n.M("passkey.expired")
 )
 
 // offerPasskey begins the ceremony a page offers (purpose: passwordless
@@ -64,7 +65,7 @@ func (h *Handler) passkeySubmit(c echo.Context) error {
 	case creds.PasskeySecondStep:
 		at = flow.StepSecondFactor
 	default:
-		return web.BadRequest("Choose how to sign in.", errors.New("passkey: bad kind"))
+		return web.BadRequest(i18n.M("passkey.choose"), errors.New("passkey: bad kind"))
 	}
 	s, ok, err := h.step(c, at)
 	if !ok {
@@ -94,7 +95,7 @@ func (h *Handler) passkeySubmit(c echo.Context) error {
 		if kind == creds.PasskeyPasswordless {
 			return h.renderIdentify(c, s, http.StatusUnauthorized, msg, "")
 		}
-		return h.renderCode(c, s, flow.MethodPasskey, http.StatusUnauthorized, msg, "")
+		return h.renderCode(c, s, flow.MethodPasskey, http.StatusUnauthorized, msg, i18n.Msg{})
 	}
 	now := h.now()
 	if _, err := h.store.UpdateAuthRequest(ctx, s.ar.ID, func(a *storage.AuthRequest) error {

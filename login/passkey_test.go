@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/passkeytest"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -234,8 +235,9 @@ func TestPasskeyRefusals(t *testing.T) {
 		u := e.createUser("eve@example.com")
 		cred := e.enrolPasskey(u, a)
 		r := e.newRP("app")
-		refused := func(t *testing.T, p response, msg string) {
+		refused := func(t *testing.T, p response, m i18n.Msg) {
 			t.Helper()
+			msg := i18n.MustLoad().Localizer(i18n.English).Msg(m)
 			if p.status != http.StatusUnauthorized || p.location != "" || !strings.Contains(p.body, html.EscapeString(msg)) {
 				t.Fatalf("want a refusal (%q), got %d %s %s:\n%s", msg, p.status, p.url, p.location, p.body)
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -52,13 +53,13 @@ func (h *Handler) setPasswordUser(c echo.Context, tok string) (storage.User, boo
 	return u, true, nil
 }
 
-func (h *Handler) renderSetPassword(c echo.Context, status int, msg string, d setPasswordData) error {
-	title := "Set your password"
+func (h *Handler) renderSetPassword(c echo.Context, status int, msg i18n.Msg, d setPasswordData) error {
+	title := i18n.M("setpassword.title")
 	switch {
 	case d.Invalid:
-		title = "This link does not work"
+		title = i18n.M("setpassword.title_invalid")
 	case d.Done:
-		title = "Your password is set"
+		title = i18n.M("setpassword.title_done")
 	}
 	return h.render(c, status, "account_setpassword", web.Page{Title: title, Error: msg, Data: d})
 }
@@ -71,9 +72,9 @@ func (h *Handler) setPasswordPage(c echo.Context) error {
 		return err
 	}
 	if !ok {
-		return h.renderSetPassword(c, http.StatusGone, "", setPasswordData{Invalid: true})
+		return h.renderSetPassword(c, http.StatusGone, i18n.Msg{}, setPasswordData{Invalid: true})
 	}
-	return h.renderSetPassword(c, http.StatusOK, "", setPasswordData{Token: tok, Email: u.Email})
+	return h.renderSetPassword(c, http.StatusOK, i18n.Msg{}, setPasswordData{Token: tok, Email: u.Email})
 }
 
 // setPasswordSubmit is POST /account/set-password.
@@ -87,16 +88,16 @@ func (h *Handler) setPasswordSubmit(c echo.Context) error {
 		return err
 	}
 	if !ok {
-		return h.renderSetPassword(c, http.StatusGone, "", setPasswordData{Invalid: true})
+		return h.renderSetPassword(c, http.StatusGone, i18n.Msg{}, setPasswordData{Invalid: true})
 	}
 	password := c.FormValue("new_password")
-	if msg := web.NewPasswordMessage(factor.CheckNewPassword(password, u.Email)); msg != "" {
+	if msg := web.NewPasswordMessage(factor.CheckNewPassword(password, u.Email)); !msg.IsZero() {
 		return h.renderSetPassword(c, http.StatusUnprocessableEntity, msg, setPasswordData{Token: tok, Email: u.Email})
 	}
 	ctx := c.Request().Context()
 	if _, err := h.store.RedeemActionToken(ctx, h.kr.MACString(keyring.PurposeAction, tok), purposeSetPassword, h.now()); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return h.renderSetPassword(c, http.StatusGone, "", setPasswordData{Invalid: true})
+			return h.renderSetPassword(c, http.StatusGone, i18n.Msg{}, setPasswordData{Invalid: true})
 		}
 		return err
 	}
@@ -105,10 +106,10 @@ func (h *Handler) setPasswordSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.creds.RevokeAndNotify(ctx, u, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}, "Password set", h.web.From(c)); err != nil {
+	if _, err := h.creds.RevokeAndNotify(ctx, u, storage.Revocation{Cause: storage.RevokePasswordReset, User: set}, i18n.M("notice.password_set"), h.web.From(c)); err != nil {
 		return err
 	}
 	h.web.RotateBrowser(c) // a privilege change: forms made before it die
 	h.audit(c, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "password.set", Reason: "set-password link"})
-	return h.renderSetPassword(c, http.StatusOK, "", setPasswordData{Done: true, Email: u.Email})
+	return h.renderSetPassword(c, http.StatusOK, i18n.Msg{}, setPasswordData{Done: true, Email: u.Email})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
@@ -76,7 +77,7 @@ type signupData struct {
 
 func (h *Handler) signupEnabled() error {
 	if !h.cfg.SignupEnabled {
-		return web.NotFound("There is nothing here.")
+		return web.NotFound(web.MsgNotFound)
 	}
 	return nil
 }
@@ -94,11 +95,11 @@ func (h *Handler) signupPage(c echo.Context) error {
 	if e, ok := factor.NormalizeEmail(s.ar.LoginHint); ok {
 		email = e
 	}
-	return h.renderSignup(c, http.StatusOK, "", signupData{ID: s.ar.ID, Email: email})
+	return h.renderSignup(c, http.StatusOK, i18n.Msg{}, signupData{ID: s.ar.ID, Email: email})
 }
 
-func (h *Handler) renderSignup(c echo.Context, status int, msg string, d signupData) error {
-	return h.render(c, status, "signup", web.Page{Title: "Create account", Error: msg, Data: d})
+func (h *Handler) renderSignup(c echo.Context, status int, msg i18n.Msg, d signupData) error {
+	return h.render(c, status, "signup", web.Page{Title: i18n.M("signup.title"), Error: msg, Data: d})
 }
 
 // signupSubmit is POST /signup.
@@ -116,18 +117,17 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	d := signupData{ID: s.ar.ID, Email: web.Truncate(rawEmail, 254), Name: web.Truncate(name, 4*maxNameRunes)}
 	email, ok := factor.NormalizeEmail(rawEmail)
 	if !ok {
-		return h.renderSignup(c, http.StatusUnprocessableEntity, "Enter a valid email address.", d)
+		return h.renderSignup(c, http.StatusUnprocessableEntity, i18n.M("identify.invalid_email"), d)
 	}
-	if msg := checkName(name); msg != "" {
+	if msg := checkName(name); !msg.IsZero() {
 		return h.renderSignup(c, http.StatusUnprocessableEntity, msg, d)
 	}
-	if msg := web.NewPasswordMessage(factor.CheckNewPassword(password, email)); msg != "" {
-		return h.renderSignup(c, http.StatusUnprocessableEntity, strings.Replace(msg, "Your new password", "Your password", 1), d)
+	if err := factor.CheckNewPassword(password, email); err != nil {
+		return h.renderSignup(c, http.StatusUnprocessableEntity, web.SignupPasswordMessage(err), d)
 	}
 	domain := emailDomain(email)
 	if org, err := h.store.GetOrganizationByDomain(ctx, domain); err == nil {
-		return h.renderSignup(c, http.StatusUnprocessableEntity,
-			"Accounts for "+domain+" are managed by "+org.Name+": go back and sign in with your work email.", d)
+		return h.renderSignup(c, http.StatusUnprocessableEntity, i18n.M("signup.org_domain", "Domain", domain, "Org", org.Name), d)
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
@@ -168,7 +168,7 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {
 		return err
 	}
-	if refused != "" {
+	if !refused.IsZero() {
 		// The budget of the address's stand-in is the same whether or not
 		// it has an account: saying so tells nothing, and the page must
 		// not claim a code that was not sent.
@@ -181,14 +181,14 @@ func (h *Handler) signupSubmit(c echo.Context) error {
 // account (owner), the same rows with the owner's warning instead: the
 // page and its timing say the same either way. It returns the refusal
 // (resend gap, budget) to show, if any.
-func (h *Handler) sendSignupCode(c echo.Context, f signupFlow, owner *storage.User) (string, error) {
+func (h *Handler) sendSignupCode(c echo.Context, f signupFlow, owner *storage.User) (i18n.Msg, error) {
 	return h.creds.SendSignupCode(c.Request().Context(), h.signupSubject(f), f.Flow, owner, h.boundFrom(c))
 }
 
 // renderSignupCodeRefused is the code page when no code went out.
-func (h *Handler) renderSignupCodeRefused(c echo.Context, f signupFlow, msg string) error {
-	return h.render(c, http.StatusTooManyRequests, "signup_code", web.Page{Title: "Confirm your email address", Error: msg,
-		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: flow.HumanDuration(h.creds.EmailCodeTTL()), NotSent: true}})
+func (h *Handler) renderSignupCodeRefused(c echo.Context, f signupFlow, msg i18n.Msg) error {
+	return h.render(c, http.StatusTooManyRequests, "signup_code", web.Page{Title: i18n.M("signup.code.title"), Error: msg,
+		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: h.creds.EmailCodeTTL(), NotSent: true}})
 }
 
 // replaceable: an account nobody ever proved the address of, old enough
@@ -197,19 +197,19 @@ func replaceable(u storage.User, now time.Time) bool {
 	return !u.EmailVerified && u.OrgID == "" && !u.Disabled && now.Sub(u.CreatedAt) > unverifiedGrace
 }
 
-func checkName(name string) string {
+func checkName(name string) i18n.Msg {
 	switch {
 	case name == "":
-		return "Enter your name."
+		return i18n.M("signup.name_missing")
 	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxNameRunes:
-		return "Enter your name in at most 100 characters."
+		return i18n.M("signup.name_too_long")
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
-			return "Your name cannot contain control characters."
+			return i18n.M("signup.name_control")
 		}
 	}
-	return ""
+	return i18n.Msg{}
 }
 
 // readSignupFlow opens this browser's sign-up for the auth request id.
@@ -222,13 +222,14 @@ func (h *Handler) readSignupFlow(c echo.Context, id string) (signupFlow, bool) {
 }
 
 type signupCodeData struct {
-	ID, Email, TTL string
-	NotSent        bool // no code went out (refused): the page must not say one did
+	ID, Email string
+	TTL       time.Duration
+	NotSent   bool // no code went out (refused): the page must not say one did
 }
 
-func (h *Handler) renderSignupCode(c echo.Context, f signupFlow, status int, errMsg, notice string) error {
-	return h.render(c, status, "signup_code", web.Page{Title: "Confirm your email address", Error: errMsg, Notice: notice,
-		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: flow.HumanDuration(h.creds.EmailCodeTTL())}})
+func (h *Handler) renderSignupCode(c echo.Context, f signupFlow, status int, errMsg, notice i18n.Msg) error {
+	return h.render(c, status, "signup_code", web.Page{Title: i18n.M("signup.code.title"), Error: errMsg, Notice: notice,
+		Data: signupCodeData{ID: f.AR, Email: f.Email, TTL: h.creds.EmailCodeTTL()}})
 }
 
 // signupStep loads the sign-up flow of a code page or code form.
@@ -253,7 +254,7 @@ func (h *Handler) signupCodePage(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	return h.renderSignupCode(c, f, http.StatusOK, "", "")
+	return h.renderSignupCode(c, f, http.StatusOK, i18n.Msg{}, i18n.Msg{})
 }
 
 // signupCodeSend is POST /signup/code/send ("Get code by email"): the same
@@ -265,7 +266,7 @@ func (h *Handler) signupCodeSend(c echo.Context) error {
 	}
 	now := h.now()
 	if gap := now.Sub(f.SentAt); gap < creds.ResendGap && gap >= 0 {
-		return h.renderSignupCode(c, f, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), "")
+		return h.renderSignupCode(c, f, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), i18n.Msg{})
 	}
 	var owner *storage.User
 	if f.exists() {
@@ -277,14 +278,14 @@ func (h *Handler) signupCodeSend(c echo.Context) error {
 	}
 	if refused, err := h.sendSignupCode(c, f, owner); err != nil {
 		return err
-	} else if refused != "" {
+	} else if !refused.IsZero() {
 		return h.renderSignupCodeRefused(c, f, refused)
 	}
 	f.SentAt = now
 	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {
 		return err
 	}
-	return h.renderSignupCode(c, f, http.StatusOK, "", "We sent you a new code.")
+	return h.renderSignupCode(c, f, http.StatusOK, i18n.Msg{}, i18n.M("code.sent_new"))
 }
 
 // signupCodeSubmit is POST /signup/code: the code proves the address; the
@@ -301,7 +302,7 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderSignupCode(c, f, http.StatusTooManyRequests, web.TooMany(wait), "")
+		return h.renderSignupCode(c, f, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
 	}
 	valid := false
 	if !f.exists() {
@@ -310,7 +311,7 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 		}
 	}
 	if !valid {
-		return h.renderSignupCode(c, f, http.StatusUnauthorized, msgBadCode, "")
+		return h.renderSignupCode(c, f, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
 	try.Succeeded(ctx)
 	h.web.ClearCookie(c, web.CookieSignup)
@@ -320,7 +321,7 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 	}
 	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {
 		if a.Done {
-			return web.BadRequest("This sign-in is already complete. Go back to the application and sign in.", nil)
+			return web.BadRequest(i18n.M("signup.already_done"), nil)
 		}
 		a.UserID, a.LoginHint = u.ID, u.Email
 		a.PasswordAt, a.SecondFactorAt, a.SecondFactorMethod = now, now, string(flow.MethodEmail)
@@ -343,16 +344,18 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 func (h *Handler) createSignedUpUser(c echo.Context, f signupFlow) (storage.User, bool, error) {
 	ctx := c.Request().Context()
 	now := h.now()
+	// The language the browser asks for (a supported one, or none: the
+	// account then follows the browser it is used in).
+	lang := h.web.Languages().MatchAccept(c.Request().Header.Get("Accept-Language"))
 	u, err := h.store.CreateUser(ctx, storage.User{Email: f.Email, Name: f.Name, PasswordHash: f.PHC, EmailVerified: true,
-		NeedsBackupCode: true, PasswordChangedAt: now, CreatedAt: now, UpdatedAt: now})
+		NeedsBackupCode: true, PasswordChangedAt: now, CreatedAt: now, UpdatedAt: now, Language: lang})
 	if err == nil {
 		return u, false, nil
 	}
 	if !errors.Is(err, storage.ErrConflict) {
 		return u, false, err
 	}
-	taken := web.BadRequest("An account with this email address exists already. Go back, sign in, or choose \"Forgot password?\".",
-		errors.New("sign-up: address taken meanwhile"))
+	taken := web.BadRequest(i18n.M("signup.taken"), errors.New("sign-up: address taken meanwhile"))
 	existing, err := h.store.GetUserByEmail(ctx, f.Email)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -375,6 +378,7 @@ func (h *Handler) createSignedUpUser(c echo.Context, f signupFlow) (storage.User
 		x.EmailVerified, x.NeedsBackupCode = true, true
 		x.PrivacyProductImprovement, x.PrivacyPersonalisedOffers, x.PrivacyUpdatedAt = false, false, time.Time{}
 		x.CreatedAt, x.UpdatedAt = now, now
+		x.Language, x.TimeZone = lang, ""
 		replaced = *x
 		return nil
 	}}); err != nil {

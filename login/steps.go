@@ -10,6 +10,7 @@ import (
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
@@ -17,10 +18,10 @@ import (
 
 // Generic failure messages: the same text whatever went wrong, so that
 // nobody learns which accounts exist.
-const (
-	msgBadCredentials = "The email or password is incorrect."
-	msgBadCode        = "That code is not right, or it has expired."
-	msgDisabled       = "This account is disabled. Contact your administrator: only they can enable it again."
+var (
+	msgBadCredentials = i18n.M("password.wrong")
+	msgBadCode        = i18n.M("code.wrong")
+	msgDisabled       = i18n.M("password.disabled")
 )
 
 // step loads a sign-in for a step handler and checks it is at want; if
@@ -72,8 +73,11 @@ func (h *Handler) loadOpen(c echo.Context) (*signin, error) {
 // --- identifier ---
 
 type identifyData struct {
-	ID, Client, Email, SessionEmail string
-	Signup                          bool
+	ID, Email, SessionEmail string
+	// Client is the product's name ("" or an i18n.Msg for a built-in
+	// one; clientName).
+	Client any
+	Signup bool
 	// Passkey is the passwordless ceremony's options (JSON) when this
 	// issuer has passkeys.
 	Passkey string
@@ -84,18 +88,18 @@ func (h *Handler) identifyPage(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	return h.renderIdentify(c, s, http.StatusOK, "", s.ar.LoginHint)
+	return h.renderIdentify(c, s, http.StatusOK, i18n.Msg{}, s.ar.LoginHint)
 }
 
-func (h *Handler) renderIdentify(c echo.Context, s *signin, status int, msg, email string) error {
-	d := identifyData{ID: s.ar.ID, Client: s.client.Name, Email: email, Signup: h.cfg.SignupEnabled}
+func (h *Handler) renderIdentify(c echo.Context, s *signin, status int, msg i18n.Msg, email string) error {
+	d := identifyData{ID: s.ar.ID, Client: h.clientName(s.client, false), Email: email, Signup: h.cfg.SignupEnabled}
 	if s.session.ID != "" && s.session.UserID != "" {
 		// prompt=select_account: offer the signed-in account first.
 		if u, err := h.store.GetUser(c.Request().Context(), s.session.UserID); err == nil {
 			d.SessionEmail = u.Email
 		}
 	}
-	page := web.Page{Title: "Sign in", Error: msg, Data: &d}
+	page := web.Page{Title: i18n.M("identify.title"), Error: msg, Data: &d}
 	if err := h.offerPasskey(c, s, creds.PasskeyPasswordless, &d.Passkey, &page); err != nil {
 		return err
 	}
@@ -115,7 +119,7 @@ func (h *Handler) identifySubmit(c echo.Context) error {
 	}
 	email, valid := factor.NormalizeEmail(c.FormValue("email"))
 	if !valid {
-		return h.renderIdentify(c, s, http.StatusUnprocessableEntity, "Enter a valid email address.", c.FormValue("email"))
+		return h.renderIdentify(c, s, http.StatusUnprocessableEntity, i18n.M("identify.invalid_email"), c.FormValue("email"))
 	}
 	if err := h.identify(c, s, email); err != nil {
 		return err
@@ -184,7 +188,9 @@ func appendOnce(xs []string, v string) []string {
 // --- password ---
 
 type passwordData struct {
-	ID, Email, Reasons string
+	ID, Email string
+	// Reason says why the password is asked again (idle, prompt=login).
+	Reason i18n.Msg
 }
 
 func (h *Handler) passwordPage(c echo.Context) error {
@@ -192,21 +198,19 @@ func (h *Handler) passwordPage(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	return h.renderPassword(c, s, http.StatusOK, "")
+	return h.renderPassword(c, s, http.StatusOK, i18n.Msg{})
 }
 
-func (h *Handler) renderPassword(c echo.Context, s *signin, status int, msg string) error {
+func (h *Handler) renderPassword(c echo.Context, s *signin, status int, msg i18n.Msg) error {
 	email := s.ar.LoginHint
 	if s.hasUser {
 		email = s.user.Email
 	}
 	d := passwordData{ID: s.ar.ID, Email: email}
-	for _, r := range s.req.Reasons {
-		if r == flow.ReasonPromptLogin || r == flow.ReasonMaxAge || r == flow.ReasonIdle {
-			d.Reasons = h.reasonText([]flow.Reason{r})
-		}
+	if rs := h.reasonMsgs(askPassword, s.req.Reasons); len(rs) > 0 {
+		d.Reason = rs[len(rs)-1]
 	}
-	return h.render(c, status, "password", web.Page{Title: "Enter your password", Error: msg, Data: d})
+	return h.render(c, status, "password", web.Page{Title: i18n.M("password.title"), Error: msg, Data: d})
 }
 
 func (h *Handler) passwordSubmit(c echo.Context) error {

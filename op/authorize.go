@@ -59,18 +59,18 @@ func (o *OP) authorize(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 		if err := r.ParseForm(); err != nil {
-			o.page(w, r, http.StatusBadRequest, "The sign-in request could not be read.")
+			o.page(w, r, http.StatusBadRequest, pageMsg("error.authorize.unreadable"))
 			return
 		}
 	case http.MethodPost:
 		r.Body = http.MaxBytesReader(w, r.Body, o.opts.MaxBodyBytes)
 		if err := parseForm(r); err != nil {
-			o.page(w, r, http.StatusBadRequest, "The sign-in request could not be read.")
+			o.page(w, r, http.StatusBadRequest, pageMsg("error.authorize.unreadable"))
 			return
 		}
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		o.page(w, r, http.StatusMethodNotAllowed, "The sign-in request must be a GET or a POST.")
+		o.page(w, r, http.StatusMethodNotAllowed, pageMsg("error.authorize.method"))
 		return
 	}
 	ctx := r.Context()
@@ -98,14 +98,14 @@ func (o *OP) authorize(w http.ResponseWriter, r *http.Request) {
 			}
 			if !errors.Is(err, storage.ErrNotFound) {
 				o.opts.Logger.Error("authorize: redeem pushed request", "err", err)
-				o.page(w, r, http.StatusInternalServerError, "The sign-in could not start. Try again in a moment.")
+				o.page(w, r, http.StatusInternalServerError, pageMsg("error.authorize.start_failed"))
 				return
 			}
-			o.page(w, r, http.StatusBadRequest, "The application sent an invalid sign-in request: its request_uri is unknown, expired (pushed requests last 60 seconds) or used already. Start the sign-in again from the application.")
+			o.page(w, r, http.StatusBadRequest, pageMsg("error.authorize.request_uri"))
 			return
 		}
 		if cid := params.Get("client_id"); cid != pr.ClientID {
-			o.page(w, r, http.StatusBadRequest, fmt.Sprintf("The application sent an invalid sign-in request: client_id %q is not the client that pushed this request_uri.", cid))
+			o.page(w, r, http.StatusBadRequest, pageMsg("error.authorize.request_uri_client", "ClientID", cid))
 			return
 		}
 		params = url.Values{}
@@ -160,7 +160,7 @@ func (o *OP) refuse(w http.ResponseWriter, r *http.Request, params url.Values, p
 	case "server_error":
 		status = http.StatusInternalServerError
 	}
-	o.page(w, r, status, "The application sent an invalid sign-in request: "+p.description)
+	o.page(w, r, status, pageMsg("error.authorize.invalid", "Detail", p.description))
 }
 
 // checkAuthRequest applies every rule of an authorization request (at

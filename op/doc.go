@@ -61,9 +61,13 @@
 // # What it must not touch
 //
 // It never renders a page of the sign-in: browser-facing errors go
-// through Options.ErrorPage (the only pages of its own are the form_post
-// response and RedirectAway's interstitial, which are protocol, not
-// sign-in). It never imports the login packages. What the sign-in policy
+// through Options.ErrorPage, naming a message of the pages' catalogue by
+// id (pageMsg), which the sign-in renders in the user's language (the
+// only pages of its own are the form_post response and RedirectAway's
+// interstitial, which are protocol, not sign-in; their few words come
+// from Options.PageWords in the request's language). It never imports the
+// login packages: the languages it advertises (ui_locales_supported,
+// claims_locales_supported) come in Options.UILocales. What the sign-in policy
 // decides reaches it as values and functions in Options (ACRValues,
 // ReverifyDue), and the login UI calls it through OP.Respond,
 // OP.RespondError and OP.AuthenticateResource. Time comes only from

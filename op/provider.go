@@ -65,9 +65,18 @@ type Options struct {
 
 	// MaxBodyBytes bounds every request body (forms, tokens); default 64 KiB.
 	MaxBodyBytes int64
-	// ErrorPage renders a browser-facing error (bad /authorize requests).
-	// Nil: plain text.
-	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, message string)
+	// ErrorPage renders a browser-facing error (bad /authorize requests)
+	// in the user's language: msgID names a message of the pages'
+	// catalogue (login/i18n, wired by cmd; op never imports it), args are
+	// its name/value pairs. Nil: the message id as plain text.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, msgID string, args ...string)
+	// PageWords are the words of op's own two pages (the form_post
+	// response, RedirectAway's) in the language of a request; nil: English.
+	PageWords func(r *http.Request) PageWords
+	// UILocales are the languages of the pages and mails (BCP 47 tags),
+	// advertised in discovery as ui_locales_supported and
+	// claims_locales_supported (OIDC Discovery 1.0 §3). Nil: English.
+	UILocales []string
 
 	// Now is the clock of every decision: expiry, lifetimes, idle and
 	// re-verification windows, key rotation. Required.
@@ -323,6 +332,14 @@ func (o *OP) buildDiscovery(ctx context.Context) error {
 		d.DeviceAuthorizationEndpoint = ""
 	}
 	d.ACRValuesSupported = slices.Clone(o.opts.ACRValues)
+	// The languages of the sign-in pages and mails (ui_locales), and of
+	// the claims we word ourselves.
+	locales := o.opts.UILocales
+	if len(locales) == 0 {
+		locales = []string{"en"}
+	}
+	d.UILocalesSupported = oidc.ParseLocales(locales)
+	d.ClaimsLocalesSupported = oidc.ParseLocales(locales)
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	clientAlgs := make([]string, len(assertionAlgs))
 	for i, a := range assertionAlgs {
@@ -521,20 +538,18 @@ func (o *OP) endSession(w http.ResponseWriter, r *http.Request, next http.Handle
 		Description string `json:"error_description"`
 	}
 	_ = json.Unmarshal([]byte(rec.body.String()), &e)
-	msg := "The application sent an invalid sign-out request"
-	switch {
-	case e.Description != "" && e.Error != "":
-		msg += ": " + e.Description + " (" + e.Error + ")."
-	case e.Error != "":
-		msg += " (" + e.Error + ")."
-	default:
-		msg += "."
-	}
 	status := rec.status
 	if status >= 500 {
 		status = http.StatusBadRequest // zitadel's answer to what it could not parse
 	}
-	o.page(w, r, status, msg)
+	switch {
+	case e.Description != "" && e.Error != "":
+		o.page(w, r, status, pageMsg("error.end_session.invalid_detail", "Detail", e.Description, "Error", e.Error))
+	case e.Error != "":
+		o.page(w, r, status, pageMsg("error.end_session.invalid_code", "Error", e.Error))
+	default:
+		o.page(w, r, status, pageMsg("error.end_session.invalid"))
+	}
 }
 
 // zitadel serves what is still zitadel's (the device authorization
@@ -612,18 +627,29 @@ func (o *OP) badForm(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusRequestEntityTooLarge
 	}
 	if r.URL.Path == "/end_session" && o.opts.ErrorPage != nil {
-		o.opts.ErrorPage(w, r, status, "The sign-out request could not be read.")
+		o.page(w, r, status, pageMsg("error.end_session.unreadable"))
 		return
 	}
 	tokenError(w, status, "invalid_request", "malformed request body", false)
 }
 
-func (o *OP) page(w http.ResponseWriter, r *http.Request, status int, msg string) {
+// message is an error page's message: an id of the pages' catalogue
+// (login/i18n) and its name/value arguments.
+type message struct {
+	id   string
+	args []string
+}
+
+// pageMsg names a message of the pages' catalogue: its id (a literal, so
+// that login/i18n's tests find it) and name/value arguments.
+func pageMsg(id string, args ...string) message { return message{id: id, args: args} }
+
+func (o *OP) page(w http.ResponseWriter, r *http.Request, status int, m message) {
 	if o.opts.ErrorPage != nil {
-		o.opts.ErrorPage(w, r, status, msg)
+		o.opts.ErrorPage(w, r, status, m.id, m.args...)
 		return
 	}
-	http.Error(w, msg, status)
+	http.Error(w, m.id, status)
 }
 
 // staticDoc is a JSON document served as fixed bytes (discovery, JWKS),

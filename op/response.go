@@ -33,12 +33,12 @@ func (o *OP) sendAuthResponse(w http.ResponseWriter, r *http.Request, redirectUR
 		// Registered and checked before; a stored value that no longer
 		// parses is our fault, not the user's.
 		o.opts.Logger.Error("auth response: redirect_uri unparsable", "err", err)
-		o.page(w, r, http.StatusInternalServerError, "The sign-in could not be sent back to the application.")
+		o.page(w, r, http.StatusInternalServerError, pageMsg("error.authorize.respond_failed"))
 		return
 	}
 	switch oidc.ResponseMode(mode) {
 	case oidc.ResponseModeFormPost:
-		o.formPost(w, u, params)
+		o.formPost(w, r, u, params)
 		return
 	case oidc.ResponseModeFragment:
 		u.RawFragment = params.Encode()
@@ -50,7 +50,39 @@ func (o *OP) sendAuthResponse(w http.ResponseWriter, r *http.Request, redirectUR
 		}
 		u.RawQuery = q.Encode()
 	}
-	RedirectAway(w, r, u.String(), http.StatusFound)
+	RedirectAwayWords(w, r, u.String(), http.StatusFound, o.words(r))
+}
+
+// PageWords are the words of op's own two pages, in the language of the
+// request they answer: the form_post response as a browser without
+// scripts shows it, and RedirectAway's page. cmd wires Options.PageWords
+// from login/i18n's catalogue (op never imports it); an empty field says
+// the English.
+type PageWords struct {
+	FormPostTitle, FormPostText, FormPostButton string
+	AwayTitle, AwayLink                         string
+	// Lang is their language (<html lang>).
+	Lang string
+}
+
+// withDefaults fills what w leaves empty with the English.
+func (w PageWords) withDefaults() PageWords {
+	def := PageWords{FormPostTitle: "Signing you in", FormPostText: "Press Continue to go back to the application.",
+		FormPostButton: "Continue", AwayTitle: "Returning to the application", AwayLink: "Continue to the application", Lang: "en"}
+	for _, f := range []struct{ v, d *string }{{&w.FormPostTitle, &def.FormPostTitle}, {&w.FormPostText, &def.FormPostText},
+		{&w.FormPostButton, &def.FormPostButton}, {&w.AwayTitle, &def.AwayTitle}, {&w.AwayLink, &def.AwayLink}, {&w.Lang, &def.Lang}} {
+		if *f.v == "" {
+			*f.v = *f.d
+		}
+	}
+	return w
+}
+
+func (o *OP) words(r *http.Request) PageWords {
+	if o.opts.PageWords == nil {
+		return PageWords{}.withDefaults()
+	}
+	return o.opts.PageWords(r).withDefaults()
 }
 
 // formPostScript submits the form; its hash is the only script the
@@ -63,12 +95,12 @@ var (
 		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 	}()
 	formPostPage = template.Must(template.New("form_post").Parse(`<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Signing you in</title></head>
+<html lang="{{.Words.Lang}}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Words.FormPostTitle}}</title></head>
 <body>
 <form method="post" action="{{.Action}}">
 {{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
-{{end}}<noscript><p>Press Continue to go back to the application.</p><button type="submit">Continue</button></noscript>
+{{end}}<noscript><p>{{.Words.FormPostText}}</p><button type="submit">{{.Words.FormPostButton}}</button></noscript>
 </form>
 <script>` + formPostScript + `</script>
 </body>
@@ -82,7 +114,7 @@ type formField struct{ Name, Value string }
 // form to the redirect URI that submits itself (or, without scripts, on
 // a button). Its CSP lets it post to the redirect URI's origin and run
 // nothing but its one script.
-func (o *OP) formPost(w http.ResponseWriter, u *url.URL, params url.Values) {
+func (o *OP) formPost(w http.ResponseWriter, r *http.Request, u *url.URL, params url.Values) {
 	var fields []formField
 	keys := make([]string, 0, len(params))
 	for k := range params {
@@ -100,7 +132,8 @@ func (o *OP) formPost(w http.ResponseWriter, u *url.URL, params url.Values) {
 	if err := formPostPage.Execute(&b, struct {
 		Action template.URL
 		Fields []formField
-	}{template.URL(u.String()), fields}); err != nil {
+		Words  PageWords
+	}{template.URL(u.String()), fields, o.words(r)}); err != nil {
 		o.opts.Logger.Error("form_post page", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -130,10 +163,10 @@ func FormPostCSP(redirect *url.URL) string {
 }
 
 var awayPage = template.Must(template.New("away").Parse(`<!doctype html>
-<html lang="en">
+<html lang="{{.Words.Lang}}">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="0;url={{.}}"><title>Returning to the application</title></head>
-<body><p><a href="{{.}}">Continue to the application</a></p></body>
+<meta http-equiv="refresh" content="0;url={{.Target}}"><title>{{.Words.AwayTitle}}</title></head>
+<body><p><a href="{{.Target}}">{{.Words.AwayLink}}</a></p></body>
 </html>
 `))
 
@@ -146,6 +179,12 @@ var awayPage = template.Must(template.New("away").Parse(`<!doctype html>
 // that moves on by itself (a meta refresh is a navigation, not a form
 // submission), with a link for browsers that do not follow it.
 func RedirectAway(w http.ResponseWriter, r *http.Request, target string, status int) {
+	RedirectAwayWords(w, r, target, status, PageWords{})
+}
+
+// RedirectAwayWords is RedirectAway with the page's words in the user's
+// language (PageWords; empty fields say the English).
+func RedirectAwayWords(w http.ResponseWriter, r *http.Request, target string, status int, words PageWords) {
 	if r.Header.Get("Sec-Fetch-Site") != "same-origin" {
 		http.Redirect(w, r, target, status)
 		return
@@ -161,5 +200,8 @@ func RedirectAway(w http.ResponseWriter, r *http.Request, target string, status 
 	// target is a validated redirect (a registered URI, or an upstream
 	// provider's authorization URL): template.URL keeps a private-use
 	// scheme from being blanked out.
-	_ = awayPage.Execute(w, template.URL(target))
+	_ = awayPage.Execute(w, struct {
+		Target template.URL
+		Words  PageWords
+	}{template.URL(target), words.withDefaults()})
 }

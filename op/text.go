@@ -49,7 +49,7 @@ func (o *OP) textFilter(next http.Handler) http.Handler {
 			return
 		}
 		if r.URL.Path == "/end_session" {
-			o.page(w, r, http.StatusBadRequest, "The sign-out request could not be read.")
+			o.page(w, r, http.StatusBadRequest, pageMsg("error.end_session.unreadable"))
 			return
 		}
 		tokenError(w, http.StatusBadRequest, "invalid_request", msgInvalidText, false)

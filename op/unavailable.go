@@ -54,7 +54,7 @@ func (o *OP) internalError(w http.ResponseWriter, r *http.Request, what string, 
 // reach and nothing can be sent to the client.
 func (o *OP) unavailablePage(w http.ResponseWriter, r *http.Request) {
 	setRetryAfter(w.Header())
-	o.page(w, r, http.StatusServiceUnavailable, msgUnavailable)
+	o.page(w, r, http.StatusServiceUnavailable, pageMsg("error.unavailable"))
 }
 
 // internalResourceError is internalError for a protected resource

@@ -19,23 +19,23 @@ import (
 // model by TestHandWrittenInserts).
 const userColumns = `id, email, email_key, email_verified, name, region, password_hash,
 	disabled, org_id, needs_backup_code, privacy_product_improvement, privacy_personalised_offers,
-	privacy_updated_at, password_changed_at, created_at, updated_at`
+	privacy_updated_at, password_changed_at, created_at, updated_at, language, time_zone`
 
 // userInsert inserts a userRow without gorm.
 const userInsert = `INSERT INTO users (` + userColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // ptrs are the scan targets of userColumns, in order.
 func (r *userRow) ptrs() []any {
 	return []any{&r.ID, &r.Email, &r.EmailKey, &r.EmailVerified, &r.Name, &r.Region, &r.PasswordHash,
 		&r.Disabled, &r.OrgID, &r.NeedsBackupCode, &r.PrivacyProductImprovement, &r.PrivacyPersonalisedOffers,
-		&r.PrivacyUpdatedMs, &r.PasswordChangedMs, &r.CreatedMs, &r.UpdatedMs}
+		&r.PrivacyUpdatedMs, &r.PasswordChangedMs, &r.CreatedMs, &r.UpdatedMs, &r.Language, &r.TimeZone}
 }
 
 func (r *userRow) values() []any {
 	return []any{r.ID, r.Email, r.EmailKey, r.EmailVerified, r.Name, r.Region, r.PasswordHash,
 		r.Disabled, r.OrgID, r.NeedsBackupCode, r.PrivacyProductImprovement, r.PrivacyPersonalisedOffers,
-		r.PrivacyUpdatedMs, r.PasswordChangedMs, r.CreatedMs, r.UpdatedMs}
+		r.PrivacyUpdatedMs, r.PasswordChangedMs, r.CreatedMs, r.UpdatedMs, r.Language, r.TimeZone}
 }
 
 // BulkCreateUsers inserts users (IDs generated when empty). ErrConflict if

@@ -247,6 +247,7 @@ func testUserCRUD(t *testing.T, s *storage.Store) {
 		NeedsBackupCode: true, PrivacyProductImprovement: true, PrivacyPersonalisedOffers: true,
 		PrivacyUpdatedAt: at(time.Minute), PasswordChangedAt: at(2 * time.Minute),
 		CreatedAt: at(0), UpdatedAt: at(time.Second),
+		Language: "de", TimeZone: "Europe/Berlin",
 	}
 	got := must(s.CreateUser(ctx, u))(t)
 	if got.ID == "" || strings.Contains(got.ID, ":") {
@@ -276,9 +277,11 @@ func testUserCRUD(t *testing.T, s *storage.Store) {
 		v.Disabled = true
 		v.PasswordHash = ""
 		v.UpdatedAt = at(time.Hour)
+		v.Language, v.TimeZone = "ja", "Asia/Tokyo"
 		return nil
 	}))(t)
 	equal(t, upd.ID, u.ID)
+	equal(t, []string{upd.Language, upd.TimeZone}, []string{"ja", "Asia/Tokyo"})
 	equal(t, must(s.GetUser(ctx, u.ID))(t), upd)
 	equal(t, must(s.GetUserByEmail(ctx, "ALICE@new.example"))(t).Name, "Alice B")
 	_, err = s.GetUserByEmail(ctx, "alice@example.com")

@@ -99,6 +99,7 @@ func migrations(dialect string) []*gormigrate.Migration {
 			`CREATE INDEX refresh_tokens_used ON refresh_tokens (used_at) WHERE used_at <> 0`,
 		}), Rollback: noRollback},
 		{ID: "0007_limits_outbox", Migrate: execAll(dialect, schema0007LimitsOutbox()), Rollback: noRollback},
+		{ID: "0008_languages", Migrate: execAll(dialect, schema0008Languages()), Rollback: noRollback},
 	}
 }
 
@@ -131,6 +132,15 @@ func schema0004Operations() []string {
 		`CREATE INDEX event_deliveries_done ON event_deliveries (delivered_at, failed_at)`,
 		// Audit search by type and time (the admin API, audit list --type).
 		`CREATE INDEX audit_events_event_at ON audit_events (event, at)`,
+	}
+}
+
+// schema0008Languages: the language and time zone a user chose for pages
+// and mails (issue 14). Empty: the browser's language, and UTC.
+func schema0008Languages() []string {
+	return []string{
+		`ALTER TABLE users ADD COLUMN language TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE users ADD COLUMN time_zone TEXT NOT NULL DEFAULT ''`,
 	}
 }
 

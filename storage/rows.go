@@ -160,6 +160,8 @@ type userRow struct {
 	PasswordChangedMs         int64  `gorm:"column:password_changed_at"`
 	CreatedMs                 int64  `gorm:"column:created_at"`
 	UpdatedMs                 int64  `gorm:"column:updated_at"`
+	Language                  string `gorm:"column:language"`
+	TimeZone                  string `gorm:"column:time_zone"`
 }
 
 func (userRow) TableName() string { return "users" }
@@ -174,6 +176,7 @@ func userToRow(u User) userRow {
 		PrivacyUpdatedMs:          ms(u.PrivacyUpdatedAt),
 		PasswordChangedMs:         ms(u.PasswordChangedAt),
 		CreatedMs:                 ms(u.CreatedAt), UpdatedMs: ms(u.UpdatedAt),
+		Language: u.Language, TimeZone: u.TimeZone,
 	}
 }
 
@@ -187,6 +190,7 @@ func (r userRow) domain() User {
 		PrivacyUpdatedAt:          tm(r.PrivacyUpdatedMs),
 		PasswordChangedAt:         tm(r.PasswordChangedMs),
 		CreatedAt:                 tm(r.CreatedMs), UpdatedAt: tm(r.UpdatedMs),
+		Language: r.Language, TimeZone: r.TimeZone,
 	}
 }
 

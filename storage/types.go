@@ -46,6 +46,14 @@ type User struct {
 	PasswordChangedAt time.Time
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+
+	// Language is the language the user chose for pages and mails (a
+	// BCP 47 tag of login/i18n, e.g. "de"); "" lets the browser decide.
+	// Captured at sign-up from the browser, changed on the account pages.
+	Language string
+	// TimeZone is the IANA time zone mails and account pages show times
+	// in (e.g. "Europe/Berlin"); "" is UTC.
+	TimeZone string
 }
 
 // ApplicationType of a client (OIDC Registration §2).

@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/account"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
@@ -250,7 +251,9 @@ func (a *app) opOptions(now func() time.Time) op.Options {
 		ReverifyDue: func(secondFactorAt, authTime time.Time, amr []string, at time.Time) bool {
 			return flow.ReverifyDue(c.Policy.Reverify.Std(), secondFactorAt, authTime, amr, at)
 		},
-		ACRValues:  flow.SupportedACRs,
+		ACRValues: flow.SupportedACRs,
+		// The languages of the pages and mails (ui_locales_supported).
+		UILocales:  i18n.Languages(),
 		RequirePAR: c.Protocol.RequirePushedAuthorizationRequests,
 		// zitadel/oidc stamps and checks token times with time.Now.
 		TokenNow: time.Now,

@@ -12,6 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The time zones users choose for their mails and account pages
+	// (login/i18n.TimeZones) load on any system, the distroless image's
+	// included.
+	_ "time/tzdata"
 )
 
 // Exit codes a script can rely on.

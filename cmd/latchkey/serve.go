@@ -27,6 +27,7 @@ import (
 	"github.com/latchkey/latchkey/login/account"
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/login/mail/outbox"
 	"github.com/latchkey/latchkey/op"
@@ -167,10 +168,17 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		TOTPIssuer:        cfg.TOTP.Issuer,
 		ReconfirmClientID: account.ClientID,
 		Demo:              a.demo,
+		DefaultLanguage:   cfg.DefaultLanguage,
+		PseudoLocale:      cfg.PseudoLocale,
+		// The built-in clients, named in the user's language.
+		ClientNames: map[string]i18n.Msg{account.ClientID: i18n.M("client.account"), account.DemoClientID: i18n.M("client.demo")},
 	}
 	opts := a.opOptions(now)
 	opts.Metrics = m
 	if opts.ErrorPage, err = login.ErrorPages(lcfg, a.kr, a.log); err != nil {
+		return nil, err
+	}
+	if opts.PageWords, err = login.PageWords(lcfg); err != nil {
 		return nil, err
 	}
 	provider, err := op.New(ctx, opts, a.store, a.kr)
@@ -196,6 +204,8 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		Demo:                a.demo,
 		DemoClientSecret:    a.builtinSecret(account.DemoClientID),
 		AccountClientSecret: a.builtinSecret(account.ClientID),
+		DefaultLanguage:     cfg.DefaultLanguage,
+		PseudoLocale:        cfg.PseudoLocale,
 	}, account.Deps{
 		Store: a.store, Keyring: a.kr, OP: provider, Outbox: mw, Hasher: hasher, Now: now, Logger: a.log, Metrics: m,
 	})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/op"
@@ -65,6 +66,11 @@ type Config struct {
 	DemoClientSecret string
 	// AccountClientSecret is the secret of the built-in account client.
 	AccountClientSecret string
+	// DefaultLanguage and PseudoLocale are as login.Config's: the
+	// language of pages and mails when nothing names one, and whether
+	// the pseudo-locale en-XA is offered.
+	DefaultLanguage string
+	PseudoLocale    bool
 }
 
 // OP is what the account pages need from the OpenID provider.
@@ -125,12 +131,21 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if cfg.Reconfirm == 0 {
 		cfg.Reconfirm = 5 * time.Minute
 	}
-	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger,
-		StaySignedIn: cfg.Policy.StaySignedIn}, templateFS)
+	b, err := i18n.Load()
 	if err != nil {
 		return nil, err
 	}
-	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer},
+	langs, err := i18n.NewChooser(b, cfg.DefaultLanguage, cfg.PseudoLocale)
+	if err != nil {
+		return nil, err
+	}
+	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger,
+		StaySignedIn: cfg.Policy.StaySignedIn, Languages: langs}, templateFS)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer,
+		Languages: langs},
 		creds.Deps{Store: d.Store, Keyring: d.Keyring, Outbox: d.Outbox, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger, Metrics: credsMetrics(d.Metrics)})
 	if err != nil {
 		return nil, err
@@ -173,6 +188,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.POST("/account/devices/signout-others", h.withAccount(h.devicesSignOutOthers))
 	e.GET("/account/privacy", h.withAccount(h.privacyPage))
 	e.POST("/account/privacy", h.withAccount(h.privacySubmit))
+	e.GET("/account/language", h.withAccount(h.languagePage))
+	e.POST("/account/language", h.withAccount(h.languageSubmit))
 	e.Any("/api/v1/me/privacy", h.privacyAPI)
 	if h.cfg.Demo {
 		e.GET("/demo", h.demoStart)
@@ -191,7 +208,7 @@ func (h *Handler) audit(c echo.Context, e storage.AuditEvent) {
 
 // notify queues the mandatory notification mail of a change made on its
 // own (the revocations queue theirs with them: revokeOthers).
-func (h *Handler) notify(c echo.Context, u storage.User, change string) bool {
+func (h *Handler) notify(c echo.Context, u storage.User, change i18n.Msg) bool {
 	return h.creds.Notify(c.Request().Context(), u, change, h.web.From(c))
 }
 
@@ -253,12 +270,22 @@ type account struct {
 
 func (a *account) sso() bool { return a.user.OrgID != "" }
 
+// in is t in the user's time zone (UTC if none): the account pages show
+// times where the user is.
+func (a *account) in(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.In(i18n.Location(a.user.TimeZone))
+}
+
 func (h *Handler) accountRP() *selfRP {
 	redirect, _ := RedirectURIs(h.web.Issuer())
 	return &selfRP{
 		h: h, clientID: ClientID, secret: h.cfg.AccountClientSecret, redirect: redirect, cookie: web.CookieAccountRP,
-		scopes: []string{oidc.ScopeOpenID, "email", "profile"},
-		again:  "Open your account page again.",
+		scopes:  []string{oidc.ScopeOpenID, "email", "profile"},
+		expired: i18n.M("account.signin_expired"),
+		failed:  func(e string) i18n.Msg { return i18n.M("account.signin_error", "Error", e) },
 	}
 }
 
@@ -338,6 +365,7 @@ var accountGETPages = map[string]bool{
 	"/account/security/passkeys":    true,
 	"/account/devices":              true,
 	"/account/privacy":              true,
+	"/account/language":             true,
 }
 
 // safeReturn maps a path to an account page to return to (never an
@@ -378,6 +406,7 @@ func (h *Handler) withAccount(fn accountHandler) echo.HandlerFunc {
 			}
 			return c.Redirect(http.StatusSeeOther, ret)
 		}
+		h.web.SetAccountLanguage(c, a.user.Language)
 		return fn(c, a)
 	}
 }
@@ -390,25 +419,27 @@ func (h *Handler) fresh(a *account) bool {
 
 // startReconfirm sends the browser to reconfirm its identity: a new
 // authorization request of the account client asking for a new password
-// sign-in and a fresh second factor. ret is where to come back.
+// sign-in and a fresh second factor, in the account pages' language. ret
+// is where to come back.
 func (h *Handler) startReconfirm(c echo.Context, a *account, ret string) error {
 	return h.accountRP().start(c, rpFlow{Return: safeReturn(ret), Reconfirm: true},
 		oauth2.SetAuthURLParam("prompt", "login"),
 		oauth2.SetAuthURLParam("acr_values", flow.ACRMFAFresh),
-		oauth2.SetAuthURLParam("login_hint", a.user.Email))
+		oauth2.SetAuthURLParam("login_hint", a.user.Email),
+		oauth2.SetAuthURLParam("ui_locales", h.web.Lang(c)))
 }
 
 type reconfirmData struct {
 	Nav    string
 	Return string
-	For    string // how long a reconfirmation lasts
+	For    time.Duration // how long a reconfirmation lasts
 }
 
 // needReconfirm answers a change posted after the reconfirmation went
 // stale: nothing is applied; the page offers to confirm and come back.
 func (h *Handler) needReconfirm(c echo.Context, ret string) error {
-	return h.render(c, http.StatusForbidden, "account_reconfirm", web.Page{Title: "Confirm it's you",
-		Data: reconfirmData{Nav: "security", Return: safeReturn(ret), For: flow.HumanDuration(h.cfg.Reconfirm)}})
+	return h.render(c, http.StatusForbidden, "account_reconfirm", web.Page{Title: i18n.M("account.reconfirm.title"),
+		Data: reconfirmData{Nav: "security", Return: safeReturn(ret), For: h.cfg.Reconfirm}})
 }
 
 // accountReconfirm is GET /account/reconfirm?return=…
@@ -425,7 +456,7 @@ func (h *Handler) accountCallback(c echo.Context) error {
 	now := h.now()
 	cl := res.Claims
 	if cl.Subject == "" || cl.SID == "" {
-		return web.BadRequest("The sign-in did not complete. Open your account page again.", errors.New("id token without sub or sid"))
+		return web.BadRequest(i18n.M("account.signin_incomplete"), errors.New("id token without sub or sid"))
 	}
 	// The OP finished the sign-in in this browser: its session is ours.
 	sess, err := h.web.CurrentSession(c, h.store)
@@ -433,7 +464,7 @@ func (h *Handler) accountCallback(c echo.Context) error {
 		return err
 	}
 	if sess.ID != cl.SID || sess.UserID != cl.Subject {
-		return web.BadRequest("This sign-in does not belong to this browser. Open your account page again.",
+		return web.BadRequest(i18n.M("account.other_browser"),
 			errors.New("account callback: sid of the id token is not this browser's session"))
 	}
 	ns := accountSession{Sub: cl.Subject, SID: cl.SID, AuthTime: time.Unix(cl.AuthTime, 0).UTC(), Expires: now.Add(accountSessionMax)}
@@ -488,7 +519,7 @@ func (h *Handler) accountHome(c echo.Context) error {
 // set, changes the user row in the same transaction, and so does the
 // mandatory notification of notice (the words of the change) go to the
 // outbox: it is sent if and only if the change stands.
-func (h *Handler) revokeOthers(c echo.Context, a *account, cause storage.RevokeCause, change func(*storage.User) error, notice string) error {
+func (h *Handler) revokeOthers(c echo.Context, a *account, cause storage.RevokeCause, change func(*storage.User) error, notice i18n.Msg) error {
 	devs, err := h.store.ListTrustedDevices(c.Request().Context(), a.user.ID)
 	if err != nil {
 		return err
@@ -530,28 +561,29 @@ func doneURL(path, key string, mailed bool) string {
 }
 
 // msgMailFailed says a change's notification mail could not be sent.
-const msgMailFailed = "We could not send the notification email about this change. The change is saved."
+var msgMailFailed = i18n.M("account.mail_failed")
 
 // doneMessages are the confirmations a page shows after a change.
-var doneMessages = map[string]string{
-	"totp-on":         "Your authenticator app is turned on. We signed you out everywhere else.",
-	"totp-updated":    "Your authenticator app is updated; the old one no longer works. We signed you out everywhere else.",
-	"totp-off":        "Your authenticator app is turned off: we send codes by email again. We signed you out everywhere else.",
-	"backup":          "Your new backup code is saved. The old one no longer works.",
-	"password":        "Your password is changed. We signed you out everywhere else.",
-	"privacy":         "Your privacy settings are saved.",
-	"passkey-added":   "Your passkey is set up: use it to sign in. We signed you out everywhere else.",
-	"passkey-removed": "The passkey is removed: it no longer signs you in. We signed you out everywhere else.",
-	"device":          "The browser is no longer trusted: it will be asked for a code at the next sign-in.",
-	"session":         "The session is signed out.",
-	"product":         "The product's access is removed: it will ask you to sign in again.",
-	"others":          "You are signed out everywhere else.",
+var doneMessages = map[string]i18n.Msg{
+	"totp-on":         i18n.M("account.done.totp_on"),
+	"totp-updated":    i18n.M("account.done.totp_updated"),
+	"totp-off":        i18n.M("account.done.totp_off"),
+	"backup":          i18n.M("account.done.backup"),
+	"password":        i18n.M("account.done.password"),
+	"privacy":         i18n.M("account.done.privacy"),
+	"language":        i18n.M("account.done.language"),
+	"passkey-added":   i18n.M("account.done.passkey_added"),
+	"passkey-removed": i18n.M("account.done.passkey_removed"),
+	"device":          i18n.M("account.done.device"),
+	"session":         i18n.M("account.done.session"),
+	"product":         i18n.M("account.done.product"),
+	"others":          i18n.M("account.done.others"),
 }
 
 // doneNotice turns ?done= and ?mail= into the page's notice and error.
-func doneNotice(c echo.Context) (notice, errMsg string) {
+func doneNotice(c echo.Context) (notice, errMsg i18n.Msg) {
 	notice = doneMessages[c.QueryParam("done")]
-	if notice != "" && c.QueryParam("mail") == "failed" {
+	if !notice.IsZero() && c.QueryParam("mail") == "failed" {
 		errMsg = msgMailFailed
 	}
 	return notice, errMsg

@@ -9,6 +9,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
 )
 
@@ -25,8 +26,9 @@ func (h *Handler) demoRP() *selfRP {
 	redirect, _ := DemoRedirectURIs(h.web.Issuer())
 	return &selfRP{
 		h: h, clientID: DemoClientID, secret: h.cfg.DemoClientSecret, redirect: redirect, cookie: web.CookieDemo,
-		scopes: []string{oidc.ScopeOpenID, "email", "profile", "privacy"},
-		again:  "Open /demo to start again.",
+		scopes:  []string{oidc.ScopeOpenID, "email", "profile", "privacy"},
+		expired: i18n.M("demo.again"),
+		failed:  func(e string) i18n.Msg { return i18n.M("demo.error", "Error", e) },
 	}
 }
 
@@ -37,8 +39,8 @@ func DemoRedirectURIs(issuer string) (redirect, postLogout string) {
 
 func (h *Handler) demoStart(c echo.Context) error {
 	if c.QueryParam("signed_out") != "" {
-		return h.render(c, http.StatusOK, "error", web.Page{Title: "Signed out",
-			Data: web.ErrorData{Message: "You signed out through the end-session endpoint. Open /demo to sign in again."}})
+		return h.render(c, http.StatusOK, "error", web.Page{Title: i18n.M("demo.signed_out_title"),
+			Data: web.ErrorData{Message: i18n.M("demo.signed_out")}})
 	}
 	return h.demoRP().start(c, rpFlow{})
 }
@@ -58,13 +60,13 @@ func (h *Handler) demoCallback(c echo.Context) error {
 	}
 	uiClaims, err := res.userinfo()
 	if err != nil {
-		return web.BadRequest("The userinfo call failed. Open /demo to start again.", err)
+		return web.BadRequest(i18n.M("demo.userinfo_failed"), err)
 	}
 	_, postLogout := DemoRedirectURIs(h.web.Issuer())
 	logout := h.web.Issuer() + "/end_session?" + url.Values{
 		"id_token_hint": {res.RawID}, "post_logout_redirect_uri": {postLogout}, "client_id": {DemoClientID},
 	}.Encode()
-	return h.render(c, http.StatusOK, "demo", web.Page{Title: "You are signed in", Data: demoData{
+	return h.render(c, http.StatusOK, "demo", web.Page{Title: i18n.M("demo.title"), Data: demoData{
 		ClientID: DemoClientID, Claims: prettyJSON(claims), Userinfo: prettyJSON(uiClaims), LogoutURL: logout,
 	}})
 }

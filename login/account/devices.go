@@ -1,13 +1,14 @@
 package account
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -18,9 +19,13 @@ import (
 // the account session but no reconfirmation; it takes effect at once (the
 // next request of the removed browser or product finds nothing).
 
+// deviceRow is one line of the Devices page: what it is and since when,
+// as one message ("Firefox on Windows, trusted until 2 Dec, last used
+// yesterday").
 type deviceRow struct {
-	ID, Label, Detail string
-	Current           bool
+	ID      string
+	Text    i18n.Msg
+	Current bool
 }
 
 type devicesData struct {
@@ -38,12 +43,13 @@ func (h *Handler) devicesPage(c echo.Context, a *account) error {
 		return err
 	}
 	notice, errMsg := doneNotice(c)
-	return h.render(c, http.StatusOK, "account_devices", web.Page{Title: "Devices", Notice: notice, Error: errMsg, Data: d})
+	return h.render(c, http.StatusOK, "account_devices", web.Page{Title: i18n.M("account.devices.title"), Notice: notice, Error: errMsg, Data: d})
 }
 
 func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
 	ctx := c.Request().Context()
-	now := h.now()
+	// Days ("yesterday", "2 Dec") are counted where the user is.
+	now := a.in(h.now())
 	d := devicesData{Nav: "devices"}
 	devs, err := h.store.ListTrustedDevices(ctx, a.user.ID)
 	if err != nil {
@@ -54,8 +60,9 @@ func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
 		if now.After(td.ExpiresAt) {
 			continue // no longer trusted; kept only for the re-verification rule
 		}
-		d.Devices = append(d.Devices, deviceRow{ID: td.ID, Label: web.DescribeBrowser(td.UserAgent), Current: td.ID == mine,
-			Detail: "trusted until " + web.ShortDate(td.ExpiresAt, now) + ", last used " + web.RelativeDay(td.LastUsedAt, now)})
+		d.Devices = append(d.Devices, deviceRow{ID: td.ID, Current: td.ID == mine,
+			Text: i18n.M("account.devices.device_row", "Browser", web.BrowserMsg(td.UserAgent),
+				"Until", i18n.ShortDate{T: td.ExpiresAt, Now: now}, "LastUsed", i18n.RelativeDay{T: td.LastUsedAt, Now: now})})
 	}
 	sessions, err := h.store.ListSessions(ctx, a.user.ID)
 	if err != nil {
@@ -65,33 +72,32 @@ func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
 		if !h.sessionAlive(s, now) {
 			continue
 		}
-		detail := "signed in " + web.RelativeDay(s.CreatedAt, now) + ", last active " + web.RelativeDay(s.LastSeenAt, now)
+		text := i18n.M("account.devices.session_row", "Browser", web.BrowserMsg(s.UserAgent),
+			"SignedIn", i18n.RelativeDay{T: s.CreatedAt, Now: now}, "LastActive", i18n.RelativeDay{T: s.LastSeenAt, Now: now})
 		if s.IP != "" {
-			detail += ", from " + s.IP
+			text = i18n.M("account.devices.session_row_ip", "Browser", web.BrowserMsg(s.UserAgent),
+				"SignedIn", i18n.RelativeDay{T: s.CreatedAt, Now: now}, "LastActive", i18n.RelativeDay{T: s.LastSeenAt, Now: now}, "IP", s.IP)
 		}
-		d.Sessions = append(d.Sessions, deviceRow{ID: s.ID, Label: web.DescribeBrowser(s.UserAgent), Current: s.ID == a.sess.ID, Detail: detail})
+		d.Sessions = append(d.Sessions, deviceRow{ID: s.ID, Current: s.ID == a.sess.ID, Text: text})
 	}
 	fams, err := h.store.ListRefreshFamilies(ctx, a.user.ID)
 	if err != nil {
 		return d, err
 	}
-	names := map[string]string{}
+	names := map[string]any{}
 	for _, f := range fams {
 		if !f.ExpiresAt.IsZero() && now.After(f.ExpiresAt) {
 			continue
 		}
 		name, ok := names[f.ClientID]
 		if !ok {
-			name = f.ClientID
-			if cl, err := h.store.GetClient(ctx, f.ClientID); err == nil && cl.Name != "" {
-				name = cl.Name
-			} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			if name, err = h.clientName(ctx, f.ClientID); err != nil {
 				return d, err
 			}
 			names[f.ClientID] = name
 		}
-		d.Products = append(d.Products, deviceRow{ID: f.FamilyID, Label: name,
-			Detail: "since " + web.ShortDate(f.FamilyCreatedAt, now) + ", last used " + web.RelativeDay(f.LastUsedAt, now)})
+		d.Products = append(d.Products, deviceRow{ID: f.FamilyID, Text: i18n.M("account.devices.product_row", "Product", name,
+			"Since", i18n.ShortDate{T: f.FamilyCreatedAt, Now: now}, "LastUsed", i18n.RelativeDay{T: f.LastUsedAt, Now: now})})
 	}
 	// What the user allowed third-party products (issue 12 item 11).
 	consents, err := h.store.ListConsents(ctx, a.user.ID)
@@ -99,35 +105,54 @@ func (h *Handler) devicesData(c echo.Context, a *account) (devicesData, error) {
 		return d, err
 	}
 	for _, cs := range consents {
-		name := cs.ClientID
-		if cl, err := h.store.GetClient(ctx, cs.ClientID); err == nil && cl.Name != "" {
-			name = cl.Name
+		name, err := h.clientName(ctx, cs.ClientID)
+		if err != nil {
+			return d, err
 		}
-		d.Consents = append(d.Consents, deviceRow{ID: cs.ClientID, Label: name,
-			Detail: "allowed to " + strings.Join(describeScopes(cs.Scopes), ", ") + " since " + web.ShortDate(cs.CreatedAt, now)})
+		d.Consents = append(d.Consents, deviceRow{ID: cs.ClientID, Text: i18n.M("account.devices.consent_row", "Product", name,
+			"Scopes", describeScopes(cs.Scopes), "Since", i18n.ShortDate{T: cs.CreatedAt, Now: now})})
 	}
 	return d, nil
 }
 
+// clientName is how the Devices page names a product: the built-in
+// clients in the page's language, others by their name (or id).
+func (h *Handler) clientName(ctx context.Context, id string) (any, error) {
+	switch id {
+	case ClientID:
+		return i18n.M("client.account"), nil
+	case DemoClientID:
+		return i18n.M("client.demo"), nil
+	}
+	cl, err := h.store.GetClient(ctx, id)
+	switch {
+	case err == nil && cl.Name != "":
+		return cl.Name, nil
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return nil, err
+	}
+	return id, nil
+}
+
 // describeScopes says in words what a product was allowed (the words of
 // the consent page).
-func describeScopes(scopes []string) []string {
-	var out []string
+func describeScopes(scopes []string) i18n.List {
+	var out i18n.List
 	for _, s := range []string{"openid", "profile", "email", "privacy", "offline_access"} {
 		if !slices.Contains(scopes, s) {
 			continue
 		}
 		switch s {
 		case "openid":
-			out = append(out, "confirm who you are")
+			out = append(out, i18n.M("scope.openid"))
 		case "email":
-			out = append(out, "see your email address")
+			out = append(out, i18n.M("scope.email"))
 		case "profile":
-			out = append(out, "see your name")
+			out = append(out, i18n.M("scope.profile"))
 		case "offline_access":
-			out = append(out, "stay signed in until you remove it")
+			out = append(out, i18n.M("scope.offline_access"))
 		case "privacy":
-			out = append(out, "read and change your privacy settings")
+			out = append(out, i18n.M("scope.privacy"))
 		}
 	}
 	return out
@@ -142,10 +167,11 @@ func (h *Handler) devicesRemove(c echo.Context, a *account) error {
 	now := h.now()
 	id := c.FormValue("id")
 	if id == "" || len(id) > 64 {
-		return web.BadRequest("Choose something to remove.", errors.New("missing or oversized id"))
+		return web.BadRequest(i18n.M("account.devices.choose"), errors.New("missing or oversized id"))
 	}
-	gone := web.BadRequest("That is not on your Devices list any more. Reload the page.", errors.New("remove: not the user's"))
-	var event, change, done string
+	gone := web.BadRequest(i18n.M("account.devices.gone"), errors.New("remove: not the user's"))
+	var event, done string
+	var change i18n.Msg
 	switch c.FormValue("kind") {
 	case "device":
 		if err := h.store.DeleteTrustedDevice(ctx, a.user.ID, id); err != nil {
@@ -154,10 +180,10 @@ func (h *Handler) devicesRemove(c echo.Context, a *account) error {
 			}
 			return err
 		}
-		event, change, done = "device.removed", "Trusted browser removed", "device"
+		event, change, done = "device.removed", i18n.M("notice.device_removed"), "device"
 	case "session":
 		if id == a.sess.ID {
-			return web.BadRequest("This is the browser you are using: use Sign out instead.", errors.New("remove: current session"))
+			return web.BadRequest(i18n.M("account.devices.current"), errors.New("remove: current session"))
 		}
 		sessions, err := h.store.ListSessions(ctx, a.user.ID)
 		if err != nil {
@@ -177,7 +203,7 @@ func (h *Handler) devicesRemove(c echo.Context, a *account) error {
 		if err := h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: a.user.ID, SessionID: id}, now); err != nil {
 			return err
 		}
-		event, change, done = "session.removed", "Signed out of a session", "session"
+		event, change, done = "session.removed", i18n.M("notice.session_removed"), "session"
 	case "product":
 		fams, err := h.store.ListRefreshFamilies(ctx, a.user.ID)
 		if err != nil {
@@ -193,7 +219,7 @@ func (h *Handler) devicesRemove(c echo.Context, a *account) error {
 		if err := h.store.RevokeRefreshFamily(ctx, id, now); err != nil {
 			return err
 		}
-		event, change, done = "grant.removed", "Product access removed", "product"
+		event, change, done = "grant.removed", i18n.M("notice.product_removed"), "product"
 	case "consent":
 		// Taking a consent back also signs the product out: its refresh
 		// tokens go, and the next sign-in asks again.
@@ -206,9 +232,9 @@ func (h *Handler) devicesRemove(c echo.Context, a *account) error {
 		if err := h.store.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: a.user.ID, ClientID: id}, now); err != nil {
 			return err
 		}
-		event, change, done = "consent.revoked", "Product permission removed", "product"
+		event, change, done = "consent.revoked", i18n.M("notice.consent_removed"), "product"
 	default:
-		return web.BadRequest("Choose something to remove.", errors.New("remove: bad kind"))
+		return web.BadRequest(i18n.M("account.devices.choose"), errors.New("remove: bad kind"))
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: event, Details: map[string]string{"id": id}})
 	mailed := h.notify(c, a.user, change)
@@ -222,7 +248,7 @@ func (h *Handler) devicesSignOutOthers(c echo.Context, a *account) error {
 	if err := h.web.CheckCSRF(c); err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSignOutOthers, nil, "Signed out of other sessions"); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSignOutOthers, nil, i18n.M("notice.signed_out_others")); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "sessions.revoked", Reason: "sign out everywhere else"})

@@ -1,5 +1,5 @@
 // Package account is the account pages (/account/security,
-// /account/devices, /account/privacy), the account API for products
+// /account/devices, /account/privacy, /account/language), the account API for products
 // (GET/PUT /api/v1/me/privacy, bearer access token with the privacy
 // scope) and the built-in demo relying party (/demo).
 //
@@ -29,8 +29,13 @@
 //	GET  /account/devices              trusted browsers, sessions, products
 //	POST /account/devices/remove, POST /account/devices/signout-others
 //	GET|POST /account/privacy          product privacy settings
+//	GET|POST /account/language         language and time zone of pages and mails (language.go)
 //	GET|PUT /api/v1/me/privacy         account API
 //	GET  /demo, /demo/callback         the demo relying party (serve --demo)
+//
+// The pages speak the account's saved language (storage.User.Language),
+// else the browser's, and show times in the account's time zone
+// (account.in); built-in clients are named in that language.
 //
 // It declares its own narrow Store; credentials, budgets and "revoke
 // everything" come from login/internal/creds, the page machinery from

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
@@ -34,10 +35,10 @@ type passkeysData struct {
 	Max           int
 }
 
-func passkeyRows(pks []storage.Passkey) []passkeyRow {
+func passkeyRows(a *account, pks []storage.Passkey) []passkeyRow {
 	rows := make([]passkeyRow, 0, len(pks))
 	for _, p := range pks {
-		r := passkeyRow{ID: p.ID, Name: p.Name, CreatedAt: p.CreatedAt, LastUsed: p.LastUsedAt, HasLastUsed: !p.LastUsedAt.IsZero()}
+		r := passkeyRow{ID: p.ID, Name: p.Name, CreatedAt: a.in(p.CreatedAt), LastUsed: a.in(p.LastUsedAt), HasLastUsed: !p.LastUsedAt.IsZero()}
 		r.Synced = p.BackupEligible
 		rows = append(rows, r)
 	}
@@ -49,10 +50,10 @@ func (h *Handler) passkeysPage(c echo.Context, a *account) error {
 	if !h.creds.PasskeysEnabled() {
 		return c.Redirect(http.StatusSeeOther, "/account/security")
 	}
-	return h.renderPasskeys(c, a, http.StatusOK, "", "")
+	return h.renderPasskeys(c, a, http.StatusOK, i18n.Msg{}, "")
 }
 
-func (h *Handler) renderPasskeys(c echo.Context, a *account, status int, errMsg, name string) error {
+func (h *Handler) renderPasskeys(c echo.Context, a *account, status int, errMsg i18n.Msg, name string) error {
 	ctx := c.Request().Context()
 	pks, err := h.creds.Passkeys(ctx, a.user.ID)
 	if err != nil {
@@ -63,11 +64,11 @@ func (h *Handler) renderPasskeys(c echo.Context, a *account, status int, errMsg,
 		return err
 	}
 	notice, doneErr := doneNotice(c)
-	if errMsg == "" {
+	if errMsg.IsZero() {
 		errMsg = doneErr
 	}
-	return h.render(c, status, "account_passkeys", web.Page{Title: "Passkeys", Error: errMsg, Notice: notice, Script: "passkey.js",
-		Data: passkeysData{Nav: "security", Passkeys: passkeyRows(pks), Options: opts, Name: name, Max: creds.MaxPasskeyName}})
+	return h.render(c, status, "account_passkeys", web.Page{Title: i18n.M("account.passkeys.title"), Error: errMsg, Notice: notice, Script: "passkey.js",
+		Data: passkeysData{Nav: "security", Passkeys: passkeyRows(a, pks), Options: opts, Name: name, Max: creds.MaxPasskeyName}})
 }
 
 // passkeyAdd is POST /account/security/passkeys: name, credential (the
@@ -82,16 +83,15 @@ func (h *Handler) passkeyAdd(c echo.Context, a *account) error {
 	switch {
 	case errors.Is(err, creds.ErrPasskeyExpired):
 		h.log.Info("passkey set-up refused", "err", err)
-		return h.renderPasskeys(c, a, http.StatusUnprocessableEntity, "This page has expired. Set up your passkey again.", name)
+		return h.renderPasskeys(c, a, http.StatusUnprocessableEntity, i18n.M("account.passkeys.expired"), name)
 	case errors.Is(err, creds.ErrPasskeyRefused):
 		h.log.Info("passkey set-up refused", "err", err)
 		h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "passkey.add_failed", Reason: err.Error()})
-		return h.renderPasskeys(c, a, http.StatusUnprocessableEntity,
-			"That passkey could not be set up. Try again, or use another device or security key.", name)
+		return h.renderPasskeys(c, a, http.StatusUnprocessableEntity, i18n.M("account.passkeys.refused"), name)
 	case err != nil:
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, "Passkey added: "+pk.Name); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, i18n.M("notice.passkey_added", "Name", pk.Name)); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "passkey.added",
@@ -104,7 +104,7 @@ func (h *Handler) passkeyRemove(c echo.Context, a *account) error {
 	ctx := c.Request().Context()
 	id := c.FormValue("id")
 	if id == "" || len(id) > 64 {
-		return web.BadRequest("Choose a passkey to remove.", errors.New("missing or oversized passkey id"))
+		return web.BadRequest(i18n.M("account.passkeys.choose"), errors.New("missing or oversized passkey id"))
 	}
 	pks, err := h.creds.Passkeys(ctx, a.user.ID)
 	if err != nil {
@@ -118,11 +118,11 @@ func (h *Handler) passkeyRemove(c echo.Context, a *account) error {
 	}
 	if err := h.creds.RemovePasskey(ctx, a.user.ID, id); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return web.BadRequest("That passkey is not on your list any more. Reload the page.", err)
+			return web.BadRequest(i18n.M("account.passkeys.gone"), err)
 		}
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, "Passkey removed: "+name); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, i18n.M("notice.passkey_removed", "Name", name)); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "passkey.removed",

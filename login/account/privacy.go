@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -25,7 +26,7 @@ type privacyData struct {
 // privacyPage is GET /account/privacy.
 func (h *Handler) privacyPage(c echo.Context, a *account) error {
 	notice, errMsg := doneNotice(c)
-	return h.render(c, http.StatusOK, "account_privacy", web.Page{Title: "Privacy", Notice: notice, Error: errMsg,
+	return h.render(c, http.StatusOK, "account_privacy", web.Page{Title: i18n.M("account.privacy.title"), Notice: notice, Error: errMsg,
 		Data: privacyData{Nav: "privacy", ProductImprovement: a.user.PrivacyProductImprovement, PersonalisedOffers: a.user.PrivacyPersonalisedOffers}})
 }
 
@@ -56,7 +57,7 @@ func formSwitch(v string) (bool, error) {
 	case "on", "yes", "true":
 		return true, nil
 	}
-	return false, web.BadRequest("The form could not be read. Reload the page and try again.", nil)
+	return false, web.BadRequest(i18n.M("error.form_unreadable"), nil)
 }
 
 // setPrivacy changes what is given (nil: unchanged) in one transaction and

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -35,9 +36,11 @@ type selfRP struct {
 	redirect string   // absolute redirect URI
 	cookie   string   // name of the sealed state cookie
 	scopes   []string // requested scopes
-	// again completes "… expired." on error pages: what the user does to
-	// start over.
-	again string
+	// expired and failed are the error pages' messages (the sign-in
+	// expired; the OP answered this error): both say what the user does
+	// to start over.
+	expired i18n.Msg
+	failed  func(oauthError string) i18n.Msg
 }
 
 // rpFlow is one authorization request in flight.
@@ -115,7 +118,7 @@ func (ic idClaims) hasAMR(m string) bool { return slices.Contains(ic.AMR, m) }
 // issuer, audience, expiry) and its nonce compared. The state cookie is
 // single use: it is cleared whatever the outcome.
 func (r *selfRP) finish(c echo.Context) (*rpResult, error) {
-	expired := "This sign-in has expired or was started in another tab. " + r.again
+	expired := r.expired
 	f, ferr := r.flow(c)
 	state := c.QueryParam("state")
 	matched := ferr == nil && !r.h.now().After(f.Expires) && state != "" && web.Equal([]byte(f.State), []byte(state))
@@ -125,7 +128,7 @@ func (r *selfRP) finish(c echo.Context) (*rpResult, error) {
 		r.h.web.ClearCookie(c, r.cookie)
 	}
 	if e := c.QueryParam("error"); e != "" {
-		return nil, web.BadRequest("The sign-in did not complete ("+web.Truncate(e, 64)+"). "+r.again,
+		return nil, web.BadRequest(r.failed(web.Truncate(e, 64)),
 			errors.New("authorization error: "+web.Truncate(e, 64)+": "+web.Truncate(c.QueryParam("error_description"), 200)))
 	}
 	if !matched {

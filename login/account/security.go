@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
 	"github.com/latchkey/latchkey/storage"
@@ -28,7 +29,7 @@ const (
 )
 
 // msgSSO answers a 2-step or password change of an SSO user.
-const msgSSO = "Your organisation confirms your identity: there are no sign-in settings to change here."
+var msgSSO = i18n.M("account.security.sso_refused")
 
 type securityData struct {
 	Nav               string
@@ -47,26 +48,27 @@ type securityData struct {
 // securityPage is GET /account/security.
 func (h *Handler) securityPage(c echo.Context, a *account) error {
 	ctx := c.Request().Context()
-	d := securityData{Nav: "security", Email: a.user.Email, SSO: a.sso(), PasswordChangedAt: a.user.PasswordChangedAt,
+	d := securityData{Nav: "security", Email: a.user.Email, SSO: a.sso(), PasswordChangedAt: a.in(a.user.PasswordChangedAt),
 		HasPassword: a.user.PasswordHash != ""}
 	if !d.SSO {
 		active, err := h.creds.ActiveTOTP(ctx, a.user.ID)
 		if err != nil {
 			return err
 		}
-		d.HasTOTP, d.TOTPSince = active.ID != "", active.ConfirmedAt
+		d.HasTOTP, d.TOTPSince = active.ID != "", a.in(active.ConfirmedAt)
 		if d.BackupAt, err = h.creds.BackupCodeCreatedAt(ctx, a.user.ID); err != nil {
 			return err
 		}
+		d.BackupAt = a.in(d.BackupAt)
 		d.PasskeysOn = h.creds.PasskeysEnabled()
 		pks, err := h.creds.Passkeys(ctx, a.user.ID)
 		if err != nil {
 			return err
 		}
-		d.Passkeys = passkeyRows(pks)
+		d.Passkeys = passkeyRows(a, pks)
 	}
 	notice, errMsg := doneNotice(c)
-	return h.render(c, http.StatusOK, "account_security", web.Page{Title: "Security", Notice: notice, Error: errMsg, Data: d})
+	return h.render(c, http.StatusOK, "account_security", web.Page{Title: i18n.M("account.security.title"), Notice: notice, Error: errMsg, Data: d})
 }
 
 // securityChange wraps the handlers of the security page: an account
@@ -128,10 +130,10 @@ func (h *Handler) totpSetupPage(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	}
-	return h.renderTOTPSetup(c, a, st, http.StatusOK, "")
+	return h.renderTOTPSetup(c, a, st, http.StatusOK, i18n.Msg{})
 }
 
-func (h *Handler) renderTOTPSetup(c echo.Context, a *account, st creds.TOTPSetup, status int, errMsg string) error {
+func (h *Handler) renderTOTPSetup(c echo.Context, a *account, st creds.TOTPSetup, status int, errMsg i18n.Msg) error {
 	key, err := h.creds.Key(st.Cred, a.user.Email, qrSize)
 	if err != nil {
 		return err
@@ -139,9 +141,9 @@ func (h *Handler) renderTOTPSetup(c echo.Context, a *account, st creds.TOTPSetup
 	d := totpData{Nav: "security", Update: st.Update, ID: st.Cred.ID, Key: key.Text,
 		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(key.PNG)),
 		Issuer: h.creds.TOTPIssuer(), Email: a.user.Email}
-	title := "Set up authenticator app"
+	title := i18n.M("account.totp.title_set_up")
 	if st.Update {
-		title = "Update authenticator app"
+		title = i18n.M("account.totp.title_update")
 	}
 	return h.render(c, status, "account_totp", web.Page{Title: title, Error: errMsg, Data: d})
 }
@@ -172,12 +174,12 @@ func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
 		return err
 	case !ok:
 		return h.renderTOTPSetup(c, a, st, http.StatusUnprocessableEntity,
-			"That code is not right. Enter the newest 6-digit code your app shows for this account.")
+			i18n.M("account.totp.wrong"))
 	}
 	try.Succeeded(ctx)
-	event, change, done := "totp.enabled", "Authenticator app turned on", "totp-on"
+	event, change, done := "totp.enabled", i18n.M("notice.totp_on"), "totp-on"
 	if st.Update {
-		event, change, done = "totp.updated", "Authenticator app updated", "totp-updated"
+		event, change, done = "totp.updated", i18n.M("notice.totp_updated"), "totp-updated"
 	}
 	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, change); err != nil {
 		return err
@@ -186,7 +188,7 @@ func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
 	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", done, true))
 }
 
-const msgSetupExpired = "This set-up page has expired. Start again from your security page."
+var msgSetupExpired = i18n.M("account.totp.expired")
 
 type totpManageData struct {
 	Nav   string
@@ -203,8 +205,8 @@ func (h *Handler) totpManagePage(c echo.Context, a *account) error {
 	if active.ID == "" {
 		return c.Redirect(http.StatusSeeOther, "/account/security")
 	}
-	return h.render(c, http.StatusOK, "account_totp_manage", web.Page{Title: "Authenticator app",
-		Data: totpManageData{Nav: "security", Since: active.ConfirmedAt}})
+	return h.render(c, http.StatusOK, "account_totp_manage", web.Page{Title: i18n.M("account.totp.title"),
+		Data: totpManageData{Nav: "security", Since: a.in(active.ConfirmedAt)}})
 }
 
 // totpOffPage is GET /account/security/totp/off: the confirmation.
@@ -216,7 +218,7 @@ func (h *Handler) totpOffPage(c echo.Context, a *account) error {
 	if active.ID == "" {
 		return c.Redirect(http.StatusSeeOther, "/account/security")
 	}
-	return h.render(c, http.StatusOK, "account_totp_off", web.Page{Title: "Turn off authenticator app", Data: reconfirmData{Nav: "security"}})
+	return h.render(c, http.StatusOK, "account_totp_off", web.Page{Title: i18n.M("account.totp.title_off"), Data: reconfirmData{Nav: "security"}})
 }
 
 // totpOffSubmit is POST /account/security/totp/off.
@@ -232,7 +234,7 @@ func (h *Handler) totpOffSubmit(c echo.Context, a *account) error {
 	if err := h.creds.DisableTOTP(ctx, a.user.ID); err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, "Authenticator app turned off"); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, i18n.M("notice.totp_off")); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "totp.disabled"})
@@ -253,8 +255,8 @@ func (h *Handler) backupPage(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, "account_backup", web.Page{Title: "Generate a backup code",
-		Data: backupConfirmData{Nav: "security", BackupAt: at}})
+	return h.render(c, http.StatusOK, "account_backup", web.Page{Title: i18n.M("account.backup.title"),
+		Data: backupConfirmData{Nav: "security", BackupAt: a.in(at)}})
 }
 
 // backupGenerate is POST /account/security/backup-code: a new code
@@ -265,7 +267,7 @@ func (h *Handler) backupGenerate(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, "Backup code generated"); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokeSecondStepChanged, nil, i18n.M("notice.backup_generated")); err != nil {
 		return err
 	}
 	h.web.SetCookie(c, web.CookieBackupShow, web.EncodeSealed(sealed), backupShowFor)
@@ -298,16 +300,16 @@ func (h *Handler) backupShowPage(c echo.Context, a *account) error {
 		h.web.ClearCookie(c, web.CookieBackupShow)
 		return c.Redirect(http.StatusSeeOther, "/account/security")
 	}
-	errMsg := ""
+	var errMsg i18n.Msg
 	if c.QueryParam("mail") == "failed" {
 		errMsg = msgMailFailed
 	}
 	return h.renderBackupShow(c, canon, http.StatusOK, errMsg)
 }
 
-func (h *Handler) renderBackupShow(c echo.Context, canon string, status int, errMsg string) error {
+func (h *Handler) renderBackupShow(c echo.Context, canon string, status int, errMsg i18n.Msg) error {
 	d := backupShowData{BackupCodeView: h.web.BackupCode("", canon, "/account/security/backup-code/saved", false), Nav: "security"}
-	return h.render(c, status, "account_backup_show", web.Page{Title: "Your new backup code", Error: errMsg, Data: d})
+	return h.render(c, status, "account_backup_show", web.Page{Title: i18n.M("account.backup.show.title"), Error: errMsg, Data: d})
 }
 
 // backupSaved is POST /account/security/backup-code/saved: the page does
@@ -322,7 +324,7 @@ func (h *Handler) backupSaved(c echo.Context, a *account) error {
 		return c.Redirect(http.StatusSeeOther, "/account/security")
 	}
 	if c.FormValue("saved") != "yes" {
-		return h.renderBackupShow(c, canon, http.StatusUnprocessableEntity, "Tick \"I saved my backup code\" to close this page.")
+		return h.renderBackupShow(c, canon, http.StatusUnprocessableEntity, i18n.M("account.backup.tick_saved"))
 	}
 	h.web.ClearCookie(c, web.CookieBackupShow)
 	return c.Redirect(http.StatusSeeOther, "/account/security?done=backup")
@@ -337,11 +339,11 @@ type passwordChangeData struct {
 
 // passwordChangePage is GET /account/security/password.
 func (h *Handler) passwordChangePage(c echo.Context, a *account) error {
-	return h.renderPasswordChange(c, a, http.StatusOK, "")
+	return h.renderPasswordChange(c, a, http.StatusOK, i18n.Msg{})
 }
 
-func (h *Handler) renderPasswordChange(c echo.Context, a *account, status int, errMsg string) error {
-	return h.render(c, status, "account_password", web.Page{Title: "Change your password", Error: errMsg,
+func (h *Handler) renderPasswordChange(c echo.Context, a *account, status int, errMsg i18n.Msg) error {
+	return h.render(c, status, "account_password", web.Page{Title: i18n.M("account.password.title"), Error: errMsg,
 		Data: passwordChangeData{Nav: "security", Email: a.user.Email}})
 }
 
@@ -358,20 +360,20 @@ func (h *Handler) passwordChangeSubmit(c echo.Context, a *account) error {
 	}
 	if !h.creds.CheckPassword(ctx, &a.user, current) {
 		h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "password.change_failed", Reason: "wrong current password"})
-		return h.renderPasswordChange(c, a, http.StatusUnauthorized, "Your current password is not right.")
+		return h.renderPasswordChange(c, a, http.StatusUnauthorized, i18n.M("account.password.wrong"))
 	}
 	try.Succeeded(ctx)
-	if msg := web.NewPasswordMessage(factor.CheckNewPassword(next, a.user.Email)); msg != "" {
+	if msg := web.NewPasswordMessage(factor.CheckNewPassword(next, a.user.Email)); !msg.IsZero() {
 		return h.renderPasswordChange(c, a, http.StatusUnprocessableEntity, msg)
 	}
 	if next == current {
-		return h.renderPasswordChange(c, a, http.StatusUnprocessableEntity, "Choose a password different from your current one.")
+		return h.renderPasswordChange(c, a, http.StatusUnprocessableEntity, i18n.M("account.password.same"))
 	}
 	set, err := h.creds.NewPassword(next, false)
 	if err != nil {
 		return err
 	}
-	if err := h.revokeOthers(c, a, storage.RevokePasswordChanged, set, "Password changed"); err != nil {
+	if err := h.revokeOthers(c, a, storage.RevokePasswordChanged, set, i18n.M("notice.password_changed")); err != nil {
 		return err
 	}
 	h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "password.changed"})

@@ -7,8 +7,10 @@ import (
 	"time"
 )
 
-// Reason says why a step is asked. The value is stable (audit log); Text
-// is what the user reads.
+// Reason says why a step is asked. The value is stable (audit log). The
+// pages say it in the user's language with the catalogue's sentences
+// (login/reasons.go, login/i18n); Text is the operator's English (the
+// CLI's policy explain).
 type Reason string
 
 // Reasons.
@@ -31,8 +33,8 @@ const (
 	ReasonPasskeyRequested Reason = "passkey_requested"
 )
 
-// Text is the sentence shown to the user, completing "We ask for this
-// because …".
+// Text is the reason in English for operators (latchkey policy explain),
+// completing "because …". Users read login/i18n's sentences instead.
 func (r Reason) Text(p Policy) string {
 	switch r {
 	case ReasonNewBrowser:
@@ -67,8 +69,9 @@ func (r Reason) Text(p Policy) string {
 	return string(r)
 }
 
-// HumanDuration says a duration the way pages and mails speak, the one
-// formatter for both: days, hours and minutes as they are ("1 day", "1 day
+// HumanDuration says a duration in English for operators (Text, the CLI);
+// pages and mails use login/i18n's Localizer.Duration, the same rules in
+// the user's language: days, hours and minutes as they are ("1 day", "1 day
 // 12 hours", "1 hour 30 minutes", "10 minutes"), rounded up to the minute
 // (a wait is never understated: 61 s is "2 minutes"), and whole seconds
 // below a minute.

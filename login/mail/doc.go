@@ -17,11 +17,18 @@
 //     clean and passes through any relay. CR or LF in To or Subject is
 //     refused (ErrHeaderInjection) rather than encoded: such a value is a
 //     bug or an attack.
-//   - The texts: CodeMail, NoticeMail and LinkMail render embedded
-//     templates (text/template for the text part, html/template for the
-//     HTML part, so user-provided names are escaped). Times are shown in
-//     UTC with the zone name, durations in words. The code never appears
-//     in a subject, because lock screens show subjects.
+//   - The texts: CodeMail, NoticeMail, LinkMail and SignupExistsMail
+//     render embedded templates (text/template for the text part,
+//     html/template for the HTML part, so user-provided names are
+//     escaped) in the mail's Lang, every word from login/i18n's catalogue
+//     (the templates' t and tn functions; a message whose id ends in _html
+//     only in the HTML part). Times are shown in the mail's TimeZone with
+//     the zone's name (UTC, said so, when the user has none), durations
+//     in words. Which language and zone is the caller's decision
+//     (login/internal/creds: the request's ui_locales, the recipient's
+//     language, the browser's); the few text fields a caller gives
+//     (Browser, Change) are in that language. The code never appears in a
+//     subject, because lock screens show subjects.
 //
 // It must not touch storage, HTTP or policy: callers decide when to send
 // and what the code is; this package only renders and delivers. The

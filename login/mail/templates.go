@@ -11,7 +11,7 @@ import (
 	texttemplate "text/template"
 	"time"
 
-	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 )
 
 //go:embed templates/*.tmpl
@@ -56,6 +56,13 @@ const (
 	PurposeSetPassword = "set-password"
 )
 
+// Every mail is rendered in its Lang (a language of login/i18n; "" is
+// English) with times in its TimeZone (an IANA name the account page
+// offers, login/i18n.TimeZones; "" is UTC, and says "UTC"). Both are
+// plain strings, so a mail can wait in a queue and be rendered later. The
+// words are the catalogue's; fields that are text (Browser, Change) are
+// given in the mail's language by the caller.
+
 // CodeMail is the mail carrying an email one-time passcode. It says the
 // code, how long it is valid, when and from which browser it was
 // requested, and what to do if it was not the user. The code is kept out
@@ -66,9 +73,11 @@ type CodeMail struct {
 	Code        string
 	ValidFor    time.Duration
 	RequestedAt time.Time // zero = now
-	Browser     string    // e.g. "Firefox on Windows"
+	Browser     string    // e.g. "Firefox on Windows", in Lang
 	IP          string
 	Purpose     string // PurposeSignIn ("" too), PurposeReconfirm, PurposeSignUp, PurposeReset
+	Lang        string
+	TimeZone    string
 }
 
 // NoticeMail is the mandatory notification of a security change
@@ -78,10 +87,12 @@ type CodeMail struct {
 type NoticeMail struct {
 	Site     Site
 	To, Name string
-	Change   string    // a short human phrase
+	Change   string    // a short phrase, in Lang
 	At       time.Time // zero = now
 	Browser  string
 	IP       string
+	Lang     string
+	TimeZone string
 }
 
 // LinkMail carries a one-time link (e.g. to set a password) and its
@@ -92,6 +103,7 @@ type LinkMail struct {
 	Link     string
 	ValidFor time.Duration
 	Purpose  string // PurposeSetPassword ("" too)
+	Lang     string
 }
 
 // SignupExistsMail tells the owner of an address that someone tried to
@@ -103,30 +115,34 @@ type SignupExistsMail struct {
 	At       time.Time // zero = now
 	Browser  string
 	IP       string
+	Lang     string
+	TimeZone string
 }
 
 // Message renders the mail.
 func (m SignupExistsMail) Message() (Message, error) {
-	v := baseView(m.Site, m.Name, m.Browser, m.IP, m.At)
-	v.Heading = "Someone tried to create an account with your address"
-	return render("signup_exists", m.To, "Someone tried to create a "+v.SiteName+" account with your email address", v)
+	v := baseView(m.Site, m.Name, m.Lang, m.TimeZone, m.At)
+	v.Heading = v.l.T("mail.signup_exists.heading")
+	v.Requested = v.requested(i18n.M("mail.signup_exists.tried"), i18n.M("mail.signup_exists.tried_ip"), m.Browser, m.IP)
+	return render("signup_exists", m.To, v.l.T("mail.signup_exists.subject", "Site", v.SiteName), v)
 }
 
-type codeWording struct {
-	subject string // %s = site name
-	action  string // "to confirm your sign-in"
-	heading string
-}
+// codeWording is the messages of one purpose of a code mail (the
+// subject gets the site's name as {{.Site}}).
+type codeWording struct{ subject, heading, intro i18n.Msg }
 
 var codeWordings = map[string]codeWording{
-	PurposeSignIn:    {"Your %s sign-in confirmation code", "to confirm your sign-in", "Confirm your sign-in"},
-	PurposeReconfirm: {"Your %s code to confirm a security change", "to confirm a change to your security settings", "Confirm a change to your security settings"},
-	PurposeSignUp:    {"Confirm your email address for %s", "to confirm your email address", "Confirm your email address"},
-	PurposeReset:     {"Your %s password reset code", "to reset your password", "Reset your password"},
+	PurposeSignIn:    {i18n.M("mail.code.signin.subject"), i18n.M("mail.code.signin.heading"), i18n.M("mail.code.signin.intro")},
+	PurposeReconfirm: {i18n.M("mail.code.reconfirm.subject"), i18n.M("mail.code.reconfirm.heading"), i18n.M("mail.code.reconfirm.intro")},
+	PurposeSignUp:    {i18n.M("mail.code.signup.subject"), i18n.M("mail.code.signup.heading"), i18n.M("mail.code.signup.intro")},
+	PurposeReset:     {i18n.M("mail.code.reset.subject"), i18n.M("mail.code.reset.heading"), i18n.M("mail.code.reset.intro")},
 }
 
 // mailView is the data every template sees.
 type mailView struct {
+	l *i18n.Localizer
+
+	Lang        string
 	SiteName    string
 	SiteURL     string
 	SecurityURL string
@@ -135,17 +151,19 @@ type mailView struct {
 	Purpose     string
 
 	// CodeMail
-	Code     string
-	Action   string
-	ValidFor string
+	Code  string
+	Intro string
+	// ValidFor: CodeMail, LinkMail
+	ValidFor time.Duration
 	// NoticeMail
-	Change string
+	Change    string
+	BrowserIP string
 	// LinkMail
 	Link string
 
-	When    string
-	Browser string
-	IP      string
+	// Requested: when and from where (CodeMail, SignupExistsMail).
+	Requested string
+	When      string
 }
 
 // Message renders the code mail.
@@ -164,13 +182,14 @@ func (c CodeMail) Message() (Message, error) {
 	if c.ValidFor <= 0 {
 		return Message{}, errors.New("mail: code mail without a validity")
 	}
-	v := baseView(c.Site, c.Name, c.Browser, c.IP, c.RequestedAt)
+	v := baseView(c.Site, c.Name, c.Lang, c.TimeZone, c.RequestedAt)
 	v.Purpose = purpose
-	v.Heading = w.heading
-	v.Action = w.action
+	v.Heading = v.l.Msg(w.heading)
+	v.Intro = v.l.Msg(w.intro)
 	v.Code = c.Code
-	v.ValidFor = flow.HumanDuration(c.ValidFor)
-	return render("code", c.To, fmt.Sprintf(w.subject, v.SiteName), v)
+	v.ValidFor = c.ValidFor
+	v.Requested = v.requested(i18n.M("mail.code.requested"), i18n.M("mail.code.requested_ip"), c.Browser, c.IP)
+	return render("code", c.To, v.l.Msg(w.subject.With("Site", v.SiteName)), v)
 }
 
 // Message renders the security notice.
@@ -178,10 +197,18 @@ func (n NoticeMail) Message() (Message, error) {
 	if strings.TrimSpace(n.Change) == "" {
 		return Message{}, errors.New("mail: notice mail without a change")
 	}
-	v := baseView(n.Site, n.Name, n.Browser, n.IP, n.At)
+	v := baseView(n.Site, n.Name, n.Lang, n.TimeZone, n.At)
 	v.Change = n.Change
-	v.Heading = "Security notice: " + n.Change
-	return render("notice", n.To, v.SiteName+" security notice: "+n.Change, v)
+	v.Heading = v.l.T("mail.notice.heading", "Change", n.Change)
+	browser := strings.TrimSpace(n.Browser)
+	if browser == "" {
+		browser = v.l.T("mail.notice.unknown_browser")
+	}
+	v.BrowserIP = browser
+	if n.IP != "" {
+		v.BrowserIP = v.l.T("mail.notice.browser_ip", "Browser", browser, "IP", n.IP)
+	}
+	return render("notice", n.To, v.l.T("mail.notice.subject", "Site", v.SiteName, "Change", n.Change), v)
 }
 
 // Message renders the link mail.
@@ -199,33 +226,49 @@ func (l LinkMail) Message() (Message, error) {
 	if l.ValidFor <= 0 {
 		return Message{}, errors.New("mail: link mail without a validity")
 	}
-	v := baseView(l.Site, l.Name, "", "", time.Time{})
+	v := baseView(l.Site, l.Name, l.Lang, "", time.Time{})
 	v.Purpose = purpose
-	v.Heading = "Set your password"
+	v.Heading = v.l.T("mail.link.heading")
 	v.Link = l.Link
-	v.ValidFor = flow.HumanDuration(l.ValidFor)
-	return render("link", l.To, "Set your "+v.SiteName+" password", v)
+	v.ValidFor = l.ValidFor
+	return render("link", l.To, v.l.T("mail.link.subject", "Site", v.SiteName), v)
 }
 
-func baseView(s Site, name, browser, ip string, at time.Time) mailView {
+func baseView(s Site, name, lang, zone string, at time.Time) mailView {
 	if at.IsZero() {
 		at = time.Now()
 	}
+	loc := i18n.Location(zone)
+	l := i18n.MustLoad().Localizer(lang)
 	return mailView{
+		l:           l,
+		Lang:        l.Lang(),
 		SiteName:    s.name(),
 		SiteURL:     s.URL,
 		SecurityURL: s.securityURL(),
 		Name:        strings.TrimSpace(name),
-		When:        FormatTime(at),
-		Browser:     strings.TrimSpace(browser),
-		IP:          ip,
+		When:        l.DateTime(at.In(loc)),
 	}
 }
 
-// FormatTime formats t the way mails show times: in UTC with the zone
-// name, e.g. "23 Nov 2026, 14:05 UTC".
+// requested is the sentence saying when and from which browser (and
+// address) something was asked: the message plain, or withIP.
+func (v mailView) requested(plain, withIP i18n.Msg, browser, ip string) string {
+	browser = strings.TrimSpace(browser)
+	if browser == "" {
+		browser = v.l.T("mail.unknown_browser")
+	}
+	if ip != "" {
+		return v.l.Msg(withIP.With("When", v.When, "Browser", browser, "IP", ip, "Site", v.SiteName))
+	}
+	return v.l.Msg(plain.With("When", v.When, "Browser", browser, "Site", v.SiteName))
+}
+
+// FormatTime formats t the way mails show times to a user without a time
+// zone: in English, in UTC with the zone name, e.g. "23 Nov 2026, 14:05
+// UTC".
 func FormatTime(t time.Time) string {
-	return t.UTC().Format("2 Jan 2006, 15:04 MST")
+	return i18n.MustLoad().Localizer(i18n.English).DateTime(t.UTC())
 }
 
 type templateSet struct {
@@ -233,14 +276,22 @@ type templateSet struct {
 	html map[string]*htmltemplate.Template
 }
 
+// placeholders stand for the per-language template functions at parse
+// time; each render binds its language's (funcs).
+var placeholders = map[string]any{
+	"t":   func(string, ...any) any { return "" },
+	"tn":  func(string, int, ...any) any { return "" },
+	"msg": func(i18n.Msg) any { return "" },
+}
+
 var loadTemplates = sync.OnceValues(func() (*templateSet, error) {
 	ts := &templateSet{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
 	for _, name := range []string{"code", "notice", "link", "signup_exists"} {
-		tt, err := texttemplate.New(name+".txt.tmpl").ParseFS(templateFS, "templates/"+name+".txt.tmpl", "templates/layout.txt.tmpl")
+		tt, err := texttemplate.New(name+".txt.tmpl").Funcs(placeholders).ParseFS(templateFS, "templates/"+name+".txt.tmpl", "templates/layout.txt.tmpl")
 		if err != nil {
 			return nil, err
 		}
-		ht, err := htmltemplate.New(name+".html.tmpl").ParseFS(templateFS, "templates/"+name+".html.tmpl", "templates/layout.html.tmpl")
+		ht, err := htmltemplate.New(name+".html.tmpl").Funcs(placeholders).ParseFS(templateFS, "templates/"+name+".html.tmpl", "templates/layout.html.tmpl")
 		if err != nil {
 			return nil, err
 		}
@@ -250,16 +301,45 @@ var loadTemplates = sync.OnceValues(func() (*templateSet, error) {
 	return ts, nil
 })
 
+// textFuncs are the text part's functions: every message is text.
+func textFuncs(l *i18n.Localizer) map[string]any {
+	return map[string]any{
+		"t":   func(id string, args ...any) any { return l.T(id, args...) },
+		"tn":  func(id string, n int, args ...any) any { return l.TN(id, n, args...) },
+		"msg": func(m i18n.Msg) any { return l.Msg(m) },
+	}
+}
+
+// htmlFuncs are the HTML part's: a message with markup (an id ending in
+// _html) is HTML, its arguments escaped; any other is escaped text.
+func htmlFuncs(l *i18n.Localizer) map[string]any {
+	return map[string]any{
+		"t":   func(id string, args ...any) any { return l.HTML(i18n.M(id, args...)) },
+		"tn":  func(id string, n int, args ...any) any { return l.HTML(i18n.N(id, n, args...)) },
+		"msg": func(m i18n.Msg) any { return l.HTML(m) },
+	}
+}
+
 func render(name, to, subject string, v mailView) (Message, error) {
 	ts, err := loadTemplates()
 	if err != nil {
 		return Message{}, fmt.Errorf("mail: templates: %w", err)
 	}
+	// A copy per render, bound to the mail's language (the parsed set is
+	// never executed itself, so it can always be cloned).
+	tt, err := ts.text[name].Clone()
+	if err != nil {
+		return Message{}, err
+	}
+	ht, err := ts.html[name].Clone()
+	if err != nil {
+		return Message{}, err
+	}
 	var text, html bytes.Buffer
-	if err := ts.text[name].Execute(&text, v); err != nil {
+	if err := tt.Funcs(textFuncs(v.l)).Execute(&text, v); err != nil {
 		return Message{}, fmt.Errorf("mail: render %s (text): %w", name, err)
 	}
-	if err := ts.html[name].Execute(&html, v); err != nil {
+	if err := ht.Funcs(htmlFuncs(v.l)).Execute(&html, v); err != nil {
 		return Message{}, fmt.Errorf("mail: render %s (html): %w", name, err)
 	}
 	return Message{

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/login/mail/outbox"
 	"github.com/latchkey/latchkey/storage"
@@ -98,16 +99,18 @@ func (s *Service) EndedSessions(ctx context.Context, userID string, sessionIDs [
 // the failure audited).
 const noticeGiveUp = 24 * time.Hour
 
-// notice renders and seals the mandatory notification of a security
-// change for the outbox.
-func (s *Service) notice(u storage.User, change string, from From) (storage.OutboxMessage, error) {
+// notice renders (in the recipient's language and time zone) and seals
+// the mandatory notification of a security change — a message of the
+// catalogue: "Password changed" — for the outbox.
+func (s *Service) notice(u storage.User, change i18n.Msg, from From) (storage.OutboxMessage, error) {
 	now := s.now()
-	msg, err := mail.NoticeMail{Site: s.site, To: u.Email, Name: u.Name, Change: change, At: now,
-		Browser: from.Browser, IP: from.IP}.Message()
+	l := s.mailLanguage(u.Language, from)
+	msg, err := mail.NoticeMail{Site: s.site, To: u.Email, Name: u.Name, Change: l.Msg(change), At: now,
+		Browser: l.Msg(from.Browser), IP: from.IP, Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
 	if err != nil {
 		return storage.OutboxMessage{}, err
 	}
-	m := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: "notice", Purpose: change, Recipient: u.Email,
+	m := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: "notice", Purpose: change.ID, Recipient: u.Email,
 		UserID: u.ID, CreatedAt: now, GiveUpAt: now.Add(noticeGiveUp)}
 	m.Sealed, err = outbox.Seal(s.kr, m.ID, msg)
 	return m, err
@@ -116,7 +119,7 @@ func (s *Service) notice(u storage.User, change string, from From) (storage.Outb
 // RevokeAndNotify ends the user's grants as Revoke does, and writes the
 // change's notification to the outbox in the same transaction: it goes
 // out if and only if the change stands.
-func (s *Service) RevokeAndNotify(ctx context.Context, u storage.User, r storage.Revocation, change string, from From) (storage.Revoked, error) {
+func (s *Service) RevokeAndNotify(ctx context.Context, u storage.User, r storage.Revocation, change i18n.Msg, from From) (storage.Revoked, error) {
 	m, err := s.notice(u, change, from)
 	if err != nil {
 		return storage.Revoked{}, err
@@ -132,16 +135,31 @@ func (s *Service) RevokeAndNotify(ctx context.Context, u storage.User, r storage
 // Notify queues the mandatory notification of a change made on its own
 // (a browser or product removed). It reports false, and audits, when the
 // mail could not even be queued; the caller tells the user.
-func (s *Service) Notify(ctx context.Context, u storage.User, change string, from From) bool {
+func (s *Service) Notify(ctx context.Context, u storage.User, change i18n.Msg, from From) bool {
 	m, err := s.notice(u, change, from)
 	if err == nil {
 		_, err = s.store.EnqueueMail(ctx, m)
 	}
 	if err != nil {
-		s.log.Error("queue notice mail", "err", err, "user", u.ID, "change", change)
-		s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: change})
+		s.log.Error("queue notice mail", "err", err, "user", u.ID, "change", change.ID)
+		s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: change.ID})
 		return false
 	}
 	s.kick()
 	return true
 }
+
+// mailLanguage is the language of a mail to an account (or, with language
+// "", to an address without one): the request's ui_locales, the
+// recipient's saved language, the request's browser, the default. A mail
+// goes to the owner of the address, so the account's language tells the
+// asker nothing. Its times are in the recipient's time zone
+// (mail.*.TimeZone, "" is UTC).
+func (s *Service) mailLanguage(language string, from From) *i18n.Localizer {
+	p := from.Langs
+	p.Account = language
+	return s.cfg.Languages.Localizer(p)
+}
+
+// Languages is the service's language chooser.
+func (s *Service) Languages() *i18n.Chooser { return s.cfg.Languages }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/login/factor"
-	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/login/mail/outbox"
 	"github.com/latchkey/latchkey/storage"
@@ -44,13 +44,17 @@ var codeRules = map[string]storage.CodeRule{
 }
 
 // Recipient is whom a code is for: a user, or a stand-in (StandIn) for an
-// address without an account yet.
+// address without an account yet. Language and TimeZone are the user's
+// (storage.User), for the mail.
 type Recipient struct {
-	ID, Email, Name string
+	ID, Email, Name    string
+	Language, TimeZone string
 }
 
 // RecipientOf is the recipient of a user.
-func RecipientOf(u storage.User) Recipient { return Recipient{ID: u.ID, Email: u.Email, Name: u.Name} }
+func RecipientOf(u storage.User) Recipient {
+	return Recipient{ID: u.ID, Email: u.Email, Name: u.Name, Language: u.Language, TimeZone: u.TimeZone}
+}
 
 // What goes with a new code.
 type codeMail int
@@ -65,8 +69,8 @@ const (
 // asking browser, with its mail, in one transaction — if the resend gap
 // and the purpose's budget allow. wording says how the mail puts it (a
 // purpose; "" = purpose) and picks the budget. It returns a message for
-// the user when it did not.
-func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID, wording string, from From) (string, error) {
+// the user when it did not (the zero Msg when it did).
+func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID, wording string, from From) (i18n.Msg, error) {
 	return s.issue(ctx, to, purpose, contextID, wording, from, mailCode, nil)
 }
 
@@ -74,7 +78,7 @@ func (s *Service) SendCode(ctx context.Context, to Recipient, purpose, contextID
 // get a code (a password reset for an address without an eligible
 // account): the same rows, the same budget, the same time — no mail
 // leaves. The answer never says which it was.
-func (s *Service) SendStandInCode(ctx context.Context, to Recipient, purpose, contextID string, from From) (string, error) {
+func (s *Service) SendStandInCode(ctx context.Context, to Recipient, purpose, contextID string, from From) (i18n.Msg, error) {
 	return s.issue(ctx, to, purpose, contextID, purpose, from, mailNone, nil)
 }
 
@@ -82,7 +86,7 @@ func (s *Service) SendStandInCode(ctx context.Context, to Recipient, purpose, co
 // stand-in), or, when the address has an account (existing), the same
 // rows with a mail to its owner that someone tried to sign up with it —
 // at most once an hour; the page says the same either way.
-func (s *Service) SendSignupCode(ctx context.Context, to Recipient, flowID string, existing *storage.User, from From) (string, error) {
+func (s *Service) SendSignupCode(ctx context.Context, to Recipient, flowID string, existing *storage.User, from From) (i18n.Msg, error) {
 	if existing == nil {
 		return s.issue(ctx, to, PurposeSignup, flowID, PurposeSignup, from, mailCode, nil)
 	}
@@ -93,7 +97,7 @@ func (s *Service) SendSignupCode(ctx context.Context, to Recipient, flowID strin
 // often per account.
 const signupNoticeEvery = time.Hour
 
-func (s *Service) issue(ctx context.Context, to Recipient, purpose, contextID, wording string, from From, kind codeMail, owner *storage.User) (string, error) {
+func (s *Service) issue(ctx context.Context, to Recipient, purpose, contextID, wording string, from From, kind codeMail, owner *storage.User) (i18n.Msg, error) {
 	now := s.now()
 	if wording == "" {
 		wording = purpose
@@ -128,32 +132,37 @@ func (s *Service) issue(ctx context.Context, to Recipient, purpose, contextID, w
 			}
 			return nil
 		}); err != nil {
-			return "", err
+			return i18n.Msg{}, err
 		}
 	}
 	// Every path renders and seals a code mail, whether it is the one
-	// that goes out or not, so that none is quicker than the others.
+	// that goes out or not, so that none is quicker than the others. The
+	// mail is in the recipient's language and time zone.
+	l := s.mailLanguage(to.Language, from)
 	msg, err := mail.CodeMail{
 		Site: s.site, To: cmp.Or(to.Email, "nobody@invalid.example"), Name: to.Name, Code: code, ValidFor: s.cfg.EmailCodeTTL,
-		RequestedAt: now, Browser: from.Browser, IP: from.IP, Purpose: wording,
+		RequestedAt: now, Browser: l.Msg(from.Browser), IP: from.IP, Purpose: wording,
+		Lang: l.Lang(), TimeZone: to.TimeZone,
 	}.Message()
 	if err != nil {
-		return "", err
+		return i18n.Msg{}, err
 	}
 	if m.Sealed, err = outbox.Seal(s.kr, m.ID, msg); err != nil {
-		return "", err
+		return i18n.Msg{}, err
 	}
 	switch {
 	case kind == mailCode:
 	case kind == mailExists && notify && owner.Email != "":
 		m.Kind, m.Purpose, m.Recipient, m.UserID = "signup-exists", "someone tried to sign up", owner.Email, owner.ID
 		m.GiveUpAt = now.Add(noticeGiveUp)
+		// The owner's language, not the asker's (who may be someone else).
+		lo := s.mailLanguage(owner.Language, From{})
 		if msg, err = (mail.SignupExistsMail{Site: s.site, To: owner.Email, Name: owner.Name, At: now,
-			Browser: from.Browser, IP: from.IP}).Message(); err != nil {
-			return "", err
+			Browser: lo.Msg(from.Browser), IP: from.IP, Lang: lo.Lang(), TimeZone: owner.TimeZone}).Message(); err != nil {
+			return i18n.Msg{}, err
 		}
 		if m.Sealed, err = outbox.Seal(s.kr, m.ID, msg); err != nil {
-			return "", err
+			return i18n.Msg{}, err
 		}
 	default:
 		// Nothing leaves: the row is written all the same, empty.
@@ -164,19 +173,19 @@ func (s *Service) issue(ctx context.Context, to Recipient, purpose, contextID, w
 		CodeHash: s.kr.MACString(keyring.PurposeEmailCode, code), CreatedAt: now, ExpiresAt: expires,
 	}, m, rule)
 	if err != nil {
-		return "", err
+		return i18n.Msg{}, err
 	}
 	switch res.Refused {
 	case storage.RefusedGap:
 		return MsgJustSent(res.RetryAt.Sub(now)), nil
 	case storage.RefusedBudget:
-		return "Too many codes were sent to this address. Try again in " + flow.HumanDuration(res.RetryAt.Sub(now)) + ".", nil
+		return i18n.M("code.too_many_sent", "Wait", res.RetryAt.Sub(now).Round(time.Second)), nil
 	}
 	if kind == mailCode {
 		s.metrics.EmailCode(wording, "queued")
 	}
 	s.kick()
-	return "", nil
+	return i18n.Msg{}, nil
 }
 
 // CodeDelivery is how the mail of the newest code of (userID, purpose,
@@ -216,8 +225,8 @@ const (
 )
 
 // MsgJustSent answers a resend asked for within ResendGap of the last code.
-func MsgJustSent(wait time.Duration) string {
-	return "We just sent a code. Wait " + flow.HumanDuration(wait) + " before asking for another."
+func MsgJustSent(wait time.Duration) i18n.Msg {
+	return i18n.M("code.just_sent", "Wait", wait)
 }
 
 // HasCode reports whether a code was ever sent for (userID, purpose,

@@ -11,6 +11,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -72,6 +73,9 @@ type Config struct {
 	SiteName     string
 	EmailCodeTTL time.Duration // default 10 minutes
 	TOTPIssuer   string        // label in authenticator apps (default SiteName)
+	// Languages chooses the language of the mails (nil: English, the
+	// default, without the pseudo-locale).
+	Languages *i18n.Chooser
 }
 
 // Metrics is what the service counts for the operator (cmd wires a
@@ -188,6 +192,15 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Metrics == nil {
 		d.Metrics = noMetrics{}
 	}
+	if cfg.Languages == nil {
+		b, err := i18n.Load()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Languages, err = i18n.NewChooser(b, "", false); err != nil {
+			return nil, err
+		}
+	}
 	wa, err := newWebAuthn(cfg.Issuer, cfg.SiteName)
 	if err != nil {
 		return nil, err
@@ -207,11 +220,14 @@ func (s *Service) kick() {
 func (s *Service) EmailCodeTTL() time.Duration { return s.cfg.EmailCodeTTL }
 
 // From describes who is asking: this browser (the digest of its handle),
-// its address and User-Agent, and the User-Agent in words for mails.
+// its address and User-Agent, the User-Agent in words for mails, and the
+// request's language preferences (a mail's language follows them, with
+// the recipient's own saved language; mail.go).
 type From struct {
 	BrowserHash   []byte
 	IP, UserAgent string
-	Browser       string
+	Browser       i18n.Msg
+	Langs         i18n.Prefs
 }
 
 // Audit writes an audit event with the request's address and browser;

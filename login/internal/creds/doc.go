@@ -12,7 +12,12 @@
 // it could aim at before the compare), the throttle with every parameter
 // and the known browsers it exempts, "revoke everything of a user"
 // (storage.RevokeUserGrants with its per-cause table) and the
-// notification mails (queued in the outbox with the change they report).
+// notification mails (queued in the outbox with the change they report)
+// — each in the language and time zone of its recipient (mailLanguage:
+// the request's ui_locales, the recipient's saved language, the request's
+// browser, the default; the recipient's time zone or UTC). What it tells
+// the user comes back as i18n.Msg (a message id and arguments), never as
+// text.
 //
 // Every limit is one atomic statement in the database, taken before the
 // expensive or secret-revealing check (storage.TakeThrottles,

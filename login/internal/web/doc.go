@@ -1,6 +1,10 @@
 // Package web is the page machinery shared by the sign-in (login) and the
 // account pages (login/account): the renderer (embedded html/template
-// pages over one layout and shared partials, and the CSS), every cookie
+// pages over one layout and shared partials, and the CSS; each page
+// parsed once per language, its t/tn/msg functions speaking that
+// language, languages.go), the choice of a request's language (the
+// handlers say the sign-in's ui_locales and, once known, the account's
+// language; then the browser's, then the default: login/i18n.Chooser), every cookie
 // name and the cookie rules ("__Host-" names on an https issuer, the
 // legacy names read for one release), sealed cookies, the browser handle
 // (sealed by the server, rotated at privilege changes, with the cookies

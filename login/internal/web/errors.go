@@ -11,49 +11,53 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/storage"
 )
 
-// UserError is an error with a message for the user. The cause goes to the
-// log only: user text and log text are different values.
+// UserError is an error with a message for the user: a message of the
+// catalogue, rendered in the page's language. The cause goes to the log
+// only: user text and log text are different values.
 type UserError struct {
 	Status  int
-	Message string
+	Message i18n.Msg
 	Cause   error
 }
 
 func (e *UserError) Error() string {
 	if e.Cause != nil {
-		return e.Message + ": " + e.Cause.Error()
+		return e.Message.ID + ": " + e.Cause.Error()
 	}
-	return e.Message
+	return e.Message.ID
 }
 
 func (e *UserError) Unwrap() error { return e.Cause }
 
 // BadRequest is a 400 with a message for the user.
-func BadRequest(msg string, cause error) error {
+func BadRequest(msg i18n.Msg, cause error) error {
 	return &UserError{Status: http.StatusBadRequest, Message: msg, Cause: cause}
 }
 
 // Forbidden is a 403 with a message for the user.
-func Forbidden(msg string, cause error) error {
+func Forbidden(msg i18n.Msg, cause error) error {
 	return &UserError{Status: http.StatusForbidden, Message: msg, Cause: cause}
 }
 
 // NotFound is a 404 with a message for the user.
-func NotFound(msg string) error {
+func NotFound(msg i18n.Msg) error {
 	return &UserError{Status: http.StatusNotFound, Message: msg}
 }
 
 // Messages shown on error pages.
-const (
-	MsgRequestGone  = "This sign-in has expired or is unknown. Go back to the application and start again."
-	MsgOtherBrowser = "This sign-in was started in another browser. Go back to the application and start again here."
-	MsgSigninDone   = "This sign-in is already complete. Go back to the application."
-	MsgInternal     = "Something went wrong on our side. Please try again in a moment."
-	MsgFormExpired  = "The form has expired. Go back, reload the page and try again."
-	MsgUnavailable  = "Sign-in is temporarily unavailable: we cannot reach our database just now. Please try again in a minute."
+var (
+	MsgRequestGone  = i18n.M("error.request_gone")
+	MsgOtherBrowser = i18n.M("error.other_browser")
+	MsgSigninDone   = i18n.M("error.signin_done")
+	MsgInternal     = i18n.M("error.internal")
+	MsgFormExpired  = i18n.M("error.form_expired")
+	MsgNotFound     = i18n.M("error.not_found")
+	MsgTooLarge     = i18n.M("error.too_large")
+	MsgUnavailable  = i18n.M("error.unavailable")
 )
 
 // RetryAfterSeconds is what a client is asked to wait during a database
@@ -84,20 +88,20 @@ func (k *Kit) HandleError(err error, c echo.Context) {
 		status = he.Code
 		switch status {
 		case http.StatusNotFound:
-			msg = "There is nothing here."
+			msg = MsgNotFound
 		case http.StatusMethodNotAllowed:
-			msg = "That is not something this page can do."
+			msg = i18n.M("error.method")
 		case http.StatusRequestEntityTooLarge:
-			msg = "What you sent is too large."
+			msg = MsgTooLarge
 		default:
 			if status < 500 {
-				msg = "The request could not be understood."
+				msg = MsgBadText
 			}
 		}
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		status, msg = http.StatusRequestEntityTooLarge, "What you sent is too large."
+		status, msg = http.StatusRequestEntityTooLarge, MsgTooLarge
 	}
 	if errors.Is(err, storage.ErrInvalidText) {
 		// Text the database cannot hold reached a write: the client's
@@ -140,19 +144,24 @@ func (k *Kit) HandleError(err error, c echo.Context) {
 		case status >= 500:
 			code = "server_error"
 		}
-		_ = c.JSON(status, map[string]string{"error": code, "error_description": msg})
+		// Programs read these: in English, whatever the page language.
+		desc := k.langs.Bundle().Localizer(i18n.English).Msg(msg)
+		_ = c.JSON(status, map[string]string{"error": code, "error_description": desc})
 		return
 	}
-	if rerr := k.Render(c, status, "error", Page{Title: "Something went wrong", Data: ErrorData{Message: msg, ErrorID: id,
+	if rerr := k.Render(c, status, "error", Page{Title: MsgErrorTitle, Data: ErrorData{Message: msg, ErrorID: id,
 		RequestID: RequestID(c.Response().Header())}}); rerr != nil {
 		k.log.ErrorContext(ctx, "render error page", "err", rerr)
-		_ = c.String(status, msg)
+		_ = c.String(status, k.Localizer(c).Msg(msg))
 	}
 }
 
+// MsgErrorTitle is the error page's title.
+var MsgErrorTitle = i18n.M("error.title")
+
 // ErrorData is the error page's data; also used for a plain message page.
 type ErrorData struct {
-	Message string
+	Message i18n.Msg
 	ErrorID string
 	// RequestID is the request's id (the X-Request-Id response header the
 	// server's outer handler set), shown so support can find the logs.
@@ -168,14 +177,27 @@ func RequestID(h http.Header) string { return h.Get(RequestIDHeader) }
 
 // ErrorPage renders an error page outside echo (the OP uses it for bad
 // /authorize and /end_session requests), with an error id that is logged
-// with the message, so a developer or the support desk can find it.
-func (k *Kit) ErrorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+// with the message, so a developer or the support desk can find it. The
+// message is an id of the catalogue with name/value arguments (the OP
+// names them; it does not import this package). The page speaks the
+// request's ui_locales (an /authorize request may carry one) or the
+// browser's language.
+func (k *Kit) ErrorPage(w http.ResponseWriter, r *http.Request, status int, msgID string, args ...string) {
 	id := newErrorID()
-	k.log.Info("request refused", "status", status, "path", r.URL.Path, "error_id", id, "message", message)
+	k.log.Info("request refused", "status", status, "path", r.URL.Path, "error_id", id, "message", msgID)
 	e := echo.New()
 	c := e.NewContext(r, w)
+	if ui := r.URL.Query().Get("ui_locales"); ui != "" {
+		k.SetUILocales(c, i18n.SplitUILocales(ui))
+	} else if ui := r.PostForm.Get("ui_locales"); ui != "" {
+		k.SetUILocales(c, i18n.SplitUILocales(ui))
+	}
+	margs := make([]any, len(args))
+	for i, a := range args {
+		margs[i] = a
+	}
 	_ = k.SecurityHeaders(func(c echo.Context) error {
-		return k.Render(c, status, "error", Page{Title: "Something went wrong", Data: ErrorData{Message: message, ErrorID: id, RequestID: RequestID(w.Header())}})
+		return k.Render(c, status, "error", Page{Title: MsgErrorTitle, Data: ErrorData{Message: i18n.M(msgID, margs...), ErrorID: id, RequestID: RequestID(w.Header())}})
 	})(c)
 }
 

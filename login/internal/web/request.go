@@ -2,10 +2,7 @@ package web
 
 import (
 	"errors"
-	"html/template"
 	"net"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -14,7 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/factor"
-	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -39,10 +36,13 @@ func UserAgent(c echo.Context) string {
 }
 
 // From describes who is asking, for the credential service's mails,
-// bindings and audit events.
+// bindings and audit events: with the browser in words and the request's
+// language preferences (the mails' language follows them, with the
+// recipient's own saved language).
 func (k *Kit) From(c echo.Context) creds.From {
 	ua := UserAgent(c)
-	return creds.From{BrowserHash: k.BrowserHash(c), IP: ClientIP(c), UserAgent: ua, Browser: DescribeBrowser(ua)}
+	return creds.From{BrowserHash: k.BrowserHash(c), IP: ClientIP(c), UserAgent: ua, Browser: BrowserMsg(ua),
+		Langs: k.LanguagePrefs(c)}
 }
 
 // Truncate cuts s to at most n bytes, between characters: a multi-byte
@@ -80,77 +80,59 @@ func CleanText(s string) string {
 	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
-// RelativeDay: "today", "yesterday", "3 days ago", then a date.
-func RelativeDay(t, now time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	t, now = t.UTC(), now.UTC()
-	days := int(now.Truncate(24*time.Hour).Sub(t.Truncate(24*time.Hour)) / (24 * time.Hour))
-	switch {
-	case days <= 0:
-		return "today"
-	case days == 1:
-		return "yesterday"
-	case days < 7:
-		return strconv.Itoa(days) + " days ago"
-	}
-	return "on " + ShortDate(t, now)
-}
-
-// ShortDate: "2 Dec", with the year when it is not this year.
-func ShortDate(t, now time.Time) string {
-	t = t.UTC()
-	if t.Year() == now.UTC().Year() {
-		return t.Format("2 Jan")
-	}
-	return t.Format("2 Jan 2006")
-}
-
-// BackupCodeView is how a backup code is shown: grouped, and as a text
-// file to download.
+// BackupCodeView is how a backup code is shown: grouped, with a text file
+// to download (the template's backupFile), and the form that confirms it
+// was saved.
 type BackupCodeView struct {
-	ID, Code, Filename, Action string
-	Download                   template.URL
-	Replaced                   bool
+	ID, Code, Action string
+	Replaced         bool
 }
 
 // BackupCode builds the view of a canonical backup code; id and action
 // are the form's (the sign-in's id, where the form posts).
 func (k *Kit) BackupCode(id, canonical, action string, replaced bool) BackupCodeView {
-	formatted := factor.FormatBackupCode(canonical)
-	text := k.site + " backup code\r\n" + formatted + "\r\n"
-	return BackupCodeView{
-		ID: id, Code: formatted, Action: action, Replaced: replaced,
-		Filename: strings.ToLower(strings.ReplaceAll(k.site, " ", "-")) + "-backup-code.txt",
-		Download: template.URL("data:text/plain;charset=utf-8," + url.PathEscape(text)),
-	}
+	return BackupCodeView{ID: id, Code: factor.FormatBackupCode(canonical), Action: action, Replaced: replaced}
 }
 
-// NewPasswordMessage says which rule a new password broke ("" if none).
-func NewPasswordMessage(err error) string {
+// NewPasswordMessage says which rule a new password broke (the zero Msg if
+// none).
+func NewPasswordMessage(err error) i18n.Msg {
 	switch {
 	case err == nil:
-		return ""
+		return i18n.Msg{}
 	case errors.Is(err, factor.ErrPasswordTooShort):
-		return "Your new password is too short: use at least 8 characters."
+		return i18n.M("password.rule.too_short")
 	case errors.Is(err, factor.ErrPasswordTooLong):
-		return "Your new password is too long: use at most 1024 bytes."
+		return i18n.M("password.rule.too_long")
 	case errors.Is(err, factor.ErrPasswordCommon):
-		return "That password is too common: it is on a list of passwords found in data breaches. Choose another one."
+		return i18n.M("password.rule.common")
 	case errors.Is(err, factor.ErrPasswordIsEmail):
-		return "Do not use your email address as your password."
+		return i18n.M("password.rule.is_email")
 	case errors.Is(err, factor.ErrPasswordEncoding):
-		return "Your new password contains characters we cannot read."
+		return i18n.M("password.rule.encoding")
 	}
-	return "Choose another password."
+	return i18n.M("password.rule.generic")
+}
+
+// SignupPasswordMessage is NewPasswordMessage worded for a new account
+// ("Your password", not "Your new password").
+func SignupPasswordMessage(err error) i18n.Msg {
+	switch {
+	case errors.Is(err, factor.ErrPasswordTooShort):
+		return i18n.M("password.rule.signup_too_short")
+	case errors.Is(err, factor.ErrPasswordTooLong):
+		return i18n.M("password.rule.signup_too_long")
+	case errors.Is(err, factor.ErrPasswordEncoding):
+		return i18n.M("password.rule.signup_encoding")
+	}
+	return NewPasswordMessage(err)
 }
 
 // TooMany is the message of a throttled attempt.
-func TooMany(wait time.Duration) string {
+func TooMany(wait time.Duration) i18n.Msg {
 	wait = wait.Round(time.Second)
 	if wait < time.Second {
 		wait = time.Second
 	}
-	return "Too many attempts. Try again in " + flow.HumanDuration(wait) + "."
+	return i18n.M("throttle.too_many", "Wait", wait)
 }

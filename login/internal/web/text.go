@@ -7,11 +7,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/storage"
 )
 
 // MsgBadText answers a request with text no browser sends.
-const MsgBadText = "The request could not be understood."
+var MsgBadText = i18n.M("error.bad_request")
 
 // RejectInvalidText is the pages' boundary check: a query or form value
 // (or name) that is not valid UTF-8 or holds a NUL byte is a bad request,

@@ -1,12 +1,22 @@
 package web
 
-import "strings"
+import (
+	"strings"
 
-// DescribeBrowser turns a User-Agent into "Firefox on Windows" for mails and
-// the Devices list. It is a label for people, not a security fact: the
-// header is whatever the browser (or an attacker) says.
+	"github.com/latchkey/latchkey/login/i18n"
+)
+
+// DescribeBrowser is BrowserMsg in English.
 func DescribeBrowser(ua string) string {
-	browser := "A browser"
+	return i18n.MustLoad().Localizer(i18n.English).Msg(BrowserMsg(ua))
+}
+
+// BrowserMsg turns a User-Agent into "Firefox on Windows" for mails and the
+// Devices list. It is a label for people, not a security fact: the header
+// is whatever the browser (or an attacker) says. Browser and system names
+// are names; the words around them are the catalogue's.
+func BrowserMsg(ua string) i18n.Msg {
+	var browser any = i18n.M("browser.unknown")
 	switch {
 	case strings.Contains(ua, "Edg/"):
 		browser = "Edge"
@@ -21,7 +31,7 @@ func DescribeBrowser(ua string) string {
 	case strings.HasPrefix(ua, "curl/"):
 		browser = "curl"
 	case strings.HasPrefix(ua, "Go-http-client"):
-		browser = "A program"
+		browser = i18n.M("browser.program")
 	}
 	os := ""
 	switch {
@@ -39,7 +49,10 @@ func DescribeBrowser(ua string) string {
 		os = "Linux"
 	}
 	if os == "" {
-		return browser
+		if m, ok := browser.(i18n.Msg); ok {
+			return m
+		}
+		return i18n.M("browser.alone", "Browser", browser)
 	}
-	return browser + " on " + os
+	return i18n.M("browser.on", "Browser", browser, "OS", os)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// StaySignedIn is how long a "Stay signed in" session cookie lives.
 	StaySignedIn time.Duration
+	// Languages chooses each page's language (nil: English, the default
+	// language, without the pseudo-locale).
+	Languages *i18n.Chooser
 }
 
 // Kit is one package's page machinery: its templates over the shared
@@ -43,29 +47,39 @@ type Kit struct {
 	kr     *keyring.Keyring
 	log    *slog.Logger
 	secure bool // "__Host-" and Secure cookies (the issuer is https; cookies.go)
-	tmpl   map[string]*template.Template
+	// tmpl are the pages by language, then by name: each language has its
+	// own copy, whose t/tn/msg functions speak it (languages.go).
+	tmpl map[string]map[string]*template.Template
+	// langs chooses a page's language.
+	langs *i18n.Chooser
 	// staySignedIn is the lifetime of a stay-signed-in session cookie.
 	staySignedIn time.Duration
 }
 
-// Page is the data every template gets.
+// Page is the data every template gets. Title, Error and Notice are
+// messages of the catalogue (login/i18n), rendered in the page's
+// language; a zero Msg shows nothing.
 type Page struct {
 	Site   string
-	Title  string
+	Title  i18n.Msg
 	CSRF   string
-	Error  string
-	Notice string
+	Error  i18n.Msg
+	Notice i18n.Msg
 	Data   any
 	// Script names a script of ours under /static/ the page loads
 	// ("passkey.js"); only such a page's CSP allows scripts, and only
 	// from our origin (never inline). "": no script, the default.
 	Script string
+	// Lang is the page's language (a BCP 47 tag for <html lang>) and Name
+	// its template; Render fills both.
+	Lang, Name string
 }
 
 // New parses the package's templates: every templates/*.html of pages
 // (nil: none) is a page over the shared layout, the shared partials, the
 // package's own templates/partials.html if it has one, and the shared
-// error page. A broken template fails here, at start-up.
+// error page; each page once per language. A broken template fails here,
+// at start-up.
 func New(cfg Config, pages fs.FS) (*Kit, error) {
 	if cfg.Keyring == nil {
 		return nil, errors.New("web: keyring is required")
@@ -80,20 +94,22 @@ func New(cfg Config, pages fs.FS) (*Kit, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	k := &Kit{site: cfg.SiteName, issuer: strings.TrimSuffix(cfg.Issuer, "/"), kr: cfg.Keyring, log: cfg.Logger,
-		secure: u.Scheme == "https", tmpl: map[string]*template.Template{}, staySignedIn: cfg.StaySignedIn}
-	funcs := template.FuncMap{
-		"fmtTime": func(t time.Time) string {
-			if t.IsZero() {
-				return "never"
-			}
-			return t.UTC().Format("2 Jan 2006, 15:04 UTC")
-		},
-		"fmtDate": func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+	if cfg.Languages == nil {
+		b, err := i18n.Load()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Languages, err = i18n.NewChooser(b, "", false); err != nil {
+			return nil, err
+		}
 	}
+	k := &Kit{site: cfg.SiteName, issuer: strings.TrimSuffix(cfg.Issuer, "/"), kr: cfg.Keyring, log: cfg.Logger,
+		secure: u.Scheme == "https", tmpl: map[string]map[string]*template.Template{}, langs: cfg.Languages,
+		staySignedIn: cfg.StaySignedIn}
+	english := k.funcs(cfg.Languages.Bundle().Localizer(i18n.English))
 	// Every page is parsed into its own copy of the layout and the
 	// partials, so that each page's {{define "content"}} stays its own.
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(sharedFS, "templates/layout.html", "templates/partials.html")
+	base, err := template.New("layout.html").Funcs(english).ParseFS(sharedFS, "templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: templates: %w", err)
 	}
@@ -118,13 +134,27 @@ func New(cfg Config, pages fs.FS) (*Kit, error) {
 			}
 		}
 	}
+	parsed := map[string]*template.Template{}
 	for _, s := range srcs {
 		name := strings.TrimSuffix(strings.TrimPrefix(s.path, "templates/"), ".html")
 		t, err := template.Must(base.Clone()).ParseFS(s.fsys, s.path)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", name, err)
 		}
-		k.tmpl[name] = t
+		parsed[name] = t
+	}
+	// One copy per language, made before any is executed (html/template
+	// cannot clone an executed template).
+	for _, lang := range cfg.Languages.Offered() {
+		l := cfg.Languages.Bundle().Localizer(lang)
+		k.tmpl[lang] = map[string]*template.Template{}
+		for name, t := range parsed {
+			c, err := t.Clone()
+			if err != nil {
+				return nil, fmt.Errorf("web: template %s: %w", name, err)
+			}
+			k.tmpl[lang][name] = c.Funcs(k.funcs(l))
+		}
 	}
 	return k, nil
 }
@@ -135,13 +165,15 @@ func (k *Kit) SiteName() string { return k.site }
 // Issuer is the issuer URL without a trailing slash.
 func (k *Kit) Issuer() string { return k.issuer }
 
-// Render writes a page. The CSRF token is filled from the browser handle.
+// Render writes a page in the request's language (Lang). The CSRF token
+// is filled from the browser handle.
 func (k *Kit) Render(c echo.Context, status int, name string, p Page) error {
-	t, ok := k.tmpl[name]
+	lang := k.Lang(c)
+	t, ok := k.tmpl[lang][name]
 	if !ok {
 		return fmt.Errorf("web: no template %q", name)
 	}
-	p.Site = k.site
+	p.Site, p.Lang, p.Name = k.site, lang, name
 	if p.Script != "" {
 		c.Response().Header().Set("Content-Security-Policy", pageCSPScripts)
 	}
@@ -152,6 +184,7 @@ func (k *Kit) Render(c echo.Context, status int, name string, p Page) error {
 	if err := t.ExecuteTemplate(&b, "layout.html", p); err != nil {
 		return fmt.Errorf("web: render %s: %w", name, err)
 	}
+	c.Response().Header().Set("Content-Language", lang)
 	return c.HTML(status, b.String())
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -366,16 +367,35 @@ func (s *Service) ResetSecondStep(ctx context.Context, a Actor, id string) (u st
 	}
 	s.audit(ctx, a, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "user.second_step_reset",
 		Reason: "authenticator and backup code removed by an administrator (" + a.via() + ")"})
-	mailed = s.notify(ctx, u, "2-step verification reset by an administrator: your authenticator app and backup code were removed, and you sign in with a code sent by email")
+	mailed = s.notify(ctx, u, i18n.M("notice.second_step_reset"))
 	return u, mailed, nil
 }
 
+// mailLanguage is the language of a mail to u, who is not the one
+// asking: their saved language, else the configured default.
+func (s *Service) mailLanguage(u storage.User) (*i18n.Localizer, error) {
+	b, err := i18n.Load()
+	if err != nil {
+		return nil, err
+	}
+	c, err := i18n.NewChooser(b, s.d.Config.DefaultLanguage, s.d.Config.PseudoLocale)
+	if err != nil {
+		return nil, err
+	}
+	return c.Localizer(i18n.Prefs{Account: u.Language}), nil
+}
+
 // notify sends the mandatory notice of a security change.
-func (s *Service) notify(ctx context.Context, u storage.User, change string) bool {
+func (s *Service) notify(ctx context.Context, u storage.User, change i18n.Msg) bool {
 	if s.d.Mailer == nil {
 		return false
 	}
-	msg, err := mail.NoticeMail{Site: s.site(), To: u.Email, Name: u.Name, Change: change, At: s.d.Now()}.Message()
+	l, err := s.mailLanguage(u)
+	var msg mail.Message
+	if err == nil {
+		msg, err = mail.NoticeMail{Site: s.site(), To: u.Email, Name: u.Name, Change: l.Msg(change), At: s.d.Now(),
+			Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
+	}
 	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -421,8 +441,12 @@ func (s *Service) SendSetPasswordLink(ctx context.Context, a Actor, id string) (
 	if err != nil {
 		return u, err
 	}
+	l, err := s.mailLanguage(u)
+	if err != nil {
+		return u, err
+	}
 	msg, err := mail.LinkMail{Site: s.site(), To: u.Email, Name: u.Name, Link: link, ValidFor: SetPasswordLinkTTL,
-		Purpose: mail.PurposeSetPassword}.Message()
+		Purpose: mail.PurposeSetPassword, Lang: l.Lang()}.Message()
 	if err != nil {
 		return u, err
 	}

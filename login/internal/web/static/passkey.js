@@ -140,9 +140,11 @@
         send(form, cred);
       }
     }, function (err) {
-      var msg = form.getAttribute("data-passkey-failed") || "The passkey was not used. Try again, or choose another way.";
-      if (err && err.name === "InvalidStateError") {
-        msg = "This device already holds a passkey for your account.";
+      // The words are the page's (data-passkey-failed, -exists), in its
+      // language: the script has none of its own.
+      var msg = form.getAttribute("data-passkey-failed") || "";
+      if (err && err.name === "InvalidStateError" && form.getAttribute("data-passkey-exists")) {
+        msg = form.getAttribute("data-passkey-exists");
       }
       say(form, msg);
     });
