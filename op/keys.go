@@ -489,7 +489,15 @@ func (m *keyManager) snapshot(keys []storage.SigningKey, now time.Time) (*keySet
 		if alg == m.atAlg {
 			ks.access = sk
 		}
-		if check := act.RetireAt.Add(-lead); nextCheck.IsZero() || check.Before(nextCheck) {
+		// Look again when a successor is due to be published, or — once
+		// it is (plan ran before this snapshot) — when it starts to sign;
+		// never a time already past, which would read the database on
+		// every token request of the last publish lead.
+		check := act.RetireAt.Add(-lead)
+		if !check.After(now) {
+			check = act.RetireAt
+		}
+		if nextCheck.IsZero() || check.Before(nextCheck) {
 			nextCheck = check
 		}
 	}

@@ -84,6 +84,17 @@ func inStep(t *testing.T, store *storage.Store, m *keyManager, now time.Time) {
 	}
 }
 
+// countingKeyStore counts the key reads of a key manager.
+type countingKeyStore struct {
+	keyStore
+	lists int
+}
+
+func (c *countingKeyStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	c.lists++
+	return c.keyStore.ListSigningKeys(ctx)
+}
+
 // TestKeyRotationSchedule walks a key generation's life: RS256 and
 // ES256 keys created together on first use, their successors published
 // together before they retire, the successors signing from the
@@ -125,6 +136,19 @@ func TestKeyRotationSchedule(t *testing.T) {
 				t.Fatalf("before retirement: signing %v, jwks %v / %v", generation(ksA), kids(ksA), kids(ksB))
 			}
 			inStep(t, store, a, clk.t)
+			// With the successors published, the token path reads the
+			// snapshot, not the database, until they start to sign.
+			counted := &countingKeyStore{keyStore: store}
+			a.store = counted
+			clk.t = clk.t.Add(time.Minute) // the periodic re-read is every 5 minutes
+			for range 3 {
+				a.get(ctx)
+			}
+			if counted.lists != 0 {
+				t.Fatalf("%d key reads in the publish lead: the token path goes to the database", counted.lists)
+			}
+			a.store = store
+			clk.t = clk.t.Add(-time.Minute)
 			// At retirement the successors sign; the first stay published.
 			clk.t = clk.t.Add(time.Hour)
 			ksA, _ = a.get(ctx)
