@@ -298,8 +298,9 @@ var KnownAlgorithms = []string{"RS256", "ES256", "EdDSA"}
 
 // ClientIDTokenAlgorithms lists what a client may register as its
 // id_token_signed_response_alg: the algorithms whose keys are always
-// published. RS256 is what every OpenID Connect client must accept (OIDC
-// Core §15.1); ES256 signs about 20× faster.
+// published. RS256 is what a relying party expects unless it registered
+// another (OIDC Core §3.1.3.7, Dynamic Client Registration §2); ES256
+// signs about 20× faster.
 var ClientIDTokenAlgorithms = []string{"RS256", "ES256"}
 
 // Default returns the configuration used when nothing is set. Values derived
