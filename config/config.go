@@ -86,10 +86,17 @@ type Log struct {
 	Format string `yaml:"format"` // text | json
 }
 
-// Keys configures the token signing keys.
+// Keys configures the token signing keys. RS256 and ES256 keys are always
+// published (and rotated together), so each client can have its ID tokens
+// signed with the algorithm it registered.
 type Keys struct {
-	Algorithm      string   `yaml:"algorithm"`       // RS256 | ES256 | EdDSA
-	RotationPeriod Duration `yaml:"rotation_period"` // a new key signs after this
+	// Algorithm signs the ID tokens of clients that registered no
+	// id_token_signed_response_alg (and their logout tokens): RS256 |
+	// ES256 | EdDSA. Until issue 16 it signed every token.
+	Algorithm string `yaml:"algorithm"`
+	// AccessTokenAlgorithm signs JWT access tokens: RS256 | ES256 | EdDSA.
+	AccessTokenAlgorithm string   `yaml:"access_token_algorithm"`
+	RotationPeriod       Duration `yaml:"rotation_period"` // a new key signs after this
 }
 
 // Tokens configures token lifetimes and formats.
@@ -216,6 +223,10 @@ type Client struct {
 	// DPoPBoundAccessTokens: every token request must carry a DPoP proof
 	// (RFC 9449 §5.2).
 	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
+	// IDTokenSignedResponseAlg: the JWS algorithm of the client's ID
+	// tokens and logout tokens (OIDC Dynamic Client Registration §2),
+	// one of ClientIDTokenAlgorithms; empty: keys.algorithm.
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 }
 
 // Admin API access levels (clients[].admin).
@@ -288,8 +299,16 @@ var ReservedClientIDs = []string{"demo", "account"}
 // KnownGrantTypes lists the grant types a client may use (long forms).
 var KnownGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
 
-// KnownAlgorithms lists the accepted keys.algorithm values.
+// KnownAlgorithms lists the accepted keys.algorithm and
+// keys.access_token_algorithm values.
 var KnownAlgorithms = []string{"RS256", "ES256", "EdDSA"}
+
+// ClientIDTokenAlgorithms lists what a client may register as its
+// id_token_signed_response_alg: the algorithms whose keys are always
+// published. RS256 is what a relying party expects unless it registered
+// another (OIDC Core §3.1.3.7, Dynamic Client Registration §2); ES256
+// signs about 20× faster.
+var ClientIDTokenAlgorithms = []string{"RS256", "ES256"}
 
 // Default returns the configuration used when nothing is set. Values derived
 // from other keys (database_url, mail_from, totp.issuer, per-client
@@ -304,7 +323,7 @@ func Default() *Config {
 		DefaultLanguage: "en",
 		Log:             Log{Level: "info", Format: "text"},
 		Audit:           Audit{Retention: Duration(365 * day)},
-		Keys:            Keys{Algorithm: "RS256", RotationPeriod: Duration(30 * day)},
+		Keys:            Keys{Algorithm: "RS256", AccessTokenAlgorithm: "ES256", RotationPeriod: Duration(30 * day)},
 		Tokens: Tokens{
 			AccessTokenLifetime: Duration(15 * time.Minute),
 			IDTokenLifetime:     Duration(time.Hour),

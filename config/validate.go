@@ -208,6 +208,7 @@ func (c *Config) check(p *problems) {
 	oneOf(p, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(p, "log.format", c.Log.Format, "text", "json")
 	oneOf(p, "keys.algorithm", c.Keys.Algorithm, KnownAlgorithms...)
+	oneOf(p, "keys.access_token_algorithm", c.Keys.AccessTokenAlgorithm, KnownAlgorithms...)
 	between(p, "keys.rotation_period", c.Keys.RotationPeriod, time.Hour, 0)
 
 	// An audit trail shorter than a day would be no trail.
@@ -445,6 +446,9 @@ func (c *Config) checkClients(p *problems) {
 		between(p, at+".id_token_lifetime", cl.IDTokenLifetime, time.Second, 0)
 		if cl.DefaultACR != "" {
 			oneOf(p, at+".default_acr", cl.DefaultACR, KnownACRs...)
+		}
+		if cl.IDTokenSignedResponseAlg != "" {
+			oneOf(p, at+".id_token_signed_response_alg", cl.IDTokenSignedResponseAlg, ClientIDTokenAlgorithms...)
 		}
 		if cl.Admin != "" {
 			oneOf(p, at+".admin", cl.Admin, AdminRead, AdminFull)

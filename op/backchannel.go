@@ -146,7 +146,7 @@ func (bw *BackchannelWorker) post(ctx context.Context, d storage.BackchannelLogo
 		}
 		return 0, errNoLogoutURI
 	}
-	tok, err := o.logoutToken(ctx, d)
+	tok, err := o.logoutToken(ctx, d, c.IDTokenSigningAlg)
 	if err != nil {
 		return 0, err
 	}
@@ -175,11 +175,14 @@ func (bw *BackchannelWorker) post(ctx context.Context, d storage.BackchannelLogo
 // logoutToken is the signed logout token of a delivery (§2.4): iss, aud,
 // iat, exp, jti (the delivery id, so a redelivery is recognisable),
 // events, sub and sid; typ logout+jwt (§2.4.1 explicit typing); no nonce.
-func (o *OP) logoutToken(ctx context.Context, d storage.BackchannelLogout) (string, error) {
+// It is signed with the keys of the client's ID tokens (§2.4), so with
+// its registered id_token_signed_response_alg (alg; "": the default).
+func (o *OP) logoutToken(ctx context.Context, d storage.BackchannelLogout, alg string) (string, error) {
 	ks, err := o.storage.keys.get(ctx)
 	if err != nil {
 		return "", err
 	}
+	k := ks.idToken(alg)
 	// The token clock: relying parties check iat and exp with theirs.
 	iat := o.opts.TokenNow()
 	claims := map[string]any{
@@ -193,9 +196,9 @@ func (o *OP) logoutToken(ctx context.Context, d storage.BackchannelLogout) (stri
 	if err != nil {
 		return "", err
 	}
-	hdr, err := json.Marshal(map[string]string{"alg": string(ks.signing.alg), "kid": ks.signing.id, "typ": "logout+jwt"})
+	hdr, err := json.Marshal(map[string]string{"alg": string(k.alg), "kid": k.id, "typ": "logout+jwt"})
 	if err != nil {
 		return "", err
 	}
-	return ks.signing.signWithHeader(base64.RawURLEncoding.AppendEncode(nil, hdr), payload)
+	return k.signWithHeader(base64.RawURLEncoding.AppendEncode(nil, hdr), payload)
 }

@@ -96,6 +96,15 @@ func (c *client) format() string {
 	return c.lifetimes.format
 }
 
+// idTokenAlg is the algorithm of the client's ID tokens: its registered
+// id_token_signed_response_alg, else def (keys.algorithm).
+func (c *client) idTokenAlg(def string) string {
+	if c.c.IDTokenSigningAlg != "" {
+		return c.c.IDTokenSigningAlg
+	}
+	return def
+}
+
 func (c *client) IDTokenLifetime() time.Duration {
 	if c.c.IDTokenLifetime > 0 {
 		return c.c.IDTokenLifetime

@@ -43,10 +43,12 @@ func (o *OP) clientCredentials(w http.ResponseWriter, r *http.Request, c *client
 			o.internalError(w, r, "client_credentials: signing key", err)
 			return
 		}
-		// iat and exp on the token clock (Options.TokenNow), which
-		// zitadel verifies them against at /oauth/introspect.
+		// The access-token key (ES256 unless configured otherwise): a
+		// client_credentials token never pays for an RSA signature by
+		// default. iat and exp on the token clock (Options.TokenNow),
+		// which zitadel verifies them against at /oauth/introspect.
 		iat := o.opts.TokenNow()
-		token, err = ks.signing.signJWT(atClaims(o.opts.Issuer, c.c.ID, nil, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, jkt, iat, iat.Add(life)))
+		token, err = ks.access.signJWT(atClaims(o.opts.Issuer, c.c.ID, nil, c.c.ID, ccJWTPrefix+storage.NewID(), scopes, jkt, iat, iat.Add(life)))
 		if err != nil {
 			o.internalError(w, r, "client_credentials: sign", err)
 			return

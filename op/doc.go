@@ -43,11 +43,19 @@
 //     cmd/latchkey).
 //   - Clients (client.go): zitadel's op.Client over storage.Client, a short
 //     cache, constant-time secret checks, HashClientSecret.
-//   - Signing keys (keys.go): generated, sealed in the database, rotated on
-//     schedule across instances (a planned rotation is published a lead
-//     before it signs; other instances hear of it at once on PostgreSQL),
-//     cached as one immutable snapshot that the token path reads without
-//     I/O; the JWKS document built from it.
+//   - Signing keys (keys.go): RS256 and ES256 (and Options.Algorithm /
+//     AccessTokenAlgorithm when they are EdDSA) published together, one
+//     key per algorithm in each generation; generated, sealed in the
+//     database, rotated together on schedule across instances (a planned
+//     rotation is published a lead before it signs; other instances hear
+//     of it at once on PostgreSQL), cached as one immutable snapshot that
+//     the token path reads without I/O; the JWKS document built from it.
+//     Which key signs what: ID tokens and logout tokens with the client's
+//     registered id_token_signed_response_alg (Options.Algorithm when it
+//     registered none), JWT access tokens with Options.AccessTokenAlgorithm
+//     (ES256) — on every path: our grants pick the key themselves, the
+//     code and device grants (zitadel's token builders) get it through
+//     the context (withSigningAlg, SigningKey).
 //   - Claims: sub, auth_time, amr, acr and sid in every ID token, the user
 //     claims by scope, the privacy claim (SPEC 7), cnf in DPoP-bound JWT
 //     access tokens.

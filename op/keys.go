@@ -12,7 +12,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -23,11 +22,13 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
 
-// Supported signing algorithms (config keys.algorithm).
+// Supported signing algorithms (config keys.algorithm,
+// keys.access_token_algorithm, a client's id_token_signed_response_alg).
 const (
 	AlgRS256 = "RS256"
 	AlgES256 = "ES256"
@@ -44,12 +45,41 @@ type keyStore interface {
 // through an atomic pointer, so signing never touches the database or
 // decrypts anything.
 type keySet struct {
-	signing   *signingKey
+	// signers: the key that signs now, one per published algorithm
+	// (keyManager.algs, in that order).
+	signers []*signingKey
+	// idDefault signs the ID tokens of clients that registered no
+	// algorithm (keys.algorithm); access signs JWT access tokens
+	// (keys.access_token_algorithm).
+	idDefault *signingKey
+	access    *signingKey
 	public    []zop.Key
 	jwks      *staticDoc // precomputed /keys response
 	nextCheck time.Time  // when a rotation may be due
-	// signingSince: when the signing key began to sign (its NotBefore).
+	// signingSince: when idDefault began to sign (its NotBefore).
 	signingSince time.Time
+}
+
+// forAlg is the signing key of alg, nil when alg is not published.
+func (ks *keySet) forAlg(alg string) *signingKey {
+	for _, k := range ks.signers {
+		if string(k.alg) == alg {
+			return k
+		}
+	}
+	return nil
+}
+
+// idToken is the key of a client's ID tokens (and logout tokens, OIDC
+// Back-Channel Logout §2.4): its registered id_token_signed_response_alg,
+// else the default.
+func (ks *keySet) idToken(registered string) *signingKey {
+	if registered != "" {
+		if k := ks.forAlg(registered); k != nil {
+			return k
+		}
+	}
+	return ks.idDefault
 }
 
 type signingKey struct {
@@ -78,10 +108,23 @@ func (k publicKey) Key() any                           { return k.key }
 // keyManager loads, caches and rotates the signing keys. Several instances
 // share the keys through the database; UpdateSigningKeys serialises
 // rotation across them.
+//
+// Every algorithm in algs has a key that signs at all times, and they
+// rotate together: each rotation makes one key per algorithm with the
+// same window (a generation), so JWKS changes once per rotation and the
+// keys of every algorithm are published, start signing and retire at the
+// same instants on every instance.
 type keyManager struct {
-	store    keyStore
-	kr       *keyring.Keyring
-	alg      string
+	store keyStore
+	kr    *keyring.Keyring
+	// idAlg signs the ID tokens of clients that registered no algorithm
+	// (keys.algorithm); atAlg signs JWT access tokens.
+	idAlg string
+	atAlg string
+	// algs are the published algorithms: RS256 and ES256 always (what a
+	// client may register: config.ClientIDTokenAlgorithms), and idAlg and
+	// atAlg.
+	algs     []string
 	rotation time.Duration // a key signs this long
 	// keep: how long a retired key stays in JWKS (longest token lifetime
 	// plus margin), so tokens it signed can still be verified.
@@ -92,6 +135,32 @@ type keyManager struct {
 	cur     atomic.Pointer[keySet]
 	loadMu  sync.Mutex
 	private map[string]crypto.Signer // kid → decrypted key, reused across reloads
+}
+
+// newKeyManager: the key manager of a provider whose ID tokens default to
+// idAlg and whose JWT access tokens are signed with atAlg.
+func newKeyManager(store keyStore, kr *keyring.Keyring, idAlg, atAlg string, rotation, keep time.Duration,
+	now func() time.Time, logger *slog.Logger) *keyManager {
+	algs := slices.Clone(config.ClientIDTokenAlgorithms)
+	for _, a := range []string{idAlg, atAlg} {
+		if !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	return &keyManager{store: store, kr: kr, idAlg: idAlg, atAlg: atAlg, algs: algs,
+		rotation: rotation, keep: keep, now: now, logger: logger}
+}
+
+// idTokenAlgs are the algorithms ID tokens may be signed with
+// (id_token_signing_alg_values_supported), the default first.
+func (m *keyManager) idTokenAlgs() []string {
+	out := []string{m.idAlg}
+	for _, a := range config.ClientIDTokenAlgorithms {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // How a new key reaches every instance and every relying party before it
@@ -138,8 +207,8 @@ type rotation int
 
 const (
 	rotateOnSchedule rotation = iota // only when due
-	rotatePlanned                    // a new key now, signing after the publish lead
-	rotateNow                        // compromise: a new key signs at once, the old ones are withdrawn
+	rotatePlanned                    // a new generation now, signing after the publish lead
+	rotateNow                        // compromise: a new generation signs at once, the old keys are withdrawn
 )
 
 // reload reads the keys, rotating first if due (or as asked).
@@ -169,13 +238,13 @@ func (m *keyManager) reload(ctx context.Context, kind rotation) error {
 	return nil
 }
 
-// active returns the key that signs at now: the newest key of the
-// configured algorithm whose window contains now.
-func (m *keyManager) active(keys []storage.SigningKey, now time.Time) (storage.SigningKey, bool) {
+// active returns the key of alg that signs at now: the newest whose
+// window contains now.
+func active(keys []storage.SigningKey, alg string, now time.Time) (storage.SigningKey, bool) {
 	var best storage.SigningKey
 	found := false
 	for _, k := range keys {
-		if k.Algorithm != m.alg || now.Before(k.NotBefore) || !now.Before(k.RetireAt) {
+		if k.Algorithm != alg || now.Before(k.NotBefore) || !now.Before(k.RetireAt) {
 			continue
 		}
 		if !found || k.NotBefore.After(best.NotBefore) {
@@ -185,10 +254,10 @@ func (m *keyManager) active(keys []storage.SigningKey, now time.Time) (storage.S
 	return best, found
 }
 
-// needsRotation: no active key, or the active key retires within the
+// needsKey: alg has no active key, or its active key retires within the
 // publish lead and no successor is published yet.
-func (m *keyManager) needsRotation(keys []storage.SigningKey, now time.Time) bool {
-	act, ok := m.active(keys, now)
+func (m *keyManager) needsKey(keys []storage.SigningKey, alg string, now time.Time) bool {
+	act, ok := active(keys, alg, now)
 	if !ok {
 		return true
 	}
@@ -196,64 +265,130 @@ func (m *keyManager) needsRotation(keys []storage.SigningKey, now time.Time) boo
 		return false
 	}
 	for _, k := range keys {
-		if k.Algorithm == m.alg && k.NotBefore.After(act.NotBefore) {
+		if k.Algorithm == alg && k.NotBefore.After(act.NotBefore) {
 			return false
 		}
 	}
 	return true
 }
 
+// needsRotation: some published algorithm needs a key.
+func (m *keyManager) needsRotation(keys []storage.SigningKey, now time.Time) bool {
+	for _, alg := range m.algs {
+		if m.needsKey(keys, alg, now) {
+			return true
+		}
+	}
+	return false
+}
+
 // plan decides, under the cross-instance lock, which keys to add and
 // which to delete. It re-checks with the locked view, so two instances
-// racing here add one key, not two.
+// racing here add one generation, not two.
 //
-//   - on schedule: a successor is published a publish lead before the
-//     active key retires and signs from then;
-//   - planned (latchkey keys rotate): a new key is published now and signs
-//     after the publish lead; the active key signs until then;
-//   - now (latchkey keys rotate --now, a compromised key): a new key signs
-//     at once and every other key is withdrawn from JWKS at once, so
-//     tokens the old keys signed stop verifying.
+//   - on schedule: each key's successor is published a publish lead
+//     before the key retires and signs from then; keys of one generation
+//     retire together, so their successors form the next generation. An
+//     algorithm without a key (a new deployment; an upgrade that
+//     publishes a new algorithm) gets one that signs at once and retires
+//     with the keys that sign now, joining their generation;
+//   - planned (latchkey keys rotate): a new generation is published now
+//     and signs after the publish lead; the current keys sign until then;
+//   - now (latchkey keys rotate --now, a compromised key): a new
+//     generation signs at once and every other key is withdrawn from
+//     JWKS at once, so tokens the old keys signed stop verifying.
 func (m *keyManager) plan(cur []storage.SigningKey, now time.Time, kind rotation) ([]storage.SigningKey, []string, error) {
 	var remove []string
+	var live []storage.SigningKey
 	for _, k := range cur {
 		if kind == rotateNow || (!k.ExpiresAt.IsZero() && now.After(k.ExpiresAt)) {
 			remove = append(remove, k.ID)
+		} else {
+			live = append(live, k)
 		}
 	}
-	if kind == rotateOnSchedule && !m.needsRotation(cur, now) {
-		return nil, remove, nil
-	}
-	act, hasActive := m.active(cur, now)
-	notBefore := now
-	switch {
-	case kind == rotatePlanned && hasActive:
-		notBefore = now.Add(m.publishLead())
-	case kind == rotateOnSchedule && hasActive:
-		notBefore = act.RetireAt
-	}
-	nk, err := m.generate(now, notBefore)
-	if err != nil {
-		return nil, nil, err
-	}
-	add := []storage.SigningKey{nk}
-	if kind == rotatePlanned {
-		// The keys that would sign after the new one starts retire when it
-		// does (rewritten as remove + add: removals are applied first);
-		// they stay published for m.keep so their tokens still verify.
-		for _, k := range cur {
-			if k.Algorithm == nk.Algorithm && k.RetireAt.After(notBefore) && !slices.Contains(remove, k.ID) {
-				remove = append(remove, k.ID)
-				k.RetireAt = notBefore
-				if k.NotBefore.After(notBefore) {
-					k.RetireAt = k.NotBefore // a successor not yet signing never signs
+	hadActive := m.anyActive(live, now)
+	var add []storage.SigningKey
+	if kind == rotateOnSchedule || (kind == rotatePlanned && hadActive) {
+		// Two passes: a key added to join a generation that retires
+		// within the publish lead needs that generation's successor too.
+		for range 2 {
+			for _, alg := range m.algs {
+				if !m.needsKey(live, alg, now) {
+					continue
 				}
-				k.ExpiresAt = k.RetireAt.Add(m.keep)
-				add = append(add, k)
+				notBefore, retire := now, time.Time{}
+				if act, ok := active(live, alg, now); ok {
+					notBefore = act.RetireAt
+				} else if gen, ok := m.generationRetire(live, now); ok {
+					retire = gen
+				}
+				nk, err := m.generate(alg, now, notBefore, retire)
+				if err != nil {
+					return nil, nil, err
+				}
+				add, live = append(add, nk), append(live, nk)
 			}
 		}
 	}
+	if kind == rotateOnSchedule {
+		return add, remove, nil
+	}
+	notBefore := now
+	if kind == rotatePlanned && hadActive {
+		notBefore = now.Add(m.publishLead())
+	}
+	// The keys that would sign after the new generation starts retire
+	// when it does (rewritten as remove + add: removals are applied
+	// first); they stay published for m.keep so their tokens still
+	// verify. A key not yet signing then never signs.
+	for i, k := range live {
+		if !slices.Contains(m.algs, k.Algorithm) || !k.RetireAt.After(notBefore) {
+			continue
+		}
+		k.RetireAt = notBefore
+		if k.NotBefore.After(notBefore) {
+			k.RetireAt = k.NotBefore
+		}
+		k.ExpiresAt = k.RetireAt.Add(m.keep)
+		if j := slices.IndexFunc(add, func(a storage.SigningKey) bool { return a.ID == k.ID }); j >= 0 {
+			add[j] = k // added above, not stored yet
+		} else {
+			remove = append(remove, k.ID)
+			add = append(add, k)
+		}
+		live[i] = k
+	}
+	for _, alg := range m.algs {
+		nk, err := m.generate(alg, now, notBefore, time.Time{})
+		if err != nil {
+			return nil, nil, err
+		}
+		add = append(add, nk)
+	}
 	return add, remove, nil
+}
+
+// anyActive: some published algorithm has a key that signs at now.
+func (m *keyManager) anyActive(keys []storage.SigningKey, now time.Time) bool {
+	for _, alg := range m.algs {
+		if _, ok := active(keys, alg, now); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// generationRetire is when the keys signing now retire (the earliest, if
+// they ever disagree), for a new algorithm's key to join them.
+func (m *keyManager) generationRetire(keys []storage.SigningKey, now time.Time) (time.Time, bool) {
+	var at time.Time
+	for _, alg := range m.algs {
+		if act, ok := active(keys, alg, now); ok && (at.IsZero() || act.RetireAt.Before(at)) {
+			at = act.RetireAt
+		}
+	}
+	return at, !at.IsZero()
 }
 
 func anyExpired(keys []storage.SigningKey, now time.Time) bool {
@@ -265,9 +400,10 @@ func anyExpired(keys []storage.SigningKey, now time.Time) bool {
 	return false
 }
 
-// generate makes a new key pair of the configured algorithm.
-func (m *keyManager) generate(now, notBefore time.Time) (storage.SigningKey, error) {
-	priv, err := generateKey(m.alg)
+// generate makes a new key pair of alg that signs from notBefore until
+// retire (zero: a rotation period later).
+func (m *keyManager) generate(alg string, now, notBefore, retire time.Time) (storage.SigningKey, error) {
+	priv, err := generateKey(alg)
 	if err != nil {
 		return storage.SigningKey{}, err
 	}
@@ -282,15 +418,17 @@ func (m *keyManager) generate(now, notBefore time.Time) (storage.SigningKey, err
 	// The kid is derived from the public key: stable, unique, no ':'.
 	sum := sha256.Sum256(pubDER)
 	kid := hex.EncodeToString(sum[:12])
-	jwk := jose.JSONWebKey{Key: priv.Public(), KeyID: kid, Algorithm: m.alg, Use: "sig"}
+	jwk := jose.JSONWebKey{Key: priv.Public(), KeyID: kid, Algorithm: alg, Use: "sig"}
 	pubJSON, err := jwk.MarshalJSON()
 	if err != nil {
 		return storage.SigningKey{}, fmt.Errorf("op: marshal jwk: %w", err)
 	}
-	retire := notBefore.Add(m.rotation)
+	if retire.IsZero() {
+		retire = notBefore.Add(m.rotation)
+	}
 	return storage.SigningKey{
 		ID:            kid,
-		Algorithm:     m.alg,
+		Algorithm:     alg,
 		PrivateSealed: m.kr.Seal(der, []byte("signing-key:"+kid)),
 		PublicJWK:     pubJSON,
 		CreatedAt:     now,
@@ -315,39 +453,59 @@ func generateKey(alg string) (crypto.Signer, error) {
 
 // snapshot builds the immutable key set served to the token path.
 func (m *keyManager) snapshot(keys []storage.SigningKey, now time.Time) (*keySet, error) {
-	act, ok := m.active(keys, now)
-	if !ok {
-		return nil, errors.New("op: no active signing key")
-	}
-	if m.private == nil {
-		m.private = map[string]crypto.Signer{}
-	}
-	signer, ok := m.private[act.ID]
-	if !ok {
-		der, err := m.kr.Open(act.PrivateSealed, []byte("signing-key:"+act.ID))
+	ks := &keySet{}
+	private := make(map[string]crypto.Signer, len(m.algs))
+	lead := m.publishLead()
+	var nextCheck time.Time
+	for _, alg := range m.algs {
+		act, ok := active(keys, alg, now)
+		if !ok {
+			return nil, fmt.Errorf("op: no active %s signing key", alg)
+		}
+		signer, ok := m.private[act.ID]
+		if !ok {
+			der, err := m.kr.Open(act.PrivateSealed, []byte("signing-key:"+act.ID))
+			if err != nil {
+				return nil, fmt.Errorf("op: signing key %s cannot be decrypted (was secret_key changed?): %w", act.ID, err)
+			}
+			k, err := x509.ParsePKCS8PrivateKey(der)
+			if err != nil {
+				return nil, fmt.Errorf("op: parse signing key %s: %w", act.ID, err)
+			}
+			if signer, ok = k.(crypto.Signer); !ok {
+				return nil, fmt.Errorf("op: signing key %s is not a signer", act.ID)
+			}
+		}
+		private[act.ID] = signer
+		hdr, err := jwsHeader(act.Algorithm, act.ID)
 		if err != nil {
-			return nil, fmt.Errorf("op: signing key %s cannot be decrypted (was secret_key changed?): %w", act.ID, err)
+			return nil, err
 		}
-		k, err := x509.ParsePKCS8PrivateKey(der)
-		if err != nil {
-			return nil, fmt.Errorf("op: parse signing key %s: %w", act.ID, err)
+		sk := &signingKey{id: act.ID, alg: jose.SignatureAlgorithm(act.Algorithm), key: signer, header: hdr}
+		ks.signers = append(ks.signers, sk)
+		if alg == m.idAlg {
+			ks.idDefault, ks.signingSince = sk, act.NotBefore
 		}
-		if signer, ok = k.(crypto.Signer); !ok {
-			return nil, fmt.Errorf("op: signing key %s is not a signer", act.ID)
+		if alg == m.atAlg {
+			ks.access = sk
 		}
-		m.private = map[string]crypto.Signer{act.ID: signer} // drop retired keys
+		// Look again when a successor is due to be published, or — once
+		// it is (plan ran before this snapshot) — when it starts to sign;
+		// never a time already past, which would read the database on
+		// every token request of the last publish lead.
+		check := act.RetireAt.Add(-lead)
+		if !check.After(now) {
+			check = act.RetireAt
+		}
+		if nextCheck.IsZero() || check.Before(nextCheck) {
+			nextCheck = check
+		}
 	}
-	hdr, err := jwsHeader(act.Algorithm, act.ID)
-	if err != nil {
-		return nil, err
-	}
-	ks := &keySet{signing: &signingKey{id: act.ID, alg: jose.SignatureAlgorithm(act.Algorithm), key: signer, header: hdr},
-		signingSince: act.NotBefore}
+	m.private = private // retired keys dropped
 	jwks := jose.JSONWebKeySet{}
-	nextCheck := act.RetireAt.Add(-m.publishLead())
 	// Newest first, so clients that take the first key take the right one.
 	sorted := slices.Clone(keys)
-	slices.SortFunc(sorted, func(a, b storage.SigningKey) int { return b.NotBefore.Compare(a.NotBefore) })
+	slices.SortStableFunc(sorted, func(a, b storage.SigningKey) int { return b.NotBefore.Compare(a.NotBefore) })
 	for _, k := range sorted {
 		if !k.ExpiresAt.IsZero() && now.After(k.ExpiresAt) {
 			continue

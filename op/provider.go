@@ -27,8 +27,14 @@ import (
 // Options configure the provider. Every duration must be set (config fills
 // the defaults).
 type Options struct {
-	Issuer               string
-	Algorithm            string        // RS256, ES256, EdDSA
+	Issuer string
+	// Algorithm signs the ID tokens (and logout tokens) of clients that
+	// registered no id_token_signed_response_alg: RS256, ES256, EdDSA.
+	Algorithm string
+	// AccessTokenAlgorithm signs JWT access tokens; "": ES256. RS256 and
+	// ES256 keys are always published (what a client may register), and
+	// these two algorithms' keys too.
+	AccessTokenAlgorithm string
 	KeyRotation          time.Duration // a signing key signs this long
 	AccessTokenLifetime  time.Duration
 	IDTokenLifetime      time.Duration
@@ -162,15 +168,17 @@ func New(ctx context.Context, opts Options, store *storage.Store, kr *keyring.Ke
 		keep = opts.AccessTokenLifetime
 	}
 	keep += 24 * time.Hour // expired id_token_hints still verify at logout for a day
-	km := &keyManager{
-		store: store, kr: kr, alg: opts.Algorithm, rotation: opts.KeyRotation, keep: keep,
-		now: opts.Now, logger: opts.Logger,
+	if opts.AccessTokenAlgorithm == "" {
+		opts.AccessTokenAlgorithm = AlgES256
 	}
-	switch opts.Algorithm {
-	case AlgRS256, AlgES256, AlgEdDSA:
-	default:
-		return nil, fmt.Errorf("op: unsupported signing algorithm %q", opts.Algorithm)
+	for _, alg := range []string{opts.Algorithm, opts.AccessTokenAlgorithm} {
+		switch alg {
+		case AlgRS256, AlgES256, AlgEdDSA:
+		default:
+			return nil, fmt.Errorf("op: unsupported signing algorithm %q", alg)
+		}
 	}
+	km := newKeyManager(store, kr, opts.Algorithm, opts.AccessTokenAlgorithm, opts.KeyRotation, keep, opts.Now, opts.Logger)
 	s := &opStorage{
 		store: store, kr: kr, keys: km, opts: opts, now: opts.Now, logger: opts.Logger,
 		clients:  &clientCache{store: store, ttl: 2 * time.Second, now: opts.Now},
@@ -238,15 +246,16 @@ func (o *OP) Handler() http.Handler { return o.handler }
 // Provider is zitadel's provider, for the login UI's issuer interceptor.
 func (o *OP) Provider() *zop.Provider { return o.provider }
 
-// SigningKey names the key tokens are signed with now and since when it
-// signs; ok is false before the keys are loaded. It reads the cached
-// snapshot: no I/O.
+// SigningKey names the key that signs ID tokens by default
+// (Options.Algorithm) now, and since when it signs (every algorithm's key
+// of a generation signs from the same instant); ok is false before the
+// keys are loaded. It reads the cached snapshot: no I/O.
 func (o *OP) SigningKey() (kid string, since time.Time, ok bool) {
 	ks := o.storage.keys.cur.Load()
-	if ks == nil || ks.signing == nil {
+	if ks == nil || ks.idDefault == nil {
 		return "", time.Time{}, false
 	}
-	return ks.signing.id, ks.signingSince, true
+	return ks.idDefault.id, ks.signingSince, true
 }
 
 // RotateKeys is a planned rotation: a new key is published now on every

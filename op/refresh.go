@@ -91,7 +91,7 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request, c *client, pro
 	life := exp.Sub(s.now())
 	var at string
 	if c.format() == storage.TokenFormatJWT {
-		at, err = ks.signing.signJWT(atClaims(o.opts.Issuer, rr.rt.UserID, rr.rt.Audience, c.c.ID, atID, rr.scopes, rr.accessJKT, iat, iat.Add(life)))
+		at, err = ks.access.signJWT(atClaims(o.opts.Issuer, rr.rt.UserID, rr.rt.Audience, c.c.ID, atID, rr.scopes, rr.accessJKT, iat, iat.Add(life)))
 	} else {
 		at, err = o.provider.Crypto().Encrypt(atID + ":" + rr.rt.UserID)
 	}
@@ -101,7 +101,10 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request, c *client, pro
 	}
 	var idt string
 	if slices.Contains(rr.scopes, oidc.ScopeOpenID) {
-		if idt, err = ks.signing.signJWT(idTokenClaims(o.opts.Issuer, rr, c.c.ID, ks.signing, at, iat, iat.Add(c.IDTokenLifetime()))); err != nil {
+		// The ID token with the client's registered algorithm (at_hash
+		// with its hash); the access token above with the access-token key.
+		k := ks.idToken(c.c.IDTokenSigningAlg)
+		if idt, err = k.signJWT(idTokenClaims(o.opts.Issuer, rr, c.c.ID, k, at, iat, iat.Add(c.IDTokenLifetime()))); err != nil {
 			tokenError(w, http.StatusInternalServerError, "server_error", "", false)
 			return
 		}

@@ -545,20 +545,40 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 
 // --- keys ---
 
+// SigningKey is the key zitadel signs a token with (the code and device
+// grants' tokens, token.go): the algorithm the context names
+// (withSigningAlg: the access-token key for an access token, the
+// client's for an ID token), else the default ID-token key.
 func (s *opStorage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
 	ks, err := s.keys.get(ctx)
 	if err != nil {
 		return nil, serverError(ctx, err)
 	}
-	return ks.signing, nil
+	if alg, ok := ctx.Value(signingAlgKey{}).(string); ok {
+		if k := ks.forAlg(alg); k != nil {
+			return k, nil
+		}
+	}
+	return ks.idDefault, nil
 }
 
-func (s *opStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
-	ks, err := s.keys.get(ctx)
-	if err != nil {
-		return nil, serverError(ctx, err)
+// signingAlgKey carries the algorithm SigningKey gives zitadel.
+type signingAlgKey struct{}
+
+// withSigningAlg names the algorithm of the next token zitadel signs.
+func withSigningAlg(ctx context.Context, alg string) context.Context {
+	return context.WithValue(ctx, signingAlgKey{}, alg)
+}
+
+// SignatureAlgorithms are the ID tokens' (discovery's
+// id_token_signing_alg_values_supported): the default, then what clients
+// may register.
+func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	var out []jose.SignatureAlgorithm
+	for _, a := range s.keys.idTokenAlgs() {
+		out = append(out, jose.SignatureAlgorithm(a))
 	}
-	return []jose.SignatureAlgorithm{ks.signing.alg}, nil
+	return out, nil
 }
 
 func (s *opStorage) KeySet(ctx context.Context) ([]zop.Key, error) {

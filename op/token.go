@@ -148,7 +148,7 @@ func (o *OP) codeGrant(w http.ResponseWriter, r *http.Request, c *client, proof 
 	}
 	ar.accessJKT, ar.refreshJKT = bindings(c, proof)
 	ctx = zop.ContextWithIssuer(ctx, o.opts.Issuer)
-	resp, err := zop.CreateTokenResponse(ctx, ar, c, o.provider, true, code, "")
+	resp, err := o.tokenResponse(ctx, ar, c, code, true)
 	if err != nil {
 		o.grantError(w, r, err)
 		return
@@ -197,7 +197,7 @@ func (o *OP) deviceGrant(w http.ResponseWriter, r *http.Request, c *client, proo
 	x.accessJKT, x.refreshJKT = bindings(c, proof)
 	s.devices.put(st, x)
 	ctx = zop.ContextWithIssuer(ctx, o.opts.Issuer)
-	resp, err := zop.CreateDeviceTokenResponse(ctx, st, o.provider, c)
+	resp, err := o.tokenResponse(ctx, st, c, "", false)
 	s.devices.forget(st)
 	if err != nil {
 		o.grantError(w, r, err)
@@ -206,6 +206,38 @@ func (o *OP) deviceGrant(w http.ResponseWriter, r *http.Request, c *client, proo
 	o.recordSessionClient(ctx, x.sessionID, c.c.ID, st.Subject)
 	resp.TokenType = tokenType(x.accessJKT)
 	writeJSONToken(w, resp)
+}
+
+// tokenResponse is zitadel's CreateTokenResponse (code grant, alwaysID)
+// and CreateDeviceTokenResponse (device grant: an ID token with openid),
+// built from the same zitadel functions — so nonce, c_hash, at_hash, acr
+// and the user claims are zitadel's — but with each token signed by its
+// own key: a JWT access token with the access-token key
+// (Options.AccessTokenAlgorithm), the ID token with the client's
+// id_token_signed_response_alg. zitadel's own functions ask the storage
+// for one key for both.
+func (o *OP) tokenResponse(ctx context.Context, req zop.TokenRequest, c *client, code string, alwaysID bool) (*oidc.AccessTokenResponse, error) {
+	km := o.storage.keys
+	accessToken, refreshToken, validity, err := zop.CreateAccessToken(withSigningAlg(ctx, km.atAlg), req, c.AccessTokenType(), o.provider, c, "")
+	if err != nil {
+		return nil, err
+	}
+	resp := &oidc.AccessTokenResponse{
+		AccessToken: accessToken, RefreshToken: refreshToken, TokenType: oidc.BearerToken,
+		ExpiresIn: uint64(validity.Seconds()), Scope: req.GetScopes(),
+	}
+	if idr, ok := req.(zop.IDTokenRequest); ok && (alwaysID || slices.Contains(req.GetScopes(), oidc.ScopeOpenID)) {
+		idCtx := withSigningAlg(ctx, c.idTokenAlg(km.idAlg))
+		if resp.IDToken, err = zop.CreateIDToken(idCtx, o.opts.Issuer, idr, c.IDTokenLifetime(), accessToken, code, o.storage, c); err != nil {
+			return nil, err
+		}
+	}
+	if ar, ok := req.(zop.AuthRequest); ok {
+		if err := o.storage.DeleteAuthRequest(ctx, ar.GetID()); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
 }
 
 // recordSessionClient remembers that the client got tokens in the

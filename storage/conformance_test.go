@@ -464,7 +464,7 @@ func testClientCRUD(t *testing.T, s *storage.Store) {
 		Source: "config", CreatedAt: at(0), UpdatedAt: at(time.Second),
 		JWKS: `{"keys":[]}`, JWKSURI: "https://app.example/jwks", Scopes: []string{"api.read", "api.write"},
 		BackchannelLogoutURI: "https://app.example/bcl", BackchannelLogoutSessionRequired: true,
-		ThirdParty: true, RequirePAR: true, DPoPBound: true,
+		ThirdParty: true, RequirePAR: true, DPoPBound: true, IDTokenSigningAlg: "ES256",
 	}
 	ok(t, s.CreateClient(ctx, c))
 	equal(t, must(s.GetClient(ctx, "app"))(t), c)
@@ -506,6 +506,15 @@ func testSyncClients(t *testing.T, s *storage.Store) {
 	wantErr(t, err, storage.ErrNotFound)
 	equal(t, must(s.GetClient(ctx, "c"))(t).Source, "cli")
 	equal(t, must(s.GetClient(ctx, "d"))(t).Name, "D")
+
+	// A re-sync updates every column, the registered ID-token algorithm too.
+	withAlg := mk("a", "A2", "", at(time.Hour))
+	withAlg.IDTokenSigningAlg = "ES256"
+	ok(t, s.SyncClients(ctx, "config", []storage.Client{withAlg, mk("d", "D", "", at(time.Hour))}))
+	equal(t, must(s.GetClient(ctx, "a"))(t).IDTokenSigningAlg, "ES256")
+	withAlg.IDTokenSigningAlg = ""
+	ok(t, s.SyncClients(ctx, "config", []storage.Client{withAlg, mk("d", "D", "", at(time.Hour))}))
+	equal(t, must(s.GetClient(ctx, "a"))(t).IDTokenSigningAlg, "")
 
 	// A client of another source with the same id is taken over.
 	ok(t, s.SyncClients(ctx, "config", []storage.Client{mk("c", "C from config", "", at(2*time.Hour))}))

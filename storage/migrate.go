@@ -100,6 +100,12 @@ func migrations(dialect string) []*gormigrate.Migration {
 		}), Rollback: noRollback},
 		{ID: "0007_limits_outbox", Migrate: execAll(dialect, schema0007LimitsOutbox()), Rollback: noRollback},
 		{ID: "0008_languages", Migrate: execAll(dialect, schema0008Languages()), Rollback: noRollback},
+		{ID: "0009_id_token_alg", Migrate: execAll(dialect, []string{
+			// A client's registered id_token_signed_response_alg (OIDC
+			// Dynamic Client Registration §2); '' is none registered: the
+			// provider's default (keys.algorithm).
+			`ALTER TABLE clients ADD COLUMN id_token_signed_response_alg TEXT NOT NULL DEFAULT ''`,
+		}), Rollback: noRollback},
 	}
 }
 

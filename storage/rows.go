@@ -222,6 +222,7 @@ type clientRow struct {
 	ThirdParty             bool   `gorm:"column:third_party"`
 	RequirePAR             bool   `gorm:"column:require_par"`
 	DPoPBound              bool   `gorm:"column:dpop_bound"`
+	IDTokenSigningAlg      string `gorm:"column:id_token_signed_response_alg"`
 }
 
 func (clientRow) TableName() string { return "clients" }
@@ -241,6 +242,7 @@ func clientToRow(c Client) clientRow {
 		JWKS: c.JWKS, JWKSURI: c.JWKSURI, Scopes: encList(c.Scopes),
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSID: c.BackchannelLogoutSessionRequired,
 		ThirdParty: c.ThirdParty, RequirePAR: c.RequirePAR, DPoPBound: c.DPoPBound,
+		IDTokenSigningAlg: c.IDTokenSigningAlg,
 	}
 }
 
@@ -260,6 +262,7 @@ func (r clientRow) domain() (Client, error) {
 		JWKS: r.JWKS, JWKSURI: r.JWKSURI, Scopes: d.list(r.Scopes),
 		BackchannelLogoutURI: r.BackchannelLogoutURI, BackchannelLogoutSessionRequired: r.BackchannelLogoutSID,
 		ThirdParty: r.ThirdParty, RequirePAR: r.RequirePAR, DPoPBound: r.DPoPBound,
+		IDTokenSigningAlg: r.IDTokenSigningAlg,
 	}
 	return c, d.err
 }

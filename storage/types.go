@@ -107,6 +107,11 @@ type Client struct {
 	RequirePAR bool
 	// DPoPBound: every access token must be DPoP-bound (RFC 9449 §5.2).
 	DPoPBound bool
+	// IDTokenSigningAlg is the client's registered
+	// id_token_signed_response_alg (OIDC Dynamic Client Registration §2):
+	// the JWS algorithm of its ID tokens and logout tokens; "" for none
+	// registered (the provider's default, keys.algorithm).
+	IDTokenSigningAlg string
 	// Source says who manages the row: "config" (synced from the config
 	// file), "cli", or "builtin" (the demo and account clients).
 	Source    string

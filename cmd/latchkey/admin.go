@@ -406,6 +406,7 @@ func cmdClient(env *cmdEnv, args []string) error {
 		thirdParty := fs.Bool("third-party", false, "show a consent page (first-party clients never ask)")
 		requirePAR := fs.Bool("require-par", false, "authorization requests only through /par (RFC 9126)")
 		dpopBound := fs.Bool("dpop", false, "every token request must carry a DPoP proof (RFC 9449)")
+		idTokenAlg := fs.String("id-token-alg", "", "the client's id_token_signed_response_alg: RS256 or ES256 (default: keys.algorithm)")
 		var redirects, postLogout, grants, scopes multiFlag
 		fs.Var(&redirects, "redirect-uri", "redirect URI (repeat)")
 		fs.Var(&postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeat)")
@@ -460,7 +461,8 @@ func cmdClient(env *cmdEnv, args []string) error {
 			AccessTokenFormat: *format, DefaultACR: *defaultACR, Admin: access,
 			Scopes: scopes, JWKS: config.JWKS(jwks), JWKSURI: *jwksURI, BackchannelLogoutURI: *bclURI,
 			BackchannelLogoutSessionRequired: *bclSID, ThirdParty: *thirdParty,
-			RequirePushedAuthorizationRequests: *requirePAR, DPoPBoundAccessTokens: *dpopBound})
+			RequirePushedAuthorizationRequests: *requirePAR, DPoPBoundAccessTokens: *dpopBound,
+			IDTokenSignedResponseAlg: *idTokenAlg})
 		if err != nil {
 			return adminErr(err)
 		}
@@ -574,23 +576,36 @@ func cmdKeys(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(keys, func(x, y storage.SigningKey) int { return y.CreatedAt.Compare(x.CreatedAt) })
+	slices.SortFunc(keys, func(x, y storage.SigningKey) int {
+		if c := y.CreatedAt.Compare(x.CreatedAt); c != 0 {
+			return c
+		}
+		return y.NotBefore.Compare(x.NotBefore)
+	})
 	k := keys[0]
+	// The new generation: one key per published algorithm, made together.
+	var names []string
+	for _, g := range keys {
+		if g.CreatedAt.Equal(k.CreatedAt) && g.NotBefore.Equal(k.NotBefore) {
+			names = append(names, fmt.Sprintf("%s (%s)", g.ID, g.Algorithm))
+		}
+	}
+	newKeys := strings.Join(names, ", ")
 	reach := "at once (PostgreSQL change notification)"
 	if a.store.Dialect() != storage.DialectPostgres {
 		reach = fmt.Sprintf("within %s (their periodic reload)", op.KeyReloadInterval)
 	}
 	if *now {
-		fmt.Fprintf(env.stdout, `emergency rotation: new signing key %s (%s) signs now; every other key was withdrawn from JWKS.
+		fmt.Fprintf(env.stdout, `emergency rotation: new signing keys %s sign now; every other key was withdrawn from JWKS.
 Running servers switch %s.
 What relying parties see: tokens signed by the withdrawn keys no longer verify — users and services
 must sign in or fetch tokens again (refresh tokens still work: they are not signed); a relying party
 that cached JWKS sees an unknown key id and must fetch JWKS again (most libraries do so on an unknown kid).
-`, k.ID, k.Algorithm, reach)
+`, newKeys, reach)
 		return nil
 	}
-	fmt.Fprintf(env.stdout, "rotated: new signing key %s (%s) is published now; running servers serve it in JWKS %s;\nit signs from %s (after a publish lead of %s), the current key until then.\n",
-		k.ID, k.Algorithm, reach, k.NotBefore.UTC().Format("2006-01-02 15:04:05 UTC"), provider.PublishLead())
+	fmt.Fprintf(env.stdout, "rotated: new signing keys %s are published now; running servers serve them in JWKS %s;\nthey sign from %s (after a publish lead of %s), the current keys until then.\n",
+		newKeys, reach, k.NotBefore.UTC().Format("2006-01-02 15:04:05 UTC"), provider.PublishLead())
 	return nil
 }
 

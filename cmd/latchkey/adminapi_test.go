@@ -228,6 +228,23 @@ func TestAdminAPI(t *testing.T) {
 			t.Fatalf("client patch: %s", r.raw)
 		}
 		e.api(full, "PATCH", "/admin/v1/clients/portal", `{"default_acr":"gold"}`).want(t, http.StatusBadRequest)
+		// The ID-token algorithm a client registers: RS256 or ES256, "" for keys.algorithm.
+		if r.str("id_token_signed_response_alg") != "" {
+			t.Fatalf("a new client has an ID-token algorithm: %s", r.raw)
+		}
+		r = e.api(full, "PATCH", "/admin/v1/clients/portal", `{"id_token_signed_response_alg":"ES256"}`).want(t, http.StatusOK)
+		if r.str("id_token_signed_response_alg") != "ES256" || r.str("name") != "Portal" {
+			t.Fatalf("client patch (alg): %s", r.raw)
+		}
+		if c, _ := e.store.GetClient(t.Context(), "portal"); c.IDTokenSigningAlg != "ES256" {
+			t.Fatalf("stored ID-token algorithm %q", c.IDTokenSigningAlg)
+		}
+		e.api(full, "PATCH", "/admin/v1/clients/portal", `{"id_token_signed_response_alg":"HS256"}`).want(t, http.StatusBadRequest)
+		e.api(full, "POST", "/admin/v1/clients", `{"id":"rs","redirect_uris":["https://rs.example/cb"],"id_token_signed_response_alg":"none"}`).want(t, http.StatusBadRequest)
+		r = e.api(full, "POST", "/admin/v1/clients", `{"id":"rs","redirect_uris":["https://rs.example/cb"],"id_token_signed_response_alg":"RS256"}`).want(t, http.StatusCreated)
+		if r.str("id_token_signed_response_alg") != "RS256" {
+			t.Fatalf("client create (alg): %s", r.raw)
+		}
 		e.api(full, "PATCH", "/admin/v1/clients/account", `{"name":"x"}`).want(t, http.StatusBadRequest)
 		r = e.api(full, "POST", "/admin/v1/clients/portal/rotate-secret", "").want(t, http.StatusOK)
 		if len(r.str("secret")) < 32 {
@@ -252,7 +269,8 @@ func TestAdminAPI(t *testing.T) {
 		before := len(r.body["keys"].([]any))
 		e.api(full, "POST", "/admin/v1/keys/rotate", "").want(t, http.StatusOK)
 		r = e.api(full, "GET", "/admin/v1/keys", "").want(t, http.StatusOK)
-		if len(r.body["keys"].([]any)) != before+1 || strings.Contains(r.raw, "private") {
+		// A rotation makes a generation: one RS256 and one ES256 key.
+		if len(r.body["keys"].([]any)) != before+2 || strings.Contains(r.raw, "private") {
 			t.Fatalf("keys: %s", r.raw)
 		}
 

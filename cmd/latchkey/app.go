@@ -233,6 +233,7 @@ func (a *app) opOptions(now func() time.Time) op.Options {
 	return op.Options{
 		Issuer:               c.Issuer,
 		Algorithm:            c.Keys.Algorithm,
+		AccessTokenAlgorithm: c.Keys.AccessTokenAlgorithm,
 		KeyRotation:          c.Keys.RotationPeriod.Std(),
 		AccessTokenLifetime:  c.Tokens.AccessTokenLifetime.Std(),
 		IDTokenLifetime:      c.Tokens.IDTokenLifetime.Std(),
@@ -284,12 +285,14 @@ func (a *app) syncClients(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("sync clients from the config file: %w", err)
 	}
 	// The account pages are a relying party of this OP (always present).
+	// Both built-in relying parties take the algorithms of discovery, so
+	// their ID tokens are ES256, never an RSA signature.
 	accountRedirect, accountPostLogout := account.RedirectURIs(a.cfg.Issuer)
 	builtin := []storage.Client{{
 		ID: account.ClientID, Name: "Your account", AppType: storage.AppTypeWeb,
 		SecretHash:   op.HashClientSecret(a.kr, a.builtinSecret(account.ClientID)),
 		RedirectURIs: []string{accountRedirect}, PostLogoutRedirectURIs: []string{accountPostLogout},
-		GrantTypes: []string{op.GrantAuthorizationCode}, Source: "builtin",
+		GrantTypes: []string{op.GrantAuthorizationCode}, Source: "builtin", IDTokenSigningAlg: op.AlgES256,
 		CreatedAt: now, UpdatedAt: now,
 	}}
 	if a.demo {
@@ -299,7 +302,7 @@ func (a *app) syncClients(ctx context.Context, now time.Time) error {
 			SecretHash:   op.HashClientSecret(a.kr, a.builtinSecret(account.DemoClientID)),
 			RedirectURIs: []string{redirect}, PostLogoutRedirectURIs: []string{postLogout},
 			GrantTypes: []string{op.GrantAuthorizationCode, op.GrantRefreshToken}, Source: "builtin",
-			CreatedAt: now, UpdatedAt: now,
+			IDTokenSigningAlg: op.AlgES256, CreatedAt: now, UpdatedAt: now,
 		})
 	}
 	if err := a.store.SyncClients(ctx, "builtin", builtin); err != nil {

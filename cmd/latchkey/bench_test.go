@@ -14,48 +14,58 @@ import (
 )
 
 // BenchmarkTokenEndpoint measures the token endpoint through the real HTTP
-// handler (everything but the socket): client_credentials with JWT and
-// opaque access tokens, and the rotating refresh grant, on each database.
+// handler (everything but the socket), with the default keys (ID tokens
+// RS256 unless a client registered ES256, JWT access tokens ES256):
+// client_credentials with JWT and opaque access tokens, and the rotating
+// refresh grant of a client registered for RS256 ID tokens and of one
+// registered for ES256, on each database. cpu-ns/op is the test process's
+// CPU time per request (server and database driver, SQLite included; not
+// PostgreSQL's own).
 //
 //	go test -run x -bench TokenEndpoint ./cmd/latchkey/
 func BenchmarkTokenEndpoint(b *testing.B) {
 	for _, d := range storagetest.Dialects(b) {
-		for _, alg := range []string{"ES256", "RS256"} {
-			e := newTestEnv(b, d, func(c *config.Config) { c.Keys.Algorithm = alg })
-			app := e.newRP("app", func(c *storage.Client) { c.Scopes = []string{"api"} })
-			e.newRP("app-jwt", func(c *storage.Client) { c.AccessTokenFormat, c.Scopes = storage.TokenFormatJWT, []string{"api"} })
-			jwt := *app
-			jwt.id = "app-jwt"
-			jwt.secret = "s3cret-app-jwt-0123456789abcdefghijklmnop"
+		e := newTestEnv(b, d, func(c *config.Config) { c.Keys = config.Default().Keys })
+		app := e.newRP("app", func(c *storage.Client) { c.Scopes = []string{"api"} })
+		e.newRP("app-jwt", func(c *storage.Client) { c.AccessTokenFormat, c.Scopes = storage.TokenFormatJWT, []string{"api"} })
+		jwt := *app
+		jwt.id = "app-jwt"
+		jwt.secret = "s3cret-app-jwt-0123456789abcdefghijklmnop"
 
-			for _, c := range []*rp{&jwt, app} {
-				name := "opaque"
-				if c.id == "app-jwt" {
-					name = "jwt"
-				}
-				b.Run(d.Name+"/"+alg+"/client_credentials/"+name, func(b *testing.B) {
-					form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}.Encode()
-					b.ReportAllocs()
-					b.RunParallel(func(pb *testing.PB) {
-						for pb.Next() {
-							rec := tokenRequest(e, c, form)
-							if rec.Code != http.StatusOK {
-								b.Fatalf("status %d: %s", rec.Code, rec.Body)
-							}
-						}
-					})
-				})
+		for _, c := range []*rp{&jwt, app} {
+			name := "opaque"
+			if c.id == "app-jwt" {
+				name = "jwt"
 			}
-
-			u := e.createUser("bench-" + alg + "@example.com")
-			authURL, verifier, state, nonce := app.authorizeURL()
-			code := e.newBrowser().signIn(authURL, u.Email, signInOpts{}).code(b, state)
-			tok, _, _ := app.exchange(code, verifier, nonce)
-			rt := tok.RefreshToken // the chain continues across b.Run's repeated calls
-			b.Run(d.Name+"/"+alg+"/refresh", func(b *testing.B) {
+			b.Run(d.Name+"/client_credentials/"+name, func(b *testing.B) {
+				form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}.Encode()
 				b.ReportAllocs()
+				start := processCPU()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						rec := tokenRequest(e, c, form)
+						if rec.Code != http.StatusOK {
+							b.Fatalf("status %d: %s", rec.Code, rec.Body)
+						}
+					}
+				})
+				reportCPU(b, start)
+			})
+		}
+
+		for _, alg := range []string{"RS256", "ES256"} {
+			rp := e.newRP("app-"+alg, func(c *storage.Client) { c.IDTokenSigningAlg = alg })
+			u := e.createUser("bench-" + alg + "@example.com")
+			authURL, verifier, state, nonce := rp.authorizeURL()
+			code := e.newBrowser().signIn(authURL, u.Email, signInOpts{}).code(b, state)
+			tok, _, _ := rp.exchange(code, verifier, nonce)
+			rt := tok.RefreshToken // the chain continues across b.Run's repeated calls
+			b.Run(d.Name+"/refresh/id_token="+alg, func(b *testing.B) {
+				b.ReportAllocs()
+				start := processCPU()
+				defer reportCPU(b, start)
 				for i := 0; i < b.N; i++ {
-					rec := tokenRequest(e, app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode())
+					rec := tokenRequest(e, rp, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode())
 					if rec.Code != http.StatusOK {
 						b.Fatalf("status %d: %s", rec.Code, rec.Body)
 					}

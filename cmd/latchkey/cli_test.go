@@ -133,6 +133,8 @@ func TestCLIClientWhileServing(t *testing.T) {
 		{"unknown grant", "", []string{"client", "create", "--id", "g", "--grant", "password", "--redirect-uri", "https://a.example/cb"}, exitUsage},
 		{"default acr", "", []string{"client", "create", "--id", "admin", "--redirect-uri", "https://a.example/cb", "--default-acr", "urn:latchkey:acr:mfa:fresh"}, exitOK},
 		{"unknown default acr", "", []string{"client", "create", "--id", "admin2", "--redirect-uri", "https://a.example/cb", "--default-acr", "gold"}, exitUsage},
+		{"ES256 id tokens", "", []string{"client", "create", "--id", "es", "--redirect-uri", "https://a.example/cb", "--id-token-alg", "ES256"}, exitOK},
+		{"HS256 id tokens", "", []string{"client", "create", "--id", "hs", "--redirect-uri", "https://a.example/cb", "--id-token-alg", "HS256"}, exitUsage},
 		{"delete", "", []string{"client", "delete", "--id", "web"}, exitOK},
 		{"delete unknown", "", []string{"client", "delete", "--id", "web"}, exitNotFound},
 	} {
@@ -145,6 +147,9 @@ func TestCLIClientWhileServing(t *testing.T) {
 	_, out, _ = cli(t, env, "", "client", "list")
 	if !strings.Contains(out, "urn:ietf:params:oauth:grant-type:device_code") || strings.Contains(out, "\nweb ") {
 		t.Fatalf("client list:\n%s", out)
+	}
+	if c, err := a.store.GetClient(context.Background(), "es"); err != nil || c.IDTokenSigningAlg != "ES256" {
+		t.Fatalf("client created with --id-token-alg ES256: %+v %v", c, err)
 	}
 }
 

@@ -443,9 +443,11 @@ type clientView struct {
 	IDTokenLifetime        config.Duration `json:"id_token_lifetime"`
 	DefaultACR             string          `json:"default_acr"`
 	Admin                  string          `json:"admin"`
-	Source                 string          `json:"source"`
-	CreatedAt              *time.Time      `json:"created_at"`
-	UpdatedAt              *time.Time      `json:"updated_at"`
+	// IDTokenSignedResponseAlg: "" when none is registered (keys.algorithm).
+	IDTokenSignedResponseAlg string     `json:"id_token_signed_response_alg"`
+	Source                   string     `json:"source"`
+	CreatedAt                *time.Time `json:"created_at"`
+	UpdatedAt                *time.Time `json:"updated_at"`
 	// Secret is set once: in the answer that generated it.
 	Secret string `json:"secret,omitempty"`
 }
@@ -455,7 +457,8 @@ func viewClient(c storage.Client) clientView {
 		PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs), GrantTypes: nonNil(c.GrantTypes),
 		AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifetime: config.Duration(c.AccessTokenLifetime),
 		IDTokenLifetime: config.Duration(c.IDTokenLifetime), DefaultACR: c.DefaultACR, Admin: c.AdminAccess,
-		Source: c.Source, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt)}
+		IDTokenSignedResponseAlg: c.IDTokenSigningAlg,
+		Source:                   c.Source, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt)}
 }
 
 type orgView struct {
@@ -722,6 +725,8 @@ type clientInput struct {
 	IDTokenLifetime        config.Duration `json:"id_token_lifetime"`
 	DefaultACR             string          `json:"default_acr"`
 	Admin                  string          `json:"admin"`
+	// IDTokenSignedResponseAlg: RS256 or ES256; empty: keys.algorithm.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg"`
 }
 
 func (a *API) createClient(c echo.Context, actor Actor) error {
@@ -732,7 +737,8 @@ func (a *API) createClient(c echo.Context, actor Actor) error {
 	cl, secret, err := a.svc.CreateClient(c.Request().Context(), actor, config.Client{ID: in.ID, Name: in.Name, Secret: in.Secret,
 		Public: in.Public, Type: in.Type, RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
 		GrantTypes: in.GrantTypes, AccessTokenFormat: in.AccessTokenFormat, AccessTokenLifetime: in.AccessTokenLifetime,
-		IDTokenLifetime: in.IDTokenLifetime, DefaultACR: in.DefaultACR, Admin: in.Admin})
+		IDTokenLifetime: in.IDTokenLifetime, DefaultACR: in.DefaultACR, Admin: in.Admin,
+		IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg})
 	if err != nil {
 		return err
 	}
@@ -751,20 +757,21 @@ func (a *API) getClient(c echo.Context, _ Actor) error {
 
 func (a *API) updateClient(c echo.Context, actor Actor) error {
 	var in struct {
-		Name                   *string   `json:"name"`
-		RedirectURIs           *[]string `json:"redirect_uris"`
-		PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
-		GrantTypes             *[]string `json:"grant_types"`
-		AccessTokenFormat      *string   `json:"access_token_format"`
-		DefaultACR             *string   `json:"default_acr"`
-		Admin                  *string   `json:"admin"`
+		Name                     *string   `json:"name"`
+		RedirectURIs             *[]string `json:"redirect_uris"`
+		PostLogoutRedirectURIs   *[]string `json:"post_logout_redirect_uris"`
+		GrantTypes               *[]string `json:"grant_types"`
+		AccessTokenFormat        *string   `json:"access_token_format"`
+		DefaultACR               *string   `json:"default_acr"`
+		Admin                    *string   `json:"admin"`
+		IDTokenSignedResponseAlg *string   `json:"id_token_signed_response_alg"`
 	}
 	if err := decode(c, &in); err != nil {
 		return err
 	}
 	cl, err := a.svc.UpdateClient(c.Request().Context(), actor, c.Param("id"), ClientChange{Name: in.Name, RedirectURIs: in.RedirectURIs,
 		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes, AccessTokenFormat: in.AccessTokenFormat,
-		DefaultACR: in.DefaultACR, Admin: in.Admin})
+		DefaultACR: in.DefaultACR, Admin: in.Admin, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg})
 	if err != nil {
 		return err
 	}

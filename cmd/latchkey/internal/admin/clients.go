@@ -26,7 +26,7 @@ func ClientFromConfig(kr *keyring.Keyring, c config.Client, source string, now t
 		JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, Scopes: c.Scopes,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		ThirdParty: c.ThirdParty, RequirePAR: c.RequirePushedAuthorizationRequests, DPoPBound: c.DPoPBoundAccessTokens,
-		CreatedAt: now, UpdatedAt: now,
+		IDTokenSigningAlg: c.IDTokenSignedResponseAlg, CreatedAt: now, UpdatedAt: now,
 	}
 	if !c.Public && c.Secret != "" {
 		// A client with only keys (private_key_jwt) stores no secret.
@@ -44,7 +44,8 @@ func configOf(c storage.Client) config.Client {
 		DefaultACR: c.DefaultACR, Admin: c.AdminAccess,
 		JWKS: config.JWKS(c.JWKS), JWKSURI: c.JWKSURI, Scopes: c.Scopes,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
-		ThirdParty: c.ThirdParty, RequirePushedAuthorizationRequests: c.RequirePAR, DPoPBoundAccessTokens: c.DPoPBound}
+		ThirdParty: c.ThirdParty, RequirePushedAuthorizationRequests: c.RequirePAR, DPoPBoundAccessTokens: c.DPoPBound,
+		IDTokenSignedResponseAlg: c.IDTokenSigningAlg}
 	if !c.Public && len(c.SecretHash) > 0 {
 		cc.Secret = strings.Repeat("x", 32)
 	}
@@ -114,6 +115,8 @@ type ClientChange struct {
 	AccessTokenFormat      *string
 	DefaultACR             *string
 	Admin                  *string
+	// IDTokenSignedResponseAlg: "" goes back to keys.algorithm.
+	IDTokenSignedResponseAlg *string
 }
 
 // errBuiltin: the demo and account clients are the server's own.
@@ -149,6 +152,9 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, ch Clien
 		}
 		if ch.Admin != nil {
 			cc.Admin = *ch.Admin
+		}
+		if ch.IDTokenSignedResponseAlg != nil {
+			cc.IDTokenSignedResponseAlg = *ch.IDTokenSignedResponseAlg
 		}
 		cc, err := s.validateClient(cc)
 		if err != nil {
