@@ -189,7 +189,7 @@ func TestPasskeyStepUp(t *testing.T) {
 
 		authURL, state = r.authorizeURL(oauth2.SetAuthURLParam("acr_values", flow.ACRPhishingResistant))
 		p := b.get(authURL)
-		if !p.at("/login/code") || !strings.Contains(p.body, "this product requires one") ||
+		if !p.at("/login/code") || !strings.Contains(p.body, "this product asks for a passkey") ||
 			strings.Contains(p.body, "Get code by email") || strings.Contains(p.body, "Use a backup code") {
 			t.Fatalf("step-up page:\n%s", p.body)
 		}
