@@ -42,7 +42,7 @@ type Config struct {
 	SiteName string `yaml:"site_name"`
 	// DefaultLanguage is the language of pages and mails when neither
 	// the product (ui_locales), the account nor the browser names a
-	// supported one: one of login/i18n's languages ("en", "de", …).
+	// supported one: one of KnownLanguages ("en", "de", …).
 	DefaultLanguage string `yaml:"default_language"`
 	// PseudoLocale offers the pseudo-locale en-XA (every message accented
 	// and marked) to tests and translators. Not a configuration key.
@@ -298,6 +298,11 @@ var ReservedClientIDs = []string{"demo", "account"}
 
 // KnownGrantTypes lists the grant types a client may use (long forms).
 var KnownGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
+
+// KnownLanguages are the languages of the pages and mails (BCP 47 tags):
+// the catalogue files of login/i18n, whose test holds the two lists equal
+// (config imports nothing of login/).
+var KnownLanguages = []string{"en", "de", "es", "fr", "ja"}
 
 // KnownAlgorithms lists the accepted keys.algorithm and
 // keys.access_token_algorithm values.

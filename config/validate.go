@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/clientip"
-	"github.com/latchkey/latchkey/login/i18n"
 )
 
 // Problem is one thing wrong with the configuration.
@@ -199,7 +198,7 @@ func (c *Config) check(p *problems) {
 	if strings.TrimSpace(c.SiteName) == "" {
 		p.add("site_name", "required")
 	}
-	if !i18n.Supported(c.DefaultLanguage) {
+	if !slices.Contains(KnownLanguages, c.DefaultLanguage) {
 		// Not listed: the list grows with each catalogue file (the
 		// README's Languages section and discovery's ui_locales_supported
 		// have it).

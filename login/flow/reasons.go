@@ -69,21 +69,32 @@ func (r Reason) Text(p Policy) string {
 	return string(r)
 }
 
-// HumanDuration says a duration in English for operators (Text, the CLI);
-// pages and mails use login/i18n's Localizer.Duration, the same rules in
-// the user's language: days, hours and minutes as they are ("1 day", "1 day
-// 12 hours", "1 hour 30 minutes", "10 minutes"), rounded up to the minute
-// (a wait is never understated: 61 s is "2 minutes"), and whole seconds
-// below a minute.
+// DurationParts is how a duration is said, on pages, in mails and to
+// operators: days, hours and minutes as they are ("1 day", "1 day 12
+// hours", "1 hour 30 minutes", "10 minutes"), rounded up to the minute (a
+// wait is never understated: 61 s is "2 minutes"), and whole seconds below
+// a minute (then only seconds is set). Zero units are left out by the
+// speaker. HumanDuration says it in English; login/i18n's
+// Localizer.Duration in the user's language.
+func DurationParts(d time.Duration) (days, hours, minutes, seconds int) {
+	if d < time.Minute {
+		return 0, 0, 0, int(d / time.Second)
+	}
+	d = (d + time.Minute - 1).Truncate(time.Minute)
+	days = int(d / (24 * time.Hour))
+	d -= time.Duration(days) * 24 * time.Hour
+	hours = int(d / time.Hour)
+	minutes = int((d - time.Duration(hours)*time.Hour) / time.Minute)
+	return days, hours, minutes, 0
+}
+
+// HumanDuration says a duration in English for operators (Text, the CLI),
+// as DurationParts splits it.
 func HumanDuration(d time.Duration) string {
 	if d < time.Minute {
 		return plural(int(d/time.Second), "second")
 	}
-	d = (d + time.Minute - 1).Truncate(time.Minute)
-	days := int(d / (24 * time.Hour))
-	d -= time.Duration(days) * 24 * time.Hour
-	hours := int(d / time.Hour)
-	minutes := int((d - time.Duration(hours)*time.Hour) / time.Minute)
+	days, hours, minutes, _ := DurationParts(d)
 	var parts []string
 	for _, p := range []struct {
 		n    int

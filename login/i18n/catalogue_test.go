@@ -16,6 +16,7 @@ import (
 	"text/template"
 	"text/template/parse"
 
+	"github.com/latchkey/latchkey/config"
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/feature/plural"
 	"golang.org/x/text/language"
@@ -345,5 +346,15 @@ func TestTemplateFormsParse(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestConfigKnowsEveryLanguage: config accepts as default_language exactly
+// the languages that have a catalogue file (config imports nothing of
+// login/, so it keeps its own list).
+func TestConfigKnowsEveryLanguage(t *testing.T) {
+	got, want := slices.Sorted(slices.Values(config.KnownLanguages)), slices.Sorted(slices.Values(Languages()))
+	if !slices.Equal(got, want) {
+		t.Fatalf("config.KnownLanguages = %v, catalogue files = %v", got, want)
 	}
 }

@@ -4,23 +4,19 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/login/flow"
 )
 
-// Duration says a duration the way pages and mails speak: days, hours and
-// minutes as they are ("1 day", "1 day 12 hours", "1 hour 30 minutes",
-// "10 minutes"), rounded up to the minute (a wait is never understated: 61
-// s is "2 minutes"), and whole seconds below a minute. Each unit is a
-// plural message of its own (duration.days, …) and the units are joined
-// by the language's pattern (duration.join).
+// Duration says a duration the way pages and mails speak, split as
+// flow.DurationParts splits it (the one rule for every speaker). Each unit
+// is a plural message of its own (duration.days, …) and the units are
+// joined by the language's pattern (duration.join).
 func (l *Localizer) Duration(d time.Duration) string {
 	if d < time.Minute {
 		return l.TN("duration.seconds", int(d/time.Second))
 	}
-	d = (d + time.Minute - 1).Truncate(time.Minute)
-	days := int(d / (24 * time.Hour))
-	d -= time.Duration(days) * 24 * time.Hour
-	hours := int(d / time.Hour)
-	minutes := int((d - time.Duration(hours)*time.Hour) / time.Minute)
+	days, hours, minutes, _ := flow.DurationParts(d)
 	var parts []string
 	if days > 0 {
 		parts = append(parts, l.TN("duration.days", days))

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/login/flow"
 )
 
 const day = 24 * time.Hour
@@ -40,6 +42,10 @@ func TestDuration(t *testing.T) {
 	} {
 		if got := l.Duration(d); got != want {
 			t.Errorf("Duration(%v) = %q, want %q", d, got, want)
+		}
+		// Operators read the same words (the CLI, Text): one split.
+		if got := flow.HumanDuration(d); got != want {
+			t.Errorf("flow.HumanDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 	if got := l.TN("duration.days", 1); got != "1 day" {
