@@ -4,10 +4,10 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/clientip"
+	"github.com/latchkey/latchkey/login/theme"
 )
 
 // Config is the whole configuration of one Latchkey issuer. The yaml names
@@ -100,9 +100,7 @@ type Theme struct {
 }
 
 // LogoIsURL reports whether theme.logo is a URL (else a file).
-func (t Theme) LogoIsURL() bool {
-	return strings.HasPrefix(t.Logo, "https://") || strings.HasPrefix(t.Logo, "http://")
-}
+func (t Theme) LogoIsURL() bool { return theme.IsURL(t.Logo) }
 
 // Audit configures the audit trail.
 type Audit struct {

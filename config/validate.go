@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/login/i18n"
+	"github.com/latchkey/latchkey/login/theme"
 )
 
 // Problem is one thing wrong with the configuration.
@@ -285,12 +286,6 @@ var plainPhrase = regexp.MustCompile(`^[A-Za-z0-9]+( [A-Za-z0-9]+)*$`)
 // declaration (the value is written into a stylesheet).
 var cssColour = regexp.MustCompile(`^(#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|(rgb|rgba|hsl|hsla)\((\s|[0-9.,/%+-]|deg|turn|rad)+\))$`)
 
-// LogoTypes are the image types a theme.logo file may have, by extension.
-var LogoTypes = map[string]string{
-	".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-	".gif": "image/gif", ".webp": "image/webp",
-}
-
 // checkTheme checks the theme's values (its files are read at start-up).
 func (c *Config) checkTheme(p *problems) {
 	t := c.Theme
@@ -306,7 +301,7 @@ func (c *Config) checkTheme(p *problems) {
 			p.add("theme.logo", "%q is not on the issuer's origin (%s); give a file to serve it from there", t.Logo, c.Issuer)
 		}
 	default:
-		if _, ok := LogoTypes[strings.ToLower(filepath.Ext(t.Logo))]; !ok {
+		if _, ok := theme.LogoTypes[strings.ToLower(filepath.Ext(t.Logo))]; !ok {
 			p.add("theme.logo", "%q is not an image file (.png, .svg, .jpg, .jpeg, .gif, .webp) or a URL", t.Logo)
 		}
 	}
