@@ -95,8 +95,8 @@ func (h *Handler) identifyPage(c echo.Context) error {
 func (h *Handler) renderIdentify(c echo.Context, s *signin, status int, msg i18n.Msg, email string) error {
 	d := identifyData{ID: s.ar.ID, Client: h.clientName(s.client, false), Email: email, Signup: h.cfg.SignupEnabled}
 	page := web.Page{Title: i18n.M("identify.title"), Error: msg, Data: &d}
-	if origin, ok := web.ImageOrigin(s.client.LogoURI); ok && d.Client != "" {
-		d.ClientLogo, page.Images = s.client.LogoURI, []string{origin}
+	if d.Client != "" {
+		d.ClientLogo = clientLogo(s.client, &page)
 	}
 	if s.session.ID != "" && s.session.UserID != "" {
 		// prompt=select_account: offer the signed-in account first.

@@ -59,8 +59,8 @@ var (
 // TestBranding: a themed issuer shows its logo and stylesheet (accent
 // colour, extra CSS) on the sign-in and account pages, serves both from
 // its own origin with the right types, names the product and shows its
-// logo on the sign-in page (its origin allowed for images on that page
-// only), takes a page and a mail template from theme.dir (the mail read
+// logo on the sign-in and consent pages (its origin allowed for images
+// on those pages only), takes a page and a mail template from theme.dir (the mail read
 // from the SMTP sink, still in the catalogue's words), and mails from
 // site_name.
 func TestBranding(t *testing.T) {
@@ -80,7 +80,7 @@ func TestBranding(t *testing.T) {
 		const email = "ada@acme.test"
 		e.createUser(email)
 		shop := e.newRP("shop", func(c *storage.Client) {
-			c.Name, c.LogoURI = "Acme Shop", "https://cdn.shop.test/brand/logo.svg"
+			c.Name, c.LogoURI, c.ThirdParty = "Acme Shop", "https://cdn.shop.test/brand/logo.svg", true
 		})
 		b := e.newBrowser()
 
@@ -143,6 +143,14 @@ func TestBranding(t *testing.T) {
 		}
 		if raw := hdr.Header.Get("From"); !strings.HasPrefix(raw, "=?utf-8?") {
 			t.Errorf("From %q: the name is not RFC 2047 encoded", raw)
+		}
+
+		// The consent page (the shop is a third party) shows its logo too.
+		a = b.fetch(http.MethodGet, shop.authURLOnly(), nil, nil)
+		if page := string(a.body); !strings.Contains(page, `data-page="consent"`) ||
+			!strings.Contains(page, `<img class="logo" src="https://cdn.shop.test/brand/logo.svg" alt="">`) ||
+			!strings.Contains(a.header.Get("Content-Security-Policy"), "img-src 'self' data: https://cdn.shop.test;") {
+			t.Errorf("consent page: %d %q\n%s", a.status, a.header.Get("Content-Security-Policy"), page)
 		}
 
 		// The overridden page, with the theme around it.
