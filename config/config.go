@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/clientip"
@@ -36,10 +37,15 @@ type Config struct {
 	// writes mail to the log, which an https issuer refuses: there it
 	// must be set, to log: explicitly if that is what the operator wants.
 	SMTPURL string `yaml:"smtp_url"`
-	// MailFrom is the sender address; default "noreply@<issuer host>".
+	// MailFrom is the sender: an address with an optional display name
+	// ("Acme Sign-in <noreply@acme.com>", RFC 5322); default
+	// "<site_name> <noreply@<issuer host>>".
 	MailFrom string `yaml:"mail_from"`
-	// SiteName is shown on pages and in mails.
+	// SiteName is the product's name, shown on pages and in mails.
 	SiteName string `yaml:"site_name"`
+	// Theme brands the pages and mails (logo, accent colour, extra CSS,
+	// template overrides).
+	Theme Theme `yaml:"theme"`
 	// DefaultLanguage is the language of pages and mails when neither
 	// the product (ui_locales), the account nor the browser names a
 	// supported one: one of KnownLanguages ("en", "de", …).
@@ -71,6 +77,31 @@ type Config struct {
 	// origin maps a key path to where its value came from ("line 12" or
 	// "LATCHKEY_ISSUER"), so problems can point at it. Filled by Load.
 	origin map[string]string
+}
+
+// Theme brands the pages and mails. File paths in the file are relative
+// to the file's directory (absolute after Load).
+type Theme struct {
+	// Logo is shown before site_name on every page and in mails: an image
+	// file served from our origin (.png, .svg, .jpg, .jpeg, .gif, .webp)
+	// or an http(s) URL on the issuer's origin. Empty: none.
+	Logo string `yaml:"logo"`
+	// AccentColor is the pages' accent (buttons, links, the name): a CSS
+	// colour, #rgb, #rrggbb (#rgba, #rrggbbaa), rgb(…) or hsl(…). Empty:
+	// the built-in blue.
+	AccentColor string `yaml:"accent_color"`
+	// CSS is an extra stylesheet file, served from our origin after the
+	// built-in one (the pages' CSP allows no inline style). Empty: none.
+	CSS string `yaml:"css"`
+	// Dir holds templates that replace the built-in pages and mails of
+	// the same file names; the built-in ones serve the rest. Each is
+	// parsed at start-up. Empty: none.
+	Dir string `yaml:"dir"`
+}
+
+// LogoIsURL reports whether theme.logo is a URL (else a file).
+func (t Theme) LogoIsURL() bool {
+	return strings.HasPrefix(t.Logo, "https://") || strings.HasPrefix(t.Logo, "http://")
 }
 
 // Audit configures the audit trail.
@@ -182,7 +213,10 @@ type Protocol struct {
 // Client is a relying party declared in the configuration.
 type Client struct {
 	ID   string `yaml:"id"`
-	Name string `yaml:"name"` // default: the id
+	Name string `yaml:"name"` // default: the id; shown on the sign-in pages
+	// LogoURI is the client's logo, shown with its name on the sign-in
+	// pages: an https URL (http on localhost). Empty: none.
+	LogoURI string `yaml:"logo_uri"`
 	// Secret is the plain client secret (≥32 characters); required unless
 	// the client is public.
 	Secret                 string   `yaml:"secret"`
@@ -303,6 +337,10 @@ var KnownGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantC
 // the catalogue files of login/i18n, whose test holds the two lists equal
 // (config imports nothing of login/).
 var KnownLanguages = []string{"en", "de", "es", "fr", "ja"}
+
+// LogoExtensions are the image files theme.logo may name (login/theme
+// serves them, and its test holds its types to this list).
+var LogoExtensions = []string{".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp"}
 
 // KnownAlgorithms lists the accepted keys.algorithm and
 // keys.access_token_algorithm values.

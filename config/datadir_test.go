@@ -46,3 +46,28 @@ func TestDataDirIsAbsolute(t *testing.T) {
 		t.Fatalf("data_dir %q", c.DataDir)
 	}
 }
+
+// TestThemePathsAreAbsolute: the theme's files in a file are relative to
+// the file, like data_dir; a logo URL is left alone.
+func TestThemePathsAreAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "latchkey.yaml")
+	if err := os.WriteFile(file, []byte("theme:\n  logo: brand/logo.svg\n  css: brand/extra.css\n  dir: brand/templates\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := Load(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := c.Theme
+	if th.Logo != filepath.Join(dir, "brand/logo.svg") || th.CSS != filepath.Join(dir, "brand/extra.css") || th.Dir != filepath.Join(dir, "brand/templates") {
+		t.Fatalf("theme %+v", th)
+	}
+	c, _, err = Load("", []string{"LATCHKEY_THEME_LOGO=http://localhost:8080/logo.png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Theme.Logo != "http://localhost:8080/logo.png" {
+		t.Fatalf("logo URL became %q", c.Theme.Logo)
+	}
+}

@@ -22,7 +22,9 @@
 // data_dir is always absolute after Load: a relative path in the file is
 // relative to the file, unset it is DefaultDataDir (from HOME or
 // XDG_DATA_HOME in environ), so that every command run with the same
-// configuration opens the same database wherever it is run from. It must never print a secret: Secret redacts itself in
+// configuration opens the same database wherever it is run from. The
+// theme's files (theme.logo, theme.css, theme.dir) are made absolute the
+// same way; they are read at start-up (login/theme), not here. It must never print a secret: Secret redacts itself in
 // every format, messages never quote secret values, and URLs are shown
 // with their passwords redacted.
 //

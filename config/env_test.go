@@ -50,7 +50,7 @@ func TestEnvOverrides(t *testing.T) {
 				"LATCHKEY_POLICY_ROLLOUT_DEFAULT=2026-01-01",
 			},
 			check: func(t *testing.T, c *Config) {
-				if c.Issuer != "https://id.example.com" || c.MailFrom != "noreply@id.example.com" {
+				if c.Issuer != "https://id.example.com" || c.MailFrom != `"Env: \"quoted\" # kept" <noreply@id.example.com>` {
 					t.Errorf("issuer %q, mail_from %q", c.Issuer, c.MailFrom)
 				}
 				if c.Policy.SessionIdle.Std() != 48*time.Hour {

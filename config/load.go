@@ -50,6 +50,7 @@ func Load(path string, environ []string) (*Config, []string, error) {
 	if w := c.resolveDataDir(path, environ); w != "" {
 		warnings = append(warnings, w)
 	}
+	c.resolveThemePaths(path)
 	c.fillDerived()
 	c.check(p)
 	if err := p.err(); err != nil {
@@ -96,6 +97,35 @@ func (c *Config) resolveDataDir(path string, environ []string) string {
 		c.DataDir = abs
 	}
 	return ""
+}
+
+// resolveThemePaths makes the theme's files absolute, as resolveDataDir
+// does data_dir: relative to the file's directory when the file set them,
+// else to the working directory. A logo URL stays as it is.
+func (c *Config) resolveThemePaths(path string) {
+	t := &c.Theme
+	keys := []struct {
+		key string
+		v   *string
+	}{{"theme.css", &t.CSS}, {"theme.dir", &t.Dir}}
+	if !t.LogoIsURL() {
+		keys = append(keys, struct {
+			key string
+			v   *string
+		}{"theme.logo", &t.Logo})
+	}
+	for _, k := range keys {
+		if *k.v == "" || filepath.IsAbs(*k.v) {
+			continue
+		}
+		base := ""
+		if path != "" && c.origin[k.key] != "" && !strings.HasPrefix(c.origin[k.key], "from ") {
+			base = filepath.Dir(path)
+		}
+		if abs, err := filepath.Abs(filepath.Join(base, *k.v)); err == nil {
+			*k.v = abs
+		}
+	}
 }
 
 // DefaultDataDir is data_dir when none is set: $XDG_DATA_HOME/latchkey,

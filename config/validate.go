@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,7 +122,7 @@ func (c *Config) fillDerived() {
 					host = "[" + ip.String() + "]"
 				}
 			}
-			c.MailFrom = "noreply@" + host
+			c.MailFrom = DisplayAddress(c.SiteName, "noreply@"+host)
 		}
 	}
 	if c.TOTP.Issuer == "" {
@@ -192,8 +194,8 @@ func (c *Config) check(p *problems) {
 		p.add("secret_key", "is %d bytes, need at least %d; generate one with: openssl rand -hex 32", len(c.SecretKey), MinSecretKeyLen)
 	}
 	c.checkSMTPURL(p)
-	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
-		p.add("mail_from", "%q is not a valid email address", c.MailFrom)
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil || strings.ContainsAny(c.MailFrom, "\r\n") {
+		p.add("mail_from", "%q is not one email address, with or without a display name (Acme Sign-in <noreply@acme.com>)", c.MailFrom)
 	}
 	if strings.TrimSpace(c.SiteName) == "" {
 		p.add("site_name", "required")
@@ -256,9 +258,51 @@ func (c *Config) check(p *problems) {
 	if c.TOTP.Issuer == "" || strings.Contains(c.TOTP.Issuer, ":") {
 		p.add("totp.issuer", "%q must be non-empty and must not contain ':'", c.TOTP.Issuer)
 	}
+	c.checkTheme(p)
 	c.checkOperations(p)
 	c.checkClients(p)
 	c.checkOrganizations(p)
+}
+
+// DisplayAddress is the mailbox addr with the display name name, as
+// net/mail parses it back: a quoted string unless name is plain words.
+func DisplayAddress(name, addr string) string {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return addr
+	}
+	if !plainPhrase.MatchString(name) {
+		name = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+	}
+	return name + " <" + addr + ">"
+}
+
+var plainPhrase = regexp.MustCompile(`^[A-Za-z0-9]+( [A-Za-z0-9]+)*$`)
+
+// cssColour is what theme.accent_color accepts: hex colours and the
+// rgb()/hsl() functions, made of characters that cannot end a CSS
+// declaration (the value is written into a stylesheet).
+var cssColour = regexp.MustCompile(`^(#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|(rgb|rgba|hsl|hsla)\((\s|[0-9.,/%+-]|deg|turn|rad)+\))$`)
+
+// checkTheme checks the theme's values (its files are read at start-up).
+func (c *Config) checkTheme(p *problems) {
+	t := c.Theme
+	if t.AccentColor != "" && !cssColour.MatchString(t.AccentColor) {
+		p.add("theme.accent_color", "%q is not a CSS colour such as #1f5fd1, rgb(31 95 209) or hsl(218 74%% 47%%)", t.AccentColor)
+	}
+	switch {
+	case t.Logo == "":
+	case t.LogoIsURL():
+		u, err := url.Parse(t.Logo)
+		iss, _ := url.Parse(c.Issuer)
+		if err != nil || iss == nil || u.Scheme != iss.Scheme || u.Host != iss.Host || u.User != nil {
+			p.add("theme.logo", "%q is not on the issuer's origin (%s); give a file to serve it from there", t.Logo, c.Issuer)
+		}
+	default:
+		if !slices.Contains(LogoExtensions, strings.ToLower(filepath.Ext(t.Logo))) {
+			p.add("theme.logo", "%q is not an image file (.png, .svg, .jpg, .jpeg, .gif, .webp) or a URL", t.Logo)
+		}
+	}
 }
 
 // checkOperations checks metrics, tls and events.
@@ -445,6 +489,11 @@ func (c *Config) checkClients(p *problems) {
 		between(p, at+".id_token_lifetime", cl.IDTokenLifetime, time.Second, 0)
 		if cl.DefaultACR != "" {
 			oneOf(p, at+".default_acr", cl.DefaultACR, KnownACRs...)
+		}
+		if cl.LogoURI != "" {
+			if msg := checkHTTPSURL(cl.LogoURI); msg != "" {
+				p.add(at+".logo_uri", "%q %s", cl.LogoURI, msg)
+			}
 		}
 		if cl.IDTokenSignedResponseAlg != "" {
 			oneOf(p, at+".id_token_signed_response_alg", cl.IDTokenSignedResponseAlg, ClientIDTokenAlgorithms...)

@@ -21,9 +21,10 @@ import (
 // (flow.ConsentRequired).
 
 type consentData struct {
-	ID, Email string
-	Client    any // clientName
-	Scopes    []i18n.Msg
+	ID, Email  string
+	Client     any    // clientName
+	ClientLogo string // clientLogo
+	Scopes     []i18n.Msg
 }
 
 // consentRequired applies flow.ConsentRequired to a signed-in request.
@@ -82,8 +83,10 @@ func (h *Handler) consentPage(c echo.Context) error {
 		return err
 	}
 	name := h.clientName(s.client, true)
-	return h.render(c, http.StatusOK, "consent", web.Page{Title: i18n.M("consent.title", "Client", name), Data: consentData{
-		ID: s.ar.ID, Client: name, Email: s.user.Email, Scopes: describeScopes(s.ar.Scopes)}})
+	d := consentData{ID: s.ar.ID, Client: name, Email: s.user.Email, Scopes: describeScopes(s.ar.Scopes)}
+	page := web.Page{Title: i18n.M("consent.title", "Client", name), Data: &d}
+	d.ClientLogo = clientLogo(s.client, &page)
+	return h.render(c, http.StatusOK, "consent", page)
 }
 
 func (h *Handler) consentSubmit(c echo.Context) error {

@@ -184,4 +184,15 @@ func (h *Handler) clientName(cl storage.Client, orID bool) any {
 	return cl.Name
 }
 
+// clientLogo is the URL of the product's logo for a page that names it
+// ("" for none), and lets the page's CSP load images from its origin.
+func clientLogo(cl storage.Client, page *web.Page) string {
+	origin, ok := web.ImageOrigin(cl.LogoURI)
+	if !ok {
+		return ""
+	}
+	page.Images = append(page.Images, origin)
+	return cl.LogoURI
+}
+
 func deviceConfirmURL(id string) string { return "/device/confirm?id=" + url.QueryEscape(id) }

@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
+	"github.com/latchkey/latchkey/login/theme"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -96,6 +97,9 @@ type Config struct {
 	// account pages: "Your account"), shown in the user's language
 	// instead of the client's stored name.
 	ClientNames map[string]i18n.Msg
+	// Theme is the operator's branding of pages and mails (nil: none);
+	// Register serves its files under theme.Prefix.
+	Theme *theme.Theme
 }
 
 // Languages is the language chooser of cfg.
@@ -193,12 +197,12 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		return nil, err
 	}
 	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger,
-		StaySignedIn: cfg.Policy.StaySignedIn, Languages: langs}, templateFS)
+		StaySignedIn: cfg.Policy.StaySignedIn, Languages: langs, Theme: cfg.Theme}, templateFS)
 	if err != nil {
 		return nil, err
 	}
 	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer,
-		Languages: langs},
+		Languages: langs, Theme: cfg.Theme},
 		creds.Deps{Store: d.Store, Keyring: d.Keyring, Outbox: d.Outbox, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger,
 			Metrics: d.Metrics, Verifier: d.Verifier})
 	if err != nil {
@@ -217,7 +221,7 @@ func ErrorPages(cfg Config, kr *keyring.Keyring, logger *slog.Logger) (func(w ht
 	if err != nil {
 		return nil, err
 	}
-	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: kr, Logger: logger, Languages: langs}, nil)
+	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: kr, Logger: logger, Languages: langs, Theme: cfg.Theme}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +260,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.Use(h.web.SecurityHeaders)
 	e.Use(h.web.RejectInvalidText)
 	e.GET("/static/*", echo.WrapHandler(web.Static()))
+	if h.cfg.Theme != nil {
+		e.GET(theme.Prefix+"*", echo.WrapHandler(h.cfg.Theme))
+	}
 
 	e.GET("/login", h.dispatch)
 	e.GET("/login/identify", h.identifyPage)

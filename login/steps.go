@@ -75,9 +75,10 @@ func (h *Handler) loadOpen(c echo.Context) (*signin, error) {
 type identifyData struct {
 	ID, Email, SessionEmail string
 	// Client is the product's name ("" or an i18n.Msg for a built-in
-	// one; clientName).
-	Client any
-	Signup bool
+	// one; clientName) and ClientLogo its logo's URL ("" for none).
+	Client     any
+	ClientLogo string
+	Signup     bool
 	// Passkey is the passwordless ceremony's options (JSON) when this
 	// issuer has passkeys.
 	Passkey string
@@ -93,13 +94,16 @@ func (h *Handler) identifyPage(c echo.Context) error {
 
 func (h *Handler) renderIdentify(c echo.Context, s *signin, status int, msg i18n.Msg, email string) error {
 	d := identifyData{ID: s.ar.ID, Client: h.clientName(s.client, false), Email: email, Signup: h.cfg.SignupEnabled}
+	page := web.Page{Title: i18n.M("identify.title"), Error: msg, Data: &d}
+	if d.Client != "" {
+		d.ClientLogo = clientLogo(s.client, &page)
+	}
 	if s.session.ID != "" && s.session.UserID != "" {
 		// prompt=select_account: offer the signed-in account first.
 		if u, err := h.store.GetUser(c.Request().Context(), s.session.UserID); err == nil {
 			d.SessionEmail = u.Email
 		}
 	}
-	page := web.Page{Title: i18n.M("identify.title"), Error: msg, Data: &d}
 	if err := h.offerPasskey(c, s, creds.PasskeyPasswordless, &d.Passkey, &page); err != nil {
 		return err
 	}

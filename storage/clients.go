@@ -74,7 +74,7 @@ func (s *Store) SyncClients(ctx context.Context, source string, cs []Client) err
 			"grant_types", "app_type", "access_token_format", "access_token_lifetime_ms",
 			"id_token_lifetime_ms", "refresh_token_lifetime_ms", "default_acr", "admin_access", "source", "updated_at",
 			"jwks", "jwks_uri", "scopes", "backchannel_logout_uri", "backchannel_logout_session_required",
-			"third_party", "require_par", "dpop_bound", "id_token_signed_response_alg",
+			"third_party", "require_par", "dpop_bound", "id_token_signed_response_alg", "logo_uri",
 		}),
 	}
 	err := s.inTx(ctx, func(tx *gorm.DB) error {

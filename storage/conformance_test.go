@@ -465,6 +465,7 @@ func testClientCRUD(t *testing.T, s *storage.Store) {
 		JWKS: `{"keys":[]}`, JWKSURI: "https://app.example/jwks", Scopes: []string{"api.read", "api.write"},
 		BackchannelLogoutURI: "https://app.example/bcl", BackchannelLogoutSessionRequired: true,
 		ThirdParty: true, RequirePAR: true, DPoPBound: true, IDTokenSigningAlg: "ES256",
+		LogoURI: "https://app.example/logo.png",
 	}
 	ok(t, s.CreateClient(ctx, c))
 	equal(t, must(s.GetClient(ctx, "app"))(t), c)
@@ -515,6 +516,10 @@ func testSyncClients(t *testing.T, s *storage.Store) {
 	withAlg.IDTokenSigningAlg = ""
 	ok(t, s.SyncClients(ctx, "config", []storage.Client{withAlg, mk("d", "D", "", at(time.Hour))}))
 	equal(t, must(s.GetClient(ctx, "a"))(t).IDTokenSigningAlg, "")
+	// … and the logo.
+	withAlg.LogoURI = "https://a.example/logo.svg"
+	ok(t, s.SyncClients(ctx, "config", []storage.Client{withAlg, mk("d", "D", "", at(time.Hour))}))
+	equal(t, must(s.GetClient(ctx, "a"))(t).LogoURI, "https://a.example/logo.svg")
 
 	// A client of another source with the same id is taken over.
 	ok(t, s.SyncClients(ctx, "config", []storage.Client{mk("c", "C from config", "", at(2*time.Hour))}))

@@ -106,6 +106,11 @@ func migrations(dialect string) []*gormigrate.Migration {
 			// provider's default (keys.algorithm).
 			`ALTER TABLE clients ADD COLUMN id_token_signed_response_alg TEXT NOT NULL DEFAULT ''`,
 		}), Rollback: noRollback},
+		{ID: "0010_branding", Migrate: execAll(dialect, []string{
+			// The logo a client shows on the sign-in pages ("to continue
+			// to …", next to its name); '' is none.
+			`ALTER TABLE clients ADD COLUMN logo_uri TEXT NOT NULL DEFAULT ''`,
+		}), Rollback: noRollback},
 	}
 }
 

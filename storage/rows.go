@@ -223,6 +223,7 @@ type clientRow struct {
 	RequirePAR             bool   `gorm:"column:require_par"`
 	DPoPBound              bool   `gorm:"column:dpop_bound"`
 	IDTokenSigningAlg      string `gorm:"column:id_token_signed_response_alg"`
+	LogoURI                string `gorm:"column:logo_uri"`
 }
 
 func (clientRow) TableName() string { return "clients" }
@@ -242,7 +243,7 @@ func clientToRow(c Client) clientRow {
 		JWKS: c.JWKS, JWKSURI: c.JWKSURI, Scopes: encList(c.Scopes),
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSID: c.BackchannelLogoutSessionRequired,
 		ThirdParty: c.ThirdParty, RequirePAR: c.RequirePAR, DPoPBound: c.DPoPBound,
-		IDTokenSigningAlg: c.IDTokenSigningAlg,
+		IDTokenSigningAlg: c.IDTokenSigningAlg, LogoURI: c.LogoURI,
 	}
 }
 
@@ -262,7 +263,7 @@ func (r clientRow) domain() (Client, error) {
 		JWKS: r.JWKS, JWKSURI: r.JWKSURI, Scopes: d.list(r.Scopes),
 		BackchannelLogoutURI: r.BackchannelLogoutURI, BackchannelLogoutSessionRequired: r.BackchannelLogoutSID,
 		ThirdParty: r.ThirdParty, RequirePAR: r.RequirePAR, DPoPBound: r.DPoPBound,
-		IDTokenSigningAlg: r.IDTokenSigningAlg,
+		IDTokenSigningAlg: r.IDTokenSigningAlg, LogoURI: r.LogoURI,
 	}
 	return c, d.err
 }

@@ -112,6 +112,9 @@ type Client struct {
 	// the JWS algorithm of its ID tokens and logout tokens; "" for none
 	// registered (the provider's default, keys.algorithm).
 	IDTokenSigningAlg string
+	// LogoURI is the client's logo, shown with its name on the sign-in
+	// pages ("to continue to …"): an http(s) URL; "" for none.
+	LogoURI string
 	// Source says who manages the row: "config" (synced from the config
 	// file), "cli", or "builtin" (the demo and account clients).
 	Source    string

@@ -391,7 +391,7 @@ func cmdClient(env *cmdEnv, args []string) error {
 	switch sub {
 	case "create":
 		id := fs.String("id", "", "client id (required)")
-		name := fs.String("name", "", "display name (default: the id)")
+		name := fs.String("name", "", "display name, shown on the sign-in pages (default: the id)")
 		public := fs.Bool("public", false, "public client (native or single-page app: no secret, PKCE required)")
 		secretStdin := fs.Bool("secret-stdin", false, "read the client secret from standard input (else one is generated)")
 		typ := fs.String("type", "", "web, native or user-agent (default web; native when --public)")
@@ -406,6 +406,7 @@ func cmdClient(env *cmdEnv, args []string) error {
 		thirdParty := fs.Bool("third-party", false, "show a consent page (first-party clients never ask)")
 		requirePAR := fs.Bool("require-par", false, "authorization requests only through /par (RFC 9126)")
 		dpopBound := fs.Bool("dpop", false, "every token request must carry a DPoP proof (RFC 9449)")
+		logoURI := fs.String("logo-uri", "", "the client's logo, shown with --name on the sign-in pages (https URL)")
 		idTokenAlg := fs.String("id-token-alg", "", "the client's id_token_signed_response_alg: RS256 or ES256 (default: keys.algorithm)")
 		var redirects, postLogout, grants, scopes multiFlag
 		fs.Var(&redirects, "redirect-uri", "redirect URI (repeat)")
@@ -456,7 +457,7 @@ func cmdClient(env *cmdEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		c, generated, err := svc.CreateClient(env.ctx, admin.CommandLine, config.Client{ID: *id, Name: *name, Secret: secret,
+		c, generated, err := svc.CreateClient(env.ctx, admin.CommandLine, config.Client{ID: *id, Name: *name, LogoURI: *logoURI, Secret: secret,
 			Public: *public, Type: *typ, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
 			AccessTokenFormat: *format, DefaultACR: *defaultACR, Admin: access,
 			Scopes: scopes, JWKS: config.JWKS(jwks), JWKSURI: *jwksURI, BackchannelLogoutURI: *bclURI,

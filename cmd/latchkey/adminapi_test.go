@@ -228,6 +228,12 @@ func TestAdminAPI(t *testing.T) {
 			t.Fatalf("client patch: %s", r.raw)
 		}
 		e.api(full, "PATCH", "/admin/v1/clients/portal", `{"default_acr":"gold"}`).want(t, http.StatusBadRequest)
+		// The logo shown with the name on the sign-in pages.
+		r = e.api(full, "PATCH", "/admin/v1/clients/portal", `{"logo_uri":"https://portal.example/logo.svg"}`).want(t, http.StatusOK)
+		if r.str("logo_uri") != "https://portal.example/logo.svg" || r.str("name") != "Portal" {
+			t.Fatalf("client patch (logo): %s", r.raw)
+		}
+		e.api(full, "PATCH", "/admin/v1/clients/portal", `{"logo_uri":"javascript:alert(1)"}`).want(t, http.StatusBadRequest)
 		// The ID-token algorithm a client registers: RS256 or ES256, "" for keys.algorithm.
 		if r.str("id_token_signed_response_alg") != "" {
 			t.Fatalf("a new client has an ID-token algorithm: %s", r.raw)

@@ -21,6 +21,7 @@ import (
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/login/theme"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -53,6 +54,9 @@ type app struct {
 	kr     *keyring.Keyring
 	demo   bool
 	closer func()
+	// theme is the operator's branding (theme.*): loaded, its mail
+	// templates parsed, before anything else starts.
+	theme *theme.Theme
 }
 
 // newFlags makes a flag set that reports errors instead of exiting, with
@@ -175,6 +179,12 @@ func openApp(env *cmdEnv, configPath string, demo bool) (*app, error) {
 				"or give the server's configuration (--config FILE, LATCHKEY_DATA_DIR or LATCHKEY_DATABASE_URL); see -v", path)
 		}
 	}
+	// A broken theme (a missing file, a template that does not parse)
+	// stops every command here, naming the file and line.
+	th, err := loadTheme(cfg)
+	if err != nil {
+		return nil, err
+	}
 	// The development key's warning is serve's to print (or -v's).
 	keyLog := logger
 	if !env.serving && !env.isVerbose() {
@@ -209,10 +219,16 @@ func openApp(env *cmdEnv, configPath string, demo bool) (*app, error) {
 		store.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, log: logger, store: store, kr: kr, demo: demo, closer: func() { store.Close() }}, nil
+	return &app{cfg: cfg, log: logger, store: store, kr: kr, demo: demo, theme: th, closer: func() { store.Close() }}, nil
 }
 
 func (a *app) close() { a.closer() }
+
+// loadTheme reads the configured theme (theme.*).
+func loadTheme(cfg *config.Config) (*theme.Theme, error) {
+	return theme.Load(theme.Config{Issuer: cfg.Issuer, Logo: cfg.Theme.Logo, AccentColor: cfg.Theme.AccentColor,
+		CSS: cfg.Theme.CSS, Dir: cfg.Theme.Dir})
+}
 
 // userByEmail looks a user up for a command, mapping a missing one to
 // exit code 3.
@@ -271,7 +287,7 @@ func (a *app) builtinSecret(clientID string) string {
 // service is the administrative actions over this app's store (the CLI
 // and the admin API share them); mailer nil refuses the actions that mail.
 func (a *app) service(now func() time.Time, mailer mail.Mailer, keys admin.Keys) (*admin.Service, error) {
-	return admin.New(admin.Deps{Store: a.store, Keyring: a.kr, Keys: keys, Mailer: mailer, Config: a.cfg, Now: now, Logger: a.log})
+	return admin.New(admin.Deps{Store: a.store, Keyring: a.kr, Keys: keys, Mailer: mailer, Config: a.cfg, Theme: a.theme, Now: now, Logger: a.log})
 }
 
 // syncClients makes the database match the config file's clients and the

@@ -135,6 +135,8 @@ func TestCLIClientWhileServing(t *testing.T) {
 		{"unknown default acr", "", []string{"client", "create", "--id", "admin2", "--redirect-uri", "https://a.example/cb", "--default-acr", "gold"}, exitUsage},
 		{"ES256 id tokens", "", []string{"client", "create", "--id", "es", "--redirect-uri", "https://a.example/cb", "--id-token-alg", "ES256"}, exitOK},
 		{"HS256 id tokens", "", []string{"client", "create", "--id", "hs", "--redirect-uri", "https://a.example/cb", "--id-token-alg", "HS256"}, exitUsage},
+		{"name and logo", "", []string{"client", "create", "--id", "shop", "--name", "Acme Shop", "--logo-uri", "https://shop.example/logo.png", "--redirect-uri", "https://shop.example/cb"}, exitOK},
+		{"logo not https", "", []string{"client", "create", "--id", "shop2", "--logo-uri", "http://shop.example/logo.png", "--redirect-uri", "https://shop.example/cb"}, exitUsage},
 		{"delete", "", []string{"client", "delete", "--id", "web"}, exitOK},
 		{"delete unknown", "", []string{"client", "delete", "--id", "web"}, exitNotFound},
 	} {
@@ -150,6 +152,9 @@ func TestCLIClientWhileServing(t *testing.T) {
 	}
 	if c, err := a.store.GetClient(context.Background(), "es"); err != nil || c.IDTokenSigningAlg != "ES256" {
 		t.Fatalf("client created with --id-token-alg ES256: %+v %v", c, err)
+	}
+	if c, err := a.store.GetClient(context.Background(), "shop"); err != nil || c.Name != "Acme Shop" || c.LogoURI != "https://shop.example/logo.png" {
+		t.Fatalf("client created with --name and --logo-uri: %+v %v", c, err)
 	}
 }
 

@@ -146,7 +146,11 @@ func newTestEnvStore(t testing.TB, d storagetest.Dialect, logw io.Writer, store 
 		ws = append(ws, &testLogWriter{t})
 	}
 	logger := newLogger(io.MultiWriter(ws...), config.Log{Level: "debug", Format: "text"})
-	a := &app{cfg: cfg, log: logger, store: store, kr: kr, closer: func() {}}
+	th, err := loadTheme(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{cfg: cfg, log: logger, store: store, kr: kr, theme: th, closer: func() {}}
 	srv, err := newServer(context.Background(), a, clk.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -69,7 +69,7 @@ Usage:
                          [--post-logout-redirect-uri U …] [--grant G …] [--type web|native|user-agent]
                          [--access-token-format opaque|jwt] [--default-acr ACR] [--admin | --admin-read]
                          [--scope S …] [--jwks-file F | --jwks-uri URL] [--third-party] [--require-par] [--dpop]
-                         [--id-token-alg RS256|ES256]
+                         [--id-token-alg RS256|ES256] [--logo-uri URL]
                          [--backchannel-logout-uri URL [--backchannel-logout-session-required]]
   latchkey client list | client delete --id ID | client rotate-secret --id ID
   latchkey org create --name N --domain D … --issuer URL --client-id ID --client-secret-stdin

@@ -172,6 +172,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		PseudoLocale:      cfg.PseudoLocale,
 		// The built-in clients, named in the user's language.
 		ClientNames: map[string]i18n.Msg{account.ClientID: i18n.M("client.account"), account.DemoClientID: i18n.M("client.demo")},
+		Theme:       a.theme,
 	}
 	opts := a.opOptions(now)
 	opts.Metrics = m
@@ -206,10 +207,16 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		AccountClientSecret: a.builtinSecret(account.ClientID),
 		DefaultLanguage:     cfg.DefaultLanguage,
 		PseudoLocale:        cfg.PseudoLocale,
+		Theme:               a.theme,
 	}, account.Deps{
 		Store: a.store, Keyring: a.kr, OP: provider, Outbox: mw, Hasher: hasher, Now: now, Logger: a.log, Metrics: m,
 	})
 	if err != nil {
+		return nil, err
+	}
+	// Every page and mail is parsed: a file of theme.dir none took is a
+	// misspelt name.
+	if err := a.theme.Unused(); err != nil {
 		return nil, err
 	}
 	m.WatchSigningKey(provider.SigningKey, now)

@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
+	"github.com/latchkey/latchkey/login/theme"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
@@ -71,6 +72,9 @@ type Config struct {
 	// the pseudo-locale en-XA is offered.
 	DefaultLanguage string
 	PseudoLocale    bool
+	// Theme is the operator's branding of pages and mails (nil: none).
+	// It overrides this package's partials.html as account_partials.html.
+	Theme *theme.Theme
 }
 
 // OP is what the account pages need from the OpenID provider.
@@ -140,12 +144,12 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		return nil, err
 	}
 	kit, err := web.New(web.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Keyring: d.Keyring, Logger: d.Logger,
-		StaySignedIn: cfg.Policy.StaySignedIn, Languages: langs}, templateFS)
+		StaySignedIn: cfg.Policy.StaySignedIn, Languages: langs, Theme: cfg.Theme, PartialsName: "account_partials.html"}, templateFS)
 	if err != nil {
 		return nil, err
 	}
 	cs, err := creds.New(creds.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, EmailCodeTTL: cfg.EmailCodeTTL, TOTPIssuer: cfg.TOTPIssuer,
-		Languages: langs},
+		Languages: langs, Theme: cfg.Theme},
 		creds.Deps{Store: d.Store, Keyring: d.Keyring, Outbox: d.Outbox, Hasher: d.Hasher, Now: d.Now, Logger: d.Logger, Metrics: credsMetrics(d.Metrics)})
 	if err != nil {
 		return nil, err

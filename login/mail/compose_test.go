@@ -109,3 +109,30 @@ func TestWriteHeaderFolds(t *testing.T) {
 		t.Errorf("unfolding does not give the value back: %q", unfolded)
 	}
 }
+
+// TestComposeFromDisplayName: a display name outside ASCII goes out as
+// RFC 2047 encoded-words (7-bit clean), and reads back as written.
+func TestComposeFromDisplayName(t *testing.T) {
+	now := time.Date(2026, 11, 23, 14, 5, 0, 0, time.UTC)
+	c, err := compose(mustAddr(t, `"Société Générale — Connexion" <connexion@example.fr>`), Message{To: "ada@example.com", Subject: "Hello", Text: "hi\n"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range c.raw {
+		if b >= 0x80 {
+			t.Fatalf("8-bit byte in the message:\n%s", c.raw)
+		}
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(c.raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := m.Header.Get("From")
+	if !strings.Contains(raw, "=?utf-8?q?") {
+		t.Errorf("From = %q, want encoded-words", raw)
+	}
+	from, err := m.Header.AddressList("From")
+	if err != nil || len(from) != 1 || from[0].Name != "Société Générale — Connexion" || from[0].Address != "connexion@example.fr" {
+		t.Errorf("From reads back as %v, %v", from, err)
+	}
+}

@@ -28,7 +28,9 @@
 //     (login/internal/creds: the request's ui_locales, the recipient's
 //     language, the browser's); the few text fields a caller gives
 //     (Browser, Change) are in that language. The code never appears in a
-//     subject, because lock screens show subjects.
+//     subject, because lock screens show subjects. An operator's theme
+//     may replace any template file (ParseTemplates, Site.Templates; the
+//     files come from login/theme) and adds its logo (Site.Logo).
 //
 // It must not touch storage, HTTP or policy: callers decide when to send
 // and what the code is; this package only renders and delivers. The

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io"
+	"slices"
 	"strings"
 	"sync"
 	texttemplate "text/template"
@@ -24,6 +26,12 @@ type Site struct {
 	// SecurityURL is the account security page linked from every mail's
 	// "if this wasn't you" advice. "" means URL + "/account".
 	SecurityURL string
+	// Logo is the absolute URL of the product's logo, shown before its
+	// name in the HTML part ("" = none).
+	Logo string
+	// Templates are the mails' templates (nil = the built-in ones; a
+	// theme's overrides: ParseTemplates).
+	Templates *Templates
 }
 
 func (s Site) name() string {
@@ -140,15 +148,18 @@ var codeWordings = map[string]codeWording{
 
 // mailView is the data every template sees.
 type mailView struct {
-	l *i18n.Localizer
+	l    *i18n.Localizer
+	tmpl *Templates
 
 	Lang        string
 	SiteName    string
 	SiteURL     string
 	SecurityURL string
-	Name        string
-	Heading     string
-	Purpose     string
+	// Logo is the product's logo (an absolute URL), "" for none.
+	Logo    string
+	Name    string
+	Heading string
+	Purpose string
 
 	// CodeMail
 	Code  string
@@ -242,6 +253,8 @@ func baseView(s Site, name, lang, zone string, at time.Time) mailView {
 	l := i18n.MustLoad().Localizer(lang)
 	return mailView{
 		l:           l,
+		tmpl:        s.Templates,
+		Logo:        s.Logo,
 		Lang:        l.Lang(),
 		SiteName:    s.name(),
 		SiteURL:     s.URL,
@@ -271,10 +284,26 @@ func FormatTime(t time.Time) string {
 	return i18n.MustLoad().Localizer(i18n.English).DateTime(t.UTC())
 }
 
-type templateSet struct {
+// Templates are the parsed mail templates, each either the built-in one
+// or an override (ParseTemplates).
+type Templates struct {
 	text map[string]*texttemplate.Template
 	html map[string]*htmltemplate.Template
 }
+
+// TemplateNames are the file names of the mail templates (each mail's
+// text and HTML part and the two layouts), which ParseTemplates lets an
+// override replace.
+func TemplateNames() []string {
+	var out []string
+	for _, n := range append(slices.Clone(mailNames), "layout") {
+		out = append(out, n+".txt.tmpl", n+".html.tmpl")
+	}
+	return out
+}
+
+// mailNames are the mails, by template name.
+var mailNames = []string{"code", "notice", "link", "signup_exists"}
 
 // placeholders stand for the per-language template functions at parse
 // time; each render binds its language's (funcs).
@@ -284,22 +313,72 @@ var placeholders = map[string]any{
 	"msg": func(i18n.Msg) any { return "" },
 }
 
-var loadTemplates = sync.OnceValues(func() (*templateSet, error) {
-	ts := &templateSet{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{"code", "notice", "link", "signup_exists"} {
-		tt, err := texttemplate.New(name+".txt.tmpl").Funcs(placeholders).ParseFS(templateFS, "templates/"+name+".txt.tmpl", "templates/layout.txt.tmpl")
+// builtin are the embedded templates.
+var builtin = sync.OnceValues(func() (*Templates, error) { return ParseTemplates(nil) })
+
+// ParseTemplates parses the mail templates, taking each file (a name of
+// TemplateNames) from override when it has it, else the built-in one. An
+// override calls the same functions (t, tn, msg) and sees the same data.
+// Errors name the template file and line ("template: code.html.tmpl:3:
+// …"), escaping errors of the HTML parts included: they are found here,
+// not at the first mail.
+func ParseTemplates(override func(name string) (string, bool)) (*Templates, error) {
+	src := func(name string) (string, error) {
+		if override != nil {
+			if s, ok := override(name); ok {
+				return s, nil
+			}
+		}
+		b, err := templateFS.ReadFile("templates/" + name)
+		return string(b), err
+	}
+	ts := &Templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
+	for _, name := range mailNames {
+		tt := texttemplate.New(name + ".txt.tmpl").Funcs(placeholders)
+		ht := htmltemplate.New(name + ".html.tmpl").Funcs(placeholders)
+		// The mail's own file is the root template, the layout joins it.
+		for i, f := range []string{name, "layout"} {
+			s, err := src(f + ".txt.tmpl")
+			if err != nil {
+				return nil, err
+			}
+			if i > 0 {
+				_, err = tt.New(f + ".txt.tmpl").Parse(s)
+			} else {
+				_, err = tt.Parse(s)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if s, err = src(f + ".html.tmpl"); err != nil {
+				return nil, err
+			}
+			if i > 0 {
+				_, err = ht.New(f + ".html.tmpl").Parse(s)
+			} else {
+				_, err = ht.Parse(s)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		// html/template escapes a template at its first execution: do it
+		// now, on a copy, so that an override's escaping error (an action
+		// in an ambiguous context) is a start-up error. Its execution
+		// errors on empty data are not.
+		probe, err := ht.Clone()
 		if err != nil {
 			return nil, err
 		}
-		ht, err := htmltemplate.New(name+".html.tmpl").Funcs(placeholders).ParseFS(templateFS, "templates/"+name+".html.tmpl", "templates/layout.html.tmpl")
-		if err != nil {
+		var escErr *htmltemplate.Error
+		if err := probe.Execute(io.Discard, mailView{l: i18n.MustLoad().Localizer(i18n.English)}); errors.As(err, &escErr) {
 			return nil, err
 		}
 		ts.text[name] = tt
 		ts.html[name] = ht
 	}
 	return ts, nil
-})
+}
 
 // textFuncs are the text part's functions: every message is text.
 func textFuncs(l *i18n.Localizer) map[string]any {
@@ -321,9 +400,12 @@ func htmlFuncs(l *i18n.Localizer) map[string]any {
 }
 
 func render(name, to, subject string, v mailView) (Message, error) {
-	ts, err := loadTemplates()
-	if err != nil {
-		return Message{}, fmt.Errorf("mail: templates: %w", err)
+	ts := v.tmpl
+	if ts == nil {
+		var err error
+		if ts, err = builtin(); err != nil {
+			return Message{}, fmt.Errorf("mail: templates: %w", err)
+		}
 	}
 	// A copy per render, bound to the mail's language (the parsed set is
 	// never executed itself, so it can always be cloned).

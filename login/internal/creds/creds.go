@@ -13,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/login/theme"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -76,6 +77,8 @@ type Config struct {
 	// Languages chooses the language of the mails (nil: English, the
 	// default, without the pseudo-locale).
 	Languages *i18n.Chooser
+	// Theme gives the mails their logo and templates (nil: built-in).
+	Theme *theme.Theme
 }
 
 // Metrics is what the service counts for the operator (cmd wires a
@@ -206,7 +209,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		return nil, err
 	}
 	return &Service{cfg: cfg, store: d.Store, kr: d.Keyring, outbox: d.Outbox, hasher: d.Hasher, verify: d.Verifier, now: d.Now, log: d.Logger,
-		site: mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")}, wa: wa, metrics: d.Metrics}, nil
+		site: cfg.Theme.MailSite(mail.Site{Name: cfg.SiteName, URL: strings.TrimSuffix(cfg.Issuer, "/")}), wa: wa, metrics: d.Metrics}, nil
 }
 
 // kick wakes the mail worker, if there is one to wake.

@@ -1,7 +1,9 @@
 // Package web is the page machinery shared by the sign-in (login) and the
 // account pages (login/account): the renderer (embedded html/template
-// pages over one layout and shared partials, and the CSS; each page
-// parsed once per language, its t/tn/msg functions speaking that
+// pages over one layout and shared partials, and the CSS; any file
+// replaced by the operator's theme (login/theme: Config.Theme, its logo
+// and stylesheet filled into every Page, a product's logo origin added
+// to one page's CSP through Page.Images); each page parsed once per language, its t/tn/msg functions speaking that
 // language, languages.go), the choice of a request's language (the
 // handlers say the sign-in's ui_locales and, once known, the account's
 // language; then the browser's, then the default: login/i18n.Chooser), every cookie

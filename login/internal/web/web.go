@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/login/i18n"
+	"github.com/latchkey/latchkey/login/theme"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
 
@@ -35,6 +38,14 @@ type Config struct {
 	// Languages chooses each page's language (nil: English, the default
 	// language, without the pseudo-locale).
 	Languages *i18n.Chooser
+	// Theme is the operator's branding (nil: none): its logo and
+	// stylesheet on every page, its templates instead of the built-in
+	// ones of the same file name.
+	Theme *theme.Theme
+	// PartialsName is the file name under which a theme overrides the
+	// package's own templates/partials.html ("partials.html" is the
+	// shared partials').
+	PartialsName string
 }
 
 // Kit is one package's page machinery: its templates over the shared
@@ -54,6 +65,8 @@ type Kit struct {
 	langs *i18n.Chooser
 	// staySignedIn is the lifetime of a stay-signed-in session cookie.
 	staySignedIn time.Duration
+	// theme is the operator's branding (nil: none).
+	theme *theme.Theme
 }
 
 // Page is the data every template gets. Title, Error and Notice are
@@ -73,6 +86,12 @@ type Page struct {
 	// Lang is the page's language (a BCP 47 tag for <html lang>) and Name
 	// its template; Render fills both.
 	Lang, Name string
+	// Logo and Stylesheet are the theme's logo and stylesheet (paths on
+	// our origin, "" for none); Render fills both.
+	Logo, Stylesheet string
+	// Images are other origins the page shows images from (a client's
+	// logo): only this page's CSP allows them (img-src).
+	Images []string
 }
 
 // New parses the package's templates: every templates/*.html of pages
@@ -105,43 +124,10 @@ func New(cfg Config, pages fs.FS) (*Kit, error) {
 	}
 	k := &Kit{site: cfg.SiteName, issuer: strings.TrimSuffix(cfg.Issuer, "/"), kr: cfg.Keyring, log: cfg.Logger,
 		secure: u.Scheme == "https", tmpl: map[string]map[string]*template.Template{}, langs: cfg.Languages,
-		staySignedIn: cfg.StaySignedIn}
-	english := k.funcs(cfg.Languages.Bundle().Localizer(i18n.English))
-	// Every page is parsed into its own copy of the layout and the
-	// partials, so that each page's {{define "content"}} stays its own.
-	base, err := template.New("layout.html").Funcs(english).ParseFS(sharedFS, "templates/layout.html", "templates/partials.html")
+		staySignedIn: cfg.StaySignedIn, theme: cfg.Theme}
+	parsed, err := parsePages(cfg, k.funcs(cfg.Languages.Bundle().Localizer(i18n.English)), pages)
 	if err != nil {
-		return nil, fmt.Errorf("web: templates: %w", err)
-	}
-	type source struct {
-		fsys fs.FS
-		path string
-	}
-	srcs := []source{{sharedFS, "templates/error.html"}}
-	if pages != nil {
-		if _, err := fs.Stat(pages, "templates/partials.html"); err == nil {
-			if base, err = base.ParseFS(pages, "templates/partials.html"); err != nil {
-				return nil, fmt.Errorf("web: templates: %w", err)
-			}
-		}
-		entries, err := fs.Glob(pages, "templates/*.html")
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range entries {
-			if p != "templates/partials.html" {
-				srcs = append(srcs, source{pages, p})
-			}
-		}
-	}
-	parsed := map[string]*template.Template{}
-	for _, s := range srcs {
-		name := strings.TrimSuffix(strings.TrimPrefix(s.path, "templates/"), ".html")
-		t, err := template.Must(base.Clone()).ParseFS(s.fsys, s.path)
-		if err != nil {
-			return nil, fmt.Errorf("web: template %s: %w", name, err)
-		}
-		parsed[name] = t
+		return nil, cfg.Theme.FileError(err)
 	}
 	// One copy per language, made before any is executed (html/template
 	// cannot clone an executed template).
@@ -159,6 +145,100 @@ func New(cfg Config, pages fs.FS) (*Kit, error) {
 	return k, nil
 }
 
+// source is one template file: its name (the file's, which a theme's
+// override has too) and where the built-in one is.
+type source struct {
+	name string
+	fsys fs.FS
+	path string
+}
+
+// text is the template's text: the theme's override, else the built-in.
+func (s source) text(th *theme.Theme) (string, error) {
+	if t, ok := th.Template(s.name); ok {
+		return t, nil
+	}
+	b, err := fs.ReadFile(s.fsys, s.path)
+	return string(b), err
+}
+
+// parsePages parses every page into its own copy of the layout and the
+// partials, so that each page's {{define "content"}} stays its own; each
+// file is the theme's when it has one. An override's escaping errors are
+// found here too (probe), not at its first request.
+func parsePages(cfg Config, funcs template.FuncMap, pages fs.FS) (map[string]*template.Template, error) {
+	base := template.New("layout.html").Funcs(funcs)
+	shared := []source{{"layout.html", sharedFS, "templates/layout.html"}, {"partials.html", sharedFS, "templates/partials.html"}}
+	pageSrcs := []source{{"error.html", sharedFS, "templates/error.html"}}
+	if pages != nil {
+		if _, err := fs.Stat(pages, "templates/partials.html"); err == nil {
+			name := cfg.PartialsName
+			if name == "" {
+				name = "partials.html"
+			}
+			shared = append(shared, source{name, pages, "templates/partials.html"})
+		}
+		entries, err := fs.Glob(pages, "templates/*.html")
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range entries {
+			if p != "templates/partials.html" {
+				pageSrcs = append(pageSrcs, source{strings.TrimPrefix(p, "templates/"), pages, p})
+			}
+		}
+	}
+	for i, s := range shared {
+		text, err := s.text(cfg.Theme)
+		if err != nil {
+			return nil, err
+		}
+		t := base
+		if i > 0 {
+			t = base.New(s.name)
+		}
+		if _, err := t.Parse(text); err != nil {
+			return nil, fmt.Errorf("web: templates: %w", err)
+		}
+	}
+	parsed := map[string]*template.Template{}
+	for _, s := range pageSrcs {
+		name := strings.TrimSuffix(s.name, ".html")
+		text, err := s.text(cfg.Theme)
+		if err != nil {
+			return nil, err
+		}
+		t, err := template.Must(base.Clone()).New(s.name).Parse(text)
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", name, err)
+		}
+		t = t.Lookup("layout.html")
+		if cfg.Theme.HasTemplates() {
+			if err := probe(t, name); err != nil {
+				return nil, fmt.Errorf("web: template %s: %w", name, err)
+			}
+		}
+		parsed[name] = t
+	}
+	return parsed, nil
+}
+
+// probe executes a copy of a page on empty data, for html/template to
+// escape it: its escaping errors (an action in an ambiguous context) are
+// the template's, whatever the data; execution errors on empty data are
+// not.
+func probe(t *template.Template, name string) error {
+	c, err := t.Clone()
+	if err != nil {
+		return err
+	}
+	var escErr *template.Error
+	if err := c.ExecuteTemplate(io.Discard, "layout.html", Page{Name: name}); errors.As(err, &escErr) {
+		return err
+	}
+	return nil
+}
+
 // SiteName is the configured site name.
 func (k *Kit) SiteName() string { return k.site }
 
@@ -174,8 +254,9 @@ func (k *Kit) Render(c echo.Context, status int, name string, p Page) error {
 		return fmt.Errorf("web: no template %q", name)
 	}
 	p.Site, p.Lang, p.Name = k.site, lang, name
-	if p.Script != "" {
-		c.Response().Header().Set("Content-Security-Policy", pageCSPScripts)
+	p.Logo, p.Stylesheet = k.theme.Logo(), k.theme.Stylesheet()
+	if p.Script != "" || len(p.Images) > 0 {
+		c.Response().Header().Set("Content-Security-Policy", pageCSP(p.Script != "", p.Images))
 	}
 	if p.CSRF == "" {
 		p.CSRF = k.CSRFToken(c)
@@ -206,15 +287,40 @@ func Static() http.Handler {
 // go through op.RedirectAway, because Chrome and Safari apply
 // form-action to the redirects that follow a submission too. A page that
 // offers passkeys (Page.Script) loads one script from our own origin, and
-// only that page's policy (pageCSPScripts) allows it.
-const (
-	PageCSP        = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-	pageCSPScripts = PageCSP + "; script-src 'self'"
-)
+// only that page's policy (pageCSP) allows it.
+const PageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// pageCSP is PageCSP with scripts from our origin (scripts) and images
+// from the given origins too (a client's logo; each an origin from
+// ImageOrigin).
+func pageCSP(scripts bool, images []string) string {
+	csp := PageCSP
+	if len(images) > 0 {
+		csp = strings.Replace(csp, "img-src 'self' data:", "img-src 'self' data: "+strings.Join(images, " "), 1)
+	}
+	if scripts {
+		csp += "; script-src 'self'"
+	}
+	return csp
+}
+
+// ImageOrigin is the origin of an image URL ("https://cdn.example:8443")
+// for a page's Images, if the URL is http(s) and its host plainly a name
+// or an address (nothing that could end a CSP source).
+func ImageOrigin(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || !cspHost.MatchString(u.Host) {
+		return "", false
+	}
+	return u.Scheme + "://" + u.Host, true
+}
+
+var cspHost = regexp.MustCompile(`^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
 
 // SecurityHeaders sends the headers every page needs (SPEC 9): no
 // framing, no sniffing, no referrer leaks of auth request ids, a strict
-// CSP (PageCSP; pageCSPScripts on the pages that set Page.Script).
+// CSP (PageCSP; Render's pageCSP on the pages that set Page.Script or
+// Page.Images).
 func (k *Kit) SecurityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		hd := c.Response().Header()

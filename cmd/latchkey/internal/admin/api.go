@@ -433,6 +433,7 @@ func viewDetail(d UserDetail) userDetailView {
 type clientView struct {
 	ID                     string          `json:"id"`
 	Name                   string          `json:"name"`
+	LogoURI                string          `json:"logo_uri"`
 	Public                 bool            `json:"public"`
 	Type                   string          `json:"type"`
 	RedirectURIs           []string        `json:"redirect_uris"`
@@ -453,7 +454,7 @@ type clientView struct {
 }
 
 func viewClient(c storage.Client) clientView {
-	return clientView{ID: c.ID, Name: c.Name, Public: c.Public, Type: c.AppType, RedirectURIs: nonNil(c.RedirectURIs),
+	return clientView{ID: c.ID, Name: c.Name, LogoURI: c.LogoURI, Public: c.Public, Type: c.AppType, RedirectURIs: nonNil(c.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs), GrantTypes: nonNil(c.GrantTypes),
 		AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifetime: config.Duration(c.AccessTokenLifetime),
 		IDTokenLifetime: config.Duration(c.IDTokenLifetime), DefaultACR: c.DefaultACR, Admin: c.AdminAccess,
@@ -714,6 +715,7 @@ func (a *API) listClients(c echo.Context, _ Actor) error {
 type clientInput struct {
 	ID                     string          `json:"id"`
 	Name                   string          `json:"name"`
+	LogoURI                string          `json:"logo_uri"`
 	Secret                 string          `json:"secret"`
 	Public                 bool            `json:"public"`
 	Type                   string          `json:"type"`
@@ -734,7 +736,7 @@ func (a *API) createClient(c echo.Context, actor Actor) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	cl, secret, err := a.svc.CreateClient(c.Request().Context(), actor, config.Client{ID: in.ID, Name: in.Name, Secret: in.Secret,
+	cl, secret, err := a.svc.CreateClient(c.Request().Context(), actor, config.Client{ID: in.ID, Name: in.Name, LogoURI: in.LogoURI, Secret: in.Secret,
 		Public: in.Public, Type: in.Type, RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
 		GrantTypes: in.GrantTypes, AccessTokenFormat: in.AccessTokenFormat, AccessTokenLifetime: in.AccessTokenLifetime,
 		IDTokenLifetime: in.IDTokenLifetime, DefaultACR: in.DefaultACR, Admin: in.Admin,
@@ -758,6 +760,7 @@ func (a *API) getClient(c echo.Context, _ Actor) error {
 func (a *API) updateClient(c echo.Context, actor Actor) error {
 	var in struct {
 		Name                     *string   `json:"name"`
+		LogoURI                  *string   `json:"logo_uri"`
 		RedirectURIs             *[]string `json:"redirect_uris"`
 		PostLogoutRedirectURIs   *[]string `json:"post_logout_redirect_uris"`
 		GrantTypes               *[]string `json:"grant_types"`
@@ -769,7 +772,7 @@ func (a *API) updateClient(c echo.Context, actor Actor) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	cl, err := a.svc.UpdateClient(c.Request().Context(), actor, c.Param("id"), ClientChange{Name: in.Name, RedirectURIs: in.RedirectURIs,
+	cl, err := a.svc.UpdateClient(c.Request().Context(), actor, c.Param("id"), ClientChange{Name: in.Name, LogoURI: in.LogoURI, RedirectURIs: in.RedirectURIs,
 		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes, AccessTokenFormat: in.AccessTokenFormat,
 		DefaultACR: in.DefaultACR, Admin: in.Admin, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg})
 	if err != nil {

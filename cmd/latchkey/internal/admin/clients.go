@@ -26,7 +26,7 @@ func ClientFromConfig(kr *keyring.Keyring, c config.Client, source string, now t
 		JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, Scopes: c.Scopes,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		ThirdParty: c.ThirdParty, RequirePAR: c.RequirePushedAuthorizationRequests, DPoPBound: c.DPoPBoundAccessTokens,
-		IDTokenSigningAlg: c.IDTokenSignedResponseAlg, CreatedAt: now, UpdatedAt: now,
+		IDTokenSigningAlg: c.IDTokenSignedResponseAlg, LogoURI: c.LogoURI, CreatedAt: now, UpdatedAt: now,
 	}
 	if !c.Public && c.Secret != "" {
 		// A client with only keys (private_key_jwt) stores no secret.
@@ -45,7 +45,7 @@ func configOf(c storage.Client) config.Client {
 		JWKS: config.JWKS(c.JWKS), JWKSURI: c.JWKSURI, Scopes: c.Scopes,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		ThirdParty: c.ThirdParty, RequirePushedAuthorizationRequests: c.RequirePAR, DPoPBoundAccessTokens: c.DPoPBound,
-		IDTokenSignedResponseAlg: c.IDTokenSigningAlg}
+		IDTokenSignedResponseAlg: c.IDTokenSigningAlg, LogoURI: c.LogoURI}
 	if !c.Public && len(c.SecretHash) > 0 {
 		cc.Secret = strings.Repeat("x", 32)
 	}
@@ -117,6 +117,8 @@ type ClientChange struct {
 	Admin                  *string
 	// IDTokenSignedResponseAlg: "" goes back to keys.algorithm.
 	IDTokenSignedResponseAlg *string
+	// LogoURI: "" removes the logo.
+	LogoURI *string
 }
 
 // errBuiltin: the demo and account clients are the server's own.
@@ -152,6 +154,9 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, ch Clien
 		}
 		if ch.Admin != nil {
 			cc.Admin = *ch.Admin
+		}
+		if ch.LogoURI != nil {
+			cc.LogoURI = *ch.LogoURI
 		}
 		if ch.IDTokenSignedResponseAlg != nil {
 			cc.IDTokenSignedResponseAlg = *ch.IDTokenSignedResponseAlg

@@ -14,6 +14,7 @@ import (
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail"
+	"github.com/latchkey/latchkey/login/theme"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -78,6 +79,8 @@ type Deps struct {
 	// Config is the validated configuration: the issuer, the site name,
 	// and the rules a client or an organisation must meet.
 	Config *config.Config
+	// Theme gives the mails their logo and templates (nil: built-in).
+	Theme  *theme.Theme
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -165,7 +168,7 @@ func (s *Service) audit(ctx context.Context, a Actor, e storage.AuditEvent) {
 }
 
 func (s *Service) site() mail.Site {
-	return mail.Site{Name: s.d.Config.SiteName, URL: strings.TrimSuffix(s.d.Config.Issuer, "/")}
+	return s.d.Theme.MailSite(mail.Site{Name: s.d.Config.SiteName, URL: strings.TrimSuffix(s.d.Config.Issuer, "/")})
 }
 
 // --- users ---
