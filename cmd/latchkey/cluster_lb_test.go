@@ -232,4 +232,3 @@ func (nd *node) publishes(t *testing.T, kid string) bool {
 	}
 	return len(ks.Key(kid)) > 0
 }
-
