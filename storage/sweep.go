@@ -41,12 +41,12 @@ const sweepBatch = 1000
 //   - links of sessions to products (session_clients) whose session is
 //     gone, an hour after they were made.
 //
-// Rows that do expire but are never read again once used (a rotated
-// refresh token, a redeemed code) are not waited for: a family keeps only
-// its head(s) and the token the reuse grace may still rotate (the
-// rotation deletes the rest), so no table grows with traffic, only with
-// time up to the longest of these durations (README, "Running on
-// PostgreSQL", has the figures of a soak).
+// Rotated refresh tokens are not left to the sweep: a rotation deletes
+// its family's tokens used before the reuse grace, so a family holds only
+// its head(s) and the tokens the grace may still rotate. No table grows
+// with traffic, only with time, up to the longest of these durations
+// (README, "Running on PostgreSQL", has a soak's figures;
+// TestTablesStayBounded fails if a rule goes missing).
 func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 	if !s.postgres() {
 		return fail("sweep", s.sweep(s.write(ctx), now, p))

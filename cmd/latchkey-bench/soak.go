@@ -32,7 +32,8 @@ refreshes a second in all, for --duration. Every --every it prints the
 rows of each table and the size of the database; at the end, each
 table's rows and the size at the start, the middle and the end. Tables
 that stay flat while families rotate are what it is for (README,
-"Running on PostgreSQL").
+"Running on PostgreSQL"). On a PostgreSQL whose autovacuum is off,
+--vacuum runs VACUUM before each count, as autovacuum would.
 
 `
 
@@ -51,6 +52,7 @@ func cmdSoak(env *cmdEnv, args []string) error {
 	rate := fs.Float64("rate", 50, "refreshes a second, all families together")
 	duration := fs.Duration("duration", 10*time.Minute, "how long to soak")
 	every := fs.Duration("every", time.Minute, "how often to count rows")
+	vacuum := fs.Bool("vacuum", false, "PostgreSQL: VACUUM before each count, as autovacuum (on by default) would; for a server where it is off")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -86,7 +88,7 @@ func cmdSoak(env *cmdEnv, args []string) error {
 		return err
 	}
 
-	s := &soak{store: store, out: env.stdout}
+	s := &soak{store: store, out: env.stdout, vacuum: *vacuum}
 	began := time.Now()
 	if err := s.sample(ctx, 0); err != nil {
 		return err
@@ -233,6 +235,7 @@ func refresh(ctx context.Context, hc *http.Client, tokenURL, clientID, secret, r
 type soak struct {
 	store     *storage.Store
 	out       io.Writer
+	vacuum    bool
 	rotations atomic.Int64
 	errors    atomic.Int64
 	samples   []soakSample
@@ -250,6 +253,11 @@ type soakSample struct {
 var soakShown = []string{"refresh_tokens", "access_tokens", "audit_events", "sessions", "auth_requests", "throttles", "mail_outbox"}
 
 func (s *soak) sample(ctx context.Context, at time.Duration) error {
+	if s.vacuum {
+		if err := s.store.Vacuum(ctx); err != nil {
+			return err
+		}
+	}
 	rows, err := s.store.TableRows(ctx)
 	if err != nil {
 		return err
