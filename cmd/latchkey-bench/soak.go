@@ -141,6 +141,9 @@ func cmdSoak(env *cmdEnv, args []string) error {
 		select {
 		case <-run.Done():
 			done = true
+			if last := s.samples[len(s.samples)-1].at; time.Since(began)-last < *every/2 {
+				continue // the tick just counted: the end is that sample
+			}
 		case <-tick.C:
 		}
 		if err := s.sample(ctx, time.Since(began)); err != nil {
