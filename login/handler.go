@@ -73,6 +73,12 @@ type Store interface {
 
 var _ Store = (*storage.Store)(nil)
 
+// TrustedDeviceKeep is how long a trusted-device record is kept after it
+// expired (storage.SweepPolicy.TrustedDeviceGrace): until then it still
+// tells "trust expired" from "not trusted" and makes the browser known to
+// the password throttle, as a known-browser record does for as long.
+const TrustedDeviceKeep = creds.KnownBrowserFor
+
 // Config is the part of the configuration the sign-in needs.
 type Config struct {
 	Issuer        string

@@ -503,6 +503,9 @@ type SweepPolicy struct {
 	// OutboxKeep: outbox messages done for longer than this are deleted
 	// (0 means 7 days); `latchkey mail list` shows them until then.
 	OutboxKeep time.Duration
+	// BackchannelKeep: back-channel logouts done (delivered or given up)
+	// longer ago than this are deleted (0 means 7 days).
+	BackchannelKeep time.Duration
 	// TrustedDeviceGrace: trusted-device records expired for longer than
 	// this are deleted (0 keeps expired records: the re-verification rule
 	// may read them).

@@ -19,13 +19,16 @@
 //     state, backup code) is consumed by one conditional UPDATE whose row
 //     count picks exactly one winner among concurrent callers.
 //   - Housekeeping: Sweep deletes expired rows in small batches, safe on
-//     every instance at once.
+//     every instance at once; a refresh rotation deletes its family's
+//     tokens used before the reuse grace, so no table grows with traffic
+//     (TestTablesStayBounded; TableRows and DatabaseSize for a soak).
 //   - The security-event webhook's durable queue (events.go): a delivery
 //     row written in the transaction of its audit event, claimed by one
 //     worker at a time (FOR UPDATE SKIP LOCKED on PostgreSQL), retried and
 //     finished by the caller. What to send and how is the caller's.
 //   - The operator's reads: SchemaVersion (readiness, "is there a
-//     database"), PoolStats (metrics), Backup (VACUUM INTO on SQLite).
+//     database"), PoolStats (metrics), Backup (VACUUM INTO on SQLite),
+//     TableRows and DatabaseSize (latchkey-bench soak).
 //
 // # What it must not do
 //

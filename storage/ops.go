@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"strings"
 )
 
 // SchemaVersion is the newest migration recorded in the database, or ""
@@ -57,4 +58,71 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 		return fmt.Errorf("storage: backup: %s exists already", path)
 	}
 	return fail("backup", s.write(ctx).Exec("VACUUM INTO ?", path).Error)
+}
+
+// TableRows counts the rows of every table of the schema (the migrations'
+// bookkeeping table included), by table name. One COUNT(*) per table: for
+// an operator's look or a soak's record, not for a hot path.
+func (s *Store) TableRows(ctx context.Context) (map[string]int64, error) {
+	db := s.read(ctx)
+	q := "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+	if s.postgres() {
+		q = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+	}
+	var names []string
+	if err := db.Raw(q).Scan(&names).Error; err != nil {
+		return nil, fail("table rows", err)
+	}
+	out := make(map[string]int64, len(names))
+	for _, n := range names {
+		if !ValidText(n) || strings.ContainsAny(n, `"`) {
+			continue
+		}
+		var c int64
+		if err := db.Raw(`SELECT COUNT(*) FROM "` + n + `"`).Scan(&c).Error; err != nil {
+			return nil, fail("table rows", err)
+		}
+		out[n] = c
+	}
+	return out, nil
+}
+
+// DatabaseSize is the size of the database in bytes: pg_database_size on
+// PostgreSQL; on SQLite the main file's pages (page_count × page_size,
+// free pages included: the file does not shrink without VACUUM) plus the
+// write-ahead log's file.
+func (s *Store) DatabaseSize(ctx context.Context) (int64, error) {
+	db := s.read(ctx)
+	if s.postgres() {
+		var n int64
+		err := db.Raw("SELECT pg_database_size(current_database())").Scan(&n).Error
+		return n, fail("database size", err)
+	}
+	var pages, size int64
+	if err := db.Raw("PRAGMA page_count").Scan(&pages).Error; err != nil {
+		return 0, fail("database size", err)
+	}
+	if err := db.Raw("PRAGMA page_size").Scan(&size).Error; err != nil {
+		return 0, fail("database size", err)
+	}
+	n := pages * size
+	var file string
+	if err := db.Raw("SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file).Error; err == nil && file != "" {
+		if fi, err := os.Stat(file + "-wal"); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n, nil
+}
+
+// Vacuum runs PostgreSQL's VACUUM on every table: what autovacuum (on by
+// default) does on its own, for a soak on a server where it is off. Dead
+// rows' space becomes reusable, so a table whose rows stay flat stops
+// growing on disk. On SQLite it does nothing: freed pages are reused
+// without it.
+func (s *Store) Vacuum(ctx context.Context) error {
+	if !s.postgres() {
+		return nil
+	}
+	return fail("vacuum", s.write(ctx).Exec("VACUUM").Error)
 }

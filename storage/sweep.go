@@ -18,9 +18,6 @@ import (
 
 const sweepBatch = 1000
 
-// backchannelKeep is how long finished back-channel deliveries stay.
-const backchannelKeep = 7 * 24 * time.Hour
-
 // Sweep deletes, as of now:
 //   - auth requests past ExpiresAt whose code (if any) is past CodeExpiresAt
 //     too (a redeemed request is kept until then for reuse detection);
@@ -37,7 +34,19 @@ const backchannelKeep = 7 * 24 * time.Hour
 //     RefreshIdle (0: at once);
 //   - audit events older than AuditRetention (0: none);
 //   - outbox messages done (sent, failed, superseded, void) for longer
-//     than OutboxKeep (0: 7 days); their content went when they were done.
+//     than OutboxKeep (0: 7 days); their content went when they were done;
+//   - back-channel logouts done (delivered or given up) for longer than
+//     BackchannelKeep, webhook deliveries done for longer than
+//     EventDeliveryKeep (0: 7 days each);
+//   - links of sessions to products (session_clients) whose session is
+//     gone, an hour after they were made.
+//
+// Rotated refresh tokens are not left to the sweep: a rotation deletes
+// its family's tokens used before the reuse grace, so a family holds only
+// its head(s) and the tokens the grace may still rotate. No table grows
+// with traffic, only with time, up to the longest of these durations
+// (README, "Running on PostgreSQL", has a soak's figures;
+// TestTablesStayBounded fails if a rule goes missing).
 func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 	if !s.postgres() {
 		return fail("sweep", s.sweep(s.write(ctx), now, p))
@@ -69,6 +78,10 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	outboxKeep := p.OutboxKeep
 	if outboxKeep <= 0 {
 		outboxKeep = 7 * 24 * time.Hour
+	}
+	backchannelKeep := p.BackchannelKeep
+	if backchannelKeep <= 0 {
+		backchannelKeep = 7 * 24 * time.Hour
 	}
 	before := func(d time.Duration) int64 { return ms(now.Add(-d)) }
 	type job struct {
@@ -103,7 +116,11 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 		// landing between a caller's deletion of a session and its
 		// EnqueueBackchannelLogouts (the next statement) would drop that
 		// session's links; the hour spares sessions that just started.
-		{"session_clients", "live_session_id", "created_at < ? AND live_session_id NOT IN (SELECT id FROM sessions)", []any{before(time.Hour)}},
+		// Keyed by the table's own primary key, so a batch is exactly the
+		// rows it selected; NOT EXISTS (not NOT IN) lets PostgreSQL run an
+		// anti-join on the sessions key however many sessions there are.
+		{"session_clients", "session_id, client_id",
+			"created_at < ? AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = session_clients.live_session_id)", []any{before(time.Hour)}},
 		{"known_browsers", "user_id, token_hash", "expires_at < ?", []any{n}},
 		{"mail_outbox", "id", "done_at <> 0 AND done_at < ?", []any{before(outboxKeep)}},
 		{"refresh_tokens", "id",

@@ -106,6 +106,13 @@ type ThrottleTake struct {
 // insert is the first attempt; the update runs only when the key is not
 // blocked (its WHERE), so a blocked key returns no row and keeps its
 // count. N is the new count (restarting after Forget), D(N) its delay.
+//
+// A key is blocked only while a wait is actually set: an attempt whose
+// delay is 0 (a free one) leaves blocked_until at 0, not at its own now.
+// Otherwise a concurrent attempt whose now was read a moment earlier (on
+// this instance, or on one whose clock is a millisecond behind) would find
+// blocked_until > now and be refused with "Too many attempts" although no
+// rule asked for a wait.
 func (s *Store) takeSQL() string {
 	least := "MIN"
 	if s.postgres() {
@@ -120,7 +127,7 @@ func (s *Store) takeSQL() string {
 		ON CONFLICT (throttle_key) DO UPDATE SET
 			failures = ` + n + `,
 			last_failure_at = CAST(@now AS BIGINT),
-			blocked_until = CAST(@now AS BIGINT) + ` + d + `
+			blocked_until = CASE WHEN ` + d + ` = 0 THEN 0 ELSE CAST(@now AS BIGINT) + ` + d + ` END
 		WHERE throttles.blocked_until <= CAST(@now AS BIGINT)
 		RETURNING failures`
 }
@@ -172,8 +179,12 @@ func (s *Store) TakeThrottlesCounted(ctx context.Context, now time.Time, takes .
 	first := 0
 	for _, t := range sorted {
 		r := t.Rule
+		firstUntil := int64(0) // no wait set: not blocked (takeSQL)
+		if d := durMs(r.Delay(1)); d > 0 {
+			firstUntil = nowMs + d
+		}
 		vals := map[string]any{
-			"key": t.Key, "now": nowMs, "first": nowMs + durMs(r.Delay(1)),
+			"key": t.Key, "now": nowMs, "first": firstUntil,
 			"forget": nowMs - durMs(r.Forget), "free": r.Free, "base": durMs(r.Base), "max": durMs(r.Max),
 			"shifts": r.shifts(),
 		}
@@ -181,22 +192,31 @@ func (s *Store) TakeThrottlesCounted(ctx context.Context, now time.Time, takes .
 		for i, n := range names {
 			args[i] = vals[n]
 		}
-		var count int64
-		err := tx.StmtContext(ctx, take).QueryRowContext(ctx, args...).Scan(&count)
-		if err == nil {
-			if t.Key == takes[0].Key {
-				first = int(count)
+		// No row back means the key was blocked when the statement ran;
+		// the peek says until when. On PostgreSQL another instance may
+		// have changed the row in between (a success cleared it): a key
+		// no longer blocked is taken again rather than refused.
+		for try := 0; ; try++ {
+			var count int64
+			err := tx.StmtContext(ctx, take).QueryRowContext(ctx, args...).Scan(&count)
+			if err == nil {
+				if t.Key == takes[0].Key {
+					first = int(count)
+				}
+				break
 			}
-			continue
+			if !errors.Is(err, sql.ErrNoRows) {
+				return time.Time{}, 0, fail("take throttles", err)
+			}
+			var until int64
+			if err := tx.StmtContext(ctx, peek).QueryRowContext(ctx, t.Key).Scan(&until); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return time.Time{}, 0, fail("take throttles", err)
+			}
+			if until > nowMs || try == 3 {
+				blocked = max(blocked, until, 1)
+				break
+			}
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return time.Time{}, 0, fail("take throttles", err)
-		}
-		var until int64
-		if err := tx.StmtContext(ctx, peek).QueryRowContext(ctx, t.Key).Scan(&until); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return time.Time{}, 0, fail("take throttles", err)
-		}
-		blocked = max(blocked, until, 1)
 	}
 	if blocked != 0 {
 		return tm(blocked), 0, nil // rolled back: nothing counted

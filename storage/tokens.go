@@ -93,6 +93,13 @@ const (
 	rotateExists       = `SELECT count(*) FROM refresh_tokens WHERE id = ?`
 	rotateDeleteAccess = `DELETE FROM access_tokens WHERE refresh_token_id = ?`
 	rotateUndo         = `UPDATE refresh_tokens SET used_at = 0 WHERE id = ? AND used_at = ?`
+	// The family's compaction: tokens used before the reuse grace began
+	// can never rotate again, and reuse of one is still recognised by the
+	// family its value names (op), so they go now. The token just rotated
+	// stays (it is the grace window's predecessor), and so do the heads:
+	// a family keeps its live token(s) and what the grace still needs,
+	// however often it rotates and however seldom the sweep runs.
+	rotatePrune = `DELETE FROM refresh_tokens WHERE family_id = ? AND id <> ? AND used_at <> 0 AND used_at < ? AND revoked_at = 0`
 )
 
 // RotateRefreshToken: one transaction of a conditional UPDATE … RETURNING
@@ -153,8 +160,8 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, grace t
 	}
 	// Prepare outside the transaction: preparing needs a free connection.
 	// (Through the cache even the rare undo: it rebinds ? for PostgreSQL.)
-	var st [6]*sql.Stmt
-	for i, q := range []string{rotateMarkUsed, rotateExists, refreshTokenInsert, rotateDeleteAccess, accessTokenInsert, rotateUndo} {
+	var st [7]*sql.Stmt
+	for i, q := range []string{rotateMarkUsed, rotateExists, refreshTokenInsert, rotateDeleteAccess, accessTokenInsert, rotateUndo, rotatePrune} {
 		var err error
 		if st[i], err = s.hot.get(ctx, q); err != nil {
 			return RefreshToken{}, fail("rotate refresh token", err)
@@ -211,6 +218,9 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, grace t
 			return err
 		}
 		if _, err := tx.StmtContext(ctx, st[3]).ExecContext(ctx, oldID); err != nil {
+			return abortBatch(err)
+		}
+		if _, err := tx.StmtContext(ctx, st[6]).ExecContext(ctx, famID, oldID, usedMs(now.Add(-grace))); err != nil {
 			return abortBatch(err)
 		}
 		if at != nil {

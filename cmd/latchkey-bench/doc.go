@@ -3,6 +3,7 @@
 //
 //	latchkey-bench bench …   a load generator for any OpenID provider
 //	latchkey-bench seed …    bulk benchmark users and refresh tokens
+//	latchkey-bench soak …    a refresh-rotation soak: table rows and size over time
 //
 // They used to be "latchkey bench" and "latchkey seed". They left because
 // a production binary should not carry a load generator, a seeder that
@@ -25,6 +26,10 @@
 //     written again rather than shared with cmd/latchkey: a main package
 //     cannot be imported, and exporting the IdP's wiring for a benchmark
 //     tool would be the coupling this split removes.
+//   - soak.go: "soak". It opens the store as seed does, mints refresh
+//     families for a client, keeps them rotating through the running
+//     server's token endpoint and samples storage.Store.TableRows and
+//     DatabaseSize: a benchmark of how big the tables stay, not a test.
 //   - internal/bench: "bench", a package of its own (its doc.go describes
 //     the measurement). It stays a package rather than files of this main
 //     because it is a library with an API (Run, Options, Result), its own

@@ -29,11 +29,13 @@ Usage:
                        load-test any OpenID provider (latchkey-bench bench --help)
   latchkey-bench seed --users N [--client C --refresh-tokens M --tokens-out F] [--config FILE]
                        bulk-load users and refresh tokens into Latchkey's database
+  latchkey-bench soak --issuer URL --client C --client-secret S [--duration D] [--config FILE]
+                       a refresh-rotation soak: rows per table and database size over time
   latchkey-bench help
 
-bench needs only the provider's URL. seed reads the same configuration as
-"latchkey serve" (--config and LATCHKEY_* variables) and writes to its
-database, also while serve runs. Neither belongs in a production binary.
+bench needs only the provider's URL. seed and soak read the same
+configuration as "latchkey serve" (--config and LATCHKEY_* variables) and
+write to its database, also while serve runs. Neither belongs in a production binary.
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 already exists.
 `
 
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		}
 	case "seed":
 		err = cmdSeed(&cmdEnv{ctx: ctx, stdout: stdout, stderr: stderr, environ: environ}, args[1:])
+	case "soak":
+		err = cmdSoak(&cmdEnv{ctx: ctx, stdout: stdout, stderr: stderr, environ: environ}, args[1:])
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -41,6 +41,9 @@ func TestCommandLine(t *testing.T) {
 		{"seed bad pattern", []string{"seed", "--users", "1", "--user-pattern", "bench@example.com"}, exitUsage, "", "%d"},
 		{"seed tokens without client", []string{"seed", "--users", "1", "--refresh-tokens", "1"}, exitUsage, "", "--client"},
 		{"seed extra argument", []string{"seed", "--users", "1", "extra"}, exitUsage, "", `"extra"`},
+		{"soak --help", []string{"soak", "--help"}, exitOK, "", "-families"},
+		{"soak without issuer", []string{"soak", "--client", "c"}, exitUsage, "", "--issuer and --client are required"},
+		{"soak bad duration", []string{"soak", "--issuer", "http://127.0.0.1:1", "--client", "c", "--duration", "0s"}, exitUsage, "", "must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := cli(t, nil, tc.args...)

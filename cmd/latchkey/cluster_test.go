@@ -37,6 +37,17 @@ type cluster struct {
 	mu     sync.Mutex
 	nodes  []*node
 	next   atomic.Uint64
+	// skew: instance i's clock runs i·skew ahead of the test's (instances'
+	// clocks are never quite the same).
+	skew time.Duration
+	// served: which instance the proxy sent each request to, in order.
+	served []hit
+}
+
+// hit is one request through the proxy: its path and the instance.
+type hit struct {
+	path string
+	node int
 }
 
 // node is one instance with its own store (connection pool), caches and
@@ -54,6 +65,12 @@ type node struct {
 // one machine's database.
 func newCluster(t *testing.T, n int, opts ...envOption) *cluster {
 	t.Helper()
+	return newClusterSkewed(t, n, 0, opts...)
+}
+
+// newClusterSkewed is newCluster with instance i's clock i·skew ahead.
+func newClusterSkewed(t *testing.T, n int, skew time.Duration, opts ...envOption) *cluster {
+	t.Helper()
 	var pg *storagetest.Dialect
 	for _, d := range storagetest.Dialects(t) {
 		if d.Name == storage.DialectPostgres {
@@ -68,10 +85,12 @@ func newCluster(t *testing.T, n int, opts ...envOption) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
-	c := &cluster{t: t, url: pg.URL(t), sink: sink, clock: &clock{now: time.Now().UTC().Truncate(time.Second)}}
+	c := &cluster{t: t, url: pg.URL(t), sink: sink, clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, skew: skew}
 	c.lb = httptest.NewUnstartedServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		c.mu.Lock()
-		nd := c.nodes[int(c.next.Add(1))%len(c.nodes)]
+		i := int(c.next.Add(1)) % len(c.nodes)
+		nd := c.nodes[i]
+		c.served = append(c.served, hit{r.In.URL.Path, i})
 		c.mu.Unlock()
 		u, _ := url.Parse(nd.http.URL)
 		r.SetURL(u)
@@ -123,7 +142,10 @@ func (c *cluster) addNode() *node {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	a := &app{cfg: c.cfg, log: logger, store: store, kr: c.kr, closer: func() {}}
-	srv, err := newServer(ctx, a, c.clock.Now)
+	c.mu.Lock()
+	ahead := time.Duration(len(c.nodes)) * c.skew
+	c.mu.Unlock()
+	srv, err := newServer(ctx, a, func() time.Time { return c.clock.Now().Add(ahead) })
 	if err != nil {
 		c.t.Fatal(err)
 	}

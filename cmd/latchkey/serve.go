@@ -414,9 +414,10 @@ func (s *server) background(ctx context.Context) {
 			sp := storage.SweepPolicy{SessionMaxIdle: idle, RefreshIdle: s.app.cfg.Policy.RefreshIdle.Std(),
 				// Used refresh tokens: kept through the reuse grace, then
 				// compacted (reuse of older ones is still detected).
-				RefreshUsedKeep: max(s.app.cfg.Tokens.RefreshReuseGrace.Std(), time.Minute),
-				AuditRetention:  s.app.cfg.Audit.Retention.Std(),
-				OnAbandoned:     s.metrics.Abandoned}
+				RefreshUsedKeep:    max(s.app.cfg.Tokens.RefreshReuseGrace.Std(), time.Minute),
+				AuditRetention:     s.app.cfg.Audit.Retention.Std(),
+				TrustedDeviceGrace: login.TrustedDeviceKeep,
+				OnAbandoned:        s.metrics.Abandoned}
 			if err := s.app.store.Sweep(ctx, s.now(), sp); err != nil {
 				s.app.log.Error("sweep expired rows", "err", err)
 			}

@@ -195,9 +195,9 @@ func (a Attempt) Succeeded(ctx context.Context) {
 	}
 }
 
-// knownBrowserFor: a browser that signed in as a user stays known for
+// KnownBrowserFor: a browser that signed in as a user stays known for
 // this long after its last sign-in.
-const knownBrowserFor = 180 * 24 * time.Hour
+const KnownBrowserFor = 180 * 24 * time.Hour
 
 // Known reports whether the browser whose device cookie digests to
 // deviceMAC has signed in as the user before (a known-browser record, or
@@ -225,11 +225,11 @@ func (s *Service) Known(ctx context.Context, userID string, deviceMAC []byte) (s
 
 // RememberBrowser records that the browser whose device cookie digests to
 // deviceMAC signed in as the user (Known from now on, for
-// knownBrowserFor after its latest sign-in).
+// KnownBrowserFor after its latest sign-in).
 func (s *Service) RememberBrowser(ctx context.Context, userID string, deviceMAC []byte) error {
 	if userID == "" || IsStandIn(userID) || len(deviceMAC) == 0 {
 		return nil
 	}
 	now := s.now()
-	return s.store.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: userID, TokenHash: deviceMAC, SeenAt: now, ExpiresAt: now.Add(knownBrowserFor)})
+	return s.store.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: userID, TokenHash: deviceMAC, SeenAt: now, ExpiresAt: now.Add(KnownBrowserFor)})
 }
