@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -92,7 +91,7 @@ func (h *Handler) renderCode(c echo.Context, s *signin, m flow.Method, status in
 	}
 	d := codeData{
 		ID: s.ar.ID, Email: s.user.Email, MaskedEmail: maskEmail(s.user.Email), Method: string(m),
-		Reasons: h.reasonMsgs(kind, s.req.Reasons), TTL: h.creds.EmailCodeTTL(), HasTOTP: s.hasTOTP,
+		Reasons: h.reasonsFor(kind, s), TTL: h.creds.EmailCodeTTL(), HasTOTP: s.hasTOTP,
 		HasPasskey: s.hasPasskey, PasskeyOnly: s.req.PasskeyRequired,
 	}
 	page := web.Page{Title: i18n.M("code.title"), Error: errMsg, Notice: notice, Data: &d}
@@ -138,7 +137,7 @@ func (h *Handler) codeSend(c echo.Context) error {
 // worded as one.
 func (h *Handler) sendSigninCode(c echo.Context, s *signin) (i18n.Msg, error) {
 	wording := creds.PurposeSignin
-	if h.cfg.ReconfirmClientID != "" && s.ar.ClientID == h.cfg.ReconfirmClientID && slices.Contains(s.ar.ACRValues, flow.ACRMFAFresh) {
+	if h.reconfirming(s) {
 		wording = creds.PurposeReconfirm
 	}
 	return h.sendCode(c, creds.RecipientOf(s.user), creds.PurposeSignin, s.ar.ID, wording)

@@ -207,7 +207,7 @@ func (h *Handler) renderPassword(c echo.Context, s *signin, status int, msg i18n
 		email = s.user.Email
 	}
 	d := passwordData{ID: s.ar.ID, Email: email}
-	if rs := h.reasonMsgs(askPassword, s.req.Reasons); len(rs) > 0 {
+	if rs := h.reasonsFor(askPassword, s); len(rs) > 0 {
 		d.Reason = rs[len(rs)-1]
 	}
 	return h.render(c, status, "password", web.Page{Title: i18n.M("password.title"), Error: msg, Data: d})

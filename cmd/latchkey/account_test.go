@@ -439,7 +439,8 @@ func TestReconfirmationRequired(t *testing.T) {
 		// Right after signing in, every change page asks again.
 		for _, path := range []string{"/account/security/totp", "/account/security/backup-code", "/account/security/password"} {
 			p := b.get(e.issuer + path)
-			if !p.at("/login/password") || !strings.Contains(p.body, "this product asks you to sign in again") {
+			if !p.at("/login/password") || !strings.Contains(p.body, "To reconfirm your identity, enter your password.") ||
+				strings.Contains(p.body, "this product asks you to sign in again") {
 				t.Fatalf("%s right after sign-in: %s\n%s", path, p.url, p.body)
 			}
 		}
