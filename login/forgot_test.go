@@ -342,8 +342,9 @@ func TestSetPasswordLink(t *testing.T) {
 			t.Fatalf("no CSRF: %d", q.status)
 		}
 		done := b.submit(p, "/account/set-password", url.Values{"new_password": {newPassword}})
-		if !strings.Contains(done.body, "Your password is set. Sign in from your application.") {
-			t.Fatalf("set: %d\n%s", done.status, done.body)
+		if !strings.Contains(done.body, "Your password is set. Sign in from your application.") ||
+			!strings.Contains(done.body, `<a href="/account">Sign in to your account</a>`) {
+			t.Fatalf("set (with a way onward): %d\n%s", done.status, done.body)
 		}
 		got := e.user(u.ID)
 		if got.PasswordHash == "" || !got.EmailVerified {

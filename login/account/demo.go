@@ -39,8 +39,8 @@ func DemoRedirectURIs(issuer string) (redirect, postLogout string) {
 
 func (h *Handler) demoStart(c echo.Context) error {
 	if c.QueryParam("signed_out") != "" {
-		return h.render(c, http.StatusOK, "error", web.Page{Title: i18n.M("demo.signed_out_title"),
-			Data: web.ErrorData{Message: i18n.M("demo.signed_out")}})
+		// Not a dead end: the page links to where one signs in again.
+		return h.render(c, http.StatusOK, "demo_signed_out", web.Page{Title: i18n.M("demo.signed_out_title")})
 	}
 	return h.demoRP().start(c, rpFlow{})
 }

@@ -1,0 +1,89 @@
+package main
+
+// Issue 14 §3: the pages as a newcomer finds them — entry points that
+// work when linked to, and no page without a way onward.
+
+import (
+	"context"
+	"html"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/latchkey/latchkey/storage/storagetest"
+)
+
+// follow opens the link on p whose text is text (failing the test when
+// there is none): what a person does who clicks it.
+func (b *browser) follow(p response, text string) response {
+	b.e.t.Helper()
+	re := regexp.MustCompile(`<a [^>]*href="([^"]+)"[^>]*>` + regexp.QuoteMeta(html.EscapeString(text)) + `</a>`)
+	m := re.FindStringSubmatch(p.body)
+	if m == nil {
+		b.e.t.Fatalf("no link %q on %s (%d):\n%s", text, p.url, p.status, p.body)
+	}
+	ref, err := p.url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	return b.get(ref.String())
+}
+
+// demoEnv is a second server of e's database with serve --demo.
+func demoEnv(t *testing.T, e *testEnv) *testEnv {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(nil)
+	cfg := *e.app.cfg
+	cfg.Issuer = "http://" + hs.Listener.Addr().String()
+	a := &app{cfg: &cfg, log: e.app.log, store: e.store, kr: e.kr, demo: true, closer: func() {}}
+	srv, err := newServer(context.Background(), a, e.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.Config.Handler = srv.handler
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return &testEnv{t: t, app: a, srv: srv, http: hs, issuer: cfg.Issuer, clock: e.clock, sink: e.sink, store: e.store, kr: e.kr}
+}
+
+// TestNoDeadEnds: the pages that end something offer a way onward — the
+// demo's "Signed out" page links to where one signs in again, and
+// /logout/done to the account pages, which sign in.
+func TestNoDeadEnds(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("newcomer@example.com")
+
+	demo := demoEnv(t, e)
+	b := demo.newBrowser()
+	p := b.drive(b.get(demo.issuer+"/demo"), u.Email, signInOpts{})
+	if !p.at("/demo/callback") {
+		t.Fatalf("demo sign-in: %s (%d)", p.url, p.status)
+	}
+	p = b.follow(p, "Sign out")
+	if !p.at("/demo") || !strings.Contains(p.body, "Signed out") || strings.Contains(p.body, "Open /demo") {
+		t.Fatalf("demo sign-out: %s (%d)\n%s", p.url, p.status, p.body)
+	}
+	if p = b.follow(p, "Sign in to the demo again"); !p.at("/login/identify") {
+		t.Fatalf("the signed-out page's link: %s (%d)", p.url, p.status)
+	}
+	if p = b.drive(p, u.Email, signInOpts{}); !p.at("/demo/callback") {
+		t.Fatalf("signing in again from the signed-out page: %s (%d)", p.url, p.status)
+	}
+
+	// (The demo server re-registered the account client for its issuer.)
+	e = newTestEnv(t, storagetest.Dialects(t)[0])
+	u = e.createUser("newcomer@example.com")
+	b = e.newBrowser()
+	p = b.account("/account/security", u.Email, signInOpts{})
+	if p = b.submit(p, "/logout", nil); !p.at("/logout/done") {
+		t.Fatalf("sign out ended at %s", p.url)
+	}
+	if p = b.follow(p, "Sign in to your account"); !p.at("/login/identify") {
+		t.Fatalf("/logout/done's link: %s (%d)", p.url, p.status)
+	}
+	if p = b.drive(p, u.Email, signInOpts{}); !p.at("/account/security") {
+		t.Fatalf("signing in again from /logout/done: %s (%d)", p.url, p.status)
+	}
+}
