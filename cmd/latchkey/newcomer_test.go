@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"net/http/httptest"
 	"regexp"
@@ -47,7 +48,8 @@ func demoEnv(t *testing.T, e *testEnv) *testEnv {
 	return &testEnv{t: t, app: a, srv: srv, http: hs, issuer: cfg.Issuer, clock: e.clock, sink: e.sink, store: e.store, kr: e.kr}
 }
 
-// TestNoDeadEnds: the pages that end something offer a way onward — the
+// TestNoDeadEnds: the demo page says when one signed in; the pages that
+// end something offer a way onward — the
 // demo's "Signed out" page links to where one signs in again, and
 // /logout/done to the account pages, which sign in.
 func TestNoDeadEnds(t *testing.T) {
@@ -60,6 +62,12 @@ func TestNoDeadEnds(t *testing.T) {
 	p := b.drive(b.get(demo.issuer+"/demo"), u.Email, signInOpts{})
 	if !p.at("/demo/callback") {
 		t.Fatalf("demo sign-in: %s (%d)", p.url, p.status)
+	}
+	// The demo says auth_time as a date as well as the number.
+	at := e.clock.Now().UTC()
+	if want := fmt.Sprintf("You signed in on %d %s %d, %02d:%02d UTC (auth_time %d).", at.Day(), at.Format("Jan"), at.Year(),
+		at.Hour(), at.Minute(), at.Unix()); !strings.Contains(p.body, want) {
+		t.Errorf("demo page lacks %q:\n%s", want, p.body)
 	}
 	p = b.follow(p, "Sign out")
 	if !p.at("/demo") || !strings.Contains(p.body, "Signed out") || strings.Contains(p.body, "Open /demo") {
