@@ -180,7 +180,7 @@ func TestGermanSignIn(t *testing.T) {
 				now := e.clock.Now()
 				p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
 				g.page(p, "/login/code", gm("code.title"), gm("reason.code.new_browser"), gm("button.verify"),
-					gm("code.get_by_email"), gm("code.use_backup"))
+					gm("code.send_new"), gm("code.use_backup"))
 				e.deliver()
 				cm, code, ok := e.sink.LastCode(u.Email)
 				if !ok {
