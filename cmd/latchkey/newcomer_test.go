@@ -5,9 +5,11 @@ package main
 
 import (
 	"context"
+	"encoding/base32"
 	"fmt"
 	"html"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -93,5 +95,46 @@ func TestNoDeadEnds(t *testing.T) {
 	}
 	if p = b.drive(p, u.Email, signInOpts{}); !p.at("/account/security") {
 		t.Fatalf("signing in again from /logout/done: %s (%d)", p.url, p.status)
+	}
+}
+
+// TestTOTPSetUpOnThisPhone: the set-up page offers the otpauth:// link
+// (a phone cannot scan its own screen) holding the key it shows, and the
+// key for manual entry comes in groups that never break inside: each an
+// unbreakable box, and nothing in the style sheet breaks words apart (a
+// 320 px screen wraps between groups only).
+func TestTOTPSetUpOnThisPhone(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("phone@example.com")
+	b := e.newBrowser()
+	b.account("/account/security", u.Email, signInOpts{})
+	p := b.reconfirmed("/account/security/totp", u.Email, signInOpts{})
+
+	m := regexp.MustCompile(`<a [^>]*href="(otpauth://[^"]+)"[^>]*>On this phone\? Open it in your authenticator app</a>`).FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no otpauth:// link on the set-up page:\n%s", p.body)
+	}
+	link, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil || link.Scheme != "otpauth" || link.Host != "totp" {
+		t.Fatalf("link %q: %v", m[1], err)
+	}
+	seed := totpSeed(t, p)
+	if got := link.Query().Get("secret"); got != base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(seed) {
+		t.Errorf("the link's secret %q is not the key shown", got)
+	}
+
+	key := regexp.MustCompile(`<code id="totp-key">(.*?)</code>`).FindStringSubmatch(p.body)[1]
+	groups := regexp.MustCompile(`<span class="group">([A-Z2-7]{1,4})</span>`).FindAllStringSubmatch(key, -1)
+	if len(groups) < 8 || strings.Count(key, "<span") != len(groups) {
+		t.Errorf("key not in groups of four: %s", key)
+	}
+	css := b.get(e.issuer + "/static/style.css").body
+	if !regexp.MustCompile(`\.key \.group \{[^}]*white-space: nowrap`).MatchString(css) ||
+		!regexp.MustCompile(`\.key \.group \{[^}]*display: inline-block`).MatchString(css) {
+		t.Error("the key's groups may break: no inline-block, nowrap rule for .key .group")
+	}
+	if strings.Contains(css, "break-all") || strings.Contains(css, "break-word") || strings.Contains(css, "anywhere") {
+		t.Error("the style sheet breaks words apart")
 	}
 }
