@@ -138,3 +138,58 @@ func TestTOTPSetUpOnThisPhone(t *testing.T) {
 		t.Error("the style sheet breaks words apart")
 	}
 }
+
+// TestSecurityPageStructure: the security page follows the seeds: a
+// "Sign-in confirmation" section listing Email OTP (the default),
+// Authenticator app ("Set up", then "Manage") and Backup code ("Generate",
+// and when it was last generated); the passkeys keep their own section.
+func TestSecurityPageStructure(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("seeds@example.com")
+	b := e.newBrowser()
+	p := b.account("/account/security", u.Email, signInOpts{})
+
+	section := func(p response) string {
+		t.Helper()
+		m := regexp.MustCompile(`(?s)<section id="sign-in-confirmation">(.*?)</section>`).FindStringSubmatch(p.body)
+		if m == nil {
+			t.Fatalf("no sign-in confirmation section:\n%s", p.body)
+		}
+		return m[1]
+	}
+	s := section(p)
+	heads := regexp.MustCompile(`<h[23]>([^<]+)</h[23]>`).FindAllStringSubmatch(s, -1)
+	var got []string
+	for _, h := range heads {
+		got = append(got, h[1])
+	}
+	if strings.Join(got, " | ") != "Sign-in confirmation | Email OTP | Authenticator app | Backup code" {
+		t.Errorf("section headings: %q", got)
+	}
+	for _, want := range []string{"<strong>Default.</strong> We send the code to <strong>" + u.Email + "</strong>.",
+		`<a class="button" href="/account/security/totp">Set up</a>`,
+		`<a class="button" href="/account/security/backup-code">Generate</a>`, "Last generated never."} {
+		if !strings.Contains(s, want) {
+			t.Errorf("section lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "Passkeys") { // (this issuer, an IP address, cannot have passkeys: TestPasskeys…)
+		t.Errorf("the passkeys are not a section of their own:\n%s", p.body)
+	}
+
+	// A backup code generated: when, in the section.
+	p = b.reconfirmed("/account/security/backup-code", u.Email, signInOpts{})
+	p = b.submit(p, "/account/security/backup-code", nil)
+	p = b.submit(p, "/account/security/backup-code/saved", url.Values{"saved": {"yes"}})
+	if s = section(p); !strings.Contains(s, "Last generated on "+fmt.Sprint(e.clock.Now().UTC().Day())) {
+		t.Errorf("no last generated date:\n%s", s)
+	}
+	// An authenticator app: "Manage"; email codes stay the fallback.
+	e.enrolTOTP(u)
+	s = section(b.get(e.issuer + "/account/security"))
+	if !strings.Contains(s, `href="/account/security/totp/manage">Manage</a>`) || !strings.Contains(s, "Get code by email") ||
+		strings.Contains(s, "Default.") {
+		t.Errorf("with an authenticator app:\n%s", s)
+	}
+}
