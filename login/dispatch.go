@@ -71,6 +71,9 @@ func (h *Handler) dispatchID(c echo.Context, id string) error {
 		// issued once and will not be issued again.
 		return web.BadRequest(web.MsgSigninDone, nil)
 	}
+	if to := h.entered(c, s); to != "" {
+		return c.Redirect(http.StatusSeeOther, to)
+	}
 	// login_hint names the account: skip the identifier page (OIDC Core
 	// 3.1.2.1), unless the product asked to pick an account.
 	if s.req.Step == flow.StepIdentify && s.ar.UserID == "" && !slices.Contains(s.ar.Prompt, "select_account") {

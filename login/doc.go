@@ -20,6 +20,7 @@
 //	GET  /federation/start, /federation/callback   single sign-on (federated.go)
 //	GET|POST /signup, /signup/code, POST /signup/code/send
 //	GET|POST /forgot, POST /forgot/code, /forgot/code/send, /forgot/second, /forgot/password
+//	GET  /signup, /forgot without a sign-in: entry points that start the account pages' sign-in (entry.go)
 //	GET|POST /account/set-password?token=…   the operator's one-time link
 //	GET  /    home
 //

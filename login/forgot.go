@@ -85,8 +85,11 @@ func (h *Handler) readReset(c echo.Context, arID string) (*resetFlow, error) {
 }
 
 // forgotPage is GET /forgot?id=…: the page of the current stage, or the
-// email form.
+// email form (without id: an entry point, entry.go).
 func (h *Handler) forgotPage(c echo.Context) error {
+	if requestID(c) == "" {
+		return h.enter(c, entryForgot) // opened directly: an entry point
+	}
 	s, err := h.loadOpen(c)
 	if err != nil {
 		return err

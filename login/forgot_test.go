@@ -291,7 +291,10 @@ func TestForgotPasswordBadInput(t *testing.T) {
 	u := e.createUser("bad@example.com")
 	b := e.newBrowser()
 	p, id, _ := b.forgotStart(app, u.Email)
-	for _, path := range []string{"/forgot", "/forgot?id=nope", "/forgot?id=" + strings.Repeat("x", 100)} {
+	if q := b.get(e.issuer + "/forgot"); q.url.Path != "/account" { // an entry point (entry.go)
+		t.Errorf("GET /forgot: %s (%d)", q.url, q.status)
+	}
+	for _, path := range []string{"/forgot?id=nope", "/forgot?id=" + strings.Repeat("x", 100)} {
 		if q := b.get(e.issuer + path); q.status != http.StatusBadRequest {
 			t.Errorf("GET %s: %d", path, q.status)
 		}

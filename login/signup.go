@@ -82,10 +82,13 @@ func (h *Handler) signupEnabled() error {
 	return nil
 }
 
-// signupPage is GET /signup?id=…
+// signupPage is GET /signup?id=… (without id: an entry point, entry.go)
 func (h *Handler) signupPage(c echo.Context) error {
 	if err := h.signupEnabled(); err != nil {
 		return err
+	}
+	if requestID(c) == "" {
+		return h.enter(c, entrySignup) // opened directly: an entry point
 	}
 	s, err := h.loadOpen(c)
 	if err != nil {

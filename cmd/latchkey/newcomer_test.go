@@ -193,3 +193,50 @@ func TestSecurityPageStructure(t *testing.T) {
 		t.Errorf("with an authenticator app:\n%s", s)
 	}
 }
+
+// TestSignupAndForgotAsEntryPoints: /signup and /forgot opened directly —
+// a link in a mail or on a web site, no sign-in in progress — work, and
+// end on the account pages, signed in.
+func TestSignupAndForgotAsEntryPoints(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d)
+
+		b := e.newBrowser()
+		p := b.get(e.issuer + "/signup")
+		if !p.at("/signup") || !strings.Contains(p.body, `<label for="name">Name</label>`) {
+			t.Fatalf("/signup opened directly: %s (%d)\n%s", p.url, p.status, p.body)
+		}
+		p = b.submit(p, "/signup", url.Values{"email": {"ada@example.com"}, "name": {"Ada"}, "password": {"a long enough password"}})
+		if !p.at("/signup/code") {
+			t.Fatalf("after the sign-up form: %s (%d)\n%s", p.url, p.status, p.body)
+		}
+		p = b.submit(p, "/signup/code", url.Values{"code": {e.mailCode("ada@example.com")}})
+		if p = b.drive(p, "ada@example.com", signInOpts{}); !p.at("/account/security") || !strings.Contains(p.body, "ada@example.com") {
+			t.Fatalf("sign-up from /signup ended at %s (%d)\n%s", p.url, p.status, p.body)
+		}
+
+		u := e.createUser("forgetful@example.com")
+		b = e.newBrowser()
+		p = b.get(e.issuer + "/forgot")
+		if !p.at("/forgot") || !strings.Contains(p.body, "Enter the email address of your account") {
+			t.Fatalf("/forgot opened directly: %s (%d)\n%s", p.url, p.status, p.body)
+		}
+		p = b.submit(p, "/forgot", url.Values{"email": {u.Email}})
+		p = b.submit(p, "/forgot/code", url.Values{"code": {e.mailCode(u.Email)}})
+		p = b.submit(p, "/forgot/password", url.Values{"new_password": {"a brand new password"}})
+		if p = b.follow(p, "Continue to sign in"); !p.at("/login/password") && !p.at("/login/identify") {
+			t.Fatalf("after the reset: %s (%d)\n%s", p.url, p.status, p.body)
+		}
+		if p = b.drive(p, u.Email, signInOpts{password: "a brand new password"}); !p.at("/account/security") {
+			t.Fatalf("reset from /forgot ended at %s (%d)\n%s", p.url, p.status, p.body)
+		}
+
+		// The way in is used once: the next sign-in of the account pages
+		// in the first browser, after signing out, asks who you are.
+		b.signOut()
+		if p = b.get(e.issuer + "/account/security"); !p.at("/login/identify") {
+			t.Fatalf("a later account sign-in: %s", p.url)
+		}
+	})
+}
