@@ -13,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
+	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -210,6 +211,8 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		Event: "secondfactor.success", Reason: string(method) + reasonsSuffix(s.req.Reasons)})
 	if method == flow.MethodBackup {
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, Event: "backupcode.used"})
+		// Its owner hears of it: the code is spent and a new one was made.
+		h.creds.NotifySignIn(ctx, s.user, mail.SignInBackupCode, h.web.From(c))
 	}
 	return h.advanceSignin(c, s.ar.ID)
 }

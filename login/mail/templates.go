@@ -33,6 +33,15 @@ func (s Site) name() string {
 	return s.Name
 }
 
+// passwordURL is the account page that changes the password ("" without
+// a URL).
+func (s Site) passwordURL() string {
+	if s.URL == "" {
+		return ""
+	}
+	return strings.TrimRight(s.URL, "/") + "/account/security/password"
+}
+
 func (s Site) securityURL() string {
 	if s.SecurityURL != "" {
 		return s.SecurityURL
@@ -160,6 +169,11 @@ type mailView struct {
 	BrowserIP string
 	// LinkMail
 	Link string
+	// SignInMail: where from ("" unknown)
+	Place string
+	// PasswordURL is the page that changes the password (every mail's
+	// "Change your password now").
+	PasswordURL string
 
 	// Requested: when and from where (CodeMail, SignupExistsMail).
 	Requested string
@@ -246,6 +260,7 @@ func baseView(s Site, name, lang, zone string, at time.Time) mailView {
 		SiteName:    s.name(),
 		SiteURL:     s.URL,
 		SecurityURL: s.securityURL(),
+		PasswordURL: s.passwordURL(),
 		Name:        strings.TrimSpace(name),
 		When:        l.DateTime(at.In(loc)),
 	}
@@ -286,7 +301,7 @@ var placeholders = map[string]any{
 
 var loadTemplates = sync.OnceValues(func() (*templateSet, error) {
 	ts := &templateSet{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	for _, name := range []string{"code", "notice", "link", "signup_exists"} {
+	for _, name := range []string{"code", "notice", "link", "signup_exists", "signin"} {
 		tt, err := texttemplate.New(name+".txt.tmpl").Funcs(placeholders).ParseFS(templateFS, "templates/"+name+".txt.tmpl", "templates/layout.txt.tmpl")
 		if err != nil {
 			return nil, err
