@@ -193,7 +193,7 @@ func TestGermanSignIn(t *testing.T) {
 					gm("mail.code.requested_ip", "When", g.de.DateTime(now.UTC()), "Browser", firefox, "IP", "127.0.0.1"),
 					gm("mail.code.signin.not_you"),
 					gm("mail.code.do_not_share", "Site", site),
-					gm("mail.change_password"))
+					gm("mail.change_password_link", "URL", e.issuer+"/account/security/password"))
 				if !strings.Contains(cm.Text, " Uhr UTC") {
 					t.Errorf("code mail: the time is not German with its zone:\n%s", cm.Text)
 				}
