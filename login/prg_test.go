@@ -86,3 +86,43 @@ func TestRedirectAfterPost(t *testing.T) {
 		}
 	})
 }
+
+// TestRedirectAfterPostSignupAndReset: the code pages of a sign-up and of
+// "Forgot password?" redirect after a wrong code or a new code too.
+func TestRedirectAfterPostSignupAndReset(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, sqlite(t))
+	app := e.newRP("app")
+	for _, c := range []struct {
+		name, path, send string
+		start            func(b *browser) response
+	}{
+		{"sign-up", "/signup/code", "/signup/code/send", func(b *browser) response {
+			p, _ := b.signupForm(app)
+			return b.submit(p, "/signup", url.Values{"email": {"fresh@example.com"}, "name": {"Fresh"}, "password": {"a long enough password"}})
+		}},
+		{"reset", "/forgot", "/forgot/code/send", func(b *browser) response {
+			u := e.createUser("reset-prg@example.com")
+			p, _, _ := b.forgotStart(app, u.Email)
+			return p
+		}},
+	} {
+		b := e.newBrowser()
+		p := c.start(b)
+		action := c.path
+		if c.path == "/forgot" {
+			action = "/forgot/code"
+		}
+		q := b.submit(p, action, url.Values{"code": {"000000"}})
+		if !q.at(c.path) || q.url.Query().Get("id") == "" || q.status != http.StatusUnauthorized || !strings.Contains(q.body, "That code is not right") {
+			t.Fatalf("%s, wrong code: ended on %s (%d)\n%s", c.name, q.url, q.status, q.body)
+		}
+		if r := b.get(q.url.String()); r.status != http.StatusOK || strings.Contains(r.body, "not right") {
+			t.Fatalf("%s, reload after a wrong code: %d\n%s", c.name, r.status, r.body)
+		}
+		e.clock.Advance(2 * time.Minute)
+		if q = b.submit(q, c.send, nil); !q.at(c.path) || q.url.Query().Get("id") == "" || q.status != http.StatusOK {
+			t.Fatalf("%s, a new code: ended on %s (%d)\n%s", c.name, q.url, q.status, q.body)
+		}
+	}
+}
