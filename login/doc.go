@@ -39,6 +39,17 @@
 // finish her sign-in. A sign-in bound to an earlier handle of the same
 // browser (another tab) is taken over by that browser.
 //
+// Redirect after POST: a step whose POST fails (a wrong password, a wrong
+// code) or only asks for something (a new code) redirects to the GET of
+// its page, handing it the error or notice in a sealed one-time cookie
+// (web.SeeOther, web.TakeFlash), so a reload never resubmits the form.
+//
+// Mails about sign-ins (README "Mails people get"): finish tells an
+// account that signs in from a browser new to it (Config.NewSignInMail;
+// new is what creds.RememberBrowser's one insert decides), unless the
+// account was made in this very sign-in; the code step tells of a used
+// backup code. Both go to the outbox.
+//
 // Language (login/i18n, README "Languages"): load sets the page language's
 // preferences — the sign-in's ui_locales, and the account's saved
 // language only once the person has proven who they are (proven: a
