@@ -61,6 +61,9 @@ type Config struct {
 	Policy Policy `yaml:"policy"`
 	TOTP   TOTP   `yaml:"totp"`
 	Signup Signup `yaml:"signup"`
+	// Notifications are the mails sent about sign-ins (the notices of
+	// security changes are always sent).
+	Notifications Notifications `yaml:"notifications"`
 	// Protocol holds provider-wide OAuth requirements.
 	Protocol Protocol `yaml:"protocol"`
 
@@ -201,6 +204,14 @@ type Events struct {
 // Signup configures self-service account creation.
 type Signup struct {
 	Enabled bool `yaml:"enabled"`
+}
+
+// Notifications configures the mails about sign-ins.
+type Notifications struct {
+	// NewSignIn mails the account when it signs in from a browser it has
+	// not used before (not on the first sign-in after sign-up); default
+	// true.
+	NewSignIn bool `yaml:"new_sign_in"`
 }
 
 // Protocol holds provider-wide OAuth requirements.
@@ -388,7 +399,8 @@ func Default() *Config {
 				Regions: map[string]Date{"EU": date("2025-04-09"), "APAC": date("2025-04-16")},
 			},
 		},
-		Signup: Signup{Enabled: true},
+		Signup:        Signup{Enabled: true},
+		Notifications: Notifications{NewSignIn: true},
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
+	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -49,6 +49,10 @@ func (h *Handler) codePage(c echo.Context) error {
 		return err
 	}
 	method := h.pickMethod(s, c.QueryParam("method"))
+	if status, errMsg, notice, ok := h.web.TakeFlash(c); ok {
+		// Back from a POST (redirect after POST): what it said.
+		return h.renderCode(c, s, method, status, errMsg, notice)
+	}
 	var errMsg i18n.Msg
 	if method == flow.MethodEmail {
 		sent, err := h.creds.HasCode(c.Request().Context(), s.user.ID, creds.PurposeSignin, s.ar.ID)
@@ -92,7 +96,7 @@ func (h *Handler) renderCode(c echo.Context, s *signin, m flow.Method, status in
 	}
 	d := codeData{
 		ID: s.ar.ID, Email: s.user.Email, MaskedEmail: maskEmail(s.user.Email), Method: string(m),
-		Reasons: h.reasonMsgs(kind, s.req.Reasons), TTL: h.creds.EmailCodeTTL(), HasTOTP: s.hasTOTP,
+		Reasons: h.reasonsFor(kind, s), TTL: h.creds.EmailCodeTTL(), HasTOTP: s.hasTOTP,
 		HasPasskey: s.hasPasskey, PasskeyOnly: s.req.PasskeyRequired,
 	}
 	page := web.Page{Title: i18n.M("code.title"), Error: errMsg, Notice: notice, Data: &d}
@@ -108,6 +112,14 @@ func (h *Handler) renderCode(c echo.Context, s *signin, m flow.Method, status in
 		}
 	}
 	return h.render(c, status, "code", page)
+}
+
+// codeBack ends a POST of the code page: back to its GET with the
+// method in use, saying errMsg or notice (redirect after POST,
+// web.SeeOther).
+func (h *Handler) codeBack(c echo.Context, s *signin, m flow.Method, status int, errMsg, notice i18n.Msg) error {
+	return h.web.SeeOther(c, "/login/code?id="+url.QueryEscape(s.ar.ID)+"&method="+url.QueryEscape(string(m)), status, errMsg, notice,
+		func() error { return h.renderCode(c, s, m, status, errMsg, notice) })
 }
 
 // codeSend is "Get code by email": always available, also when the
@@ -128,9 +140,9 @@ func (h *Handler) codeSend(c echo.Context) error {
 		return err
 	}
 	if !msg.IsZero() {
-		return h.renderCode(c, s, flow.MethodEmail, http.StatusTooManyRequests, msg, i18n.Msg{})
+		return h.codeBack(c, s, flow.MethodEmail, http.StatusTooManyRequests, msg, i18n.Msg{})
 	}
-	return h.renderCode(c, s, flow.MethodEmail, http.StatusOK, i18n.Msg{}, i18n.M("code.sending_new"))
+	return h.codeBack(c, s, flow.MethodEmail, http.StatusOK, i18n.Msg{}, i18n.M("code.sending_new"))
 }
 
 // sendSigninCode mails the code of a sign-in, bound to this browser. A
@@ -138,7 +150,7 @@ func (h *Handler) codeSend(c echo.Context) error {
 // worded as one.
 func (h *Handler) sendSigninCode(c echo.Context, s *signin) (i18n.Msg, error) {
 	wording := creds.PurposeSignin
-	if h.cfg.ReconfirmClientID != "" && s.ar.ClientID == h.cfg.ReconfirmClientID && slices.Contains(s.ar.ACRValues, flow.ACRMFAFresh) {
+	if h.reconfirming(s) {
 		wording = creds.PurposeReconfirm
 	}
 	return h.sendCode(c, creds.RecipientOf(s.user), creds.PurposeSignin, s.ar.ID, wording)
@@ -164,7 +176,7 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		return err
 	} else if wait > 0 {
 		h.metrics.SignIn("throttled", string(method), "")
-		return h.renderCode(c, s, method, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
+		return h.codeBack(c, s, method, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
 	}
 	input := c.FormValue("code")
 	var valid bool
@@ -188,7 +200,7 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		h.metrics.SignIn("wrong_code", string(method), "")
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID,
 			Event: "secondfactor.failure", Reason: string(method)})
-		return h.renderCode(c, s, method, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
+		return h.codeBack(c, s, method, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
 	try.Succeeded(ctx)
 	// The browser has now completed a second step: later sign-ins say
@@ -211,6 +223,8 @@ func (h *Handler) codeSubmit(c echo.Context) error {
 		Event: "secondfactor.success", Reason: string(method) + reasonsSuffix(s.req.Reasons)})
 	if method == flow.MethodBackup {
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, Event: "backupcode.used"})
+		// Its owner hears of it: the code is spent and a new one was made.
+		h.creds.NotifySignIn(ctx, s.user, mail.SignInBackupCode, h.web.From(c))
 	}
 	return h.advanceSignin(c, s.ar.ID)
 }

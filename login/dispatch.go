@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/internal/creds"
 	"github.com/latchkey/latchkey/login/internal/web"
+	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -70,6 +71,9 @@ func (h *Handler) dispatchID(c echo.Context, id string) error {
 		// Finished already (back button, double submit): the code was
 		// issued once and will not be issued again.
 		return web.BadRequest(web.MsgSigninDone, nil)
+	}
+	if to := h.entered(c, s); to != "" {
+		return c.Redirect(http.StatusSeeOther, to)
 	}
 	// login_hint names the account: skip the identifier page (OIDC Core
 	// 3.1.2.1), unless the product asked to pick an account.
@@ -451,9 +455,15 @@ func (h *Handler) finish(c echo.Context, s *signin) error {
 		}
 	}
 	// This browser has now signed in as the user: failures from elsewhere
-	// will not delay it (creds.Known).
-	if err := h.creds.RememberBrowser(ctx, s.user.ID, h.deviceCookie(c)); err != nil {
+	// will not delay it (creds.Known). A browser new to the account is
+	// told to its owner (not on the first sign-in of an account made in
+	// this very sign-in: its sign-up).
+	newBrowser, err := h.creds.RememberBrowser(ctx, s.user.ID, h.deviceCookie(c))
+	if err != nil {
 		return err
+	}
+	if newBrowser && h.cfg.NewSignInMail && s.user.CreatedAt.Before(s.ar.CreatedAt) {
+		h.creds.NotifySignIn(ctx, s.user, mail.SignInNewBrowser, h.web.From(c))
 	}
 	// Completing a sign-in that verified something (a new session, a
 	// password, a second step, an upstream sign-in) is a privilege change:

@@ -20,6 +20,7 @@
 //	GET  /federation/start, /federation/callback   single sign-on (federated.go)
 //	GET|POST /signup, /signup/code, POST /signup/code/send
 //	GET|POST /forgot, POST /forgot/code, /forgot/code/send, /forgot/second, /forgot/password
+//	GET  /signup, /forgot without a sign-in: entry points that start the account pages' sign-in (entry.go)
 //	GET|POST /account/set-password?token=…   the operator's one-time link
 //	GET  /    home
 //
@@ -37,6 +38,17 @@
 // left behind at her first step, so its planter can neither continue nor
 // finish her sign-in. A sign-in bound to an earlier handle of the same
 // browser (another tab) is taken over by that browser.
+//
+// Redirect after POST: a step whose POST fails (a wrong password, a wrong
+// code) or only asks for something (a new code) redirects to the GET of
+// its page, handing it the error or notice in a sealed one-time cookie
+// (web.SeeOther, web.TakeFlash), so a reload never resubmits the form.
+//
+// Mails about sign-ins (README "Mails people get"): finish tells an
+// account that signs in from a browser new to it (Config.NewSignInMail;
+// new is what creds.RememberBrowser's one insert decides), unless the
+// account was made in this very sign-in; the code step tells of a used
+// backup code. Both go to the outbox.
 //
 // Language (login/i18n, README "Languages"): load sets the page language's
 // preferences — the sign-in's ui_locales, and the account's saved

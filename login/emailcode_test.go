@@ -224,9 +224,13 @@ func TestMailSaysCodeAndBrowser(t *testing.T) {
 	if m.HTML == "" || !strings.Contains(m.HTML, code) {
 		t.Error("mail has no HTML part with the code")
 	}
-	for _, want := range []string{`autocomplete="one-time-code"`, `inputmode="numeric"`, "Get code by email", "Use a backup code", "this browser is new"} {
+	for _, want := range []string{`autocomplete="one-time-code"`, `inputmode="numeric"`, "Send a new code", "Use a backup code", "this browser is new"} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("code page lacks %q", want)
 		}
+	}
+	// Email is the method in use: its button sends a new code, and says so.
+	if strings.Contains(p.body, "Get code by email") {
+		t.Error(`the email code page offers "Get code by email" rather than "Send a new code"`)
 	}
 }

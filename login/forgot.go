@@ -3,6 +3,7 @@ package login
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -85,8 +86,11 @@ func (h *Handler) readReset(c echo.Context, arID string) (*resetFlow, error) {
 }
 
 // forgotPage is GET /forgot?id=…: the page of the current stage, or the
-// email form.
+// email form (without id: an entry point, entry.go).
 func (h *Handler) forgotPage(c echo.Context) error {
+	if requestID(c) == "" {
+		return h.enter(c, entryForgot) // opened directly: an entry point
+	}
 	s, err := h.loadOpen(c)
 	if err != nil {
 		return err
@@ -96,6 +100,9 @@ func (h *Handler) forgotPage(c echo.Context) error {
 	} else if rf, err := h.readReset(c, s.ar.ID); err != nil {
 		return err
 	} else if rf != nil {
+		if status, errMsg, notice, ok := h.web.TakeFlash(c); ok {
+			return h.renderReset(c, rf, status, errMsg, notice) // back from a POST
+		}
 		return h.renderReset(c, rf, http.StatusOK, i18n.Msg{}, i18n.Msg{})
 	}
 	email, _ := factor.NormalizeEmail(s.ar.LoginHint)
@@ -118,6 +125,17 @@ func (h *Handler) renderReset(c echo.Context, rf *resetFlow, status int, errMsg,
 		return h.render(c, status, "forgot_password", web.Page{Title: i18n.M("forgot.password.title"), Error: errMsg, Notice: notice, Data: d})
 	}
 	return h.render(c, status, "forgot_code", web.Page{Title: msgForgotTitle, Error: errMsg, Notice: notice, Data: d})
+}
+
+// resetBack ends a POST of a reset stage's page: back to its GET (the
+// page of the current stage) saying errMsg or notice (redirect after
+// POST, web.SeeOther).
+func (h *Handler) resetBack(c echo.Context, rf *resetFlow, status int, errMsg, notice i18n.Msg) error {
+	target := "/forgot?id=" + url.QueryEscape(rf.ck.AR)
+	if rf.stage == stageResetSecond && c.FormValue("method") == string(flow.MethodBackup) {
+		target += "&method=" + string(flow.MethodBackup)
+	}
+	return h.web.SeeOther(c, target, status, errMsg, notice, func() error { return h.renderReset(c, rf, status, errMsg, notice) })
 }
 
 // forgotSubmit is POST /forgot: the email address. The answer is the same
@@ -256,7 +274,7 @@ func (h *Handler) forgotCodeSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderReset(c, rf, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
+		return h.resetBack(c, rf, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
 	}
 	valid := false
 	if rf.tok.UserID != "" {
@@ -268,7 +286,7 @@ func (h *Handler) forgotCodeSubmit(c echo.Context) error {
 		if rf.tok.UserID != "" {
 			h.audit(c, storage.AuditEvent{UserID: rf.tok.UserID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: "email code"})
 		}
-		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
+		return h.resetBack(c, rf, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
 	try.Succeeded(ctx)
 	active, err := h.creds.ActiveTOTP(c.Request().Context(), rf.tok.UserID)
@@ -294,7 +312,7 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 	}
 	now := h.now()
 	if gap := now.Sub(rf.ck.SentAt); gap < creds.ResendGap && gap >= 0 {
-		return h.renderReset(c, rf, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), i18n.Msg{})
+		return h.resetBack(c, rf, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), i18n.Msg{})
 	}
 	var u storage.User
 	eligible := false
@@ -313,7 +331,7 @@ func (h *Handler) forgotCodeSend(c echo.Context) error {
 	if err := h.web.SetSealed(c, web.CookieReset, rf.ck, resetLifetime); err != nil {
 		return err
 	}
-	return h.renderReset(c, rf, http.StatusOK, i18n.Msg{}, i18n.M("forgot.sent_new"))
+	return h.resetBack(c, rf, http.StatusOK, i18n.Msg{}, i18n.M("forgot.sent_new"))
 }
 
 // forgotSecondSubmit is POST /forgot/second: the authenticator code or the
@@ -329,7 +347,7 @@ func (h *Handler) forgotSecondSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderReset(c, rf, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
+		return h.resetBack(c, rf, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
 	}
 	method := flow.MethodTOTP
 	if c.FormValue("method") == string(flow.MethodBackup) {
@@ -351,7 +369,7 @@ func (h *Handler) forgotSecondSubmit(c echo.Context) error {
 	}
 	if !valid {
 		h.audit(c, storage.AuditEvent{UserID: userID, ClientID: s.ar.ClientID, Event: "password.reset_failure", Reason: string(method)})
-		return h.renderReset(c, rf, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
+		return h.resetBack(c, rf, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
 	try.Succeeded(ctx)
 	if err := h.advance(c, rf, stageResetPassword); err != nil {
@@ -384,7 +402,7 @@ func (h *Handler) forgotPasswordSubmit(c echo.Context) error {
 	}
 	password := c.FormValue("new_password")
 	if msg := web.NewPasswordMessage(factor.CheckNewPassword(password, u.Email)); !msg.IsZero() {
-		return h.renderReset(c, rf, http.StatusUnprocessableEntity, msg, i18n.Msg{})
+		return h.resetBack(c, rf, http.StatusUnprocessableEntity, msg, i18n.Msg{})
 	}
 	if _, err := h.store.RedeemActionToken(ctx, h.kr.MACString(keyring.PurposeAction, rf.ck.Token), stageResetPassword, now); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {

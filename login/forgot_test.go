@@ -291,7 +291,10 @@ func TestForgotPasswordBadInput(t *testing.T) {
 	u := e.createUser("bad@example.com")
 	b := e.newBrowser()
 	p, id, _ := b.forgotStart(app, u.Email)
-	for _, path := range []string{"/forgot", "/forgot?id=nope", "/forgot?id=" + strings.Repeat("x", 100)} {
+	if q := b.get(e.issuer + "/forgot"); q.url.Path != "/account" { // an entry point (entry.go)
+		t.Errorf("GET /forgot: %s (%d)", q.url, q.status)
+	}
+	for _, path := range []string{"/forgot?id=nope", "/forgot?id=" + strings.Repeat("x", 100)} {
 		if q := b.get(e.issuer + path); q.status != http.StatusBadRequest {
 			t.Errorf("GET %s: %d", path, q.status)
 		}
@@ -342,8 +345,9 @@ func TestSetPasswordLink(t *testing.T) {
 			t.Fatalf("no CSRF: %d", q.status)
 		}
 		done := b.submit(p, "/account/set-password", url.Values{"new_password": {newPassword}})
-		if !strings.Contains(done.body, "Your password is set. Sign in from your application.") {
-			t.Fatalf("set: %d\n%s", done.status, done.body)
+		if !strings.Contains(done.body, "Your password is set. Sign in from your application.") ||
+			!strings.Contains(done.body, `<a href="/account">Sign in to your account</a>`) {
+			t.Fatalf("set (with a way onward): %d\n%s", done.status, done.body)
 		}
 		got := e.user(u.ID)
 		if got.PasswordHash == "" || !got.EmailVerified {

@@ -91,6 +91,9 @@ type Config struct {
 	// for a fresh factor are identity reconfirmations (the account pages):
 	// their code mail is worded as such.
 	ReconfirmClientID string
+	// NewSignInMail mails an account that signs in from a browser it has
+	// not used before (config notifications.new_sign_in).
+	NewSignInMail bool
 	// Demo: the home page links to /demo.
 	Demo bool
 	// DefaultLanguage is the language of pages and mails when neither the

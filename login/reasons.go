@@ -20,6 +20,43 @@ const (
 	askPassword
 )
 
+// reasonsFor are the sentences a page asking for kind shows in sign-in
+// s. An identity reconfirmation of the account pages (reconfirming) is
+// said as one ("To reconfirm your identity, …"), not as a product asking
+// to sign in again; any other reason is said as usual.
+func (h *Handler) reasonsFor(kind reasonKind, s *signin) []i18n.Msg {
+	if !h.reconfirming(s) {
+		return h.reasonMsgs(kind, s.req.Reasons)
+	}
+	out := []i18n.Msg{reconfirmMsgs[kind]}
+	if kind == askPassword {
+		return out
+	}
+	for _, r := range s.req.Reasons {
+		switch r {
+		case flow.ReasonPromptLogin, flow.ReasonMaxAge, flow.ReasonFreshRequested:
+		default:
+			if m, ok := h.reasonMsg(kind, r); ok && !slices.ContainsFunc(out, func(x i18n.Msg) bool { return x.ID == m.ID }) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// reconfirmMsgs say why a reconfirmation asks for each kind.
+var reconfirmMsgs = map[reasonKind]i18n.Msg{
+	askCode:     i18n.M("reason.reconfirm.code"),
+	askPasskey:  i18n.M("reason.reconfirm.passkey"),
+	askPassword: i18n.M("reason.reconfirm.password"),
+}
+
+// reconfirming: s is an identity reconfirmation of the account pages
+// (their client's prompt=login sign-in asking for a fresh factor).
+func (h *Handler) reconfirming(s *signin) bool {
+	return h.cfg.ReconfirmClientID != "" && s.ar.ClientID == h.cfg.ReconfirmClientID && slices.Contains(s.ar.ACRValues, flow.ACRMFAFresh)
+}
+
 // reasonMsgs are the sentences of rs for a page asking for kind, each
 // reason once, in order. The password page says only why the password is
 // asked again (idle, prompt=login, max_age).

@@ -1,12 +1,14 @@
 package login
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/i18n"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // TestReasonMessages: every reason the policy gives is said as a whole
@@ -46,6 +48,31 @@ func TestReasonMessages(t *testing.T) {
 			t.Errorf("password page, %s: %v %q", r, ok, en.Msg(m))
 		}
 	}
+	// An identity reconfirmation of the account pages says so, in the
+	// seeds' words, instead of "this product asks you to sign in again".
+	h.cfg.ReconfirmClientID = "account"
+	reconfirm := &signin{ar: storage.AuthRequest{ClientID: "account", Prompt: []string{"login"}, ACRValues: []string{flow.ACRMFAFresh}},
+		req: flow.Requirement{Reasons: []flow.Reason{flow.ReasonPromptLogin, flow.ReasonFreshRequested, flow.ReasonNotTrusted}}}
+	for kind, want := range map[reasonKind][]string{
+		askPassword: {"To reconfirm your identity, enter your password."},
+		askCode:     {"To reconfirm your identity, enter a code.", "We ask for a code because this browser is not trusted."},
+		askPasskey:  {"To reconfirm your identity, use your passkey.", "We ask for a passkey because this browser is not trusted."},
+	} {
+		var got []string
+		for _, m := range h.reasonsFor(kind, reconfirm) {
+			got = append(got, en.Msg(m))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("reconfirmation, kind %d: %q, want %q", kind, got, want)
+		}
+	}
+	// The same reasons for another product are said as usual.
+	other := *reconfirm
+	other.ar.ClientID = "shop"
+	if got := h.reasonsFor(askPassword, &other); len(got) != 1 || !strings.Contains(en.Msg(got[0]), "this product asks you to sign in again") {
+		t.Errorf("another product's prompt=login: %v", got)
+	}
+
 	// Several reasons: one sentence each, each once.
 	got := h.reasonMsgs(askCode, []flow.Reason{flow.ReasonIdle, flow.ReasonNotTrusted, flow.ReasonPromptLogin, flow.ReasonMaxAge})
 	if len(got) != 3 {

@@ -3,6 +3,7 @@ package login
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -82,10 +83,13 @@ func (h *Handler) signupEnabled() error {
 	return nil
 }
 
-// signupPage is GET /signup?id=…
+// signupPage is GET /signup?id=… (without id: an entry point, entry.go)
 func (h *Handler) signupPage(c echo.Context) error {
 	if err := h.signupEnabled(); err != nil {
 		return err
+	}
+	if requestID(c) == "" {
+		return h.enter(c, entrySignup) // opened directly: an entry point
 	}
 	s, err := h.loadOpen(c)
 	if err != nil {
@@ -254,7 +258,17 @@ func (h *Handler) signupCodePage(c echo.Context) error {
 	if !ok {
 		return err
 	}
+	if status, errMsg, notice, ok := h.web.TakeFlash(c); ok {
+		return h.renderSignupCode(c, f, status, errMsg, notice) // back from a POST
+	}
 	return h.renderSignupCode(c, f, http.StatusOK, i18n.Msg{}, i18n.Msg{})
+}
+
+// signupCodeBack ends a POST of the code page: back to its GET saying
+// errMsg or notice (redirect after POST, web.SeeOther).
+func (h *Handler) signupCodeBack(c echo.Context, f signupFlow, status int, errMsg, notice i18n.Msg) error {
+	return h.web.SeeOther(c, "/signup/code?id="+url.QueryEscape(f.AR), status, errMsg, notice,
+		func() error { return h.renderSignupCode(c, f, status, errMsg, notice) })
 }
 
 // signupCodeSend is POST /signup/code/send ("Get code by email"): the same
@@ -266,7 +280,7 @@ func (h *Handler) signupCodeSend(c echo.Context) error {
 	}
 	now := h.now()
 	if gap := now.Sub(f.SentAt); gap < creds.ResendGap && gap >= 0 {
-		return h.renderSignupCode(c, f, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), i18n.Msg{})
+		return h.signupCodeBack(c, f, http.StatusTooManyRequests, creds.MsgJustSent(creds.ResendGap-gap), i18n.Msg{})
 	}
 	var owner *storage.User
 	if f.exists() {
@@ -285,7 +299,7 @@ func (h *Handler) signupCodeSend(c echo.Context) error {
 	if err := h.web.SetSealed(c, web.CookieSignup, f, signupLifetime); err != nil {
 		return err
 	}
-	return h.renderSignupCode(c, f, http.StatusOK, i18n.Msg{}, i18n.M("code.sent_new"))
+	return h.signupCodeBack(c, f, http.StatusOK, i18n.Msg{}, i18n.M("code.sent_new"))
 }
 
 // signupCodeSubmit is POST /signup/code: the code proves the address; the
@@ -302,7 +316,7 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderSignupCode(c, f, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
+		return h.signupCodeBack(c, f, http.StatusTooManyRequests, web.TooMany(wait), i18n.Msg{})
 	}
 	valid := false
 	if !f.exists() {
@@ -311,7 +325,7 @@ func (h *Handler) signupCodeSubmit(c echo.Context) error {
 		}
 	}
 	if !valid {
-		return h.renderSignupCode(c, f, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
+		return h.signupCodeBack(c, f, http.StatusUnauthorized, msgBadCode, i18n.Msg{})
 	}
 	try.Succeeded(ctx)
 	h.web.ClearCookie(c, web.CookieSignup)

@@ -202,7 +202,17 @@ func (h *Handler) passwordPage(c echo.Context) error {
 	if !ok {
 		return err
 	}
+	if status, errMsg, _, ok := h.web.TakeFlash(c); ok {
+		return h.renderPassword(c, s, status, errMsg)
+	}
 	return h.renderPassword(c, s, http.StatusOK, i18n.Msg{})
+}
+
+// passwordBack ends a password POST that failed: back to the page's GET
+// with the error (redirect after POST, web.SeeOther).
+func (h *Handler) passwordBack(c echo.Context, s *signin, status int, msg i18n.Msg) error {
+	return h.web.SeeOther(c, "/login/password?id="+url.QueryEscape(s.ar.ID), status, msg, i18n.Msg{},
+		func() error { return h.renderPassword(c, s, status, msg) })
 }
 
 func (h *Handler) renderPassword(c echo.Context, s *signin, status int, msg i18n.Msg) error {
@@ -211,7 +221,7 @@ func (h *Handler) renderPassword(c echo.Context, s *signin, status int, msg i18n
 		email = s.user.Email
 	}
 	d := passwordData{ID: s.ar.ID, Email: email}
-	if rs := h.reasonMsgs(askPassword, s.req.Reasons); len(rs) > 0 {
+	if rs := h.reasonsFor(askPassword, s); len(rs) > 0 {
 		d.Reason = rs[len(rs)-1]
 	}
 	return h.render(c, status, "password", web.Page{Title: i18n.M("password.title"), Error: msg, Data: d})
@@ -243,7 +253,7 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		return err
 	} else if wait > 0 {
 		h.metrics.SignIn("throttled", "", "")
-		return h.renderPassword(c, s, http.StatusTooManyRequests, web.TooMany(wait))
+		return h.passwordBack(c, s, http.StatusTooManyRequests, web.TooMany(wait))
 	}
 	var u *storage.User
 	if s.hasUser {
@@ -260,13 +270,13 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 					Reason: "too many wrong passwords: further attempts wait"})
 			}
 		}
-		return h.renderPassword(c, s, http.StatusUnauthorized, msgBadCredentials)
+		return h.passwordBack(c, s, http.StatusUnauthorized, msgBadCredentials)
 	}
 	try.Succeeded(ctx)
 	if s.user.Disabled {
 		h.metrics.SignIn("disabled", "", "")
 		h.audit(c, storage.AuditEvent{UserID: s.user.ID, Email: s.user.Email, ClientID: s.ar.ClientID, Event: "signin.failure", Reason: "account disabled"})
-		return h.renderPassword(c, s, http.StatusForbidden, msgDisabled)
+		return h.passwordBack(c, s, http.StatusForbidden, msgDisabled)
 	}
 	now := h.now()
 	if _, err := h.progress(c, s, func(a *storage.AuthRequest) error {

@@ -162,8 +162,10 @@ type api interface {
 	// it is not theirs).
 	DeleteTrustedDevice(ctx context.Context, userID, id string) error
 	// TouchKnownBrowser records a sign-in of the user in the browser
-	// (upsert: FirstSeen kept, SeenAt and ExpiresAt only move forward).
-	TouchKnownBrowser(ctx context.Context, k KnownBrowser) error
+	// (FirstSeen kept, SeenAt and ExpiresAt only move forward) and reports
+	// whether the browser is new to the user (inserted, or its record had
+	// expired), decided once whoever races.
+	TouchKnownBrowser(ctx context.Context, k KnownBrowser) (bool, error)
 	// GetKnownBrowser finds the record, expired or not.
 	GetKnownBrowser(ctx context.Context, userID string, tokenHash []byte) (KnownBrowser, error)
 

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -791,17 +792,49 @@ func testKnownBrowsers(t *testing.T, s *storage.Store) {
 	ctx := t.Context()
 	_, err := s.GetKnownBrowser(ctx, "u1", digest("b1"))
 	wantErr(t, err, storage.ErrNotFound)
-	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(0), ExpiresAt: at(time.Hour)}))
-	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(time.Minute), ExpiresAt: at(2 * time.Hour)}))
-	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(-time.Minute), ExpiresAt: at(time.Minute)}))
+	touch := func(k storage.KnownBrowser, wantNew bool) {
+		t.Helper()
+		if got := must(s.TouchKnownBrowser(ctx, k))(t); got != wantNew {
+			t.Errorf("TouchKnownBrowser(%s at %v) new = %v, want %v", k.UserID, k.SeenAt, got, wantNew)
+		}
+	}
+	touch(storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(0), ExpiresAt: at(time.Hour)}, true)
+	touch(storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(time.Minute), ExpiresAt: at(2 * time.Hour)}, false)
+	touch(storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), SeenAt: at(-time.Minute), ExpiresAt: at(time.Minute)}, false)
 	equal(t, must(s.GetKnownBrowser(ctx, "u1", digest("b1")))(t),
 		storage.KnownBrowser{UserID: "u1", TokenHash: digest("b1"), FirstSeen: at(0), SeenAt: at(time.Minute), ExpiresAt: at(2 * time.Hour)})
 	_, err = s.GetKnownBrowser(ctx, "u2", digest("b1"))
 	wantErr(t, err, storage.ErrNotFound)
 	_, err = s.GetKnownBrowser(ctx, "u1", nil)
 	wantErr(t, err, storage.ErrNotFound)
-	wantOther(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1"}))
-	ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u2", TokenHash: digest("b1"), SeenAt: at(0), ExpiresAt: at(3 * time.Hour)}))
+	_, err = s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u1"})
+	wantOther(t, err)
+	touch(storage.KnownBrowser{UserID: "u2", TokenHash: digest("b1"), SeenAt: at(0), ExpiresAt: at(3 * time.Hour)}, true)
+	// Expired but not yet swept: new again, starting over.
+	touch(storage.KnownBrowser{UserID: "u1", TokenHash: digest("b2"), SeenAt: at(0), ExpiresAt: at(time.Hour)}, true)
+	touch(storage.KnownBrowser{UserID: "u1", TokenHash: digest("b2"), SeenAt: at(time.Hour + time.Millisecond), ExpiresAt: at(5 * time.Hour)}, true)
+	equal(t, must(s.GetKnownBrowser(ctx, "u1", digest("b2")))(t), storage.KnownBrowser{UserID: "u1", TokenHash: digest("b2"),
+		FirstSeen: at(time.Hour + time.Millisecond), SeenAt: at(time.Hour + time.Millisecond), ExpiresAt: at(5 * time.Hour)})
+	// Many first sign-ins of one browser at once: one is new.
+	var news atomic.Int32
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first, err := s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: "u3", TokenHash: digest("b1"), SeenAt: at(0), ExpiresAt: at(time.Hour)})
+			if err != nil {
+				t.Error(err)
+			}
+			if first {
+				news.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if news.Load() != 1 {
+		t.Errorf("concurrent first sign-ins: %d new, want 1", news.Load())
+	}
 	ok(t, s.Sweep(ctx, at(2*time.Hour+time.Millisecond), storage.SweepPolicy{}))
 	_, err = s.GetKnownBrowser(ctx, "u1", digest("b1"))
 	wantErr(t, err, storage.ErrNotFound)

@@ -74,19 +74,33 @@ func (s *Store) DeleteTrustedDevice(ctx context.Context, userID, id string) erro
 }
 
 // TouchKnownBrowser records that a browser (the digest of its device
-// cookie) signed in as the user: inserted on the first sign-in, SeenAt
-// and ExpiresAt moved forward on later ones (one statement, an upsert).
-func (s *Store) TouchKnownBrowser(ctx context.Context, k KnownBrowser) error {
+// cookie) signed in as the user, and reports whether it is new to the
+// user: inserted now, or its record had expired (a browser not used for
+// that long is new again; the record starts over). Whoever races, one
+// statement decides, once: the insert that wins, or the one update that
+// revives the expired record. A known browser's SeenAt and ExpiresAt only
+// move forward, FirstSeen is kept.
+func (s *Store) TouchKnownBrowser(ctx context.Context, k KnownBrowser) (bool, error) {
 	if k.UserID == "" || len(k.TokenHash) == 0 {
-		return invalid("touch known browser: empty user or token hash")
+		return false, invalid("touch known browser: empty user or token hash")
 	}
-	err := s.write(ctx).Exec(`INSERT INTO known_browsers (user_id, token_hash, first_seen_at, last_seen_at, expires_at)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (user_id, token_hash) DO UPDATE SET
-			last_seen_at = CASE WHEN excluded.last_seen_at > known_browsers.last_seen_at THEN excluded.last_seen_at ELSE known_browsers.last_seen_at END,
-			expires_at = CASE WHEN excluded.expires_at > known_browsers.expires_at THEN excluded.expires_at ELSE known_browsers.expires_at END`,
-		k.UserID, k.TokenHash, ms(k.SeenAt), ms(k.SeenAt), ms(k.ExpiresAt)).Error
-	return fail("touch known browser", err)
+	db := s.write(ctx)
+	seen, exp := ms(k.SeenAt), ms(k.ExpiresAt)
+	res := db.Exec(`INSERT INTO known_browsers (user_id, token_hash, first_seen_at, last_seen_at, expires_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, token_hash) DO NOTHING`, k.UserID, k.TokenHash, seen, seen, exp)
+	if res.Error != nil || res.RowsAffected == 1 {
+		return res.Error == nil, fail("touch known browser", res.Error)
+	}
+	res = db.Exec(`UPDATE known_browsers SET first_seen_at = ?, last_seen_at = ?, expires_at = ?
+		WHERE user_id = ? AND token_hash = ? AND expires_at < ?`, seen, seen, exp, k.UserID, k.TokenHash, seen)
+	if res.Error != nil || res.RowsAffected == 1 {
+		return res.Error == nil, fail("touch known browser", res.Error)
+	}
+	err := db.Exec(`UPDATE known_browsers SET
+			last_seen_at = CASE WHEN ? > last_seen_at THEN ? ELSE last_seen_at END,
+			expires_at = CASE WHEN ? > expires_at THEN ? ELSE expires_at END
+		WHERE user_id = ? AND token_hash = ?`, seen, seen, exp, exp, k.UserID, k.TokenHash).Error
+	return false, fail("touch known browser", err)
 }
 
 // GetKnownBrowser returns the record of this user for this browser,

@@ -48,7 +48,8 @@ func (b *browser) reconfirmed(path, email string, o signInOpts) response {
 
 var (
 	csrfRe       = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	totpKeyRe    = regexp.MustCompile(`<code id="totp-key">([A-Z2-7 ]+)</code>`)
+	totpKeyRe    = regexp.MustCompile(`<code id="totp-key">((?:<span class="group">[A-Z2-7]+</span> ?)+)</code>`)
+	tagRe        = regexp.MustCompile(`<[^>]+>`)
 	backupCodeRe = regexp.MustCompile(`<code id="backup-code">([0-9A-Z-]+)</code>`)
 )
 
@@ -69,7 +70,8 @@ func totpSeed(t *testing.T, p response) []byte {
 	if m == nil {
 		t.Fatalf("no key on the set-up page:\n%s", p.body)
 	}
-	seed, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+	key := tagRe.ReplaceAllString(m[1], "")
+	seed, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(key, " ", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +441,8 @@ func TestReconfirmationRequired(t *testing.T) {
 		// Right after signing in, every change page asks again.
 		for _, path := range []string{"/account/security/totp", "/account/security/backup-code", "/account/security/password"} {
 			p := b.get(e.issuer + path)
-			if !p.at("/login/password") || !strings.Contains(p.body, "this product asks you to sign in again") {
+			if !p.at("/login/password") || !strings.Contains(p.body, "To reconfirm your identity, enter your password.") ||
+				strings.Contains(p.body, "this product asks you to sign in again") {
 				t.Fatalf("%s right after sign-in: %s\n%s", path, p.url, p.body)
 			}
 		}
@@ -517,7 +520,7 @@ func TestReconfirmationNeedsFreshFactor(t *testing.T) {
 	b.account("/account/security", u.Email, signInOpts{remember: "trust"})
 	p := b.get(e.issuer + "/account/security/totp")
 	p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
-	if !p.at("/login/code") || !strings.Contains(p.body, "this product asks for a fresh code") {
+	if !p.at("/login/code") || !strings.Contains(p.body, "To reconfirm your identity, enter a code.") {
 		t.Fatalf("a trusted browser must still give a fresh code: %s\n%s", p.url, p.body)
 	}
 }

@@ -272,6 +272,25 @@ func passkeysInChromium(t *testing.T, bin string, d storagetest.Dialect) {
 		string(creds.Credentials[0].CredentialID) != string(pks[0].CredentialID) {
 		t.Fatalf("the authenticator's credentials: %+v %v", creds, err)
 	}
+
+	// The authenticator app's key on a 320 px screen (issue 14): it wraps
+	// between its groups of four, never inside one, and stays on screen.
+	c.do("a 320 px screen", step, chromedp.EmulateViewport(320, 640))
+	c.open(e.issuer + "/account/security/totp")
+	c.waitText("main", "Can't scan it?")
+	kctx, kcancel := context.WithTimeout(ctx, step)
+	layout, err := chromedp.Run(kctx, chromedp.Evaluate[[]int](`(() => {
+		const gs = [...document.querySelectorAll("#totp-key .group")];
+		const rows = new Set(gs.map(g => Math.round(g.getBoundingClientRect().top)));
+		const split = gs.filter(g => g.getClientRects().length !== 1 || g.getBoundingClientRect().height > gs[0].getBoundingClientRect().height + 1);
+		const off = gs.filter(g => g.getBoundingClientRect().right > window.innerWidth);
+		return [gs.length, rows.size, split.length, off.length, window.innerWidth];
+	})()`))
+	kcancel()
+	if err != nil || len(layout) != 5 || layout[0] < 8 || layout[1] < 2 || layout[2] != 0 || layout[3] != 0 || layout[4] != 320 {
+		t.Fatalf("the key at 320 px: [groups rows broken-groups off-screen width] = %v (%v)", layout, err)
+	}
+	c.do("back to a wide screen", step, chromedp.EmulateViewport(1280, 800))
 	c.signOut()
 
 	// 2a. Passwordless through the browser's passkey autofill: the

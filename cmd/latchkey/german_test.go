@@ -180,7 +180,7 @@ func TestGermanSignIn(t *testing.T) {
 				now := e.clock.Now()
 				p = b.submit(p, "/login/password", url.Values{"password": {testPassword}})
 				g.page(p, "/login/code", gm("code.title"), gm("reason.code.new_browser"), gm("button.verify"),
-					gm("code.get_by_email"), gm("code.use_backup"))
+					gm("code.send_new"), gm("code.use_backup"))
 				e.deliver()
 				cm, code, ok := e.sink.LastCode(u.Email)
 				if !ok {
@@ -193,7 +193,7 @@ func TestGermanSignIn(t *testing.T) {
 					gm("mail.code.requested_ip", "When", g.de.DateTime(now.UTC()), "Browser", firefox, "IP", "127.0.0.1"),
 					gm("mail.code.signin.not_you"),
 					gm("mail.code.do_not_share", "Site", site),
-					gm("mail.change_password"))
+					gm("mail.change_password_link", "URL", e.issuer+"/account/security/password"))
 				if !strings.Contains(cm.Text, " Uhr UTC") {
 					t.Errorf("code mail: the time is not German with its zone:\n%s", cm.Text)
 				}

@@ -57,6 +57,7 @@ var dynamicRes = []*regexp.Regexp{
 	regexp.MustCompile(`https?://[^\s"<>]+`),
 	regexp.MustCompile(`\b[0-9A-Z]{4}(?:-[0-9A-Z]{4}){2,}\b`),
 	regexp.MustCompile(`\b[A-Z2-7]{4}(?: [A-Z2-7]{1,4}){3,}\b`),
+	regexp.MustCompile(`(?m)^[A-Z2-7]{1,4}$`), // one group of the key, a box of its own (account_totp.html)
 	regexp.MustCompile(`\b[0-9a-f]{12}\b`),
 	regexp.MustCompile(`\b[A-Z][A-Za-z_]+(?:/[A-Za-z_ ]+)+\b`),
 	regexp.MustCompile(`\bUTC(?:[+-]\d\d:\d\d)?\b`),

@@ -165,6 +165,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		Policy:            policyFromConfig(a),
 		EmailCodeTTL:      cfg.Policy.EmailCodeTTL.Std(),
 		SignupEnabled:     cfg.Signup.Enabled,
+		NewSignInMail:     cfg.Notifications.NewSignIn,
 		TOTPIssuer:        cfg.TOTP.Issuer,
 		ReconfirmClientID: account.ClientID,
 		Demo:              a.demo,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/labstack/echo/v4"
@@ -39,14 +40,18 @@ func DemoRedirectURIs(issuer string) (redirect, postLogout string) {
 
 func (h *Handler) demoStart(c echo.Context) error {
 	if c.QueryParam("signed_out") != "" {
-		return h.render(c, http.StatusOK, "error", web.Page{Title: i18n.M("demo.signed_out_title"),
-			Data: web.ErrorData{Message: i18n.M("demo.signed_out")}})
+		// Not a dead end: the page links to where one signs in again.
+		return h.render(c, http.StatusOK, "demo_signed_out", web.Page{Title: i18n.M("demo.signed_out_title")})
 	}
 	return h.demoRP().start(c, rpFlow{})
 }
 
 type demoData struct {
 	ClientID, Claims, Userinfo, LogoutURL string
+	// AuthTime is the ID token's auth_time, also shown as a date (UTC:
+	// the demo is a product, it does not know the account's zone).
+	AuthTime     int64
+	AuthTimeDate time.Time
 }
 
 func (h *Handler) demoCallback(c echo.Context) error {
@@ -68,6 +73,7 @@ func (h *Handler) demoCallback(c echo.Context) error {
 	}.Encode()
 	return h.render(c, http.StatusOK, "demo", web.Page{Title: i18n.M("demo.title"), Data: demoData{
 		ClientID: DemoClientID, Claims: prettyJSON(claims), Userinfo: prettyJSON(uiClaims), LogoutURL: logout,
+		AuthTime: res.Claims.AuthTime, AuthTimeDate: time.Unix(res.Claims.AuthTime, 0).UTC(),
 	}})
 }
 

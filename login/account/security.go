@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -117,9 +118,14 @@ type totpData struct {
 	Update bool
 	ID     string
 	QR     template.URL
-	Key    string
-	Issuer string
-	Email  string
+	// URI is the otpauth:// link that adds the key to an authenticator
+	// app on this very device (a phone cannot scan its own screen).
+	URI template.URL
+	// KeyGroups is the key for manual entry in groups of four, each shown
+	// unbroken (the page may wrap between groups, never inside one).
+	KeyGroups []string
+	Issuer    string
+	Email     string
 }
 
 // totpSetupPage is GET /account/security/totp: "Set up" (or "Update"):
@@ -138,8 +144,9 @@ func (h *Handler) renderTOTPSetup(c echo.Context, a *account, st creds.TOTPSetup
 	if err != nil {
 		return err
 	}
-	d := totpData{Nav: "security", Update: st.Update, ID: st.Cred.ID, Key: key.Text,
+	d := totpData{Nav: "security", Update: st.Update, ID: st.Cred.ID, KeyGroups: strings.Fields(key.Text),
 		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(key.PNG)),
+		URI:    template.URL(key.URI), // otpauth: is ours (factor.TOTPKeyURI), not the user's
 		Issuer: h.creds.TOTPIssuer(), Email: a.user.Email}
 	title := i18n.M("account.totp.title_set_up")
 	if st.Update {

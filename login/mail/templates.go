@@ -41,6 +41,15 @@ func (s Site) name() string {
 	return s.Name
 }
 
+// passwordURL is the account page that changes the password ("" without
+// a URL).
+func (s Site) passwordURL() string {
+	if s.URL == "" {
+		return ""
+	}
+	return strings.TrimRight(s.URL, "/") + "/account/security/password"
+}
+
 func (s Site) securityURL() string {
 	if s.SecurityURL != "" {
 		return s.SecurityURL
@@ -171,6 +180,11 @@ type mailView struct {
 	BrowserIP string
 	// LinkMail
 	Link string
+	// SignInMail: where from ("" unknown)
+	Place string
+	// PasswordURL is the page that changes the password (every mail's
+	// "Change your password now").
+	PasswordURL string
 
 	// Requested: when and from where (CodeMail, SignupExistsMail).
 	Requested string
@@ -259,6 +273,7 @@ func baseView(s Site, name, lang, zone string, at time.Time) mailView {
 		SiteName:    s.name(),
 		SiteURL:     s.URL,
 		SecurityURL: s.securityURL(),
+		PasswordURL: s.passwordURL(),
 		Name:        strings.TrimSpace(name),
 		When:        l.DateTime(at.In(loc)),
 	}
@@ -303,7 +318,7 @@ func TemplateNames() []string {
 }
 
 // mailNames are the mails, by template name.
-var mailNames = []string{"code", "notice", "link", "signup_exists"}
+var mailNames = []string{"code", "notice", "link", "signup_exists", "signin"}
 
 // placeholders stand for the per-language template functions at parse
 // time; each render binds its language's (funcs).

@@ -149,6 +149,32 @@ func (s *Service) Notify(ctx context.Context, u storage.User, change i18n.Msg, f
 	return true
 }
 
+// NotifySignIn queues the mail about a sign-in of u (mail.SignInNewBrowser:
+// from a browser new to the account; mail.SignInBackupCode: with the
+// backup code), in the recipient's language and time zone, through the
+// outbox like every notice. The sign-in stands whatever happens to the
+// mail: a failure to queue it is logged and audited, and reported false.
+func (s *Service) NotifySignIn(ctx context.Context, u storage.User, kind string, from From) bool {
+	now := s.now()
+	l := s.mailLanguage(u.Language, from)
+	msg, err := mail.SignInMail{Site: s.site, To: u.Email, Name: u.Name, Kind: kind, At: now,
+		Browser: l.Msg(from.Browser), IP: from.IP, Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
+	if err == nil {
+		m := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: "notice", Purpose: "signin." + kind, Recipient: u.Email,
+			UserID: u.ID, CreatedAt: now, GiveUpAt: now.Add(noticeGiveUp)}
+		if m.Sealed, err = outbox.Seal(s.kr, m.ID, msg); err == nil {
+			_, err = s.store.EnqueueMail(ctx, m)
+		}
+	}
+	if err != nil {
+		s.log.Error("queue sign-in mail", "err", err, "user", u.ID, "kind", kind)
+		s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: "signin." + kind})
+		return false
+	}
+	s.kick()
+	return true
+}
+
 // mailLanguage is the language of a mail to an account (or, with language
 // "", to an address without one): the request's ui_locales, the
 // recipient's saved language, the request's browser, the default. A mail

@@ -53,7 +53,7 @@ type Store interface {
 	ReturnThrottle(ctx context.Context, key string, rule storage.ThrottleRule) error
 
 	GetKnownBrowser(ctx context.Context, userID string, tokenHash []byte) (storage.KnownBrowser, error)
-	TouchKnownBrowser(ctx context.Context, k storage.KnownBrowser) error
+	TouchKnownBrowser(ctx context.Context, k storage.KnownBrowser) (bool, error)
 	GetTrustedDevice(ctx context.Context, userID string, tokenHash []byte) (storage.TrustedDevice, error)
 
 	RevokeUserGrants(ctx context.Context, userID string, r storage.Revocation, now time.Time) (storage.Revoked, error)

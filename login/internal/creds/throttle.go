@@ -225,10 +225,12 @@ func (s *Service) Known(ctx context.Context, userID string, deviceMAC []byte) (s
 
 // RememberBrowser records that the browser whose device cookie digests to
 // deviceMAC signed in as the user (Known from now on, for
-// KnownBrowserFor after its latest sign-in).
-func (s *Service) RememberBrowser(ctx context.Context, userID string, deviceMAC []byte) error {
+// KnownBrowserFor after its latest sign-in), and reports whether the
+// browser was new to the user: never used, or not for KnownBrowserFor
+// (decided once, however many sign-ins race).
+func (s *Service) RememberBrowser(ctx context.Context, userID string, deviceMAC []byte) (bool, error) {
 	if userID == "" || IsStandIn(userID) || len(deviceMAC) == 0 {
-		return nil
+		return false, nil
 	}
 	now := s.now()
 	return s.store.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: userID, TokenHash: deviceMAC, SeenAt: now, ExpiresAt: now.Add(KnownBrowserFor)})

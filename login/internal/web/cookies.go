@@ -30,6 +30,8 @@ const (
 	CookieReset      = "lk_reset"       // sealed password-reset stage
 	CookieSignup     = "lk_signup"      // sealed sign-up in progress
 	CookieUpstream   = "lk_upstream"    // sealed upstream sign-out link of the last SSO sign-in
+	CookieEntry      = "lk_entry"       // /signup or /forgot opened directly: where the account sign-in it starts goes first
+	CookieFlash      = "lk_flash"       // sealed outcome of a failed POST, for the one GET it redirects to (flash.go)
 )
 
 // hostPrefix is the cookie name prefix browsers enforce (RFC 6265bis
