@@ -310,6 +310,23 @@ func TestPasskeyRefusals(t *testing.T) {
 			refused(t, b.usePasskey(b.start(r), a), msgPasskeyRefused)
 		})
 
+		t.Run("a single sign-on user", func(t *testing.T) {
+			// A passkey set up before the account joined an organisation
+			// is not accepted afterwards: the organisation confirms this
+			// user's identity (SPEC: SSO users see none of this).
+			sa := passkeytest.New(e.issuer)
+			s := e.createUser("sso@corp.example")
+			e.enrolPasskey(s, sa)
+			if _, err := e.store.UpdateUser(context.Background(), s.ID, func(x *storage.User) error { x.OrgID = "org1"; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			b := e.newBrowser()
+			refused(t, b.usePasskey(b.start(r), sa), msgPasskeyRefused)
+			if pks, _ := e.store.ListPasskeys(context.Background(), s.ID); len(pks) != 1 || pks[0].SignCount != 0 || !pks[0].LastUsedAt.IsZero() {
+				t.Errorf("the refused passkey was used: %+v", pks)
+			}
+		})
+
 		t.Run("no answer (no JavaScript) and garbage", func(t *testing.T) {
 			b := e.newBrowser()
 			p := b.start(r)
