@@ -29,12 +29,15 @@ import (
 // WebAuthn needs a domain for its RP ID (127.0.0.1 cannot be one).
 func newPasskeyEnv(t *testing.T, d storagetest.Dialect) (*testEnv, *passkeytest.Authenticator) {
 	t.Helper()
-	e := newTestEnv(t, d, func(c *Config) { c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1) })
+	e := newTestEnv(t, d, localhostIssuer)
 	if !strings.HasPrefix(e.issuer, "http://localhost:") {
 		t.Fatalf("issuer %s", e.issuer)
 	}
 	return e, passkeytest.New(e.issuer)
 }
+
+// localhostIssuer makes the issuer http://localhost:PORT.
+func localhostIssuer(c *Config) { c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1) }
 
 // enrolPasskey registers a passkey of a for u through the real set-up
 // ceremony (the account page drives the same calls).
