@@ -1,11 +1,17 @@
 package login
 
 import (
+	"context"
+	"errors"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/latchkey/latchkey/login/i18n"
+	"github.com/latchkey/latchkey/login/internal/web"
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
@@ -37,7 +43,7 @@ func TestBadBytesNeverServerError(t *testing.T) {
 		for _, bad := range badBytes {
 			q := url.QueryEscape(bad)
 			for _, path := range []string{"/login?authRequestID=", "/login?id=", "/login/identify?id=", "/login/password?id=",
-				"/login/code?id=", "/login/remember?id=", "/login/backup-code?id=", "/logout?id=", "/device?user_code=",
+				"/login/code?id=", "/login/remember?id=", "/login/consent?id=", "/login/backup-code?id=", "/logout?id=", "/device?user_code=",
 				"/device/confirm?id=", "/signup?id=", "/signup/code?id=", "/forgot?id=", "/account/set-password?token=",
 				"/federation/start?id=", "/federation/callback?code=x&state="} {
 				check("GET "+path+q, b.get(e.issuer+path+q))
@@ -62,6 +68,8 @@ func TestBadBytesNeverServerError(t *testing.T) {
 				"/forgot/second":        {"code": {bad}, "method": {bad}},
 				"/forgot/password":      {"password": {bad}},
 				"/account/set-password": {"token": {bad}, "password": {bad}},
+				"/login/passkey":        {"credential": {bad}, "kind": {bad}},
+				"/login/consent":        {"choice": {bad}},
 			}
 			for path, f := range forms {
 				// The bad value as the sign-in's id, then in each field of
@@ -150,4 +158,74 @@ func TestMaskEmailByCharacters(t *testing.T) {
 			t.Errorf("maskEmail(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestBadFormsChangeNothing: a consent answer or a passkey answer that
+// comes with text no browser sends (NUL, invalid UTF-8) or in a body
+// over the form limit is a clear bad-request page before the handler
+// runs: no consent granted, no passkey challenge used up, no passkey
+// used; the same good answer sent properly afterwards still works.
+func TestBadFormsChangeNothing(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e, a := newPasskeyEnv(t, d)
+		ctx := context.Background()
+		u := e.createUser("forms@example.com")
+		e.enrolPasskey(u, a)
+		tp := e.newRP("third", func(c *storage.Client) { c.ThirdParty = true })
+		badRequest := i18n.MustLoad().Localizer(i18n.English).Msg(web.MsgBadText)
+		oversized := strings.Repeat("a", 10<<20+1) // past net/http's form limit
+		bads := append(append([]string{}, badBytes...), oversized)
+		refused := func(t *testing.T, what string, p response) {
+			t.Helper()
+			if p.status != http.StatusBadRequest || p.location != "" || !strings.Contains(p.body, html.EscapeString(badRequest)) {
+				t.Fatalf("%s: want a bad-request page, got %d %s %s:\n%.2000s", what, p.status, p.url, p.location, p.body)
+			}
+		}
+
+		t.Run("consent", func(t *testing.T) {
+			c := e.createUser("consent@example.com") // no passkey: the email code
+			b := e.newBrowser()
+			authURL, state := tp.authorizeURL()
+			p := b.drive(b.get(authURL), c.Email, signInOpts{})
+			if !p.at("/login/consent") {
+				t.Fatalf("not at consent: %s (%d)", p.url, p.status)
+			}
+			for _, bad := range bads {
+				refused(t, "allow with a bad field", b.submit(p, "/login/consent", url.Values{"choice": {"allow"}, "note": {bad}}))
+				refused(t, "a bad choice", b.submit(p, "/login/consent", url.Values{"choice": {"allow" + bad}}))
+			}
+			if _, err := e.store.GetConsent(ctx, c.ID, "third"); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("a refused form granted consent: %v", err)
+			}
+			q := b.submit(p, "/login/consent", url.Values{"choice": {"allow"}})
+			if q.code(t, state) == "" {
+				t.Fatal("no code after allowing")
+			}
+			if g, err := e.store.GetConsent(ctx, c.ID, "third"); err != nil || len(g.Scopes) == 0 {
+				t.Fatalf("consent after allowing: %+v %v", g, err)
+			}
+		})
+
+		t.Run("passkey", func(t *testing.T) {
+			r := e.newRP("app")
+			b := e.newBrowser()
+			authURL, state := r.authorizeURL()
+			p := b.get(authURL)
+			answer, err := a.Get(passkeyOptions(t, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, bad := range bads {
+				refused(t, "a good answer with a bad field", b.submit(p, "/login/passkey", url.Values{"credential": {answer}, "note": {bad}}))
+			}
+			if pks, _ := e.store.ListPasskeys(ctx, u.ID); len(pks) != 1 || pks[0].SignCount != 0 || !pks[0].LastUsedAt.IsZero() {
+				t.Fatalf("a refused form used the passkey: %+v", pks)
+			}
+			// The challenge was not used up: the same answer signs in.
+			if q := b.submit(p, "/login/passkey", url.Values{"credential": {answer}}); q.code(t, state) == "" {
+				t.Fatal("no code for the answer sent properly")
+			}
+		})
+	})
 }

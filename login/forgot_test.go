@@ -344,10 +344,14 @@ func TestSetPasswordLink(t *testing.T) {
 		if q := b.post(e.issuer+"/account/set-password", url.Values{"token": {p.url.Query().Get("token")}, "new_password": {newPassword}}); q.status != http.StatusForbidden {
 			t.Fatalf("no CSRF: %d", q.status)
 		}
+		_, handle := b.browserCookie()
 		done := b.submit(p, "/account/set-password", url.Values{"new_password": {newPassword}})
 		if !strings.Contains(done.body, "Your password is set. Sign in from your application.") ||
 			!strings.Contains(done.body, `<a href="/account">Sign in to your account</a>`) {
 			t.Fatalf("set (with a way onward): %d\n%s", done.status, done.body)
+		}
+		if _, h := b.browserCookie(); h == handle || h == "" {
+			t.Error("setting the password did not rotate the browser handle")
 		}
 		got := e.user(u.ID)
 		if got.PasswordHash == "" || !got.EmailVerified {

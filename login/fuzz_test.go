@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
@@ -45,6 +46,35 @@ func reachRemember(e *testEnv, b *browser, email string, app *rp) response {
 	return b.submit(p, "/login/code", url.Values{"code": {e.mailCode(email)}})
 }
 
+// reachConsent signs in (not trusting the browser) to a third-party
+// product of its own, which asks for consent.
+func reachConsent(e *testEnv, b *browser, email string, _ *rp) response {
+	tp := e.newRP("third-"+email, func(c *storage.Client) { c.ThirdParty = true })
+	p := reachRemember(e, b, email, tp)
+	if !p.at("/login/remember") {
+		return p
+	}
+	return b.submit(p, "/login/remember", url.Values{"choice": {"no"}})
+}
+
+// reachSignupCode asks for a sign-up code and stands on its page.
+func reachSignupCode(e *testEnv, b *browser, email string, app *rp) response {
+	p := reachQuery("/signup")(e, b, email, app)
+	if !p.at("/signup") {
+		return p
+	}
+	return b.submit(p, "/signup", url.Values{"email": {"new-" + email}, "name": {"New"}, "password": {testPassword}})
+}
+
+// reachForgotCode asks for a reset code and stands on its page.
+func reachForgotCode(e *testEnv, b *browser, email string, app *rp) response {
+	p := reachQuery("/forgot")(e, b, email, app)
+	if !p.at("/forgot") {
+		return p
+	}
+	return b.submit(p, "/forgot", url.Values{"email": {email}})
+}
+
 // reachQuery opens path?id=<the sign-in's id>.
 func reachQuery(path string) func(e *testEnv, b *browser, email string, app *rp) response {
 	return func(e *testEnv, b *browser, email string, app *rp) response {
@@ -71,6 +101,11 @@ var loginFuzzForms = []fuzzForm{
 	{"/device/confirm", []string{"choice"}, reachStart},
 	{"/logout", nil, func(e *testEnv, b *browser, _ string, _ *rp) response { return b.get(e.issuer + "/logout") }},
 	{"/account/set-password", []string{"token", "password"}, reachStart},
+	{"/login/passkey", []string{"credential", "kind"}, reachStart},
+	{"/login/passkey", []string{"credential", "kind"}, reachCode},
+	{"/login/consent", []string{"choice"}, reachConsent},
+	{"/signup/code/send", nil, reachSignupCode},
+	{"/forgot/code/send", nil, reachForgotCode},
 }
 
 func FuzzLoginForms(f *testing.F) {
@@ -107,6 +142,19 @@ func FuzzLoginForms(f *testing.F) {
 		{1, true, "' OR 1=1 --", "", ""},
 		{6, false, "", "yes", ""},
 		{10, false, "", strings.Repeat("é", 2000), ""},
+		{17, false, "", `{"id":"AA","rawId":"AA","type":"public-key"}`, "passwordless"},
+		{17, false, "", "\x00", "\xff"},
+		{17, false, "", strings.Repeat("{", 100000), "second"},
+		{18, false, "", "{", "second"},
+		{18, true, "\xff", "", "passwordless"},
+		{19, false, "", "allow", ""},
+		{19, false, "", "deny", ""},
+		{19, false, "", "\x00allow", ""},
+		{19, true, "\x00", "allow", ""},
+		{20, false, "", "", ""},
+		{20, true, "%00", "", ""},
+		{21, false, "", "", ""},
+		{21, true, strings.Repeat("z", 100000), "", ""},
 	} {
 		f.Add(s.form, s.fuzzID, s.id, s.a, s.b)
 	}
@@ -117,7 +165,7 @@ func FuzzLoginForms(f *testing.F) {
 	}
 	var envs []env
 	for _, d := range storagetest.Dialects(f) {
-		e := newTestEnv(f, d)
+		e := newTestEnv(f, d, localhostIssuer) // passkeys need a domain
 		envs = append(envs, env{e, e.newRP("app")})
 	}
 	var n atomic.Int64

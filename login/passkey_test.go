@@ -29,12 +29,15 @@ import (
 // WebAuthn needs a domain for its RP ID (127.0.0.1 cannot be one).
 func newPasskeyEnv(t *testing.T, d storagetest.Dialect) (*testEnv, *passkeytest.Authenticator) {
 	t.Helper()
-	e := newTestEnv(t, d, func(c *Config) { c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1) })
+	e := newTestEnv(t, d, localhostIssuer)
 	if !strings.HasPrefix(e.issuer, "http://localhost:") {
 		t.Fatalf("issuer %s", e.issuer)
 	}
 	return e, passkeytest.New(e.issuer)
 }
+
+// localhostIssuer makes the issuer http://localhost:PORT.
+func localhostIssuer(c *Config) { c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1) }
 
 // enrolPasskey registers a passkey of a for u through the real set-up
 // ceremony (the account page drives the same calls).
@@ -308,6 +311,23 @@ func TestPasskeyRefusals(t *testing.T) {
 			defer e.store.UpdateUser(context.Background(), u.ID, func(x *storage.User) error { x.Disabled = false; return nil })
 			b := e.newBrowser()
 			refused(t, b.usePasskey(b.start(r), a), msgPasskeyRefused)
+		})
+
+		t.Run("a single sign-on user", func(t *testing.T) {
+			// A passkey set up before the account joined an organisation
+			// is not accepted afterwards: the organisation confirms this
+			// user's identity (SPEC: SSO users see none of this).
+			sa := passkeytest.New(e.issuer)
+			s := e.createUser("sso@corp.example")
+			e.enrolPasskey(s, sa)
+			if _, err := e.store.UpdateUser(context.Background(), s.ID, func(x *storage.User) error { x.OrgID = "org1"; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			b := e.newBrowser()
+			refused(t, b.usePasskey(b.start(r), sa), msgPasskeyRefused)
+			if pks, _ := e.store.ListPasskeys(context.Background(), s.ID); len(pks) != 1 || pks[0].SignCount != 0 || !pks[0].LastUsedAt.IsZero() {
+				t.Errorf("the refused passkey was used: %+v", pks)
+			}
 		})
 
 		t.Run("no answer (no JavaScript) and garbage", func(t *testing.T) {

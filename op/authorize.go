@@ -238,6 +238,7 @@ func (o *OP) clientAndRedirect(ctx context.Context, params url.Values) (*client,
 			return nil, &authProblem{code: codeUnavailable, description: descUnavailable}
 		}
 		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+			o.opts.Logger.ErrorContext(ctx, "authorize: client lookup", "client_id", clientID, "err", err)
 			return nil, &authProblem{code: "server_error", description: "the client could not be looked up"}
 		}
 		return nil, pageProblem("client_id %q is not a registered application.", clientID)

@@ -5,6 +5,7 @@ import (
 	"encoding/base32"
 	"html"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -1009,5 +1010,96 @@ func TestSecurityFormsBadInput(t *testing.T) {
 		if _, on := e.activeTOTP(u.ID); !on {
 			t.Fatal("turned off with a stale reconfirmation")
 		}
+	})
+}
+
+// TestHandleRotatesAtPrivilegeChanges (issue 10): a reconfirmation, a
+// password change and a 2-step change each give the browser a new handle.
+// What the old handle held dies with it: the forms (their CSRF token) of
+// pages shown before the change are refused, and the old handle cookie,
+// put back next to the browser's current cookies, no longer opens the
+// account session (which now belongs to the new handle).
+func TestHandleRotatesAtPrivilegeChanges(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d)
+		u := e.createUser("rotate@example.com")
+		b := e.newBrowser()
+		handle := func() string { _, v := b.browserCookie(); return v }
+		b.account("/account/security", u.Email, signInOpts{})
+
+		// formExpired: a form of a page shown under an earlier handle.
+		formExpired := func(t *testing.T, what, csrf string) {
+			t.Helper()
+			p := b.post(e.issuer+"/account/privacy", url.Values{"csrf": {csrf}, "product_improvement": {"on"}})
+			if p.status != http.StatusForbidden || !strings.Contains(p.body, "The form has expired") {
+				t.Errorf("%s: a form of the old handle: %d %s", what, p.status, p.url)
+			}
+		}
+		// oldHandleLocked: this browser's cookies with the old handle put
+		// back do not open the account page path.
+		oldHandleLocked := func(t *testing.T, what, old, path string) {
+			t.Helper()
+			name, cur := b.browserCookie()
+			if old == "" || old == cur {
+				t.Errorf("%s did not rotate the browser handle", what)
+				return
+			}
+			jar, _ := cookiejar.New(nil)
+			iu, _ := url.Parse(e.issuer)
+			jar.SetCookies(iu, b.client.Jar.Cookies(iu))
+			jar.SetCookies(iu, []*http.Cookie{{Name: name, Value: old, Path: "/"}})
+			c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := c.Get(e.issuer + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Errorf("%s: the old handle still opens %s", what, path)
+			}
+			// The browser itself, with its new handle, still does.
+			if p := b.get(e.issuer + path); !p.at(path) {
+				t.Errorf("%s: the browser lost %s: %s", what, path, p.url)
+			}
+		}
+
+		// The reconfirmation: the handle the sign-in left is replaced when
+		// the account pages take the answer (/account/callback).
+		before := b.get(e.issuer + "/account/privacy").csrf(t)
+		orig := b.client.CheckRedirect
+		var atCallback string
+		b.client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if req.URL.Path == "/account/callback" {
+				atCallback = handle()
+			}
+			return orig(req, via)
+		}
+		pw := b.reconfirmed("/account/security/password", u.Email, signInOpts{})
+		b.client.CheckRedirect = orig
+		formExpired(t, "reconfirmation", before)
+		oldHandleLocked(t, "the reconfirmation", atCallback, "/account/security/password")
+
+		// A password change.
+		h := handle()
+		p := b.submit(pw, "/account/security/password", url.Values{"password": {testPassword}, "new_password": {"a brand new password"}})
+		if !strings.Contains(p.body, "Your password is changed.") {
+			t.Fatalf("password change: %d\n%s", p.status, p.body)
+		}
+		formExpired(t, "password change", pw.csrf(t))
+		oldHandleLocked(t, "the password change", h, "/account/security")
+
+		// A 2-step change (the authenticator app turned on).
+		setup := b.get(e.issuer + "/account/security/totp")
+		if !setup.at("/account/security/totp") {
+			t.Fatalf("totp set-up: %s", setup.url)
+		}
+		h = handle()
+		p = b.submit(setup, "/account/security/totp", url.Values{"code": {e.totpAt(totpSeed(t, setup), 0)}})
+		if !strings.Contains(p.body, "Your authenticator app is turned on.") {
+			t.Fatalf("totp: %d\n%s", p.status, p.body)
+		}
+		formExpired(t, "2-step change", setup.csrf(t))
+		oldHandleLocked(t, "the 2-step change", h, "/account/security")
 	})
 }

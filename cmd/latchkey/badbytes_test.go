@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/latchkey/latchkey/login/passkeytest"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
@@ -141,14 +142,17 @@ func TestBadBytesOnAccountPages(t *testing.T) {
 		csrf := p.csrf(t)
 		for _, bad := range badBytes {
 			for path, f := range map[string]url.Values{
-				"/account/devices/remove":         {"kind": {"device"}, "id": {bad}},
-				"/account/devices/remove?session": {"kind": {"session"}, "id": {bad}},
-				"/account/devices/remove?product": {"kind": {"product"}, "id": {bad}},
-				"/account/devices/signout-others": {"x": {bad}},
-				"/account/privacy":                {"product_improvement": {bad}},
-				"/account/security/password":      {"password": {bad}, "new_password": {bad}},
-				"/account/security/totp":          {"totp_id": {bad}, "code": {bad}},
-				"/account/security/backup-code":   {"x": {bad}},
+				"/account/devices/remove":           {"kind": {"device"}, "id": {bad}},
+				"/account/devices/remove?session":   {"kind": {"session"}, "id": {bad}},
+				"/account/devices/remove?product":   {"kind": {"product"}, "id": {bad}},
+				"/account/devices/signout-others":   {"x": {bad}},
+				"/account/privacy":                  {"product_improvement": {bad}},
+				"/account/security/password":        {"password": {bad}, "new_password": {bad}},
+				"/account/security/totp":            {"totp_id": {bad}, "code": {bad}},
+				"/account/security/backup-code":     {"x": {bad}},
+				"/account/security/passkeys":        {"name": {bad}, "credential": {bad}},
+				"/account/security/passkeys/remove": {"id": {bad}},
+				"/account/language":                 {"language": {bad}, "time_zone": {bad}},
 			} {
 				f.Set("csrf", csrf)
 				r := b.post(e.issuer+path, f)
@@ -165,6 +169,74 @@ func TestBadBytesOnAccountPages(t *testing.T) {
 		devs, err := e.store.ListTrustedDevices(context.Background(), u.ID)
 		if err != nil || len(devs) != 1 {
 			t.Fatalf("the trusted device: %v %v", devs, err)
+		}
+	})
+}
+
+// TestBadFormsOnPasskeysAndLanguage: the passkey set-up and removal and
+// the language form, posted with a good CSRF token and a good answer but
+// with NUL, invalid UTF-8 or a body over the server's limit, are a clear
+// 4xx page and change nothing (no passkey added or removed, no set-up
+// challenge used up, the language kept); sent properly afterwards, the
+// same answers work.
+func TestBadFormsOnPasskeysAndLanguage(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d, localhostIssuer)
+		ctx := context.Background()
+		u := e.createUser("pkbytes@example.com")
+		b := e.newBrowser()
+		b.account("/account/security", u.Email, signInOpts{})
+		p := b.reconfirmed("/account/security/passkeys", u.Email, signInOpts{})
+		p = b.setUpPasskey(p, passkeytest.New(e.issuer), "Phone")
+		pks, _ := e.store.ListPasskeys(ctx, u.ID)
+		if len(pks) != 1 {
+			t.Fatalf("%d passkeys", len(pks))
+		}
+		answer, err := passkeytest.New(e.issuer).Create(passkeyOptionsOn(t, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		csrf := p.csrf(t)
+		oversized := strings.Repeat("a", 64<<10+1) // past the server's body limit
+		for _, bad := range append(append([]string{}, badBytes...), oversized) {
+			for path, f := range map[string]url.Values{
+				"/account/security/passkeys":        {"name": {"Key"}, "credential": {answer}, "note": {bad}},
+				"/account/security/passkeys?name":   {"name": {"Key" + bad}, "credential": {answer}},
+				"/account/security/passkeys/remove": {"id": {pks[0].ID}, "note": {bad}},
+				"/account/language":                 {"language": {"de"}, "note": {bad}},
+				"/account/language?zone":            {"language": {"de"}, "time_zone": {"Europe/Berlin" + bad}},
+			} {
+				f.Set("csrf", csrf)
+				r := b.post(e.issuer+path, f)
+				want := http.StatusBadRequest
+				if bad == oversized {
+					want = http.StatusRequestEntityTooLarge
+				}
+				if r.status != want || !strings.Contains(r.body, "</html>") {
+					t.Errorf("POST %s with %.10q: %d, want %d with a page:\n%.1000s", path, bad, r.status, want, r.body)
+				}
+			}
+		}
+		if after, _ := e.store.ListPasskeys(ctx, u.ID); len(after) != 1 || after[0].ID != pks[0].ID {
+			t.Fatalf("a refused form changed the passkeys: %+v", after)
+		}
+		if got, _ := e.store.GetUser(ctx, u.ID); got.Language != u.Language || got.TimeZone != u.TimeZone {
+			t.Fatalf("a refused form changed the language: %q %q", got.Language, got.TimeZone)
+		}
+		// Sent properly, the same answers work: the language first (the
+		// set-up moves the browser's handle on, and its CSRF token).
+		if q := b.post(e.issuer+"/account/language", url.Values{"csrf": {csrf}, "language": {"de"}}); !q.at("/account/language") {
+			t.Fatalf("language: %s %d", q.url, q.status)
+		}
+		if got, _ := e.store.GetUser(ctx, u.ID); got.Language != "de" {
+			t.Fatalf("language not saved: %q", got.Language)
+		}
+		if q := b.post(e.issuer+"/account/security/passkeys", url.Values{"csrf": {csrf}, "name": {"Key"}, "credential": {answer}}); !q.at("/account/security/passkeys") {
+			t.Fatalf("set-up: %s %d\n%s", q.url, q.status, q.body)
+		}
+		if after, _ := e.store.ListPasskeys(ctx, u.ID); len(after) != 2 {
+			t.Fatalf("%d passkeys after the proper set-up, want 2", len(after))
 		}
 	})
 }

@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"errors"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -11,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/latchkey/latchkey/login/mail"
@@ -243,4 +250,131 @@ func TestCLIMailList(t *testing.T) {
 	if code, _, _ := cli(t, env, "", "mail", "list", "--state", "lost"); code != exitUsage {
 		t.Errorf("--state lost: exit %d, want usage", code)
 	}
+}
+
+// TestCLIClientProtocolFlags (issue 12): what `latchkey client create`
+// registers with --jwks-file, --jwks-uri, --scope, --third-party,
+// --require-par, --dpop and --backchannel-logout-uri takes effect at the
+// server sharing its database (a client created without them is the
+// control), on SQLite and PostgreSQL.
+func TestCLIClientProtocolFlags(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		dbURL := d.URL(t)
+		e := newTestEnvStore(t, d, nil, storagetest.OpenURL(t, dbURL))
+		dir := t.TempDir()
+		env := []string{"LATCHKEY_DATABASE_URL=" + dbURL, "LATCHKEY_DATA_DIR=" + dir, "LATCHKEY_ISSUER=" + e.issuer,
+			"LATCHKEY_SECRET_KEY=" + hex.EncodeToString(e.app.cfg.SecretKey.Bytes()), "LATCHKEY_SMTP_URL=log:",
+			"LATCHKEY_KEYS_ALGORITHM=ES256", "LATCHKEY_LOG_LEVEL=error"}
+		const secret = "a-client-secret-long-enough-0123456789"
+		create := func(stdin string, args ...string) string {
+			t.Helper()
+			code, out, errOut := cli(t, env, stdin, append([]string{"client", "create"}, args...)...)
+			if code != exitOK {
+				t.Fatalf("client create %v: exit %d\n%s%s", args, code, out, errOut)
+			}
+			return out
+		}
+		const cb = "https://rp.test/callback"
+		redirect := []string{"--redirect-uri", cb}
+
+		// private_key_jwt: an inline JWK set from a file, and a jwks_uri;
+		// no secret is made; the tokens carry the --scope.
+		es := newClientKey(t, jose.ES256, "es-1")
+		rs := newClientKey(t, jose.RS256, "rs-1")
+		jwksFile := filepath.Join(dir, "svc.jwks")
+		if err := os.WriteFile(jwksFile, []byte(jwksOf(t, es)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(jwksOf(t, rs)))
+		}))
+		t.Cleanup(keys.Close)
+		for id, args := range map[string][]string{
+			"svc":   {"--jwks-file", jwksFile},
+			"batch": {"--jwks-uri", keys.URL + "/jwks"},
+		} {
+			out := create("", append([]string{"--id", id, "--grant", "client_credentials", "--scope", "reports,stats"}, args...)...)
+			if strings.Contains(out, "client secret") {
+				t.Errorf("%s: a secret was made for a client with keys:\n%s", id, out)
+			}
+		}
+		tokenURL := e.issuer + "/oauth/token"
+		for id, key := range map[string]clientKey{"svc": es, "batch": rs} {
+			form := url.Values{"grant_type": {"client_credentials"}, "scope": {"reports"}}
+			if a := call(t, "POST", tokenURL, assertionForm(form, key.assertion(t, e, id, e.issuer)), nil); a.status != 200 || a.str("scope") != "reports" {
+				t.Errorf("%s: private_key_jwt: %d %s", id, a.status, a.body)
+			}
+			form.Set("scope", "billing")
+			if a := call(t, "POST", tokenURL, assertionForm(form, key.assertion(t, e, id, e.issuer)), nil); a.status != 400 || a.str("error") != "invalid_scope" {
+				t.Errorf("%s: a scope not given with --scope: %d %s", id, a.status, a.body)
+			}
+			// The other client's key does not sign for it.
+			other := map[string]clientKey{"svc": rs, "batch": es}[id]
+			if a := call(t, "POST", tokenURL, assertionForm(url.Values{"grant_type": {"client_credentials"}}, other.assertion(t, e, id, e.issuer)), nil); a.status != 401 {
+				t.Errorf("%s: an unregistered key: %d %s", id, a.status, a.body)
+			}
+		}
+
+		// --dpop: a token request without a proof is refused; the control
+		// needs none.
+		create(secret+"\n", "--id", "dpop", "--secret-stdin", "--grant", "client_credentials", "--dpop")
+		create(secret+"\n", "--id", "plain", "--secret-stdin", "--grant", "client_credentials,authorization_code", "--redirect-uri", cb)
+		cc := url.Values{"grant_type": {"client_credentials"}}
+		if a := call(t, "POST", tokenURL, cc, basic("dpop", secret)); a.status != 400 || a.str("error") != "invalid_dpop_proof" {
+			t.Errorf("--dpop without a proof: %d %s", a.status, a.body)
+		}
+		if a := call(t, "POST", tokenURL, cc, basic("plain", secret)); a.status != 200 || a.str("token_type") != "Bearer" {
+			t.Errorf("control without a proof: %d %s", a.status, a.body)
+		}
+
+		// --require-par: a direct authorization request goes back with
+		// invalid_request; the control's goes to the sign-in.
+		create(secret+"\n", append([]string{"--id", "par", "--secret-stdin", "--require-par"}, redirect...)...)
+		create(secret+"\n", append([]string{"--id", "third", "--secret-stdin", "--third-party"}, redirect...)...)
+		authorize := func(id string) string {
+			verifier := oauth2.GenerateVerifier()
+			return e.issuer + "/authorize?" + url.Values{"client_id": {id}, "redirect_uri": {cb}, "response_type": {"code"},
+				"scope": {"openid email"}, "state": {"st"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)},
+				"code_challenge_method": {"S256"}}.Encode()
+		}
+		if a := call(t, "GET", authorize("par"), nil, nil); a.status != http.StatusFound ||
+			redirectParams(t, a.header.Get("Location")).Get("error") != "invalid_request" {
+			t.Errorf("--require-par, direct request: %d %s", a.status, a.header.Get("Location"))
+		}
+		if a := call(t, "GET", authorize("plain"), nil, nil); a.status != http.StatusFound || strings.Contains(a.header.Get("Location"), "error=") {
+			t.Errorf("control, direct request: %d %s", a.status, a.header.Get("Location"))
+		}
+
+		// --third-party: the sign-in asks for consent; the control's does
+		// not.
+		u := e.createUser("cli-consent@example.com")
+		b := e.newBrowser()
+		if p := b.drive(b.get(authorize("third")), u.Email, signInOpts{}); !p.at("/login/consent") {
+			t.Errorf("--third-party: no consent page: %s %q", p.url, p.location)
+		}
+		b2 := e.newBrowser()
+		if p := b2.drive(b2.get(authorize("plain")), u.Email, signInOpts{}); p.location == "" || strings.Contains(p.location, "error=") {
+			t.Errorf("control: %s %q", p.url, p.location)
+		}
+
+		// --backchannel-logout-uri: registered with the client.
+		create(secret+"\n", append([]string{"--id", "bcl", "--secret-stdin", "--backchannel-logout-uri", "https://rp.example/bcl",
+			"--backchannel-logout-session-required"}, redirect...)...)
+		ctx := context.Background()
+		if c, err := e.store.GetClient(ctx, "bcl"); err != nil || c.BackchannelLogoutURI != "https://rp.example/bcl" || !c.BackchannelLogoutSessionRequired {
+			t.Errorf("--backchannel-logout-uri: %+v %v", c, err)
+		}
+		if c, err := e.store.GetClient(ctx, "plain"); err != nil || c.BackchannelLogoutURI != "" || c.ThirdParty || c.RequirePAR || c.DPoPBound {
+			t.Errorf("control: %+v %v", c, err)
+		}
+		// A bad URI is a usage error, and nothing is made.
+		if code, out, errOut := cli(t, env, "", "client", "create", "--id", "bcl2", "--backchannel-logout-uri", "javascript:x", "--redirect-uri", cb); code != exitUsage {
+			t.Errorf("bad back-channel URI: exit %d\n%s%s", code, out, errOut)
+		}
+		if _, err := e.store.GetClient(ctx, "bcl2"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("a refused client was stored: %v", err)
+		}
+	})
 }

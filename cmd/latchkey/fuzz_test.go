@@ -32,7 +32,7 @@ type fuzzEnv struct {
 func newFuzzEnvs(f *testing.F, account bool) []*fuzzEnv {
 	var out []*fuzzEnv
 	for _, d := range storagetest.Dialects(f) {
-		e := newTestEnv(f, d)
+		e := newTestEnv(f, d, localhostIssuer) // passkeys need a domain
 		fe := &fuzzEnv{e: e, app: e.newRP("app"), user: e.createUser("fuzz@example.com")}
 		e.newRP("tv", func(c *storage.Client) {
 			c.GrantTypes = append(c.GrantTypes, "urn:ietf:params:oauth:grant-type:device_code")
@@ -218,6 +218,9 @@ var accountFuzzForms = []struct {
 	{"/account/security/totp/off", nil},
 	{"/account/security/backup-code", nil},
 	{"/account/security/backup-code/saved", []string{"saved"}},
+	{"/account/security/passkeys", []string{"name", "credential"}},
+	{"/account/security/passkeys/remove", []string{"id"}},
+	{"/account/language", []string{"language", "time_zone"}},
 }
 
 func FuzzAccountForms(f *testing.F) {
@@ -243,6 +246,17 @@ func FuzzAccountForms(f *testing.F) {
 		{4, "", "\xff\xfe", false},
 		{7, "yes", "", false},
 		{7, "\x00", "", false},
+		{8, "My key", "{", false},
+		{8, "\x00", `{"id":"AA","rawId":"AA","type":"public-key","response":{}}`, false},
+		{8, strings.Repeat("n", 500), "\xff", false},
+		{8, "Key", strings.Repeat("{", 70000), false},
+		{9, "", "", false},
+		{9, strings.Repeat("9", 65), "", false},
+		{9, "\xed\xa0\x80", "", false},
+		{10, "de", "Europe/Berlin", false},
+		{10, "xx", "Mars/Olympus", false},
+		{10, "\x00", "\xff", false},
+		{10, "fr", "Europe/Paris", true},
 	} {
 		f.Add(s.form, s.a, s.b, s.badCSRF)
 	}

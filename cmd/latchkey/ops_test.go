@@ -7,7 +7,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,6 +21,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
@@ -254,4 +257,176 @@ func TestLockoutAudited(t *testing.T) {
 	if metric(text, `latchkey_throttle_hits_total{scope="pwd"}`) != "2" || metric(text, `latchkey_signins_total{acr="",outcome="throttled",second_step=""}`) != "2" {
 		t.Fatalf("throttle metrics:\n%s", text)
 	}
+}
+
+// TestMetricsListener: serve with metrics.addr opens the metrics
+// listener of its own, where Prometheus scrapes what the public port
+// served; the public port has no /metrics, the metrics port nothing
+// else; both close when serve stops.
+func TestMetricsListener(t *testing.T) {
+	logs := &syncBuffer{}
+	e := newTestEnvLog(t, storagetest.Dialects(t)[0], logs, func(c *config.Config) { c.Metrics.Addr = "127.0.0.1:0" })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.srv.serve(ctx, ln) }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		}
+	}
+	defer stop()
+	public := "http://" + ln.Addr().String()
+	get := func(u string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// The public port answers once serve runs; the metrics listener was
+	// opened before it.
+	if st, _ := get(public + "/healthz"); st != http.StatusOK {
+		t.Fatalf("public /healthz: %d", st)
+	}
+	m := regexp.MustCompile(`msg="metrics listening" addr=(\S+) path=/metrics`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no metrics listener in the log:\n%s", logs)
+	}
+	metricsURL := "http://" + m[1]
+	if st, _ := get(public + "/metrics"); st != http.StatusNotFound {
+		t.Errorf("/metrics on the public port: %d", st)
+	}
+	if st, _ := get(public + "/login/no-such-page"); st != http.StatusNotFound {
+		t.Errorf("public 404: %d", st)
+	}
+	st, text := get(metricsURL + "/metrics")
+	if st != http.StatusOK {
+		t.Fatalf("scrape: %d", st)
+	}
+	// The public port's requests (two unmatched 404s) are counted.
+	if got := metric(text, `latchkey_http_request_duration_seconds_count{method="GET",route="unmatched",status="4xx"}`); got != "2" {
+		t.Errorf("unmatched 4xx count = %q, want 2\n%s", got, text)
+	}
+	for _, name := range []string{"go_goroutines", "latchkey_signing_key_age_seconds"} {
+		if !strings.Contains(text, "\n"+name) {
+			t.Errorf("no %s in the scrape", name)
+		}
+	}
+	for _, path := range []string{"/healthz", "/login", "/.well-known/openid-configuration"} {
+		if st, _ := get(metricsURL + path); st != http.StatusNotFound {
+			t.Errorf("%s on the metrics port: %d", path, st)
+		}
+	}
+	stop()
+	if resp, err := http.Get(metricsURL + "/metrics"); err == nil {
+		resp.Body.Close()
+		t.Error("the metrics listener outlived serve")
+	}
+}
+
+// TestLogLevels: a client's mistake at /authorize (an unknown client, a
+// redirect_uri not registered) is an INFO line that says which, with the
+// request's id; a server fault (the clients table gone) is an ERROR
+// line with the cause, the error id shown on the page and the request's
+// id. Neither is logged at the other level.
+func TestLogLevels(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		logs := &syncBuffer{}
+		u := d.URL(t)
+		store := storagetest.OpenURL(t, u)
+		e := newTestEnvStore(t, d, logs, store)
+		e.newRP("shop")
+		authorize := func(q url.Values) (int, string, string) {
+			t.Helper()
+			resp, err := http.Get(e.issuer + "/authorize?" + q.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, resp.Header.Get("X-Request-Id"), string(b)
+		}
+		lineOf := func(id string) []string {
+			var out []string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "request_id="+id) && !strings.Contains(l, "msg=request ") {
+					out = append(out, l)
+				}
+			}
+			return out
+		}
+		q := url.Values{"response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {"http://rp.test/callback"}}
+		for _, c := range []struct {
+			name, client, redirect, detail string
+		}{
+			{"unknown client", "nobody", "http://rp.test/callback", `client_id \"nobody\" is not a registered application.`},
+			{"bad redirect_uri", "shop", "http://evil.test/cb", `redirect_uri \"http://evil.test/cb\" is not registered for \"shop\".`},
+		} {
+			q.Set("client_id", c.client)
+			q.Set("redirect_uri", c.redirect)
+			st, id, _ := authorize(q)
+			lines := lineOf(id)
+			if st != http.StatusBadRequest || len(lines) != 1 || !strings.Contains(lines[0], "level=INFO") ||
+				!strings.Contains(lines[0], `msg="request refused"`) || !strings.Contains(lines[0], c.detail) {
+				t.Errorf("%s: %d, log lines for %s:\n%s\n(all:\n%s)", c.name, st, id, strings.Join(lines, "\n"), logs)
+			}
+		}
+
+		// A server fault: the table of clients is gone.
+		db := rawDB(t, u)
+		if _, err := db.Exec("ALTER TABLE clients RENAME TO clients_gone"); err != nil {
+			t.Fatal(err)
+		}
+		defer db.Exec("ALTER TABLE clients_gone RENAME TO clients")
+		q.Set("client_id", "not-yet-looked-up")
+		st, id, body := authorize(q)
+		lines := lineOf(id)
+		errorID := regexp.MustCompile(`error_id=(\w+)`)
+		var pageLine, causeLine string
+		for _, l := range lines {
+			if strings.Contains(l, `msg="request failed"`) {
+				pageLine = l
+			}
+			if strings.Contains(l, `msg="authorize: client lookup"`) {
+				causeLine = l
+			}
+			if !strings.Contains(l, "level=ERROR") {
+				t.Errorf("a server fault logged below ERROR: %s", l)
+			}
+		}
+		if st != http.StatusInternalServerError || pageLine == "" || causeLine == "" || !strings.Contains(causeLine, "clients") {
+			t.Fatalf("server fault: %d, log lines for %s:\n%s", st, id, strings.Join(lines, "\n"))
+		}
+		if m := errorID.FindStringSubmatch(pageLine); m == nil || !strings.Contains(body, m[1]) {
+			t.Errorf("the page does not show the logged error id:\n%s\n%s", pageLine, body)
+		}
+	})
+}
+
+// rawDB is a connection of the test's own to the database of u.
+func rawDB(t *testing.T, u string) *sql.DB {
+	t.Helper()
+	driver, dsn := "pgx", u
+	if strings.HasPrefix(u, "sqlite:") {
+		driver, dsn = "sqlite", strings.TrimPrefix(u, "sqlite:")
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

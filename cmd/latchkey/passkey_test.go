@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"html"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/passkeytest"
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
@@ -153,4 +155,69 @@ func amrList(claims map[string]any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// TestPasskeySSOUserRefused: an account that joined an organisation
+// (single sign-on) is offered no passkeys and cannot set one up, remove
+// one or sign in with one it set up before.
+func TestPasskeySSOUserRefused(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d, localhostIssuer)
+		u := e.createUser("pk-sso@corp.example")
+		ctx := context.Background()
+		b := e.newBrowser()
+		b.account("/account/security", u.Email, signInOpts{})
+		p := b.reconfirmed("/account/security/passkeys", u.Email, signInOpts{})
+		phone := passkeytest.New(e.issuer)
+		p = b.setUpPasskey(p, phone, "Phone")
+		if !strings.Contains(p.body, "Your passkey is set up") {
+			t.Fatalf("set-up before joining the organisation:\n%s", p.body)
+		}
+		options := passkeyOptionsOn(t, p) // a fresh ceremony, answered below
+		csrf := p.csrf(t)
+		if _, err := e.store.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.OrgID = "org1"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		pks, _ := e.store.ListPasskeys(ctx, u.ID)
+		if len(pks) != 1 {
+			t.Fatalf("%d passkeys", len(pks))
+		}
+
+		p = b.get(e.issuer + "/account/security")
+		if !strings.Contains(p.body, "Your organisation confirms your identity.") || strings.Contains(p.body, "<h2>Passkeys</h2>") ||
+			strings.Contains(p.body, "/account/security/passkeys") || strings.Contains(p.body, "passkey.js") {
+			t.Fatalf("the SSO user's security page offers passkeys:\n%s", p.body)
+		}
+		if q := b.get(e.issuer + "/account/security/passkeys"); q.status != http.StatusForbidden || strings.Contains(q.body, "data-passkey") {
+			t.Errorf("passkeys page for an SSO user: %d %s", q.status, q.url)
+		}
+		answer, err := passkeytest.New(e.issuer).Create(options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := b.post(e.issuer+"/account/security/passkeys", url.Values{"csrf": {csrf}, "name": {"Key"}, "credential": {answer}}); q.status != http.StatusForbidden {
+			t.Errorf("set-up by an SSO user: %d %s", q.status, q.url)
+		}
+		if q := b.post(e.issuer+"/account/security/passkeys/remove", url.Values{"csrf": {csrf}, "id": {pks[0].ID}}); q.status != http.StatusForbidden {
+			t.Errorf("removal by an SSO user: %d %s", q.status, q.url)
+		}
+		if after, _ := e.store.ListPasskeys(ctx, u.ID); len(after) != 1 || after[0].ID != pks[0].ID {
+			t.Errorf("an SSO user's post changed the passkeys: %+v", after)
+		}
+		b.signOut()
+
+		// The passkey set up before is not accepted at sign-in.
+		app := e.newRP("shop")
+		b2 := e.newBrowser()
+		authURL, _, _, _ := app.authorizeURL()
+		p = b2.get(authURL)
+		answer, err = phone.Get(passkeyOptionsOn(t, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := b2.submit(p, "/login/passkey", url.Values{"credential": {answer}}); q.status != http.StatusUnauthorized || q.location != "" {
+			t.Errorf("passkey sign-in of an SSO user: %d %s %s", q.status, q.url, q.location)
+		}
+	})
 }

@@ -87,3 +87,46 @@ func TestForgedForwardedForIgnored(t *testing.T) {
 		t.Fatal("a forged X-Forwarded-For escaped the per-address limit")
 	}
 }
+
+// TestTrustedProxyAddressInMails: behind a trusted proxy the mails that
+// name an address (the sign-in code, a change's notice) and the Devices
+// page name the forwarded client's address, never the proxy's; without
+// trusted proxies a client's own X-Forwarded-For is not believed there.
+func TestTrustedProxyAddressInMails(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
+		e := newTestEnv(t, d, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.0/8"} })
+		u := e.createUser("mail-proxied@example.com")
+		b := e.newBrowser()
+		b.xff = "198.51.100.7, 203.0.113.10" // the proxy appended the client's address
+		const want = "IP address 203.0.113.10"
+		mailSays := func(what string) {
+			t.Helper()
+			m, ok := e.sink.Last(u.Email)
+			if !ok || !strings.Contains(m.Text, want) || strings.Contains(m.Text, "IP address 127.0.0.1") || strings.Contains(m.Text, "198.51.100.7") {
+				t.Errorf("%s mail does not name the forwarded address:\n%s", what, m.Text)
+			}
+		}
+		b.account("/account/security", u.Email, signInOpts{})
+		mailSays("the sign-in code")
+		p := b.reconfirmed("/account/security/password", u.Email, signInOpts{})
+		p = b.submit(p, "/account/security/password", url.Values{"password": {testPassword}, "new_password": {"a brand new password"}})
+		if !strings.Contains(p.body, "Your password is changed.") {
+			t.Fatalf("password change: %d", p.status)
+		}
+		mailSays("the password change's notice")
+		if p := b.get(e.issuer + "/account/devices"); !strings.Contains(p.body, "from 203.0.113.10") || strings.Contains(p.body, "from 127.0.0.1") {
+			t.Errorf("devices page:\n%s", p.body)
+		}
+
+		// Without trusted proxies the header is the client's own word.
+		e2 := newTestEnv(t, d)
+		v := e2.createUser("forged@example.com")
+		b2 := e2.newBrowser()
+		b2.xff = "203.0.113.10"
+		b2.account("/account/security", v.Email, signInOpts{})
+		if m, _ := e2.sink.Last(v.Email); !strings.Contains(m.Text, "IP address 127.0.0.1") || strings.Contains(m.Text, "203.0.113.10") {
+			t.Errorf("a forged X-Forwarded-For reached the mail:\n%s", m.Text)
+		}
+	})
+}

@@ -184,7 +184,19 @@ func RequestID(h http.Header) string { return h.Get(RequestIDHeader) }
 // browser's language.
 func (k *Kit) ErrorPage(w http.ResponseWriter, r *http.Request, status int, msgID string, args ...string) {
 	id := newErrorID()
-	k.log.Info("request refused", "status", status, "path", r.URL.Path, "error_id", id, "message", msgID)
+	// On the request's context (its request id) and with the message's
+	// arguments (the detail, e.g. which client or redirect_uri): a
+	// client's mistake at INFO, a server fault at ERROR. The database
+	// being out of reach (503) is logged, counted, where it is noticed.
+	attrs := []any{"status", status, "path", r.URL.Path, "error_id", id, "message", msgID}
+	for i := 0; i+1 < len(args); i += 2 {
+		attrs = append(attrs, strings.ToLower(args[i]), Truncate(args[i+1], 300))
+	}
+	if status >= 500 && status != http.StatusServiceUnavailable {
+		k.log.ErrorContext(r.Context(), "request failed", attrs...)
+	} else {
+		k.log.InfoContext(r.Context(), "request refused", attrs...)
+	}
 	e := echo.New()
 	c := e.NewContext(r, w)
 	if ui := r.URL.Query().Get("ui_locales"); ui != "" {
