@@ -138,7 +138,7 @@ func TestTablesStayBounded(t *testing.T) {
 					ok(t, s.DeleteSession(ctx, prevSession))
 				}
 				prevSession, prevUser = sess.ID, u.ID
-				ok(t, s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: u.ID, TokenHash: digest("kb-" + id), SeenAt: now, ExpiresAt: now.Add(time.Hour)}))
+				must(s.TouchKnownBrowser(ctx, storage.KnownBrowser{UserID: u.ID, TokenHash: digest("kb-" + id), SeenAt: now, ExpiresAt: now.Add(time.Hour)}))(t)
 				must(s.CreateTrustedDevice(ctx, storage.TrustedDevice{UserID: u.ID, TokenHash: digest("td-" + id), CreatedAt: now, ExpiresAt: now.Add(30 * time.Minute), LastUsedAt: now}))(t)
 				f := &family{id: "f-" + id}
 				f.head = must(s.CreateRefreshToken(ctx, storage.RefreshToken{ID: f.id, TokenHash: digest(f.id), FamilyID: f.id, ClientID: "c1", UserID: u.ID, CreatedAt: now}))(t)
