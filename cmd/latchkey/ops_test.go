@@ -109,7 +109,8 @@ func TestMetricsScrape(t *testing.T) {
 			`latchkey_token_grants_total{grant="refresh_token",result="ok"}`:                                   "1",
 			`latchkey_token_grants_total{grant="refresh_token",result="refused"}`:                              "1",
 			`latchkey_refresh_token_reuse_total`:                                                               "1",
-			`latchkey_http_request_duration_seconds_count{method="POST",route="/login/password",status="4xx"}`: "1",
+			`latchkey_http_request_duration_seconds_count{method="GET",route="/login/password",status="4xx"}`:  "1", // the wrong password, after its redirect
+			`latchkey_http_request_duration_seconds_count{method="POST",route="/login/password",status="3xx"}`: "2",
 			`latchkey_http_request_duration_seconds_count{method="POST",route="/oauth/token",status="2xx"}`:    "2",
 		} {
 			if got := metric(text, prefix); got != want {
