@@ -9,6 +9,7 @@ package login
 import (
 	"html"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"sync"
@@ -54,7 +55,11 @@ func (v *countingVerifier) Digest(a, b []byte) bool {
 }
 
 // storm posts the page's form whose action is action n times at once from
-// browser b, with fields, and returns the count of each status.
+// browser b, with fields, and returns the count of each status (of the
+// page each POST ends on: a failed POST redirects to its page, which
+// shows the status its POST handed it). Each request carries b's cookies
+// in a jar of its own, as tabs of one browser that do not see each
+// other's one-time page messages.
 func (b *browser) storm(p response, action string, fields url.Values, n int) map[int]int {
 	b.e.t.Helper()
 	var form url.Values
@@ -88,7 +93,12 @@ func (b *browser) storm(p response, action string, fields url.Values, n int) map
 			if b.ip != "" {
 				req.Header.Set("X-Forwarded-For", b.ip)
 			}
-			resp, err := b.client.Do(req)
+			root, _ := url.Parse(target)
+			root.Path, root.RawQuery = "/", ""
+			jar, _ := cookiejar.New(nil)
+			jar.SetCookies(root, b.client.Jar.Cookies(root))
+			client := &http.Client{Jar: jar, CheckRedirect: b.client.CheckRedirect}
+			resp, err := client.Do(req)
 			if err != nil {
 				b.e.t.Error(err)
 				return

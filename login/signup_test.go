@@ -140,6 +140,12 @@ func TestSignupExistingEmailNotRevealed(t *testing.T) {
 		if !ok || !strings.Contains(m.Subject, "Someone tried to create") || !strings.Contains(m.Text, "Forgot password?") {
 			t.Fatalf("owner's mail = %+v", m)
 		}
+		// It links where it tells the owner to go ("Forgot password?", an
+		// entry point of its own).
+		if !strings.Contains(m.Text, "Forgot your password? Reset it here: "+e.issuer+"/forgot") ||
+			!strings.Contains(m.HTML, `<a href="`+e.issuer+`/forgot">Reset it here</a>`) {
+			t.Errorf("owner's mail has no link to reset the password:\n%s\n%s", m.Text, m.HTML)
+		}
 		// No code was sent, so no code works.
 		if q := e.newBrowser().post(e.issuer+"/signup/code", nil); q.status == http.StatusOK || q.status >= 500 {
 			t.Errorf("a code form without a sign-up: %d", q.status)

@@ -979,7 +979,7 @@ func TestSecurityFormsBadInput(t *testing.T) {
 			{"/account/security/totp", url.Values{"csrf": {csrf}, "totp_id": {"nope"}, "code": {e.totpAt(seed, 0)}}, http.StatusBadRequest}, // unknown seed
 			{"/account/security/totp", url.Values{"csrf": {csrf}, "totp_id": {strings.Repeat("x", 5000)}}, http.StatusBadRequest},           // oversized
 			{"/account/security/totp/off", url.Values{"csrf": {csrf}}, http.StatusSeeOther},                                                 // nothing to turn off
-			{"/account/security/password", url.Values{"csrf": {csrf}, "password": {strings.Repeat("p", 5000)}}, http.StatusUnauthorized},    // oversized
+			{"/account/security/password", url.Values{"csrf": {csrf}, "password": {strings.Repeat("p", 5000)}}, http.StatusSeeOther},        // oversized: refused, back to the page (redirect after POST)
 			{"/account/security/backup-code/saved", url.Values{"csrf": {csrf}, "saved": {"yes"}}, http.StatusSeeOther},                      // nothing shown
 			{"/account/security/backup-code", url.Values{}, http.StatusForbidden},                                                           // no CSRF
 		} {

@@ -26,11 +26,13 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/i18n"
 	"github.com/latchkey/latchkey/login/mail/mailsink"
 	"github.com/latchkey/latchkey/login/passkeytest"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
@@ -433,6 +435,26 @@ func TestPseudoLocaleSweep(t *testing.T) {
 	b8.drive(b8.get(e.issuer+"/demo"), ada.Email, signInOpts{})
 	b8.get(e.issuer + "/demo?signed_out=1")
 
+	// A sign-in with the backup code in a browser new to the account: the
+	// mails of a used backup code and of a new sign-in (issue 14 §4).
+	kit := newUser("kit@example.com")
+	boCode := factor.NewBackupCode()
+	boCanon, _ := factor.NormalizeBackupCode(boCode)
+	if err := e.store.SetBackupCode(ctx, storage.BackupCode{UserID: kit.ID, CodeHash: e.kr.MACString(keyring.PurposeBackupCode, boCanon),
+		CreatedAt: e.clock.Now()}, storage.BackupCodeShow{}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute)
+	b9 := s.browser(e)
+	p = b9.start(newRP("plain"))
+	p = b9.submit(p, "/login/identify", url.Values{"email": {kit.Email}})
+	p = b9.submit(p, "/login/password", url.Values{"password": {testPassword}})
+	p = b9.get(e.issuer + "/login/code?id=" + authRequestID(t, p) + "&method=backup")
+	p = b9.submit(p, "/login/code", url.Values{"code": {boCode}})
+	if p = b9.drive(p, kit.Email, signInOpts{}); p.location == "" {
+		t.Fatalf("backup code sign-in: %s (%d)", p.url, p.status)
+	}
+
 	// Every mail sent, in the pseudo-locale.
 	all := e.sink.Messages()
 	if len(all) < e.sink.Total()-mailsBefore {
@@ -444,7 +466,8 @@ func TestPseudoLocaleSweep(t *testing.T) {
 	// Each kind of mail was among them.
 	ps := i18n.MustLoad().Localizer(i18n.Pseudo)
 	for _, heading := range []string{"mail.code.signin.heading", "mail.code.reconfirm.heading", "mail.code.signup.heading",
-		"mail.code.reset.heading", "mail.link.heading", "mail.signup_exists.heading"} {
+		"mail.code.reset.heading", "mail.link.heading", "mail.signup_exists.heading", "mail.signin.new_browser.heading",
+		"mail.signin.backup_code.heading"} {
 		if !slices.ContainsFunc(all, func(m mailsink.Received) bool { return strings.Contains(m.HTML, ps.T(heading)) }) {
 			t.Errorf("no mail with the heading %s", heading)
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"html"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -239,4 +240,52 @@ func TestSignupAndForgotAsEntryPoints(t *testing.T) {
 			t.Fatalf("a later account sign-in: %s", p.url)
 		}
 	})
+}
+
+// TestAccountRedirectAfterPost: a change on the account pages that fails
+// (a wrong current password, a wrong authenticator code) answers 303 to
+// the page's GET, which shows the error once; a reload shows it plain.
+func TestAccountRedirectAfterPost(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	u := e.createUser("reload-account@example.com")
+	b := e.newBrowser()
+	b.account("/account/security", u.Email, signInOpts{})
+	noFollow := *b.client
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	for _, c := range []struct {
+		path string
+		form url.Values
+		want string
+	}{
+		{"/account/security/password", url.Values{"password": {"not my password"}, "new_password": {"a brand new password"}}, "Your current password is not right."},
+		{"/account/security/totp", url.Values{"code": {"000000"}}, "That code is not right."},
+	} {
+		p := b.reconfirmed(c.path, u.Email, signInOpts{})
+		form := url.Values{"csrf": {p.csrf(t)}}
+		for _, m := range regexp.MustCompile(`<input type="hidden" name="(totp_id)" value="([^"]*)">`).FindAllStringSubmatch(p.body, -1) {
+			form.Set(m[1], m[2])
+		}
+		for k, v := range c.form {
+			form[k] = v
+		}
+		req, _ := http.NewRequest(http.MethodPost, e.issuer+c.path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("User-Agent", b.ua)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != c.path {
+			t.Fatalf("POST %s: %d → %q, want 303 → the page", c.path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if q := b.get(e.issuer + c.path); !q.at(c.path) || q.status/100 != 4 || !strings.Contains(q.body, c.want) {
+			t.Fatalf("GET %s after the POST: %d\n%s", c.path, q.status, q.body)
+		}
+		if q := b.get(e.issuer + c.path); q.status != http.StatusOK || strings.Contains(q.body, c.want) {
+			t.Fatalf("reload of %s: %d\n%s", c.path, q.status, q.body)
+		}
+	}
 }

@@ -136,7 +136,17 @@ func (h *Handler) totpSetupPage(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	}
+	if status, errMsg, _, ok := h.web.TakeFlash(c); ok {
+		return h.renderTOTPSetup(c, a, st, status, errMsg) // back from a POST
+	}
 	return h.renderTOTPSetup(c, a, st, http.StatusOK, i18n.Msg{})
+}
+
+// back ends a POST of a change page that failed: back to the page's GET
+// (path) with the error (redirect after POST, web.SeeOther); render is
+// the page, for when the error cannot travel.
+func (h *Handler) back(c echo.Context, path string, status int, errMsg i18n.Msg, render func() error) error {
+	return h.web.SeeOther(c, path, status, errMsg, i18n.Msg{}, render)
 }
 
 func (h *Handler) renderTOTPSetup(c echo.Context, a *account, st creds.TOTPSetup, status int, errMsg i18n.Msg) error {
@@ -171,7 +181,8 @@ func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderTOTPSetup(c, a, st, http.StatusTooManyRequests, web.TooMany(wait))
+		return h.back(c, "/account/security/totp", http.StatusTooManyRequests, web.TooMany(wait),
+			func() error { return h.renderTOTPSetup(c, a, st, http.StatusTooManyRequests, web.TooMany(wait)) })
 	}
 	ok, err := h.creds.ConfirmTOTP(ctx, a.user.ID, st.Cred, c.FormValue("code"))
 	switch {
@@ -180,8 +191,8 @@ func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
 	case err != nil:
 		return err
 	case !ok:
-		return h.renderTOTPSetup(c, a, st, http.StatusUnprocessableEntity,
-			i18n.M("account.totp.wrong"))
+		return h.back(c, "/account/security/totp", http.StatusUnprocessableEntity, msgTOTPWrong,
+			func() error { return h.renderTOTPSetup(c, a, st, http.StatusUnprocessableEntity, msgTOTPWrong) })
 	}
 	try.Succeeded(ctx)
 	event, change, done := "totp.enabled", i18n.M("notice.totp_on"), "totp-on"
@@ -195,7 +206,10 @@ func (h *Handler) totpSetupSubmit(c echo.Context, a *account) error {
 	return c.Redirect(http.StatusSeeOther, doneURL("/account/security", done, true))
 }
 
-var msgSetupExpired = i18n.M("account.totp.expired")
+var (
+	msgSetupExpired = i18n.M("account.totp.expired")
+	msgTOTPWrong    = i18n.M("account.totp.wrong")
+)
 
 type totpManageData struct {
 	Nav   string
@@ -346,7 +360,15 @@ type passwordChangeData struct {
 
 // passwordChangePage is GET /account/security/password.
 func (h *Handler) passwordChangePage(c echo.Context, a *account) error {
+	if status, errMsg, _, ok := h.web.TakeFlash(c); ok {
+		return h.renderPasswordChange(c, a, status, errMsg) // back from a POST
+	}
 	return h.renderPasswordChange(c, a, http.StatusOK, i18n.Msg{})
+}
+
+// passwordBack ends a password change that failed (redirect after POST).
+func (h *Handler) passwordBack(c echo.Context, a *account, status int, errMsg i18n.Msg) error {
+	return h.back(c, "/account/security/password", status, errMsg, func() error { return h.renderPasswordChange(c, a, status, errMsg) })
 }
 
 func (h *Handler) renderPasswordChange(c echo.Context, a *account, status int, errMsg i18n.Msg) error {
@@ -363,18 +385,18 @@ func (h *Handler) passwordChangeSubmit(c echo.Context, a *account) error {
 	if err != nil {
 		return err
 	} else if wait > 0 {
-		return h.renderPasswordChange(c, a, http.StatusTooManyRequests, web.TooMany(wait))
+		return h.passwordBack(c, a, http.StatusTooManyRequests, web.TooMany(wait))
 	}
 	if !h.creds.CheckPassword(ctx, &a.user, current) {
 		h.audit(c, storage.AuditEvent{UserID: a.user.ID, Email: a.user.Email, ClientID: ClientID, Event: "password.change_failed", Reason: "wrong current password"})
-		return h.renderPasswordChange(c, a, http.StatusUnauthorized, i18n.M("account.password.wrong"))
+		return h.passwordBack(c, a, http.StatusUnauthorized, i18n.M("account.password.wrong"))
 	}
 	try.Succeeded(ctx)
 	if msg := web.NewPasswordMessage(factor.CheckNewPassword(next, a.user.Email)); !msg.IsZero() {
-		return h.renderPasswordChange(c, a, http.StatusUnprocessableEntity, msg)
+		return h.passwordBack(c, a, http.StatusUnprocessableEntity, msg)
 	}
 	if next == current {
-		return h.renderPasswordChange(c, a, http.StatusUnprocessableEntity, i18n.M("account.password.same"))
+		return h.passwordBack(c, a, http.StatusUnprocessableEntity, i18n.M("account.password.same"))
 	}
 	set, err := h.creds.NewPassword(next, false)
 	if err != nil {

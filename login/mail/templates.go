@@ -141,6 +141,9 @@ func (m SignupExistsMail) Message() (Message, error) {
 	v := baseView(m.Site, m.Name, m.Lang, m.TimeZone, m.At)
 	v.Heading = v.l.T("mail.signup_exists.heading")
 	v.Requested = v.requested(i18n.M("mail.signup_exists.tried"), i18n.M("mail.signup_exists.tried_ip"), m.Browser, m.IP)
+	if m.Site.URL != "" {
+		v.ForgotURL = strings.TrimRight(m.Site.URL, "/") + "/forgot"
+	}
 	return render("signup_exists", m.To, v.l.T("mail.signup_exists.subject", "Site", v.SiteName), v)
 }
 
@@ -185,6 +188,8 @@ type mailView struct {
 	// PasswordURL is the page that changes the password (every mail's
 	// "Change your password now").
 	PasswordURL string
+	// ForgotURL is "Forgot password?" (SignupExistsMail).
+	ForgotURL string
 
 	// Requested: when and from where (CodeMail, SignupExistsMail).
 	Requested string
