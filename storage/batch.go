@@ -30,7 +30,12 @@ type batchJob struct {
 }
 
 type batcher struct {
-	db   *sql.DB
+	db *sql.DB
+	// sqlite: the statements of a batch run on a context that cannot be
+	// cancelled. modernc's driver starts a goroutine per statement to
+	// watch a cancellable one; SQLite statements of the token path take
+	// microseconds and the busy timeout bounds a wait for the lock.
+	sqlite bool
 	jobs chan *batchJob
 	quit chan struct{}
 	// stopped is closed when loop has returned: a job still queued then
@@ -39,8 +44,8 @@ type batcher struct {
 	once    sync.Once
 }
 
-func newBatcher(db *sql.DB) *batcher {
-	b := &batcher{db: db, jobs: make(chan *batchJob, maxBatch*4),
+func newBatcher(db *sql.DB, sqlite bool) *batcher {
+	b := &batcher{db: db, sqlite: sqlite, jobs: make(chan *batchJob, maxBatch*4),
 		quit: make(chan struct{}), stopped: make(chan struct{})}
 	go b.loop()
 	return b
@@ -128,6 +133,14 @@ type batchAbort struct{ err error }
 func (e *batchAbort) Error() string { return e.err.Error() }
 func (e *batchAbort) Unwrap() error { return e.err }
 
+// stmtCtx is the context the statements of a batch run on (see sqlite).
+func (b *batcher) stmtCtx(ctx context.Context) context.Context {
+	if b.sqlite {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 // run executes one batch in one transaction (one more for each job that
 // aborts), then answers.
 func (b *batcher) run(batch []*batchJob) {
@@ -162,7 +175,7 @@ func (b *batcher) try(ctx context.Context, batch []*batchJob) (again []*batchJob
 			results[i] = err
 			continue
 		}
-		results[i] = j.fn(ctx, tx)
+		results[i] = j.fn(b.stmtCtx(ctx), tx)
 		var ab *batchAbort
 		if errors.As(results[i], &ab) {
 			_ = tx.Rollback()
