@@ -548,6 +548,19 @@ const (
 	sessionByTokenHash = "SELECT " + sessionColumns + " FROM sessions WHERE token_hash = ?"
 )
 
+// refreshGrantByHash: a refresh token and its user (GetRefreshGrant).
+var refreshGrantByHash = "SELECT " + qualify("r", refreshTokenColumns) + ", " + qualify("u", userColumns) +
+	" FROM refresh_tokens r JOIN users u ON u.id = r.user_id WHERE r.token_hash = ?"
+
+// qualify prefixes each of the comma-separated columns with alias.
+func qualify(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
 // hotRow runs a single-row SELECT of the token path or the session-cookie
 // lookup as a prepared statement on the read pool (gorm's query building
 // costs more than the query). ErrNotFound when there is no row.

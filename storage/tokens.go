@@ -63,6 +63,27 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (Re
 	return out, fail("get refresh token", err)
 }
 
+// GetRefreshGrant is the refresh grant's one read: the token by digest,
+// whatever its state (as GetRefreshTokenByHash), and its user, in one
+// statement. ErrNotFound when there is no such token or its user is gone:
+// the caller tells those apart with GetRefreshTokenByHash and GetUser,
+// off the hot path.
+func (s *Store) GetRefreshGrant(ctx context.Context, tokenHash []byte) (RefreshToken, User, error) {
+	if len(tokenHash) == 0 {
+		return RefreshToken{}, User{}, ErrNotFound
+	}
+	var rt refreshTokenRow
+	var u userRow
+	if err := s.hotRow(ctx, refreshGrantByHash, append(rt.ptrs(), u.ptrs()...), tokenHash); err != nil {
+		return RefreshToken{}, User{}, fail("get refresh grant", err)
+	}
+	out, err := rt.domain()
+	if err != nil {
+		return RefreshToken{}, User{}, fail("get refresh grant", err)
+	}
+	return out, u.domain(), nil
+}
+
 // LiveRefreshFamily returns a token of the family that is not revoked —
 // an unused head if there is one — or ErrNotFound when the family does not
 // exist (any more) or is revoked. Rotated-away tokens are compacted out of
