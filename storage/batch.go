@@ -36,8 +36,8 @@ type batcher struct {
 	// watch a cancellable one; SQLite statements of the token path take
 	// microseconds and the busy timeout bounds a wait for the lock.
 	sqlite bool
-	jobs chan *batchJob
-	quit chan struct{}
+	jobs   chan *batchJob
+	quit   chan struct{}
 	// stopped is closed when loop has returned: a job still queued then
 	// will never run.
 	stopped chan struct{}
