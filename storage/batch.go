@@ -24,8 +24,11 @@ import (
 const maxBatch = 128
 
 type batchJob struct {
-	ctx  context.Context
-	fn   func(ctx context.Context, tx *sql.Tx) error
+	ctx context.Context
+	fn  func(ctx context.Context, tx *sql.Tx) error
+	// pg, when set, is the job as one PostgreSQL statement (pipeline.go);
+	// fn may then be nil.
+	pg   *pgStmt
 	done chan error
 }
 
@@ -59,7 +62,17 @@ var errStoreClosed = errors.New("storage: store closed")
 // transaction holds the only writer; and only the cache rebinds ?
 // placeholders for PostgreSQL.
 func (b *batcher) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	j := &batchJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return b.send(&batchJob{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// doPG runs a job given as one PostgreSQL statement (pipeline.go); only
+// for a batcher on PostgreSQL.
+func (b *batcher) doPG(ctx context.Context, p *pgStmt) error {
+	return b.send(&batchJob{ctx: ctx, pg: p, done: make(chan error, 1)})
+}
+
+func (b *batcher) send(j *batchJob) error {
+	ctx := j.ctx
 	select {
 	case b.jobs <- j:
 	case <-b.quit:
@@ -133,6 +146,16 @@ type batchAbort struct{ err error }
 func (e *batchAbort) Error() string { return e.err.Error() }
 func (e *batchAbort) Unwrap() error { return e.err }
 
+// pipelined: every job of batch has its PostgreSQL statement.
+func pipelined(batch []*batchJob) bool {
+	for _, j := range batch {
+		if j.pg == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // stmtCtx is the context the statements of a batch run on (see sqlite).
 func (b *batcher) stmtCtx(ctx context.Context) context.Context {
 	if b.sqlite {
@@ -147,6 +170,12 @@ func (b *batcher) run(batch []*batchJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for len(batch) > 0 {
+		if !b.sqlite && pipelined(batch) {
+			var ok bool
+			if batch, ok = b.tryPipeline(ctx, batch); ok {
+				continue
+			}
+		}
 		batch = b.try(ctx, batch)
 	}
 }
@@ -175,7 +204,11 @@ func (b *batcher) try(ctx context.Context, batch []*batchJob) (again []*batchJob
 			results[i] = err
 			continue
 		}
-		results[i] = j.fn(b.stmtCtx(ctx), tx)
+		if j.fn != nil {
+			results[i] = j.fn(b.stmtCtx(ctx), tx)
+		} else {
+			results[i] = j.pg.run(tx.QueryRowContext(ctx, j.pg.sql, j.pg.args...))
+		}
 		var ab *batchAbort
 		if errors.As(results[i], &ab) {
 			_ = tx.Rollback()
