@@ -171,8 +171,8 @@ func (b *batcher) run(batch []*batchJob) {
 	defer cancel()
 	for len(batch) > 0 {
 		if !b.sqlite && pipelined(batch) {
-			var ok bool
-			if batch, ok = b.tryPipeline(ctx, batch); ok {
+			if again, ok := b.tryPipeline(ctx, batch); ok {
+				batch = again
 				continue
 			}
 		}

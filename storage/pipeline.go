@@ -68,6 +68,14 @@ func (b *batcher) tryPipeline(ctx context.Context, batch []*batchJob) (again []*
 	if errors.Is(err, errNoPipeline) {
 		return nil, false
 	}
+	if err != nil {
+		// The connection could not be used at all: nothing was sent, and
+		// no job was answered.
+		for _, j := range batch {
+			j.done <- err
+		}
+		return nil, true
+	}
 	return again, true
 }
 
