@@ -50,6 +50,7 @@ func (o *OP) refreshGrant(w http.ResponseWriter, r *http.Request, c *client, pro
 		tokenError(w, http.StatusBadRequest, "invalid_grant", "", false)
 		return
 	}
+	rr.client = c
 	// A refresh token bound to a DPoP key (RFC 9449 §5) needs a proof
 	// with that key; the new access token is bound to the proof's key.
 	if rr.rt.JKT != "" && (proof == nil || proof.jkt != rr.rt.JKT) {

@@ -307,8 +307,11 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 		}
 		accessJKT = x.accessJKT
 	case *refreshRequest:
-		if c, err = s.client(ctx, r.rt.ClientID); err != nil {
-			return "", "", time.Time{}, err
+		// The token endpoint hands over the client it authenticated.
+		if c = r.client; c == nil || c.c.ID != r.rt.ClientID {
+			if c, err = s.client(ctx, r.rt.ClientID); err != nil {
+				return "", "", time.Time{}, err
+			}
 		}
 		raw := newRefreshToken(r.rt.FamilyID)
 		next := r.rt
@@ -361,6 +364,8 @@ type refreshRequest struct {
 	scopes []string
 	// accessJKT binds the new access token to a DPoP key.
 	accessJKT string
+	// client is the authenticated client of the request (nil: look it up).
+	client *client
 }
 
 var _ zop.RefreshTokenRequest = (*refreshRequest)(nil)
@@ -377,8 +382,18 @@ func (r *refreshRequest) SetCurrentScopes(sc []string) { r.scopes = sc }
 // reused, revoked, idle, expired, re-verification due or user disabled all
 // answer invalid_grant (the library maps every error to it).
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) (zop.RefreshTokenRequest, error) {
-	rt, err := s.store.GetRefreshTokenByHash(ctx, s.kr.MACString(keyring.PurposeRefresh, raw))
+	hash := s.kr.MACString(keyring.PurposeRefresh, raw)
+	// The token and its user in one statement; what is missing is told
+	// apart below.
+	rt, u, err := s.store.GetRefreshGrant(ctx, hash)
 	now := s.now()
+	if err == nil {
+		return s.refreshRequest(ctx, rt, u, now)
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return nil, serverError(ctx, err)
+	}
+	rt, err = s.store.GetRefreshTokenByHash(ctx, hash)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			// Used tokens are compacted away (storage.Sweep); a token of a
@@ -394,19 +409,32 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		}
 		return nil, serverError(ctx, err)
 	}
+	u, err = s.store.GetUser(ctx, rt.UserID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, serverError(ctx, err)
+	}
+	if err != nil {
+		// The user is gone: reuse is still reuse, anything else is refused.
+		if !rt.UsedAt.IsZero() && !s.withinReuseGrace(rt, now) {
+			s.reuseDetected(ctx, rt, now)
+			return nil, errInvalidGrant("refresh token reused")
+		}
+		if why := s.refreshRefusal(rt, now); why != "" {
+			return nil, errInvalidGrant(why)
+		}
+		return nil, errInvalidGrant("user gone")
+	}
+	return s.refreshRequest(ctx, rt, u, now)
+}
+
+// refreshRequest checks a found refresh token and its user at now.
+func (s *opStorage) refreshRequest(ctx context.Context, rt storage.RefreshToken, u storage.User, now time.Time) (*refreshRequest, error) {
 	if !rt.UsedAt.IsZero() && !s.withinReuseGrace(rt, now) {
 		s.reuseDetected(ctx, rt, now)
 		return nil, errInvalidGrant("refresh token reused")
 	}
 	if why := s.refreshRefusal(rt, now); why != "" {
 		return nil, errInvalidGrant(why)
-	}
-	u, err := s.store.GetUser(ctx, rt.UserID)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, errInvalidGrant("user gone")
-		}
-		return nil, serverError(ctx, err)
 	}
 	if u.Disabled {
 		return nil, errInvalidGrant("user disabled")

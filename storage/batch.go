@@ -24,23 +24,31 @@ import (
 const maxBatch = 128
 
 type batchJob struct {
-	ctx  context.Context
-	fn   func(ctx context.Context, tx *sql.Tx) error
+	ctx context.Context
+	fn  func(ctx context.Context, tx *sql.Tx) error
+	// pg, when set, is the job as one PostgreSQL statement (pipeline.go);
+	// fn may then be nil.
+	pg   *pgStmt
 	done chan error
 }
 
 type batcher struct {
-	db   *sql.DB
-	jobs chan *batchJob
-	quit chan struct{}
+	db *sql.DB
+	// sqlite: the statements of a batch run on a context that cannot be
+	// cancelled. modernc's driver starts a goroutine per statement to
+	// watch a cancellable one; SQLite statements of the token path take
+	// microseconds and the busy timeout bounds a wait for the lock.
+	sqlite bool
+	jobs   chan *batchJob
+	quit   chan struct{}
 	// stopped is closed when loop has returned: a job still queued then
 	// will never run.
 	stopped chan struct{}
 	once    sync.Once
 }
 
-func newBatcher(db *sql.DB) *batcher {
-	b := &batcher{db: db, jobs: make(chan *batchJob, maxBatch*4),
+func newBatcher(db *sql.DB, sqlite bool) *batcher {
+	b := &batcher{db: db, sqlite: sqlite, jobs: make(chan *batchJob, maxBatch*4),
 		quit: make(chan struct{}), stopped: make(chan struct{})}
 	go b.loop()
 	return b
@@ -54,7 +62,17 @@ var errStoreClosed = errors.New("storage: store closed")
 // transaction holds the only writer; and only the cache rebinds ?
 // placeholders for PostgreSQL.
 func (b *batcher) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	j := &batchJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return b.send(&batchJob{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// doPG runs a job given as one PostgreSQL statement (pipeline.go); only
+// for a batcher on PostgreSQL.
+func (b *batcher) doPG(ctx context.Context, p *pgStmt) error {
+	return b.send(&batchJob{ctx: ctx, pg: p, done: make(chan error, 1)})
+}
+
+func (b *batcher) send(j *batchJob) error {
+	ctx := j.ctx
 	select {
 	case b.jobs <- j:
 	case <-b.quit:
@@ -128,12 +146,36 @@ type batchAbort struct{ err error }
 func (e *batchAbort) Error() string { return e.err.Error() }
 func (e *batchAbort) Unwrap() error { return e.err }
 
+// pipelined: every job of batch has its PostgreSQL statement.
+func pipelined(batch []*batchJob) bool {
+	for _, j := range batch {
+		if j.pg == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// stmtCtx is the context the statements of a batch run on (see sqlite).
+func (b *batcher) stmtCtx(ctx context.Context) context.Context {
+	if b.sqlite {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 // run executes one batch in one transaction (one more for each job that
 // aborts), then answers.
 func (b *batcher) run(batch []*batchJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for len(batch) > 0 {
+		if !b.sqlite && pipelined(batch) {
+			if again, ok := b.tryPipeline(ctx, batch); ok {
+				batch = again
+				continue
+			}
+		}
 		batch = b.try(ctx, batch)
 	}
 }
@@ -162,7 +204,11 @@ func (b *batcher) try(ctx context.Context, batch []*batchJob) (again []*batchJob
 			results[i] = err
 			continue
 		}
-		results[i] = j.fn(ctx, tx)
+		if j.fn != nil {
+			results[i] = j.fn(b.stmtCtx(ctx), tx)
+		} else {
+			results[i] = j.pg.run(tx.QueryRowContext(ctx, j.pg.sql, j.pg.args...))
+		}
 		var ab *batchAbort
 		if errors.As(results[i], &ab) {
 			_ = tx.Rollback()

@@ -106,7 +106,7 @@ func TestBatchIsolation(t *testing.T) {
 // a loop that has stopped (after close both the send and quit are ready,
 // and select may pick the send).
 func TestBatchClosed(t *testing.T) {
-	b := newBatcher(batchDB(t))
+	b := newBatcher(batchDB(t), true)
 	b.close()
 	b.close() // idempotent
 	done := make(chan error)

@@ -139,3 +139,65 @@ func TestRotateWithAccess(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupCommitAborts: rotations that abort their transaction (a taken
+// access token id), among many concurrent ones sharing batches, fail
+// alone and leave their old token usable; every other rotation is stored
+// whole.
+func TestGroupCommitAborts(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			s := d.Open(t)
+			ctx := context.Background()
+			now := time.Now()
+			if err := s.CreateAccessToken(ctx, storage.AccessToken{ID: "taken", ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			const n = 120
+			heads := make([]storage.RefreshToken, n)
+			for i := range n {
+				var err error
+				heads[i], err = s.CreateRefreshToken(ctx, storage.RefreshToken{TokenHash: fmt.Appendf(nil, "old%d", i), ClientID: "c", UserID: "u", CreatedAt: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			nexts := make([]storage.RefreshToken, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					id := fmt.Sprintf("at%d", i)
+					if i%7 == 3 {
+						id = "taken"
+					}
+					nexts[i], errs[i] = s.RotateRefreshTokenWithAccess(ctx, heads[i].ID, now, 0,
+						storage.RefreshToken{TokenHash: fmt.Appendf(nil, "new%d", i), ClientID: "c", UserID: "u"},
+						storage.AccessToken{ID: id, ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+				})
+			}
+			wg.Wait()
+			for i := range n {
+				old, err := s.GetRefreshTokenByHash(ctx, fmt.Appendf(nil, "old%d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, newErr := s.GetRefreshTokenByHash(ctx, fmt.Appendf(nil, "new%d", i))
+				if i%7 == 3 {
+					if errs[i] == nil || !old.UsedAt.IsZero() || !errors.Is(newErr, storage.ErrNotFound) {
+						t.Errorf("aborted rotation %d: %v; old used at %v; new token: %v", i, errs[i], old.UsedAt, newErr)
+					}
+					continue
+				}
+				if errs[i] != nil || old.UsedAt.IsZero() || newErr != nil {
+					t.Errorf("rotation %d: %v; old used at %v; new token: %v", i, errs[i], old.UsedAt, newErr)
+					continue
+				}
+				at, err := s.GetAccessToken(ctx, fmt.Sprintf("at%d", i))
+				if err != nil || at.RefreshTokenID != nexts[i].ID || at.FamilyID != heads[i].FamilyID {
+					t.Errorf("access token %d: %+v %v", i, at, err)
+				}
+			}
+		})
+	}
+}

@@ -79,6 +79,7 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"RevokeUserGrants", testRevokeUserGrants},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshRotationConcurrent", testRefreshRotationConcurrent},
+		{"RefreshGrantRead", testRefreshGrantRead},
 		{"RefreshReuseGrace", testRefreshReuseGrace},
 		{"RefreshRevocation", testRefreshRevocation},
 		{"ListRefreshFamilies", testListRefreshFamilies},
@@ -1584,6 +1585,34 @@ func testRefreshRotation(t *testing.T, s *storage.Store) {
 	next.FamilyID = ""
 	_, err = s.RotateRefreshToken(ctx, t2.ID, at(5*time.Hour), next)
 	wantErr(t, err, storage.ErrConflict)
+}
+
+// testRefreshGrantRead: the refresh grant's one read returns the token and
+// its user as the two separate reads do, and ErrNotFound for an unknown
+// token or a token whose user is gone.
+func testRefreshGrantRead(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	u := newUser(t, s, "grant@example.com")
+	t0 := newFamily(t, s, "g1", u.ID, "s1", "app")
+	rt, gu, err := s.GetRefreshGrant(ctx, digest("g1-0"))
+	ok(t, err)
+	equal(t, rt, t0)
+	equal(t, gu, must(s.GetUser(ctx, u.ID))(t))
+	t1 := rotate(t, s, t0, "g1-1", at(time.Hour))
+	rt, _, err = s.GetRefreshGrant(ctx, digest("g1-0")) // used: still found
+	ok(t, err)
+	equal(t, rt.UsedAt, at(time.Hour))
+	rt, _, err = s.GetRefreshGrant(ctx, digest("g1-1"))
+	ok(t, err)
+	equal(t, rt, t1)
+	_, _, err = s.GetRefreshGrant(ctx, digest("nope"))
+	wantErr(t, err, storage.ErrNotFound)
+	_, _, err = s.GetRefreshGrant(ctx, nil)
+	wantErr(t, err, storage.ErrNotFound)
+	newFamily(t, s, "g2", "no-such-user", "s1", "app")
+	_, _, err = s.GetRefreshGrant(ctx, digest("g2-0"))
+	wantErr(t, err, storage.ErrNotFound)
+	must(s.GetRefreshTokenByHash(ctx, digest("g2-0")))(t)
 }
 
 func testRefreshRotationConcurrent(t *testing.T, s *storage.Store) {

@@ -57,6 +57,17 @@
 // matches nothing, because under READ COMMITTED an UPDATE that waited for a
 // concurrent rotation does not see the token that rotation inserted.
 //
+// The token endpoint's writes are group-committed (batch.go): one
+// transaction for whatever jobs are waiting, each caller answered after
+// the commit. On PostgreSQL such a job is one statement — the refresh
+// rotation a data-modifying WITH that marks, inserts and deletes — and a
+// batch goes out as one pgx pipeline, BEGIN and every job's statement,
+// then COMMIT (pipeline.go); with a Fault (tests) the connections are not
+// plain pgx ones and the batch runs statement by statement instead. On
+// SQLite the token path's statements run on a context that cannot be
+// cancelled (modernc's driver would start a goroutine per statement to
+// watch it).
+//
 // Instants are stored as int64 Unix milliseconds (0 = zero time), lists
 // and maps as JSON text, digests as bytea/BLOB: the same encoding on both
 // dialects, with no driver datetime and no time-zone conversion.

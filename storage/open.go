@@ -235,7 +235,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 		_ = wdb.Close()
 		return nil, fmt.Errorf("storage: sqlite: %s", err)
 	}
-	s.batch = newBatcher(wdb)
+	s.batch = newBatcher(wdb, true)
 	s.hotRead = s.hot
 	if memory {
 		return s, s.pingOrClose(ctx)
@@ -307,7 +307,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options, log *slog.Logge
 		_ = sdb.Close()
 		return nil, opaque("open postgres", err)
 	}
-	s.batch = newBatcher(sdb)
+	s.batch = newBatcher(sdb, false)
 	s.hotRead = s.hot
 	return s, s.pingOrClose(ctx)
 }
@@ -548,6 +548,19 @@ const (
 	sessionByTokenHash = "SELECT " + sessionColumns + " FROM sessions WHERE token_hash = ?"
 )
 
+// refreshGrantByHash: a refresh token and its user (GetRefreshGrant).
+var refreshGrantByHash = "SELECT " + qualify("r", refreshTokenColumns) + ", " + qualify("u", userColumns) +
+	" FROM refresh_tokens r JOIN users u ON u.id = r.user_id WHERE r.token_hash = ?"
+
+// qualify prefixes each of the comma-separated columns with alias.
+func qualify(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
 // hotRow runs a single-row SELECT of the token path or the session-cookie
 // lookup as a prepared statement on the read pool (gorm's query building
 // costs more than the query). ErrNotFound when there is no row.
@@ -559,11 +572,24 @@ func (s *Store) hotRow(ctx context.Context, query string, dest []any, args ...an
 	if err != nil {
 		return err
 	}
-	err = st.QueryRowContext(ctx, args...).Scan(dest...)
+	err = st.QueryRowContext(s.hotCtx(ctx), args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
 	return err
+}
+
+// hotCtx is the context of a token-path statement. On SQLite it cannot be
+// cancelled: for a cancellable context modernc's driver starts a goroutine
+// per statement (and database/sql one per result set) to watch it, which
+// costs more than the indexed lookup itself; such a statement takes
+// microseconds, and the busy timeout bounds a wait for a lock. On
+// PostgreSQL the request's context still bounds the round trip.
+func (s *Store) hotCtx(ctx context.Context) context.Context {
+	if s.dialect == DialectSQLite {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // rebindDollar turns ? placeholders into PostgreSQL's $1, $2, … (our

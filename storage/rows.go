@@ -22,6 +22,7 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -91,6 +92,9 @@ func encList(l []string) string {
 	if len(l) == 0 {
 		return "[]"
 	}
+	if s, ok := encPlainList(l); ok {
+		return s
+	}
 	b, err := json.Marshal(l)
 	if err != nil { // cannot happen for []string
 		panic(err)
@@ -109,6 +113,76 @@ func encMap(m map[string]string) string {
 	return string(b)
 }
 
+// plainJSON: printable ASCII that json.Marshal writes as it is (it
+// escapes '"', '\\' and, for HTML, '<', '>' and '&').
+func plainJSON(c byte) bool {
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+}
+
+// encPlainList is json.Marshal of a list whose strings are all plain
+// (scopes, audiences, AMR values: the token path's lists), byte for byte,
+// without reflection; ok is false for anything else.
+func encPlainList(l []string) (string, bool) {
+	n := 1
+	for _, v := range l {
+		for i := 0; i < len(v); i++ {
+			if !plainJSON(v[i]) {
+				return "", false
+			}
+		}
+		n += len(v) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, v := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, v...)
+		b = append(b, '"')
+	}
+	return string(append(b, ']')), true
+}
+
+// decPlainList decodes what encPlainList writes (["a","b"], no spaces,
+// no escapes) without reflection; ok is false for anything else, which
+// json.Unmarshal then reads.
+func decPlainList(s string) ([]string, bool) {
+	if len(s) < 4 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, false
+	}
+	l := make([]string, 0, strings.Count(s, ",")+1)
+	i := 1
+	for {
+		if s[i] != '"' {
+			return nil, false
+		}
+		j := i + 1
+		for j < len(s) && plainJSON(s[j]) {
+			j++
+		}
+		if j+1 >= len(s) || s[j] != '"' {
+			return nil, false
+		}
+		l = append(l, s[i+1:j])
+		switch s[j+1] {
+		case ']':
+			if j+2 != len(s) {
+				return nil, false
+			}
+			return l, true
+		case ',':
+			i = j + 2
+			if i >= len(s) {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+	}
+}
+
 // decoder collects the first JSON error while a row is converted, so that
 // conversions read as plain assignments.
 type decoder struct{ err error }
@@ -116,6 +190,9 @@ type decoder struct{ err error }
 func (d *decoder) list(s string) []string {
 	if s == "" || s == "[]" || s == "null" {
 		return nil
+	}
+	if l, ok := decPlainList(s); ok {
+		return l
 	}
 	var l []string
 	if err := json.Unmarshal([]byte(s), &l); err != nil && d.err == nil {

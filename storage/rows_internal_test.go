@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -185,6 +186,42 @@ func TestRowsMatchSchema(t *testing.T) {
 		slices.Sort(cols)
 		if !slices.Equal(cols, want) {
 			t.Errorf("table %s has columns\n %v\nmodel wants\n %v", sch.Table, cols, want)
+		}
+	}
+}
+
+// TestPlainLists: the reflection-free list codec writes exactly what
+// json.Marshal writes, reads back what it wrote, and leaves everything
+// else (escapes, non-ASCII, HTML characters, malformed text) to
+// encoding/json.
+func TestPlainLists(t *testing.T) {
+	for _, l := range [][]string{
+		{"openid"}, {"openid", "email", "profile", "offline_access"}, {""}, {"a,b", "c d", "]", "["},
+		{"https://api.example.com/x?y=1"}, {"quote\"d"}, {`back\slash`}, {"<html>"}, {"a&b"},
+		{"é"}, {"tab\t"}, {"\x7f"}, {"\u2028"},
+	} {
+		want, err := json.Marshal(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := encList(l); got != string(want) {
+			t.Errorf("encList(%q) = %s, want %s", l, got, want)
+		}
+		var d decoder
+		if got := d.list(string(want)); !slices.Equal(got, l) || d.err != nil {
+			t.Errorf("list(%s) = %q, %v; want %q", want, got, d.err, l)
+		}
+	}
+	for _, s := range []string{`["a" ]`, `[ "a"]`, `["a",]`, `["a"]x`, `["a"`, `[a]`, `["\u0061"]`, `["a","b"`, `["a"],`} {
+		if l, ok := decPlainList(s); ok {
+			t.Errorf("decPlainList(%s) = %q, want a fallback", s, l)
+		}
+		var want []string
+		wantErr := json.Unmarshal([]byte(s), &want) != nil
+		var d decoder
+		got := d.list(s)
+		if (d.err != nil) != wantErr || (!wantErr && !slices.Equal(got, want)) {
+			t.Errorf("list(%s) = %q, %v; json says %q (error %v)", s, got, d.err, want, wantErr)
 		}
 	}
 }

@@ -63,6 +63,27 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (Re
 	return out, fail("get refresh token", err)
 }
 
+// GetRefreshGrant is the refresh grant's one read: the token by digest,
+// whatever its state (as GetRefreshTokenByHash), and its user, in one
+// statement. ErrNotFound when there is no such token or its user is gone:
+// the caller tells those apart with GetRefreshTokenByHash and GetUser,
+// off the hot path.
+func (s *Store) GetRefreshGrant(ctx context.Context, tokenHash []byte) (RefreshToken, User, error) {
+	if len(tokenHash) == 0 {
+		return RefreshToken{}, User{}, ErrNotFound
+	}
+	var rt refreshTokenRow
+	var u userRow
+	if err := s.hotRow(ctx, refreshGrantByHash, append(rt.ptrs(), u.ptrs()...), tokenHash); err != nil {
+		return RefreshToken{}, User{}, fail("get refresh grant", err)
+	}
+	out, err := rt.domain()
+	if err != nil {
+		return RefreshToken{}, User{}, fail("get refresh grant", err)
+	}
+	return out, u.domain(), nil
+}
+
 // LiveRefreshFamily returns a token of the family that is not revoked —
 // an unused head if there is one — or ErrNotFound when the family does not
 // exist (any more) or is revoked. Rotated-away tokens are compacted out of
@@ -158,6 +179,9 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, grace t
 	if !argsValid(row.values()) || (at != nil && !argsValid(ar.values())) {
 		return RefreshToken{}, ErrInvalidText
 	}
+	if s.postgres() {
+		return s.rotatePG(ctx, oldID, now, grace, row, ar, at != nil)
+	}
 	// Prepare outside the transaction: preparing needs a free connection.
 	// (Through the cache even the rare undo: it rebinds ? for PostgreSQL.)
 	var st [7]*sql.Stmt
@@ -173,12 +197,7 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, grace t
 	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var famID string
 		var famCreated int64
-		// used_at >= graceFrom: within the grace (0 disables it: used_at of
-		// a used token is never below the sentinel).
-		graceFrom := int64(math.MaxInt64)
-		if grace > 0 {
-			graceFrom = usedMs(now.Add(-grace))
-		}
+		graceFrom := graceFrom(now, grace)
 		err := tx.StmtContext(ctx, st[0]).QueryRowContext(ctx, usedMs(now), oldID, graceFrom).Scan(&famID, &famCreated)
 		if errors.Is(err, sql.ErrNoRows) {
 			var n int64
@@ -239,6 +258,69 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, grace t
 	})
 	if err != nil {
 		return RefreshToken{}, fail("rotate refresh token", err)
+	}
+	out, err := row.domain()
+	return out, fail("rotate refresh token", err)
+}
+
+// graceFrom is the lower bound of used_at within the reuse grace: used_at
+// >= graceFrom (with no grace, the sentinel that no used_at reaches).
+func graceFrom(now time.Time, grace time.Duration) int64 {
+	if grace > 0 {
+		return usedMs(now.Add(-grace))
+	}
+	return math.MaxInt64
+}
+
+// rotatePG is rotate on PostgreSQL: one statement (rotatePG), one job of
+// the pipelined group commit (pipeline.go).
+func (s *Store) rotatePG(ctx context.Context, oldID string, now time.Time, grace time.Duration, row refreshTokenRow, ar accessTokenRow, withAccess bool) (RefreshToken, error) {
+	q := rotatePG
+	args := make([]any, 0, 3+20+10)
+	args = append(args, usedMs(now), oldID, graceFrom(now, grace))
+	args = append(args, row.values()...)
+	args[3+1] = []byte(row.TokenHash)
+	if withAccess {
+		q = rotateWithAccessPG
+		av := ar.values()
+		args = append(append(args, av[:3]...), av[5:]...) // not refresh_token_id, family_id
+	}
+	var (
+		fam          sql.NullString
+		famCreated   sql.NullInt64
+		nRT, nAT     int64
+		exists       bool
+		wantFamilyID = row.FamilyID
+	)
+	err := s.batch.doPG(ctx, &pgStmt{sql: q, args: args, read: func(scan func(...any) error) error {
+		if err := scan(&fam, &famCreated, &nRT, &nAT, &exists); err != nil {
+			return err
+		}
+		switch {
+		case !fam.Valid && !exists:
+			return ErrNotFound
+		case !fam.Valid:
+			return ErrConflict // used (beyond the grace) or revoked
+		case nRT == 0 && wantFamilyID != "" && wantFamilyID != fam.String:
+			// The old token is marked: roll the batch back.
+			return abortBatch(invalid("rotate refresh token: next belongs to another family"))
+		case nRT == 0:
+			return abortBatch(ErrConflict) // the new id or hash exists
+		case withAccess && nAT == 0:
+			// An id collision cannot happen with fresh ids; if it does,
+			// nothing of this rotation may stand.
+			return abortBatch(ErrConflict)
+		}
+		return nil
+	}})
+	if err != nil {
+		return RefreshToken{}, fail("rotate refresh token", err)
+	}
+	if row.FamilyID == "" {
+		row.FamilyID = fam.String
+	}
+	if row.FamilyCreatedMs == 0 {
+		row.FamilyCreatedMs = famCreated.Int64
 	}
 	out, err := row.domain()
 	return out, fail("rotate refresh token", err)
@@ -345,13 +427,27 @@ func (s *Store) CreateAccessToken(ctx context.Context, at AccessToken) error {
 	if at.ID == "" {
 		return invalid("create access token: empty id")
 	}
-	st, err := s.hot.get(ctx, accessTokenInsert)
-	if err != nil {
-		return fail("create access token", err)
-	}
 	row := accessTokenToRow(at)
 	if !argsValid(row.values()) { // bypasses gorm's guard (text.go)
 		return ErrInvalidText
+	}
+	if s.postgres() {
+		// One statement of the pipelined group commit (pipeline.go).
+		return fail("create access token", s.batch.doPG(ctx, &pgStmt{sql: accessTokenInsertPG, args: row.values(),
+			read: func(scan func(...any) error) error {
+				var n int64
+				if err := scan(&n); err != nil {
+					return err
+				}
+				if n == 0 {
+					return ErrConflict
+				}
+				return nil
+			}}))
+	}
+	st, err := s.hot.get(ctx, accessTokenInsert)
+	if err != nil {
+		return fail("create access token", err)
 	}
 	// Group-committed with the other token writes (batch.go).
 	return fail("create access token", s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {

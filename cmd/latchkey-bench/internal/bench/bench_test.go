@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -422,5 +423,43 @@ func TestRatePacing(t *testing.T) {
 	// thousands against the in-process fake.
 	if res.Requests < 50 || res.Requests > 150 {
 		t.Fatalf("%d requests at 200/s over 0.5 s", res.Requests)
+	}
+}
+
+// TestRunSamplesDatabaseProcesses: --db-match sums the CPU of the processes
+// whose command line matches (here a shell spinning in a loop, standing in
+// for the PostgreSQL backends), and divides it per request.
+func TestRunSamplesDatabaseProcesses(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	marker := fmt.Sprintf("dbmatch-%d", os.Getpid())
+	spin := exec.Command("sh", "-c", "while :; do :; done", marker)
+	if err := spin.Start(); err != nil {
+		t.Skip("no sh:", err)
+	}
+	t.Cleanup(func() { _ = spin.Process.Kill(); _ = spin.Wait() })
+	f := newFakeOP(t)
+	r := run(t, quick(f, ScenarioClientCredentials, func(o *Options) {
+		o.DBMatch = marker
+		o.Duration = 500 * time.Millisecond
+	}))
+	if r.DBProcs != 1 {
+		t.Fatalf("matched %d processes, want 1 (warnings %v)", r.DBProcs, r.Warnings)
+	}
+	if r.DBCPUms <= 0 || r.DBCPUmsPerReq != r.DBCPUms/float64(r.Requests) {
+		t.Errorf("database CPU %v ms, %v ms per request over %d requests", r.DBCPUms, r.DBCPUmsPerReq, r.Requests)
+	}
+	r = run(t, quick(f, ScenarioDiscovery, func(o *Options) { o.DBMatch = marker + "-nothing" }))
+	if r.DBProcs != 0 || len(r.Warnings) == 0 {
+		t.Errorf("no match: %d processes, warnings %v", r.DBProcs, r.Warnings)
+	}
+}
+
+func TestTicksDelta(t *testing.T) {
+	before := map[int]int64{1: 100, 2: 50, 3: 7}
+	after := map[int]int64{1: 130, 2: 50, 4: 9} // 3 exited, 4 started
+	if got := ticksDelta(before, after); got != 30+0+9 {
+		t.Errorf("ticksDelta = %d, want 39", got)
 	}
 }

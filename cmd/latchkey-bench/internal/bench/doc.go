@@ -70,6 +70,15 @@
 // figures (the anchors in ../shared/notes/perf-anchors.md included it;
 // the difference is small after a 2 s warmup).
 //
+// Database cost (--db-match TEXT, Linux): the same utime+stime, summed
+// over every process whose command line contains TEXT — for PostgreSQL
+// the database name, which its backends carry in their process titles
+// ("postgres: 15/main: postgres lk_bench 127.0.0.1(…) idle") — at both
+// ends of the window, gives the database's CPU ms per request (db_procs,
+// db_cpu_ms, db_cpu_ms_per_req). A backend that exits inside the window
+// is not counted; the shared background processes (WAL writer,
+// checkpointer) are not either, unless TEXT matches them.
+//
 // Output is a text block, or with --json one object with snake_case keys
 // (latencies in ms, durations in s): scenario, issuer, requests, errors,
 // errors_by_status, rps, p50_ms, p90_ms, p99_ms, max_ms, server_cpu_ms,
@@ -161,6 +170,7 @@
 //	--duration D, --warmup D   measured window (10s) and unmeasured warmup (2s; 0: none)
 //	--rate N                   requests per second in total, paced (open loop); 0: closed loop
 //	--pid PID                  the server process, for CPU and RSS
+//	--db-match TEXT            the database processes (command line contains TEXT), for their CPU
 //	--json                     machine-readable output
 //	--scope S                  client-credentials and introspect
 //	--refresh-token-file F     refresh and userinfo: tokens, one a line

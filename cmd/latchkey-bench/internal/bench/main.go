@@ -42,6 +42,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Duration("warmup", DefaultWarmup, "load before the measured window, not counted (0: none)")
 	fs.Float64Var(&o.Rate, "rate", 0, "requests per second in total, paced (open loop; latency from the schedule); 0: closed loop")
 	fs.IntVar(&o.PID, "pid", 0, "server process id: CPU time and RSS from /proc (Linux)")
+	fs.StringVar(&o.DBMatch, "db-match", "", "also sample the CPU time of the processes whose command line contains this (e.g. the PostgreSQL backends: \"postgres: 15/main: postgres DBNAME\")")
 	fs.BoolVar(&o.JSON, "json", false, "print the result as JSON")
 	fs.StringVar(&o.Scope, "scope", "", "scope for client-credentials and introspect (e.g. api)")
 	fs.StringVar(&o.RefreshTokenFile, "refresh-token-file", "", "refresh tokens, one a line: one per worker follows rotating chains (refresh, userinfo)")
@@ -133,6 +134,10 @@ func WriteText(w io.Writer, r Result) error {
 		fmt.Fprintf(tw, "server CPU\t%.0f ms over the window, %.3f ms per %s → %.0f %s per server core\n",
 			r.ServerCPUms, r.CPUmsPerReq, strings.TrimSuffix(what, "s"), r.RPSPerCore, unit)
 	}
+	if r.DBProcs > 0 {
+		fmt.Fprintf(tw, "database CPU\t%.0f ms over the window in %d processes, %.3f ms per %s\n",
+			r.DBCPUms, r.DBProcs, r.DBCPUmsPerReq, strings.TrimSuffix(what, "s"))
+	}
 	if r.PID != 0 && r.RSSAfterKiB > 0 {
 		fmt.Fprintf(tw, "server RSS\tbefore %s, after %s, peak %s (VmHWM %s)\n",
 			mib(r.RSSBeforeKiB), mib(r.RSSAfterKiB), mib(r.RSSPeakKiB), mib(r.RSSHWMKiB))
@@ -157,6 +162,9 @@ type resultJSON struct {
 	ServerCPUms    float64        `json:"server_cpu_ms"`
 	CPUmsPerReq    float64        `json:"cpu_ms_per_req"`
 	RPSPerCore     float64        `json:"rps_per_core"`
+	DBProcs        int            `json:"db_procs,omitempty"`
+	DBCPUms        float64        `json:"db_cpu_ms,omitempty"`
+	DBCPUmsPerReq  float64        `json:"db_cpu_ms_per_req,omitempty"`
 	RSSBeforeKiB   int64          `json:"rss_before_kib"`
 	RSSAfterKiB    int64          `json:"rss_after_kib"`
 	RSSPeakKiB     int64          `json:"rss_peak_kib"`
@@ -182,6 +190,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		Scenario: r.Scenario, Issuer: r.Issuer, Requests: r.Requests, Errors: r.Errors, ErrorsByStatus: ebs,
 		RPS: r.RPS, P50ms: toMs(r.P50), P90ms: toMs(r.P90), P99ms: toMs(r.P99), MaxMs: toMs(r.Max),
 		PID: r.PID, ServerCPUms: r.ServerCPUms, CPUmsPerReq: r.CPUmsPerReq, RPSPerCore: r.RPSPerCore,
+		DBProcs: r.DBProcs, DBCPUms: r.DBCPUms, DBCPUmsPerReq: r.DBCPUmsPerReq,
 		RSSBeforeKiB: r.RSSBeforeKiB, RSSAfterKiB: r.RSSAfterKiB, RSSPeakKiB: r.RSSPeakKiB, RSSHWMKiB: r.RSSHWMKiB,
 		Concurrency: r.Concurrency, Rate: r.Rate, DurationS: r.Duration.Seconds(), WarmupS: r.Warmup.Seconds(),
 		ChainsBroken: r.ChainsBroken, Warnings: r.Warnings,
@@ -198,6 +207,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		Scenario: j.Scenario, Issuer: j.Issuer, Requests: j.Requests, Errors: j.Errors, ErrorsByStatus: j.ErrorsByStatus,
 		RPS: j.RPS, P50: fromMs(j.P50ms), P90: fromMs(j.P90ms), P99: fromMs(j.P99ms), Max: fromMs(j.MaxMs),
 		PID: j.PID, ServerCPUms: j.ServerCPUms, CPUmsPerReq: j.CPUmsPerReq, RPSPerCore: j.RPSPerCore,
+		DBProcs: j.DBProcs, DBCPUms: j.DBCPUms, DBCPUmsPerReq: j.DBCPUmsPerReq,
 		RSSBeforeKiB: j.RSSBeforeKiB, RSSAfterKiB: j.RSSAfterKiB, RSSPeakKiB: j.RSSPeakKiB, RSSHWMKiB: j.RSSHWMKiB,
 		Concurrency: j.Concurrency, Rate: j.Rate, Duration: time.Duration(j.DurationS * float64(time.Second)),
 		Warmup: time.Duration(j.WarmupS * float64(time.Second)), ChainsBroken: j.ChainsBroken, Warnings: j.Warnings,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -135,4 +136,50 @@ func readRSS(pid int) (int64, error) {
 	defer f.Close()
 	rss, _, err := parseStatus(f)
 	return rss, err
+}
+
+// matchTicks returns utime+stime per pid of every process whose command
+// line (/proc/PID/cmdline, arguments joined by spaces) contains match.
+// Processes that vanish while being read are skipped.
+func matchTicks(match string) (map[int]int64, error) {
+	dirs, err := filepath.Glob(procDir + "/[0-9]*")
+	if err != nil {
+		return nil, err
+	}
+	self := os.Getpid()
+	out := map[int]int64{}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil || pid == self {
+			continue
+		}
+		cmd, err := os.ReadFile(d + "/cmdline")
+		if err != nil || !strings.Contains(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})), match) {
+			continue
+		}
+		b, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue // gone
+		}
+		ticks, err := parseStat(b)
+		if err != nil {
+			return nil, fmt.Errorf("pid %d: %w", pid, err)
+		}
+		out[pid] = ticks
+	}
+	return out, nil
+}
+
+// ticksDelta is the CPU the processes of after spent since before (all of
+// it for a process that started in between).
+func ticksDelta(before, after map[int]int64) int64 {
+	var d int64
+	for pid, t := range after {
+		if t0, ok := before[pid]; ok && t0 <= t {
+			d += t - t0
+		} else if !ok {
+			d += t
+		}
+	}
+	return d
 }

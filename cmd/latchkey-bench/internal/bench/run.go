@@ -63,8 +63,14 @@ type Options struct {
 	// (utime+stime of /proc/PID/stat) and VmRSS/VmHWM (/proc/PID/status)
 	// are read at the start and at the end of the measured window, and
 	// VmRSS every 100 ms in between (the peak).
-	PID  int
-	JSON bool // Main prints JSON instead of the text block
+	PID int
+	// DBMatch, when set, also samples the CPU time of every process whose
+	// command line contains it (e.g. "postgres: 15/main: postgres lk_bench":
+	// the PostgreSQL backends serving the server's connections), at the
+	// start and the end of the measured window. A process that exits inside
+	// the window is not counted.
+	DBMatch string
+	JSON    bool // Main prints JSON instead of the text block
 
 	Scope string // client-credentials and introspect: the scope to ask for (e.g. "api")
 	// RefreshTokenFile holds refresh tokens, one a line (refresh, userinfo).
@@ -95,14 +101,18 @@ type Result struct {
 	P50, P90, P99  time.Duration
 	Max            time.Duration
 
-	PID          int     // the server process sampled (0: none)
-	ServerCPUms  float64 // utime+stime over the measured window
-	CPUmsPerReq  float64 // ServerCPUms / Requests
-	RPSPerCore   float64 // 1000 / CPUmsPerReq: what one fully busy server core would serve
-	RSSBeforeKiB int64   // VmRSS at the start of the window
-	RSSAfterKiB  int64   // VmRSS at the end of the window
-	RSSPeakKiB   int64   // highest VmRSS seen (sampled every 100 ms, warmup included)
-	RSSHWMKiB    int64   // VmHWM at the end: the kernel's peak RSS since the process started
+	PID         int     // the server process sampled (0: none)
+	ServerCPUms float64 // utime+stime over the measured window
+	CPUmsPerReq float64 // ServerCPUms / Requests
+	RPSPerCore  float64 // 1000 / CPUmsPerReq: what one fully busy server core would serve
+	// The processes matched by Options.DBMatch (0 when not sampled).
+	DBProcs       int     // how many matched at the end of the window
+	DBCPUms       float64 // their utime+stime over the measured window
+	DBCPUmsPerReq float64 // DBCPUms / Requests
+	RSSBeforeKiB  int64   // VmRSS at the start of the window
+	RSSAfterKiB   int64   // VmRSS at the end of the window
+	RSSPeakKiB    int64   // highest VmRSS seen (sampled every 100 ms, warmup included)
+	RSSHWMKiB     int64   // VmHWM at the end: the kernel's peak RSS since the process started
 
 	Concurrency  int
 	Rate         float64 // 0: closed loop
@@ -311,6 +321,20 @@ func Run(ctx context.Context, o Options, stdout io.Writer) (Result, error) {
 			res.RSSPeakKiB = max(m.peakRSS, m.before.RSSKiB, m.after.RSSKiB)
 		}
 	}
+	if o.DBMatch != "" {
+		switch {
+		case m.dbErr != nil:
+			e.warn("--db-match: %v (no database CPU figures)", m.dbErr)
+		case len(m.dbAfter) == 0:
+			e.warn("--db-match %q: no process matched", o.DBMatch)
+		default:
+			res.DBProcs = len(m.dbAfter)
+			res.DBCPUms = ticksToMs(ticksDelta(m.dbBefore, m.dbAfter))
+			if res.Requests > 0 {
+				res.DBCPUmsPerReq = res.DBCPUms / float64(res.Requests)
+			}
+		}
+	}
 	return res, nil
 }
 
@@ -414,6 +438,9 @@ type measurement struct {
 	before, after procSample
 	peakRSS       int64
 	procErr       error
+	// The DBMatch processes: ticks per pid at the start and the end.
+	dbBefore, dbAfter map[int]int64
+	dbErr             error
 }
 
 // measure runs the closed loop: every worker sends its next request as
@@ -525,6 +552,9 @@ func (e *env) measure(parent context.Context, iters []iteration) (measurement, e
 	if o.PID != 0 {
 		m.before, procErr = readProc(o.PID)
 	}
+	if o.DBMatch != "" {
+		m.dbBefore, m.dbErr = matchTicks(o.DBMatch)
+	}
 	if !sleepUntil(we) {
 		cancel()
 		wg.Wait()
@@ -533,6 +563,9 @@ func (e *env) measure(parent context.Context, iters []iteration) (measurement, e
 	}
 	if o.PID != 0 && procErr == nil {
 		m.after, procErr = readProc(o.PID)
+	}
+	if o.DBMatch != "" && m.dbErr == nil {
+		m.dbAfter, m.dbErr = matchTicks(o.DBMatch)
 	}
 	cancel()
 	wg.Wait()
