@@ -92,7 +92,7 @@ func BenchmarkPasswordPaired(b *testing.B) {
 // hasher with one slot (serve's setting on one CPU), b.N checks in all. It
 // reports checks per second and the peak RSS of the process during the run
 // (VmHWM, reset before the run through /proc/self/clear_refs), under Go's
-// default GC settings and under serve's (GOGC 30, a 48 MiB soft limit). The
+// default GC settings and under serve's (GOGC 100, a 48 MiB soft limit). The
 // "xcrypto" variants bound the legacy check with the same one slot.
 func BenchmarkPasswordConcurrent(b *testing.B) {
 	phc, err := HashPassword(benchPassword, DefaultPasswordParams)
@@ -124,7 +124,7 @@ func BenchmarkPasswordConcurrent(b *testing.B) {
 		limit   int64
 	}{
 		{"gcdefault", 100, -1},
-		{"gcserve", 30, 48 << 20},
+		{"gcserve", 100, 48 << 20},
 	}
 	for _, gc := range gcs {
 		for _, impl := range impls {
