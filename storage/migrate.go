@@ -111,6 +111,15 @@ func migrations(dialect string) []*gormigrate.Migration {
 			// to …", next to its name); '' is none.
 			`ALTER TABLE clients ADD COLUMN logo_uri TEXT NOT NULL DEFAULT ''`,
 		}), Rollback: noRollback},
+		{ID: "0011_refresh_family_used", Migrate: execAll(dialect, []string{
+			// Each rotation deletes its family's tokens used before the
+			// reuse grace (rotatePrune): by (family_id, used_at) it reaches
+			// just those, not every token the grace still keeps (a family
+			// refreshed many times a second keeps hundreds). It serves the
+			// lookups by family alone as well.
+			`CREATE INDEX refresh_tokens_family_used ON refresh_tokens (family_id, used_at)`,
+			`DROP INDEX refresh_tokens_family`,
+		}), Rollback: noRollback},
 	}
 }
 

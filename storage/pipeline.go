@@ -222,7 +222,7 @@ func rotatePGSQL(withAccess bool) string {
 	-- The family's compaction (rotatePrune): tokens used before the
 	-- reuse grace began go; the token just rotated and the heads stay.
 	DELETE FROM refresh_tokens WHERE family_id = (SELECT family_id FROM ins) AND id <> $2::text
-		AND used_at <> 0 AND used_at < $3::bigint AND revoked_at = 0
+		AND used_at > 0 AND used_at < $3::bigint AND revoked_at = 0
 )`
 	inserted := "0"
 	if withAccess {

@@ -120,7 +120,7 @@ const (
 	// stays (it is the grace window's predecessor), and so do the heads:
 	// a family keeps its live token(s) and what the grace still needs,
 	// however often it rotates and however seldom the sweep runs.
-	rotatePrune = `DELETE FROM refresh_tokens WHERE family_id = ? AND id <> ? AND used_at <> 0 AND used_at < ? AND revoked_at = 0`
+	rotatePrune = `DELETE FROM refresh_tokens WHERE family_id = ? AND used_at > 0 AND used_at < ? AND id <> ? AND revoked_at = 0`
 )
 
 // RotateRefreshToken: one transaction of a conditional UPDATE … RETURNING
@@ -239,7 +239,7 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, grace t
 		if _, err := tx.StmtContext(ctx, st[3]).ExecContext(ctx, oldID); err != nil {
 			return abortBatch(err)
 		}
-		if _, err := tx.StmtContext(ctx, st[6]).ExecContext(ctx, famID, oldID, usedMs(now.Add(-grace))); err != nil {
+		if _, err := tx.StmtContext(ctx, st[6]).ExecContext(ctx, famID, usedMs(now.Add(-grace)), oldID); err != nil {
 			return abortBatch(err)
 		}
 		if at != nil {
