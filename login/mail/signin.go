@@ -55,14 +55,7 @@ func (m SignInMail) Message() (Message, error) {
 	v.Purpose = kind
 	v.Heading = v.l.Msg(w.heading)
 	v.Intro = v.l.Msg(w.intro.With("Site", v.SiteName))
-	browser := strings.TrimSpace(m.Browser)
-	if browser == "" {
-		browser = v.l.T("mail.notice.unknown_browser")
-	}
-	v.BrowserIP = browser
-	if m.IP != "" {
-		v.BrowserIP = v.l.T("mail.notice.browser_ip", "Browser", browser, "IP", m.IP)
-	}
+	v.BrowserIP = v.browserIP(m.Browser, m.IP)
 	v.Place = strings.TrimSpace(m.Place)
 	return render("signin", m.To, v.l.Msg(w.subject.With("Site", v.SiteName)), v)
 }

@@ -230,14 +230,7 @@ func (n NoticeMail) Message() (Message, error) {
 	v := baseView(n.Site, n.Name, n.Lang, n.TimeZone, n.At)
 	v.Change = n.Change
 	v.Heading = v.l.T("mail.notice.heading", "Change", n.Change)
-	browser := strings.TrimSpace(n.Browser)
-	if browser == "" {
-		browser = v.l.T("mail.notice.unknown_browser")
-	}
-	v.BrowserIP = browser
-	if n.IP != "" {
-		v.BrowserIP = v.l.T("mail.notice.browser_ip", "Browser", browser, "IP", n.IP)
-	}
+	v.BrowserIP = v.browserIP(n.Browser, n.IP)
 	return render("notice", n.To, v.l.T("mail.notice.subject", "Site", v.SiteName, "Change", n.Change), v)
 }
 
@@ -282,6 +275,19 @@ func baseView(s Site, name, lang, zone string, at time.Time) mailView {
 		Name:        strings.TrimSpace(name),
 		When:        l.DateTime(at.In(loc)),
 	}
+}
+
+// browserIP is the "from which browser (and address)" line of the notice
+// and sign-in mails.
+func (v mailView) browserIP(browser, ip string) string {
+	browser = strings.TrimSpace(browser)
+	if browser == "" {
+		browser = v.l.T("mail.notice.unknown_browser")
+	}
+	if ip == "" {
+		return browser
+	}
+	return v.l.T("mail.notice.browser_ip", "Browser", browser, "IP", ip)
 }
 
 // requested is the sentence saying when and from which browser (and

@@ -110,10 +110,32 @@ func (s *Service) notice(u storage.User, change i18n.Msg, from From) (storage.Ou
 	if err != nil {
 		return storage.OutboxMessage{}, err
 	}
-	m := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: "notice", Purpose: change.ID, Recipient: u.Email,
+	return s.sealNotice(u, change.ID, msg, now)
+}
+
+// sealNotice is a rendered notice to the account's owner as an outbox row
+// (purpose: what it tells of).
+func (s *Service) sealNotice(u storage.User, purpose string, msg mail.Message, now time.Time) (storage.OutboxMessage, error) {
+	m := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: "notice", Purpose: purpose, Recipient: u.Email,
 		UserID: u.ID, CreatedAt: now, GiveUpAt: now.Add(noticeGiveUp)}
+	var err error
 	m.Sealed, err = outbox.Seal(s.kr, m.ID, msg)
 	return m, err
+}
+
+// queueNotice writes a notice (m, or the error making it) to the outbox on
+// its own; a failure is logged and audited, and reported false.
+func (s *Service) queueNotice(ctx context.Context, u storage.User, m storage.OutboxMessage, err error, from From) bool {
+	if err == nil {
+		_, err = s.store.EnqueueMail(ctx, m)
+	}
+	if err != nil {
+		s.log.Error("queue notice mail", "err", err, "user", u.ID, "purpose", m.Purpose)
+		s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: m.Purpose})
+		return false
+	}
+	s.kick()
+	return true
 }
 
 // RevokeAndNotify ends the user's grants as Revoke does, and writes the
@@ -137,16 +159,8 @@ func (s *Service) RevokeAndNotify(ctx context.Context, u storage.User, r storage
 // mail could not even be queued; the caller tells the user.
 func (s *Service) Notify(ctx context.Context, u storage.User, change i18n.Msg, from From) bool {
 	m, err := s.notice(u, change, from)
-	if err == nil {
-		_, err = s.store.EnqueueMail(ctx, m)
-	}
-	if err != nil {
-		s.log.Error("queue notice mail", "err", err, "user", u.ID, "change", change.ID)
-		s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: change.ID})
-		return false
-	}
-	s.kick()
-	return true
+	m.Purpose = change.ID
+	return s.queueNotice(ctx, u, m, err, from)
 }
 
 // NotifySignIn queues the mail about a sign-in of u (mail.SignInNewBrowser:
@@ -159,20 +173,11 @@ func (s *Service) NotifySignIn(ctx context.Context, u storage.User, kind string,
 	l := s.mailLanguage(u.Language, from)
 	msg, err := mail.SignInMail{Site: s.site, To: u.Email, Name: u.Name, Kind: kind, At: now,
 		Browser: l.Msg(from.Browser), IP: from.IP, Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
+	m := storage.OutboxMessage{Purpose: "signin." + kind}
 	if err == nil {
-		m := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: "notice", Purpose: "signin." + kind, Recipient: u.Email,
-			UserID: u.ID, CreatedAt: now, GiveUpAt: now.Add(noticeGiveUp)}
-		if m.Sealed, err = outbox.Seal(s.kr, m.ID, msg); err == nil {
-			_, err = s.store.EnqueueMail(ctx, m)
-		}
+		m, err = s.sealNotice(u, m.Purpose, msg, now)
 	}
-	if err != nil {
-		s.log.Error("queue sign-in mail", "err", err, "user", u.ID, "kind", kind)
-		s.Audit(ctx, from, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "notice.send_failed", Reason: "signin." + kind})
-		return false
-	}
-	s.kick()
-	return true
+	return s.queueNotice(ctx, u, m, err, from)
 }
 
 // mailLanguage is the language of a mail to an account (or, with language
