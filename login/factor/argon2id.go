@@ -3,6 +3,7 @@ package factor
 import (
 	"encoding/binary"
 	"math/bits"
+	"runtime"
 
 	"golang.org/x/crypto/blake2b"
 )
@@ -55,9 +56,17 @@ type argonBlock [argonBlockWords]uint64
 
 // argonMem is the memory of argon2id runs, reused from one run to the next.
 // One run at a time.
+//
+// Where the platform allows, the block array is mapped outside the Go heap
+// (argonmem_mmap.go): 19 MiB of live heap would double the garbage
+// collector's heap goal under GOGC and crowd the soft memory limit, though
+// the array holds no pointers and is reused for good. setBlocks takes an
+// array, drop lets it go at once; an argonMem that is dropped by its owner
+// without drop gives its mapping back when the garbage collector frees it.
 type argonMem struct {
 	blocks []argonBlock
-	h0in   []byte // the input of H0; holds the password, cleared after each run
+	h0in   []byte       // the input of H0; holds the password, cleared after each run
+	region *argonRegion // the mapping blocks lies in (nil: blocks is on the heap)
 }
 
 // argonBlocks is m', the number of blocks a run uses: memory KiB rounded down
@@ -81,8 +90,7 @@ func (a *argonMem) idKey(out []byte, password string, salt, secret, data []byte,
 	h0 := a.h0(password, salt, secret, data, time, memory, uint32(lanes), uint32(len(out)))
 	m := argonBlocks(memory, lanes)
 	if uint32(cap(a.blocks)) < m {
-		a.blocks = nil // let the old array go before taking the new one
-		a.blocks = make([]argonBlock, m)
+		a.setBlocks(m)
 	}
 	B := a.blocks[:m]
 	argonFirstBlocks(B, &h0, uint32(lanes))
@@ -91,6 +99,9 @@ func (a *argonMem) idKey(out []byte, password string, salt, secret, data []byte,
 		argonPass(B, n, time, uint32(lanes))
 	}
 	argonTag(out, B, uint32(lanes))
+	// B may lie outside the Go heap, unmapped by a's cleanup (argonmem_mmap.go):
+	// a stays reachable until B is no longer used.
+	runtime.KeepAlive(a)
 }
 
 // h0 is H0 of RFC 9106 §3.2 step 1.

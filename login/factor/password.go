@@ -69,7 +69,9 @@ func (p PasswordParams) weakerThan(q PasswordParams) bool {
 // It allocates the argon2id memory (Memory KiB) for this one call; a
 // PasswordHasher reuses it.
 func HashPassword(password string, p PasswordParams) (string, error) {
-	return hashPassword(new(argonMem), password, p)
+	a := new(argonMem)
+	defer a.drop()
+	return hashPassword(a, password, p)
 }
 
 func hashPassword(a *argonMem, password string, p PasswordParams) (string, error) {
@@ -94,7 +96,9 @@ func hashPassword(a *argonMem, password string, p PasswordParams) (string, error
 // It allocates the argon2id memory for this one call; a PasswordHasher
 // reuses it.
 func VerifyPassword(phc, password string, p PasswordParams) (ok, needsRehash bool, err error) {
-	return verifyPassword(new(argonMem), phc, password, p)
+	a := new(argonMem)
+	defer a.drop()
+	return verifyPassword(a, phc, password, p)
 }
 
 // verifyPassword is VerifyPassword on a's memory. Nothing in it allocates
@@ -167,7 +171,7 @@ func (h *PasswordHasher) acquire() *argonMem {
 func (h *PasswordHasher) release(a *argonMem) {
 	p := h.costParams()
 	if cap(a.blocks) > int(argonBlocks(p.Memory, p.Threads)) {
-		a.blocks = nil
+		a.drop()
 	}
 	if h.Slots <= 0 {
 		h.pool.Put(a)

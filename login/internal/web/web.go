@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -58,9 +59,17 @@ type Kit struct {
 	kr     *keyring.Keyring
 	log    *slog.Logger
 	secure bool // "__Host-" and Secure cookies (the issuer is https; cookies.go)
-	// tmpl are the pages by language, then by name: each language has its
-	// own copy, whose t/tn/msg functions speak it (languages.go).
-	tmpl map[string]map[string]*template.Template
+	// parsed are the pages by name, parsed with English functions and never
+	// executed, so that each can still be cloned.
+	parsed map[string]*template.Template
+	// pages are the copies that run, one per language and page, whose
+	// t/tn/msg functions speak the language (languages.go). A copy is
+	// made the first time its page is shown in its language: five
+	// languages of every page up front cost 6–8 MiB of heap for pages
+	// most servers never show.
+	pages sync.Map // pageKey → *template.Template
+	// cloneMu serialises the making of copies.
+	cloneMu sync.Mutex
 	// langs chooses a page's language.
 	langs *i18n.Chooser
 	// staySignedIn is the lifetime of a stay-signed-in session cookie.
@@ -123,26 +132,43 @@ func New(cfg Config, pages fs.FS) (*Kit, error) {
 		}
 	}
 	k := &Kit{site: cfg.SiteName, issuer: strings.TrimSuffix(cfg.Issuer, "/"), kr: cfg.Keyring, log: cfg.Logger,
-		secure: u.Scheme == "https", tmpl: map[string]map[string]*template.Template{}, langs: cfg.Languages,
+		secure: u.Scheme == "https", langs: cfg.Languages,
 		staySignedIn: cfg.StaySignedIn, theme: cfg.Theme}
 	parsed, err := parsePages(cfg, k.funcs(cfg.Languages.Bundle().Localizer(i18n.English)), pages)
 	if err != nil {
 		return nil, cfg.Theme.FileError(err)
 	}
-	// One copy per language, made before any is executed (html/template
-	// cannot clone an executed template).
-	for _, lang := range cfg.Languages.Offered() {
-		l := cfg.Languages.Bundle().Localizer(lang)
-		k.tmpl[lang] = map[string]*template.Template{}
-		for name, t := range parsed {
-			c, err := t.Clone()
-			if err != nil {
-				return nil, fmt.Errorf("web: template %s: %w", name, err)
-			}
-			k.tmpl[lang][name] = c.Funcs(k.funcs(l))
-		}
-	}
+	k.parsed = parsed
 	return k, nil
+}
+
+// pageKey names one page in one language.
+type pageKey struct{ lang, name string }
+
+// page is the copy of page name whose functions speak lang, made on first
+// use from the never-executed parse (html/template cannot clone an
+// executed template). It fails only for a page that does not exist.
+func (k *Kit) page(lang, name string) (*template.Template, error) {
+	key := pageKey{lang, name}
+	if t, ok := k.pages.Load(key); ok {
+		return t.(*template.Template), nil
+	}
+	t, ok := k.parsed[name]
+	if !ok {
+		return nil, fmt.Errorf("web: no template %q", name)
+	}
+	k.cloneMu.Lock()
+	defer k.cloneMu.Unlock()
+	if c, ok := k.pages.Load(key); ok {
+		return c.(*template.Template), nil
+	}
+	c, err := t.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("web: template %s: %w", name, err)
+	}
+	c.Funcs(k.funcs(k.langs.Bundle().Localizer(lang)))
+	k.pages.Store(key, c)
+	return c, nil
 }
 
 // source is one template file: its name (the file's, which a theme's
@@ -249,9 +275,9 @@ func (k *Kit) Issuer() string { return k.issuer }
 // is filled from the browser handle.
 func (k *Kit) Render(c echo.Context, status int, name string, p Page) error {
 	lang := k.Lang(c)
-	t, ok := k.tmpl[lang][name]
-	if !ok {
-		return fmt.Errorf("web: no template %q", name)
+	t, err := k.page(lang, name)
+	if err != nil {
+		return err
 	}
 	p.Site, p.Lang, p.Name = k.site, lang, name
 	p.Logo, p.Stylesheet = k.theme.Logo(), k.theme.Stylesheet()
