@@ -20,7 +20,6 @@ import (
 	"github.com/latchkey/latchkey/login/account"
 	"github.com/latchkey/latchkey/login/flow"
 	"github.com/latchkey/latchkey/login/i18n"
-	"github.com/latchkey/latchkey/login/mail"
 	"github.com/latchkey/latchkey/login/theme"
 	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
@@ -286,8 +285,8 @@ func (a *app) builtinSecret(clientID string) string {
 
 // service is the administrative actions over this app's store (the CLI
 // and the admin API share them); mailer nil refuses the actions that mail.
-func (a *app) service(now func() time.Time, mailer mail.Mailer, keys admin.Keys) (*admin.Service, error) {
-	return admin.New(admin.Deps{Store: a.store, Keyring: a.kr, Keys: keys, Mailer: mailer, Config: a.cfg, Theme: a.theme, Now: now, Logger: a.log})
+func (a *app) service(now func() time.Time, ob admin.Outbox, keys admin.Keys) (*admin.Service, error) {
+	return admin.New(admin.Deps{Store: a.store, Keyring: a.kr, Keys: keys, Outbox: ob, Config: a.cfg, Theme: a.theme, Now: now, Logger: a.log})
 }
 
 // syncClients makes the database match the config file's clients and the

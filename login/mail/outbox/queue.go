@@ -33,8 +33,27 @@ type Queue struct {
 
 // Send queues m.
 func (q Queue) Send(ctx context.Context, m mail.Message) error {
-	if q.Store == nil || q.Keyring == nil {
+	if q.Store == nil {
 		return errors.New("outbox: queue without a store")
+	}
+	row, err := q.Row(m)
+	if err != nil {
+		return err
+	}
+	if _, err := q.Store.EnqueueMail(ctx, row); err != nil {
+		return err
+	}
+	q.Kick()
+	return nil
+}
+
+// Row is m as the outbox row Send would write, sealed, for a caller that
+// writes it in the transaction of the change it tells of (a
+// storage.Revocation's Mail) and then calls Kick: the mail goes out if
+// and only if the change stands.
+func (q Queue) Row(m mail.Message) (storage.OutboxMessage, error) {
+	if q.Keyring == nil {
+		return storage.OutboxMessage{}, errors.New("outbox: queue without a keyring")
 	}
 	now := time.Now()
 	if q.Now != nil {
@@ -52,14 +71,15 @@ func (q Queue) Send(ctx context.Context, m mail.Message) error {
 		CreatedAt: now, GiveUpAt: now.Add(giveUp)}
 	sealed, err := Seal(q.Keyring, row.ID, m)
 	if err != nil {
-		return err
+		return storage.OutboxMessage{}, err
 	}
 	row.Sealed = sealed
-	if _, err := q.Store.EnqueueMail(ctx, row); err != nil {
-		return err
-	}
+	return row, nil
+}
+
+// Kick wakes the worker (if any) to deliver what was queued.
+func (q Queue) Kick() {
 	if q.Worker != nil {
 		q.Worker.Kick()
 	}
-	return nil
 }

@@ -26,8 +26,11 @@
 //   - Every action is audited with the acting client (the API's token's
 //     client, or "command line").
 //   - Mails are composed by login/mail's templates (LinkMail, NoticeMail)
-//     and sent through the Mailer, which is the durable outbox
-//     (outbox.Queue): a mail server that is down delays them.
+//     and go through the durable outbox (Deps.Outbox, an outbox.Queue): a
+//     mail server that is down delays them. A notice of a change (the
+//     2-step reset) is written in the change's own transaction, as the
+//     account pages' notices are (creds.RevokeAndNotify): it goes out if
+//     and only if the change stands.
 //   - The API answers JSON only, errors included ({"error", "error_description"}).
 //     Reads need the scope latchkey:admin:read or latchkey:admin, changes
 //     latchkey:admin; the client must still hold that access

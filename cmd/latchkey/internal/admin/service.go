@@ -73,9 +73,9 @@ type Deps struct {
 	Keyring *keyring.Keyring
 	// Keys rotates signing keys; nil: rotation is refused.
 	Keys Keys
-	// Mailer sends set-password links and notices; nil: those actions
-	// are refused.
-	Mailer mail.Mailer
+	// Outbox takes set-password links and notices; nil: links are
+	// refused and no notice is sent.
+	Outbox Outbox
 	// Config is the validated configuration: the issuer, the site name,
 	// and the rules a client or an organisation must meet.
 	Config *config.Config
@@ -83,6 +83,16 @@ type Deps struct {
 	Theme  *theme.Theme
 	Now    func() time.Time
 	Logger *slog.Logger
+}
+
+// Outbox is the durable outbox (outbox.Queue): Send queues a message on
+// its own (a set-password link); Row seals one for the transaction of the
+// change it tells of (a storage.Revocation's Mail), and Kick wakes
+// delivery once that transaction has committed.
+type Outbox interface {
+	mail.Mailer
+	Row(m mail.Message) (storage.OutboxMessage, error)
+	Kick()
 }
 
 // Service carries out administrative actions.
@@ -353,8 +363,11 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, id string) (storage.U
 // ResetSecondStep is the support desk's answer to a lost phone: the
 // authenticator and the backup code are removed, sessions, product grants
 // and trusted browsers end (storage.RevokeSecondStepReset), and the user
-// is told by mail. The next sign-in uses email codes. mailed reports
-// whether the notice went out (the reset stands either way).
+// is told by mail — the notice is written to the outbox in the reset's
+// own transaction, so it goes out if and only if the reset stands. The
+// next sign-in uses email codes. mailed reports whether the notice was
+// queued (the reset stands without it when no outbox is configured or
+// the mail cannot be made).
 func (s *Service) ResetSecondStep(ctx context.Context, a Actor, id string) (u storage.User, mailed bool, err error) {
 	u, err = s.d.Store.GetUser(ctx, id)
 	if err != nil {
@@ -364,13 +377,25 @@ func (s *Service) ResetSecondStep(ctx context.Context, a Actor, id string) (u st
 		return u, false, invalid("%s signs in through their organisation's identity provider: there is no 2-step setting here to reset", u.Email)
 	}
 	now := s.d.Now()
-	if _, err := s.revoke(ctx, id, storage.Revocation{Cause: storage.RevokeSecondStepReset,
-		User: func(x *storage.User) error { x.UpdatedAt = now; return nil }}, now); err != nil {
+	r := storage.Revocation{Cause: storage.RevokeSecondStepReset,
+		User: func(x *storage.User) error { x.UpdatedAt = now; return nil }}
+	if s.d.Outbox != nil {
+		notice, err := s.notice(u, i18n.M("notice.second_step_reset"), now)
+		if err != nil {
+			s.d.Logger.ErrorContext(ctx, "make notice mail", "err", err, "user", u.ID)
+		} else {
+			r.Mail = append(r.Mail, notice)
+		}
+	}
+	if _, err := s.revoke(ctx, id, r, now); err != nil {
 		return u, false, storeErr(err, "user "+id)
 	}
 	s.audit(ctx, a, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "user.second_step_reset",
 		Reason: "authenticator and backup code removed by an administrator (" + a.via() + ")"})
-	mailed = s.notify(ctx, u, i18n.M("notice.second_step_reset"))
+	if len(r.Mail) > 0 {
+		s.d.Outbox.Kick()
+		mailed = true
+	}
 	return u, mailed, nil
 }
 
@@ -388,27 +413,24 @@ func (s *Service) mailLanguage(u storage.User) (*i18n.Localizer, error) {
 	return c.Localizer(i18n.Prefs{Account: u.Language}), nil
 }
 
-// notify sends the mandatory notice of a security change.
-func (s *Service) notify(ctx context.Context, u storage.User, change i18n.Msg) bool {
-	if s.d.Mailer == nil {
-		return false
-	}
+// notice is the mandatory notice of a security change to u, as the
+// outbox row to write with the change.
+func (s *Service) notice(u storage.User, change i18n.Msg, now time.Time) (storage.OutboxMessage, error) {
 	l, err := s.mailLanguage(u)
-	var msg mail.Message
-	if err == nil {
-		msg, err = mail.NoticeMail{Site: s.site(), To: u.Email, Name: u.Name, Change: l.Msg(change), At: s.d.Now(),
-			Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
-	}
-	if err == nil {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		err = s.d.Mailer.Send(sctx, msg)
-	}
 	if err != nil {
-		s.d.Logger.ErrorContext(ctx, "send notice mail", "err", err, "user", u.ID)
-		return false
+		return storage.OutboxMessage{}, err
 	}
-	return true
+	msg, err := mail.NoticeMail{Site: s.site(), To: u.Email, Name: u.Name, Change: l.Msg(change), At: now,
+		Lang: l.Lang(), TimeZone: u.TimeZone}.Message()
+	if err != nil {
+		return storage.OutboxMessage{}, err
+	}
+	row, err := s.d.Outbox.Row(msg)
+	if err != nil {
+		return storage.OutboxMessage{}, err
+	}
+	row.UserID, row.Purpose = u.ID, change.ID
+	return row, nil
 }
 
 // SetPasswordLinkTTL is how long a set-password link is valid.
@@ -437,7 +459,7 @@ func (s *Service) SendSetPasswordLink(ctx context.Context, a Actor, id string) (
 	if u.OrgID != "" {
 		return u, invalid("%s signs in through their organisation's identity provider and has no password here", u.Email)
 	}
-	if s.d.Mailer == nil {
+	if s.d.Outbox == nil {
 		return u, errors.New("no mailer configured")
 	}
 	link, err := s.SetPasswordLink(ctx, u)
@@ -455,7 +477,7 @@ func (s *Service) SendSetPasswordLink(ctx context.Context, a Actor, id string) (
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := s.d.Mailer.Send(sctx, msg); err != nil {
+	if err := s.d.Outbox.Send(sctx, msg); err != nil {
 		return u, fmt.Errorf("send the set-password mail: %w", err)
 	}
 	s.audit(ctx, a, storage.AuditEvent{UserID: u.ID, Email: u.Email, Event: "user.set_password_link_sent"})
