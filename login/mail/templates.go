@@ -258,11 +258,12 @@ func (l LinkMail) Message() (Message, error) {
 }
 
 func baseView(s Site, name, lang, zone string, at time.Time) mailView {
-	if at.IsZero() {
-		at = time.Now()
-	}
 	loc := i18n.Location(zone)
 	l := i18n.MustLoad().Localizer(lang)
+	when := "" // a mail that tells of no moment (a link) has none
+	if !at.IsZero() {
+		when = l.DateTime(at.In(loc))
+	}
 	return mailView{
 		l:           l,
 		tmpl:        s.Templates,
@@ -273,7 +274,7 @@ func baseView(s Site, name, lang, zone string, at time.Time) mailView {
 		SecurityURL: s.securityURL(),
 		PasswordURL: s.passwordURL(),
 		Name:        strings.TrimSpace(name),
-		When:        l.DateTime(at.In(loc)),
+		When:        when,
 	}
 }
 

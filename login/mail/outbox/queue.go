@@ -26,7 +26,8 @@ type Queue struct {
 	// Kind names the messages in `latchkey mail list` and the audit
 	// events of their delivery ("admin" when empty).
 	Kind string
-	Now  func() time.Time
+	// Now is the clock of the rows' times (required).
+	Now func() time.Time
 	// GiveUp is how long delivery is tried (default a day).
 	GiveUp time.Duration
 }
@@ -55,10 +56,10 @@ func (q Queue) Row(m mail.Message) (storage.OutboxMessage, error) {
 	if q.Keyring == nil {
 		return storage.OutboxMessage{}, errors.New("outbox: queue without a keyring")
 	}
-	now := time.Now()
-	if q.Now != nil {
-		now = q.Now()
+	if q.Now == nil {
+		return storage.OutboxMessage{}, errors.New("outbox: queue without a clock")
 	}
+	now := q.Now()
 	giveUp := q.GiveUp
 	if giveUp <= 0 {
 		giveUp = 24 * time.Hour
