@@ -4,6 +4,7 @@
 //	latchkey-bench bench …   a load generator for any OpenID provider
 //	latchkey-bench seed …    bulk benchmark users and refresh tokens
 //	latchkey-bench soak …    a refresh-rotation soak: table rows and size over time
+//	latchkey-bench ceiling … the argon2id ceiling the sign-in scenario is compared with
 //
 // They used to be "latchkey bench" and "latchkey seed". They left because
 // a production binary should not carry a load generator, a seeder that
@@ -30,6 +31,10 @@
 //     families for a client, keeps them rotating through the running
 //     server's token endpoint and samples storage.Store.TableRows and
 //     DatabaseSize: a benchmark of how big the tables stay, not a test.
+//   - ceiling.go: "ceiling". It times password checks through
+//     login/factor's PasswordHasher with serve's parameters and one slot,
+//     in its own process's CPU time (getrusage): the figure the sign-in
+//     scenario's "sign-ins per server core" is a fraction of.
 //   - internal/bench: "bench", a package of its own (its doc.go describes
 //     the measurement). It stays a package rather than files of this main
 //     because it is a library with an API (Run, Options, Result), its own

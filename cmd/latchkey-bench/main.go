@@ -31,6 +31,8 @@ Usage:
                        bulk-load users and refresh tokens into Latchkey's database
   latchkey-bench soak --issuer URL --client C --client-secret S [--duration D] [--config FILE]
                        a refresh-rotation soak: rows per table and database size over time
+  latchkey-bench ceiling [--checks N] [--json]
+                       the argon2id ceiling: CPU per password check, as serve checks them
   latchkey-bench help
 
 bench needs only the provider's URL. seed and soak read the same
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		err = cmdSeed(&cmdEnv{ctx: ctx, stdout: stdout, stderr: stderr, environ: environ}, args[1:])
 	case "soak":
 		err = cmdSoak(&cmdEnv{ctx: ctx, stdout: stdout, stderr: stderr, environ: environ}, args[1:])
+	case "ceiling":
+		err = cmdCeiling(&cmdEnv{ctx: ctx, stdout: stdout, stderr: stderr, environ: environ}, args[1:])
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 	default:

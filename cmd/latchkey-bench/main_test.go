@@ -43,6 +43,10 @@ func TestCommandLine(t *testing.T) {
 		{"seed extra argument", []string{"seed", "--users", "1", "extra"}, exitUsage, "", `"extra"`},
 		{"soak --help", []string{"soak", "--help"}, exitOK, "", "-families"},
 		{"soak without issuer", []string{"soak", "--client", "c"}, exitUsage, "", "--issuer and --client are required"},
+		{"ceiling --help", []string{"ceiling", "--help"}, exitOK, "", "-checks"},
+		{"ceiling bad checks", []string{"ceiling", "--checks", "0"}, exitUsage, "", "--checks must be positive"},
+		{"ceiling extra argument", []string{"ceiling", "extra"}, exitUsage, "", `"extra"`},
+		{"ceiling", []string{"ceiling", "--checks", "2"}, exitOK, "argon2id m=19456 KiB t=2 p=1: 2 checks", ""},
 		{"soak bad duration", []string{"soak", "--issuer", "http://127.0.0.1:1", "--client", "c", "--duration", "0s"}, exitUsage, "", "must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,5 +96,24 @@ func TestBenchJSON(t *testing.T) {
 	}
 	if served := hits.Load(); int64(res.Requests) > served-1 { // the setup fetch is not counted
 		t.Fatalf("%d requests counted, %d served", res.Requests, served)
+	}
+}
+
+// TestCeilingJSON: ceiling --json reports the checks it timed with the
+// default parameters and a CPU time per check that agrees with its rate.
+func TestCeilingJSON(t *testing.T) {
+	code, out, errOut := cli(t, nil, "ceiling", "--checks", "2", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r ceilingResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if r.Checks != 2 || r.MemoryKiB != 19456 || r.Time != 2 || r.Threads != 1 || r.CPUMsPerCheck <= 0 {
+		t.Fatalf("result %+v", r)
+	}
+	if got := 1000 / r.CPUMsPerCheck; got < r.ChecksPerCPUSec*0.99 || got > r.ChecksPerCPUSec*1.01 {
+		t.Fatalf("%.2f ms per check but %.1f checks per CPU-second", r.CPUMsPerCheck, r.ChecksPerCPUSec)
 	}
 }
