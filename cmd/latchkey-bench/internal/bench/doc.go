@@ -154,6 +154,17 @@
 // fresh users for each run. The first sign-in of a new user also shows
 // the backup-code page, which the bench acknowledges; later ones do not.
 //
+// Every sign-in comes from a new browser (a fresh cookie jar) unless
+// --keep-browser is given: then each user keeps its cookies from one
+// sign-in to the next, as a returning user does, and asks with
+// prompt=login (the browser still holds the user's session, which would
+// otherwise answer without a password) — Latchkey knows the browser, so
+// it sends no "new sign-in" mail. To measure only returning
+// sign-ins, let the warm-up sign every user in once: with c workers and
+// N users, a warm-up of about N / (sign-ins per second) seconds, and few
+// enough users that no account needs more than 5 codes in the run
+// (for example 150 users, --warmup 8s, at 25–30 sign-ins/s).
+//
 // Seed them with "latchkey-bench seed", which hashes the password once
 // and bulk-inserts the users into the server's database (same
 // configuration as serve):
@@ -175,6 +186,7 @@
 //	--scope S                  client-credentials and introspect
 //	--refresh-token-file F     refresh and userinfo: tokens, one a line
 //	--users U, --users-count N signin users
+//	--keep-browser             signin: each user keeps its browser (cookies) across its sign-ins
 //	--smtp-listen ADDR         signin: the SMTP sink (default 127.0.0.1:2525)
 //	--redirect-uri URI         signin: a redirect URI registered for the client
 package bench

@@ -49,6 +49,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.AuthMethod, "auth-method", "", "client authentication: client_secret_basic (default), client_secret_post or none")
 	fs.StringVar(&o.Users, "users", "", "signin: file of email:password lines, or a pattern like bench%d@example.com:PASSWORD")
 	fs.IntVar(&o.UsersCount, "users-count", 0, "signin: how many users the --users pattern names (bench0 … benchN-1)")
+	fs.BoolVar(&o.KeepBrowser, "keep-browser", false, "signin: each user keeps its browser (cookies) from one sign-in to the next, as returning users do (default: a new browser each time)")
 	fs.StringVar(&o.SMTPListen, "smtp-listen", DefaultSMTPListen, "signin: address of the SMTP sink the bench starts (the server's smtp_url must point at it)")
 	fs.StringVar(&o.RedirectURI, "redirect-uri", "", "signin: a redirect URI registered for the client (never fetched)")
 	if err := fs.Parse(args); err != nil {

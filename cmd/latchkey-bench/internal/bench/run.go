@@ -81,8 +81,12 @@ type Options struct {
 	AuthMethod       string // client_secret_basic (default) | client_secret_post | none
 
 	// signin (Latchkey only).
-	Users       string // file of "email:password" lines, or a pattern with %d and UsersCount
-	UsersCount  int
+	Users      string // file of "email:password" lines, or a pattern with %d and UsersCount
+	UsersCount int
+	// KeepBrowser keeps each signin user's cookies from one sign-in to
+	// its next, as the user's own browser would (default: a new browser
+	// for every sign-in).
+	KeepBrowser bool
 	SMTPListen  string // the SMTP sink the bench starts (default 127.0.0.1:2525)
 	RedirectURI string // a redirect URI registered for ClientID; never fetched
 }

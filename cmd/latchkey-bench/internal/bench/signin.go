@@ -139,16 +139,29 @@ func (e *env) prepareSignin(ctx context.Context) ([]iteration, func(), error) {
 	s := &signer{e: e, sink: sink, authURL: authURL, tokenURL: tokenURL}
 	s.authHeader, s.authForm = e.clientAuth()
 
+	// With KeepBrowser each user has one cookie jar for the run, used only
+	// by the worker that owns the user.
+	var jars []http.CookieJar
+	if e.o.KeepBrowser {
+		jars = make([]http.CookieJar, len(users))
+		for i := range jars {
+			jars[i], _ = cookiejar.New(nil)
+		}
+	}
 	iters := make([]iteration, c)
 	for w := range iters {
 		next := w // worker w signs in users w, w+c, w+2c, …: no two workers share a user
 		iters[w] = func(ctx context.Context) outcome {
-			u := users[next]
+			i := next
 			next += c
 			if next >= len(users) {
 				next = w
 			}
-			return s.signIn(ctx, u)
+			var jar http.CookieJar
+			if jars != nil {
+				jar = jars[i]
+			}
+			return s.signIn(ctx, users[i], jar)
 		}
 	}
 	return iters, cleanup, nil
@@ -178,14 +191,16 @@ func randomString(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// signIn is one iteration: a new browser (cookie jar) goes from the
-// authorize endpoint through the identifier, password, email-code,
+// signIn is one iteration: a browser (jar: the user's own cookie jar
+// with KeepBrowser; nil: a new one) goes from the authorize endpoint through the identifier, password, email-code,
 // remember and backup-code pages back to the redirect URI, and the code
 // is exchanged (with its PKCE verifier) for an ID token.
-func (s *signer) signIn(ctx context.Context, u user) outcome {
+func (s *signer) signIn(ctx context.Context, u user, jar http.CookieJar) outcome {
 	e := s.e
 	start := time.Now()
-	jar, _ := cookiejar.New(nil)
+	if jar == nil { // a new browser
+		jar, _ = cookiejar.New(nil)
+	}
 	issuerHost := e.issuerURL.Host
 	client := &http.Client{Transport: e.transport, Jar: jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -228,6 +243,12 @@ func (s *signer) signIn(ctx context.Context, u user) outcome {
 		"nonce":                 {nonce},
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
 		"code_challenge_method": {"S256"},
+	}
+	if e.o.KeepBrowser {
+		// The kept browser still has the user's session: prompt=login asks
+		// the provider to authenticate the user again, in that browser,
+		// instead of answering from the session.
+		q.Set("prompt", "login")
 	}
 	sep := "?"
 	if strings.Contains(s.authURL, "?") {

@@ -32,14 +32,16 @@ type fakeLogin struct {
 	users    map[string]string // email → password
 	redirect string
 
-	mu       sync.Mutex
-	n        int
-	flows    map[string]*loginFlow // id → flow
-	codes    map[string]*loginFlow // authorization code → flow
-	seen     map[string]bool       // users who saved a backup code
-	perUser  map[string]int        // sign-ins per user
-	inFlight map[string]bool       // users being signed in now
-	overlap  int                   // two flows of one user at once
+	mu                      sync.Mutex
+	n                       int
+	flows                   map[string]*loginFlow // id → flow
+	codes                   map[string]*loginFlow // authorization code → flow
+	seen                    map[string]bool       // users who saved a backup code
+	perUser                 map[string]int        // sign-ins per user
+	inFlight                map[string]bool       // users being signed in now
+	overlap                 int                   // two flows of one user at once
+	returning               map[string]int        // sign-ins that came from the browser of the user's previous one
+	authorizes, promptLogin int                   // authorize requests, and those with prompt=login
 
 	tokens atomic.Int64
 }
@@ -54,7 +56,7 @@ type loginFlow struct {
 func newFakeLogin(t *testing.T, smtpAddr string, users map[string]string) *fakeLogin {
 	f := &fakeLogin{t: t, smtpAddr: smtpAddr, users: users, redirect: "http://rp.invalid/callback",
 		flows: map[string]*loginFlow{}, codes: map[string]*loginFlow{}, seen: map[string]bool{},
-		perUser: map[string]int{}, inFlight: map[string]bool{}}
+		perUser: map[string]int{}, inFlight: map[string]bool{}, returning: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": f.issuer, "authorization_endpoint": f.issuer + "/authorize",
@@ -83,6 +85,10 @@ func (f *fakeLogin) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
+	f.authorizes++
+	if q.Get("prompt") == "login" {
+		f.promptLogin++
+	}
 	fl := &loginFlow{id: "ar" + f.next(), cookie: "b" + f.next(), csrf: "c" + f.next(), clientID: "app",
 		redirect: f.redirect, state: q.Get("state"), nonce: q.Get("nonce"), ch: q.Get("code_challenge"), step: "identify"}
 	f.flows[fl.id] = fl
@@ -157,6 +163,9 @@ func (f *fakeLogin) submit(w http.ResponseWriter, r *http.Request) {
 		}
 		f.mu.Lock()
 		fl.email = email
+		if c, err := r.Cookie("lk_known"); err == nil && c.Value == knownValue(email) {
+			f.returning[email]++
+		}
 		if f.inFlight[email] {
 			f.overlap++
 		}
@@ -220,8 +229,13 @@ func (f *fakeLogin) finish(w http.ResponseWriter, r *http.Request, fl *loginFlow
 	delete(f.inFlight, fl.email)
 	f.perUser[fl.email]++
 	f.mu.Unlock()
+	// A browser that finished a sign-in is known for that user (Latchkey's
+	// known-browser record): the next sign-in in it is a returning one.
+	http.SetCookie(w, &http.Cookie{Name: "lk_known", Value: knownValue(fl.email), Path: "/", HttpOnly: true})
 	http.Redirect(w, r, fl.redirect+"?"+url.Values{"code": {code}, "state": {fl.state}}.Encode(), http.StatusFound)
 }
+
+func knownValue(email string) string { return strings.NewReplacer("@", "-", ".", "-").Replace(email) }
 
 func (f *fakeLogin) token(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
@@ -283,6 +297,44 @@ func TestSignin(t *testing.T) {
 	}
 	if len(f.perUser) != 8 {
 		t.Errorf("signed in %d distinct users, want all 8: %v", len(f.perUser), f.perUser)
+	}
+}
+
+// TestSigninKeepBrowser: with KeepBrowser every sign-in after a user's
+// first comes from the browser of the user's previous one; without it,
+// none does.
+func TestSigninKeepBrowser(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		smtpAddr := freeAddr(t)
+		users := map[string]string{}
+		for i := range 4 {
+			users[fmt.Sprintf("bench%d@example.com", i)] = "Bench-password-123"
+		}
+		f := newFakeLogin(t, smtpAddr, users)
+		o := Options{Issuer: f.issuer, ClientID: "app", ClientSecret: "app-secret", Scenario: ScenarioSignin,
+			Concurrency: 2, Duration: 400 * 1e6, Warmup: 100 * 1e6, SMTPListen: smtpAddr, KeepBrowser: keep,
+			Users: "bench%d@example.com:Bench-password-123", UsersCount: 4, RedirectURI: f.redirect}
+		r := run(t, o)
+		if r.Requests == 0 || r.Errors != 0 {
+			t.Fatalf("keep %v: %d sign-ins, errors %v, warnings %v", keep, r.Requests, r.ErrorsByStatus, r.Warnings)
+		}
+		f.mu.Lock()
+		for email, n := range f.perUser {
+			got, ok := f.returning[email], f.returning[email] == 0
+			if keep { // every sign-in but the first, and one may be cut off after identify
+				ok = got == n-1 || got == n
+			}
+			if !ok {
+				t.Errorf("keep %v: %s signed in %d times, %d of them from the previous browser", keep, email, n, got)
+			}
+		}
+		if want := map[bool]int{true: f.authorizes, false: 0}[keep]; f.promptLogin != want {
+			t.Errorf("keep %v: %d of %d authorize requests asked prompt=login, want %d", keep, f.promptLogin, f.authorizes, want)
+		}
+		if keep && len(f.returning) == 0 {
+			t.Errorf("keep %v: no sign-in came from a known browser: %v", keep, f.perUser)
+		}
+		f.mu.Unlock()
 	}
 }
 
