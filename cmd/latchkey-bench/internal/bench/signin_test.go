@@ -272,16 +272,22 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func TestSignin(t *testing.T) {
+// signinFixture is a fake provider with users bench0 … bench{n-1} and the
+// options of a short signin run against it with the given workers.
+func signinFixture(t *testing.T, n, workers int) (*fakeLogin, Options) {
 	smtpAddr := freeAddr(t)
 	users := map[string]string{}
-	for i := range 8 {
+	for i := range n {
 		users[fmt.Sprintf("bench%d@example.com", i)] = "Bench-password-123"
 	}
 	f := newFakeLogin(t, smtpAddr, users)
-	o := Options{Issuer: f.issuer, ClientID: "app", ClientSecret: "app-secret", Scenario: ScenarioSignin,
-		Concurrency: 4, Duration: 400 * 1e6, Warmup: 100 * 1e6, SMTPListen: smtpAddr,
-		Users: "bench%d@example.com:Bench-password-123", UsersCount: 8, RedirectURI: f.redirect}
+	return f, Options{Issuer: f.issuer, ClientID: "app", ClientSecret: "app-secret", Scenario: ScenarioSignin,
+		Concurrency: workers, Duration: 400 * 1e6, Warmup: 100 * 1e6, SMTPListen: smtpAddr,
+		Users: "bench%d@example.com:Bench-password-123", UsersCount: n, RedirectURI: f.redirect}
+}
+
+func TestSignin(t *testing.T) {
+	f, o := signinFixture(t, 8, 4)
 	r := run(t, o)
 	checkShape(t, r)
 	if r.Requests == 0 || r.Errors != 0 {
@@ -305,15 +311,8 @@ func TestSignin(t *testing.T) {
 // none does.
 func TestSigninKeepBrowser(t *testing.T) {
 	for _, keep := range []bool{false, true} {
-		smtpAddr := freeAddr(t)
-		users := map[string]string{}
-		for i := range 4 {
-			users[fmt.Sprintf("bench%d@example.com", i)] = "Bench-password-123"
-		}
-		f := newFakeLogin(t, smtpAddr, users)
-		o := Options{Issuer: f.issuer, ClientID: "app", ClientSecret: "app-secret", Scenario: ScenarioSignin,
-			Concurrency: 2, Duration: 400 * 1e6, Warmup: 100 * 1e6, SMTPListen: smtpAddr, KeepBrowser: keep,
-			Users: "bench%d@example.com:Bench-password-123", UsersCount: 4, RedirectURI: f.redirect}
+		f, o := signinFixture(t, 4, 2)
+		o.KeepBrowser = keep
 		r := run(t, o)
 		if r.Requests == 0 || r.Errors != 0 {
 			t.Fatalf("keep %v: %d sign-ins, errors %v, warnings %v", keep, r.Requests, r.ErrorsByStatus, r.Warnings)
