@@ -388,7 +388,7 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 	rt, u, err := s.store.GetRefreshGrant(ctx, hash)
 	now := s.now()
 	if err == nil {
-		return s.refreshRequest(ctx, rt, u, now)
+		return s.refreshRequest(ctx, rt, &u, now)
 	}
 	if !errors.Is(err, storage.ErrNotFound) {
 		return nil, serverError(ctx, err)
@@ -409,26 +409,19 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		}
 		return nil, serverError(ctx, err)
 	}
-	u, err = s.store.GetUser(ctx, rt.UserID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+	switch u, err := s.store.GetUser(ctx, rt.UserID); {
+	case err == nil:
+		return s.refreshRequest(ctx, rt, &u, now)
+	case errors.Is(err, storage.ErrNotFound):
+		return s.refreshRequest(ctx, rt, nil, now)
+	default:
 		return nil, serverError(ctx, err)
 	}
-	if err != nil {
-		// The user is gone: reuse is still reuse, anything else is refused.
-		if !rt.UsedAt.IsZero() && !s.withinReuseGrace(rt, now) {
-			s.reuseDetected(ctx, rt, now)
-			return nil, errInvalidGrant("refresh token reused")
-		}
-		if why := s.refreshRefusal(rt, now); why != "" {
-			return nil, errInvalidGrant(why)
-		}
-		return nil, errInvalidGrant("user gone")
-	}
-	return s.refreshRequest(ctx, rt, u, now)
 }
 
-// refreshRequest checks a found refresh token and its user at now.
-func (s *opStorage) refreshRequest(ctx context.Context, rt storage.RefreshToken, u storage.User, now time.Time) (*refreshRequest, error) {
+// refreshRequest checks a found refresh token and its user (nil: the user
+// is gone) at now. Reuse is reuse whether or not the user still exists.
+func (s *opStorage) refreshRequest(ctx context.Context, rt storage.RefreshToken, u *storage.User, now time.Time) (*refreshRequest, error) {
 	if !rt.UsedAt.IsZero() && !s.withinReuseGrace(rt, now) {
 		s.reuseDetected(ctx, rt, now)
 		return nil, errInvalidGrant("refresh token reused")
@@ -436,10 +429,13 @@ func (s *opStorage) refreshRequest(ctx context.Context, rt storage.RefreshToken,
 	if why := s.refreshRefusal(rt, now); why != "" {
 		return nil, errInvalidGrant(why)
 	}
-	if u.Disabled {
+	switch {
+	case u == nil:
+		return nil, errInvalidGrant("user gone")
+	case u.Disabled:
 		return nil, errInvalidGrant("user disabled")
 	}
-	return &refreshRequest{rt: rt, user: u, scopes: rt.Scopes}, nil
+	return &refreshRequest{rt: rt, user: *u, scopes: rt.Scopes}, nil
 }
 
 // refreshRefusal says why a refresh token may not be used at now ("" if

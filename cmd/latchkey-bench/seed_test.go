@@ -1,7 +1,6 @@
 package main
 
 import (
-	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,8 +14,6 @@ import (
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 	"github.com/latchkey/latchkey/storage/storagetest"
-
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to read pg_stat_user_tables
 )
 
 // openSeeded opens the database a seed run wrote to, as serve would.
@@ -97,11 +94,7 @@ func TestSeed(t *testing.T) {
 				t.Fatalf("on %s the seed says vacuumed = %v:\n%s", d.Name, vacuumed, out)
 			}
 			if d.Name == storage.DialectPostgres {
-				db, err := sql.Open("pgx", url)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
+				db := storagetest.RawDB(t, url)
 				for _, table := range []string{"users", "refresh_tokens"} {
 					var vacuumed, analyzed bool
 					if err := db.QueryRowContext(ctx, `SELECT last_vacuum IS NOT NULL, last_analyze IS NOT NULL

@@ -67,21 +67,27 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 				start := processCPU()
 				defer reportCPU(b, start)
 				for i := 0; i < b.N; i++ {
-					rec := tokenRequest(e, rp, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode())
-					if rec.Code != http.StatusOK {
-						b.Fatalf("status %d: %s", rec.Code, rec.Body)
-					}
-					var out struct {
-						RefreshToken string `json:"refresh_token"`
-					}
-					if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.RefreshToken == "" {
-						b.Fatalf("no rotated token: %s", rec.Body)
-					}
-					rt = out.RefreshToken
+					rt = refreshOnce(b, e, rp, rt)
 				}
 			})
 		}
 	}
+}
+
+// refreshOnce spends refresh token rt at the token endpoint and returns
+// the rotated one.
+func refreshOnce(b *testing.B, e *testEnv, c *rp, rt string) string {
+	rec := tokenRequest(e, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode())
+	if rec.Code != http.StatusOK {
+		b.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var out struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.RefreshToken == "" {
+		b.Fatalf("no rotated token: %s", rec.Body)
+	}
+	return out.RefreshToken
 }
 
 func tokenRequest(e *testEnv, c *rp, form string) *httptest.ResponseRecorder {
@@ -123,17 +129,7 @@ func BenchmarkRefreshGrant(b *testing.B) {
 				rt := <-pool // each goroutine follows its own chain
 				defer func() { pool <- rt }()
 				for pb.Next() {
-					rec := tokenRequest(e, rp, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode())
-					if rec.Code != http.StatusOK {
-						b.Fatalf("status %d: %s", rec.Code, rec.Body)
-					}
-					var out struct {
-						RefreshToken string `json:"refresh_token"`
-					}
-					if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.RefreshToken == "" {
-						b.Fatalf("no rotated token: %s", rec.Body)
-					}
-					rt = out.RefreshToken
+					rt = refreshOnce(b, e, rp, rt)
 				}
 			})
 		})

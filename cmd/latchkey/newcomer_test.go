@@ -242,6 +242,39 @@ func TestSignupAndForgotAsEntryPoints(t *testing.T) {
 	})
 }
 
+// TestPlantedEntryCookieChangesNothing: the entry cookie is a plain
+// value, so a browser may hold any: one naming sign-up on a product's
+// sign-in, or garbage on the account pages' own, still asks who you are —
+// the cookie only ever picks a public page for the account pages'
+// sign-in.
+func TestPlantedEntryCookieChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, storagetest.Dialects(t)[0])
+	issuer, err := url.Parse(e.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plant := func(b *browser, v string) {
+		b.client.Jar.SetCookies(issuer, []*http.Cookie{{Name: "lk_entry", Value: v, Path: "/"}})
+	}
+	rp := e.newRP("planted-entry")
+	for _, v := range []string{"signup", "forgot"} {
+		b := e.newBrowser()
+		plant(b, v)
+		authURL, _, _, _ := rp.authorizeURL()
+		if p := b.get(authURL); !p.at("/login/identify") {
+			t.Errorf("a product's sign-in with lk_entry=%s went to %s (%d)", v, p.url, p.status)
+		}
+	}
+	for _, v := range []string{"admin", "../forgot", "SIGNUP", "signup2", strings.Repeat("x", 2000)} {
+		b := e.newBrowser()
+		plant(b, v)
+		if p := b.get(e.issuer + "/account/security"); !p.at("/login/identify") || p.status != http.StatusOK {
+			t.Errorf("the account sign-in with lk_entry=%q: %s (%d)", v, p.url, p.status)
+		}
+	}
+}
+
 // TestAccountRedirectAfterPost: a change on the account pages that fails
 // (a wrong current password, a wrong authenticator code) answers 303 to
 // the page's GET, which shows the error once; a reload shows it plain.

@@ -7,7 +7,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"io"
 	"net"
 	"net/http"
@@ -386,7 +385,7 @@ func TestLogLevels(t *testing.T) {
 		}
 
 		// A server fault: the table of clients is gone.
-		db := rawDB(t, u)
+		db := storagetest.RawDB(t, u)
 		if _, err := db.Exec("ALTER TABLE clients RENAME TO clients_gone"); err != nil {
 			t.Fatal(err)
 		}
@@ -414,19 +413,4 @@ func TestLogLevels(t *testing.T) {
 			t.Errorf("the page does not show the logged error id:\n%s\n%s", pageLine, body)
 		}
 	})
-}
-
-// rawDB is a connection of the test's own to the database of u.
-func rawDB(t *testing.T, u string) *sql.DB {
-	t.Helper()
-	driver, dsn := "pgx", u
-	if strings.HasPrefix(u, "sqlite:") {
-		driver, dsn = "sqlite", strings.TrimPrefix(u, "sqlite:")
-	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }

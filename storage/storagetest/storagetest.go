@@ -156,10 +156,9 @@ func OpenURL(t testing.TB, u string) *storage.Store {
 	return open(t, u)
 }
 
-// Dump reads every row of table through a connection of its own, each
-// column as text (bytes as they are), for tests that check what is
-// stored at rest.
-func Dump(t testing.TB, u, table string) []map[string]string {
+// RawDB is a database/sql connection of the test's own to the database
+// of u (a store URL), bypassing the store, closed when the test ends.
+func RawDB(t testing.TB, u string) *sql.DB {
 	t.Helper()
 	driver, dsn := "pgx", u
 	if strings.HasPrefix(u, "sqlite:") {
@@ -169,8 +168,16 @@ func Dump(t testing.TB, u, table string) []map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	rows, err := db.Query("SELECT * FROM " + table)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Dump reads every row of table through a connection of its own, each
+// column as text (bytes as they are), for tests that check what is
+// stored at rest.
+func Dump(t testing.TB, u, table string) []map[string]string {
+	t.Helper()
+	rows, err := RawDB(t, u).Query("SELECT * FROM " + table)
 	if err != nil {
 		t.Fatalf("storagetest: dump %s: %v", table, err)
 	}
