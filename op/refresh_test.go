@@ -3,6 +3,7 @@ package op
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/keyring"
 	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
@@ -127,5 +129,37 @@ func TestTokenTimesOnTheTokenClock(t *testing.T) {
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &intro); err != nil || !intro.Active {
 		t.Fatalf("introspection of the client credentials token: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestRefreshUserGone: a refresh token whose user no longer exists is
+// refused (invalid_grant) and stays unused; one that was used beyond the
+// reuse grace is still reuse, and ends its family, user or no user.
+func TestRefreshUserGone(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			e := newTokenEnv(t, d.Open(t))
+			ctx := context.Background()
+			ghost := func(r *storage.RefreshToken) { r.UserID = "no-such-user" }
+
+			raw := e.refreshTokenWith("conf", ghost)
+			a := e.post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {raw}}, "conf:"+confSecret)
+			checkError(t, "user gone", a, http.StatusBadRequest, "invalid_grant", false)
+			rt, err := e.store.GetRefreshTokenByHash(ctx, e.kr.MACString(keyring.PurposeRefresh, raw))
+			if err != nil || !rt.UsedAt.IsZero() || !rt.RevokedAt.IsZero() {
+				t.Fatalf("the refused token: %+v, %v; want it unused and not revoked", rt, err)
+			}
+
+			// A used token of the same family, presented long after its use.
+			used := e.refreshTokenWith("conf", func(r *storage.RefreshToken) {
+				ghost(r)
+				r.FamilyID, r.UsedAt = rt.FamilyID, e.now.Add(-time.Hour)
+			})
+			a = e.post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {used}}, "conf:"+confSecret)
+			checkError(t, "reuse, user gone", a, http.StatusBadRequest, "invalid_grant", false)
+			if _, err := e.store.LiveRefreshFamily(ctx, rt.FamilyID); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("the family after reuse: %v, want it revoked", err)
+			}
+		})
 	}
 }
