@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 )
 
@@ -16,20 +18,75 @@ func (s *Store) CreateAuthRequest(ctx context.Context, ar AuthRequest) error {
 }
 
 // GetAuthRequest returns the request as stored, expired or not.
+//
+// The sign-in reads and updates its request on every step, so both are
+// prepared statements, not gorm (whose builder, and its statement
+// prepared again in every transaction, cost more than the query).
 func (s *Store) GetAuthRequest(ctx context.Context, id string) (AuthRequest, error) {
-	row, err := take[authRequestRow](s.read(ctx), "id = ?", id)
-	if err != nil {
+	var row authRequestRow
+	if err := s.hotRow(ctx, authRequestByID, row.ptrs(), id); err != nil {
 		return AuthRequest{}, fail("get auth request", err)
 	}
 	a, err := row.domain()
 	return a, fail("get auth request", err)
 }
 
-// UpdateAuthRequest is a read-modify-write of one request.
+// UpdateAuthRequest is a read-modify-write of one request, in one
+// transaction on the writer (the row locked on PostgreSQL; SQLite's BEGIN
+// IMMEDIATE holds the database's write lock). fn's error is returned as
+// it is, and nothing is written.
 func (s *Store) UpdateAuthRequest(ctx context.Context, id string, fn func(*AuthRequest) error) (AuthRequest, error) {
-	return updateRow(s, ctx, "update auth request", "id = ?", []any{id},
-		authRequestRow.domain, authRequestToRow, fn,
-		func(old AuthRequest, v *AuthRequest) { v.ID = old.ID })
+	const op = "update auth request"
+	if !argsValid([]any{id}) {
+		return AuthRequest{}, ErrNotFound
+	}
+	read := authRequestByID
+	if s.postgres() {
+		read += " FOR UPDATE"
+	}
+	// Prepared before the transaction: preparing needs a free connection.
+	sel, err := s.hot.get(ctx, read)
+	if err != nil {
+		return AuthRequest{}, fail(op, err)
+	}
+	upd, err := s.hot.get(ctx, authRequestUpdate)
+	if err != nil {
+		return AuthRequest{}, fail(op, err)
+	}
+	ctx = s.hotCtx(ctx)
+	tx, err := s.hot.db.BeginTx(ctx, nil)
+	if err != nil {
+		return AuthRequest{}, fail(op, err)
+	}
+	defer func() { _ = tx.Rollback() }() // a no-op after Commit
+	var row authRequestRow
+	if err := tx.StmtContext(ctx, sel).QueryRowContext(ctx, id).Scan(row.ptrs()...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return AuthRequest{}, ErrNotFound
+		}
+		return AuthRequest{}, fail(op, err)
+	}
+	v, err := row.domain()
+	if err != nil {
+		return AuthRequest{}, fail(op, err)
+	}
+	if err := fn(&v); err != nil {
+		return AuthRequest{}, err
+	}
+	v.ID = row.ID
+	nr := authRequestToRow(v)
+	args := nr.updateValues()
+	if !argsValid(args) {
+		return AuthRequest{}, ErrInvalidText
+	}
+	if _, err := tx.StmtContext(ctx, upd).ExecContext(ctx, args...); err != nil {
+		return AuthRequest{}, fail(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return AuthRequest{}, fail(op, err)
+	}
+	out, err := nr.domain()
+	return out, fail(op, err)
 }
 
 // DeleteAuthRequest deletes one request; ErrNotFound if absent.

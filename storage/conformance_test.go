@@ -587,6 +587,14 @@ func testAuthRequestCRUD(t *testing.T, s *storage.Store) {
 		v.AuthTime = at(time.Minute)
 		v.SessionID = "sess"
 		v.BrowserHash = nil
+		// Every column a distinct value: a hand-written statement that
+		// mixes two up fails here.
+		v.PasskeyAt = at(5 * time.Minute)
+		v.PasskeyUserVerified = true
+		v.CodeHash = digest("code")
+		v.CodeExpiresAt = at(6 * time.Minute)
+		v.CodeUsedAt = at(7 * time.Minute)
+		v.ConsentAt = at(8 * time.Minute)
 		return nil
 	}))(t)
 	want := ar
@@ -595,6 +603,8 @@ func testAuthRequestCRUD(t *testing.T, s *storage.Store) {
 	want.StaySignedIn, want.BackupCodeSealed, want.UpstreamAuthTime = true, []byte("sealed"), at(4*time.Minute)
 	want.Done, want.AMR, want.ACR, want.AuthTime, want.SessionID = true, []string{"pwd", "otp"}, "urn:x:2fa", at(time.Minute), "sess"
 	want.BrowserHash = nil
+	want.PasskeyAt, want.PasskeyUserVerified, want.CodeHash = at(5*time.Minute), true, digest("code")
+	want.CodeExpiresAt, want.CodeUsedAt, want.ConsentAt = at(6*time.Minute), at(7*time.Minute), at(8*time.Minute)
 	equal(t, got, want)
 	equal(t, must(s.GetAuthRequest(ctx, "ar1"))(t), want)
 

@@ -394,6 +394,59 @@ type authRequestRow struct {
 
 func (authRequestRow) TableName() string { return "auth_requests" }
 
+// authRequestColumns are authRequestRow's columns in field order, for the
+// sign-in's hand-written statements (TestHandWrittenInserts checks them
+// against the gorm schema).
+const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode,
+	code_challenge, code_challenge_method, prompt, max_age, acr_values, login_hint,
+	id_token_hint_subject, ui_locales, created_at, expires_at, browser_hash, user_id,
+	password_at, second_factor_at, second_factor_method, federated_at, upstream_amr,
+	backup_code_shown, remember_chosen, stay_signed_in, backup_code_sealed,
+	upstream_auth_time, passkey_at, passkey_user_verified, passkey_backup_eligible, done,
+	amr, acr, auth_time, session_id, code_hash, code_expires_at, code_used_at, consent_at`
+
+// authRequestByID reads one request (GetAuthRequest, and the read of
+// UpdateAuthRequest's read-modify-write with " FOR UPDATE" on PostgreSQL).
+const authRequestByID = "SELECT " + authRequestColumns + " FROM auth_requests WHERE id = ?"
+
+// authRequestUpdate writes every column but id; its arguments are
+// updateValues().
+const authRequestUpdate = `UPDATE auth_requests SET client_id = ?, redirect_uri = ?, scopes = ?, state = ?, nonce = ?, response_type = ?,
+	response_mode = ?, code_challenge = ?, code_challenge_method = ?, prompt = ?,
+	max_age = ?, acr_values = ?, login_hint = ?, id_token_hint_subject = ?, ui_locales = ?,
+	created_at = ?, expires_at = ?, browser_hash = ?, user_id = ?, password_at = ?,
+	second_factor_at = ?, second_factor_method = ?, federated_at = ?, upstream_amr = ?,
+	backup_code_shown = ?, remember_chosen = ?, stay_signed_in = ?, backup_code_sealed = ?,
+	upstream_auth_time = ?, passkey_at = ?, passkey_user_verified = ?,
+	passkey_backup_eligible = ?, done = ?, amr = ?, acr = ?, auth_time = ?, session_id = ?,
+	code_hash = ?, code_expires_at = ?, code_used_at = ?, consent_at = ?
+	WHERE id = ?`
+
+// ptrs are the scan targets of authRequestColumns, in order.
+func (r *authRequestRow) ptrs() []any {
+	return []any{&r.ID, &r.ClientID, &r.RedirectURI, &r.Scopes, &r.State, &r.Nonce, &r.ResponseType,
+		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge,
+		&r.ACRValues, &r.LoginHint, &r.IDTokenHintSubject, &r.UILocales, &r.CreatedMs,
+		&r.ExpiresMs, &r.BrowserHash, &r.UserID, &r.PasswordMs, &r.SecondFactorMs,
+		&r.SecondFactorMethod, &r.FederatedMs, &r.UpstreamAMR, &r.BackupCodeShown,
+		&r.RememberChosen, &r.StaySignedIn, &r.BackupCodeSealed, &r.UpstreamAuthTimeMs,
+		&r.PasskeyMs, &r.PasskeyUV, &r.PasskeyBE, &r.Done, &r.AMR, &r.ACR, &r.AuthTimeMs,
+		&r.SessionID, &r.CodeHash, &r.CodeExpiresMs, &r.CodeUsedMs, &r.ConsentMs}
+}
+
+// updateValues are authRequestUpdate's arguments: every column but id,
+// in order, then id.
+func (r *authRequestRow) updateValues() []any {
+	return []any{r.ClientID, r.RedirectURI, r.Scopes, r.State, r.Nonce, r.ResponseType, r.ResponseMode,
+		r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, r.ACRValues, r.LoginHint,
+		r.IDTokenHintSubject, r.UILocales, r.CreatedMs, r.ExpiresMs, r.BrowserHash, r.UserID,
+		r.PasswordMs, r.SecondFactorMs, r.SecondFactorMethod, r.FederatedMs, r.UpstreamAMR,
+		r.BackupCodeShown, r.RememberChosen, r.StaySignedIn, r.BackupCodeSealed,
+		r.UpstreamAuthTimeMs, r.PasskeyMs, r.PasskeyUV, r.PasskeyBE, r.Done, r.AMR, r.ACR,
+		r.AuthTimeMs, r.SessionID, r.CodeHash, r.CodeExpiresMs, r.CodeUsedMs, r.ConsentMs,
+		r.ID}
+}
+
 func authRequestToRow(a AuthRequest) authRequestRow {
 	var maxAge *int64
 	if a.MaxAge != nil {

@@ -32,6 +32,7 @@ func TestHandWrittenInserts(t *testing.T) {
 		{&userRow{}, userByID, (&userRow{}).ptrs()},
 		{&accessTokenRow{}, accessTokenByID, (&accessTokenRow{}).ptrs()},
 		{&sessionRow{}, sessionByTokenHash, (&sessionRow{}).ptrs()},
+		{&authRequestRow{}, authRequestByID, (&authRequestRow{}).ptrs()},
 	} {
 		sch, err := schema.Parse(tc.model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {
@@ -49,6 +50,33 @@ func TestHandWrittenInserts(t *testing.T) {
 		if n := strings.Count(tc.stmt, "?"); (m[1] != "" && n != len(cols)) || len(tc.values) != len(cols) {
 			t.Fatalf("%s: %d placeholders, %d values, %d columns", sch.Table, n, len(tc.values), len(cols))
 		}
+	}
+}
+
+// TestHandWrittenUpdate: the sign-in's UPDATE of an auth request sets
+// every column of the model but id, in order, and takes updateValues().
+func TestHandWrittenUpdate(t *testing.T) {
+	sch, err := schema.Parse(&authRequestRow{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)^UPDATE auth_requests SET (.*?)\s+WHERE id = \?$`).FindStringSubmatch(authRequestUpdate)
+	if m == nil {
+		t.Fatalf("unexpected statement %q", authRequestUpdate)
+	}
+	var cols []string
+	for _, set := range splitColumns(m[1]) {
+		c, ok := strings.CutSuffix(set, " = ?")
+		if !ok {
+			t.Fatalf("not a placeholder assignment: %q", set)
+		}
+		cols = append(cols, c)
+	}
+	if want := sch.DBNames[1:]; sch.DBNames[0] != "id" || !slices.Equal(cols, want) {
+		t.Fatalf("SET columns\n %v\ndiffer from the model\n %v", cols, want)
+	}
+	if n := len((&authRequestRow{}).updateValues()); n != len(cols)+1 || strings.Count(authRequestUpdate, "?") != n {
+		t.Fatalf("%d values for %d columns and id", n, len(cols))
 	}
 }
 
