@@ -18,8 +18,9 @@ func (s *Store) CreateClient(ctx context.Context, c Client) error {
 
 // GetClient finds a client by id (hot path: one indexed SELECT).
 func (s *Store) GetClient(ctx context.Context, id string) (Client, error) {
-	row, err := take[clientRow](s.read(ctx), "id = ?", id)
-	if err != nil {
+	// Every sign-in step and token request: a prepared statement.
+	var row clientRow
+	if err := s.hotRow(ctx, clientByID, row.ptrs(), id); err != nil {
 		return Client{}, fail("get client", err)
 	}
 	c, err := row.domain()

@@ -544,6 +544,8 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 const (
 	refreshTokenByHash = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE token_hash = ?"
 	userByID           = "SELECT " + userColumns + " FROM users WHERE id = ?"
+	userByEmailKey     = "SELECT " + userColumns + " FROM users WHERE email_key = ?"
+	clientByID         = "SELECT " + clientColumns + " FROM clients WHERE id = ?"
 	accessTokenByID    = "SELECT " + accessTokenColumns + " FROM access_tokens WHERE id = ?"
 	sessionByTokenHash = "SELECT " + sessionColumns + " FROM sessions WHERE token_hash = ?"
 )

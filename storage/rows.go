@@ -305,6 +305,25 @@ type clientRow struct {
 
 func (clientRow) TableName() string { return "clients" }
 
+// clientColumns are clientRow's columns in field order, for GetClient's
+// prepared statement (every sign-in and token request reads its client;
+// TestHandWrittenInserts checks the list against the gorm schema).
+const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types,
+	app_type, access_token_format, access_token_lifetime_ms, id_token_lifetime_ms,
+	refresh_token_lifetime_ms, default_acr, admin_access, source, created_at, updated_at,
+	jwks, jwks_uri, scopes, backchannel_logout_uri, backchannel_logout_session_required,
+	third_party, require_par, dpop_bound, id_token_signed_response_alg, logo_uri`
+
+// ptrs are the scan targets of clientColumns, in order.
+func (r *clientRow) ptrs() []any {
+	return []any{&r.ID, &r.Name, &r.SecretHash, &r.Public, &r.RedirectURIs, &r.PostLogoutRedirectURIs,
+		&r.GrantTypes, &r.AppType, &r.AccessTokenFormat, &r.AccessTokenLifetimeMs,
+		&r.IDTokenLifetimeMs, &r.RefreshTokenLifetimeMs, &r.DefaultACR, &r.AdminAccess,
+		&r.Source, &r.CreatedMs, &r.UpdatedMs, &r.JWKS, &r.JWKSURI, &r.Scopes,
+		&r.BackchannelLogoutURI, &r.BackchannelLogoutSID, &r.ThirdParty, &r.RequirePAR,
+		&r.DPoPBound, &r.IDTokenSigningAlg, &r.LogoURI}
+}
+
 func clientToRow(c Client) clientRow {
 	return clientRow{
 		ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,

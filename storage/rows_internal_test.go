@@ -33,6 +33,8 @@ func TestHandWrittenInserts(t *testing.T) {
 		{&accessTokenRow{}, accessTokenByID, (&accessTokenRow{}).ptrs()},
 		{&sessionRow{}, sessionByTokenHash, (&sessionRow{}).ptrs()},
 		{&authRequestRow{}, authRequestByID, (&authRequestRow{}).ptrs()},
+		{&userRow{}, userByEmailKey, (&userRow{}).ptrs()},
+		{&clientRow{}, clientByID, (&clientRow{}).ptrs()},
 	} {
 		sch, err := schema.Parse(tc.model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {

@@ -33,9 +33,11 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 }
 
 // GetUserByEmail finds a user by email, case-insensitively.
+//
+// The sign-in's identifier step: a prepared statement.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (User, error) {
-	row, err := take[userRow](s.read(ctx), "email_key = ?", emailKey(email))
-	if err != nil {
+	var row userRow
+	if err := s.hotRow(ctx, userByEmailKey, row.ptrs(), emailKey(email)); err != nil {
 		return User{}, fail("get user by email", err)
 	}
 	return row.domain(), nil
