@@ -6,6 +6,7 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -118,6 +119,48 @@ func TestOutboxClaimsAcrossInstances(t *testing.T) {
 				if k != 1 {
 					t.Errorf("%s claimed %d times across instances", id, k)
 				}
+			}
+		})
+	}
+}
+
+// TestAuthRequestUpdatesAcrossInstances: read-modify-writes of one sign-in
+// from three instances at once (a double-clicked form, two tabs) lose no
+// update: each adds its mark, and every mark is there at the end.
+func TestAuthRequestUpdatesAcrossInstances(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			t.Parallel()
+			ss := instances(t, d, 3)
+			now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+			if err := ss[0].CreateAuthRequest(t.Context(), storage.AuthRequest{ID: "ar", ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			const n = 30
+			var wg sync.WaitGroup
+			for i := range n {
+				s := ss[i%len(ss)]
+				wg.Go(func() {
+					_, err := s.UpdateAuthRequest(t.Context(), "ar", func(v *storage.AuthRequest) error {
+						v.UpstreamAMR = append(v.UpstreamAMR, fmt.Sprint("m", i))
+						return nil
+					})
+					if err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			got, err := ss[1].GetAuthRequest(t.Context(), "ar")
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, m := range got.UpstreamAMR {
+				seen[m] = true
+			}
+			if len(got.UpstreamAMR) != n || len(seen) != n {
+				t.Fatalf("%d marks (%d distinct) after %d updates: %v", len(got.UpstreamAMR), len(seen), n, got.UpstreamAMR)
 			}
 		})
 	}

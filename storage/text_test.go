@@ -24,6 +24,7 @@ func TestInvalidText(t *testing.T) {
 			s := d.Open(t)
 			ctx := context.Background()
 			u := newUser(t, s, "text@example.com")
+			ok(t, s.CreateAuthRequest(ctx, storage.AuthRequest{ID: "ar-text", ClientID: "c", State: "st", CreatedAt: at(0), ExpiresAt: at(1)}))
 			for _, bad := range badText {
 				lookups := map[string]error{}
 				_, lookups["GetUser"] = s.GetUser(ctx, bad)
@@ -49,6 +50,7 @@ func TestInvalidText(t *testing.T) {
 				writes["CreateAuthRequest"] = s.CreateAuthRequest(ctx, storage.AuthRequest{ID: storage.NewID(), ClientID: "c", State: bad, CreatedAt: at(0), ExpiresAt: at(1)})
 				writes["CreateFederatedIdentity"] = s.CreateFederatedIdentity(ctx, storage.FederatedIdentity{OrgID: "org", Subject: bad, UserID: u.ID, CreatedAt: at(0)})
 				writes["CreateAuditEvent"] = s.CreateAuditEvent(ctx, storage.AuditEvent{UserID: u.ID, Event: "x", UserAgent: bad, At: at(0)})
+				_, writes["UpdateAuthRequest"] = s.UpdateAuthRequest(ctx, "ar-text", func(v *storage.AuthRequest) error { v.State = bad; return nil })
 				for name, err := range writes {
 					if !errors.Is(err, storage.ErrInvalidText) {
 						t.Errorf("%s with %q = %v, want ErrInvalidText", name, bad, err)
@@ -56,6 +58,7 @@ func TestInvalidText(t *testing.T) {
 				}
 			}
 			// Nothing was half-written, and the store still works.
+			equal(t, must(s.GetAuthRequest(ctx, "ar-text"))(t).State, "st")
 			got := must(s.GetUser(ctx, u.ID))(t)
 			if got.Name != u.Name {
 				t.Fatalf("user changed: %+v", got)
