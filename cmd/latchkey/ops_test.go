@@ -13,6 +13,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -121,6 +123,16 @@ func TestMetricsScrape(t *testing.T) {
 		}
 		if acr == "" {
 			t.Fatal("no acr in the ID token")
+		}
+		// argon2id runs, with their CPU time (Linux): the wrong password,
+		// the right one, and the rehash of the test's weak stored hash.
+		if runtime.GOOS == "linux" {
+			if got := metric(text, "latchkey_password_hash_cpu_seconds_count"); got != "3" {
+				t.Errorf("latchkey_password_hash_cpu_seconds_count = %q, want 3", got)
+			}
+			if sum, err := strconv.ParseFloat(metric(text, "latchkey_password_hash_cpu_seconds_sum"), 64); err != nil || sum <= 0 {
+				t.Errorf("latchkey_password_hash_cpu_seconds_sum = %v, %v", sum, err)
+			}
 		}
 		for _, name := range []string{"latchkey_signing_key_age_seconds", "go_goroutines", "latchkey_process_resident_memory_bytes",
 			`latchkey_db_connections_max{pool=`} {

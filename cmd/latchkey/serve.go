@@ -184,7 +184,7 @@ func newServer(ctx context.Context, a *app, now func() time.Time) (*server, erro
 		return nil, err
 	}
 	// One argon2id run per CPU: more would add 19 MiB each, not speed.
-	hasher := &factor.PasswordHasher{Params: factor.DefaultPasswordParams, Slots: runtime.NumCPU()}
+	hasher := &factor.PasswordHasher{Params: factor.DefaultPasswordParams, Slots: runtime.NumCPU(), Observe: m.PasswordHash}
 	lh, err := login.New(lcfg, login.Deps{
 		Store: a.store, Keyring: a.kr, OP: provider, Outbox: mw, Hasher: hasher, Now: now, Logger: a.log,
 		Federation: fed, Metrics: m,

@@ -2,9 +2,11 @@ package factor
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // cheap parameters keep the suite fast; DefaultPasswordParams is exercised
@@ -457,6 +459,47 @@ func TestPasswordHasherConcurrent(t *testing.T) {
 		}
 		if slots > 0 && len(h.slots) != slots {
 			t.Fatalf("Slots=%d: %d back", slots, len(h.slots))
+		}
+	}
+}
+
+// TestHasherObservesCPU: Observe gets one CPU time per argon2id run —
+// Hash, Verify and DummyVerify, concurrently too — on Linux, where it is
+// measured on the run's thread; elsewhere it is never called.
+func TestHasherObservesCPU(t *testing.T) {
+	var mu sync.Mutex
+	var seen []time.Duration
+	h := &PasswordHasher{Params: DefaultPasswordParams, Slots: 2, Observe: func(d time.Duration) {
+		mu.Lock()
+		seen = append(seen, d)
+		mu.Unlock()
+	}}
+	phc, err := h.Hash("correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if ok, _, err := h.Verify(phc, "correct horse battery staple"); !ok || err != nil {
+				t.Errorf("Verify = %v, %v", ok, err)
+			}
+		})
+	}
+	wg.Go(func() { h.DummyVerify("x") })
+	wg.Wait()
+	want := 5
+	if runtime.GOOS != "linux" {
+		want = 0
+	}
+	if len(seen) != want {
+		t.Fatalf("%d observations, want %d", len(seen), want)
+	}
+	for _, d := range seen {
+		// A run of 19 MiB × 2 passes cannot take less than a millisecond
+		// of CPU; a clock that measured nothing would say 0.
+		if d < time.Millisecond {
+			t.Fatalf("observed %v for an argon2id run", d)
 		}
 	}
 }

@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -461,5 +465,44 @@ func TestTicksDelta(t *testing.T) {
 	after := map[int]int64{1: 130, 2: 50, 4: 9} // 3 exited, 4 started
 	if got := ticksDelta(before, after); got != 30+0+9 {
 		t.Errorf("ticksDelta = %d, want 39", got)
+	}
+}
+
+// TestRunScrapesPasswordHashes: --metrics-url takes the server's argon2id
+// histogram at both ends of the window — the runs in between and their
+// CPU, and the server's CPU per request besides them — and a scrape
+// without the histogram is a warning, not figures.
+func TestRunScrapesPasswordHashes(t *testing.T) {
+	var scrapes atomic.Int64
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := scrapes.Add(1) // 10 runs of 21 ms before the window, 30 (20 more) after
+		fmt.Fprintf(w, `# HELP latchkey_password_hash_cpu_seconds CPU time of each argon2id run.
+# TYPE latchkey_password_hash_cpu_seconds histogram
+latchkey_password_hash_cpu_seconds_bucket{le="0.02"} 0
+latchkey_password_hash_cpu_seconds_bucket{le="+Inf"} %d
+latchkey_password_hash_cpu_seconds_sum %g
+latchkey_password_hash_cpu_seconds_count %d
+latchkey_password_hash_cpu_seconds_total_not_this 99
+`, n*20-10, float64(n*20-10)*0.021, n*20-10)
+	}))
+	defer metrics.Close()
+	f := newFakeOP(t)
+	r := run(t, quick(f, ScenarioDiscovery, func(o *Options) { o.MetricsURL = metrics.URL; o.PID = os.Getpid() }))
+	if r.HashRuns != 20 || math.Abs(r.HashCPUms-420) > 1e-6 || math.Abs(r.HashCPUmsPerRun-21) > 1e-6 {
+		t.Fatalf("hashes %d, %v ms, %v ms each; want 20, 420, 21", r.HashRuns, r.HashCPUms, r.HashCPUmsPerRun)
+	}
+	if want := (r.ServerCPUms - r.HashCPUms) / float64(r.Requests); r.Requests == 0 || r.OtherCPUmsPerReq != want {
+		t.Errorf("besides the hashes %v ms per request, want %v", r.OtherCPUmsPerReq, want)
+	}
+	var out bytes.Buffer
+	if err := WriteText(&out, r); err != nil || !strings.Contains(out.String(), "20 in the window, 21.00 ms CPU each") {
+		t.Errorf("text output:\n%s", out.String())
+	}
+
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "go_goroutines 7") }))
+	defer plain.Close()
+	r = run(t, quick(f, ScenarioDiscovery, func(o *Options) { o.MetricsURL = plain.URL }))
+	if r.HashRuns != 0 || len(r.Warnings) == 0 {
+		t.Errorf("no histogram: %d hashes, warnings %v", r.HashRuns, r.Warnings)
 	}
 }

@@ -79,6 +79,14 @@
 // is not counted; the shared background processes (WAL writer,
 // checkpointer) are not either, unless TEXT matches them.
 //
+// Password hashing (--metrics-url URL, a Latchkey server): its
+// latchkey_password_hash_cpu_seconds histogram, scraped at both ends of
+// the window, gives the argon2id runs inside it and their CPU as the
+// server measured it on each run's thread (password_hashes,
+// password_hash_cpu_ms, password_hash_cpu_ms_each), and with --pid the
+// server's CPU per request besides them (cpu_ms_per_req_besides_hashes):
+// for signin, the hash against the rest of a sign-in.
+//
 // Output is a text block, or with --json one object with snake_case keys
 // (latencies in ms, durations in s): scenario, issuer, requests, errors,
 // errors_by_status, rps, p50_ms, p90_ms, p99_ms, max_ms, server_cpu_ms,
@@ -182,6 +190,7 @@
 //	--rate N                   requests per second in total, paced (open loop); 0: closed loop
 //	--pid PID                  the server process, for CPU and RSS
 //	--db-match TEXT            the database processes (command line contains TEXT), for their CPU
+//	--metrics-url URL          a Latchkey server's /metrics: its argon2id runs and their CPU
 //	--json                     machine-readable output
 //	--scope S                  client-credentials and introspect
 //	--refresh-token-file F     refresh and userinfo: tokens, one a line

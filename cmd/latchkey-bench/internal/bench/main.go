@@ -43,6 +43,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.Rate, "rate", 0, "requests per second in total, paced (open loop; latency from the schedule); 0: closed loop")
 	fs.IntVar(&o.PID, "pid", 0, "server process id: CPU time and RSS from /proc (Linux)")
 	fs.StringVar(&o.DBMatch, "db-match", "", "also sample the CPU time of the processes whose command line contains this (e.g. the PostgreSQL backends: \"postgres: 15/main: postgres DBNAME\")")
+	fs.StringVar(&o.MetricsURL, "metrics-url", "", "a Latchkey server's Prometheus endpoint (metrics.addr + /metrics): its argon2id runs and their CPU in the window, and with --pid the server's CPU per request besides them")
 	fs.BoolVar(&o.JSON, "json", false, "print the result as JSON")
 	fs.StringVar(&o.Scope, "scope", "", "scope for client-credentials and introspect (e.g. api)")
 	fs.StringVar(&o.RefreshTokenFile, "refresh-token-file", "", "refresh tokens, one a line: one per worker follows rotating chains (refresh, userinfo)")
@@ -139,6 +140,12 @@ func WriteText(w io.Writer, r Result) error {
 		fmt.Fprintf(tw, "database CPU\t%.0f ms over the window in %d processes, %.3f ms per %s\n",
 			r.DBCPUms, r.DBProcs, r.DBCPUmsPerReq, strings.TrimSuffix(what, "s"))
 	}
+	if r.HashRuns > 0 {
+		fmt.Fprintf(tw, "password hashes\t%d in the window, %.2f ms CPU each (the server's own measure)\n", r.HashRuns, r.HashCPUmsPerRun)
+		if r.OtherCPUmsPerReq != 0 {
+			fmt.Fprintf(tw, "server CPU besides\t%.3f ms per %s\n", r.OtherCPUmsPerReq, strings.TrimSuffix(what, "s"))
+		}
+	}
 	if r.PID != 0 && r.RSSAfterKiB > 0 {
 		fmt.Fprintf(tw, "server RSS\tbefore %s, after %s, peak %s (VmHWM %s)\n",
 			mib(r.RSSBeforeKiB), mib(r.RSSAfterKiB), mib(r.RSSPeakKiB), mib(r.RSSHWMKiB))
@@ -166,6 +173,10 @@ type resultJSON struct {
 	DBProcs        int            `json:"db_procs,omitempty"`
 	DBCPUms        float64        `json:"db_cpu_ms,omitempty"`
 	DBCPUmsPerReq  float64        `json:"db_cpu_ms_per_req,omitempty"`
+	HashRuns       int            `json:"password_hashes,omitempty"`
+	HashCPUms      float64        `json:"password_hash_cpu_ms,omitempty"`
+	HashCPUmsPer   float64        `json:"password_hash_cpu_ms_each,omitempty"`
+	OtherCPUms     float64        `json:"cpu_ms_per_req_besides_hashes,omitempty"`
 	RSSBeforeKiB   int64          `json:"rss_before_kib"`
 	RSSAfterKiB    int64          `json:"rss_after_kib"`
 	RSSPeakKiB     int64          `json:"rss_peak_kib"`
@@ -192,6 +203,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		RPS: r.RPS, P50ms: toMs(r.P50), P90ms: toMs(r.P90), P99ms: toMs(r.P99), MaxMs: toMs(r.Max),
 		PID: r.PID, ServerCPUms: r.ServerCPUms, CPUmsPerReq: r.CPUmsPerReq, RPSPerCore: r.RPSPerCore,
 		DBProcs: r.DBProcs, DBCPUms: r.DBCPUms, DBCPUmsPerReq: r.DBCPUmsPerReq,
+		HashRuns: r.HashRuns, HashCPUms: r.HashCPUms, HashCPUmsPer: r.HashCPUmsPerRun, OtherCPUms: r.OtherCPUmsPerReq,
 		RSSBeforeKiB: r.RSSBeforeKiB, RSSAfterKiB: r.RSSAfterKiB, RSSPeakKiB: r.RSSPeakKiB, RSSHWMKiB: r.RSSHWMKiB,
 		Concurrency: r.Concurrency, Rate: r.Rate, DurationS: r.Duration.Seconds(), WarmupS: r.Warmup.Seconds(),
 		ChainsBroken: r.ChainsBroken, Warnings: r.Warnings,
@@ -209,6 +221,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		RPS: j.RPS, P50: fromMs(j.P50ms), P90: fromMs(j.P90ms), P99: fromMs(j.P99ms), Max: fromMs(j.MaxMs),
 		PID: j.PID, ServerCPUms: j.ServerCPUms, CPUmsPerReq: j.CPUmsPerReq, RPSPerCore: j.RPSPerCore,
 		DBProcs: j.DBProcs, DBCPUms: j.DBCPUms, DBCPUmsPerReq: j.DBCPUmsPerReq,
+		HashRuns: j.HashRuns, HashCPUms: j.HashCPUms, HashCPUmsPerRun: j.HashCPUmsPer, OtherCPUmsPerReq: j.OtherCPUms,
 		RSSBeforeKiB: j.RSSBeforeKiB, RSSAfterKiB: j.RSSAfterKiB, RSSPeakKiB: j.RSSPeakKiB, RSSHWMKiB: j.RSSHWMKiB,
 		Concurrency: j.Concurrency, Rate: j.Rate, Duration: time.Duration(j.DurationS * float64(time.Second)),
 		Warmup: time.Duration(j.WarmupS * float64(time.Second)), ChainsBroken: j.ChainsBroken, Warnings: j.Warnings,

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,7 +71,13 @@ type Options struct {
 	// start and the end of the measured window. A process that exits inside
 	// the window is not counted.
 	DBMatch string
-	JSON    bool // Main prints JSON instead of the text block
+	// MetricsURL, when set, is a Latchkey server's Prometheus endpoint
+	// (its metrics.addr + /metrics), scraped at the start and the end of
+	// the measured window for latchkey_password_hash_cpu_seconds: the
+	// argon2id runs of the window and their CPU, which with PID tells the
+	// hash from the rest of a sign-in.
+	MetricsURL string
+	JSON       bool // Main prints JSON instead of the text block
 
 	Scope string // client-credentials and introspect: the scope to ask for (e.g. "api")
 	// RefreshTokenFile holds refresh tokens, one a line (refresh, userinfo).
@@ -117,6 +124,13 @@ type Result struct {
 	RSSAfterKiB   int64   // VmRSS at the end of the window
 	RSSPeakKiB    int64   // highest VmRSS seen (sampled every 100 ms, warmup included)
 	RSSHWMKiB     int64   // VmHWM at the end: the kernel's peak RSS since the process started
+	// From Options.MetricsURL (0 when not scraped): the server's argon2id
+	// runs inside the window, their CPU, and with PID the server's CPU per
+	// request besides them.
+	HashRuns         int
+	HashCPUms        float64
+	HashCPUmsPerRun  float64
+	OtherCPUmsPerReq float64
 
 	Concurrency  int
 	Rate         float64 // 0: closed loop
@@ -339,7 +353,77 @@ func Run(ctx context.Context, o Options, stdout io.Writer) (Result, error) {
 			}
 		}
 	}
+	if o.MetricsURL != "" {
+		if m.hashErr != nil {
+			e.warn("--metrics-url: %v (no password hash figures)", m.hashErr)
+		} else {
+			res.HashRuns = int(m.hashAfter.count - m.hashBefore.count)
+			res.HashCPUms = (m.hashAfter.sum - m.hashBefore.sum) * 1000
+			if res.HashRuns > 0 {
+				res.HashCPUmsPerRun = res.HashCPUms / float64(res.HashRuns)
+			}
+			if res.Requests > 0 && res.ServerCPUms > 0 {
+				res.OtherCPUmsPerReq = (res.ServerCPUms - res.HashCPUms) / float64(res.Requests)
+			}
+		}
+	}
 	return res, nil
+}
+
+// hashSample is latchkey_password_hash_cpu_seconds at one moment.
+type hashSample struct {
+	sum   float64 // seconds
+	count float64
+}
+
+// scrapeHash reads the server's argon2id histogram from Options.MetricsURL.
+func (e *env) scrapeHash(ctx context.Context) (hashSample, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.o.MetricsURL, nil)
+	if err != nil {
+		return hashSample{}, err
+	}
+	status, body, err := e.do(req, true)
+	if err != nil {
+		return hashSample{}, err
+	}
+	if status != http.StatusOK {
+		return hashSample{}, fmt.Errorf("%s: status %d", e.o.MetricsURL, status)
+	}
+	return parseHashSample(string(body))
+}
+
+// parseHashSample finds the histogram's _sum and _count in a Prometheus
+// text exposition.
+func parseHashSample(text string) (hashSample, error) {
+	var h hashSample
+	found := 0
+	for line := range strings.Lines(text) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		var dst *float64
+		switch name {
+		case "latchkey_password_hash_cpu_seconds_sum":
+			dst = &h.sum
+		case "latchkey_password_hash_cpu_seconds_count":
+			dst = &h.count
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return hashSample{}, fmt.Errorf("%s: %w", name, err)
+		}
+		*dst = v
+		found++
+	}
+	if found != 2 {
+		return hashSample{}, errors.New("no latchkey_password_hash_cpu_seconds in the scrape (a Latchkey server, Linux)")
+	}
+	return h, nil
 }
 
 // discover fetches and checks the discovery document.
@@ -445,6 +529,9 @@ type measurement struct {
 	// The DBMatch processes: ticks per pid at the start and the end.
 	dbBefore, dbAfter map[int]int64
 	dbErr             error
+	// The MetricsURL scrapes at the start and the end.
+	hashBefore, hashAfter hashSample
+	hashErr               error
 }
 
 // measure runs the closed loop: every worker sends its next request as
@@ -559,6 +646,9 @@ func (e *env) measure(parent context.Context, iters []iteration) (measurement, e
 	if o.DBMatch != "" {
 		m.dbBefore, m.dbErr = matchTicks(o.DBMatch)
 	}
+	if o.MetricsURL != "" {
+		m.hashBefore, m.hashErr = e.scrapeHash(parent)
+	}
 	if !sleepUntil(we) {
 		cancel()
 		wg.Wait()
@@ -570,6 +660,9 @@ func (e *env) measure(parent context.Context, iters []iteration) (measurement, e
 	}
 	if o.DBMatch != "" && m.dbErr == nil {
 		m.dbAfter, m.dbErr = matchTicks(o.DBMatch)
+	}
+	if o.MetricsURL != "" && m.hashErr == nil {
+		m.hashAfter, m.hashErr = e.scrapeHash(parent)
 	}
 	cancel()
 	wg.Wait()
