@@ -546,6 +546,12 @@ const (
 	userByID           = "SELECT " + userColumns + " FROM users WHERE id = ?"
 	userByEmailKey     = "SELECT " + userColumns + " FROM users WHERE email_key = ?"
 	clientByID         = "SELECT " + clientColumns + " FROM clients WHERE id = ?"
+	latestEmailCode    = "SELECT " + emailCodeColumns + " FROM email_codes WHERE user_id = ? AND purpose = ? AND context_id = ?" +
+		" ORDER BY created_at DESC, dead_at ASC LIMIT 1"
+	totpByUser = "SELECT " + totpColumns + " FROM totp_credentials WHERE user_id = ?" +
+		" ORDER BY CASE WHEN status = '" + TOTPActive + "' THEN 0 ELSE 1 END, created_at, id"
+	organizationByDomain = "SELECT " + organizationColumns + " FROM organizations" +
+		" WHERE id = (SELECT org_id FROM organization_domains WHERE domain = ?)"
 	accessTokenByID    = "SELECT " + accessTokenColumns + " FROM access_tokens WHERE id = ?"
 	sessionByTokenHash = "SELECT " + sessionColumns + " FROM sessions WHERE token_hash = ?"
 )
@@ -579,6 +585,32 @@ func (s *Store) hotRow(ctx context.Context, query string, dest []any, args ...an
 		return ErrNotFound
 	}
 	return err
+}
+
+// hotRows is hotRow for a SELECT of any number of rows: each is scanned
+// into a new R through ptrs. No rows (or arguments no row can hold): nil.
+func hotRows[R any](s *Store, ctx context.Context, query string, ptrs func(*R) []any, args ...any) ([]R, error) {
+	if !argsValid(args) {
+		return nil, nil
+	}
+	st, err := s.hotRead.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(s.hotCtx(ctx), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []R
+	for rows.Next() {
+		var r R
+		if err := rows.Scan(ptrs(&r)...); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // hotCtx is the context of a token-path statement. On SQLite it cannot be

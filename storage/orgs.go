@@ -107,9 +107,17 @@ func (s *Store) GetOrganizationByName(ctx context.Context, name string) (Organiz
 }
 
 // GetOrganizationByDomain finds the owner of domain, case-insensitively.
+//
+// Every identifier step asks for the email's domain: the lookup is a
+// prepared statement (most domains have no organisation).
 func (s *Store) GetOrganizationByDomain(ctx context.Context, domain string) (Organization, error) {
-	return s.getOrganization(ctx, "get organization by domain",
-		"id = (SELECT org_id FROM organization_domains WHERE domain = ?)", strings.ToLower(domain))
+	const op = "get organization by domain"
+	var row organizationRow
+	if err := s.hotRow(ctx, organizationByDomain, row.ptrs(), strings.ToLower(domain)); err != nil {
+		return Organization{}, fail(op, err)
+	}
+	o, err := withDomains(s.read(ctx), row)
+	return o, fail(op, err)
 }
 
 func (s *Store) getOrganization(ctx context.Context, op, where string, args ...any) (Organization, error) {

@@ -643,6 +643,17 @@ type emailCodeRow struct {
 
 func (emailCodeRow) TableName() string { return "email_codes" }
 
+// emailCodeColumns are emailCodeRow's columns in field order, for LatestEmailCode's prepared
+// statement (TestHandWrittenInserts checks them against the gorm schema).
+const emailCodeColumns = `id, user_id, purpose, context_id, browser_hash, code_hash, created_at, expires_at,
+	attempts, dead_at, budget, mail_state`
+
+// ptrs are the scan targets of emailCodeColumns, in order.
+func (r *emailCodeRow) ptrs() []any {
+	return []any{&r.ID, &r.UserID, &r.Purpose, &r.ContextID, &r.BrowserHash, &r.CodeHash, &r.CreatedMs,
+		&r.ExpiresMs, &r.Attempts, &r.DeadMs, &r.Budget, &r.MailState}
+}
+
 func emailCodeToRow(c EmailCode) emailCodeRow {
 	return emailCodeRow{
 		ID: c.ID, UserID: c.UserID, Purpose: c.Purpose, ContextID: c.ContextID,
@@ -723,6 +734,15 @@ type totpRow struct {
 }
 
 func (totpRow) TableName() string { return "totp_credentials" }
+
+// totpColumns are totpRow's columns in field order, for ListTOTP's prepared
+// statement (TestHandWrittenInserts checks them against the gorm schema).
+const totpColumns = `id, user_id, seed_sealed, status, last_step, created_at, confirmed_at`
+
+// ptrs are the scan targets of totpColumns, in order.
+func (r *totpRow) ptrs() []any {
+	return []any{&r.ID, &r.UserID, &r.SeedSealed, &r.Status, &r.LastStep, &r.CreatedMs, &r.ConfirmedMs}
+}
 
 func totpToRow(c TOTPCredential) totpRow {
 	return totpRow{
@@ -1178,6 +1198,18 @@ type organizationRow struct {
 }
 
 func (organizationRow) TableName() string { return "organizations" }
+
+// organizationColumns are organizationRow's columns in field order, for GetOrganizationByDomain's prepared
+// statement (TestHandWrittenInserts checks them against the gorm schema).
+const organizationColumns = `id, name, issuer, client_id, client_secret_sealed, scopes, claim_email, claim_name,
+	claim_groups, trust_upstream_mfa, jit_provisioning, source, created_at, updated_at`
+
+// ptrs are the scan targets of organizationColumns, in order.
+func (r *organizationRow) ptrs() []any {
+	return []any{&r.ID, &r.Name, &r.Issuer, &r.ClientID, &r.ClientSecretSealed, &r.Scopes, &r.ClaimEmail,
+		&r.ClaimName, &r.ClaimGroups, &r.TrustUpstreamMFA, &r.JITProvisioning, &r.Source,
+		&r.CreatedMs, &r.UpdatedMs}
+}
 
 func organizationToRow(o Organization) organizationRow {
 	return organizationRow{

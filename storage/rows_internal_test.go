@@ -35,6 +35,9 @@ func TestHandWrittenInserts(t *testing.T) {
 		{&authRequestRow{}, authRequestByID, (&authRequestRow{}).ptrs()},
 		{&userRow{}, userByEmailKey, (&userRow{}).ptrs()},
 		{&clientRow{}, clientByID, (&clientRow{}).ptrs()},
+		{&emailCodeRow{}, latestEmailCode, (&emailCodeRow{}).ptrs()},
+		{&totpRow{}, totpByUser, (&totpRow{}).ptrs()},
+		{&organizationRow{}, organizationByDomain, (&organizationRow{}).ptrs()},
 	} {
 		sch, err := schema.Parse(tc.model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {
