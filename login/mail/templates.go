@@ -316,6 +316,41 @@ func FormatTime(t time.Time) string {
 type Templates struct {
 	text map[string]*texttemplate.Template
 	html map[string]*htmltemplate.Template
+	// bound holds each mail's copy bound to one language's functions,
+	// made the first time the mail is rendered in that language and
+	// executed from then on: html/template analyses a copy for escaping
+	// at its first execution, which cost more than the rendering when
+	// every mail made a new copy.
+	bound sync.Map // boundKey → *boundPair
+}
+
+type boundKey struct {
+	name string
+	l    *i18n.Localizer // one per language of the catalogue
+}
+
+type boundPair struct {
+	text *texttemplate.Template
+	html *htmltemplate.Template
+}
+
+// bind returns mail name's templates bound to l's functions. The parsed
+// set itself is never executed, so it can always be cloned.
+func (ts *Templates) bind(name string, l *i18n.Localizer) (*boundPair, error) {
+	k := boundKey{name, l}
+	if p, ok := ts.bound.Load(k); ok {
+		return p.(*boundPair), nil
+	}
+	tt, err := ts.text[name].Clone()
+	if err != nil {
+		return nil, err
+	}
+	ht, err := ts.html[name].Clone()
+	if err != nil {
+		return nil, err
+	}
+	p, _ := ts.bound.LoadOrStore(k, &boundPair{text: tt.Funcs(textFuncs(l)), html: ht.Funcs(htmlFuncs(l))})
+	return p.(*boundPair), nil
 }
 
 // TemplateNames are the file names of the mail templates (each mail's
@@ -434,21 +469,15 @@ func render(name, to, subject string, v mailView) (Message, error) {
 			return Message{}, fmt.Errorf("mail: templates: %w", err)
 		}
 	}
-	// A copy per render, bound to the mail's language (the parsed set is
-	// never executed itself, so it can always be cloned).
-	tt, err := ts.text[name].Clone()
-	if err != nil {
-		return Message{}, err
-	}
-	ht, err := ts.html[name].Clone()
+	b, err := ts.bind(name, v.l)
 	if err != nil {
 		return Message{}, err
 	}
 	var text, html bytes.Buffer
-	if err := tt.Funcs(textFuncs(v.l)).Execute(&text, v); err != nil {
+	if err := b.text.Execute(&text, v); err != nil {
 		return Message{}, fmt.Errorf("mail: render %s (text): %w", name, err)
 	}
-	if err := ht.Funcs(htmlFuncs(v.l)).Execute(&html, v); err != nil {
+	if err := b.html.Execute(&html, v); err != nil {
 		return Message{}, fmt.Errorf("mail: render %s (html): %w", name, err)
 	}
 	return Message{

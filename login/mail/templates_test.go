@@ -2,6 +2,7 @@ package mail
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -148,5 +149,53 @@ func TestFormatTime(t *testing.T) {
 	}
 	if got := FormatTime(time.Date(2026, 1, 5, 9, 7, 0, 0, time.UTC)); got != "5 Jan 2026, 09:07 UTC" {
 		t.Errorf("FormatTime = %q", got)
+	}
+}
+
+// TestMailCopiesBoundOncePerLanguage: a mail's templates are copied and
+// bound to a language the first time the mail is rendered in it, then
+// reused — concurrently too — and each copy speaks its own language.
+func TestMailCopiesBoundOncePerLanguage(t *testing.T) {
+	ts, err := ParseTemplates(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := testSite
+	site.Templates = ts
+	render := func(lang string) Message {
+		m, err := CodeMail{Site: site, To: "ada@example.com", Name: "Ada", Code: "493817", ValidFor: 10 * time.Minute,
+			RequestedAt: testAt, Purpose: "signin", Lang: lang}.Message()
+		if err != nil {
+			t.Error(err)
+		}
+		return m
+	}
+	en, de := render("en"), render("de")
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			lang, want := "en", en
+			if i%2 == 1 {
+				lang, want = "de", de
+			}
+			if got := render(lang); got != want {
+				t.Errorf("%s mail rendered differently the %dth time:\n%s", lang, i, got.Text)
+			}
+		})
+	}
+	wg.Wait()
+	if en.Subject == de.Subject || en.Text == de.Text {
+		t.Fatalf("English and German mails are alike: %q", en.Subject)
+	}
+	n := 0
+	ts.bound.Range(func(k, _ any) bool {
+		if k.(boundKey).name != "code" {
+			t.Errorf("bound %v", k)
+		}
+		n++
+		return true
+	})
+	if n != 2 {
+		t.Errorf("%d bound copies for one mail in two languages, want 2", n)
 	}
 }
