@@ -116,11 +116,8 @@ func (s *Service) notice(u storage.User, change i18n.Msg, from From) (storage.Ou
 // sealNotice is a rendered notice to the account's owner as an outbox row
 // (purpose: what it tells of).
 func (s *Service) sealNotice(u storage.User, purpose string, msg mail.Message, now time.Time) (storage.OutboxMessage, error) {
-	m := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: "notice", Purpose: purpose, Recipient: u.Email,
-		UserID: u.ID, CreatedAt: now, GiveUpAt: now.Add(noticeGiveUp)}
-	var err error
-	m.Sealed, err = outbox.Seal(s.kr, m.ID, msg)
-	return m, err
+	return outbox.SealRow(s.kr, storage.OutboxMessage{Kind: "notice", Purpose: purpose, Recipient: u.Email,
+		UserID: u.ID, CreatedAt: now, GiveUpAt: now.Add(noticeGiveUp)}, msg)
 }
 
 // queueNotice writes a notice (m, or the error making it) to the outbox on

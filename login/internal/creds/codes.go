@@ -113,7 +113,7 @@ func (s *Service) issue(ctx context.Context, to Recipient, purpose, contextID, w
 	if IsStandIn(auditUser) {
 		auditUser = ""
 	}
-	m := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: "code", Purpose: wording, Recipient: to.Email,
+	m := storage.OutboxMessage{Kind: "code", Purpose: wording, Recipient: to.Email,
 		UserID: auditUser, CreatedAt: now, GiveUpAt: expires}
 	// A sign-up asks whether its address's owner may hear of it again (at
 	// most hourly) whether or not the address has an account: one path
@@ -147,7 +147,7 @@ func (s *Service) issue(ctx context.Context, to Recipient, purpose, contextID, w
 	if err != nil {
 		return i18n.Msg{}, err
 	}
-	if m.Sealed, err = outbox.Seal(s.kr, m.ID, msg); err != nil {
+	if m, err = outbox.SealRow(s.kr, m, msg); err != nil {
 		return i18n.Msg{}, err
 	}
 	switch {
@@ -161,7 +161,7 @@ func (s *Service) issue(ctx context.Context, to Recipient, purpose, contextID, w
 			Browser: lo.Msg(from.Browser), IP: from.IP, Lang: lo.Lang(), TimeZone: owner.TimeZone}).Message(); err != nil {
 			return i18n.Msg{}, err
 		}
-		if m.Sealed, err = outbox.Seal(s.kr, m.ID, msg); err != nil {
+		if m, err = outbox.SealRow(s.kr, m, msg); err != nil {
 			return i18n.Msg{}, err
 		}
 	default:

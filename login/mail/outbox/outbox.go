@@ -68,6 +68,22 @@ func Seal(kr *keyring.Keyring, id string, m mail.Message) ([]byte, error) {
 
 func ad(id string) []byte { return []byte(keyring.PurposeOutbox + ":" + id) }
 
+// SealRow is row with m sealed into it for delivery. The seal is bound to
+// the row's id, so the id is fixed first: when empty, a sortable id at
+// row.CreatedAt (what the store would give it). Sealing again (another
+// message for the same row) keeps the id.
+func SealRow(kr *keyring.Keyring, row storage.OutboxMessage, m mail.Message) (storage.OutboxMessage, error) {
+	if row.ID == "" {
+		row.ID = storage.NewSortableID(row.CreatedAt)
+	}
+	sealed, err := Seal(kr, row.ID, m)
+	if err != nil {
+		return storage.OutboxMessage{}, err
+	}
+	row.Sealed = sealed
+	return row, nil
+}
+
 func open(kr *keyring.Keyring, id string, sealed []byte) (mail.Message, error) {
 	raw, err := kr.Open(sealed, ad(id))
 	if err != nil {

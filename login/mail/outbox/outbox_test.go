@@ -66,13 +66,12 @@ func testKeyring(t testing.TB) *keyring.Keyring {
 // enqueue seals and writes a notice to to, giving up after giveUp.
 func enqueue(t testing.TB, s *storage.Store, kr *keyring.Keyring, now time.Time, to string, giveUp time.Duration) storage.OutboxMessage {
 	t.Helper()
-	id := storage.NewSortableID(now)
-	sealed, err := Seal(kr, id, mail.Message{To: to, Subject: "Notice", Text: "Something changed.\n"})
+	row, err := SealRow(kr, storage.OutboxMessage{Kind: "notice", Purpose: "test", Recipient: to,
+		CreatedAt: now, GiveUpAt: now.Add(giveUp)}, mail.Message{To: to, Subject: "Notice", Text: "Something changed.\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := s.EnqueueMail(context.Background(), storage.OutboxMessage{ID: id, Kind: "notice", Purpose: "test", Recipient: to,
-		Sealed: sealed, CreatedAt: now, GiveUpAt: now.Add(giveUp)})
+	m, err := s.EnqueueMail(context.Background(), row)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,5 +281,38 @@ func TestKickAndRun(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSealRow: a row gets a sortable id at its creation time before the
+// seal, the seal opens only under that id, and sealing another message
+// into the row keeps the id.
+func TestSealRow(t *testing.T) {
+	kr := testKeyring(t)
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	first := mail.Message{To: "a@example.com", Subject: "One", Text: "one\n"}
+	row, err := SealRow(kr, storage.OutboxMessage{CreatedAt: now}, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.ID == "" || row.ID[:10] != storage.NewSortableID(now)[:10] {
+		t.Fatalf("id %q is not sortable at %v", row.ID, now)
+	}
+	if got, err := open(kr, row.ID, row.Sealed); err != nil || got != first {
+		t.Fatalf("open = %+v, %v", got, err)
+	}
+	if _, err := open(kr, storage.NewSortableID(now), row.Sealed); err == nil {
+		t.Fatal("the seal opened under another row's id")
+	}
+	second := mail.Message{To: "b@example.com", Subject: "Two", Text: "two\n"}
+	again, err := SealRow(kr, row, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != row.ID {
+		t.Fatalf("resealing changed the id: %q → %q", row.ID, again.ID)
+	}
+	if got, err := open(kr, again.ID, again.Sealed); err != nil || got != second {
+		t.Fatalf("open = %+v, %v", got, err)
 	}
 }

@@ -68,14 +68,8 @@ func (q Queue) Row(m mail.Message) (storage.OutboxMessage, error) {
 	if kind == "" {
 		kind = "admin"
 	}
-	row := storage.OutboxMessage{ID: storage.NewSortableID(now), Kind: kind, Purpose: m.Subject, Recipient: m.To,
-		CreatedAt: now, GiveUpAt: now.Add(giveUp)}
-	sealed, err := Seal(q.Keyring, row.ID, m)
-	if err != nil {
-		return storage.OutboxMessage{}, err
-	}
-	row.Sealed = sealed
-	return row, nil
+	return SealRow(q.Keyring, storage.OutboxMessage{Kind: kind, Purpose: m.Subject, Recipient: m.To,
+		CreatedAt: now, GiveUpAt: now.Add(giveUp)}, m)
 }
 
 // Kick wakes the worker (if any) to deliver what was queued.

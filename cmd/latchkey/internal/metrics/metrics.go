@@ -81,7 +81,7 @@ func New() *Metrics {
 		}, []string{"result"}),
 		hashCPU: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Name: "password_hash_cpu_seconds",
-			Help:    "CPU time of each argon2id run (password check, new password, or the equal-cost check for an unknown account), measured on its thread. count × the mean is the CPU the hash takes; the rest of process_cpu_seconds_total is everything else.",
+			Help:    "CPU time of each argon2id run (password check, new password, or the equal-cost check for an unknown account), measured on its thread: _sum is the CPU the hashing took, the rest of process_cpu_seconds_total everything else.",
 			Buckets: []float64{.005, .01, .02, .04, .08, .16, .32},
 		}),
 	}
