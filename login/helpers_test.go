@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/login/factor"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -99,10 +100,11 @@ func (b *browser) signInRP(app *rp, email string, o signInOpts) (string, map[str
 	authURL, state := app.authorizeURL()
 	p := b.drive(b.get(authURL), email, o)
 	claims := app.claims(p.code(b.e.t, state))
-	rt := keyring.NewToken()
+	family := storage.NewID()
+	rt := op.NewRefreshToken(family)
 	now := b.e.clock.Now()
 	if _, err := b.e.store.CreateRefreshToken(context.Background(), storage.RefreshToken{
-		TokenHash: rtHash(rt), ClientID: app.id, UserID: claims["sub"].(string), SessionID: claims["sid"].(string),
+		FamilyID: family, TokenHash: rtHash(rt), ClientID: app.id, UserID: claims["sub"].(string), SessionID: claims["sid"].(string),
 		Scopes: []string{"openid", "offline_access"}, CreatedAt: now, AuthTime: now, SecondFactorAt: now,
 	}); err != nil {
 		b.e.t.Fatal(err)
@@ -116,7 +118,7 @@ func rtHash(rt string) []byte { h := sha256.Sum256([]byte(rt)); return h[:] }
 // family is live, invalid_grant once revoked.
 func refreshErr(t *testing.T, app *rp, rt string) string {
 	t.Helper()
-	tok, err := app.e.store.GetRefreshTokenByHash(context.Background(), rtHash(rt))
+	tok, err := app.e.store.GetRefreshTokenByHash(context.Background(), op.RefreshFamilyOf(rt), rtHash(rt))
 	if err != nil || !tok.RevokedAt.IsZero() || !tok.UsedAt.IsZero() {
 		return "invalid_grant"
 	}

@@ -145,7 +145,7 @@ func TestRefreshUserGone(t *testing.T) {
 			raw := e.refreshTokenWith("conf", ghost)
 			a := e.post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {raw}}, "conf:"+confSecret)
 			checkError(t, "user gone", a, http.StatusBadRequest, "invalid_grant", false)
-			rt, err := e.store.GetRefreshTokenByHash(ctx, e.kr.MACString(keyring.PurposeRefresh, raw))
+			rt, err := e.store.GetRefreshTokenByHash(ctx, RefreshFamilyOf(raw), e.kr.MACString(keyring.PurposeRefresh, raw))
 			if err != nil || !rt.UsedAt.IsZero() || !rt.RevokedAt.IsZero() {
 				t.Fatalf("the refused token: %+v, %v; want it unused and not revoked", rt, err)
 			}

@@ -18,7 +18,6 @@ import (
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/keyring"
 )
 
 const (
@@ -327,7 +326,7 @@ func (o *OP) introspectToken(ctx context.Context, c *client, token, hint string)
 		return resp, nil
 	}
 	tryRefresh := func() (map[string]any, error) {
-		rt, err := o.storage.store.GetRefreshTokenByHash(ctx, o.storage.kr.MACString(keyring.PurposeRefresh, token))
+		rt, err := o.storage.refreshToken(ctx, token)
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
 				return nil, nil
@@ -421,7 +420,7 @@ func (o *OP) revoke(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	rt, err := s.store.GetRefreshTokenByHash(ctx, s.kr.MACString(keyring.PurposeRefresh, token))
+	rt, err := s.refreshToken(ctx, token)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:

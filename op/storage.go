@@ -313,7 +313,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 				return "", "", time.Time{}, err
 			}
 		}
-		raw := newRefreshToken(r.rt.FamilyID)
+		raw := NewRefreshToken(r.rt.FamilyID)
 		next := r.rt
 		next.ID = storage.NewSortableID(now)
 		next.TokenHash = s.kr.MACString(keyring.PurposeRefresh, raw)
@@ -338,7 +338,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 	default:
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
-	raw := newRefreshToken(first.FamilyID)
+	raw := NewRefreshToken(first.FamilyID)
 	first.ID = storage.NewSortableID(now)
 	first.TokenHash = s.kr.MACString(keyring.PurposeRefresh, raw)
 	first.CreatedAt, first.FamilyCreatedAt, first.LastUsedAt = now, now, now
@@ -382,10 +382,10 @@ func (r *refreshRequest) SetCurrentScopes(sc []string) { r.scopes = sc }
 // reused, revoked, idle, expired, re-verification due or user disabled all
 // answer invalid_grant (the library maps every error to it).
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) (zop.RefreshTokenRequest, error) {
-	hash := s.kr.MACString(keyring.PurposeRefresh, raw)
+	family, hash := RefreshFamilyOf(raw), s.kr.MACString(keyring.PurposeRefresh, raw)
 	// The token and its user in one statement; what is missing is told
 	// apart below.
-	rt, u, err := s.store.GetRefreshGrant(ctx, hash)
+	rt, u, err := s.store.GetRefreshGrant(ctx, family, hash)
 	now := s.now()
 	if err == nil {
 		return s.refreshRequest(ctx, rt, &u, now)
@@ -393,13 +393,13 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 	if !errors.Is(err, storage.ErrNotFound) {
 		return nil, serverError(ctx, err)
 	}
-	rt, err = s.store.GetRefreshTokenByHash(ctx, hash)
+	rt, err = s.store.GetRefreshTokenByHash(ctx, family, hash)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			// Used tokens are compacted away (storage.Sweep); a token of a
 			// live family that is no longer stored was rotated away long
 			// ago: reuse all the same.
-			if head, ferr := s.store.LiveRefreshFamily(ctx, refreshFamilyOf(raw)); ferr == nil {
+			if head, ferr := s.store.LiveRefreshFamily(ctx, family); ferr == nil {
 				s.reuseDetected(ctx, head, now)
 				return nil, errInvalidGrant("refresh token reused")
 			} else if !errors.Is(ferr, storage.ErrNotFound) {
@@ -468,14 +468,24 @@ func (s *opStorage) withinReuseGrace(rt storage.RefreshToken, now time.Time) boo
 	return g > 0 && rt.RevokedAt.IsZero() && !rt.UsedAt.IsZero() && !rt.UsedAt.After(now) && now.Sub(rt.UsedAt) <= g
 }
 
-// newRefreshToken is a refresh token of family: "<family>.<random>". Only
-// its HMAC is stored; the family id in front lets a token that was
-// rotated away and compacted out of storage still be recognised as reuse.
-func newRefreshToken(family string) string { return family + "." + keyring.NewToken() }
+// NewRefreshToken is the value of a new refresh token of family:
+// "<family>.<random>" (every token Latchkey issues; tools that seed tokens
+// make them with it too). Only its HMAC is stored. The store finds a
+// token among its family's rows by the family id in front, and a token
+// that was rotated away and compacted out of storage is still recognised
+// as reuse by it.
+func NewRefreshToken(family string) string { return family + "." + keyring.NewToken() }
 
-// refreshFamilyOf is the family a presented refresh token names ("" for
-// tokens issued before the prefix, and for garbage).
-func refreshFamilyOf(raw string) string {
+// refreshToken finds a presented refresh token in the store, whatever its
+// state: by the family its value names and its digest.
+func (s *opStorage) refreshToken(ctx context.Context, raw string) (storage.RefreshToken, error) {
+	return s.store.GetRefreshTokenByHash(ctx, RefreshFamilyOf(raw), s.kr.MACString(keyring.PurposeRefresh, raw))
+}
+
+// RefreshFamilyOf is the family a presented refresh token names ("" for
+// tokens issued before the prefix, and for garbage): with its digest, how
+// the store finds it.
+func RefreshFamilyOf(raw string) string {
 	fam, _, ok := strings.Cut(raw, ".")
 	if !ok || len(fam) == 0 || len(fam) > 64 {
 		return ""
@@ -513,7 +523,7 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *zop.En
 }
 
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, raw string) (string, string, error) {
-	rt, err := s.store.GetRefreshTokenByHash(ctx, s.kr.MACString(keyring.PurposeRefresh, raw))
+	rt, err := s.refreshToken(ctx, raw)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return "", "", serverError(ctx, err)
 	}

@@ -102,10 +102,8 @@ func (e *tokenEnv) refreshToken(clientID string) string {
 // refreshTokenWith is refreshToken with the row changed by edit first.
 func (e *tokenEnv) refreshTokenWith(clientID string, edit func(*storage.RefreshToken)) string {
 	e.t.Helper()
-	raw := keyring.NewToken()
 	rt := storage.RefreshToken{
-		ID: storage.NewSortableID(e.now), TokenHash: e.kr.MACString(keyring.PurposeRefresh, raw),
-		FamilyID: storage.NewID(), ClientID: clientID, UserID: e.user.ID,
+		ID: storage.NewSortableID(e.now), FamilyID: storage.NewID(), ClientID: clientID, UserID: e.user.ID,
 		Scopes: []string{"openid", "offline_access"}, GrantedScopes: []string{"openid", "offline_access"},
 		Audience: []string{clientID}, AMR: []string{"pwd", "otp"}, AuthTime: e.now, SecondFactorAt: e.now,
 		CreatedAt: e.now, FamilyCreatedAt: e.now, LastUsedAt: e.now,
@@ -113,6 +111,8 @@ func (e *tokenEnv) refreshTokenWith(clientID string, edit func(*storage.RefreshT
 	if edit != nil {
 		edit(&rt)
 	}
+	raw := NewRefreshToken(rt.FamilyID) // the family as edited
+	rt.TokenHash = e.kr.MACString(keyring.PurposeRefresh, raw)
 	if _, err := e.store.CreateRefreshToken(context.Background(), rt); err != nil {
 		e.t.Fatal(err)
 	}

@@ -257,11 +257,14 @@ type api interface {
 	// CreateRefreshToken starts a family: FamilyID is generated when empty;
 	// zero FamilyCreatedAt and LastUsedAt default to CreatedAt.
 	CreateRefreshToken(ctx context.Context, rt RefreshToken) (RefreshToken, error)
-	GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
+	// GetRefreshTokenByHash finds a token by the family its value names
+	// and its digest; family "" finds only tokens issued before values
+	// named their family, by digest alone.
+	GetRefreshTokenByHash(ctx context.Context, family string, tokenHash []byte) (RefreshToken, error)
 	// GetRefreshGrant is GetRefreshTokenByHash and GetUser of its user in
 	// one statement (the refresh grant's read); ErrNotFound when either is
 	// missing.
-	GetRefreshGrant(ctx context.Context, tokenHash []byte) (RefreshToken, User, error)
+	GetRefreshGrant(ctx context.Context, family string, tokenHash []byte) (RefreshToken, User, error)
 	// RotateRefreshToken marks oldID used (UsedAt=now) iff it is neither
 	// used nor revoked, inserts next, and deletes the access tokens minted
 	// from oldID, in one transaction. ErrConflict if oldID was already used

@@ -100,18 +100,18 @@ func TestRotateWithAccess(t *testing.T) {
 			// the old token stays usable and nothing new is stored.
 			unused := func(when string) {
 				t.Helper()
-				rt, err := s.GetRefreshTokenByHash(ctx, []byte("h2"))
+				rt, err := s.GetRefreshTokenByHash(ctx, first.FamilyID, []byte("h2"))
 				if err != nil || !rt.UsedAt.IsZero() || !rt.RevokedAt.IsZero() {
 					t.Fatalf("%s: old token %+v %v, want unused", when, rt, err)
 				}
 			}
-			// The new hash is taken (ErrConflict, compensated in the job).
-			_, err = s.RotateRefreshTokenWithAccess(ctx, got.ID, now, 0, storage.RefreshToken{TokenHash: []byte("h1"), ClientID: "c", UserID: "u"},
+			// The new id is taken (ErrConflict, compensated in the job).
+			_, err = s.RotateRefreshTokenWithAccess(ctx, got.ID, now, 0, storage.RefreshToken{ID: first.ID, TokenHash: []byte("h3b"), ClientID: "c", UserID: "u"},
 				storage.AccessToken{ID: "at3", ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
 			if !errors.Is(err, storage.ErrConflict) {
-				t.Fatalf("taken hash: %v", err)
+				t.Fatalf("taken id: %v", err)
 			}
-			unused("taken hash")
+			unused("taken id")
 			// The access token id is taken (the job aborts its transaction).
 			if err := s.CreateAccessToken(ctx, storage.AccessToken{ID: "taken", ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 				t.Fatal(err)
@@ -125,7 +125,7 @@ func TestRotateWithAccess(t *testing.T) {
 			if _, err := s.GetAccessToken(ctx, "at1"); err != nil {
 				t.Fatalf("an aborted rotation deleted the old token's access token: %v", err)
 			}
-			if _, err := s.GetRefreshTokenByHash(ctx, []byte("h4")); !errors.Is(err, storage.ErrNotFound) {
+			if _, err := s.GetRefreshTokenByHash(ctx, first.FamilyID, []byte("h4")); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatal("an aborted rotation stored its refresh token")
 			}
 			if _, err := s.GetAccessToken(ctx, "at3"); !errors.Is(err, storage.ErrNotFound) {
@@ -178,11 +178,11 @@ func TestGroupCommitAborts(t *testing.T) {
 			}
 			wg.Wait()
 			for i := range n {
-				old, err := s.GetRefreshTokenByHash(ctx, fmt.Appendf(nil, "old%d", i))
+				old, err := s.GetRefreshTokenByHash(ctx, heads[i].FamilyID, fmt.Appendf(nil, "old%d", i))
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, newErr := s.GetRefreshTokenByHash(ctx, fmt.Appendf(nil, "new%d", i))
+				_, newErr := s.GetRefreshTokenByHash(ctx, heads[i].FamilyID, fmt.Appendf(nil, "new%d", i))
 				if i%7 == 3 {
 					if errs[i] == nil || !old.UsedAt.IsZero() || !errors.Is(newErr, storage.ErrNotFound) {
 						t.Errorf("aborted rotation %d: %v; old used at %v; new token: %v", i, errs[i], old.UsedAt, newErr)

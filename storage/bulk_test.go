@@ -37,7 +37,7 @@ func TestBulkCreate(t *testing.T) {
 			if err := s.BulkCreateRefreshTokens(ctx, ts); err != nil {
 				t.Fatal(err)
 			}
-			rt, err := s.GetRefreshTokenByHash(ctx, []byte("hash-0999"))
+			rt, err := s.GetRefreshTokenByHash(ctx, ts[999].FamilyID, []byte("hash-0999"))
 			if err != nil || rt.UserID != us[499].ID || !rt.LastUsedAt.Equal(now) || rt.FamilyID == "" {
 				t.Fatalf("bulk token: %+v %v", rt, err)
 			}

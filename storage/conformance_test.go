@@ -1544,10 +1544,17 @@ func testRefreshRotation(t *testing.T, s *storage.Store) {
 	}
 	equal(t, t0.FamilyCreatedAt, at(0))
 	equal(t, t0.LastUsedAt, at(0)) // defaults to CreatedAt
-	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("f1-0")))(t), t0)
-	_, err := s.GetRefreshTokenByHash(ctx, digest("nope"))
+	equal(t, must(s.GetRefreshTokenByHash(ctx, t0.FamilyID, digest("f1-0")))(t), t0)
+	_, err := s.GetRefreshTokenByHash(ctx, t0.FamilyID, digest("nope"))
 	wantErr(t, err, storage.ErrNotFound)
-	_, err = s.CreateRefreshToken(ctx, storage.RefreshToken{TokenHash: digest("f1-0")})
+	// Found by its family and digest: not by the digest under another
+	// family, none (only tokens from before migration 0012 are), or a
+	// family that is not text.
+	for _, fam := range []string{"other", "", "f\x00", "\xff"} {
+		_, err = s.GetRefreshTokenByHash(ctx, fam, digest("f1-0"))
+		wantErr(t, err, storage.ErrNotFound)
+	}
+	_, err = s.CreateRefreshToken(ctx, storage.RefreshToken{ID: "f1-0", TokenHash: digest("f1-z")})
 	wantErr(t, err, storage.ErrConflict)
 
 	other := newFamily(t, s, "f2", "u1", "s1", "app")
@@ -1558,8 +1565,8 @@ func testRefreshRotation(t *testing.T, s *storage.Store) {
 	equal(t, t1.FamilyID, t0.FamilyID)
 	equal(t, t1.FamilyCreatedAt, at(0))
 	equal(t, t1.Scopes, t0.Scopes)
-	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("f1-1")))(t), t1)
-	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("f1-0")))(t).UsedAt, at(time.Hour))
+	equal(t, must(s.GetRefreshTokenByHash(ctx, t0.FamilyID, digest("f1-1")))(t), t1)
+	equal(t, must(s.GetRefreshTokenByHash(ctx, t0.FamilyID, digest("f1-0")))(t).UsedAt, at(time.Hour))
 	// The old token's access tokens are gone; other families' are not.
 	_, err = s.GetAccessToken(ctx, "at-f1-0")
 	wantErr(t, err, storage.ErrNotFound)
@@ -1570,7 +1577,7 @@ func testRefreshRotation(t *testing.T, s *storage.Store) {
 	next.ID, next.TokenHash = "f1-x", digest("f1-x")
 	_, err = s.RotateRefreshToken(ctx, t0.ID, at(2*time.Hour), next)
 	wantErr(t, err, storage.ErrConflict)
-	_, err = s.GetRefreshTokenByHash(ctx, digest("f1-x"))
+	_, err = s.GetRefreshTokenByHash(ctx, t0.FamilyID, digest("f1-x"))
 	wantErr(t, err, storage.ErrNotFound)
 	_, err = s.RotateRefreshToken(ctx, "nope", at(2*time.Hour), next)
 	wantErr(t, err, storage.ErrNotFound)
@@ -1579,7 +1586,7 @@ func testRefreshRotation(t *testing.T, s *storage.Store) {
 	next.FamilyID = other.FamilyID
 	_, err = s.RotateRefreshToken(ctx, t1.ID, at(2*time.Hour), next)
 	wantOther(t, err)
-	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("f1-1")))(t).UsedAt, time.Time{})
+	equal(t, must(s.GetRefreshTokenByHash(ctx, t0.FamilyID, digest("f1-1")))(t).UsedAt, time.Time{})
 
 	// ID generated and CreatedAt/LastUsedAt defaulted when empty.
 	t2 := must(s.RotateRefreshToken(ctx, t1.ID, at(3*time.Hour), storage.RefreshToken{TokenHash: digest("f1-2"), UserID: "u1"}))(t)
@@ -1604,25 +1611,29 @@ func testRefreshGrantRead(t *testing.T, s *storage.Store) {
 	ctx := t.Context()
 	u := newUser(t, s, "grant@example.com")
 	t0 := newFamily(t, s, "g1", u.ID, "s1", "app")
-	rt, gu, err := s.GetRefreshGrant(ctx, digest("g1-0"))
+	rt, gu, err := s.GetRefreshGrant(ctx, t0.FamilyID, digest("g1-0"))
 	ok(t, err)
 	equal(t, rt, t0)
 	equal(t, gu, must(s.GetUser(ctx, u.ID))(t))
 	t1 := rotate(t, s, t0, "g1-1", at(time.Hour))
-	rt, _, err = s.GetRefreshGrant(ctx, digest("g1-0")) // used: still found
+	rt, _, err = s.GetRefreshGrant(ctx, t0.FamilyID, digest("g1-0")) // used: still found
 	ok(t, err)
 	equal(t, rt.UsedAt, at(time.Hour))
-	rt, _, err = s.GetRefreshGrant(ctx, digest("g1-1"))
+	rt, _, err = s.GetRefreshGrant(ctx, t0.FamilyID, digest("g1-1"))
 	ok(t, err)
 	equal(t, rt, t1)
-	_, _, err = s.GetRefreshGrant(ctx, digest("nope"))
+	_, _, err = s.GetRefreshGrant(ctx, t0.FamilyID, digest("nope"))
 	wantErr(t, err, storage.ErrNotFound)
-	_, _, err = s.GetRefreshGrant(ctx, nil)
+	for _, fam := range []string{"other", "", "f\x00", "\xff"} {
+		_, _, err = s.GetRefreshGrant(ctx, fam, digest("g1-1"))
+		wantErr(t, err, storage.ErrNotFound)
+	}
+	_, _, err = s.GetRefreshGrant(ctx, t0.FamilyID, nil)
 	wantErr(t, err, storage.ErrNotFound)
-	newFamily(t, s, "g2", "no-such-user", "s1", "app")
-	_, _, err = s.GetRefreshGrant(ctx, digest("g2-0"))
+	g2 := newFamily(t, s, "g2", "no-such-user", "s1", "app")
+	_, _, err = s.GetRefreshGrant(ctx, g2.FamilyID, digest("g2-0"))
 	wantErr(t, err, storage.ErrNotFound)
-	must(s.GetRefreshTokenByHash(ctx, digest("g2-0")))(t)
+	must(s.GetRefreshTokenByHash(ctx, g2.FamilyID, digest("g2-0")))(t)
 }
 
 func testRefreshRotationConcurrent(t *testing.T, s *storage.Store) {
@@ -1699,12 +1710,12 @@ func testRefreshReuseGrace(t *testing.T, s *storage.Store) {
 	must(s.RotateRefreshTokenWithAccess(ctx, h3.ID, at(time.Minute+time.Second), grace, next("g3-b"), access("g3at2")))(t)
 	must(s.RotateRefreshTokenWithAccess(ctx, a.ID, at(40*time.Hour), grace, next("g3-a2"), access("g3at3")))(t)
 	ok(t, s.Sweep(ctx, at(48*time.Hour), storage.SweepPolicy{RefreshIdle: 24 * time.Hour}))
-	if a2, err := s.GetRefreshTokenByHash(ctx, digest("g3-a2")); err != nil || !a2.UsedAt.IsZero() {
+	if a2, err := s.GetRefreshTokenByHash(ctx, h3.FamilyID, digest("g3-a2")); err != nil || !a2.UsedAt.IsZero() {
 		t.Fatalf("the head in use after the sweep: %+v %v", a2, err)
 	}
-	_, err = s.GetRefreshTokenByHash(ctx, digest("g3-b"))
+	_, err = s.GetRefreshTokenByHash(ctx, h3.FamilyID, digest("g3-b"))
 	wantErr(t, err, storage.ErrNotFound) // the idle sibling
-	_, err = s.GetRefreshTokenByHash(ctx, digest("g3-a"))
+	_, err = s.GetRefreshTokenByHash(ctx, h3.FamilyID, digest("g3-a"))
 	wantErr(t, err, storage.ErrNotFound) // used long ago: compacted
 	must(s.LiveRefreshFamily(ctx, a.FamilyID))(t)
 }
@@ -1720,7 +1731,7 @@ func testRefreshRevocation(t *testing.T, s *storage.Store) {
 		accessToken(t, s, "at-"+rt.ID, rt)
 	}
 	revoked := func(rt storage.RefreshToken) bool {
-		return !must(s.GetRefreshTokenByHash(ctx, rt.TokenHash))(t).RevokedAt.IsZero()
+		return !must(s.GetRefreshTokenByHash(ctx, rt.FamilyID, rt.TokenHash))(t).RevokedAt.IsZero()
 	}
 	atGone := func(rt storage.RefreshToken) bool {
 		_, err := s.GetAccessToken(ctx, "at-"+rt.ID)
@@ -1730,10 +1741,10 @@ func testRefreshRevocation(t *testing.T, s *storage.Store) {
 	// By family: every token of it, and its access tokens.
 	ok(t, s.RevokeRefreshFamily(ctx, f1.FamilyID, at(time.Hour)))
 	equal(t, []bool{revoked(f1), revoked(f1b), atGone(f1b)}, []bool{true, true, true})
-	equal(t, must(s.GetRefreshTokenByHash(ctx, f1.TokenHash))(t).RevokedAt, at(time.Hour))
+	equal(t, must(s.GetRefreshTokenByHash(ctx, f1.FamilyID, f1.TokenHash))(t).RevokedAt, at(time.Hour))
 	equal(t, []bool{revoked(f2), revoked(f3), revoked(f4)}, []bool{false, false, false})
 	ok(t, s.RevokeRefreshFamily(ctx, f1.FamilyID, at(2*time.Hour))) // idempotent, keeps the first time
-	equal(t, must(s.GetRefreshTokenByHash(ctx, f1.TokenHash))(t).RevokedAt, at(time.Hour))
+	equal(t, must(s.GetRefreshTokenByHash(ctx, f1.FamilyID, f1.TokenHash))(t).RevokedAt, at(time.Hour))
 	ok(t, s.RevokeRefreshFamily(ctx, "unknown", at(time.Hour)))
 
 	// By session and client.
@@ -2687,12 +2698,12 @@ func testTokenBindings(t *testing.T, s *storage.Store) {
 
 	rt := must(s.CreateRefreshToken(ctx, storage.RefreshToken{TokenHash: digest("rt-bound"), ClientID: "app", UserID: "u1",
 		CreatedAt: at(0), JKT: "thumb"}))(t)
-	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("rt-bound")))(t).JKT, "thumb")
+	equal(t, must(s.GetRefreshTokenByHash(ctx, rt.FamilyID, digest("rt-bound")))(t).JKT, "thumb")
 	next := rt
 	next.ID, next.TokenHash, next.UsedAt = "", digest("rt-bound-2"), time.Time{}
 	must(s.RotateRefreshTokenWithAccess(ctx, rt.ID, at(time.Minute), 0, next,
 		storage.AccessToken{ID: "at-bound-2", ClientID: "app", UserID: "u1", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour), JKT: "thumb"}))(t)
-	equal(t, must(s.GetRefreshTokenByHash(ctx, digest("rt-bound-2")))(t).JKT, "thumb")
+	equal(t, must(s.GetRefreshTokenByHash(ctx, rt.FamilyID, digest("rt-bound-2")))(t).JKT, "thumb")
 	equal(t, must(s.GetAccessToken(ctx, "at-bound-2"))(t).JKT, "thumb")
 }
 

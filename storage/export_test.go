@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"slices"
+
+	"github.com/go-gormigrate/gormigrate/v2"
 )
 
 // RowKeys returns the sorted primary keys of table, for tests that must
@@ -17,3 +20,16 @@ func RowKeys(ctx context.Context, s *Store, table, pk string) ([]string, error) 
 // SetQueueEvent sets Options.QueueEvent on an open store (the suite's
 // stores are opened by storagetest without options).
 func SetQueueEvent(s *Store, f func(string) bool) { s.queueEvent = f }
+
+// MigrateUpTo runs the migrations up to and including id, as a database
+// last migrated by an older build stands, for upgrade tests.
+func MigrateUpTo(ctx context.Context, s *Store, id string) error {
+	ms := migrations(s.dialect)
+	i := slices.IndexFunc(ms, func(m *gormigrate.Migration) bool { return m.ID == id })
+	if i < 0 {
+		return fmt.Errorf("no migration %q", id)
+	}
+	return gormigrate.New(s.w.WithContext(ctx), &gormigrate.Options{
+		TableName: migrationTable, IDColumnName: "id", IDColumnSize: 255,
+	}, ms[:i+1]).Migrate()
+}

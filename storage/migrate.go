@@ -120,6 +120,18 @@ func migrations(dialect string) []*gormigrate.Migration {
 			`CREATE INDEX refresh_tokens_family_used ON refresh_tokens (family_id, used_at)`,
 			`DROP INDEX refresh_tokens_family`,
 		}), Rollback: noRollback},
+		{ID: "0012_refresh_by_family", Migrate: execAll(dialect, []string{
+			// A refresh token's value names its family, and the token is
+			// found among the family's rows (refresh_tokens_family_used):
+			// the unique index of random digests, which every rotation
+			// changed in two random pages, goes. Tokens issued before
+			// values named their family (and not rotated since) are
+			// found by digest alone, in a partial index of just them.
+			`ALTER TABLE refresh_tokens ADD COLUMN hash_only BOOLEAN NOT NULL DEFAULT FALSE`,
+			`UPDATE refresh_tokens SET hash_only = TRUE`,
+			`CREATE UNIQUE INDEX refresh_tokens_hash_only ON refresh_tokens (token_hash) WHERE hash_only = TRUE`,
+			`DROP INDEX refresh_tokens_token_hash`,
+		}), Rollback: noRollback},
 	}
 }
 

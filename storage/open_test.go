@@ -94,6 +94,48 @@ func TestConcurrentMigrate(t *testing.T) {
 	}
 }
 
+// TestUpgradeKeepsOldRefreshTokens: a database last migrated before
+// 0012 holds refresh tokens whose values name no family (issued before
+// they did); after the upgrade they are still found by digest alone, and
+// rotate into tokens found by their family, which the digest alone no
+// longer finds.
+func TestUpgradeKeepsOldRefreshTokens(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			ctx := t.Context()
+			s := must(storage.Open(ctx, d.URL(t), storage.Options{}))(t)
+			t.Cleanup(func() { _ = s.Close() })
+			ok(t, storage.MigrateUpTo(ctx, s, "0011_refresh_family_used"))
+			u := newUser(t, s, "up@example.com")
+			old := newFamily(t, s, "old", u.ID, "s1", "app")
+			ok(t, s.Migrate(ctx))
+
+			// The old token: by digest alone, and by its family.
+			equal(t, must(s.GetRefreshTokenByHash(ctx, "", digest("old-0")))(t), old)
+			equal(t, must(s.GetRefreshTokenByHash(ctx, old.FamilyID, digest("old-0")))(t), old)
+			rt, gu, err := s.GetRefreshGrant(ctx, "", digest("old-0"))
+			ok(t, err)
+			equal(t, rt, old)
+			equal(t, gu.ID, u.ID)
+
+			// Its successor and a new family: by their family only.
+			next := rotate(t, s, old, "old-1", at(time.Hour))
+			mine := newFamily(t, s, "mine", u.ID, "s1", "app")
+			for _, rt := range []storage.RefreshToken{next, mine} {
+				equal(t, must(s.GetRefreshTokenByHash(ctx, rt.FamilyID, rt.TokenHash))(t), rt)
+				got, gu, err := s.GetRefreshGrant(ctx, rt.FamilyID, rt.TokenHash)
+				ok(t, err)
+				equal(t, got, rt)
+				equal(t, gu.ID, u.ID)
+				_, err = s.GetRefreshTokenByHash(ctx, "", rt.TokenHash)
+				wantErr(t, err, storage.ErrNotFound)
+				_, _, err = s.GetRefreshGrant(ctx, "", rt.TokenHash)
+				wantErr(t, err, storage.ErrNotFound)
+			}
+		})
+	}
+}
+
 // TestSQLiteTwoProcesses: two Stores on one file (the CLI next to a running
 // server) write at the same time without "database is locked": BEGIN
 // IMMEDIATE plus busy_timeout make the second writer wait its turn, and

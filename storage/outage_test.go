@@ -42,7 +42,7 @@ func TestOutage(t *testing.T) {
 					return s.CreateAuditEvent(ctx, storage.AuditEvent{UserID: u.ID, Event: "x", At: at(0)})
 				},
 				"GetRefreshTokenByHash (prepared)": func() error {
-					_, err := s.GetRefreshTokenByHash(ctx, head.TokenHash)
+					_, err := s.GetRefreshTokenByHash(ctx, head.FamilyID, head.TokenHash)
 					return err
 				},
 				"RotateRefreshTokenWithAccess (group commit)": func() error {

@@ -48,33 +48,38 @@ func startFamily(rt *RefreshToken) {
 	}
 }
 
-// GetRefreshTokenByHash finds a token by digest, whatever its state (the
-// caller tells reuse from use by UsedAt/RevokedAt).
-func (s *Store) GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error) {
-	if len(tokenHash) == 0 {
+// GetRefreshTokenByHash finds a token by its family (the family its value
+// names) and digest, whatever its state (the caller tells reuse from use by
+// UsedAt/RevokedAt). family "" finds only a token issued before values
+// named their family (a database migrated from before 0012), by digest
+// alone.
+func (s *Store) GetRefreshTokenByHash(ctx context.Context, family string, tokenHash []byte) (RefreshToken, error) {
+	q, args, ok := refreshLookup(refreshTokenByFamily, refreshTokenByHash, family, tokenHash)
+	if !ok {
 		return RefreshToken{}, ErrNotFound
 	}
 	// The refresh grant's first read: a prepared statement, not gorm.
 	var row refreshTokenRow
-	if err := s.hotRow(ctx, refreshTokenByHash, row.ptrs(), tokenHash); err != nil {
+	if err := s.hotRow(ctx, q, row.ptrs(), args...); err != nil {
 		return RefreshToken{}, fail("get refresh token", err)
 	}
 	out, err := row.domain()
 	return out, fail("get refresh token", err)
 }
 
-// GetRefreshGrant is the refresh grant's one read: the token by digest,
-// whatever its state (as GetRefreshTokenByHash), and its user, in one
-// statement. ErrNotFound when there is no such token or its user is gone:
-// the caller tells those apart with GetRefreshTokenByHash and GetUser,
-// off the hot path.
-func (s *Store) GetRefreshGrant(ctx context.Context, tokenHash []byte) (RefreshToken, User, error) {
-	if len(tokenHash) == 0 {
+// GetRefreshGrant is the refresh grant's one read: the token by family and
+// digest, whatever its state (as GetRefreshTokenByHash), and its user, in
+// one statement. ErrNotFound when there is no such token or its user is
+// gone: the caller tells those apart with GetRefreshTokenByHash and
+// GetUser, off the hot path.
+func (s *Store) GetRefreshGrant(ctx context.Context, family string, tokenHash []byte) (RefreshToken, User, error) {
+	q, args, ok := refreshLookup(refreshGrantByFamily, refreshGrantByHash, family, tokenHash)
+	if !ok {
 		return RefreshToken{}, User{}, ErrNotFound
 	}
 	var rt refreshTokenRow
 	var u userRow
-	if err := s.hotRow(ctx, refreshGrantByHash, append(rt.ptrs(), u.ptrs()...), tokenHash); err != nil {
+	if err := s.hotRow(ctx, q, append(rt.ptrs(), u.ptrs()...), args...); err != nil {
 		return RefreshToken{}, User{}, fail("get refresh grant", err)
 	}
 	out, err := rt.domain()
@@ -82,6 +87,20 @@ func (s *Store) GetRefreshGrant(ctx context.Context, tokenHash []byte) (RefreshT
 		return RefreshToken{}, User{}, fail("get refresh grant", err)
 	}
 	return out, u.domain(), nil
+}
+
+// refreshLookup picks the statement that finds a refresh token: by family
+// and digest, or, with no family, by digest among the tokens issued
+// before values named their family. ok is false when nothing can match
+// (no digest, or a family that is not valid text and so names no row).
+func refreshLookup(byFamily, byHash string, family string, tokenHash []byte) (q string, args []any, ok bool) {
+	switch {
+	case len(tokenHash) == 0 || !ValidText(family):
+		return "", nil, false
+	case family == "":
+		return byHash, []any{tokenHash}, true
+	}
+	return byFamily, []any{family, tokenHash}, true
 }
 
 // LiveRefreshFamily returns a token of the family that is not revoked —

@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -134,9 +135,10 @@ func cmdSeed(env *cmdEnv, args []string) error {
 		n := min(chunk, *tokens-i)
 		batch := make([]storage.RefreshToken, n)
 		for j := range batch {
-			raw := keyring.NewToken()
+			family := storage.NewID()
+			raw := op.NewRefreshToken(family)
 			batch[j] = storage.RefreshToken{
-				TokenHash: kr.MACString(keyring.PurposeRefresh, raw), ClientID: *clientID, UserID: ids[(i+j)%len(ids)],
+				FamilyID: family, TokenHash: kr.MACString(keyring.PurposeRefresh, raw), ClientID: *clientID, UserID: ids[(i+j)%len(ids)],
 				Scopes: []string{"openid", "offline_access"}, GrantedScopes: []string{"openid", "offline_access"},
 				Audience: []string{*clientID}, AMR: []string{"pwd", "otp", "mfa"}, ACR: flow.ACRMFA,
 				AuthTime: now, SecondFactorAt: now, CreatedAt: now,

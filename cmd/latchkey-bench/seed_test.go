@@ -11,6 +11,7 @@ import (
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/factor"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -123,7 +124,7 @@ func TestSeed(t *testing.T) {
 				newUsers = append(newUsers, u.ID)
 			}
 			for _, raw := range lines {
-				rt, err := store.GetRefreshTokenByHash(ctx, kr.MACString(keyring.PurposeRefresh, raw))
+				rt, err := store.GetRefreshTokenByHash(ctx, op.RefreshFamilyOf(raw), kr.MACString(keyring.PurposeRefresh, raw))
 				if err != nil {
 					t.Fatalf("token from the file: %v", err)
 				}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 )
@@ -167,9 +168,10 @@ func soakFamilies(ctx context.Context, store *storage.Store, kr *keyring.Keyring
 		if err != nil {
 			return nil, err
 		}
-		raws[i] = keyring.NewToken()
+		family := storage.NewID()
+		raws[i] = op.NewRefreshToken(family)
 		if _, err := store.CreateRefreshToken(ctx, storage.RefreshToken{
-			TokenHash: kr.MACString(keyring.PurposeRefresh, raws[i]), ClientID: clientID, UserID: u.ID,
+			FamilyID: family, TokenHash: kr.MACString(keyring.PurposeRefresh, raws[i]), ClientID: clientID, UserID: u.ID,
 			Scopes: []string{"openid", "offline_access"}, GrantedScopes: []string{"openid", "offline_access"},
 			Audience: []string{clientID}, AMR: []string{"pwd", "otp", "mfa"}, ACR: flow.ACRMFA,
 			AuthTime: now, SecondFactorAt: now, CreatedAt: now,

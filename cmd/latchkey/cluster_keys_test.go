@@ -58,11 +58,12 @@ func TestClusterKeyRotation(t *testing.T) {
 		t.Helper()
 		out := []string{token(nd, url.Values{"grant_type": {"client_credentials"}}, "svc", "access_token")}
 		for _, client := range []string{"rs", "es"} {
-			raw := keyring.NewToken()
+			family := storage.NewID()
+			raw := op.NewRefreshToken(family)
 			at := c.clock.Now()
 			if _, err := store.CreateRefreshToken(ctx, storage.RefreshToken{
 				ID: storage.NewSortableID(at), TokenHash: c.kr.MACString(keyring.PurposeRefresh, raw),
-				FamilyID: storage.NewID(), ClientID: client, UserID: user.ID,
+				FamilyID: family, ClientID: client, UserID: user.ID,
 				Scopes: []string{"openid", "offline_access"}, GrantedScopes: []string{"openid", "offline_access"},
 				Audience: []string{client}, AMR: []string{"pwd", "otp"}, AuthTime: at, SecondFactorAt: at,
 				CreatedAt: at, FamilyCreatedAt: at, LastUsedAt: at,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/login/flow"
+	"github.com/latchkey/latchkey/op"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -251,7 +252,7 @@ func TestRefreshReuseGrace(t *testing.T) {
 		if err := e.store.Sweep(context.Background(), e.clock.Now(), storage.SweepPolicy{RefreshUsedKeep: time.Minute}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.store.GetRefreshTokenByHash(context.Background(), e.kr.MACString(keyring.PurposeRefresh, old)); err == nil {
+		if _, err := e.store.GetRefreshTokenByHash(context.Background(), op.RefreshFamilyOf(old), e.kr.MACString(keyring.PurposeRefresh, old)); err == nil {
 			t.Fatal("the used token was not compacted")
 		}
 		if got := refreshErr(t, app, old); got != "invalid_grant" {
