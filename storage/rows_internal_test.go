@@ -267,3 +267,49 @@ func TestPlainLists(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshLookupPlans: SQLite finds a presented refresh token through
+// an index, never by scanning refresh_tokens: by family in the family
+// index in used_at order (no sort), by digest alone in the partial index
+// of the tokens from before migration 0012. (PostgreSQL's plan depends
+// on its statistics; the README has it measured at 10 M tokens.)
+func TestRefreshLookupPlans(t *testing.T) {
+	s, err := Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "x.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]string{
+		refreshTokenByFamily: "SEARCH refresh_tokens USING INDEX refresh_tokens_family_token (family_id=?)",
+		refreshGrantByFamily: "SEARCH r USING INDEX refresh_tokens_family_token (family_id=?)",
+		refreshTokenByHash:   "SEARCH refresh_tokens USING INDEX refresh_tokens_hash_only (token_hash=?)",
+		refreshGrantByHash:   "SEARCH r USING INDEX refresh_tokens_hash_only (token_hash=?)",
+	} {
+		var plan []string
+		args := []any{[]byte("digest")}
+		if strings.Count(q, "?") == 2 {
+			args = []any{"family", []byte("digest")}
+		}
+		rows, err := s.hot.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if len(plan) == 0 || plan[0] != want || slices.ContainsFunc(plan, func(d string) bool {
+			return strings.HasPrefix(d, "SCAN") || strings.Contains(d, "TEMP B-TREE")
+		}) {
+			t.Errorf("%s\nplan %q, want it to start with %q, with no scan or sort", q, plan, want)
+		}
+	}
+}
