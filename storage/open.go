@@ -542,23 +542,19 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 // Hot reads, as prepared statements (see hotRow); they scan into the
 // rows' ptrs().
 const (
-	// A refresh token is found among its family's rows, in the family
-	// index (family_id, used_at, token_hash), which compares the digest
-	// without reading the rows; only tokens issued before values named
-	// their family are found by digest alone, in the partial index of
-	// those (migration 0012), so a rotation maintains no index of random
-	// digests. The family's unused heads come first in the index, and the
-	// presented token is nearly always one: in that order, with LIMIT 1,
-	// the search stops there instead of going through every token the
-	// reuse grace keeps (hundreds, in a family refreshed many times a
-	// second).
-	refreshTokenByFamily = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE family_id = ? AND token_hash = ?" +
-		" ORDER BY used_at LIMIT 1"
-	refreshTokenByHash = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE token_hash = ? AND hash_only = TRUE"
-	userByID           = "SELECT " + userColumns + " FROM users WHERE id = ?"
-	userByEmailKey     = "SELECT " + userColumns + " FROM users WHERE email_key = ?"
-	clientByID         = "SELECT " + clientColumns + " FROM clients WHERE id = ?"
-	latestEmailCode    = "SELECT " + emailCodeColumns + " FROM email_codes WHERE user_id = ? AND purpose = ? AND context_id = ?" +
+	// A refresh token is found by its family and its digest; one from
+	// before its value named its family by its digest alone (migration
+	// 0012). On SQLite the first search runs in the family index
+	// (family_id, used_at, token_hash), where the family's unused head
+	// comes first, and the second in a partial index of the old tokens:
+	// a rotation maintains no index of random digests. On PostgreSQL
+	// both run in the unique index of digests.
+	refreshTokenByFamily = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE family_id = ? AND token_hash = ?"
+	refreshTokenByHash   = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE token_hash = ? AND hash_only = TRUE"
+	userByID             = "SELECT " + userColumns + " FROM users WHERE id = ?"
+	userByEmailKey       = "SELECT " + userColumns + " FROM users WHERE email_key = ?"
+	clientByID           = "SELECT " + clientColumns + " FROM clients WHERE id = ?"
+	latestEmailCode      = "SELECT " + emailCodeColumns + " FROM email_codes WHERE user_id = ? AND purpose = ? AND context_id = ?" +
 		" ORDER BY created_at DESC, dead_at ASC LIMIT 1"
 	totpByUser = "SELECT " + totpColumns + " FROM totp_credentials WHERE user_id = ?" +
 		" ORDER BY CASE WHEN status = '" + TOTPActive + "' THEN 0 ELSE 1 END, created_at, id"
@@ -572,7 +568,7 @@ const (
 // user (GetRefreshGrant), found as refreshTokenByFamily and
 // refreshTokenByHash.
 var (
-	refreshGrantByFamily = refreshGrant + " WHERE r.family_id = ? AND r.token_hash = ? ORDER BY r.used_at LIMIT 1"
+	refreshGrantByFamily = refreshGrant + " WHERE r.family_id = ? AND r.token_hash = ?"
 	refreshGrantByHash   = refreshGrant + " WHERE r.token_hash = ? AND r.hash_only = TRUE"
 	refreshGrant         = "SELECT " + qualify("r", refreshTokenColumns) + ", " + qualify("u", userColumns) +
 		" FROM refresh_tokens r JOIN users u ON u.id = r.user_id"

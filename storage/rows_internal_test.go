@@ -270,9 +270,8 @@ func TestPlainLists(t *testing.T) {
 
 // TestRefreshLookupPlans: SQLite finds a presented refresh token through
 // an index, never by scanning refresh_tokens: by family in the family
-// index in used_at order (no sort), by digest alone in the partial index
-// of the tokens from before migration 0012. (PostgreSQL's plan depends
-// on its statistics; the README has it measured at 10 M tokens.)
+// index, by digest alone in the partial index of the tokens from before
+// migration 0012. (PostgreSQL finds both by its unique index of digests.)
 func TestRefreshLookupPlans(t *testing.T) {
 	s, err := Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "x.db"), Options{})
 	if err != nil {
