@@ -547,10 +547,13 @@ const (
 	// 0012). On SQLite the first search runs in the family index
 	// (family_id, used_at, token_hash), where the family's unused head
 	// comes first, and the second in a partial index of the old tokens:
-	// a rotation maintains no index of random digests. On PostgreSQL
-	// both run in the unique index of digests.
+	// a rotation maintains no index of random digests. PostgreSQL keeps
+	// its unique index of digests and searches both there (by digest, the
+	// family compared after: given the family too, its planner may choose
+	// the family index and read every row the reuse grace keeps).
 	refreshTokenByFamily = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE family_id = ? AND token_hash = ?"
 	refreshTokenByHash   = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE token_hash = ? AND hash_only = TRUE"
+	refreshTokenByDigest = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE token_hash = ?"
 	userByID             = "SELECT " + userColumns + " FROM users WHERE id = ?"
 	userByEmailKey       = "SELECT " + userColumns + " FROM users WHERE email_key = ?"
 	clientByID           = "SELECT " + clientColumns + " FROM clients WHERE id = ?"
@@ -564,12 +567,13 @@ const (
 	sessionByTokenHash = "SELECT " + sessionColumns + " FROM sessions WHERE token_hash = ?"
 )
 
-// refreshGrantByFamily and refreshGrantByHash: a refresh token and its
-// user (GetRefreshGrant), found as refreshTokenByFamily and
-// refreshTokenByHash.
+// refreshGrantByFamily, refreshGrantByHash and refreshGrantByDigest: a
+// refresh token and its user (GetRefreshGrant), found as the
+// refreshToken… statements.
 var (
 	refreshGrantByFamily = refreshGrant + " WHERE r.family_id = ? AND r.token_hash = ?"
 	refreshGrantByHash   = refreshGrant + " WHERE r.token_hash = ? AND r.hash_only = TRUE"
+	refreshGrantByDigest = refreshGrant + " WHERE r.token_hash = ?"
 	refreshGrant         = "SELECT " + qualify("r", refreshTokenColumns) + ", " + qualify("u", userColumns) +
 		" FROM refresh_tokens r JOIN users u ON u.id = r.user_id"
 )

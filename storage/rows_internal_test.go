@@ -30,6 +30,7 @@ func TestHandWrittenInserts(t *testing.T) {
 		{&userRow{}, userInsert, (&userRow{}).ptrs()},
 		{&refreshTokenRow{}, refreshTokenByHash, (&refreshTokenRow{}).ptrs()},
 		{&refreshTokenRow{}, refreshTokenByFamily, (&refreshTokenRow{}).ptrs()},
+		{&refreshTokenRow{}, refreshTokenByDigest, (&refreshTokenRow{}).ptrs()},
 		{&userRow{}, userByID, (&userRow{}).ptrs()},
 		{&accessTokenRow{}, accessTokenByID, (&accessTokenRow{}).ptrs()},
 		{&sessionRow{}, sessionByTokenHash, (&sessionRow{}).ptrs()},

@@ -54,14 +54,17 @@ func startFamily(rt *RefreshToken) {
 // named their family (a database migrated from before 0012), by digest
 // alone.
 func (s *Store) GetRefreshTokenByHash(ctx context.Context, family string, tokenHash []byte) (RefreshToken, error) {
-	q, args, ok := refreshLookup(refreshTokenByFamily, refreshTokenByHash, family, tokenHash)
+	l, ok := s.refreshLookup(family, tokenHash)
 	if !ok {
 		return RefreshToken{}, ErrNotFound
 	}
 	// The refresh grant's first read: a prepared statement, not gorm.
 	var row refreshTokenRow
-	if err := s.hotRow(ctx, q, row.ptrs(), args...); err != nil {
+	if err := s.hotRow(ctx, l.pick(refreshTokenByFamily, refreshTokenByHash, refreshTokenByDigest), row.ptrs(), l.args...); err != nil {
 		return RefreshToken{}, fail("get refresh token", err)
+	}
+	if !l.holds(row.FamilyID) {
+		return RefreshToken{}, ErrNotFound
 	}
 	out, err := row.domain()
 	return out, fail("get refresh token", err)
@@ -73,14 +76,17 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, family string, tokenH
 // gone: the caller tells those apart with GetRefreshTokenByHash and
 // GetUser, off the hot path.
 func (s *Store) GetRefreshGrant(ctx context.Context, family string, tokenHash []byte) (RefreshToken, User, error) {
-	q, args, ok := refreshLookup(refreshGrantByFamily, refreshGrantByHash, family, tokenHash)
+	l, ok := s.refreshLookup(family, tokenHash)
 	if !ok {
 		return RefreshToken{}, User{}, ErrNotFound
 	}
 	var rt refreshTokenRow
 	var u userRow
-	if err := s.hotRow(ctx, q, append(rt.ptrs(), u.ptrs()...), args...); err != nil {
+	if err := s.hotRow(ctx, l.pick(refreshGrantByFamily, refreshGrantByHash, refreshGrantByDigest), append(rt.ptrs(), u.ptrs()...), l.args...); err != nil {
 		return RefreshToken{}, User{}, fail("get refresh grant", err)
+	}
+	if !l.holds(rt.FamilyID) {
+		return RefreshToken{}, User{}, ErrNotFound
 	}
 	out, err := rt.domain()
 	if err != nil {
@@ -89,19 +95,36 @@ func (s *Store) GetRefreshGrant(ctx context.Context, family string, tokenHash []
 	return out, u.domain(), nil
 }
 
-// refreshLookup picks the statement that finds a refresh token: by family
-// and digest, or, with no family, by digest among the tokens issued
-// before values named their family. ok is false when nothing can match
-// (no digest, or a family that is not valid text and so names no row).
-func refreshLookup(byFamily, byHash string, family string, tokenHash []byte) (q string, args []any, ok bool) {
+// refreshLookup is how a presented refresh token is searched for (see
+// refreshTokenByFamily): by family and digest on SQLite; by digest on
+// PostgreSQL, the family compared after; by digest alone among the tokens
+// from before migration 0012 when the value names no family.
+type refreshLookup struct {
+	how    int // 0 by family, 1 old token by digest, 2 by digest, family compared after
+	family string
+	args   []any
+}
+
+// refreshLookup: ok is false when nothing can match (no digest, or a
+// family that is not valid text and so names no row).
+func (s *Store) refreshLookup(family string, tokenHash []byte) (refreshLookup, bool) {
 	switch {
 	case len(tokenHash) == 0 || !ValidText(family):
-		return "", nil, false
+		return refreshLookup{}, false
 	case family == "":
-		return byHash, []any{tokenHash}, true
+		return refreshLookup{how: 1, args: []any{tokenHash}}, true
+	case s.postgres():
+		return refreshLookup{how: 2, family: family, args: []any{tokenHash}}, true
 	}
-	return byFamily, []any{family, tokenHash}, true
+	return refreshLookup{how: 0, args: []any{family, tokenHash}}, true
 }
+
+func (l refreshLookup) pick(byFamily, byHash, byDigest string) string {
+	return [...]string{byFamily, byHash, byDigest}[l.how]
+}
+
+// holds: the found row is of the family searched for.
+func (l refreshLookup) holds(family string) bool { return l.how != 2 || family == l.family }
 
 // LiveRefreshFamily returns a token of the family that is not revoked —
 // an unused head if there is one — or ErrNotFound when the family does not
