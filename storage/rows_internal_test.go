@@ -178,17 +178,25 @@ func TestRowsCoverEveryField(t *testing.T) {
 	roundTrip(t, outboxToRow, noErr(outboxRow.domain), nil)
 }
 
-// TestRowsMatchSchema: every row struct's columns are exactly the columns
-// the migrations create.
-func TestRowsMatchSchema(t *testing.T) {
+// migratedSQLite is a store on a new, migrated SQLite file, closed when
+// the test ends.
+func migratedSQLite(t *testing.T) *Store {
+	t.Helper()
 	s, err := Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "x.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { _ = s.Close() })
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// TestRowsMatchSchema: every row struct's columns are exactly the columns
+// the migrations create.
+func TestRowsMatchSchema(t *testing.T) {
+	s := migratedSQLite(t)
 	models := []any{
 		&userRow{}, &clientRow{}, &authRequestRow{}, &sessionRow{}, &trustedDeviceRow{},
 		&emailCodeRow{}, &totpRow{}, &backupCodeRow{}, &refreshTokenRow{}, &accessTokenRow{},
@@ -274,14 +282,7 @@ func TestPlainLists(t *testing.T) {
 // index, by digest alone in the partial index of the tokens from before
 // migration 0012. (PostgreSQL finds both by its unique index of digests.)
 func TestRefreshLookupPlans(t *testing.T) {
-	s, err := Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "x.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s := migratedSQLite(t)
 	for q, want := range map[string]string{
 		refreshTokenByFamily: "SEARCH refresh_tokens USING INDEX refresh_tokens_family_token (family_id=?)",
 		refreshGrantByFamily: "SEARCH r USING INDEX refresh_tokens_family_token (family_id=?)",
