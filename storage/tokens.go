@@ -96,14 +96,20 @@ func (s *Store) GetRefreshGrant(ctx context.Context, family string, tokenHash []
 }
 
 // refreshLookup is how a presented refresh token is searched for (see
-// refreshTokenByFamily): by family and digest on SQLite; by digest on
-// PostgreSQL, the family compared after; by digest alone among the tokens
-// from before migration 0012 when the value names no family.
+// refreshTokenByFamily), and with what arguments.
 type refreshLookup struct {
-	how    int // 0 by family, 1 old token by digest, 2 by digest, family compared after
-	family string
+	by     lookupBy
+	family string // lookupDigest: the family the found row must have
 	args   []any
 }
+
+type lookupBy int
+
+const (
+	lookupFamily lookupBy = iota // by family and digest (SQLite)
+	lookupOld                    // by digest among the tokens from before migration 0012 (no family named)
+	lookupDigest                 // by digest, the family compared after (PostgreSQL)
+)
 
 // refreshLookup: ok is false when nothing can match (no digest, or a
 // family that is not valid text and so names no row).
@@ -112,19 +118,26 @@ func (s *Store) refreshLookup(family string, tokenHash []byte) (refreshLookup, b
 	case len(tokenHash) == 0 || !ValidText(family):
 		return refreshLookup{}, false
 	case family == "":
-		return refreshLookup{how: 1, args: []any{tokenHash}}, true
+		return refreshLookup{by: lookupOld, args: []any{tokenHash}}, true
 	case s.postgres():
-		return refreshLookup{how: 2, family: family, args: []any{tokenHash}}, true
+		return refreshLookup{by: lookupDigest, family: family, args: []any{tokenHash}}, true
 	}
-	return refreshLookup{how: 0, args: []any{family, tokenHash}}, true
+	return refreshLookup{by: lookupFamily, args: []any{family, tokenHash}}, true
 }
 
-func (l refreshLookup) pick(byFamily, byHash, byDigest string) string {
-	return [...]string{byFamily, byHash, byDigest}[l.how]
+// pick is the statement of the lookup's kind.
+func (l refreshLookup) pick(byFamily, old, byDigest string) string {
+	switch l.by {
+	case lookupOld:
+		return old
+	case lookupDigest:
+		return byDigest
+	}
+	return byFamily
 }
 
 // holds: the found row is of the family searched for.
-func (l refreshLookup) holds(family string) bool { return l.how != 2 || family == l.family }
+func (l refreshLookup) holds(family string) bool { return l.by != lookupDigest || family == l.family }
 
 // LiveRefreshFamily returns a token of the family that is not revoked —
 // an unused head if there is one — or ErrNotFound when the family does not
