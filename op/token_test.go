@@ -231,6 +231,12 @@ func TestRefreshRefusals(t *testing.T) {
 				{"another client's token", grant(), "other:" + otherSecret, 400, "invalid_grant", false},
 				{"a public client with another's token", grant("client_id", "pub"), "", 400, "invalid_grant", false},
 				{"unknown token", grant("refresh_token", keyring.NewToken()), "conf:" + confSecret, 400, "invalid_grant", false},
+				// The family part of the value is what the store searches
+				// by: another family's name on this token's secret finds
+				// nothing; a name that is not text is refused before.
+				{"another family's name", grant("refresh_token", storage.NewID()+rt[strings.Index(rt, "."):]), "conf:" + confSecret, 400, "invalid_grant", false},
+				{"a family name with NUL", grant("refresh_token", "f\x00"+rt[strings.Index(rt, "."):]), "conf:" + confSecret, 400, "invalid_request", false},
+				{"a family name not UTF-8", grant("refresh_token", "\xff"+rt[strings.Index(rt, "."):]), "conf:" + confSecret, 400, "invalid_request", false},
 				{"missing token", grant("refresh_token", ""), "conf:" + confSecret, 400, "invalid_request", false},
 				{"scope beyond the grant", grant("scope", "openid email"), "conf:" + confSecret, 400, "invalid_scope", false},
 			})

@@ -552,7 +552,7 @@ const (
 	// family compared after: given the family too, its planner may choose
 	// the family index and read every row the reuse grace keeps).
 	refreshTokenByFamily = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE family_id = ? AND token_hash = ?"
-	refreshTokenByHash   = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE token_hash = ? AND hash_only = TRUE"
+	refreshTokenOld      = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE token_hash = ? AND hash_only = TRUE"
 	refreshTokenByDigest = "SELECT " + refreshTokenColumns + " FROM refresh_tokens WHERE token_hash = ?"
 	userByID             = "SELECT " + userColumns + " FROM users WHERE id = ?"
 	userByEmailKey       = "SELECT " + userColumns + " FROM users WHERE email_key = ?"
@@ -567,12 +567,12 @@ const (
 	sessionByTokenHash = "SELECT " + sessionColumns + " FROM sessions WHERE token_hash = ?"
 )
 
-// refreshGrantByFamily, refreshGrantByHash and refreshGrantByDigest: a
+// refreshGrantByFamily, refreshGrantOld and refreshGrantByDigest: a
 // refresh token and its user (GetRefreshGrant), found as the
 // refreshToken… statements.
 var (
 	refreshGrantByFamily = refreshGrant + " WHERE r.family_id = ? AND r.token_hash = ?"
-	refreshGrantByHash   = refreshGrant + " WHERE r.token_hash = ? AND r.hash_only = TRUE"
+	refreshGrantOld      = refreshGrant + " WHERE r.token_hash = ? AND r.hash_only = TRUE"
 	refreshGrantByDigest = refreshGrant + " WHERE r.token_hash = ?"
 	refreshGrant         = "SELECT " + qualify("r", refreshTokenColumns) + ", " + qualify("u", userColumns) +
 		" FROM refresh_tokens r JOIN users u ON u.id = r.user_id"

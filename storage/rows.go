@@ -428,18 +428,20 @@ const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, r
 // UpdateAuthRequest's read-modify-write with " FOR UPDATE" on PostgreSQL).
 const authRequestByID = "SELECT " + authRequestColumns + " FROM auth_requests WHERE id = ?"
 
-// authRequestUpdate writes every column but id; its arguments are
-// updateValues().
-const authRequestUpdate = `UPDATE auth_requests SET client_id = ?, redirect_uri = ?, scopes = ?, state = ?, nonce = ?, response_type = ?,
-	response_mode = ?, code_challenge = ?, code_challenge_method = ?, prompt = ?,
-	max_age = ?, acr_values = ?, login_hint = ?, id_token_hint_subject = ?, ui_locales = ?,
-	created_at = ?, expires_at = ?, browser_hash = ?, user_id = ?, password_at = ?,
-	second_factor_at = ?, second_factor_method = ?, federated_at = ?, upstream_amr = ?,
-	backup_code_shown = ?, remember_chosen = ?, stay_signed_in = ?, backup_code_sealed = ?,
-	upstream_auth_time = ?, passkey_at = ?, passkey_user_verified = ?,
-	passkey_backup_eligible = ?, done = ?, amr = ?, acr = ?, auth_time = ?, session_id = ?,
-	code_hash = ?, code_expires_at = ?, code_used_at = ?, consent_at = ?
-	WHERE id = ?`
+// authRequestUpdate writes every column of authRequestColumns but id, in
+// their order; its arguments are updateValues().
+var authRequestUpdate = "UPDATE auth_requests SET " + assignments(authRequestColumns, "id") + " WHERE id = ?"
+
+// assignments is "c = ?, …" for each of columns but skip.
+func assignments(columns, skip string) string {
+	var sets []string
+	for _, c := range splitColumns(columns) {
+		if c != skip {
+			sets = append(sets, c+" = ?")
+		}
+	}
+	return strings.Join(sets, ", ")
+}
 
 // ptrs are the scan targets of authRequestColumns, in order.
 func (r *authRequestRow) ptrs() []any {

@@ -28,7 +28,7 @@ func TestHandWrittenInserts(t *testing.T) {
 		{&userRow{}, userInsert, (&userRow{}).values()},
 		{&refreshTokenRow{}, refreshTokenInsert, (&refreshTokenRow{}).ptrs()},
 		{&userRow{}, userInsert, (&userRow{}).ptrs()},
-		{&refreshTokenRow{}, refreshTokenByHash, (&refreshTokenRow{}).ptrs()},
+		{&refreshTokenRow{}, refreshTokenOld, (&refreshTokenRow{}).ptrs()},
 		{&refreshTokenRow{}, refreshTokenByFamily, (&refreshTokenRow{}).ptrs()},
 		{&refreshTokenRow{}, refreshTokenByDigest, (&refreshTokenRow{}).ptrs()},
 		{&userRow{}, userByID, (&userRow{}).ptrs()},
@@ -236,7 +236,7 @@ func TestRowsMatchSchema(t *testing.T) {
 // dbOnlyColumns are columns no model reads or writes: set by a migration
 // and read only by the statements that name them.
 var dbOnlyColumns = map[string][]string{
-	// Marks the tokens from before migration 0012 (refreshTokenByHash);
+	// Marks the tokens from before migration 0012 (refreshTokenOld);
 	// every token written since has the default, false.
 	"refresh_tokens": {"hash_only"},
 }
@@ -286,8 +286,8 @@ func TestRefreshLookupPlans(t *testing.T) {
 	for q, want := range map[string]string{
 		refreshTokenByFamily: "SEARCH refresh_tokens USING INDEX refresh_tokens_family_token (family_id=?)",
 		refreshGrantByFamily: "SEARCH r USING INDEX refresh_tokens_family_token (family_id=?)",
-		refreshTokenByHash:   "SEARCH refresh_tokens USING INDEX refresh_tokens_hash_only (token_hash=?)",
-		refreshGrantByHash:   "SEARCH r USING INDEX refresh_tokens_hash_only (token_hash=?)",
+		refreshTokenOld:      "SEARCH refresh_tokens USING INDEX refresh_tokens_hash_only (token_hash=?)",
+		refreshGrantOld:      "SEARCH r USING INDEX refresh_tokens_hash_only (token_hash=?)",
 	} {
 		var plan []string
 		args := []any{[]byte("digest")}

@@ -60,7 +60,7 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, family string, tokenH
 	}
 	// The refresh grant's first read: a prepared statement, not gorm.
 	var row refreshTokenRow
-	if err := s.hotRow(ctx, l.pick(refreshTokenByFamily, refreshTokenByHash, refreshTokenByDigest), row.ptrs(), l.args...); err != nil {
+	if err := s.hotRow(ctx, refreshTokenLookups[l.by], row.ptrs(), l.args...); err != nil {
 		return RefreshToken{}, fail("get refresh token", err)
 	}
 	if !l.holds(row.FamilyID) {
@@ -82,7 +82,7 @@ func (s *Store) GetRefreshGrant(ctx context.Context, family string, tokenHash []
 	}
 	var rt refreshTokenRow
 	var u userRow
-	if err := s.hotRow(ctx, l.pick(refreshGrantByFamily, refreshGrantByHash, refreshGrantByDigest), append(rt.ptrs(), u.ptrs()...), l.args...); err != nil {
+	if err := s.hotRow(ctx, refreshGrantLookups[l.by], append(rt.ptrs(), u.ptrs()...), l.args...); err != nil {
 		return RefreshToken{}, User{}, fail("get refresh grant", err)
 	}
 	if !l.holds(rt.FamilyID) {
@@ -125,16 +125,11 @@ func (s *Store) refreshLookup(family string, tokenHash []byte) (refreshLookup, b
 	return refreshLookup{by: lookupFamily, args: []any{family, tokenHash}}, true
 }
 
-// pick is the statement of the lookup's kind.
-func (l refreshLookup) pick(byFamily, old, byDigest string) string {
-	switch l.by {
-	case lookupOld:
-		return old
-	case lookupDigest:
-		return byDigest
-	}
-	return byFamily
-}
+// The statements of each kind of lookup.
+var (
+	refreshTokenLookups = [...]string{lookupFamily: refreshTokenByFamily, lookupOld: refreshTokenOld, lookupDigest: refreshTokenByDigest}
+	refreshGrantLookups = [...]string{lookupFamily: refreshGrantByFamily, lookupOld: refreshGrantOld, lookupDigest: refreshGrantByDigest}
+)
 
 // holds: the found row is of the family searched for.
 func (l refreshLookup) holds(family string) bool { return l.by != lookupDigest || family == l.family }

@@ -89,6 +89,8 @@ func FuzzTokenEndpoint(f *testing.F) {
 		{1, "", "REAL", "REAL", true, "", "REAL", "openid", "", ""},
 		{1, "", "REAL", "REAL", true, "", "REAL", "openid admin", "", ""},
 		{1, "", "REAL", "REAL", true, "", "\xff", "", "", ""},
+		{1, "", "REAL", "REAL", true, "", "\xff.\x00", "", "", ""},
+		{1, "", "REAL", "REAL", true, "", "a\x00b.c", "", "", ""},
 		{1, "", "REAL", "REAL", true, "", strings.Repeat("z", 5000), "", "", ""},
 		{2, "", "REAL", "REAL", true, "", "", "admin superuser", "", ""},
 		{2, "", "REAL", "REAL", true, "", "", "\x00\"<>", "", ""},
