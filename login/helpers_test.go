@@ -101,7 +101,7 @@ func (b *browser) signInRP(app *rp, email string, o signInOpts) (string, map[str
 	p := b.drive(b.get(authURL), email, o)
 	claims := app.claims(p.code(b.e.t, state))
 	family := storage.NewID()
-	rt := op.NewRefreshToken(family)
+	rt := op.NewRefreshToken(b.e.kr, family)
 	now := b.e.clock.Now()
 	if _, err := b.e.store.CreateRefreshToken(context.Background(), storage.RefreshToken{
 		FamilyID: family, TokenHash: rtHash(rt), ClientID: app.id, UserID: claims["sub"].(string), SessionID: claims["sid"].(string),

@@ -313,7 +313,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 				return "", "", time.Time{}, err
 			}
 		}
-		raw := NewRefreshToken(r.rt.FamilyID)
+		raw := NewRefreshToken(s.kr, r.rt.FamilyID)
 		next := r.rt
 		next.ID = storage.NewSortableID(now)
 		next.TokenHash = s.kr.MACString(keyring.PurposeRefresh, raw)
@@ -338,7 +338,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.To
 	default:
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
-	raw := NewRefreshToken(first.FamilyID)
+	raw := NewRefreshToken(s.kr, first.FamilyID)
 	first.ID = storage.NewSortableID(now)
 	first.TokenHash = s.kr.MACString(keyring.PurposeRefresh, raw)
 	first.CreatedAt, first.FamilyCreatedAt, first.LastUsedAt = now, now, now
@@ -396,9 +396,13 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 	rt, err = s.store.GetRefreshTokenByHash(ctx, family, hash)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			// Used tokens are compacted away (storage.Sweep); a token of a
-			// live family that is no longer stored was rotated away long
-			// ago: reuse all the same.
+			// Used tokens are compacted away (storage.Sweep); a token the
+			// OP issued (its tag, refreshtoken.go) of a live family that is
+			// no longer stored was rotated away long ago: reuse all the
+			// same. A value it never issued ends nothing.
+			if !refreshIssued(s.kr, raw) {
+				return nil, errInvalidGrant("unknown refresh token")
+			}
 			if head, ferr := s.store.LiveRefreshFamily(ctx, family); ferr == nil {
 				s.reuseDetected(ctx, head, now)
 				return nil, errInvalidGrant("refresh token reused")
@@ -468,29 +472,10 @@ func (s *opStorage) withinReuseGrace(rt storage.RefreshToken, now time.Time) boo
 	return g > 0 && rt.RevokedAt.IsZero() && !rt.UsedAt.IsZero() && !rt.UsedAt.After(now) && now.Sub(rt.UsedAt) <= g
 }
 
-// NewRefreshToken is the value of a new refresh token of family:
-// "<family>.<random>" (every token Latchkey issues; tools that seed tokens
-// make them with it too). Only its HMAC is stored. The store finds a
-// token among its family's rows by the family id in front, and a token
-// that was rotated away and compacted out of storage is still recognised
-// as reuse by it.
-func NewRefreshToken(family string) string { return family + "." + keyring.NewToken() }
-
 // refreshToken finds a presented refresh token in the store, whatever its
 // state: by the family its value names and its digest.
 func (s *opStorage) refreshToken(ctx context.Context, raw string) (storage.RefreshToken, error) {
 	return s.store.GetRefreshTokenByHash(ctx, RefreshFamilyOf(raw), s.kr.MACString(keyring.PurposeRefresh, raw))
-}
-
-// RefreshFamilyOf is the family a presented refresh token names ("" for
-// tokens issued before the prefix, and for garbage): with its digest, how
-// the store finds it.
-func RefreshFamilyOf(raw string) string {
-	fam, _, ok := strings.Cut(raw, ".")
-	if !ok || len(fam) == 0 || len(fam) > 64 {
-		return ""
-	}
-	return fam
 }
 
 func (s *opStorage) reuseDetected(ctx context.Context, rt storage.RefreshToken, now time.Time) {

@@ -111,7 +111,7 @@ func (e *tokenEnv) refreshTokenWith(clientID string, edit func(*storage.RefreshT
 	if edit != nil {
 		edit(&rt)
 	}
-	raw := NewRefreshToken(rt.FamilyID) // the family as edited
+	raw := NewRefreshToken(e.kr, rt.FamilyID) // the family as edited
 	rt.TokenHash = e.kr.MACString(keyring.PurposeRefresh, raw)
 	if _, err := e.store.CreateRefreshToken(context.Background(), rt); err != nil {
 		e.t.Fatal(err)
@@ -217,6 +217,7 @@ func TestRefreshRefusals(t *testing.T) {
 		t.Run(d.Name, func(t *testing.T) {
 			e := newTokenEnv(t, d.Open(t))
 			rt := e.refreshToken("conf")
+			fam, other := RefreshFamilyOf(rt), e.refreshToken("conf")
 			grant := func(kv ...string) url.Values {
 				return formWith(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, kv...)
 			}
@@ -237,6 +238,13 @@ func TestRefreshRefusals(t *testing.T) {
 				{"another family's name", grant("refresh_token", storage.NewID()+rt[strings.Index(rt, "."):]), "conf:" + confSecret, 400, "invalid_grant", false},
 				{"a family name with NUL", grant("refresh_token", "f\x00"+rt[strings.Index(rt, "."):]), "conf:" + confSecret, 400, "invalid_request", false},
 				{"a family name not UTF-8", grant("refresh_token", "\xff"+rt[strings.Index(rt, "."):]), "conf:" + confSecret, 400, "invalid_request", false},
+				// Values of this live family the OP never issued are
+				// unknown, not reuse of a compacted token: they end nothing,
+				// whoever sends them (the owner's refresh below still works).
+				{"this family, a made-up secret", grant("refresh_token", fam+".x"), "conf:" + confSecret, 400, "invalid_grant", false},
+				{"this family, an untagged secret", grant("refresh_token", fam+"."+keyring.NewToken()), "conf:" + confSecret, 400, "invalid_grant", false},
+				{"this family, another family's tagged secret", grant("refresh_token", fam+other[strings.Index(other, "."):]), "conf:" + confSecret, 400, "invalid_grant", false},
+				{"this family from a public client", grant("client_id", "pub", "refresh_token", fam+".x"), "", 400, "invalid_grant", false},
 				{"missing token", grant("refresh_token", ""), "conf:" + confSecret, 400, "invalid_request", false},
 				{"scope beyond the grant", grant("scope", "openid email"), "conf:" + confSecret, 400, "invalid_scope", false},
 			})

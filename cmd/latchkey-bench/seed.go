@@ -136,7 +136,7 @@ func cmdSeed(env *cmdEnv, args []string) error {
 		batch := make([]storage.RefreshToken, n)
 		for j := range batch {
 			family := storage.NewID()
-			raw := op.NewRefreshToken(family)
+			raw := op.NewRefreshToken(kr, family)
 			batch[j] = storage.RefreshToken{
 				FamilyID: family, TokenHash: kr.MACString(keyring.PurposeRefresh, raw), ClientID: *clientID, UserID: ids[(i+j)%len(ids)],
 				Scopes: []string{"openid", "offline_access"}, GrantedScopes: []string{"openid", "offline_access"},

@@ -169,7 +169,7 @@ func soakFamilies(ctx context.Context, store *storage.Store, kr *keyring.Keyring
 			return nil, err
 		}
 		family := storage.NewID()
-		raws[i] = op.NewRefreshToken(family)
+		raws[i] = op.NewRefreshToken(kr, family)
 		if _, err := store.CreateRefreshToken(ctx, storage.RefreshToken{
 			FamilyID: family, TokenHash: kr.MACString(keyring.PurposeRefresh, raws[i]), ClientID: clientID, UserID: u.ID,
 			Scopes: []string{"openid", "offline_access"}, GrantedScopes: []string{"openid", "offline_access"},

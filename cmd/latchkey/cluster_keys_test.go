@@ -59,7 +59,7 @@ func TestClusterKeyRotation(t *testing.T) {
 		out := []string{token(nd, url.Values{"grant_type": {"client_credentials"}}, "svc", "access_token")}
 		for _, client := range []string{"rs", "es"} {
 			family := storage.NewID()
-			raw := op.NewRefreshToken(family)
+			raw := op.NewRefreshToken(c.kr, family)
 			at := c.clock.Now()
 			if _, err := store.CreateRefreshToken(ctx, storage.RefreshToken{
 				ID: storage.NewSortableID(at), TokenHash: c.kr.MACString(keyring.PurposeRefresh, raw),

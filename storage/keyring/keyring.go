@@ -55,6 +55,10 @@ const (
 	PurposePAR = "par-request-uri"
 	// PurposeDPoPNonce authenticates the provider's DPoP nonces (RFC 9449 §8).
 	PurposeDPoPNonce = "dpop-nonce"
+	// PurposeRefreshIssued tags the secret of every refresh token the OP
+	// issues, so that a value it never issued cannot pass for one that was
+	// rotated away (op.NewRefreshToken).
+	PurposeRefreshIssued = "refresh-token-issued"
 )
 
 // MinSecretLen is the shortest server secret accepted.
