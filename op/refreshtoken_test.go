@@ -1,11 +1,15 @@
 package op
 
 import (
+	"context"
 	"encoding/base64"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/keyring"
+	"github.com/latchkey/latchkey/storage/storagetest"
 )
 
 // TestRefreshTokenTag: every value NewRefreshToken makes is "<family>.<43
@@ -73,5 +77,38 @@ func BenchmarkRefreshIssued(b *testing.B) {
 		if !refreshIssued(kr, raw) {
 			b.Fatal("not issued")
 		}
+	}
+}
+
+// TestRefreshEarlierTokens: a token issued before the tag (its secret
+// 32 random bytes) still refreshes while it is stored, into a tagged
+// one; the untagged value, used, is reuse as before and ends the family.
+func TestRefreshEarlierTokens(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			e := newTokenEnv(t, d.Open(t))
+			fam := storage.NewID()
+			old := fam + "." + keyring.NewToken()
+			rt := storage.RefreshToken{
+				ID: storage.NewSortableID(e.now), FamilyID: fam, TokenHash: e.kr.MACString(keyring.PurposeRefresh, old),
+				ClientID: "conf", UserID: e.user.ID, Scopes: []string{"openid", "offline_access"},
+				GrantedScopes: []string{"openid", "offline_access"}, Audience: []string{"conf"},
+				AMR: []string{"pwd", "otp"}, AuthTime: e.now, SecondFactorAt: e.now,
+				CreatedAt: e.now, FamilyCreatedAt: e.now, LastUsedAt: e.now,
+			}
+			if _, err := e.store.CreateRefreshToken(context.Background(), rt); err != nil {
+				t.Fatal(err)
+			}
+			grant := func(raw string) url.Values {
+				return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {raw}}
+			}
+			a := e.post(grant(old), "conf:"+confSecret)
+			next, _ := a.body["refresh_token"].(string)
+			if a.status != 200 || RefreshFamilyOf(next) != fam || !refreshIssued(e.kr, next) {
+				t.Fatalf("refresh of an earlier token: %d %v", a.status, a.body)
+			}
+			checkError(t, "the earlier token again", e.post(grant(old), "conf:"+confSecret), 400, "invalid_grant", false)
+			checkError(t, "its successor after the reuse", e.post(grant(next), "conf:"+confSecret), 400, "invalid_grant", false)
+		})
 	}
 }
