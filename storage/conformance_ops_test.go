@@ -139,7 +139,7 @@ func testRevokeOperatorCauses(t *testing.T, s *storage.Store) {
 				t.Fatalf("user deleted = %v (%v), want %v", deleted, uerr, tc.userDeleted)
 			}
 			if tc.userDeleted {
-				for _, table := range []string{"access_tokens", "refresh_tokens", "email_codes", "federated_identities"} {
+				for _, table := range []string{"access_tokens", "refresh_tokens", "refresh_families", "email_codes", "federated_identities"} {
 					if slices.Contains(keys(t, s, table, "user_id"), u.ID) {
 						t.Fatalf("%s: rows of the deleted user left", table)
 					}

@@ -2518,6 +2518,8 @@ func testSweep(t *testing.T, s *storage.Store) {
 		equal(t, keys(t, s, "trusted_devices", "id"), []string{"td-live", "td-recent"})
 		equal(t, keys(t, s, "throttles", "throttle_key"), []string{"th-blocked", "th-recent"})
 		equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-cap-boundary", "rt-idle-boundary", "rt-live-1", "rt-revoked-new"})
+		// A family's row goes with its last token.
+		equal(t, keys(t, s, "refresh_families", "id"), []string{"rt-cap-boundary", "rt-idle-boundary", "rt-live", "rt-revoked-new"})
 		evs := must(s.ListAuditEvents(ctx, storage.AuditFilter{}))(t)
 		equal(t, len(evs), 1)
 		equal(t, evs[0].Event, "boundary")
@@ -2545,6 +2547,7 @@ func testSweep(t *testing.T, s *storage.Store) {
 	equal(t, keys(t, s, "sessions", "id"), []string{"s-active", "s-boundary"})
 	equal(t, keys(t, s, "trusted_devices", "id"), []string{"td-live", "td-recent"})
 	equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-idle-boundary", "rt-live-1"})
+	equal(t, keys(t, s, "refresh_families", "id"), []string{"rt-idle-boundary", "rt-live"})
 	equal(t, len(must(s.ListAuditEvents(ctx, storage.AuditFilter{}))(t)), 1)
 }
 

@@ -33,3 +33,14 @@ func MigrateUpTo(ctx context.Context, s *Store, id string) error {
 		TableName: migrationTable, IDColumnName: "id", IDColumnSize: 255,
 	}, ms[:i+1]).Migrate()
 }
+
+// InsertOldRefreshToken inserts a token's row alone, as a build before
+// migration 0013 (no family rows) did, for upgrade tests.
+func InsertOldRefreshToken(ctx context.Context, s *Store, rt RefreshToken) (RefreshToken, error) {
+	startFamily(&rt)
+	row := refreshTokenToRow(rt)
+	if err := s.write(ctx).Create(&row).Error; err != nil {
+		return RefreshToken{}, err
+	}
+	return row.domain()
+}

@@ -98,7 +98,8 @@ func TestConcurrentMigrate(t *testing.T) {
 // 0012 holds refresh tokens whose values name no family (issued before
 // they did); after the upgrade they are still found by digest alone, and
 // rotate into tokens found by their family, which the digest alone no
-// longer finds.
+// longer finds. Their families got rows (0013): they are listed and
+// revoked by user and by session as the new ones are.
 func TestUpgradeKeepsOldRefreshTokens(t *testing.T) {
 	for _, d := range storagetest.Dialects(t) {
 		t.Run(d.Name, func(t *testing.T) {
@@ -107,8 +108,17 @@ func TestUpgradeKeepsOldRefreshTokens(t *testing.T) {
 			t.Cleanup(func() { _ = s.Close() })
 			ok(t, storage.MigrateUpTo(ctx, s, "0011_refresh_family_used"))
 			u := newUser(t, s, "up@example.com")
-			old := newFamily(t, s, "old", u.ID, "s1", "app")
+			old := must(storage.InsertOldRefreshToken(ctx, s, storage.RefreshToken{
+				ID: "old-0", TokenHash: digest("old-0"), ClientID: "app", UserID: u.ID, SessionID: "s1",
+				Scopes: []string{"openid", "offline_access"}, AMR: []string{"pwd"}, AuthTime: at(0), CreatedAt: at(0),
+			}))(t)
+			other := must(storage.InsertOldRefreshToken(ctx, s, storage.RefreshToken{
+				ID: "other-0", TokenHash: digest("other-0"), ClientID: "app", UserID: u.ID, SessionID: "s2",
+				Scopes: []string{"openid", "offline_access"}, AMR: []string{"pwd"}, AuthTime: at(0), CreatedAt: at(0),
+			}))(t)
 			ok(t, s.Migrate(ctx))
+			fams := must(s.ListRefreshFamilies(ctx, u.ID))(t)
+			equal(t, len(fams), 2)
 
 			// The old token: by digest alone, and by its family.
 			equal(t, must(s.GetRefreshTokenByHash(ctx, "", digest("old-0")))(t), old)
@@ -132,6 +142,17 @@ func TestUpgradeKeepsOldRefreshTokens(t *testing.T) {
 				_, _, err = s.GetRefreshGrant(ctx, "", rt.TokenHash)
 				wantErr(t, err, storage.ErrNotFound)
 			}
+
+			// By session: the old family of s2 only.
+			ok(t, s.RevokeRefreshTokens(ctx, storage.TokenFilter{SessionID: "s2"}, at(2*time.Hour)))
+			revoked := must(s.GetRefreshTokenByHash(ctx, "", other.TokenHash))(t)
+			if revoked.RevokedAt.IsZero() {
+				t.Fatal("the old family of the session was not revoked")
+			}
+			equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 2) // old (rotated) and mine
+			// By user: the rest.
+			ok(t, s.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: u.ID}, at(2*time.Hour)))
+			equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 0)
 		})
 	}
 }

@@ -140,13 +140,12 @@ func (s *Store) RevokeUserGrants(ctx context.Context, userID string, r Revocatio
 			return err
 		}
 		// Refresh-token families (and their access tokens).
-		fam, fargs := "SELECT family_id FROM refresh_tokens WHERE user_id = ?", []any{userID}
+		fam, fargs := refreshFamiliesWhere+"user_id = ?", []any{userID}
 		if len(kept) > 0 {
 			fam += " AND session_id NOT IN (" + placeholders(len(kept)) + ")"
 			fargs = append(fargs, anys(kept)...)
 		}
-		if err := revokeLoop(tx,
-			"UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at = 0 AND family_id IN ("+fam+")",
+		if err := revokeLoop(tx, revokeFamiliesIn+"("+fam+")",
 			append([]any{usedMs(now)}, fargs...)...); err != nil {
 			return err
 		}
@@ -181,7 +180,12 @@ func (s *Store) RevokeUserGrants(ctx context.Context, userID string, r Revocatio
 		if !rule.deleteUser {
 			return nil
 		}
-		for _, table := range []string{"access_tokens", "refresh_tokens", "email_codes", "action_tokens", "federated_identities"} {
+		// The user's refresh tokens by their families (refresh_tokens has
+		// no user index), then the families.
+		if err := tx.Exec("DELETE FROM refresh_tokens WHERE family_id IN ("+refreshFamiliesWhere+"user_id = ?)", userID).Error; err != nil {
+			return err
+		}
+		for _, table := range []string{"access_tokens", "refresh_families", "email_codes", "action_tokens", "federated_identities"} {
 			if err := tx.Exec("DELETE FROM "+table+" WHERE user_id = ?", userID).Error; err != nil {
 				return err
 			}

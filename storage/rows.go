@@ -920,6 +920,34 @@ func refreshTokenToRow(t RefreshToken) refreshTokenRow {
 	}
 }
 
+// refreshFamilyRow is a family's row (migration 0013): what its tokens
+// share and never change, by which the family is found from its user or
+// session.
+type refreshFamilyRow struct {
+	ID        string `gorm:"column:id;primaryKey"`
+	UserID    string `gorm:"column:user_id"`
+	SessionID string `gorm:"column:session_id"`
+	ClientID  string `gorm:"column:client_id"`
+	CreatedMs int64  `gorm:"column:created_at"`
+}
+
+func (refreshFamilyRow) TableName() string { return "refresh_families" }
+
+const refreshFamilyColumns = `id, user_id, session_id, client_id, created_at`
+
+// refreshFamilyInsert: a family that exists already is kept as it is.
+const refreshFamilyInsert = `INSERT INTO refresh_families (` + refreshFamilyColumns + `)
+	VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+
+func (r *refreshFamilyRow) values() []any {
+	return []any{r.ID, r.UserID, r.SessionID, r.ClientID, r.CreatedMs}
+}
+
+// familyOf is the family row of a family's (first) token.
+func (r *refreshTokenRow) familyOf() refreshFamilyRow {
+	return refreshFamilyRow{ID: r.FamilyID, UserID: r.UserID, SessionID: r.SessionID, ClientID: r.ClientID, CreatedMs: r.FamilyCreatedMs}
+}
+
 func (r refreshTokenRow) domain() (RefreshToken, error) {
 	var d decoder
 	t := RefreshToken{

@@ -204,7 +204,7 @@ func TestRowsMatchSchema(t *testing.T) {
 		&actionTokenRow{}, &logoutRequestRow{}, &organizationRow{}, &organizationDomainRow{},
 		&federatedIdentityRow{}, &upstreamStateRow{}, &passkeyRow{}, &passkeyChallengeRow{}, &eventDeliveryRow{},
 		&usedJTIRow{}, &pushedRequestRow{}, &sessionClientRow{}, &backchannelLogoutRow{}, &consentRow{},
-		&knownBrowserRow{}, &outboxRow{},
+		&knownBrowserRow{}, &outboxRow{}, &refreshFamilyRow{},
 	}
 	var tables []string
 	if err := s.read(t.Context()).Raw(
@@ -311,6 +311,50 @@ func TestRefreshLookupPlans(t *testing.T) {
 			return strings.HasPrefix(d, "SCAN") || strings.Contains(d, "TEMP B-TREE")
 		}) {
 			t.Errorf("%s\nplan %q, want it to start with %q, with no scan or sort", q, plan, want)
+		}
+	}
+}
+
+// TestFamilySearchPlans: the searches of refresh tokens by user or
+// session find the families by refresh_families' indexes and their
+// tokens by the family index; refresh_tokens is never scanned (it has no
+// user or session index since migration 0013).
+func TestFamilySearchPlans(t *testing.T) {
+	s := migratedSQLite(t)
+	for _, c := range []struct {
+		q    string
+		args []any
+		want []string
+	}{
+		{"SELECT * FROM refresh_tokens WHERE " + userHeads, []any{"u"},
+			[]string{"refresh_families_user", "refresh_tokens_family_token"}},
+		{revokeFamiliesIn + "(" + refreshFamiliesWhere + "session_id = ? AND client_id = ?)", []any{1, "s", "c"},
+			[]string{"refresh_families_session", "refresh_tokens_family_token"}},
+		{revokeFamiliesIn + "(" + refreshFamiliesWhere + "user_id = ?)", []any{1, "u"},
+			[]string{"refresh_families_user", "refresh_tokens_family_token"}},
+	} {
+		var plan []string
+		rows, err := s.hot.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+c.q, c.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "\n")
+		for _, idx := range c.want {
+			if !strings.Contains(joined, "INDEX "+idx+" ") {
+				t.Errorf("%s\nplan %q does not use %s", c.q, plan, idx)
+			}
+		}
+		if slices.ContainsFunc(plan, func(d string) bool { return strings.HasPrefix(d, "SCAN") }) {
+			t.Errorf("%s\nplan %q scans", c.q, plan)
 		}
 	}
 }

@@ -162,6 +162,12 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	jobs = append(jobs, job{"refresh_tokens", "id",
 		"family_id IN (SELECT family_id FROM refresh_tokens WHERE last_used_at < ? AND revoked_at <> 0 AND revoked_at < ?)",
 		[]any{keep, keep}})
+	// Families with no token left (the jobs above, a user's deletion, a
+	// failed load). A family's row and first token are written in one
+	// transaction; the hour spares a bulk load (two) in flight.
+	jobs = append(jobs, job{"refresh_families", "id",
+		"created_at < ? AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE refresh_tokens.family_id = refresh_families.id)",
+		[]any{before(time.Hour)}})
 	deliveryKeep := p.EventDeliveryKeep
 	if deliveryKeep <= 0 {
 		deliveryKeep = 7 * 24 * time.Hour

@@ -15,9 +15,11 @@ import (
 	"gorm.io/gorm"
 )
 
-// CreateRefreshToken inserts the first token of a family. Defaults: ID and
-// FamilyID generated when empty; FamilyCreatedAt and LastUsedAt default to
-// CreatedAt (the idle sweep measures from LastUsedAt).
+// CreateRefreshToken inserts the first token of a family, and the family's
+// row. Defaults: ID and FamilyID generated when empty; FamilyCreatedAt and
+// LastUsedAt default to CreatedAt (the idle sweep measures from
+// LastUsedAt). A token added to a family that exists must have its user,
+// session and client.
 func (s *Store) CreateRefreshToken(ctx context.Context, rt RefreshToken) (RefreshToken, error) {
 	if len(rt.TokenHash) == 0 {
 		return RefreshToken{}, invalid("create refresh token: empty token hash")
@@ -27,7 +29,24 @@ func (s *Store) CreateRefreshToken(ctx context.Context, rt RefreshToken) (Refres
 	}
 	startFamily(&rt)
 	row := refreshTokenToRow(rt)
-	if err := s.write(ctx).Create(&row).Error; err != nil {
+	fam := row.familyOf()
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(refreshFamilyInsert, fam.values()...)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			var had refreshFamilyRow
+			if err := tx.Where("id = ?", fam.ID).Take(&had).Error; err != nil {
+				return err
+			}
+			if had.UserID != fam.UserID || had.SessionID != fam.SessionID || had.ClientID != fam.ClientID {
+				return invalid("create refresh token: the family has another user, session or client")
+			}
+		}
+		return tx.Create(&row).Error
+	})
+	if err != nil {
 		return RefreshToken{}, fail("create refresh token", err)
 	}
 	out, err := row.domain()
@@ -412,6 +431,17 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now ti
 	return fail("revoke refresh family", err)
 }
 
+// The searches of refresh tokens by user or session go through the
+// families' rows (migration 0013): refresh_tokens has no index of either.
+const (
+	// refreshFamiliesWhere starts the search of families by their columns.
+	refreshFamiliesWhere = "SELECT id FROM refresh_families WHERE "
+	// revokeFamiliesIn revokes the tokens of the families of a search.
+	revokeFamiliesIn = "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at = 0 AND family_id IN "
+	// userHeads: the live heads of a user's families.
+	userHeads = "family_id IN (" + refreshFamiliesWhere + "user_id = ?) AND used_at = 0 AND revoked_at = 0"
+)
+
 // RevokeRefreshTokens revokes every family one of whose tokens matches the
 // filter, and deletes the access tokens of those families. Access tokens
 // outside any family (no refresh token was issued) are left to expire.
@@ -424,17 +454,18 @@ func (s *Store) RevokeRefreshTokens(ctx context.Context, f TokenFilter, now time
 	var args []any
 	for _, c := range []struct{ col, v string }{
 		{"user_id", f.UserID}, {"session_id", f.SessionID},
-		{"client_id", f.ClientID}, {"family_id", f.FamilyID},
+		{"client_id", f.ClientID}, {"id", f.FamilyID},
 	} {
 		if c.v != "" {
 			conds = append(conds, c.col+" = ?")
 			args = append(args, c.v)
 		}
 	}
-	families := "SELECT family_id FROM refresh_tokens WHERE " + strings.Join(conds, " AND ")
+	// The filter's columns are the family row's (what a family's tokens
+	// share), searched by its user and session indexes.
+	families := refreshFamiliesWhere + strings.Join(conds, " AND ")
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		if err := revokeLoop(tx,
-			"UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at = 0 AND family_id IN ("+families+")",
+		if err := revokeLoop(tx, revokeFamiliesIn+"("+families+")",
 			append([]any{usedMs(now)}, args...)...); err != nil {
 			return err
 		}
@@ -449,7 +480,7 @@ func (s *Store) RevokeRefreshTokens(ctx context.Context, f TokenFilter, now time
 // does not know the caller's now.
 func (s *Store) ListRefreshFamilies(ctx context.Context, userID string) ([]RefreshToken, error) {
 	var rows []refreshTokenRow
-	err := s.read(ctx).Where("user_id = ? AND used_at = 0 AND revoked_at = 0", userID).
+	err := s.read(ctx).Where(userHeads, userID).
 		Order("created_at DESC, id").Find(&rows).Error
 	if err != nil {
 		return nil, fail("list refresh families", err)
