@@ -50,6 +50,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/latchkey/latchkey/login/mail"
@@ -149,6 +150,9 @@ type Worker struct {
 	cfg  Config
 	d    Deps
 	kick chan struct{}
+
+	mu         sync.Mutex
+	nextExpiry time.Time // the first round at or after it expires mail
 }
 
 // New builds a worker.
@@ -226,16 +230,22 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
-// DeliverDue does one round: it fails the messages that ran out of time,
-// then claims and delivers due messages until none is left or a claim
-// brings less than a batch. It returns how many it tried to deliver.
+// DeliverDue does one round: it fails the messages that ran out of time
+// (at most once per Poll: a write transaction each round of a sign-in
+// storm, every mail kicking the worker, bought nothing; a claim never
+// takes a message past its time, so it is only marked failed up to Poll
+// later), then claims and delivers due messages until none is left or a
+// claim brings less than a batch. It returns how many it tried to
+// deliver.
 func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
-	expired, err := w.d.Store.ExpireOutbox(ctx, w.d.Now())
-	if err != nil {
-		return 0, err
-	}
-	for _, m := range expired {
-		w.failed(ctx, m, m.LastError)
+	if now := w.d.Now(); w.expiryDue(now) {
+		expired, err := w.d.Store.ExpireOutbox(ctx, now)
+		if err != nil {
+			return 0, err
+		}
+		for _, m := range expired {
+			w.failed(ctx, m, m.LastError)
+		}
 	}
 	total := 0
 	for {
@@ -251,6 +261,18 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// expiryDue reports whether this round expires mail, and if so sets the
+// next one a Poll later.
+func (w *Worker) expiryDue(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Before(w.nextExpiry) {
+		return false
+	}
+	w.nextExpiry = now.Add(w.cfg.Poll)
+	return true
 }
 
 // deliver sends one claimed message and records the outcome.

@@ -316,3 +316,65 @@ func TestSealRow(t *testing.T) {
 		t.Fatalf("open = %+v, %v", got, err)
 	}
 }
+
+// expiryCounter counts the store's expiry rounds.
+type expiryCounter struct {
+	*storage.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (c *expiryCounter) ExpireOutbox(ctx context.Context, now time.Time) ([]storage.OutboxMessage, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Store.ExpireOutbox(ctx, now)
+}
+
+// TestExpiryOncePerPoll: rounds kicked one after another (every mail
+// enqueued kicks the worker) expire mail once per Poll, not each time; a
+// message whose lease and time ran out on a worker that died is never
+// claimed again, and is marked failed (its failure audited) by the first
+// round a Poll after the last expiry.
+func TestExpiryOncePerPoll(t *testing.T) {
+	t.Parallel()
+	st := storagetest.OpenSQLite(t)
+	cs := &expiryCounter{Store: st}
+	kr := testKeyring(t)
+	clk := &clock{now: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
+	mailer := &countingMailer{}
+	w, _ := New(Config{Poll: time.Minute, Lease: 2 * time.Minute}, Deps{Store: cs, Keyring: kr, Mailer: mailer, Now: clk.Now, Logger: discard})
+	ctx := context.Background()
+	round := func() {
+		t.Helper()
+		if _, err := w.DeliverDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		round()
+	}
+	if cs.n != 1 {
+		t.Fatalf("%d expiry rounds in five kicked rounds, want 1", cs.n)
+	}
+	// Another instance claims a message and dies with it.
+	m := enqueue(t, st, kr, clk.Now(), "late@example.com", 90*time.Second)
+	if got, err := st.ClaimOutbox(ctx, clk.Now(), 2*time.Minute, 10); err != nil || len(got) != 1 || got[0].ID != m.ID {
+		t.Fatalf("claim: %v %v", got, err)
+	}
+	clk.Advance(59 * time.Second)
+	round()
+	clk.Advance(121 * time.Second) // the lease (2 min) and the time (90 s) ran out
+	round()
+	if cs.n != 2 {
+		t.Fatalf("%d expiry rounds, want 2 (one per Poll)", cs.n)
+	}
+	got, _ := st.GetOutboxMessage(ctx, m.ID)
+	if got.State != storage.OutboxFailed || got.Sealed != nil || mailer.sent["late@example.com"] != 0 {
+		t.Fatalf("the message past its time: %+v, sent %d", got, mailer.sent["late@example.com"])
+	}
+	evs, _ := st.ListAuditEvents(ctx, storage.AuditFilter{})
+	if len(evs) != 1 || evs[0].Event != "notice.send_failed" {
+		t.Fatalf("audit %+v, want one notice.send_failed", evs)
+	}
+}
