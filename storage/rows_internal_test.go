@@ -289,24 +289,11 @@ func TestRefreshLookupPlans(t *testing.T) {
 		refreshTokenOld:      "SEARCH refresh_tokens USING INDEX refresh_tokens_hash_only (token_hash=?)",
 		refreshGrantOld:      "SEARCH r USING INDEX refresh_tokens_hash_only (token_hash=?)",
 	} {
-		var plan []string
 		args := []any{[]byte("digest")}
 		if strings.Count(q, "?") == 2 {
 			args = []any{"family", []byte("digest")}
 		}
-		rows, err := s.hot.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s, q, args...)
 		if len(plan) == 0 || plan[0] != want || slices.ContainsFunc(plan, func(d string) bool {
 			return strings.HasPrefix(d, "SCAN") || strings.Contains(d, "TEMP B-TREE")
 		}) {
@@ -333,20 +320,7 @@ func TestFamilySearchPlans(t *testing.T) {
 		{revokeFamiliesIn + "(" + refreshFamiliesWhere + "user_id = ?)", []any{1, "u"},
 			[]string{"refresh_families_user", "refresh_tokens_family_token"}},
 	} {
-		var plan []string
-		rows, err := s.hot.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+c.q, c.args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s, c.q, c.args...)
 		joined := strings.Join(plan, "\n")
 		for _, idx := range c.want {
 			if !strings.Contains(joined, "INDEX "+idx+" ") {
@@ -357,4 +331,24 @@ func TestFamilySearchPlans(t *testing.T) {
 			t.Errorf("%s\nplan %q scans", c.q, plan)
 		}
 	}
+}
+
+// queryPlan is SQLite's EXPLAIN QUERY PLAN of q, a line per step.
+func queryPlan(t *testing.T, s *Store, q string, args ...any) []string {
+	t.Helper()
+	rows, err := s.hot.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return plan
 }
