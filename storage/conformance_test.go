@@ -118,6 +118,7 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"Consents", testConsents},
 		{"SweepProtocol", testSweepProtocol},
 		{"Sweep", testSweep},
+		{"RepairRefreshFamilies", testRepairRefreshFamilies},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"OpaqueErrors", testOpaqueErrors},
 	}
@@ -2549,6 +2550,41 @@ func testSweep(t *testing.T, s *storage.Store) {
 	equal(t, keys(t, s, "refresh_tokens", "id"), []string{"rt-idle-boundary", "rt-live-1"})
 	equal(t, keys(t, s, "refresh_families", "id"), []string{"rt-idle-boundary", "rt-live"})
 	equal(t, len(must(s.ListAuditEvents(ctx, storage.AuditFilter{}))(t)), 1)
+}
+
+// testRepairRefreshFamilies: a family an instance of a build before
+// migration 0013 started (its tokens, no family row) is invisible to the
+// searches by user and session until repaired; RepairRefreshFamilies and
+// the sweep write its row from its tokens (of the window they look at),
+// once.
+func testRepairRefreshFamilies(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	t0 := at(100 * 24 * time.Hour)
+	u := newUser(t, s, "repair@example.com")
+	oldBuild := func(family, session string, made time.Time) storage.RefreshToken {
+		return must(storage.InsertOldRefreshToken(ctx, s, storage.RefreshToken{
+			ID: storage.NewSortableID(made), TokenHash: digest(family), FamilyID: family, ClientID: "app",
+			UserID: u.ID, SessionID: session, CreatedAt: made,
+		}))(t)
+	}
+	must(s.CreateRefreshToken(ctx, storage.RefreshToken{ID: storage.NewSortableID(t0), TokenHash: digest("new"),
+		FamilyID: "fam-new", ClientID: "app", UserID: u.ID, SessionID: "s1", CreatedAt: t0}))(t)
+	gap := oldBuild("fam-gap", "s9", t0)
+	oldBuild("fam-ancient", "s9", t0.Add(-48*time.Hour))
+	equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 1)
+
+	equal(t, must(s.RepairRefreshFamilies(ctx, t0.Add(-time.Hour)))(t), int64(1))
+	equal(t, must(s.RepairRefreshFamilies(ctx, t0.Add(-time.Hour)))(t), int64(0))
+	equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 2)
+	ok(t, s.RevokeRefreshTokens(ctx, storage.TokenFilter{SessionID: "s9"}, t0))
+	if got := must(s.GetRefreshTokenByHash(ctx, "fam-gap", gap.TokenHash))(t); got.RevokedAt.IsZero() {
+		t.Fatal("the repaired family was not revoked with its session")
+	}
+
+	// The sweep repairs the last hour.
+	oldBuild("fam-late", "s1", t0.Add(10*time.Minute))
+	ok(t, s.Sweep(ctx, t0.Add(30*time.Minute), storage.SweepPolicy{}))
+	equal(t, keys(t, s, "refresh_families", "id"), []string{"fam-gap", "fam-late", "fam-new"})
 }
 
 // ------------------------------------------------------ robustness

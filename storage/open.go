@@ -93,6 +93,24 @@ func NewID() string {
 // sortable is base32 in ASCII order, so that encoded numbers sort as text.
 const sortable = "234567abcdefghijklmnopqrstuvwxyz"
 
+// sortableTime writes the millisecond clock of now into b (10 bytes), as
+// the first characters of a NewSortableID.
+func sortableTime(b []byte, now time.Time) {
+	ms := uint64(now.UnixMilli())
+	for i := 9; i >= 0; i-- {
+		b[i] = sortable[ms&31]
+		ms >>= 5
+	}
+}
+
+// sortableFloor is the least NewSortableID of the millisecond of t: every
+// id made at t or later sorts at or after it.
+func sortableFloor(t time.Time) string {
+	var b [10]byte
+	sortableTime(b[:], t)
+	return string(b[:])
+}
+
 // NewSortableID returns an identifier that sorts by creation time: 10
 // characters of the millisecond clock, then 80 random bits — 26
 // characters of [2-7a-z], like NewID. Use it for high-volume rows
@@ -101,11 +119,7 @@ const sortable = "234567abcdefghijklmnopqrstuvwxyz"
 // Not for ids whose creation time should stay private (users).
 func NewSortableID(now time.Time) string {
 	var b [26]byte
-	ms := uint64(now.UnixMilli())
-	for i := 9; i >= 0; i-- {
-		b[i] = sortable[ms&31]
-		ms >>= 5
-	}
+	sortableTime(b[:10], now)
 	var r [10]byte
 	if _, err := rand.Read(r[:]); err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms

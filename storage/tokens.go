@@ -442,6 +442,35 @@ const (
 	userHeads = "family_id IN (" + refreshFamiliesWhere + "user_id = ?) AND used_at = 0 AND revoked_at = 0"
 )
 
+// RepairRefreshFamilies writes the missing rows of families that have
+// tokens made since since (by their time-ordered ids) but no family row:
+// families an instance of a build before migration 0013 started during a
+// rolling upgrade, which searches by user or session would otherwise not
+// find. It returns how many it wrote. The sweep runs it for the last
+// hour; serve once at start for the last day.
+func (s *Store) RepairRefreshFamilies(ctx context.Context, since time.Time) (int64, error) {
+	n, err := repairFamilies(s.write(ctx), since)
+	return n, fail("repair refresh families", err)
+}
+
+// repairFamiliesSQL reads the tokens made since ? by the primary key's
+// range (ids are time-ordered). MATERIALIZED keeps it that way: left to
+// itself, SQLite scans the whole table in the family index's order to
+// group without sorting.
+const repairFamiliesSQL = `WITH recent AS MATERIALIZED (
+		SELECT family_id, user_id, session_id, client_id, family_created_at FROM refresh_tokens WHERE id >= ?)
+	INSERT INTO refresh_families (` + refreshFamilyColumns + `)
+	SELECT family_id, MIN(user_id), MIN(session_id), MIN(client_id), MIN(family_created_at)
+	FROM recent t
+	WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id)
+	GROUP BY family_id
+	ON CONFLICT DO NOTHING`
+
+func repairFamilies(db *gorm.DB, since time.Time) (int64, error) {
+	res := db.Exec(repairFamiliesSQL, sortableFloor(since))
+	return res.RowsAffected, res.Error
+}
+
 // RevokeRefreshTokens revokes every family one of whose tokens matches the
 // filter, and deletes the access tokens of those families. Access tokens
 // outside any family (no refresh token was issued) are left to expire.

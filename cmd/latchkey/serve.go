@@ -393,6 +393,14 @@ func (s *server) background(ctx context.Context) {
 	for _, run := range s.workers {
 		go run(ctx)
 	}
+	// Refresh families an instance of a build before migration 0013
+	// started while this one was being rolled out have no row: write
+	// them (tokens of the last day; each sweep then covers the last hour).
+	if n, err := s.app.store.RepairRefreshFamilies(ctx, s.now().Add(-24*time.Hour)); err != nil {
+		s.app.log.Error("repair refresh families", "err", err)
+	} else if n > 0 {
+		s.app.log.Warn("refresh families written for tokens an earlier build issued", "families", n)
+	}
 	keys := time.NewTicker(op.KeyReloadInterval)
 	sweep := time.NewTicker(10 * time.Minute)
 	defer keys.Stop()
