@@ -447,7 +447,7 @@ const (
 // families an instance of a build before migration 0013 started during a
 // rolling upgrade, which searches by user or session would otherwise not
 // find. It returns how many it wrote. The sweep runs it for the last
-// hour; serve once at start for the last day.
+// hour, and serve once at start.
 func (s *Store) RepairRefreshFamilies(ctx context.Context, since time.Time) (int64, error) {
 	n, err := repairFamilies(s.write(ctx), since)
 	return n, fail("repair refresh families", err)
