@@ -128,7 +128,7 @@ type Deps struct {
 	Store   Store
 	Keyring *keyring.Keyring
 	Mailer  mail.Mailer
-	Now     func() time.Time
+	Now     func() time.Time // required
 	Logger  *slog.Logger
 	// Metrics counts code mails sent and given up (creds counts them
 	// queued); nil: nothing.
@@ -157,11 +157,8 @@ type Worker struct {
 
 // New builds a worker.
 func New(cfg Config, d Deps) (*Worker, error) {
-	if d.Store == nil || d.Keyring == nil || d.Mailer == nil {
-		return nil, errors.New("outbox: store, keyring and mailer are required")
-	}
-	if d.Now == nil {
-		d.Now = time.Now
+	if d.Store == nil || d.Keyring == nil || d.Mailer == nil || d.Now == nil {
+		return nil, errors.New("outbox: store, keyring, mailer and clock are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()

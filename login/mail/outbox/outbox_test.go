@@ -267,7 +267,13 @@ func TestKickAndRun(t *testing.T) {
 	}
 	defer sink.Close()
 	mailer, _ := mail.New(sink.URL(), "noreply@localhost", discard)
-	w, _ := New(Config{Poll: time.Hour}, Deps{Store: st, Keyring: kr, Mailer: mailer, Logger: discard})
+	w, err := New(Config{Poll: time.Hour}, Deps{Store: st, Keyring: kr, Mailer: mailer, Now: time.Now, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{}, Deps{Store: st, Keyring: kr, Mailer: mailer, Logger: discard}); err == nil {
+		t.Fatal("a worker without a clock")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
