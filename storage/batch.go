@@ -23,6 +23,20 @@ import (
 // maxBatch bounds one transaction (and the time a lock is held).
 const maxBatch = 128
 
+// On SQLite, while the writes keep coming (the last batch held more than
+// one job), the batcher lets a batch that is still small gather for
+// sqliteLinger before it runs it. Each commit writes the pages its jobs
+// share (the tables' and time-ordered indexes' last pages) once, so a
+// batch of 14 jobs costs much less per job than one of 5, which is what
+// running at once gathered at 50 concurrent refreshes on one core.
+// Measured (refresh, SQLite, one core): +6 to +23 % per core in four
+// rounds, p99 lower. Not on PostgreSQL: its batches were already ~22
+// jobs (pipelined), and waiting there raised p99 and its CPU per job.
+const (
+	sqliteLinger = time.Millisecond
+	lingerBelow  = maxBatch / 4
+)
+
 type batchJob struct {
 	ctx context.Context
 	fn  func(ctx context.Context, tx *sql.Tx) error
@@ -45,11 +59,17 @@ type batcher struct {
 	// will never run.
 	stopped chan struct{}
 	once    sync.Once
+	// linger (see sqliteLinger; 0: none) and how it waits (time.Sleep).
+	linger time.Duration
+	sleep  func(time.Duration)
 }
 
 func newBatcher(db *sql.DB, sqlite bool) *batcher {
 	b := &batcher{db: db, sqlite: sqlite, jobs: make(chan *batchJob, maxBatch*4),
-		quit: make(chan struct{}), stopped: make(chan struct{})}
+		quit: make(chan struct{}), stopped: make(chan struct{}), sleep: time.Sleep}
+	if sqlite {
+		b.linger = sqliteLinger
+	}
 	go b.loop()
 	return b
 }
@@ -109,6 +129,7 @@ func (b *batcher) close() {
 func (b *batcher) loop() {
 	defer close(b.stopped)
 	batch := make([]*batchJob, 0, maxBatch)
+	last := 0 // jobs in the previous batch
 	for {
 		select {
 		case j := <-b.jobs:
@@ -116,17 +137,27 @@ func (b *batcher) loop() {
 		case <-b.quit:
 			return // jobs still queued learn it from stopped
 		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case j := <-b.jobs:
-				batch = append(batch, j)
-			default:
-				break fill
-			}
+		batch = b.fill(batch)
+		if b.linger > 0 && last > 1 && len(batch) < lingerBelow {
+			b.sleep(b.linger)
+			batch = b.fill(batch)
 		}
+		last = len(batch)
 		b.run(batch)
 	}
+}
+
+// fill adds the jobs queued now to batch, up to maxBatch.
+func (b *batcher) fill(batch []*batchJob) []*batchJob {
+	for len(batch) < maxBatch {
+		select {
+		case j := <-b.jobs:
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // abortBatch marks an error that leaves the transaction unusable or

@@ -128,3 +128,72 @@ func TestBatchClosed(t *testing.T) {
 		t.Fatal("a write after close waits forever")
 	}
 }
+
+// TestBatchLingers: on SQLite, after a batch of several jobs (writes keep
+// coming), the next small batch waits the linger and takes what arrived
+// meanwhile into its transaction; after a batch of one (no load) a job
+// runs at once. The wait is observed, not slept.
+func TestBatchLingers(t *testing.T) {
+	db := batchDB(t)
+	ctx := context.Background()
+	var waits []time.Duration
+	var late []*batchJob // jobs that "arrive" during the next wait
+	b := &batcher{db: db, sqlite: true, jobs: make(chan *batchJob, 16), quit: make(chan struct{}),
+		stopped: make(chan struct{}), linger: sqliteLinger}
+	b.sleep = func(d time.Duration) {
+		waits = append(waits, d)
+		for _, j := range late {
+			b.jobs <- j
+		}
+		late = nil
+	}
+	txOf := map[string]*sql.Tx{}
+	job := func(id string) *batchJob {
+		return &batchJob{ctx: ctx, done: make(chan error, 1), fn: func(ctx context.Context, tx *sql.Tx) error {
+			txOf[id] = tx
+			_, err := tx.ExecContext(ctx, "INSERT INTO t (id) VALUES (?)", id)
+			return err
+		}}
+	}
+	wait := func(js ...*batchJob) {
+		t.Helper()
+		for _, j := range js {
+			if err := <-j.done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Two jobs queued before the loop starts: one batch, no wait (nothing
+	// came before it).
+	a, bb := job("a"), job("b")
+	b.jobs <- a
+	b.jobs <- bb
+	go b.loop()
+	defer b.close()
+	wait(a, bb)
+	if len(waits) != 0 || txOf["a"] != txOf["b"] {
+		t.Fatalf("first batch: waits %v, one transaction %v", waits, txOf["a"] == txOf["b"])
+	}
+	// Under load: c waits, and d, arriving meanwhile, joins its batch.
+	c, d := job("c"), job("d")
+	late = []*batchJob{d}
+	b.jobs <- c
+	wait(c, d)
+	if len(waits) != 1 || waits[0] != sqliteLinger || txOf["c"] != txOf["d"] {
+		t.Fatalf("after a batch of two: waits %v, c and d in one transaction %v", waits, txOf["c"] == txOf["d"])
+	}
+	// e waits (the last batch had two) and runs alone; f, after a batch
+	// of one, does not wait.
+	e := job("e")
+	b.jobs <- e
+	wait(e)
+	f := job("f")
+	b.jobs <- f
+	wait(f)
+	if len(waits) != 2 {
+		t.Fatalf("waits %v, want two (none after a batch of one)", waits)
+	}
+	if got := batchRows(t, db); !slices.Equal(got, []string{"a", "b", "c", "d", "e", "f"}) {
+		t.Fatalf("rows %v", got)
+	}
+}
