@@ -56,10 +56,11 @@ func RefreshFamilyOf(raw string) string {
 // refreshIssued reports, in constant time, whether raw carries the tag of
 // a value the OP issued for the family it names.
 func refreshIssued(kr *keyring.Keyring, raw string) bool {
-	fam, secret, ok := strings.Cut(raw, ".")
-	if !ok || len(fam) == 0 || len(fam) > refreshFamilyMax || len(secret) != refreshSecretLen {
+	fam := RefreshFamilyOf(raw)
+	if fam == "" || len(raw)-len(fam)-1 != refreshSecretLen {
 		return false
 	}
+	secret := raw[len(fam)+1:]
 	var b [refreshRandomLen + refreshTagLen]byte
 	if n, err := base64.RawURLEncoding.Decode(b[:], []byte(secret)); err != nil || n != len(b) {
 		return false

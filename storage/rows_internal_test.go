@@ -24,6 +24,7 @@ func TestHandWrittenInserts(t *testing.T) {
 		values []any // or scan targets
 	}{
 		{&refreshTokenRow{}, refreshTokenInsert, (&refreshTokenRow{}).values()},
+		{&refreshFamilyRow{}, refreshFamilyInsert, (&refreshFamilyRow{}).values()},
 		{&accessTokenRow{}, accessTokenInsert, (&accessTokenRow{}).values()},
 		{&userRow{}, userInsert, (&userRow{}).values()},
 		{&refreshTokenRow{}, refreshTokenInsert, (&refreshTokenRow{}).ptrs()},

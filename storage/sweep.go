@@ -77,7 +77,7 @@ func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	n := ms(now)
 	// Rows of families an earlier build started during a rolling upgrade
 	// (RepairRefreshFamilies), before anything below looks for families.
-	if _, err := repairFamilies(db, now.Add(-time.Hour)); err != nil {
+	if _, err := repairFamilies(db, now.Add(-FamilyRepairWindow)); err != nil {
 		return err
 	}
 	outboxKeep := p.OutboxKeep

@@ -447,11 +447,16 @@ const (
 // families an instance of a build before migration 0013 started during a
 // rolling upgrade, which searches by user or session would otherwise not
 // find. It returns how many it wrote. The sweep runs it for the last
-// hour, and serve once at start.
+// FamilyRepairWindow, and serve once at start.
 func (s *Store) RepairRefreshFamilies(ctx context.Context, since time.Time) (int64, error) {
 	n, err := repairFamilies(s.write(ctx), since)
 	return n, fail("repair refresh families", err)
 }
+
+// FamilyRepairWindow is how far back the sweep (and serve at start) looks
+// for families without a row: the first instance of a new build must
+// start within it after migration 0013.
+const FamilyRepairWindow = time.Hour
 
 // repairFamiliesSQL reads the tokens made since ? by the primary key's
 // range (ids are time-ordered). MATERIALIZED keeps it that way: left to

@@ -94,6 +94,18 @@ func TestRefreshGrant(t *testing.T) {
 		if body, st := postForm(t, e.issuer+"/revoke", url.Values{"token": {rt}}, other.id, other.secret); st >= 500 {
 			t.Fatalf("another client's revocation: %d %s", st, body)
 		}
+		// Values of this live family the OP never issued (its id is the
+		// sign-in's, seen in the sign-in URLs): revoking one ends nothing,
+		// and introspection finds none, even from the owning client.
+		fam := op.RefreshFamilyOf(rt)
+		for _, forged := range []string{fam + ".x", fam + "." + keyring.NewToken()} {
+			if body, st := postForm(t, e.issuer+"/revoke", url.Values{"token": {forged}}, app.id, app.secret); st != 200 {
+				t.Fatalf("revoking a forged value: %d %s", st, body)
+			}
+			if got := introspect(t, app, forged); got["active"] != false {
+				t.Fatalf("introspection of a forged value: %v", got)
+			}
+		}
 		if st, _ = post(app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}); st != 200 {
 			t.Fatalf("the owner after the refused attempts: %d", st)
 		}

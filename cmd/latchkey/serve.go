@@ -395,10 +395,10 @@ func (s *server) background(ctx context.Context) {
 	}
 	// Refresh families an instance of a build before migration 0013
 	// started while this one was being rolled out have no row: write
-	// them (tokens of the last hour, as each sweep does: the window is a
-	// range of the primary key, and a day of a busy site's tokens is
-	// millions of rows — 10 M read in 16 s on PostgreSQL).
-	if n, err := s.app.store.RepairRefreshFamilies(ctx, s.now().Add(-time.Hour)); err != nil {
+	// them, over the sweep's window (a range of the primary key; a day of
+	// a busy site's tokens is millions of rows — 10 M read in 16 s on
+	// PostgreSQL).
+	if n, err := s.app.store.RepairRefreshFamilies(ctx, s.now().Add(-storage.FamilyRepairWindow)); err != nil {
 		s.app.log.Error("repair refresh families", "err", err)
 	} else if n > 0 {
 		s.app.log.Warn("refresh families written for tokens an earlier build issued", "families", n)
