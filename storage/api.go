@@ -291,9 +291,6 @@ type api interface {
 	// ListRefreshFamilies returns the newest live token of each live family
 	// of the user (for the Devices page), most recently used first.
 	ListRefreshFamilies(ctx context.Context, userID string) ([]RefreshToken, error)
-	// RepairRefreshFamilies writes the family rows missing for tokens made
-	// since since (a rolling upgrade across migration 0013); how many.
-	RepairRefreshFamilies(ctx context.Context, since time.Time) (int64, error)
 
 	// --- access tokens (opaque) ---
 	CreateAccessToken(ctx context.Context, at AccessToken) error

@@ -53,14 +53,11 @@ func (s *Store) BulkCreateUsers(ctx context.Context, us []User) error {
 }
 
 // BulkCreateRefreshTokens inserts refresh tokens, each the first of a new
-// family, with their families' rows (IDs generated when empty; family
-// defaults as CreateRefreshToken). ErrConflict if a family exists. The
-// families go in first, in their own transaction (a load tool's call: a
-// family left without tokens by a failed load is the sweep's).
+// family (IDs generated when empty; family defaults as
+// CreateRefreshToken); the database writes their families' rows
+// (migration 0014), COPY included.
 func (s *Store) BulkCreateRefreshTokens(ctx context.Context, ts []RefreshToken) error {
 	rows := make([][]any, len(ts))
-	fams := make([][]any, 0, len(ts))
-	seen := make(map[string]bool, len(ts))
 	for i := range ts {
 		t := &ts[i]
 		if t.ID == "" {
@@ -69,14 +66,6 @@ func (s *Store) BulkCreateRefreshTokens(ctx context.Context, ts []RefreshToken) 
 		startFamily(t)
 		r := refreshTokenToRow(*t)
 		rows[i] = r.values()
-		if !seen[r.FamilyID] {
-			seen[r.FamilyID] = true
-			f := r.familyOf()
-			fams = append(fams, f.values())
-		}
-	}
-	if err := s.bulkInsert(ctx, "refresh_families", refreshFamilyColumns, refreshFamilyInsert, fams); err != nil {
-		return fail("bulk create refresh tokens", err)
 	}
 	return fail("bulk create refresh tokens", s.bulkInsert(ctx, "refresh_tokens", refreshTokenColumns, refreshTokenInsert, rows))
 }

@@ -118,7 +118,7 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"Consents", testConsents},
 		{"SweepProtocol", testSweepProtocol},
 		{"Sweep", testSweep},
-		{"RepairRefreshFamilies", testRepairRefreshFamilies},
+		{"FamilyRowWritten", testFamilyRowWritten},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"OpaqueErrors", testOpaqueErrors},
 	}
@@ -2552,39 +2552,48 @@ func testSweep(t *testing.T, s *storage.Store) {
 	equal(t, len(must(s.ListAuditEvents(ctx, storage.AuditFilter{}))(t)), 1)
 }
 
-// testRepairRefreshFamilies: a family an instance of a build before
-// migration 0013 started (its tokens, no family row) is invisible to the
-// searches by user and session until repaired; RepairRefreshFamilies and
-// the sweep write its row from its tokens (of the window they look at),
-// once.
-func testRepairRefreshFamilies(t *testing.T, s *storage.Store) {
+// testFamilyRowWritten: a token inserted without its family's row — as a
+// build before migration 0013, or a tool, writes one — gets the row from
+// the database (migration 0014), with the token's user, session, client
+// and family start, so it is listed and revoked by session and by user at
+// once. A later token of the family leaves the row as it is, and
+// CreateRefreshToken refuses a token whose family has another user,
+// session or client, writing nothing.
+func testFamilyRowWritten(t *testing.T, s *storage.Store) {
 	ctx := t.Context()
 	t0 := at(100 * 24 * time.Hour)
-	u := newUser(t, s, "repair@example.com")
-	oldBuild := func(family, session string, made time.Time) storage.RefreshToken {
+	u := newUser(t, s, "family-row@example.com")
+	oldBuild := func(id, family, session string, made time.Time) storage.RefreshToken {
 		return must(storage.InsertOldRefreshToken(ctx, s, storage.RefreshToken{
-			ID: storage.NewSortableID(made), TokenHash: digest(family), FamilyID: family, ClientID: "app",
+			ID: id, TokenHash: digest(id), FamilyID: family, ClientID: "app",
 			UserID: u.ID, SessionID: session, CreatedAt: made,
 		}))(t)
 	}
-	must(s.CreateRefreshToken(ctx, storage.RefreshToken{ID: storage.NewSortableID(t0), TokenHash: digest("new"),
-		FamilyID: "fam-new", ClientID: "app", UserID: u.ID, SessionID: "s1", CreatedAt: t0}))(t)
-	gap := oldBuild("fam-gap", "s9", t0)
-	oldBuild("fam-ancient", "s9", t0.Add(-48*time.Hour))
-	equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 1)
-
-	equal(t, must(s.RepairRefreshFamilies(ctx, t0.Add(-time.Hour)))(t), int64(1))
-	equal(t, must(s.RepairRefreshFamilies(ctx, t0.Add(-time.Hour)))(t), int64(0))
+	a := oldBuild("a-0", "fam-a", "s1", t0)
+	oldBuild("b-0", "fam-b", "s2", t0.Add(time.Minute))
+	oldBuild("a-1", "fam-a", "s9", t0.Add(time.Hour)) // a later token: the row stays
+	rowOf := "id || '|' || user_id || '|' || session_id || '|' || client_id || '|' || created_at"
+	equal(t, keys(t, s, "refresh_families", rowOf), []string{
+		fmt.Sprintf("fam-a|%s|s1|app|%d", u.ID, t0.UnixMilli()),
+		fmt.Sprintf("fam-b|%s|s2|app|%d", u.ID, t0.Add(time.Minute).UnixMilli()),
+	})
 	equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 2)
-	ok(t, s.RevokeRefreshTokens(ctx, storage.TokenFilter{SessionID: "s9"}, t0))
-	if got := must(s.GetRefreshTokenByHash(ctx, "fam-gap", gap.TokenHash))(t); got.RevokedAt.IsZero() {
-		t.Fatal("the repaired family was not revoked with its session")
-	}
 
-	// The sweep repairs the last hour.
-	oldBuild("fam-late", "s1", t0.Add(10*time.Minute))
-	ok(t, s.Sweep(ctx, t0.Add(30*time.Minute), storage.SweepPolicy{}))
-	equal(t, keys(t, s, "refresh_families", "id"), []string{"fam-gap", "fam-late", "fam-new"})
+	_, err := s.CreateRefreshToken(ctx, storage.RefreshToken{TokenHash: digest("clash"), FamilyID: "fam-a",
+		ClientID: "app", UserID: u.ID, SessionID: "s2", CreatedAt: t0})
+	if err == nil || errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a token of another session joined fam-a: %v", err)
+	}
+	_, err = s.GetRefreshTokenByHash(ctx, "fam-a", digest("clash"))
+	wantErr(t, err, storage.ErrNotFound)
+
+	ok(t, s.RevokeRefreshTokens(ctx, storage.TokenFilter{SessionID: "s1"}, t0.Add(2*time.Hour)))
+	if got := must(s.GetRefreshTokenByHash(ctx, "fam-a", a.TokenHash))(t); got.RevokedAt.IsZero() {
+		t.Fatal("the family an old build started was not revoked with its session")
+	}
+	equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 1)
+	ok(t, s.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: u.ID}, t0.Add(2*time.Hour)))
+	equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 0)
 }
 
 // ------------------------------------------------------ robustness

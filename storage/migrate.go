@@ -122,6 +122,7 @@ func migrations(dialect string) []*gormigrate.Migration {
 		}), Rollback: noRollback},
 		{ID: "0012_refresh_by_family", Migrate: execAll(dialect, schema0012RefreshByFamily(dialect)), Rollback: noRollback},
 		{ID: "0013_refresh_families", Migrate: execAll(dialect, schema0013RefreshFamilies()), Rollback: noRollback},
+		{ID: "0014_refresh_family_trigger", Migrate: execAll(dialect, schema0014FamilyTrigger(dialect)), Rollback: noRollback},
 	}
 }
 
@@ -222,6 +223,44 @@ func schema0013RefreshFamilies() []string {
 		`CREATE INDEX refresh_families_session ON refresh_families (session_id)`,
 		`DROP INDEX refresh_tokens_session`,
 		`DROP INDEX refresh_tokens_user`,
+	}
+}
+
+// schema0014FamilyTrigger: the database writes a family's row when a
+// token of a family without one is inserted, whoever inserts it — this
+// build, a tool, or an instance of a build from before 0013 during a
+// rolling upgrade (which writes no family rows) — so revocation by user
+// or session, the device list and a user's deletion find every family.
+// A rotation pays one probe of the families' primary key (the row is
+// there). Then the families started without a row since 0013 get
+// theirs; the trigger comes first, so its lock holds other writers'
+// inserts back until the fill commits and none falls between the two.
+func schema0014FamilyTrigger(dialect string) []string {
+	const insert = `INSERT INTO refresh_families (id, user_id, session_id, client_id, created_at)
+			VALUES (NEW.family_id, NEW.user_id, NEW.session_id, NEW.client_id, NEW.family_created_at)
+			ON CONFLICT DO NOTHING;`
+	const fill = `INSERT INTO refresh_families (id, user_id, session_id, client_id, created_at)
+		SELECT family_id, MIN(user_id), MIN(session_id), MIN(client_id), MIN(family_created_at)
+		FROM refresh_tokens t WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id)
+		GROUP BY family_id`
+	if dialect == DialectPostgres {
+		return []string{
+			`CREATE OR REPLACE FUNCTION latchkey_refresh_family() RETURNS trigger AS $$
+			BEGIN
+				` + insert + `
+				RETURN NULL;
+			END;
+			$$ LANGUAGE plpgsql`,
+			`CREATE TRIGGER refresh_tokens_family AFTER INSERT ON refresh_tokens
+				FOR EACH ROW EXECUTE FUNCTION latchkey_refresh_family()`,
+			fill,
+		}
+	}
+	return []string{
+		`CREATE TRIGGER refresh_tokens_family AFTER INSERT ON refresh_tokens BEGIN
+			` + insert + `
+		END`,
+		fill,
 	}
 }
 

@@ -157,6 +157,39 @@ func TestUpgradeKeepsOldRefreshTokens(t *testing.T) {
 	}
 }
 
+// TestUpgradeFillsFamilies: families an instance of a build before 0013
+// started after 0013 ran (tokens, no family row) get their rows from
+// migration 0014, once, and are then revoked with their session; from
+// then on the database writes the row of any such token itself.
+func TestUpgradeFillsFamilies(t *testing.T) {
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			ctx := t.Context()
+			s := must(storage.Open(ctx, d.URL(t), storage.Options{}))(t)
+			t.Cleanup(func() { _ = s.Close() })
+			ok(t, storage.MigrateUpTo(ctx, s, "0013_refresh_families"))
+			u := newUser(t, s, "fill@example.com")
+			oldBuild := func(id, session string) storage.RefreshToken {
+				return must(storage.InsertOldRefreshToken(ctx, s, storage.RefreshToken{
+					ID: id, TokenHash: digest(id), FamilyID: "fam-" + id, ClientID: "app", UserID: u.ID,
+					SessionID: session, CreatedAt: at(0),
+				}))(t)
+			}
+			gap := oldBuild("gap", "s1")
+			equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 0)
+			ok(t, s.Migrate(ctx))
+			equal(t, keys(t, s, "refresh_families", "id"), []string{"fam-gap"})
+			oldBuild("after", "s1")
+			equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 2)
+			ok(t, s.RevokeRefreshTokens(ctx, storage.TokenFilter{SessionID: "s1"}, at(time.Hour)))
+			if got := must(s.GetRefreshTokenByHash(ctx, gap.FamilyID, gap.TokenHash))(t); got.RevokedAt.IsZero() {
+				t.Fatal("the filled-in family was not revoked with its session")
+			}
+			equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 0)
+		})
+	}
+}
+
 // TestSQLiteTwoProcesses: two Stores on one file (the CLI next to a running
 // server) write at the same time without "database is locked": BEGIN
 // IMMEDIATE plus busy_timeout make the second writer wait its turn, and

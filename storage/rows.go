@@ -933,21 +933,6 @@ type refreshFamilyRow struct {
 
 func (refreshFamilyRow) TableName() string { return "refresh_families" }
 
-const refreshFamilyColumns = `id, user_id, session_id, client_id, created_at`
-
-// refreshFamilyInsert: a family that exists already is kept as it is.
-const refreshFamilyInsert = `INSERT INTO refresh_families (` + refreshFamilyColumns + `)
-	VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
-
-func (r *refreshFamilyRow) values() []any {
-	return []any{r.ID, r.UserID, r.SessionID, r.ClientID, r.CreatedMs}
-}
-
-// familyOf is the family row of a family's (first) token.
-func (r *refreshTokenRow) familyOf() refreshFamilyRow {
-	return refreshFamilyRow{ID: r.FamilyID, UserID: r.UserID, SessionID: r.SessionID, ClientID: r.ClientID, CreatedMs: r.FamilyCreatedMs}
-}
-
 func (r refreshTokenRow) domain() (RefreshToken, error) {
 	var d decoder
 	t := RefreshToken{

@@ -75,11 +75,6 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 
 func (s *Store) sweep(db *gorm.DB, now time.Time, p SweepPolicy) error {
 	n := ms(now)
-	// Rows of families an earlier build started during a rolling upgrade
-	// (RepairRefreshFamilies), before anything below looks for families.
-	if _, err := repairFamilies(db, now.Add(-FamilyRepairWindow)); err != nil {
-		return err
-	}
 	outboxKeep := p.OutboxKeep
 	if outboxKeep <= 0 {
 		outboxKeep = 7 * 24 * time.Hour

@@ -15,11 +15,11 @@ import (
 	"gorm.io/gorm"
 )
 
-// CreateRefreshToken inserts the first token of a family, and the family's
-// row. Defaults: ID and FamilyID generated when empty; FamilyCreatedAt and
-// LastUsedAt default to CreatedAt (the idle sweep measures from
-// LastUsedAt). A token added to a family that exists must have its user,
-// session and client.
+// CreateRefreshToken inserts the first token of a family; the database
+// writes the family's row (migration 0014). Defaults: ID and FamilyID
+// generated when empty; FamilyCreatedAt and LastUsedAt default to
+// CreatedAt (the idle sweep measures from LastUsedAt). A token added to a
+// family that exists must have its user, session and client.
 func (s *Store) CreateRefreshToken(ctx context.Context, rt RefreshToken) (RefreshToken, error) {
 	if len(rt.TokenHash) == 0 {
 		return RefreshToken{}, invalid("create refresh token: empty token hash")
@@ -29,22 +29,20 @@ func (s *Store) CreateRefreshToken(ctx context.Context, rt RefreshToken) (Refres
 	}
 	startFamily(&rt)
 	row := refreshTokenToRow(rt)
-	fam := row.familyOf()
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		res := tx.Exec(refreshFamilyInsert, fam.values()...)
-		if res.Error != nil {
-			return res.Error
+		if err := tx.Create(&row).Error; err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 {
-			var had refreshFamilyRow
-			if err := tx.Where("id = ?", fam.ID).Take(&had).Error; err != nil {
-				return err
-			}
-			if had.UserID != fam.UserID || had.SessionID != fam.SessionID || had.ClientID != fam.ClientID {
-				return invalid("create refresh token: the family has another user, session or client")
-			}
+		// After the insert, so two first tokens of one family at once
+		// cannot both pass: the second sees the first's row.
+		var fam refreshFamilyRow
+		if err := tx.Where("id = ?", row.FamilyID).Take(&fam).Error; err != nil {
+			return err
 		}
-		return tx.Create(&row).Error
+		if fam.UserID != row.UserID || fam.SessionID != row.SessionID || fam.ClientID != row.ClientID {
+			return invalid("create refresh token: the family has another user, session or client")
+		}
+		return nil
 	})
 	if err != nil {
 		return RefreshToken{}, fail("create refresh token", err)
@@ -441,40 +439,6 @@ const (
 	// userHeads: the live heads of a user's families.
 	userHeads = "family_id IN (" + refreshFamiliesWhere + "user_id = ?) AND used_at = 0 AND revoked_at = 0"
 )
-
-// RepairRefreshFamilies writes the missing rows of families that have
-// tokens made since since (by their time-ordered ids) but no family row:
-// families an instance of a build before migration 0013 started during a
-// rolling upgrade, which searches by user or session would otherwise not
-// find. It returns how many it wrote. The sweep runs it for the last
-// FamilyRepairWindow, and serve once at start.
-func (s *Store) RepairRefreshFamilies(ctx context.Context, since time.Time) (int64, error) {
-	n, err := repairFamilies(s.write(ctx), since)
-	return n, fail("repair refresh families", err)
-}
-
-// FamilyRepairWindow is how far back the sweep (and serve at start) looks
-// for families without a row: the first instance of a new build must
-// start within it after migration 0013.
-const FamilyRepairWindow = time.Hour
-
-// repairFamiliesSQL reads the tokens made since ? by the primary key's
-// range (ids are time-ordered). MATERIALIZED keeps it that way: left to
-// itself, SQLite scans the whole table in the family index's order to
-// group without sorting.
-const repairFamiliesSQL = `WITH recent AS MATERIALIZED (
-		SELECT family_id, user_id, session_id, client_id, family_created_at FROM refresh_tokens WHERE id >= ?)
-	INSERT INTO refresh_families (` + refreshFamilyColumns + `)
-	SELECT family_id, MIN(user_id), MIN(session_id), MIN(client_id), MIN(family_created_at)
-	FROM recent t
-	WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id)
-	GROUP BY family_id
-	ON CONFLICT DO NOTHING`
-
-func repairFamilies(db *gorm.DB, since time.Time) (int64, error) {
-	res := db.Exec(repairFamiliesSQL, sortableFloor(since))
-	return res.RowsAffected, res.Error
-}
 
 // RevokeRefreshTokens revokes every family one of whose tokens matches the
 // filter, and deletes the access tokens of those families. Access tokens

@@ -393,16 +393,6 @@ func (s *server) background(ctx context.Context) {
 	for _, run := range s.workers {
 		go run(ctx)
 	}
-	// Refresh families an instance of a build before migration 0013
-	// started while this one was being rolled out have no row: write
-	// them, over the sweep's window (a range of the primary key; a day of
-	// a busy site's tokens is millions of rows — 10 M read in 16 s on
-	// PostgreSQL).
-	if n, err := s.app.store.RepairRefreshFamilies(ctx, s.now().Add(-storage.FamilyRepairWindow)); err != nil {
-		s.app.log.Error("repair refresh families", "err", err)
-	} else if n > 0 {
-		s.app.log.Warn("refresh families written for tokens an earlier build issued", "families", n)
-	}
 	keys := time.NewTicker(op.KeyReloadInterval)
 	sweep := time.NewTicker(10 * time.Minute)
 	defer keys.Stop()
