@@ -94,6 +94,16 @@ func TestConcurrentMigrate(t *testing.T) {
 	}
 }
 
+// storeMigratedTo opens a database of d as a build that knew migrations up
+// to id left it.
+func storeMigratedTo(t *testing.T, d storagetest.Dialect, id string) *storage.Store {
+	t.Helper()
+	s := must(storage.Open(t.Context(), d.URL(t), storage.Options{}))(t)
+	t.Cleanup(func() { _ = s.Close() })
+	ok(t, storage.MigrateUpTo(t.Context(), s, id))
+	return s
+}
+
 // TestUpgradeKeepsOldRefreshTokens: a database last migrated before
 // 0012 holds refresh tokens whose values name no family (issued before
 // they did); after the upgrade they are still found by digest alone, and
@@ -104,9 +114,7 @@ func TestUpgradeKeepsOldRefreshTokens(t *testing.T) {
 	for _, d := range storagetest.Dialects(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := t.Context()
-			s := must(storage.Open(ctx, d.URL(t), storage.Options{}))(t)
-			t.Cleanup(func() { _ = s.Close() })
-			ok(t, storage.MigrateUpTo(ctx, s, "0011_refresh_family_used"))
+			s := storeMigratedTo(t, d, "0011_refresh_family_used")
 			u := newUser(t, s, "up@example.com")
 			old := must(storage.InsertOldRefreshToken(ctx, s, storage.RefreshToken{
 				ID: "old-0", TokenHash: digest("old-0"), ClientID: "app", UserID: u.ID, SessionID: "s1",
@@ -165,9 +173,7 @@ func TestUpgradeFillsFamilies(t *testing.T) {
 	for _, d := range storagetest.Dialects(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := t.Context()
-			s := must(storage.Open(ctx, d.URL(t), storage.Options{}))(t)
-			t.Cleanup(func() { _ = s.Close() })
-			ok(t, storage.MigrateUpTo(ctx, s, "0013_refresh_families"))
+			s := storeMigratedTo(t, d, "0013_refresh_families")
 			u := newUser(t, s, "fill@example.com")
 			oldBuild := func(id, session string) storage.RefreshToken {
 				return must(storage.InsertOldRefreshToken(ctx, s, storage.RefreshToken{
