@@ -79,6 +79,9 @@ type api interface {
 	// SchemaVersion is the newest migration applied to the database, ""
 	// when it has none (a new, empty database); compare LatestMigration.
 	SchemaVersion(ctx context.Context) (string, error)
+	// MaintenanceWarnings: what in the database's configuration will slow
+	// Latchkey down as it runs (PostgreSQL's autovacuum off); none on SQLite.
+	MaintenanceWarnings(ctx context.Context) ([]string, error)
 	// PoolStats are the connection pools' statistics by name ("writer"
 	// and "reader" on SQLite, "primary" on PostgreSQL).
 	PoolStats() map[string]sql.DBStats

@@ -119,6 +119,7 @@ func runConformance(t *testing.T, open func(testing.TB) *storage.Store) {
 		{"SweepProtocol", testSweepProtocol},
 		{"Sweep", testSweep},
 		{"FamilyRowWritten", testFamilyRowWritten},
+		{"MaintenanceWarnings", testMaintenanceWarnings},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"OpaqueErrors", testOpaqueErrors},
 	}
@@ -2594,6 +2595,41 @@ func testFamilyRowWritten(t *testing.T, s *storage.Store) {
 	equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 1)
 	ok(t, s.RevokeRefreshTokens(ctx, storage.TokenFilter{UserID: u.ID}, t0.Add(2*time.Hour)))
 	equal(t, len(must(s.ListRefreshFamilies(ctx, u.ID))(t)), 0)
+}
+
+// testMaintenanceWarnings: on PostgreSQL, autovacuum off for the server
+// is reported as the server is configured, and off for one of the
+// schema's tables (in any spelling of false) by the table's name; back on,
+// the table is no longer named. SQLite has nothing to report.
+func testMaintenanceWarnings(t *testing.T, s *storage.Store) {
+	ctx := t.Context()
+	ws := must(s.MaintenanceWarnings(ctx))(t)
+	if s.Dialect() == storage.DialectSQLite {
+		equal(t, len(ws), 0)
+		return
+	}
+	serverOff := keys(t, s, "pg_settings WHERE name = 'autovacuum'", "setting")[0] == "off"
+	if got := slices.ContainsFunc(ws, func(w string) bool { return strings.Contains(w, "(autovacuum = off)") }); got != serverOff {
+		t.Fatalf("server-wide autovacuum off=%v, warnings %q", serverOff, ws)
+	}
+	names := func() string {
+		for _, w := range must(s.MaintenanceWarnings(ctx))(t) {
+			if strings.Contains(w, "autovacuum_enabled") {
+				return w
+			}
+		}
+		return ""
+	}
+	equal(t, names(), "")
+	ok(t, storage.ExecSQL(ctx, s, "ALTER TABLE access_tokens SET (autovacuum_enabled = false)"))
+	ok(t, storage.ExecSQL(ctx, s, "ALTER TABLE refresh_tokens SET (autovacuum_enabled = Off, fillfactor = 90)"))
+	ok(t, storage.ExecSQL(ctx, s, "ALTER TABLE sessions SET (autovacuum_enabled = true)"))
+	if w := names(); !strings.Contains(w, "for access_tokens, refresh_tokens (") {
+		t.Fatalf("tables with autovacuum off: %q", w)
+	}
+	ok(t, storage.ExecSQL(ctx, s, "ALTER TABLE access_tokens RESET (autovacuum_enabled)"))
+	ok(t, storage.ExecSQL(ctx, s, "ALTER TABLE refresh_tokens RESET (autovacuum_enabled, fillfactor)"))
+	equal(t, names(), "")
 }
 
 // ------------------------------------------------------ robustness

@@ -44,3 +44,9 @@ func InsertOldRefreshToken(ctx context.Context, s *Store, rt RefreshToken) (Refr
 	}
 	return row.domain()
 }
+
+// ExecSQL runs a statement on the writer, for tests that must set up what
+// no method does (a table's storage parameters).
+func ExecSQL(ctx context.Context, s *Store, q string) error {
+	return s.write(ctx).Exec(q).Error
+}

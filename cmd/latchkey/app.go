@@ -218,6 +218,17 @@ func openApp(env *cmdEnv, configPath string, demo bool) (*app, error) {
 		store.Close()
 		return nil, err
 	}
+	// The database's own settings that would slow the service down
+	// (PostgreSQL's autovacuum off): serve's start-up warnings, and -v's.
+	if env.serving || env.isVerbose() {
+		ws, err := store.MaintenanceWarnings(env.ctx)
+		if err != nil {
+			logger.Warn("could not read the database's maintenance settings", "err", err)
+		}
+		for _, w := range ws {
+			logger.Warn(w)
+		}
+	}
 	return &app{cfg: cfg, log: logger, store: store, kr: kr, demo: demo, theme: th, closer: func() { store.Close() }}, nil
 }
 

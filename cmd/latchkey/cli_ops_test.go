@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/storagetest"
@@ -197,6 +200,54 @@ func TestCLIFindsTheDatabase(t *testing.T) {
 	code, out, errOut = cli(t, env, "", "user", "list", "-v")
 	if code != exitOK || !strings.Contains(out, "x@example.com") || !strings.Contains(errOut, "smtp_url: not set") {
 		t.Fatalf("user list -v: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestCLIWarnsOfDatabaseMaintenance: with -v (as at serve's start) a
+// PostgreSQL table whose autovacuum is turned off is named, and the
+// server-wide setting is reported as the server has it; SQLite has
+// nothing to report, and without -v nothing is printed.
+func TestCLIWarnsOfDatabaseMaintenance(t *testing.T) {
+	t.Parallel()
+	for _, d := range storagetest.Dialects(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			u := d.URL(t)
+			var env []string
+			for _, kv := range cliEnviron(t) {
+				if !strings.HasPrefix(kv, "LATCHKEY_DATABASE_URL=") && !strings.HasPrefix(kv, "LATCHKEY_LOG_LEVEL=") {
+					env = append(env, kv)
+				}
+			}
+			env = append(env, "LATCHKEY_DATABASE_URL="+u, "LATCHKEY_LOG_LEVEL=warn")
+			if code, _, errOut := cli(t, env, "", "migrate"); code != exitOK {
+				t.Fatalf("migrate: exit %d %s", code, errOut)
+			}
+			pg := d.Name == storage.DialectPostgres
+			serverOff := false
+			if pg {
+				db, err := sql.Open("pgx", u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				if _, err := db.ExecContext(t.Context(), "ALTER TABLE access_tokens SET (autovacuum_enabled = false)"); err != nil {
+					t.Fatal(err)
+				}
+				var setting string
+				if err := db.QueryRowContext(t.Context(), "SHOW autovacuum").Scan(&setting); err != nil {
+					t.Fatal(err)
+				}
+				serverOff = setting == "off"
+			}
+			code, _, errOut := cli(t, env, "", "user", "list", "-v")
+			if code != exitOK || strings.Contains(errOut, "autovacuum is turned off for access_tokens (") != pg ||
+				strings.Contains(errOut, "autovacuum is off (autovacuum = off)") != serverOff {
+				t.Fatalf("user list -v: exit %d (PostgreSQL %v, server-wide off %v)\n%s", code, pg, serverOff, errOut)
+			}
+			if _, _, errOut := cli(t, env, "", "user", "list"); strings.Contains(errOut, "autovacuum") {
+				t.Fatalf("without -v: %s", errOut)
+			}
+		})
 	}
 }
 
