@@ -29,8 +29,8 @@ const maxBatch = 128
 // share (the tables' and time-ordered indexes' last pages) once, so a
 // batch of 14 jobs costs much less per job than one of 5, which is what
 // running at once gathered at 50 concurrent refreshes on one core.
-// Measured (refresh, SQLite, one core): +6 to +23 % per core in four
-// rounds, p99 lower. Not on PostgreSQL: its batches were already ~22
+// Measured (refresh, SQLite, one core): +2 to +25 % per core in six
+// interleaved rounds, p99 30–34 ms against 34–45. Not on PostgreSQL: its batches were already ~22
 // jobs (pipelined), and waiting there raised p99 and its CPU per job.
 const (
 	sqliteLinger = time.Millisecond

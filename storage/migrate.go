@@ -200,6 +200,16 @@ func schema0012RefreshByFamily(dialect string) []string {
 	}
 }
 
+// familyInsert starts an insert of family rows.
+const familyInsert = `INSERT INTO refresh_families (id, user_id, session_id, client_id, created_at)`
+
+// familiesFromTokens writes the rows of families from their tokens (t),
+// grouped by family: what the tokens share and the family's start
+// (migrations 0013 and 0014).
+const familiesFromTokens = familyInsert + `
+	SELECT family_id, MIN(user_id), MIN(session_id), MIN(client_id), MIN(family_created_at)
+	FROM refresh_tokens t`
+
 // schema0013RefreshFamilies: a row per refresh-token family, written when
 // the family starts, holds what never changes along it — its user,
 // session and client — and the searches by user or session go through
@@ -216,9 +226,7 @@ func schema0013RefreshFamilies() []string {
 			client_id TEXT NOT NULL DEFAULT '',
 			created_at BIGINT NOT NULL DEFAULT 0
 		)`,
-		`INSERT INTO refresh_families (id, user_id, session_id, client_id, created_at)
-			SELECT family_id, MIN(user_id), MIN(session_id), MIN(client_id), MIN(family_created_at)
-			FROM refresh_tokens GROUP BY family_id`,
+		familiesFromTokens + ` GROUP BY family_id`,
 		`CREATE INDEX refresh_families_user ON refresh_families (user_id)`,
 		`CREATE INDEX refresh_families_session ON refresh_families (session_id)`,
 		`DROP INDEX refresh_tokens_session`,
@@ -236,13 +244,11 @@ func schema0013RefreshFamilies() []string {
 // theirs; the trigger comes first, so its lock holds other writers'
 // inserts back until the fill commits and none falls between the two.
 func schema0014FamilyTrigger(dialect string) []string {
-	const insert = `INSERT INTO refresh_families (id, user_id, session_id, client_id, created_at)
+	const insert = familyInsert + `
 			VALUES (NEW.family_id, NEW.user_id, NEW.session_id, NEW.client_id, NEW.family_created_at)
 			ON CONFLICT DO NOTHING;`
-	const fill = `INSERT INTO refresh_families (id, user_id, session_id, client_id, created_at)
-		SELECT family_id, MIN(user_id), MIN(session_id), MIN(client_id), MIN(family_created_at)
-		FROM refresh_tokens t WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id)
-		GROUP BY family_id`
+	const fill = familiesFromTokens +
+		` WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id) GROUP BY family_id`
 	if dialect == DialectPostgres {
 		return []string{
 			`CREATE OR REPLACE FUNCTION latchkey_refresh_family() RETURNS trigger AS $$
