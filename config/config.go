@@ -144,7 +144,8 @@ type Tokens struct {
 	AuthRequestLifetime  Duration `yaml:"auth_request_lifetime"`
 	// RefreshReuseGrace: a refresh token presented again this soon after
 	// its rotation (a lost answer retried, two refreshes at once) gets a
-	// sibling successor instead of revoking the grant (RFC 9700 §4.14.2).
+	// sibling successor instead of revoking the grant (RFC 9700 §4.14.2),
+	// while it is its family's latest rotation.
 	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
 	// AccessTokenFormat is the default for clients that set none.
 	AccessTokenFormat string `yaml:"access_token_format"` // opaque | jwt

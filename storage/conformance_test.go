@@ -1680,10 +1680,24 @@ func testRefreshReuseGrace(t *testing.T, s *storage.Store) {
 	wantErr(t, err, storage.ErrConflict)
 	// Both successors work.
 	must(s.RotateRefreshTokenWithAccess(ctx, first.ID, at(2*time.Minute), grace, next("g-2"), access("at4")))(t)
-	must(s.RotateRefreshTokenWithAccess(ctx, sib.ID, at(2*time.Minute), grace, next("g-2b"), access("at5")))(t)
 	// Without grace a second use is reuse at once.
 	_, err = s.RotateRefreshTokenWithAccess(ctx, first.ID, at(2*time.Minute), 0, next("g-3"), access("at6"))
 	wantErr(t, err, storage.ErrConflict)
+	must(s.RotateRefreshTokenWithAccess(ctx, sib.ID, at(2*time.Minute), grace, next("g-2b"), access("at5")))(t)
+	// The grace is the family's latest rotation's: rotating sib compacted
+	// first away, within its grace (a client that presented first's
+	// successor had the answer). A use of it is not found — reuse, which
+	// op recognises by the family — and so is the head's.
+	for _, rt := range []storage.RefreshToken{first, head} {
+		_, err = s.RotateRefreshTokenWithAccess(ctx, rt.ID, at(2*time.Minute+time.Second), grace, next("g-3b"), access("at6b"))
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = s.GetRefreshTokenByHash(ctx, rt.FamilyID, rt.TokenHash)
+		wantErr(t, err, storage.ErrNotFound)
+	}
+	// The family holds its two heads and the token just rotated.
+	for _, name := range []string{"g-2", "g-2b", "g-1b"} {
+		must(s.GetRefreshTokenByHash(ctx, first.FamilyID, digest(name)))(t)
+	}
 	// A revoked family rotates nothing, grace or not.
 	ok(t, s.RevokeRefreshFamily(ctx, first.FamilyID, at(3*time.Minute)))
 	_, err = s.RotateRefreshTokenWithAccess(ctx, sib.ID, at(2*time.Minute+time.Second), grace, next("g-4"), access("at7"))

@@ -219,10 +219,10 @@ func rotatePGSQL(withAccess bool) string {
 ), del AS (
 	DELETE FROM access_tokens WHERE refresh_token_id = $2::text AND EXISTS (SELECT 1 FROM ins)
 ), prune AS (
-	-- The family's compaction (rotatePrune): tokens used before the
-	-- reuse grace began go; the token just rotated and the heads stay.
+	-- The family's compaction (rotatePrune): used tokens go but the
+	-- one just rotated; the heads stay.
 	DELETE FROM refresh_tokens WHERE family_id = (SELECT family_id FROM ins) AND id <> $2::text
-		AND used_at > 0 AND used_at < $3::bigint AND revoked_at = 0
+		AND used_at > 0 AND revoked_at = 0
 )`
 	inserted := "0"
 	if withAccess {

@@ -42,8 +42,8 @@ const sweepBatch = 1000
 //     gone, an hour after they were made.
 //
 // Rotated refresh tokens are not left to the sweep: a rotation deletes
-// its family's tokens used before the reuse grace, so a family holds only
-// its head(s) and the tokens the grace may still rotate. No table grows
+// its family's used tokens but the one it rotated, so a family holds only
+// its head(s) and the token the grace may still rotate. No table grows
 // with traffic, only with time, up to the longest of these durations
 // (README, "Running on PostgreSQL", has a soak's figures;
 // TestTablesStayBounded fails if a rule goes missing).

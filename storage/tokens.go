@@ -181,13 +181,14 @@ const (
 	rotateExists       = `SELECT count(*) FROM refresh_tokens WHERE id = ?`
 	rotateDeleteAccess = `DELETE FROM access_tokens WHERE refresh_token_id = ?`
 	rotateUndo         = `UPDATE refresh_tokens SET used_at = 0 WHERE id = ? AND used_at = ?`
-	// The family's compaction: tokens used before the reuse grace began
-	// can never rotate again, and reuse of one is still recognised by the
-	// family its value names (op), so they go now. The token just rotated
-	// stays (it is the grace window's predecessor), and so do the heads:
-	// a family keeps its live token(s) and what the grace still needs,
-	// however often it rotates and however seldom the sweep runs.
-	rotatePrune = `DELETE FROM refresh_tokens WHERE family_id = ? AND used_at > 0 AND used_at < ? AND id <> ? AND revoked_at = 0`
+	// The family's compaction: the grace is for a retry of the family's
+	// latest rotation (a lost answer, refreshes sent at once), so every
+	// used token but the one just rotated goes now — a client that
+	// presents its successor has had the answer — and reuse of one is
+	// still recognised by the family its value names (op). The heads stay:
+	// a family keeps its live token(s) and the token the grace may rotate
+	// again, however often it rotates and however seldom the sweep runs.
+	rotatePrune = `DELETE FROM refresh_tokens WHERE family_id = ? AND used_at > 0 AND id <> ? AND revoked_at = 0`
 )
 
 // RotateRefreshToken: one transaction of a conditional UPDATE … RETURNING
@@ -211,7 +212,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, now time.T
 // grace is the reuse grace (RFC 9700 §4.14.2): a token used at most grace
 // ago rotates again into a sibling of its first successor (same family),
 // for a client that lost the answer or sent two refreshes at once; after
-// grace a second use is ErrConflict (reuse). 0: no grace.
+// grace a second use is ErrConflict (reuse). 0: no grace. The grace is
+// the family's latest rotation's: rotating any other token of the family
+// compacts the used ones away (rotatePrune), and a later use of one is
+// ErrNotFound — reuse, which op recognises by the family.
 func (s *Store) RotateRefreshTokenWithAccess(ctx context.Context, oldID string, now time.Time, grace time.Duration, next RefreshToken, at AccessToken) (RefreshToken, error) {
 	if at.ID == "" {
 		return RefreshToken{}, invalid("rotate refresh token: empty access token id")
@@ -306,7 +310,7 @@ func (s *Store) rotate(ctx context.Context, oldID string, now time.Time, grace t
 		if _, err := tx.StmtContext(ctx, st[3]).ExecContext(ctx, oldID); err != nil {
 			return abortBatch(err)
 		}
-		if _, err := tx.StmtContext(ctx, st[6]).ExecContext(ctx, famID, usedMs(now.Add(-grace)), oldID); err != nil {
+		if _, err := tx.StmtContext(ctx, st[6]).ExecContext(ctx, famID, oldID); err != nil {
 			return abortBatch(err)
 		}
 		if at != nil {

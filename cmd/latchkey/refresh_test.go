@@ -179,7 +179,8 @@ func TestRefreshPolicy(t *testing.T) {
 // timeout) is retried with the same token within tokens.refresh_reuse_grace
 // and succeeds; two refreshes at once with one token both get usable
 // tokens; after the grace a replay is reuse and revokes the whole grant —
-// also for a token the sweep has already compacted away.
+// also for a token the sweep has already compacted away, and for a token
+// whose successor has been used, even within the grace.
 func TestRefreshReuseGrace(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d storagetest.Dialect) {
@@ -272,6 +273,23 @@ func TestRefreshReuseGrace(t *testing.T) {
 		}
 		if got := refreshErr(t, app, head); got != "invalid_grant" {
 			t.Fatalf("the head after the compacted token's reuse: %q, want invalid_grant", got)
+		}
+
+		// The grace is for a retry of the latest rotation: once the
+		// successor has been used (the client had the answer), the token
+		// before it is reuse even within the grace, and ends the grant.
+		authURL, verifier, state, nonce = app.authorizeURL(oauth2.SetAuthURLParam("prompt", "login"))
+		tok, _, _ = app.exchange(b.signIn(authURL, u.Email, signInOpts{}).code(t, state), verifier, nonce)
+		first := tok.RefreshToken
+		second := refresh(t, app, first).RefreshToken
+		e.clock.Advance(time.Second)
+		third := refresh(t, app, second).RefreshToken
+		e.clock.Advance(time.Second)
+		if got := refreshErr(t, app, first); got != "invalid_grant" {
+			t.Fatalf("a token whose successor was used, within the grace: %q, want invalid_grant", got)
+		}
+		if got := refreshErr(t, app, third); got != "invalid_grant" {
+			t.Fatalf("the head after that reuse: %q, want invalid_grant (family revoked)", got)
 		}
 	})
 }
