@@ -2,10 +2,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/go-gormigrate/gormigrate/v2"
+	"gorm.io/gorm"
 )
 
 // RowKeys returns the sorted primary keys of table, for tests that must
@@ -49,4 +51,31 @@ func InsertOldRefreshToken(ctx context.Context, s *Store, rt RefreshToken) (Refr
 // no method does (a table's storage parameters).
 func ExecSQL(ctx context.Context, s *Store, q string) error {
 	return s.write(ctx).Exec(q).Error
+}
+
+// HoldSweepLock takes s's sweep lock (PostgreSQL) on a connection of its
+// own, as another instance that is sweeping holds it, until release.
+func HoldSweepLock(ctx context.Context, s *Store) (release func(), err error) {
+	held, done, freed := make(chan error, 1), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(freed)
+		_ = s.w.WithContext(context.WithoutCancel(ctx)).Connection(func(conn *gorm.DB) error {
+			var got bool
+			err := conn.Raw(sweepTryLock, lockClass, lockSweep).Scan(&got).Error
+			if err == nil && !got {
+				err = errors.New("the sweep lock is held elsewhere")
+			}
+			held <- err
+			if err != nil {
+				return err
+			}
+			<-done
+			return conn.Exec(sweepUnlock, lockClass, lockSweep).Error
+		})
+	}()
+	if err := <-held; err != nil {
+		<-freed
+		return nil, err
+	}
+	return func() { close(done); <-freed }, nil
 }

@@ -7,6 +7,7 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -163,5 +164,50 @@ func TestAuthRequestUpdatesAcrossInstances(t *testing.T) {
 				t.Fatalf("%d marks (%d distinct) after %d updates: %v", len(got.UpstreamAMR), len(seen), n, got.UpstreamAMR)
 			}
 		})
+	}
+}
+
+// TestSweepLockPerSchema: on PostgreSQL one instance of a deployment
+// sweeps at a time, and deployments in other schemas of the same database
+// (advisory locks are the database's) still sweep their own tables.
+func TestSweepLockPerSchema(t *testing.T) {
+	i := slices.IndexFunc(storagetest.Dialects(t), func(d storagetest.Dialect) bool { return d.Name == storage.DialectPostgres })
+	if i < 0 {
+		t.Skip("PostgreSQL only: advisory locks")
+	}
+	d := storagetest.Dialects(t)[i]
+	ctx := t.Context()
+	now := time.Unix(1_800_000_000, 0)
+	a, b := d.Open(t), d.Open(t)
+	for _, s := range []*storage.Store{a, b} {
+		if err := s.UseOnce(ctx, "expired", now.Add(-time.Hour), now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func(s *storage.Store) int {
+		keys, err := storage.RowKeys(ctx, s, "used_jtis", "jti_key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(keys)
+	}
+	release, err := storage.HoldSweepLock(ctx, a) // an instance of a sweeping
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*storage.Store{a, b} {
+		if err := s.Sweep(ctx, now, storage.SweepPolicy{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := []int{left(a), left(b)}; got[0] != 1 || got[1] != 0 {
+		t.Fatalf("rows left while a's sweep lock is held: a %d, b %d; want a's sweep skipped (1) and b's done (0)", got[0], got[1])
+	}
+	release()
+	if err := a.Sweep(ctx, now, storage.SweepPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := left(a); n != 0 {
+		t.Fatalf("a's sweep after the lock's release left %d rows", n)
 	}
 }

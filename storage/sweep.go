@@ -4,8 +4,8 @@ package storage
 // plain DELETE statements (at most sweepBatch rows each, each its own
 // autocommit statement), so a large backlog never holds the SQLite write
 // lock or PostgreSQL row locks for long, and running Sweep again, or on
-// several instances, is harmless. On PostgreSQL one instance sweeps at a
-// time (pg_try_advisory_lock: the others return at once).
+// several instances, is harmless. On PostgreSQL one instance of a schema
+// sweeps at a time (pg_try_advisory_lock: the others return at once).
 
 import (
 	"context"
@@ -47,13 +47,23 @@ const sweepBatch = 1000
 // with traffic, only with time, up to the longest of these durations
 // (README, "Running on PostgreSQL", has a soak's figures;
 // TestTablesStayBounded fails if a rule goes missing).
+// The sweep's advisory lock (PostgreSQL) is per schema: advisory locks
+// belong to the database, and stores in different schemas of one database
+// (several deployments, the tests' stores) share no tables, so one must
+// not skip the other's sweep. Instances of one deployment share its
+// schema and take turns.
+const (
+	sweepTryLock = "SELECT pg_try_advisory_lock(?, hashtext(current_schema()) # ?)"
+	sweepUnlock  = "SELECT pg_advisory_unlock(?, hashtext(current_schema()) # ?)"
+)
+
 func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 	if !s.postgres() {
 		return fail("sweep", s.sweep(s.write(ctx), now, p))
 	}
 	err := s.w.WithContext(ctx).Connection(func(conn *gorm.DB) error {
 		var got bool
-		if err := conn.Raw("SELECT pg_try_advisory_lock(?, ?)", lockClass, lockSweep).Scan(&got).Error; err != nil {
+		if err := conn.Raw(sweepTryLock, lockClass, lockSweep).Scan(&got).Error; err != nil {
 			return err
 		}
 		if !got {
@@ -62,7 +72,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 		}
 		defer func() {
 			uctx := context.WithoutCancel(ctx)
-			if err := conn.WithContext(uctx).Exec("SELECT pg_advisory_unlock(?, ?)", lockClass, lockSweep).Error; err != nil {
+			if err := conn.WithContext(uctx).Exec(sweepUnlock, lockClass, lockSweep).Error; err != nil {
 				if c, ok := sqlConn(conn); ok {
 					_ = c.Raw(func(any) error { return driver.ErrBadConn })
 				}
