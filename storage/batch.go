@@ -30,8 +30,9 @@ const maxBatch = 128
 // batch of 14 jobs costs much less per job than one of 5, which is what
 // running at once gathered at 50 concurrent refreshes on one core.
 // Measured (refresh, SQLite, one core): +2 to +25 % per core in six
-// interleaved rounds, p99 30–34 ms against 34–45. Not on PostgreSQL: its batches were already ~22
-// jobs (pipelined), and waiting there raised p99 and its CPU per job.
+// interleaved rounds, p99 30–34 ms against 34–45. Not on PostgreSQL: its
+// batches were already ~22 jobs (pipelined), and waiting there raised p99
+// and its CPU per job.
 const (
 	sqliteLinger = time.Millisecond
 	lingerBelow  = maxBatch / 4

@@ -171,11 +171,12 @@ func TestAuthRequestUpdatesAcrossInstances(t *testing.T) {
 // sweeps at a time, and deployments in other schemas of the same database
 // (advisory locks are the database's) still sweep their own tables.
 func TestSweepLockPerSchema(t *testing.T) {
-	i := slices.IndexFunc(storagetest.Dialects(t), func(d storagetest.Dialect) bool { return d.Name == storage.DialectPostgres })
+	ds := storagetest.Dialects(t)
+	i := slices.IndexFunc(ds, func(d storagetest.Dialect) bool { return d.Name == storage.DialectPostgres })
 	if i < 0 {
 		t.Skip("PostgreSQL only: advisory locks")
 	}
-	d := storagetest.Dialects(t)[i]
+	d := ds[i]
 	ctx := t.Context()
 	now := time.Unix(1_800_000_000, 0)
 	a, b := d.Open(t), d.Open(t)

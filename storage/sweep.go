@@ -18,6 +18,16 @@ import (
 
 const sweepBatch = 1000
 
+// The sweep's advisory lock (PostgreSQL) is per schema: advisory locks
+// belong to the database, and stores in different schemas of one database
+// (several deployments, the tests' stores) share no tables, so one must
+// not skip the other's sweep. Instances of one deployment share its
+// schema and take turns.
+const (
+	sweepTryLock = "SELECT pg_try_advisory_lock(?, hashtext(current_schema()) # ?)"
+	sweepUnlock  = "SELECT pg_advisory_unlock(?, hashtext(current_schema()) # ?)"
+)
+
 // Sweep deletes, as of now:
 //   - auth requests past ExpiresAt whose code (if any) is past CodeExpiresAt
 //     too (a redeemed request is kept until then for reuse detection);
@@ -47,16 +57,6 @@ const sweepBatch = 1000
 // with traffic, only with time, up to the longest of these durations
 // (README, "Running on PostgreSQL", has a soak's figures;
 // TestTablesStayBounded fails if a rule goes missing).
-// The sweep's advisory lock (PostgreSQL) is per schema: advisory locks
-// belong to the database, and stores in different schemas of one database
-// (several deployments, the tests' stores) share no tables, so one must
-// not skip the other's sweep. Instances of one deployment share its
-// schema and take turns.
-const (
-	sweepTryLock = "SELECT pg_try_advisory_lock(?, hashtext(current_schema()) # ?)"
-	sweepUnlock  = "SELECT pg_advisory_unlock(?, hashtext(current_schema()) # ?)"
-)
-
 func (s *Store) Sweep(ctx context.Context, now time.Time, p SweepPolicy) error {
 	if !s.postgres() {
 		return fail("sweep", s.sweep(s.write(ctx), now, p))
